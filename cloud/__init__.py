@@ -1,0 +1,69 @@
+"""Aquastand central service: clients, credentials, tariffs, staff, sites, ledger and reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, session
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from cloud.config import CloudConfig, ensure_secret_key, load_config
+from cloud.db import bind
+
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def _select_locale() -> str:
+    from flask import current_app
+
+    return session.get("lang") or current_app.config["AQ"].default_locale
+
+
+def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
+    """Build the central Flask app; ``overrides`` are configuration fields (tests use them)."""
+    config = config or load_config(**overrides)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__)
+    app.config.update(
+        AQ=config,
+        SECRET_KEY=ensure_secret_key(config),
+        MAX_CONTENT_LENGTH=config.max_request_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        BABEL_DEFAULT_LOCALE=config.default_locale,
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+    )
+    if config.trusted_proxy_count > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.trusted_proxy_count, x_proto=config.trusted_proxy_count
+        )
+    database = bind(config.effective_database_url)
+    app.extensions["aquastand_db"] = database
+
+    from cloud import api, auth, catalog, clients, dashboard, reports, staff, web
+
+    auth.login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    web.init_app(app)
+    for module in (auth, dashboard, clients, staff, catalog, reports):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(api.bp)
+    csrf.exempt(api.bp)
+
+    @app.before_request
+    def _connect() -> None:
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(_exc: BaseException | None) -> None:
+        if not database.is_closed():
+            database.close()
+
+    return app

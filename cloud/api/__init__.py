@@ -1,0 +1,112 @@
+"""The JSON API under ``/api/v1/``: bearer-token authentication, one decorator per endpoint that
+states its capability and its schemas, JSON errors, and the OpenAPI document built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from flask_babel import gettext as _
+from pydantic import BaseModel, ValidationError
+
+from cloud.auth import user_for_api_token
+from cloud.errors import DomainError, Forbidden, ValidationFailed
+from cloud.permissions import Capability, role_can
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@dataclass
+class EndpointDoc:
+    """What the OpenAPI document says of one endpoint; attached to its view as ``api_doc``."""
+
+    capability: Capability | None
+    summary: str
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    query: dict[str, str] = field(default_factory=dict)  # name -> description
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
+
+
+def _bearer_user() -> Any:
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(_("Нужен заголовок Authorization: Bearer <токен>"))
+    user = user_for_api_token(token.strip())
+    if user is None:
+        raise Unauthorized(_("Токен недействителен или отозван"))
+    return user
+
+
+def parse_body(model: type[BaseModel]) -> Any:
+    """The request's JSON body validated by ``model``; a clear 400 when it does not fit."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationFailed(_("Тело запроса должно быть JSON-объектом"), "bad_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ValidationFailed(f"{where}: {first['msg']}", "invalid") from None
+
+
+def api_endpoint(
+    capability: Capability | None,
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    status: int = 200,
+    query: dict[str, str] | None = None,
+) -> Callable[[Any], Any]:
+    """Authenticate by bearer token, check ``capability`` (None: any authenticated user), parse
+    ``body`` into the view's ``body`` argument, and answer JSON with ``status``."""
+
+    doc = EndpointDoc(capability, summary, body, response, status, query or {})
+
+    def decorator(view: Any) -> Any:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            user = _bearer_user()
+            if capability is not None and not role_can(user.role, capability):
+                raise Forbidden()
+            g.api_user = user
+            if body is not None:
+                kwargs["body"] = parse_body(body)
+            result = view(*args, **kwargs)
+            if result is None:
+                return "", status
+            return jsonify(result), status
+
+        wrapped.api_doc = doc  # type: ignore[attr-defined]
+        wrapped.required_capability = capability  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def page_args() -> tuple[int, int]:
+    """``limit`` (1..500, default 50) and ``offset`` query parameters of a list endpoint."""
+    try:
+        limit = int(request.args.get("limit", 50))
+        offset = int(request.args.get("offset", 0))
+    except ValueError:
+        raise ValidationFailed(_("limit и offset должны быть целыми числами"), "bad_paging") from None
+    if not 1 <= limit <= 500 or offset < 0:
+        raise ValidationFailed(_("limit от 1 до 500, offset не меньше 0"), "bad_paging")
+    return limit, offset
+
+
+from cloud.api import openapi  # noqa: E402  (registers the document's route on bp)
+
+__all__ = ["api_endpoint", "bp", "openapi", "page_args", "parse_body"]

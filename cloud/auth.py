@@ -1,0 +1,174 @@
+"""Log-in and log-out (Flask-Login), throttling of failed log-ins, password and token hashing.
+
+A web session carries the user's ``session_version``; bumping it (log-out, deactivation, role or
+password change) ends every session of that user at once."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.security import check_password_hash, generate_password_hash
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired
+
+from cloud.db import utcnow
+from cloud.models import ApiToken, LoginThrottle, User
+from sync.errors import RuleError
+from sync.phones import normalise_phone
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = None
+
+# A real hash to compare against when the phone is unknown, so timing does not reveal it.
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+class StaffPrincipal(UserMixin):
+    """The logged-in staff member as Flask-Login sees them; ``row`` is the ``User`` record."""
+
+    def __init__(self, row: User):
+        self.row = row
+        self.id = row.id
+        self.role = row.role
+        self.full_name = row.full_name
+
+    def get_id(self) -> str:
+        return f"{self.row.id}:{self.row.session_version}"
+
+
+@login_manager.user_loader
+def load_user(token: str) -> StaffPrincipal | None:
+    user_id, _sep, version = token.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
+        return None
+    row = User.get_or_none(
+        (User.id == int(user_id)) & User.active & User.deleted_at.is_null()
+    )
+    if row is None or row.session_version != int(version):
+        return None
+    return StaffPrincipal(row)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (API token): enough, since it cannot be guessed."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_api_token(user: User) -> str:
+    token = "aqs_" + secrets.token_urlsafe(32)
+    ApiToken.create(user=user, token_hash=hash_secret(token))
+    return token
+
+
+def user_for_api_token(token: str) -> User | None:
+    digest = hash_secret(token)
+    row = ApiToken.get_or_none((ApiToken.token_hash == digest) & ApiToken.revoked_at.is_null())
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
+        return None
+    user = row.user
+    if not user.active or user.deleted_at is not None:
+        return None
+    ApiToken.update(last_used_at=utcnow()).where(ApiToken.id == row.id).execute()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < 8:
+        raise RuleError(_("Пароль должен быть не короче 8 символов"), "weak_password")
+    user.password_hash = generate_password_hash(password)
+    user.session_version += 1
+
+
+def set_pin(user: User, pin: str) -> None:
+    if not (pin.isdigit() and 4 <= len(pin) <= 8):
+        raise RuleError(_("PIN — от 4 до 8 цифр"), "bad_pin")
+    user.pin_hash = generate_password_hash(pin)
+
+
+def _throttle_locked(keys: list[str]) -> bool:
+    now = utcnow()
+    return (
+        LoginThrottle.select()
+        .where(LoginThrottle.key.in_(keys) & (LoginThrottle.locked_until > now))
+        .exists()
+    )
+
+
+def _record_failure(key: str, limit: int) -> None:
+    now = utcnow()
+    row, _created = LoginThrottle.get_or_create(key=key)
+    row.failures += 1
+    row.updated_at = now
+    if row.failures >= limit:
+        row.locked_until = now + timedelta(minutes=current_app.config["AQ"].login_lock_minutes)
+        row.failures = 0
+    row.save()
+
+
+def authenticate(phone_text: str, password: str, address: str) -> User | None:
+    """The user for these credentials, or None; counts failures per account and per address."""
+    config = current_app.config["AQ"]
+    try:
+        phone = normalise_phone(phone_text)
+    except RuleError:
+        phone = phone_text.strip()[:40]
+    keys = [f"phone:{phone}", f"addr:{address}"]
+    if _throttle_locked(keys):
+        return None
+    user = User.get_or_none((User.phone == phone) & User.deleted_at.is_null())
+    ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    if user is not None and ok and user.active:
+        LoginThrottle.delete().where(LoginThrottle.key == keys[0]).execute()
+        return user
+    _record_failure(keys[0], config.login_max_failures)
+    _record_failure(keys[1], config.login_max_failures_per_address)
+    return None
+
+
+class LoginForm(FlaskForm):
+    phone = StringField(validators=[DataRequired()])
+    password = PasswordField(validators=[DataRequired()])
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.phone.data or "", form.password.data or "", request.remote_addr or "")
+        if user is not None:
+            session.clear()
+            login_user(StaffPrincipal(user))
+            target = request.args.get("next", "")
+            if not target.startswith("/") or target.startswith("//"):
+                target = url_for("dashboard.index")
+            return redirect(target)
+        flash(_("Неверный телефон или пароль, либо вход временно заблокирован"), "error")
+        return render_template("login.html", form=form), 401
+    return render_template("login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    if current_user.is_authenticated:
+        User.update(session_version=User.session_version + 1).where(User.id == current_user.id).execute()
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/lang/<code>")
+def set_language(code: str) -> Any:
+    if code in ("ru", "en"):
+        session["lang"] = code
+    target = request.referrer or "/"
+    return redirect(target if target.startswith(request.host_url) or target.startswith("/") else "/")

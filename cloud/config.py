@@ -1,0 +1,99 @@
+"""The central service's configuration: one dataclass, loaded from a TOML file and the environment.
+
+Precedence: defaults < TOML file (``AQUASTAND_CONFIG`` or ``<data dir>/cloud.toml``) < environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+ENV_PREFIX = "AQUASTAND_"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "aquastand"
+
+
+@dataclass
+class CloudConfig:
+    """Settings of the central service. Every field can be set as ``AQUASTAND_<NAME>``."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str = ""  # empty: sqlite:///<data_dir>/aquastand.sqlite3
+    secret_key: str = ""  # empty: generated once and kept in <data_dir>/secret_key
+    timezone: str = "Europe/Moscow"
+    default_locale: str = "ru"
+    login_max_failures: int = 5  # per account, then locked for login_lock_minutes
+    login_max_failures_per_address: int = 20
+    login_lock_minutes: int = 15
+    max_request_bytes: int = 2 * 1024 * 1024
+    trusted_proxy_count: int = 0  # >0 only behind a reverse proxy that sets X-Forwarded-For
+    page_size: int = 50
+
+    @property
+    def sqlite_default_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'aquastand.sqlite3'}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or self.sqlite_default_url
+
+    @property
+    def qr_key_path(self) -> Path:
+        return self.data_dir / "qr_signing_key.pem"
+
+
+def _coerce(name: str, raw: object, current: object) -> object:
+    if isinstance(current, bool):
+        return str(raw).lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(str(raw))
+    if isinstance(current, Path) or name == "data_dir":
+        return Path(str(raw)).expanduser()
+    return str(raw)
+
+
+def load_config(path: Path | None = None, environ: dict[str, str] | None = None, **overrides: object) -> CloudConfig:
+    """Build the configuration; ``overrides`` (used by tests) win over everything."""
+    env = os.environ if environ is None else environ
+    config = CloudConfig()
+    if "AQUASTAND_DATA_DIR" in env:
+        config.data_dir = Path(env["AQUASTAND_DATA_DIR"]).expanduser()
+    if "data_dir" in overrides:
+        config.data_dir = Path(str(overrides["data_dir"]))
+    toml_path = path or (Path(env["AQUASTAND_CONFIG"]) if "AQUASTAND_CONFIG" in env else None)
+    toml_path = toml_path or config.data_dir / "cloud.toml"
+    values: dict[str, object] = {}
+    if toml_path.exists():
+        with toml_path.open("rb") as fh:
+            values.update(tomllib.load(fh))
+    for f in fields(config):
+        key = ENV_PREFIX + f.name.upper()
+        if key in env:
+            values[f.name] = env[key]
+    values.update(overrides)
+    known = {f.name for f in fields(config)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+    for name, raw in values.items():
+        setattr(config, name, _coerce(name, raw, getattr(config, name)))
+    return config
+
+
+def ensure_secret_key(config: CloudConfig) -> str:
+    """Return the Flask secret key, creating and keeping one (owner-only) on first use."""
+    if config.secret_key:
+        return config.secret_key
+    path = config.data_dir / "secret_key"
+    if not path.exists():
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()

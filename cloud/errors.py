@@ -1,0 +1,43 @@
+"""Domain errors: each carries a user-facing message (Russian) and a machine code; the web
+pages show the message, the API answers ``{"error": {"code", "message"}}`` with ``status``."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+
+    def __init__(self, message: str = "Не найдено", code: str | None = None):
+        super().__init__(message, code)
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+
+    def __init__(self, message: str = "Недостаточно прав", code: str | None = None):
+        super().__init__(message, code)
+
+
+class ValidationFailed(DomainError):
+    status = 400
+    code = "invalid"

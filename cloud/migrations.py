@@ -1,0 +1,52 @@
+"""Schema versions. A fresh database gets the current schema and the latest version stamp;
+an older one gets each later migration in order, in place, keeping its data.
+
+To change the schema: change ``cloud/models.py`` and append ``(N, function)`` to
+``MIGRATIONS`` where the function brings a version ``N-1`` database to version ``N``
+(``playhouse.migrate`` for columns, ``create_tables`` for new tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import peewee
+
+from cloud.models import ALL_MODELS, SchemaVersion
+
+Migration = Callable[[peewee.Database], None]
+
+# Version 1 is the first released schema; nothing comes before it.
+MIGRATIONS: list[tuple[int, Migration]] = []
+BASE_VERSION = 1
+
+
+def latest_version(migrations: list[tuple[int, Migration]] | None = None) -> int:
+    steps = MIGRATIONS if migrations is None else migrations
+    return max([BASE_VERSION, *(number for number, _ in steps)])
+
+
+def current_version(database: peewee.Database) -> int | None:
+    if not database.table_exists(SchemaVersion._meta.table_name):
+        return None
+    row = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
+    return int(row) if row is not None else None
+
+
+def upgrade(database: peewee.Database, migrations: list[tuple[int, Migration]] | None = None) -> tuple[int | None, int]:
+    """Create or upgrade the schema; safe to run any number of times. Returns (before, after)."""
+    steps = sorted(MIGRATIONS if migrations is None else migrations, key=lambda step: step[0])
+    target = latest_version(steps)
+    with database.atomic():
+        before = current_version(database)
+        if before is None:
+            database.create_tables(ALL_MODELS)
+            SchemaVersion.create(version=target)
+            return None, target
+        if before > target:
+            raise RuntimeError(f"database schema {before} is newer than this program ({target})")
+        for number, migrate in steps:
+            if number > before:
+                migrate(database)
+                SchemaVersion.create(version=number)
+    return before, target

@@ -1,0 +1,80 @@
+"""The permission matrix of DESIGN.md, in one place. Every route states the capability it needs
+with ``@requires(Capability.X)`` (pages) or ``@api_endpoint(Capability.X, ...)`` (API); the
+role-matrix test walks every route with every role and reads the expected answer from here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import wraps
+from typing import Any
+
+from flask import abort
+from flask_login import current_user
+
+
+class Capability(StrEnum):
+    SERVE_CLIENTS = "serve_clients"  # start/end sessions, comment, top up, register guest/member
+    VIEW_CLIENTS = "view_clients"  # client pages, search, open sessions (own site for attendants)
+    VIEW_CATALOG = "view_catalog"  # read tariffs, sites and stands (needed to serve clients)
+    EDIT_CLIENTS = "edit_clients"  # edit, link/unlink cards and plates, block
+    DELETE_CLIENTS = "delete_clients"
+    SEGMENTS = "segments"  # segments and mailings
+    REPORTS = "reports"
+    MANAGE_CATALOG = "manage_catalog"  # tariffs, sites, stands (provisioning, revoking)
+    MANAGE_STAFF = "manage_staff"  # staff: view, create, edit, deactivate
+    DELETE_STAFF = "delete_staff"
+    ADJUST_BALANCE = "adjust_balance"  # balance adjustments and refunds
+
+
+ALL_ROLES = ("attendant", "operator", "administrator", "owner")
+
+# capability -> roles that have it. Attendants have theirs for their own sites only (see SCOPED).
+MATRIX: dict[Capability, frozenset[str]] = {
+    Capability.SERVE_CLIENTS: frozenset(ALL_ROLES),
+    Capability.VIEW_CLIENTS: frozenset(ALL_ROLES),
+    Capability.VIEW_CATALOG: frozenset(ALL_ROLES),
+    Capability.EDIT_CLIENTS: frozenset({"operator", "administrator", "owner"}),
+    Capability.DELETE_CLIENTS: frozenset({"administrator", "owner"}),
+    Capability.SEGMENTS: frozenset({"operator", "administrator", "owner"}),
+    Capability.REPORTS: frozenset({"operator", "administrator", "owner"}),
+    Capability.MANAGE_CATALOG: frozenset({"administrator", "owner"}),
+    Capability.MANAGE_STAFF: frozenset({"administrator", "owner"}),
+    Capability.DELETE_STAFF: frozenset({"owner"}),
+    Capability.ADJUST_BALANCE: frozenset({"owner"}),
+}
+
+# Roles whose data is limited to the sites they are assigned to.
+SCOPED_ROLES = frozenset({"attendant"})
+
+
+def role_can(role: str, capability: Capability) -> bool:
+    return role in MATRIX[capability]
+
+
+def requires(capability: Capability) -> Any:
+    """Decorate a page view: anonymous users go to log-in, others without ``capability`` get 403."""
+
+    def decorator(view: Any) -> Any:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                from flask import current_app
+
+                return current_app.login_manager.unauthorized()
+            if not role_can(current_user.role, capability):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_capability = capability  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorator
+
+
+def site_scope(user: Any) -> set[int] | None:
+    """The site ids a user may see, or None for every site."""
+    if user.role not in SCOPED_ROLES:
+        return None
+    from cloud.models import UserSite
+
+    return {link.site_id for link in UserSite.select(UserSite.site).where(UserSite.user == user.id)}

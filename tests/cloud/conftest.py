@@ -1,0 +1,183 @@
+"""Central-service fixtures: a fresh app per test on SQLite and again on PostgreSQL, logged-in
+clients for every role, and a small world of sites, stands, tariffs, staff and clients."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import peewee
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cloud import create_app
+from cloud.db import open_database
+from cloud.migrations import upgrade
+from cloud.models import ALL_MODELS
+from tests.conftest import need
+
+POSTGRES_URL = os.environ.get("AQUASTAND_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+PASSWORD = "correct-horse-1"
+ROLES = ("attendant", "operator", "administrator", "owner")
+
+
+def _postgres_available() -> bool:
+    try:
+        database = open_database(POSTGRES_URL)
+        database.connect()
+        database.close()
+        return True
+    except peewee.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str | None]:
+    """A private schema in the test database for this run, with the current tables made once."""
+    if not _postgres_available():
+        yield None
+        return
+    schema = f"aqtest_{uuid.uuid4().hex[:10]}"
+    admin = open_database(POSTGRES_URL)
+    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    database = open_database(url)
+    from cloud.db import db_proxy
+
+    db_proxy.initialize(database)
+    upgrade(database)
+    database.close()
+    yield url
+    admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    admin.close()
+
+
+def _truncate_all(url: str) -> None:
+    database = open_database(url)
+    tables = ", ".join(f'"{model._meta.table_name}"' for model in ALL_MODELS if model._meta.table_name != "schema_version")
+    database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    database.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any, postgres_schema_url: str | None) -> str:
+    """Every central test runs on SQLite and again on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'central.sqlite3'}"
+    need(postgres_schema_url is not None, "PostgreSQL at " + POSTGRES_URL)
+    assert postgres_schema_url is not None
+    _truncate_all(postgres_schema_url)
+    return postgres_schema_url
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
+    app = create_app(data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret")
+    app.config["TESTING"] = True
+    upgrade(app.extensions["aquastand_db"])
+    with app.app_context():
+        yield app
+    database = app.extensions["aquastand_db"]
+    if not database.is_closed():
+        database.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    """The CSRF token of the client's session, read from a page like a browser would."""
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf-token" content="([^"]+)"', page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def post_form(client: FlaskClient, path: str, data: dict[str, Any], **kwargs: Any) -> Any:
+    """POST a form with a valid CSRF token, as the browser would after loading a page."""
+    return client.post(path, data={**data, "csrf_token": csrf_token(client)}, **kwargs)
+
+
+def login(client: FlaskClient, phone: str, password: str = PASSWORD) -> Any:
+    return post_form(client, "/login", {"phone": phone, "password": password})
+
+
+class World:
+    """Two sites with a stand each, a tariff, a staff member of every role and a few clients."""
+
+    def __init__(self) -> None:
+        from cloud.auth import new_api_token
+        from cloud.models import Client, ClientPhone, Credential, Site, Stand, Tariff, TariffVersion
+        from cloud.staffbook import create_staff
+
+        self.site_a = Site.create(name="Мойка на Ленина")
+        self.site_b = Site.create(name="Мойка на Гагарина")
+        self.stand_a = Stand.create(site=self.site_a, name="Пост 1")
+        self.stand_b = Stand.create(site=self.site_b, name="Пост 1")
+        self.tariff = Tariff.create(name="Стандарт")
+        self.tariff_version = TariffVersion.create(
+            tariff=self.tariff,
+            effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+            member_per_minute=1000,
+            guest_per_minute=1500,
+            step_s=60,
+            min_charge=5000,
+            grace_s=10,
+        )
+        self.users: dict[str, Any] = {}
+        self.tokens: dict[str, str] = {}
+        for number, role in enumerate(ROLES, start=1):
+            user = create_staff(
+                name=f"Сотрудник {role}",
+                phone=f"+7900000000{number}",
+                role=role,
+                password=PASSWORD,
+                pin=f"{number}{number}{number}{number}",
+                site_names=[self.site_a.name],
+            )
+            self.users[role] = user
+            self.tokens[role] = new_api_token(user)
+        self.member = Client.create(kind="member", name="Иван Петров", email="ivan@example.ru", home_site=self.site_a, member_since=datetime.now(UTC))
+        ClientPhone.create(client=self.member, phone="+79161234567")
+        Credential.create(client=self.member, kind="card", value="04A1B2C3D4E5F6")
+        Credential.create(client=self.member, kind="plate", value="А123ВС77")
+        self.guest = Client.create(kind="guest", home_site=self.site_a)
+        Credential.create(client=self.guest, kind="plate", value="О777ОО99")
+        self.other_site_client = Client.create(kind="member", name="Ольга Гагарина", home_site=self.site_b)
+        Credential.create(client=self.other_site_client, kind="plate", value="Е001КХ50")
+
+    def phone(self, role: str) -> str:
+        return str(self.users[role].phone)
+
+    def bearer(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@pytest.fixture
+def world(app: Flask) -> World:
+    return World()
+
+
+@pytest.fixture
+def as_role(app: Flask, world: World) -> Any:
+    """``as_role("operator")`` gives a test client logged in as that role's staff member."""
+
+    def make(role: str) -> FlaskClient:
+        browser = app.test_client()
+        response = login(browser, world.phone(role))
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return browser
+
+    return make
