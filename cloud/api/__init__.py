@@ -107,6 +107,7 @@ def page_args() -> tuple[int, int]:
     return limit, offset
 
 
-from cloud.api import openapi  # noqa: E402  (registers the document's route on bp)
+# The endpoint modules register their routes on bp.
+from cloud.api import catalog, clients, openapi, sessions, staff  # noqa: E402
 
-__all__ = ["api_endpoint", "bp", "openapi", "page_args", "parse_body"]
+__all__ = ["api_endpoint", "bp", "catalog", "clients", "openapi", "page_args", "parse_body", "sessions", "staff"]
