@@ -10,8 +10,18 @@ import hmac
 import secrets
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -19,7 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from cloud.db import utcnow
+from cloud.db import db_proxy, utcnow
 from cloud.models import ApiToken, LoginThrottle, User
 from sync.errors import RuleError
 from sync.phones import normalise_phone
@@ -28,6 +38,9 @@ bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = None
+
+# Hashing method for passwords and PINs; the test suite lowers its cost (tests/cloud/conftest.py).
+PASSWORD_METHOD = "scrypt"  # noqa: S105 (a method name, not a password)
 
 # A real hash to compare against when the phone is unknown, so timing does not reveal it.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
@@ -51,9 +64,7 @@ def load_user(token: str) -> StaffPrincipal | None:
     user_id, _sep, version = token.partition(":")
     if not user_id.isdigit() or not version.isdigit():
         return None
-    row = User.get_or_none(
-        (User.id == int(user_id)) & User.active & User.deleted_at.is_null()
-    )
+    row = User.get_or_none((User.id == int(user_id)) & User.active & User.deleted_at.is_null())
     if row is None or row.session_version != int(version):
         return None
     return StaffPrincipal(row)
@@ -85,14 +96,14 @@ def user_for_api_token(token: str) -> User | None:
 def set_password(user: User, password: str) -> None:
     if len(password) < 8:
         raise RuleError(_("Пароль должен быть не короче 8 символов"), "weak_password")
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
     user.session_version += 1
 
 
 def set_pin(user: User, pin: str) -> None:
     if not (pin.isdigit() and 4 <= len(pin) <= 8):
         raise RuleError(_("PIN — от 4 до 8 цифр"), "bad_pin")
-    user.pin_hash = generate_password_hash(pin)
+    user.pin_hash = generate_password_hash(pin, method=PASSWORD_METHOD)
 
 
 def _throttle_locked(keys: list[str]) -> bool:
@@ -105,14 +116,25 @@ def _throttle_locked(keys: list[str]) -> bool:
 
 
 def _record_failure(key: str, limit: int) -> None:
+    """Count a failure under ``key``; the ``limit``-th within the lock window locks the key.
+
+    Failures older than the window are forgotten, so a typo a week does not add up to a lock.
+    The increment is done by the database, so parallel attempts cannot slip past the limit."""
     now = utcnow()
-    row, _created = LoginThrottle.get_or_create(key=key)
-    row.failures += 1
-    row.updated_at = now
-    if row.failures >= limit:
-        row.locked_until = now + timedelta(minutes=current_app.config["AQ"].login_lock_minutes)
-        row.failures = 0
-    row.save()
+    window = timedelta(minutes=current_app.config["AQ"].login_lock_minutes)
+    with db_proxy.atomic():
+        LoginThrottle.insert(key=key, failures=0, updated_at=now).on_conflict_ignore().execute()
+        LoginThrottle.update(failures=0).where(
+            (LoginThrottle.key == key) & (LoginThrottle.updated_at < now - window)
+        ).execute()
+        LoginThrottle.update(failures=LoginThrottle.failures + 1, updated_at=now).where(
+            LoginThrottle.key == key
+        ).execute()
+        row = LoginThrottle.get(LoginThrottle.key == key)
+        if row.failures >= limit:
+            row.locked_until = now + window
+            row.failures = 0
+            row.save()
 
 
 def authenticate(phone_text: str, password: str, address: str) -> User | None:
@@ -126,7 +148,9 @@ def authenticate(phone_text: str, password: str, address: str) -> User | None:
     if _throttle_locked(keys):
         return None
     user = User.get_or_none((User.phone == phone) & User.deleted_at.is_null())
-    ok = check_password_hash(user.password_hash if user and user.password_hash else _DUMMY_HASH, password)
+    ok = check_password_hash(
+        user.password_hash if user and user.password_hash else _DUMMY_HASH, password
+    )
     if user is not None and ok and user.active:
         LoginThrottle.delete().where(LoginThrottle.key == keys[0]).execute()
         return user
@@ -140,18 +164,42 @@ class LoginForm(FlaskForm):
     password = PasswordField(validators=[DataRequired()])
 
 
+def local_target(target: str) -> str | None:
+    """``target`` if it is a path on this site (a safe place to send someone after log-in)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(ch) < 32 for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _start_session(user: User) -> None:
+    """A fresh session (no fixation), keeping only the chosen language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(StaffPrincipal(user))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     form = LoginForm()
-    if form.validate_on_submit():
-        user = authenticate(form.phone.data or "", form.password.data or "", request.remote_addr or "")
+    if request.method == "POST":
+        if not form.validate():
+            flash(_("Введите телефон и пароль"), "error")
+            return render_template("login.html", form=form), 400
+        user = authenticate(
+            form.phone.data or "", form.password.data or "", request.remote_addr or ""
+        )
         if user is not None:
-            session.clear()
-            login_user(StaffPrincipal(user))
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("dashboard.index")
+            _start_session(user)
+            target = local_target(request.args.get("next", "")) or url_for("dashboard.index")
             return redirect(target)
+        # One answer for an unknown phone, a wrong password, an inactive or a locked account.
         flash(_("Неверный телефон или пароль, либо вход временно заблокирован"), "error")
         return render_template("login.html", form=form), 401
     return render_template("login.html", form=form)
@@ -159,8 +207,11 @@ def login() -> Any:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Any:
+    """End this session and every other session of the user (the version moves on)."""
     if current_user.is_authenticated:
-        User.update(session_version=User.session_version + 1).where(User.id == current_user.id).execute()
+        User.update(session_version=User.session_version + 1).where(
+            User.id == current_user.id
+        ).execute()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
@@ -170,5 +221,8 @@ def logout() -> Any:
 def set_language(code: str) -> Any:
     if code in ("ru", "en"):
         session["lang"] = code
-    target = request.referrer or "/"
-    return redirect(target if target.startswith(request.host_url) or target.startswith("/") else "/")
+    referrer = urlsplit(request.referrer or "")
+    back = "/"
+    if referrer.netloc == request.host:
+        back = local_target(referrer.path + ("?" + referrer.query if referrer.query else "")) or "/"
+    return redirect(back)

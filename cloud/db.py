@@ -9,7 +9,12 @@ from playhouse.db_url import connect
 
 db_proxy = peewee.DatabaseProxy()
 
-SQLITE_PRAGMAS = {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 10000, "synchronous": "full"}
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10000,
+    "synchronous": "full",
+}
 
 
 def utcnow() -> datetime:
@@ -37,7 +42,7 @@ def open_database(url: str) -> peewee.Database:
     """Open (not yet connect) the database at ``url`` (``sqlite:///path`` or ``postgresql://...``)."""
     if url.startswith("sqlite"):
         return connect(url, pragmas=SQLITE_PRAGMAS, autoconnect=True)
-    return connect(url, autoconnect=True, autorollback=True)
+    return connect(url, autoconnect=True)
 
 
 def bind(url: str) -> peewee.Database:

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, jsonify, render_template, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -54,12 +55,15 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = local_time
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.globals["can"] = _can
+    app.jinja_env.globals["get_locale"] = get_locale
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Any:
         if _is_api():
             return jsonify(error={"code": error.code, "message": error.message}), error.status
-        return render_template("error.html", status=error.status, message=error.message), error.status
+        return render_template(
+            "error.html", status=error.status, message=error.message
+        ), error.status
 
     @app.errorhandler(RuleError)
     def _rule_error(error: RuleError) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 import peewee
 import pytest
 from flask import Flask
+from flask.globals import _cv_app
 from flask.testing import FlaskClient
 
 from cloud import create_app
@@ -34,6 +35,12 @@ def _postgres_available() -> bool:
         return True
     except peewee.OperationalError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt costs ~75 ms a hash; the suite hashes thousands of times, so it uses cheap PBKDF2."""
+    monkeypatch.setattr("cloud.auth.PASSWORD_METHOD", "pbkdf2:sha256:1000")
 
 
 @pytest.fixture(scope="session")
@@ -75,10 +82,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any, postgres_schema_
     return postgres_schema_url
 
 
+class RequestIsolatedClient(FlaskClient):
+    """A test client whose every request gets its own ``g``, as in production.
+
+    The ``app`` fixture keeps an app context pushed for the test body, and Flask reuses a pushed
+    context for requests: without this, ``g`` (Flask-Login's loaded user, the CSRF token, the API
+    user) would leak from one request, or one browser, to the next."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        context = _cv_app.get(None)
+        if context is None:
+            return super().open(*args, **kwargs)
+        outer = context.g
+        context.g = self.application.app_ctx_globals_class()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            context.g = outer
+
+
 @pytest.fixture
 def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
     app = create_app(data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret")
     app.config["TESTING"] = True
+    app.test_client_class = RequestIsolatedClient
     upgrade(app.extensions["aquastand_db"])
     with app.app_context():
         yield app

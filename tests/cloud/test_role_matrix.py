@@ -1,0 +1,118 @@
+"""Every route × every role (and anonymous) against the permission matrix of DESIGN.md.
+
+The routes are read from the app itself, so a new route without a stated capability fails here
+by itself, and so does a route that lets in a role the matrix does not."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from cloud import create_app
+from cloud.models import Credential, Session
+from cloud.permissions import ALL_ROLES, role_can
+from cloud.staffbook import create_staff
+from tests.cloud.conftest import PASSWORD, World, csrf_token
+
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.logout", "auth.set_language", "api.openapi_document"}
+
+
+def _routes() -> list[tuple[str, str, str]]:
+    app = create_app(data_dir=tempfile.mkdtemp(prefix="aq-routes-"), secret_key="routes")
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in PUBLIC_ENDPOINTS:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            found.append((rule.rule, rule.endpoint, method))
+    return sorted(found)
+
+
+ROUTES = _routes()
+
+
+def test_every_route_states_a_capability() -> None:
+    app = create_app(data_dir=tempfile.mkdtemp(prefix="aq-routes-"), secret_key="routes")
+    missing = [
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in PUBLIC_ENDPOINTS
+        and not hasattr(app.view_functions[rule.endpoint], "required_capability")
+    ]
+    assert missing == []
+
+
+def _fill(rule: str, world: World, extra: dict[str, int]) -> str:
+    values = {
+        "client_id": world.member.id,
+        "tariff_id": world.tariff.id,
+        "version_id": world.tariff_version.id,
+        "site_id": world.site_a.id,
+        "stand_id": world.stand_a.id,
+        **extra,
+    }
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(2)
+        assert name in values, f"the role-matrix test has no value for <{name}> in {rule}"
+        return str(values[name])
+
+    return re.sub(r"<(?:(\w+):)?(\w+)>", substitute, rule)
+
+
+def _objects(world: World) -> dict[str, int]:
+    """Objects in the attendant's own site for the routes that name them."""
+    target = create_staff(name="Цель проверки", phone="+79000000099", role="attendant", password=PASSWORD, site_names=[world.site_a.name])
+    card = Credential.get((Credential.client == world.member) & (Credential.kind == "card"))
+    session = Session.create(
+        client=world.member,
+        stand=world.stand_a,
+        site=world.site_a,
+        tariff_version=world.tariff_version,
+        client_kind="member",
+        started_at=datetime.now(UTC) - timedelta(minutes=5),
+        start_method="card",
+    )
+    return {"user_id": target.id, "credential_id": card.id, "session_id": session.id}
+
+
+def _request(app: Flask, world: World, role: str | None, rule: str, method: str) -> Any:
+    browser = app.test_client()
+    path = _fill(rule, world, _objects(world))
+    if path.startswith("/api/"):
+        headers = world.bearer(role) if role else {}
+        body = {} if method in {"POST", "PATCH", "PUT"} else None
+        return browser.open(path, method=method, headers=headers, json=body)
+    if role:
+        user = world.users[role]
+        with browser.session_transaction() as session:
+            session["_user_id"] = f"{user.id}:{user.session_version}"
+            session["_fresh"] = True
+    data = {"csrf_token": csrf_token(browser)} if method != "GET" else None
+    return browser.open(path, method=method, data=data)
+
+
+def _refused_to_anonymous(response: Any, rule: str) -> bool:
+    if rule.startswith("/api/"):
+        return response.status_code == 401
+    return response.status_code == 302 and "/login" in response.headers.get("Location", "")
+
+
+@pytest.mark.parametrize(("rule", "endpoint", "method"), ROUTES, ids=[f"{m} {r}" for r, _e, m in ROUTES])
+@pytest.mark.parametrize("role", [None, *ALL_ROLES], ids=["anonymous", *ALL_ROLES])
+def test_route_answers_role_as_the_matrix_says(app: Flask, world: World, role: str | None, rule: str, endpoint: str, method: str) -> None:
+    capability = app.view_functions[endpoint].required_capability
+    response = _request(app, world, role, rule, method)
+    assert response.status_code != 500, response.get_data(as_text=True)[:500]
+    if role is None:
+        assert _refused_to_anonymous(response, rule), (response.status_code, response.headers.get("Location"))
+    elif capability is not None and not role_can(role, capability):
+        assert response.status_code == 403, response.get_data(as_text=True)[:300]
+    else:
+        assert response.status_code not in (401, 403), response.get_data(as_text=True)[:300]
+        assert not _refused_to_anonymous(response, rule)
