@@ -9,18 +9,32 @@ from flask import Flask, session
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from cloud.config import CloudConfig, ensure_secret_key, load_config
 from cloud.db import bind
 
 csrf = CSRFProtect()
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in routes: a row id, 1 to 2³¹−1, so an absurd id is a 404, not a database
+    error (PostgreSQL's integer columns end there)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
 babel = Babel()
 
 
 def _select_locale() -> str:
-    from flask import current_app
+    from flask import current_app, has_request_context
 
-    return session.get("lang") or current_app.config["AQ"].default_locale
+    # Commands (demo data, imports) run in an app context without a request, hence no session.
+    chosen = session.get("lang") if has_request_context() else None
+    return chosen or current_app.config["AQ"].default_locale
 
 
 def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
@@ -28,6 +42,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     config = config or load_config(**overrides)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__)
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(
         AQ=config,
         SECRET_KEY=ensure_secret_key(config),

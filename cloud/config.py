@@ -58,7 +58,9 @@ def _coerce(name: str, raw: object, current: object) -> object:
     return str(raw)
 
 
-def load_config(path: Path | None = None, environ: dict[str, str] | None = None, **overrides: object) -> CloudConfig:
+def load_config(
+    path: Path | None = None, environ: dict[str, str] | None = None, **overrides: object
+) -> CloudConfig:
     """Build the configuration; ``overrides`` (used by tests) win over everything."""
     env = os.environ if environ is None else environ
     config = CloudConfig()

@@ -33,7 +33,9 @@ def current_version(database: peewee.Database) -> int | None:
     return int(row) if row is not None else None
 
 
-def upgrade(database: peewee.Database, migrations: list[tuple[int, Migration]] | None = None) -> tuple[int | None, int]:
+def upgrade(
+    database: peewee.Database, migrations: list[tuple[int, Migration]] | None = None
+) -> tuple[int | None, int]:
     """Create or upgrade the schema; safe to run any number of times. Returns (before, after)."""
     steps = sorted(MIGRATIONS if migrations is None else migrations, key=lambda step: step[0])
     target = latest_version(steps)

@@ -3,6 +3,8 @@ staff, sites and stands, and the ledger from which every balance is computed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import peewee as pw
 
 from cloud.db import UtcDateTimeField, db_proxy, utcnow
@@ -106,9 +108,17 @@ class TariffVersion(BaseModel):
     created_at = UtcDateTimeField(default=utcnow)
 
 
+def name_search_key(text: str) -> str:
+    """The form names are searched by: case-folded in Python (SQLite's LOWER() knows only
+    ASCII, PostgreSQL's depends on the locale), with Ё read as Е."""
+    return text.casefold().replace("ё", "е")[:200]
+
+
 class Client(BaseModel):
     kind = pw.CharField(max_length=10, choices=[(k, k) for k in CLIENT_KINDS], index=True)
     name = pw.CharField(max_length=200, default="")
+    # name_search_key(name), kept by save(); a bulk Client.update(name=...) must set it too.
+    search_name = pw.CharField(max_length=200, default="", index=True)
     email = pw.CharField(max_length=200, default="")
     note = pw.TextField(default="")
     default_tariff = pw.ForeignKeyField(Tariff, null=True, on_delete="SET NULL")
@@ -122,6 +132,18 @@ class Client(BaseModel):
     created_at = UtcDateTimeField(default=utcnow)
     updated_at = UtcDateTimeField(default=utcnow)
     deleted_at = UtcDateTimeField(null=True, index=True)
+
+    def save(self, force_insert: bool = False, only: Any = None) -> Any:
+        """Save the client but never its balance: ``cloud.ledger.post_entry`` alone moves it,
+        with an SQL expression, so a client read before a top-up cannot write an old balance
+        back. Assigning ``balance_kopecks`` and saving is a programming error."""
+        self.search_name = name_search_key(self.name or "")
+        if self._pk is None or force_insert:
+            return super().save(force_insert=force_insert, only=only)
+        if "balance_kopecks" in self._dirty:
+            raise RuntimeError("a balance changes only through cloud.ledger.post_entry")
+        fields = only or [f for f in self._meta.sorted_fields if f.name != "balance_kopecks"]
+        return super().save(only=fields)
 
 
 class ClientPhone(BaseModel):
@@ -142,7 +164,9 @@ class Credential(BaseModel):
 
 
 # A UID, plate or token id belongs to one client at a time (unlinked rows stay as history).
-Credential.add_index(Credential.kind, Credential.value, unique=True, where=Credential.unlinked_at.is_null())
+Credential.add_index(
+    Credential.kind, Credential.value, unique=True, where=Credential.unlinked_at.is_null()
+)
 
 
 class Session(BaseModel):

@@ -101,7 +101,9 @@ def page_args() -> tuple[int, int]:
         limit = int(request.args.get("limit", 50))
         offset = int(request.args.get("offset", 0))
     except ValueError:
-        raise ValidationFailed(_("limit и offset должны быть целыми числами"), "bad_paging") from None
+        raise ValidationFailed(
+            _("limit и offset должны быть целыми числами"), "bad_paging"
+        ) from None
     if not 1 <= limit <= 500 or offset < 0:
         raise ValidationFailed(_("limit от 1 до 500, offset не меньше 0"), "bad_paging")
     return limit, offset
@@ -110,4 +112,14 @@ def page_args() -> tuple[int, int]:
 # The endpoint modules register their routes on bp.
 from cloud.api import catalog, clients, openapi, sessions, staff  # noqa: E402
 
-__all__ = ["api_endpoint", "bp", "catalog", "clients", "openapi", "page_args", "parse_body", "sessions", "staff"]
+__all__ = [
+    "api_endpoint",
+    "bp",
+    "catalog",
+    "clients",
+    "openapi",
+    "page_args",
+    "parse_body",
+    "sessions",
+    "staff",
+]

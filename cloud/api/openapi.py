@@ -44,18 +44,33 @@ def _operation(rule: Any, method: str, doc: Any, components: dict[str, Any]) -> 
         for converter, name in _PARAM.findall(rule.rule)
     ]
     params += [
-        {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": text,
+            "schema": {"type": "string"},
+        }
         for name, text in doc.query.items()
     ]
     success: dict[str, Any] = {"description": "OK"}
     if doc.response is not None:
         success["content"] = {"application/json": {"schema": _schema_ref(doc.response, components)}}
-    error = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    error = {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     operation: dict[str, Any] = {
         "summary": doc.summary,
         "operationId": f"{rule.endpoint.split('.')[-1]}_{method.lower()}",
         "parameters": params,
-        "responses": {str(doc.status): success, "400": error, "401": error, "403": error, "404": error},
+        "responses": {
+            str(doc.status): success,
+            "400": error,
+            "401": error,
+            "403": error,
+            "404": error,
+        },
         "security": [{"bearer": []}],
     }
     if doc.capability is not None:
