@@ -8,6 +8,7 @@ from typing import Any
 import peewee as pw
 
 from cloud.db import UtcDateTimeField, db_proxy, utcnow
+from sync.pricing import Rates
 
 ROLES = ("attendant", "operator", "administrator", "owner")
 CLIENT_KINDS = ("member", "guest")
@@ -106,6 +107,17 @@ class TariffVersion(BaseModel):
     grace_s = pw.IntegerField(default=0)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = UtcDateTimeField(default=utcnow)
+
+    def rates(self) -> Rates:
+        """These rates in the form the shared pricing code takes."""
+        return Rates(
+            member_per_minute=self.member_per_minute,
+            guest_per_minute=self.guest_per_minute,
+            step_s=self.step_s,
+            min_charge=self.min_charge,
+            cap=self.cap,
+            grace_s=self.grace_s,
+        )
 
 
 def name_search_key(text: str) -> str:

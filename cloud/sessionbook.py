@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from cloud.errors import NotFound, ValidationFailed
 from cloud.models import Client, Credential, Session, Site, Stand, Tariff, TariffVersion, User
 from cloud.permissions import site_scope
-from sync.pricing import Rates, price
+from sync.pricing import price
 
 STATUSES = ("open", "ended")
 GROUPINGS = ("site", "stand", "tariff")
@@ -30,17 +30,6 @@ def iso_utc(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def rates_of(version: TariffVersion) -> Rates:
-    return Rates(
-        member_per_minute=version.member_per_minute,
-        guest_per_minute=version.guest_per_minute,
-        step_s=version.step_s,
-        min_charge=version.min_charge,
-        cap=version.cap,
-        grace_s=version.grace_s,
-    )
 
 
 def _scoped(actor: User) -> pw.ModelSelect:
@@ -105,7 +94,7 @@ def elapsed_seconds(session: Session, now: datetime) -> int:
 def running_cost(session: Session, now: datetime) -> int:
     """What the session would cost if it ended at ``now``, with its own tariff version."""
     return price(
-        rates_of(session.tariff_version), session.client_kind, elapsed_seconds(session, now)
+        session.tariff_version.rates(), session.client_kind, elapsed_seconds(session, now)
     )
 
 

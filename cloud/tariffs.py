@@ -225,17 +225,6 @@ def overview(now: datetime, active_only: bool = False) -> list[TariffState]:
     return [_state(tariff, versions[tariff.id], now) for tariff in tariffs]
 
 
-def rates_of(version: TariffVersion) -> Rates:
-    return Rates(
-        member_per_minute=version.member_per_minute,
-        guest_per_minute=version.guest_per_minute,
-        step_s=version.step_s,
-        min_charge=version.min_charge,
-        cap=version.cap,
-        grace_s=version.grace_s,
-    )
-
-
 def local_midnight(day: date, timezone: str) -> datetime:
     """00:00 of ``day`` in ``timezone``, as a UTC-aware moment."""
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(ZoneInfo("UTC"))
