@@ -41,10 +41,10 @@ def test_a_change_applies_from_its_date_and_never_reprices_the_past(world: Any) 
     started_yesterday = utcnow() - timedelta(days=1)
     old = tariffs.version_at(world.tariff, started_yesterday)
     assert old.id == world.tariff_version.id
-    assert price(tariffs.rates_of(old), "member", 600) == 10_000
+    assert price(old.rates(), "member", 600) == 10_000
 
     new = tariffs.version_at(world.tariff, change_at + timedelta(hours=1))
-    assert price(tariffs.rates_of(new), "member", 600) == 12_000
+    assert price(new.rates(), "member", 600) == 12_000
     assert tariffs.version_at(world.tariff, change_at).id == new.id
     assert tariffs.version_at(world.tariff, change_at - timedelta(seconds=1)).id == old.id
 
@@ -58,7 +58,7 @@ def test_new_tariff_applies_at_once_with_its_first_version(world: Any) -> None:
     tariff = tariffs.create_tariff(world.users["owner"], name="  Экспресс  ", rates=CHEAP)
     assert tariff.name == "Экспресс"
     version = tariffs.version_at(tariff, utcnow())
-    assert tariffs.rates_of(version) == CHEAP
+    assert version.rates() == CHEAP
     assert version.created_by_id == world.users["owner"].id
 
 

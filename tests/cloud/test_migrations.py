@@ -1,0 +1,108 @@
+"""Schema versions: a fresh database gets the current schema, an older one upgrades in place
+keeping its rows, running the upgrade again changes nothing, and a newer one is refused.
+
+Each test works on an empty database of the engine under test (SQLite, PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import peewee
+import pytest
+from playhouse.migrate import SchemaMigrator, migrate
+
+from cloud import migrations
+from cloud.migrations import current_version, latest_version, upgrade
+from cloud.models import ALL_MODELS, SchemaVersion, Site
+from tests.cloud.freshdb import bound, empty_database_url
+
+
+@pytest.fixture
+def empty(database_url: str, tmp_path: Path) -> Iterator[peewee.Database]:
+    with empty_database_url(database_url, tmp_path) as url, bound(url) as database:
+        yield database
+
+
+def add_site_city(database: peewee.Database) -> None:
+    """A real version-2 migration: a new column with a default for the existing rows."""
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column("site", "city", peewee.CharField(max_length=100, default="")))
+
+
+def column_names(database: peewee.Database, table: str) -> set[str]:
+    return {column.name for column in database.get_columns(table)}
+
+
+def test_init_on_an_empty_database_creates_every_table_and_stamps_the_latest_version(
+    empty: peewee.Database,
+) -> None:
+    assert current_version(empty) is None
+
+    assert upgrade(empty) == (None, latest_version())
+
+    for model in ALL_MODELS:
+        assert empty.table_exists(model._meta.table_name), model._meta.table_name
+    assert current_version(empty) == latest_version()
+
+
+def test_upgrading_twice_changes_nothing_and_keeps_the_data(empty: peewee.Database) -> None:
+    upgrade(empty)
+    Site.create(name="Аквастенд на Ленина")
+
+    assert upgrade(empty) == (latest_version(), latest_version())
+
+    assert [site.name for site in Site.select()] == ["Аквастенд на Ленина"]
+    assert SchemaVersion.select().count() == 1
+
+
+def test_a_database_of_an_earlier_version_upgrades_in_place_and_keeps_its_rows(
+    empty: peewee.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upgrade(empty)
+    Site.create(name="Аквастенд на Ленина")
+    assert current_version(empty) == 1
+    monkeypatch.setattr(migrations, "MIGRATIONS", [(2, add_site_city)])
+
+    assert upgrade(empty) == (1, 2)
+
+    assert "city" in column_names(empty, "site")
+    assert empty.execute_sql("SELECT name, city FROM site").fetchall() == [
+        ("Аквастенд на Ленина", "")
+    ]
+    assert current_version(empty) == 2
+    assert upgrade(empty) == (2, 2)
+    assert SchemaVersion.select().count() == 2
+
+
+def test_a_failing_migration_leaves_the_database_at_its_version(
+    empty: peewee.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def half_done(database: peewee.Database) -> None:
+        add_site_city(database)
+        raise RuntimeError("disk full")
+
+    upgrade(empty)
+    Site.create(name="Аквастенд на Ленина")
+    monkeypatch.setattr(migrations, "MIGRATIONS", [(2, half_done)])
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        upgrade(empty)
+
+    assert current_version(empty) == 1
+    assert "city" not in column_names(empty, "site")
+    assert Site.select().count() == 1
+
+
+def test_a_database_newer_than_the_program_is_refused_and_left_alone(
+    empty: peewee.Database,
+) -> None:
+    upgrade(empty)
+    SchemaVersion.create(version=latest_version() + 1)
+    Site.create(name="Аквастенд на Ленина")
+
+    with pytest.raises(RuntimeError, match="newer than this program"):
+        upgrade(empty)
+
+    assert current_version(empty) == latest_version() + 1
+    assert Site.select().count() == 1
