@@ -12,20 +12,37 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
+from tests.cloud.conftest import (  # the central fixtures, shared with the browser tests
+    _truncate_all,
+    app,
+    fast_password_hashing,
+    postgres_schema_url,
+    world,
+)
 from tests.conftest import need
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
-    need(Path(CHROMIUM).exists() or shutil.which("chromium") is not None, "Debian's Chromium (" + CHROMIUM + ")")
+    need(
+        Path(CHROMIUM).exists() or shutil.which("chromium") is not None,
+        "Debian's Chromium (" + CHROMIUM + ")",
+    )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True
+        )
         yield chromium
         chromium.close()
 
@@ -53,3 +70,14 @@ def live_server(app: Any) -> Iterator[str]:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_schema_url: str | None
+) -> str:
+    """The browser flow runs on the production database, PostgreSQL."""
+    need(postgres_schema_url is not None, "PostgreSQL")
+    assert postgres_schema_url is not None
+    _truncate_all(postgres_schema_url)
+    return postgres_schema_url
