@@ -1,0 +1,165 @@
+"""The ledger: every movement of a client's money is an entry, and a balance is their sum.
+
+``post_entry`` is the one place a balance changes. It inserts the entry and moves the cached
+``Client.balance_kopecks`` with an SQL expression (``balance + amount``) in the same
+transaction, so two writers at once never overwrite each other's sums and the cache always
+equals ``ledger_balance``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee as pw
+from flask_babel import gettext as _
+
+from cloud.db import db_proxy
+from cloud.errors import Forbidden, NotFound, ValidationFailed
+from cloud.models import LEDGER_KINDS, PAYMENT_METHODS, Client, LedgerEntry, Session, Site, User
+from cloud.permissions import Capability, role_can
+from cloud.sessionbook import iso_utc
+from sync.money import format_kopecks
+
+MAX_AMOUNT_KOPECKS = 100_000_000  # 1 000 000 ₽: larger top-ups and adjustments are typing slips
+MAX_REASON = 300
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def post_entry(
+    client: Client,
+    kind: str,
+    amount_kopecks: int,
+    *,
+    method: str | None = None,
+    session: Session | None = None,
+    site: Site | None = None,
+    created_by: User | None = None,
+    reason: str = "",
+) -> LedgerEntry:
+    """Record one movement of money and move the client's cached balance by it, atomically.
+    ``client.balance_kopecks`` is refreshed from the database afterwards."""
+    if kind not in LEDGER_KINDS:
+        raise ValidationFailed(_("Неизвестный вид операции"), "bad_ledger_kind")
+    if not _is_int(amount_kopecks):
+        raise ValidationFailed(_("Сумма должна быть целым числом копеек"), "bad_amount")
+    with db_proxy.atomic():
+        entry = LedgerEntry.create(
+            client=client,
+            kind=kind,
+            amount_kopecks=amount_kopecks,
+            method=method,
+            session=session,
+            site=site,
+            created_by=created_by,
+            reason=reason,
+        )
+        Client.update(balance_kopecks=Client.balance_kopecks + amount_kopecks).where(
+            Client.id == client.id
+        ).execute()
+        # Refresh the caller's object without marking the field changed (Client.save refuses
+        # to write a balance).
+        client.__data__["balance_kopecks"] = (
+            Client.select(Client.balance_kopecks).where(Client.id == client.id).scalar()
+        )
+    return entry
+
+
+def _check_amount(amount_kopecks: object) -> int:
+    if not isinstance(amount_kopecks, int) or isinstance(amount_kopecks, bool):
+        raise ValidationFailed(_("Сумма должна быть целым числом копеек"), "bad_amount")
+    if abs(amount_kopecks) > MAX_AMOUNT_KOPECKS:
+        raise ValidationFailed(
+            _("Слишком большая сумма: не больше %(max)s", max=format_kopecks(MAX_AMOUNT_KOPECKS)),
+            "bad_amount",
+        )
+    return amount_kopecks
+
+
+def _check_live(client: Client) -> None:
+    if client.deleted_at is not None:
+        raise NotFound(_("Клиент не найден"))
+
+
+def record_topup(
+    actor: User | None, client: Client, amount_kopecks: int, method: str, site: Site | None = None
+) -> LedgerEntry:
+    """A top-up taken by ``actor`` (cash, card or transfer). Blocked clients may top up too:
+    they usually owe money."""
+    _check_live(client)
+    amount = _check_amount(amount_kopecks)
+    if amount <= 0:
+        raise ValidationFailed(_("Сумма пополнения должна быть больше нуля"), "bad_amount")
+    if method not in PAYMENT_METHODS:
+        raise ValidationFailed(
+            _("Выберите способ оплаты: наличные, карта или перевод"), "bad_method"
+        )
+    return post_entry(client, "topup", amount, method=method, site=site, created_by=actor)
+
+
+def adjust_balance(actor: User, client: Client, amount_kopecks: int, reason: str) -> LedgerEntry:
+    """An owner's correction of a balance, up or down, with the reason written down."""
+    if not role_can(actor.role, Capability.ADJUST_BALANCE):
+        raise Forbidden(_("Корректировать баланс может только владелец"))
+    _check_live(client)
+    amount = _check_amount(amount_kopecks)
+    if amount == 0:
+        raise ValidationFailed(_("Сумма корректировки не может быть нулевой"), "bad_amount")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(_("Укажите причину корректировки"), "reason_required")
+    if len(reason) > MAX_REASON:
+        raise ValidationFailed(
+            _("Причина — не длиннее %(n)s символов", n=MAX_REASON), "reason_too_long"
+        )
+    return post_entry(client, "adjustment", amount, created_by=actor, reason=reason)
+
+
+def ledger_balance(client: Client) -> int:
+    """The balance as the sum of the client's entries (the cache must equal it)."""
+    total = (
+        LedgerEntry.select(pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0))
+        .where(LedgerEntry.client == client.id)
+        .scalar()
+    )
+    return int(total)
+
+
+def _newest_first(client: Client) -> pw.ModelSelect:
+    """The client's entries with the staff member who made each (read in the same query)."""
+    return (
+        LedgerEntry.select(LedgerEntry, User)
+        .join(User, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.created_by == User.id))
+        .where(LedgerEntry.client == client.id)
+        .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+    )
+
+
+def topups(client: Client) -> list[LedgerEntry]:
+    """The client's top-ups, newest first."""
+    return list(_newest_first(client).where(LedgerEntry.kind == "topup"))
+
+
+def entries(client: Client, limit: int = 50, offset: int = 0) -> list[LedgerEntry]:
+    """A page of the client's entries of every kind, newest first."""
+    return list(_newest_first(client).limit(limit).offset(offset))
+
+
+def entry_count(client: Client) -> int:
+    return int(LedgerEntry.select().where(LedgerEntry.client == client.id).count())
+
+
+def entry_to_dict(entry: LedgerEntry) -> dict[str, Any]:
+    """The API form of an entry."""
+    return {
+        "id": entry.id,
+        "kind": entry.kind,
+        "amount_kopecks": entry.amount_kopecks,
+        "method": entry.method,
+        "reason": entry.reason,
+        "session_id": entry.session_id,
+        "site_id": entry.site_id,
+        "created_by_id": entry.created_by_id,
+        "created_at": iso_utc(entry.created_at),
+    }
