@@ -4,17 +4,47 @@ from __future__ import annotations
 
 import sys
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
+import peewee
+from gunicorn.app.base import BaseApplication
 
-from cloud.config import load_config
+from cloud.config import CloudConfig, load_config
 from cloud.db import bind
+from cloud.errors import DomainError
+from sync.errors import RuleError
 
 
 def _open_database() -> Any:
     config = load_config()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     return config, bind(config.effective_database_url)
+
+
+def _require_current_schema(database: peewee.Database) -> None:
+    """Stop with a clear message unless the database has exactly this program's schema."""
+    from cloud.migrations import current_version, latest_version
+
+    try:
+        version = current_version(database)
+    except peewee.OperationalError as error:
+        raise click.ClickException(f"cannot open the database: {error}".strip()) from error
+    finally:
+        database.close()
+    latest = latest_version()
+    if version is None:
+        raise click.ClickException("the database has no schema yet: run `aquastand-cloud init`")
+    if version < latest:
+        raise click.ClickException(
+            f"the database schema is version {version}, this program needs {latest}: "
+            "run `aquastand-cloud init` to upgrade it"
+        )
+    if version > latest:
+        raise click.ClickException(
+            f"the database schema is version {version}, newer than this program ({latest}): "
+            "install the newer Aquastand"
+        )
 
 
 @click.group()
@@ -29,7 +59,14 @@ def init() -> None:
     from cloud.qrkeys import ensure_qr_key
 
     config, database = _open_database()
-    before, after = upgrade(database)
+    try:
+        before, after = upgrade(database)
+    except RuntimeError as error:  # a schema newer than this program: nothing was changed
+        raise click.ClickException(str(error)) from error
+    except peewee.OperationalError as error:
+        raise click.ClickException(f"cannot open the database: {error}".strip()) from error
+    finally:
+        database.close()
     ensure_qr_key(config)
     if before is None:
         click.echo(f"created schema version {after}")
@@ -42,7 +79,9 @@ def init() -> None:
 @main.command("create-user")
 @click.option("--name", required=True, help="Full name")
 @click.option("--phone", required=True)
-@click.option("--role", required=True, type=click.Choice(["attendant", "operator", "administrator", "owner"]))
+@click.option(
+    "--role", required=True, type=click.Choice(["attendant", "operator", "administrator", "owner"])
+)
 @click.option("--site", "sites", multiple=True, help="Site name (repeatable); created if missing")
 @click.option("--pin", default="", help="PIN for stand screens (4-8 digits)")
 def create_user(name: str, phone: str, role: str, sites: tuple[str, ...], pin: str) -> None:
@@ -52,10 +91,11 @@ def create_user(name: str, phone: str, role: str, sites: tuple[str, ...], pin: s
     _config, _database = _open_database()
     password = sys.stdin.readline().rstrip("\n")
     try:
-        user = create_staff(name=name, phone=phone, role=role, password=password, pin=pin, site_names=list(sites))
-    except Exception as error:  # domain errors carry a message for the operator
-        message = getattr(error, "message", None) or str(error)
-        raise click.ClickException(message) from error
+        user = create_staff(
+            name=name, phone=phone, role=role, password=password, pin=pin, site_names=list(sites)
+        )
+    except (DomainError, RuleError) as error:
+        raise click.ClickException(error.message) from error
     click.echo(f"created user {user.id} ({user.full_name}, {user.role})")
 
 
@@ -65,7 +105,6 @@ def api_token(phone: str) -> None:
     """Print a new API token for the staff member with this phone (alone on the last line)."""
     from cloud.auth import new_api_token
     from cloud.models import User
-    from sync.errors import RuleError
     from sync.phones import normalise_phone
 
     _config, _database = _open_database()
@@ -78,3 +117,111 @@ def api_token(phone: str) -> None:
         raise click.ClickException("no active user with this phone")
     click.echo(f"API token for {user.full_name} (shown once, keep it secret):")
     click.echo(new_api_token(user))
+
+
+class CentralServer(BaseApplication):
+    """gunicorn serving the central app, configured here rather than from gunicorn's argv."""
+
+    def __init__(self, config: CloudConfig, options: dict[str, Any]):
+        self.aquastand_config = config
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from cloud import create_app
+
+        app = create_app(self.aquastand_config)
+        # Built before the workers fork (preload): no connection may be shared with them.
+        app.extensions["aquastand_db"].close()
+        return app
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Processes"
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the web app and the API with gunicorn (run `init` first)."""
+    config, database = _open_database()
+    _require_current_schema(database)
+    options = {
+        "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "workers": workers,
+        "preload_app": True,  # a broken configuration fails once, before any worker starts
+        "accesslog": "-",
+        "errorlog": "-",
+        "proc_name": "aquastand-cloud",
+        "control_socket_disable": True,  # gunicornc is not used; one path per user would clash
+    }
+    CentralServer(config, options).run()
+
+
+@main.command("demo-data")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8000/",
+    show_default=True,
+    help="Address to print for the demo",
+)
+def demo_data(url: str) -> None:
+    """Fill the database with a demo chain: sites, stands, tariffs, staff, clients, sessions.
+
+    Runs once: if the demo site exists, it only prints the logins again."""
+    from cloud import create_app
+    from cloud.demodata import DEMO_STAFF, load_demo_data
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    app = create_app(config)
+    with app.app_context():
+        try:
+            summary = load_demo_data(ZoneInfo(config.timezone))
+        except (DomainError, RuleError) as error:
+            raise click.ClickException(error.message) from error
+        finally:
+            app.extensions["aquastand_db"].close()
+    if summary is None:
+        click.echo("demo data already present")
+    else:
+        click.echo(
+            f"demo data created: {summary.sites} sites, {summary.stands} stands, "
+            f"{summary.tariffs} tariffs, {summary.staff} staff, {summary.members} members, "
+            f"{summary.guests} guests, {summary.sessions} sessions ({summary.open_sessions} open), "
+            f"{summary.topups} top-ups"
+        )
+    click.echo(f"\nOpen {url} and log in (phone / password; PIN for stand screens):")
+    for login in DEMO_STAFF:
+        click.echo(
+            f"  {login.role:<14} {login.phone}  {login.password:<17} PIN {login.pin}  {login.name}"
+        )
+
+
+@main.command("import-clients")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--site", default="", help="Home site (name) of every imported client")
+@click.option("--quiet", is_flag=True, help="No progress bar")
+def import_clients(file: str, site: str, quiet: bool) -> None:
+    """Import clients from a CSV file (kind,name,phones,email,plates,cards,note; lists split
+    by ";"), all rows or none: a bad row is reported with its line number."""
+    from pathlib import Path
+
+    from cloud.clientimport import ImportFailed
+    from cloud.clientimport import import_clients as run_import
+
+    _config, database = _open_database()
+    _require_current_schema(database)
+    try:
+        count = run_import(Path(file).read_bytes(), site_name=site, progress=not quiet)
+    except ImportFailed as failure:
+        for problem in failure.problems:
+            click.echo(problem, err=True)
+        raise click.ClickException("nothing was imported") from failure
+    finally:
+        database.close()
+    click.echo(f"imported {count} clients")

@@ -15,6 +15,7 @@ import io
 import sys
 from typing import Any
 
+from flask_babel import gettext as _
 from tqdm import tqdm
 
 from cloud import clientbook
@@ -42,20 +43,24 @@ def _rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ImportFailed([f"line 1: файл не в кодировке UTF-8 ({error.reason})"]) from None
+        message = _("файл не в кодировке UTF-8 (%(reason)s)", reason=error.reason)
+        raise ImportFailed([f"line 1: {message}"]) from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip().lower() for name in reader.fieldnames or []]
     if "kind" not in header:
-        raise ImportFailed([f"line 1: нет столбца kind (нужны столбцы: {', '.join(COLUMNS)})"])
+        message = _("нет столбца kind (нужны столбцы: %(columns)s)", columns=", ".join(COLUMNS))
+        raise ImportFailed([f"line 1: {message}"])
     unknown = [name for name in header if name not in COLUMNS]
     if unknown:
-        raise ImportFailed([f"line 1: неизвестные столбцы: {', '.join(unknown)}"])
+        message = _("неизвестные столбцы: %(columns)s", columns=", ".join(unknown))
+        raise ImportFailed([f"line 1: {message}"])
     reader.fieldnames = header
     rows = []
     try:
         for row in reader:
             if None in row:
-                raise ImportFailed([f"line {reader.line_num}: значений больше, чем столбцов"])
+                message = _("значений больше, чем столбцов")
+                raise ImportFailed([f"line {reader.line_num}: {message}"])
             rows.append((reader.line_num, {key: value or "" for key, value in row.items()}))
     except csv.Error as error:
         raise ImportFailed([f"line {reader.line_num}: {error}"]) from None
@@ -80,7 +85,7 @@ def _site_id(site_name: str) -> int | None:
         return None
     site = Site.get_or_none(Site.name == site_name.strip())
     if site is None:
-        raise ImportFailed([f"площадка «{site_name}» не найдена"])
+        raise ImportFailed([_("площадка «%(name)s» не найдена", name=site_name)])
     return int(site.id)
 
 
@@ -97,8 +102,15 @@ def _repeats(line: int, fields: dict[str, Any], seen: dict[tuple[str, str], int]
             except RuleError:
                 continue  # create_client reports the bad value itself
             if key in seen:
-                what = "номер" if kind == "plate" else "карта"
-                problems.append(f"line {line}: {what} {key[1]} уже есть в строке {seen[key]}")
+                if kind == "plate":
+                    message = _(
+                        "номер %(value)s уже есть в строке %(line)s", value=key[1], line=seen[key]
+                    )
+                else:
+                    message = _(
+                        "карта %(value)s уже есть в строке %(line)s", value=key[1], line=seen[key]
+                    )
+                problems.append(f"line {line}: {message}")
             else:
                 seen[key] = line
     return problems

@@ -3,6 +3,8 @@ pages show the message, the API answers ``{"error": {"code", "message"}}`` with 
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
+
 
 class DomainError(Exception):
     status = 400
@@ -21,8 +23,8 @@ class NotFound(DomainError):
     status = 404
     code = "not_found"
 
-    def __init__(self, message: str = "Не найдено", code: str | None = None):
-        super().__init__(message, code)
+    def __init__(self, message: str | None = None, code: str | None = None):
+        super().__init__(message or _("Не найдено"), code)
 
 
 class Conflict(DomainError):
@@ -34,8 +36,8 @@ class Forbidden(DomainError):
     status = 403
     code = "forbidden"
 
-    def __init__(self, message: str = "Недостаточно прав", code: str | None = None):
-        super().__init__(message, code)
+    def __init__(self, message: str | None = None, code: str | None = None):
+        super().__init__(message or _("Недостаточно прав"), code)
 
 
 class ValidationFailed(DomainError):

@@ -93,9 +93,7 @@ def elapsed_seconds(session: Session, now: datetime) -> int:
 
 def running_cost(session: Session, now: datetime) -> int:
     """What the session would cost if it ended at ``now``, with its own tariff version."""
-    return price(
-        session.tariff_version.rates(), session.client_kind, elapsed_seconds(session, now)
-    )
+    return price(session.tariff_version.rates(), session.client_kind, elapsed_seconds(session, now))
 
 
 def _live(session: Session, now: datetime, plate: str) -> dict[str, Any]:

@@ -22,7 +22,9 @@ from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS
 from tests.conftest import need
 
-POSTGRES_URL = os.environ.get("AQUASTAND_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "AQUASTAND_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 PASSWORD = "correct-horse-1"
 ROLES = ("attendant", "operator", "administrator", "owner")
 
@@ -65,14 +67,24 @@ def postgres_schema_url() -> Iterator[str | None]:
 
 
 def _truncate_all(url: str) -> None:
+    """Empty every table but schema_version and restart the ids. DELETE, children first, not
+    TRUNCATE: TRUNCATE costs ~130 ms a test on PostgreSQL, DELETE of a test's rows a few ms."""
     database = open_database(url)
-    tables = ", ".join(f'"{model._meta.table_name}"' for model in ALL_MODELS if model._meta.table_name != "schema_version")
-    database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    with database.atomic():
+        for model in reversed(peewee.sort_models(ALL_MODELS)):
+            table = model._meta.table_name
+            if table == "schema_version":
+                continue
+            database.execute_sql(f'DELETE FROM "{table}"')  # noqa: S608
+            sequence = f"pg_get_serial_sequence('\"{table}\"', 'id')"
+            database.execute_sql(f"SELECT setval({sequence}, 1, false)")
     database.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any, postgres_schema_url: str | None) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Any, postgres_schema_url: str | None
+) -> str:
     """Every central test runs on SQLite and again on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'central.sqlite3'}"
@@ -103,7 +115,9 @@ class RequestIsolatedClient(FlaskClient):
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
-    app = create_app(data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret")
+    app = create_app(
+        data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret"
+    )
     app.config["TESTING"] = True
     app.test_client_class = RequestIsolatedClient
     upgrade(app.extensions["aquastand_db"])
@@ -176,13 +190,21 @@ class World:
             )
             self.users[role] = user
             self.tokens[role] = new_api_token(user)
-        self.member = Client.create(kind="member", name="Иван Петров", email="ivan@example.ru", home_site=self.site_a, member_since=datetime.now(UTC))
+        self.member = Client.create(
+            kind="member",
+            name="Иван Петров",
+            email="ivan@example.ru",
+            home_site=self.site_a,
+            member_since=datetime.now(UTC),
+        )
         ClientPhone.create(client=self.member, phone="+79161234567")
         Credential.create(client=self.member, kind="card", value="04A1B2C3D4E5F6")
         Credential.create(client=self.member, kind="plate", value="А123ВС77")
         self.guest = Client.create(kind="guest", home_site=self.site_a)
         Credential.create(client=self.guest, kind="plate", value="О777ОО99")
-        self.other_site_client = Client.create(kind="member", name="Ольга Гагарина", home_site=self.site_b)
+        self.other_site_client = Client.create(
+            kind="member", name="Ольга Гагарина", home_site=self.site_b
+        )
         Credential.create(client=self.other_site_client, kind="plate", value="Е001КХ50")
 
     def phone(self, role: str) -> str:

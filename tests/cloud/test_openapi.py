@@ -43,7 +43,9 @@ def test_document_declares_bearer_security_and_json_errors(client: Any) -> None:
     assert operation["x-capability"] == "serve_clients"
 
 
-def _success_validator(document: dict[str, Any], path: str, method: str) -> Draft202012Validator | None:
+def _success_validator(
+    document: dict[str, Any], path: str, method: str
+) -> Draft202012Validator | None:
     responses = document["paths"][path][method]["responses"]
     status = next(code for code in responses if code.startswith("2"))
     content = responses[status].get("content")
@@ -54,7 +56,9 @@ def _success_validator(document: dict[str, Any], path: str, method: str) -> Draf
 
 
 @pytest.mark.parametrize("role", ["owner"])
-def test_get_answers_fit_their_documented_schemas(app: Flask, client: Any, world: World, role: str) -> None:
+def test_get_answers_fit_their_documented_schemas(
+    app: Flask, client: Any, world: World, role: str
+) -> None:
     document = _document(client)
     values = {
         "client_id": world.member.id,
@@ -83,7 +87,9 @@ def test_get_answers_fit_their_documented_schemas(app: Flask, client: Any, world
 
 def test_error_answers_fit_the_error_schema(client: Any, world: World) -> None:
     document = _document(client)
-    validator = Draft202012Validator({"$ref": "#/components/schemas/Error", "components": document["components"]})
+    validator = Draft202012Validator(
+        {"$ref": "#/components/schemas/Error", "components": document["components"]}
+    )
     for response in (
         client.get("/api/v1/clients"),
         client.get("/api/v1/clients", headers={"Authorization": "Bearer nope"}),

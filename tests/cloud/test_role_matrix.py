@@ -19,7 +19,13 @@ from cloud.permissions import ALL_ROLES, role_can
 from cloud.staffbook import create_staff
 from tests.cloud.conftest import PASSWORD, World, csrf_token
 
-PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.logout", "auth.set_language", "api.openapi_document"}
+PUBLIC_ENDPOINTS = {
+    "static",
+    "auth.login",
+    "auth.logout",
+    "auth.set_language",
+    "api.openapi_document",
+}
 
 
 def _routes() -> list[tuple[str, str, str]]:
@@ -67,7 +73,13 @@ def _fill(rule: str, world: World, extra: dict[str, int]) -> str:
 
 def _objects(world: World) -> dict[str, int]:
     """Objects in the attendant's own site for the routes that name them."""
-    target = create_staff(name="Цель проверки", phone="+79000000099", role="attendant", password=PASSWORD, site_names=[world.site_a.name])
+    target = create_staff(
+        name="Цель проверки",
+        phone="+79000000099",
+        role="attendant",
+        password=PASSWORD,
+        site_names=[world.site_a.name],
+    )
     card = Credential.get((Credential.client == world.member) & (Credential.kind == "card"))
     session = Session.create(
         client=world.member,
@@ -103,14 +115,21 @@ def _refused_to_anonymous(response: Any, rule: str) -> bool:
     return response.status_code == 302 and "/login" in response.headers.get("Location", "")
 
 
-@pytest.mark.parametrize(("rule", "endpoint", "method"), ROUTES, ids=[f"{m} {r}" for r, _e, m in ROUTES])
+@pytest.mark.parametrize(
+    ("rule", "endpoint", "method"), ROUTES, ids=[f"{m} {r}" for r, _e, m in ROUTES]
+)
 @pytest.mark.parametrize("role", [None, *ALL_ROLES], ids=["anonymous", *ALL_ROLES])
-def test_route_answers_role_as_the_matrix_says(app: Flask, world: World, role: str | None, rule: str, endpoint: str, method: str) -> None:
+def test_route_answers_role_as_the_matrix_says(
+    app: Flask, world: World, role: str | None, rule: str, endpoint: str, method: str
+) -> None:
     capability = app.view_functions[endpoint].required_capability
     response = _request(app, world, role, rule, method)
     assert response.status_code != 500, response.get_data(as_text=True)[:500]
     if role is None:
-        assert _refused_to_anonymous(response, rule), (response.status_code, response.headers.get("Location"))
+        assert _refused_to_anonymous(response, rule), (
+            response.status_code,
+            response.headers.get("Location"),
+        )
     elif capability is not None and not role_can(role, capability):
         assert response.status_code == 403, response.get_data(as_text=True)[:300]
     else:

@@ -1,0 +1,86 @@
+# Aquastand: `make demo` starts the system with demo data, `make test` runs every check.
+# Both set up what is missing first (Debian packages, the virtual environment in .venv).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+TRANSLATIONS := cloud/translations
+PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+.PHONY: help venv test lint format demo translations-extract translations-compile clean distclean
+
+help:
+	@echo "make demo     set up, create demo data and serve on http://$(DEMO_HOST):$(PORT)/ (PORT=, DEMO_DATA_DIR=, DEMO_DATABASE_URL=)"
+	@echo "make test     set up and run every check: ruff, import contracts, mypy, pytest"
+	@echo "make lint     the static checks alone;  make format  fix what ruff can"
+	@echo "make translations-extract   refresh cloud/translations from the sources"
+	@echo "make clean    remove caches and demo data;  make distclean  also the virtual environment"
+
+venv: $(STAMP) $(MO_FILES)
+
+# Rebuilt when pyproject.toml changes: system packages, the environment, the project itself.
+$(STAMP): pyproject.toml scripts/system-deps.sh
+	scripts/system-deps.sh libzbar0 $$($(PYTHON) -c 'import ensurepip' 2>/dev/null || echo python3-venv)
+	$(PYTHON) -m venv $(VENV)
+	@echo "Installing Python packages into $(VENV) (a minute or two on a fresh machine)"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel -q compile -i $< -o $@
+
+translations-compile: $(MO_FILES)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+test: lint
+	scripts/system-deps.sh chromium
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The demo never uses the caller's AQUASTAND_* settings, which may name a real installation:
+# its data directory is DEMO_DATA_DIR, its database DEMO_DATABASE_URL (empty: SQLite in there).
+DEMO_DATA_DIR ?= $(CURDIR)/.demo-data
+DEMO_DATABASE_URL ?=
+DEMO_ENV = env -u AQUASTAND_CONFIG AQUASTAND_DATA_DIR='$(DEMO_DATA_DIR)' \
+	AQUASTAND_DATABASE_URL='$(DEMO_DATABASE_URL)'
+
+demo: venv
+	$(DEMO_ENV) $(BIN)/aquastand-cloud init
+	$(DEMO_ENV) $(BIN)/aquastand-cloud demo-data --url http://$(DEMO_HOST):$(PORT)/
+	exec $(DEMO_ENV) $(BIN)/aquastand-cloud serve --host $(DEMO_HOST) --port $(PORT)
+
+translations-extract: venv
+	mkdir -p $(TRANSLATIONS)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _l -k lazy_gettext --sort-by-file \
+		--project=Aquastand -o $(TRANSLATIONS)/messages.pot .
+	if [ -f $(TRANSLATIONS)/en/LC_MESSAGES/messages.po ]; then \
+		$(BIN)/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l en; \
+	else \
+		$(BIN)/pybabel -q init -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) -l en; \
+	fi
+
+clean:
+	rm -rf .demo-data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build dist \
+		test-artifacts *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
