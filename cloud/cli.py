@@ -225,3 +225,49 @@ def import_clients(file: str, site: str, quiet: bool) -> None:
     finally:
         database.close()
     click.echo(f"imported {count} clients")
+
+
+@main.command("export-directory")
+@click.option("--site", "site_name", required=True, help="Site (name) whose stands load it")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File (default: stdout)"
+)
+@click.option("--default-tariff", default="", help="Tariff (name) for clients without one")
+def export_directory(site_name: str, output: str | None, default_tariff: str) -> None:
+    """Write the directory a site's stands work from as JSON, for `aquastand-edge
+    load-directory`. The file is readable by its owner only: it holds staff PIN hashes."""
+    import json
+    import os
+
+    from cloud.directory import build_directory
+    from cloud.models import Site, Tariff
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    site = Site.get_or_none(Site.name == site_name)
+    if site is None:
+        raise click.ClickException(f"no site named {site_name!r}")
+    tariff_id = None
+    if default_tariff:
+        tariff = Tariff.get_or_none(Tariff.name == default_tariff)
+        if tariff is None:
+            raise click.ClickException(f"no tariff named {default_tariff!r}")
+        tariff_id = tariff.id
+    try:
+        document = build_directory(site.id, config, tariff_id)
+    finally:
+        database.close()
+    text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    click.echo(
+        f"directory version {document['version']} of site {site_name!r} written to {output}: "
+        f"{len(document['clients'])} clients, {len(document['credentials'])} credentials, "
+        f"{len(document['tariffs'])} tariffs, {len(document['staff'])} staff",
+        err=True,
+    )

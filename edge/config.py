@@ -1,0 +1,124 @@
+"""The stand's configuration: one dataclass, loaded from a TOML file and the environment.
+
+Precedence: defaults < TOML file (``AQUASTAND_EDGE_CONFIG`` or ``<data dir>/edge.toml``) <
+environment < overrides given by the caller (tests, ``--simulate``). Every field can be set as
+``AQUASTAND_EDGE_<NAME>`` (``AQUASTAND_EDGE_PORT`` for ``port``); ``AQUASTAND_DATA_DIR`` and
+``AQUASTAND_NFC_DEVICE`` are accepted as the issue names them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+ENV_PREFIX = "AQUASTAND_EDGE_"
+ALIASES = {"data_dir": "AQUASTAND_DATA_DIR", "nfc_device": "AQUASTAND_NFC_DEVICE"}
+CHOICES = {"pin_factory": ("lgpio", "mock"), "camera": ("picamera2", "directory")}
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "aquastand-edge"
+
+
+@dataclass
+class EdgeConfig:
+    """Settings of one stand. Amounts in kopecks, times in seconds; 0 turns a limit off."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    stand_id: int = 0  # the central Stand id (0: not provisioned yet, no events can be made)
+    site_id: int = 0  # the site whose directory this stand loads (0: the first one loaded)
+    port: int = 8080  # the touchscreen's HTTP port
+    nfc_device: str = "usb"  # nfcpy path: usb, tty:AMA0:pn532, udp:127.0.0.1:PORT
+    pin_factory: str = "lgpio"  # lgpio on a Raspberry Pi, mock (gpiozero MockFactory) otherwise
+    pin_red: int = 17
+    pin_green: int = 27
+    pin_blue: int = 22
+    pin_buzzer: int = 18
+    camera: str = "picamera2"  # or "directory": frames from image files in camera_dir
+    camera_dir: str = ""  # empty: <data_dir>/camera
+    debounce_s: float = 3.0  # the reader reports one UID once within this time
+    tap_repeat_s: float = 2.0  # the engine ignores a credential again this soon after it acted
+    max_session_s: int = 3 * 3600  # a session running this long ends by itself (0: never)
+    max_session_kopecks: int = 0  # a session costing this much ends by itself (0: never)
+    overdraft_limit_kopecks: int = 0  # a member may start while balance > -limit
+    directory_max_age_s: int = 24 * 3600  # an older directory is shown as stale
+    screen_idle_lock_s: int = 120  # the touchscreen locks after this long untouched
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "edge.sqlite3"
+
+    @property
+    def camera_path(self) -> Path:
+        return Path(self.camera_dir) if self.camera_dir else self.data_dir / "camera"
+
+
+def _coerce(name: str, raw: object, current: object) -> object:
+    if isinstance(current, bool):
+        return str(raw).lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(str(raw))
+    if isinstance(current, float):
+        return float(str(raw))
+    if name == "data_dir":
+        return Path(str(raw)).expanduser()
+    return str(raw)
+
+
+def _check(config: EdgeConfig) -> None:
+    for name, choices in CHOICES.items():
+        if getattr(config, name) not in choices:
+            raise ValueError(f"{name} must be one of: {', '.join(choices)}")
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, int | float) and value < 0:
+            raise ValueError(f"{f.name} must not be negative")
+    if not 1 <= config.port <= 65535:
+        raise ValueError("port must be between 1 and 65535")
+
+
+def _from_env(env: Mapping[str, str], name: str) -> str | None:
+    """The environment's value for field ``name``: ``AQUASTAND_EDGE_<NAME>``, else the alias."""
+    for key in (ENV_PREFIX + name.upper(), ALIASES.get(name)):
+        if key and key in env:
+            return env[key]
+    return None
+
+
+def load_config(
+    path: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: object
+) -> EdgeConfig:
+    """Build the configuration; ``overrides`` win over everything. ValueError on a bad value
+    or an unknown key."""
+    env = os.environ if environ is None else environ
+    config = EdgeConfig()
+    data_dir = overrides.get("data_dir") or _from_env(env, "data_dir")
+    if data_dir:
+        config.data_dir = Path(str(data_dir)).expanduser()
+    toml_path = path or (
+        Path(env["AQUASTAND_EDGE_CONFIG"]) if "AQUASTAND_EDGE_CONFIG" in env else None
+    )
+    toml_path = toml_path or config.data_dir / "edge.toml"
+    values: dict[str, object] = {}
+    if toml_path.exists():
+        with toml_path.open("rb") as fh:
+            values.update(tomllib.load(fh))
+    for f in fields(config):
+        value = _from_env(env, f.name)
+        if value is not None:
+            values[f.name] = value
+    values.update(overrides)
+    unknown = set(values) - {f.name for f in fields(config)}
+    if unknown:
+        raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+    for name, raw in values.items():
+        try:
+            setattr(config, name, _coerce(name, raw, getattr(config, name)))
+        except ValueError:
+            raise ValueError(f"{name}: not a valid value: {raw!r}") from None
+    _check(config)
+    return config

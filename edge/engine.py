@@ -1,0 +1,453 @@
+"""The session engine: what a tap, a scan or a touch on the screen does at the stand.
+
+Rules (DESIGN.md, taps and feedback, offline rules):
+
+- A known card, or a valid QR code, of a client with no open session here starts one with the
+  client's default tariff (if active and in force), else the stand's default; the tariff
+  version in force now prices it. Any credential of that client again ends the session,
+  prices it with ``sync.pricing`` and charges the balance. One client has one open session at
+  a stand; other clients' sessions run alongside.
+- Refused, with a ``tap.refused`` event and the "refused" pattern: an unknown card or QR
+  token; a lost card (even to end a session: the screen ends it); a blocked client's start
+  (a blocked client may still end a session, which stops the charge); a QR code that is not
+  signed by the central service's key or whose token id is revoked; a member whose balance is
+  not above the overdraft limit (``balance > -limit``; the client's own limit if the
+  directory gives one, else the configured one; guests pay at the end and are not checked);
+  no tariff in force.
+- A valid QR token of a known client is accepted even if its token id is not in the directory
+  yet (issued after the last sync): the signature proves it; revoked ids are refused.
+- After an end the pattern is "ended", or "attention" (see the attendant) if the balance after
+  the charge is negative.
+- Bounce: the reader reports a UID once per tap, but a credential that started or ended a
+  session is ignored for ``tap_repeat_s`` after it (no event, no light), so a bounce never
+  ends a session it just started, nor starts a new one right after an end.
+- ``tick()`` ends sessions running longer than ``max_session_s`` (billed for exactly that
+  long) or costing ``max_session_kopecks`` or more, marked auto, with the "attention" pattern.
+
+Every action writes its local effect and its event in one transaction and only then plays the
+feedback, so a light never confirms anything that is not on disk. The methods are called from
+the reader's and the camera's threads and from the screen's requests; one lock runs them one
+at a time, in the order they arrive. Feedback ``play`` returns at once (the player has its own
+thread), so the engine never waits on hardware.
+
+Durations come from the monotonic clock when the session started in the same boot, else
+from the wall clock (a restart after a power cut).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from edge.config import EdgeConfig
+from edge.store import DirClient, DirTariffVersion, LocalSession, Store
+from sync import qrtoken
+from sync.errors import RuleError
+from sync.events import MAX_COMMENT, PAYMENT_METHODS, Payload
+from sync.pricing import price
+
+MAX_TOPUP_KOPECKS = 100_000_000
+_UID_SEPARATORS = re.compile(r"[\s:\-]+")
+
+MESSAGES = {
+    "started": "Сеанс начат",
+    "ended": "Сеанс завершён",
+    "negative": "Баланс отрицательный: обратитесь к администратору",
+    "auto_ended": "Сеанс завершён автоматически",
+    "unknown": "Карта или QR-код не найдены",
+    "lost": "Карта отмечена как потерянная",
+    "blocked": "Клиент заблокирован",
+    "forged": "QR-код недействителен",
+    "revoked": "QR-код отозван",
+    "overdraft": "Недостаточно средств на балансе",
+    "no_tariff": "Нет действующего тарифа",
+}
+
+
+class Feedback(Protocol):
+    """Light and sound for the customer (``hardware.feedback`` or a recording in tests)."""
+
+    def play(self, pattern: str) -> None:
+        """Start ``pattern`` ("accepted", "ended", "refused", "attention"); returns at once."""
+
+
+class Clock(Protocol):
+    """Wall and monotonic time; ``boot_id`` names the boot the monotonic clock counts in."""
+
+    boot_id: str
+
+    def now(self) -> datetime: ...
+
+    def monotonic_ns(self) -> int: ...
+
+
+def read_boot_id(path: Path = Path("/proc/sys/kernel/random/boot_id")) -> str:
+    """Linux's id of this boot (CLOCK_MONOTONIC counts from it, across process restarts);
+    a fresh id per process where there is none."""
+    try:
+        return str(uuid.UUID(path.read_text().strip()))
+    except (OSError, ValueError):
+        return str(uuid.uuid4())
+
+
+class SystemClock:
+    def __init__(self) -> None:
+        self.boot_id = read_boot_id()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic_ns(self) -> int:
+        return time.monotonic_ns()
+
+
+@dataclass(frozen=True)
+class LastFeedback:
+    """The pattern played last, when, and why (``code`` for programs, ``reason`` for people)."""
+
+    pattern: str
+    at: datetime
+    code: str
+    reason: str
+
+
+class Refused(RuleError):
+    """A start, an end or a tap refused by a rule; ``code`` is one of ``sync.events.REFUSALS``."""
+
+    def __init__(self, message: str, code: str, client_id: int | None = None):
+        super().__init__(message, code)
+        self.client_id = client_id
+
+
+def _refusal(code: str, client_id: int | None = None) -> Refused:
+    return Refused(MESSAGES[code], code, client_id)
+
+
+def normalise_uid(uid_hex: str) -> str:
+    return _UID_SEPARATORS.sub("", uid_hex).upper()
+
+
+class Engine:
+    """The stand's session engine; see the module's rules."""
+
+    def __init__(
+        self, store: Store, feedback: Feedback, config: EdgeConfig, clock: Clock | None = None
+    ):
+        if config.stand_id < 1:
+            raise ValueError("stand_id is not configured: the stand cannot number its events")
+        self.store = store
+        self.feedback = feedback
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.last_feedback: LastFeedback | None = None
+        self._lock = threading.RLock()
+        # Credential -> monotonic ns of the start or end it last made (the bounce guard).
+        self._recent: dict[tuple[str, str], int] = {}
+
+    # --- taps and scans ---------------------------------------------------------------------
+
+    def on_uid(self, uid_hex: str) -> None:
+        """A card was tapped (called from the reader's thread)."""
+        uid = normalise_uid(uid_hex)
+        with self._lock:
+            credential = self.store.credential("card", uid)
+            if credential is None:
+                self._refuse("card", uid, _refusal("unknown"))
+            elif credential.lost:
+                self._refuse("card", uid, _refusal("lost", credential.client.id))
+            else:
+                self._tap("card", uid, credential.client)
+
+    def on_qr(self, payload: str) -> None:
+        """A QR code was scanned (called from the camera's thread)."""
+        with self._lock:
+            key = self.store.qr_public_key()
+            if key is None:
+                self._refuse("qr", payload, _refusal("unknown"))
+                return
+            try:
+                claims = qrtoken.verify(key, payload)
+            except RuleError:
+                self._refuse("qr", payload, _refusal("forged"))
+                return
+            client = self.store.client(claims.client_id)
+            if self.store.is_revoked(claims.token_id):
+                self._refuse("qr", claims.token_id, _refusal("revoked", claims.client_id))
+            elif client is None:
+                self._refuse("qr", claims.token_id, _refusal("unknown"))
+            else:
+                self._tap("qr", claims.token_id, client)
+
+    def _tap(self, kind: str, value: str, client: DirClient) -> None:
+        mono = self.clock.monotonic_ns()
+        repeat_ns = int(self.config.tap_repeat_s * 1e9)
+        self._recent = {k: at for k, at in self._recent.items() if mono - at < repeat_ns}
+        if (kind, value) in self._recent:
+            return
+        session = self.store.open_session_of(client.id)
+        try:
+            if session is None:
+                self._start(client, None, kind, kind)
+            else:
+                balance = self._end(session, kind, kind)
+        except Refused as refusal:
+            self._refuse(kind, value, refusal)
+            return
+        self._recent[(kind, value)] = mono
+        if session is None:
+            self._signal("accepted", "started")
+        else:
+            self._signal_end(balance)
+
+    def _refuse(self, kind: str, value: str, refusal: Refused) -> None:
+        payload: Payload = {
+            "credential_kind": kind,
+            "credential_value": value[:512],
+            "reason": refusal.code,
+            "client_id": refusal.client_id,
+        }
+        with self.store.atomic():
+            self._event("tap.refused", payload, kind)
+        self._signal("refused", refusal.code)
+
+    # --- the screen -------------------------------------------------------------------------
+
+    def start_session(self, client_id: int, tariff_id: int | None, actor: int) -> LocalSession:
+        """Start a session from the touchscreen (staff member ``actor``) with a chosen tariff
+        (None: the client's or the stand's default). Raises RuleError with the reason."""
+        with self._lock:
+            client = self.store.client(client_id)
+            if client is None:
+                raise RuleError("Клиент не найден", "unknown")
+            if self.store.open_session_of(client.id) is not None:
+                raise RuleError("У клиента уже идёт сеанс", "already_open")
+            session = self._start(client, tariff_id, "screen", _staff(actor))
+            self._signal("accepted", "started")
+            return session
+
+    def end_session(
+        self, session_uuid: str, actor: int, comment: str = "", method: str = "screen"
+    ) -> LocalSession:
+        """End an open session from the touchscreen (``method`` "screen" from the client's
+        account, "dashboard" from the dashboard), with an optional comment."""
+        if method not in ("screen", "dashboard"):
+            raise ValueError(f"not a screen method: {method!r}")
+        comment = comment.strip()
+        if len(comment) > MAX_COMMENT:
+            raise RuleError(f"Комментарий — не длиннее {MAX_COMMENT} символов", "bad_comment")
+        with self._lock:
+            session = self._open_session(session_uuid)
+            balance = self._end(session, method, _staff(actor), comment)
+            self._signal_end(balance)
+            return LocalSession.get_by_id(session_uuid)
+
+    def record_topup(self, client_id: int, amount_kopecks: int, method: str, actor: int) -> str:
+        """Money taken for a client (cash, card, transfer); returns the top-up's uuid."""
+        if isinstance(amount_kopecks, bool) or not isinstance(amount_kopecks, int):
+            raise RuleError("Сумма должна быть целым числом копеек", "bad_amount")
+        if amount_kopecks <= 0:
+            raise RuleError("Сумма пополнения должна быть больше нуля", "bad_amount")
+        if amount_kopecks > MAX_TOPUP_KOPECKS:
+            raise RuleError("Слишком большая сумма: не больше 1 000 000 ₽", "bad_amount")
+        if method not in PAYMENT_METHODS:
+            raise RuleError("Выберите способ оплаты: наличные, карта или перевод", "bad_method")
+        topup_uuid = str(uuid.uuid4())
+        with self._lock:
+            if self.store.client(client_id) is None:
+                raise RuleError("Клиент не найден", "unknown")
+            now = self.clock.now()
+            payload: Payload = {
+                "topup_uuid": topup_uuid,
+                "client_id": client_id,
+                "client_uuid": None,
+                "amount_kopecks": amount_kopecks,
+                "method": method,
+            }
+            with self.store.atomic():
+                event_id = self._event("topup.recorded", payload, _staff(actor), now)
+                self.store.add_ledger_entry(
+                    event_id, client_id, "topup", amount_kopecks, now, method
+                )
+        return topup_uuid
+
+    # --- forgotten sessions -----------------------------------------------------------------
+
+    def tick(self) -> list[LocalSession]:
+        """End the sessions past the configured maximum duration or amount; returns them."""
+        ended: list[LocalSession] = []
+        with self._lock:
+            for session in self.store.open_sessions():
+                elapsed = self.elapsed_s(session)
+                limit_s = self.config.max_session_s
+                limit_kopecks = self.config.max_session_kopecks
+                if limit_s and elapsed >= limit_s:
+                    self._end(session, "auto", "auto", duration_s=limit_s)
+                elif limit_kopecks and self.running_cost(session) >= limit_kopecks:
+                    self._end(session, "auto", "auto")
+                else:
+                    continue
+                ended.append(LocalSession.get_by_id(session.uuid))
+            if ended:
+                self._signal("attention", "auto_ended")
+        return ended
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def elapsed_s(self, session: LocalSession) -> int:
+        """Whole seconds since the start: monotonic within the boot, else wall clock."""
+        if session.boot_id == self.clock.boot_id:
+            elapsed_ms = self.clock.monotonic_ns() // 1_000_000 - session.started_mono_ms
+            return max(0, elapsed_ms // 1000)
+        return max(0, int((self.clock.now() - session.started_at).total_seconds()))
+
+    def running_cost(self, session: LocalSession) -> int:
+        return price(session.session_rates(), session.kind(), self.elapsed_s(session))
+
+    def directory_is_stale(self) -> bool:
+        loaded_at = self.store.directory_loaded_at()
+        if loaded_at is None:
+            return True
+        age = (self.clock.now() - loaded_at).total_seconds()
+        return age > self.config.directory_max_age_s
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _event(
+        self, event_type: str, payload: Payload, actor: str, now: datetime | None = None
+    ) -> str:
+        event_id = str(uuid.uuid4())
+        self.store.append_event(
+            event_id,
+            event_type,
+            payload,
+            stand_id=self.config.stand_id,
+            occurred_at=now or self.clock.now(),
+            boot_id=self.clock.boot_id,
+            mono_ms=self.clock.monotonic_ns() // 1_000_000,
+            actor=actor,
+        )
+        return event_id
+
+    def _tariff_version(
+        self, client: DirClient, tariff_id: int | None, now: datetime
+    ) -> DirTariffVersion:
+        """The tariff version to start with (see the module's rules)."""
+        if tariff_id is not None:
+            chosen = [tariff_id]
+        else:
+            chosen = [t for t in (client.default_tariff_id, self.store.default_tariff_id()) if t]
+        for candidate in chosen:
+            version = self.store.tariff_version_at(candidate, now)
+            if version is not None:
+                return version
+        raise _refusal("no_tariff", client.id)
+
+    def _start(
+        self, client: DirClient, tariff_id: int | None, method: str, actor: str
+    ) -> LocalSession:
+        now = self.clock.now()
+        session_uuid = str(uuid.uuid4())
+        with self.store.atomic():
+            if client.blocked:
+                raise _refusal("blocked", client.id)
+            if client.kind == "member":
+                limit = client.overdraft_limit_kopecks
+                limit = self.config.overdraft_limit_kopecks if limit is None else limit
+                if self.store.balance_of(client.id) <= -limit:
+                    raise _refusal("overdraft", client.id)
+            version = self._tariff_version(client, tariff_id, now)
+            session = LocalSession.create(
+                uuid=session_uuid,
+                client_id=client.id,
+                client_kind=client.kind,
+                tariff_version_id=version.id,
+                rates=version.rates,
+                started_at=now,
+                started_mono_ms=self.clock.monotonic_ns() // 1_000_000,
+                boot_id=self.clock.boot_id,
+                start_method=method,
+                started_by=actor,
+            )
+            payload: Payload = {
+                "session_uuid": session_uuid,
+                "client_id": client.id,
+                "client_uuid": None,
+                "tariff_version_id": version.id,
+                "client_kind": client.kind,
+                "method": method,
+            }
+            self._event("session.started", payload, actor, now)
+        return session
+
+    def _open_session(self, session_uuid: str) -> LocalSession:
+        session = LocalSession.get_or_none(LocalSession.uuid == session_uuid)
+        if session is None or session.ended_at is not None:
+            raise RuleError("Сеанс не найден или уже завершён", "not_open")
+        return session
+
+    def _end(
+        self,
+        session: LocalSession,
+        method: str,
+        actor: str,
+        comment: str = "",
+        duration_s: int | None = None,
+    ) -> int:
+        """End ``session`` and charge it; returns the client's balance after the charge."""
+        now = self.clock.now()
+        duration = self.elapsed_s(session) if duration_s is None else duration_s
+        cost = price(session.session_rates(), session.kind(), duration)
+        auto = method == "auto"
+        with self.store.atomic():
+            closed = (
+                LocalSession.update(
+                    ended_at=now,
+                    duration_s=duration,
+                    cost_kopecks=cost,
+                    end_method=method,
+                    ended_by=actor,
+                    auto_ended=auto,
+                    comment=comment,
+                )
+                .where((LocalSession.uuid == session.uuid) & LocalSession.ended_at.is_null())
+                .execute()
+            )
+            if closed != 1:
+                raise RuleError("Сеанс не найден или уже завершён", "not_open")
+            payload: Payload = {
+                "session_uuid": session.uuid,
+                "duration_s": duration,
+                "cost_kopecks": cost,
+                "method": method,
+                "auto": auto,
+                "comment": comment,
+            }
+            event_id = self._event("session.ended", payload, actor, now)
+            if cost:
+                self.store.add_ledger_entry(
+                    event_id, session.client_id, "charge", -cost, now, session_uuid=session.uuid
+                )
+            return self.store.balance_of(session.client_id)
+
+    def _signal_end(self, balance: int) -> None:
+        if balance < 0:
+            self._signal("attention", "negative")
+        else:
+            self._signal("ended", "ended")
+
+    def _signal(self, pattern: str, code: str) -> None:
+        """Remember and play ``pattern``; called only after the action's commit."""
+        self.last_feedback = LastFeedback(pattern, self.clock.now(), code, MESSAGES[code])
+        self.feedback.play(pattern)
+
+
+def _staff(actor: int) -> str:
+    if isinstance(actor, bool) or not isinstance(actor, int) or actor < 1:
+        raise ValueError(f"not a staff id: {actor!r}")
+    return str(actor)

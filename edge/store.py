@@ -1,0 +1,536 @@
+"""The stand's local database: a copy of the directory, the sessions and money taken here, and
+the outbox of events for the central service (SQLite through peewee, WAL, synchronous=FULL).
+
+Every action writes its local effect and its event in one transaction (``Store.atomic``)
+before any light or screen confirms it. Write transactions begin IMMEDIATE, so the engine,
+the touchscreen and the sync agent (each on its own thread and connection) queue for the
+write lock instead of failing half-way.
+
+Event numbers: ``seq`` counts from 1 with no gaps and is never reset or reused. The next one
+is kept in ``StoreMeta`` and moved in the same transaction as the event it numbers, so a
+restart continues where the last commit left off and a rolled-back action leaves no hole.
+
+Balances: ``balance_of(client)`` is the central balance the directory brought plus every
+local entry (charge or top-up taken here) the central balance does not include yet. A local
+entry is *settled* (no longer added) when a directory is loaded after its event was
+acknowledged by the central service: the central service applies an event before
+acknowledging it, so a directory fetched after the acknowledgment includes it. Until then
+it counts, exactly once, whatever directories are loaded in between.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import peewee as pw
+
+from sync.directory import Directory
+from sync.document import format_utc
+from sync.errors import RuleError
+from sync.events import Event, Payload, validate_event
+from sync.pricing import Kind, Rates
+
+db = pw.DatabaseProxy()
+
+SCHEMA_VERSION = 1
+PRAGMAS = {"journal_mode": "wal", "synchronous": "full", "foreign_keys": 1, "busy_timeout": 10000}
+LEDGER_KINDS = ("charge", "topup")
+
+
+class UtcField(pw.TextField):
+    """A UTC-aware time stored as fixed-width ISO text (sorts as it compares)."""
+
+    def db_value(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC field")
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+    def python_value(self, value: str | None) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+
+class JsonField(pw.TextField):
+    def db_value(self, value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+def rates_to_json(rates: Rates) -> dict[str, int | None]:
+    return {
+        "member_per_minute": rates.member_per_minute,
+        "guest_per_minute": rates.guest_per_minute,
+        "step_s": rates.step_s,
+        "min_charge": rates.min_charge,
+        "cap": rates.cap,
+        "grace_s": rates.grace_s,
+    }
+
+
+def rates_from_json(data: dict[str, Any]) -> Rates:
+    return Rates(**data)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class StoreMeta(BaseModel):
+    """Single values: schema and directory versions, the QR public key, the next event seq."""
+
+    key = pw.CharField(primary_key=True)
+    value = pw.TextField()
+
+
+# --- the directory copy (replaced as a whole by load_directory) ----------------------------
+
+
+class DirTariff(BaseModel):
+    id = pw.IntegerField(primary_key=True)
+    name = pw.CharField()
+    active = pw.BooleanField()
+
+
+class DirTariffVersion(BaseModel):
+    id = pw.IntegerField(primary_key=True)
+    tariff = pw.ForeignKeyField(DirTariff, backref="versions", on_delete="CASCADE")
+    effective_from = UtcField(index=True)
+    rates = JsonField()
+
+
+class DirClient(BaseModel):
+    id = pw.IntegerField(primary_key=True)
+    kind = pw.CharField()
+    name = pw.CharField()
+    phones = JsonField()
+    blocked = pw.BooleanField()
+    default_tariff_id = pw.IntegerField(null=True)
+    balance_kopecks = pw.IntegerField()  # the central balance, up to ledger_position
+    ledger_position = pw.IntegerField()
+    overdraft_limit_kopecks = pw.IntegerField(null=True)
+
+
+class DirCredential(BaseModel):
+    client = pw.ForeignKeyField(DirClient, backref="credentials", on_delete="CASCADE")
+    kind = pw.CharField()
+    value = pw.CharField()
+    lost = pw.BooleanField()
+
+    class Meta:
+        indexes = ((("kind", "value"), True),)
+
+
+class DirStaff(BaseModel):
+    id = pw.IntegerField(primary_key=True)
+    full_name = pw.CharField()
+    role = pw.CharField()
+    pin_hash = pw.CharField()
+
+
+class DirRevokedQr(BaseModel):
+    token_id = pw.CharField(primary_key=True)
+
+
+DIRECTORY_MODELS: list[type[BaseModel]] = [
+    DirTariff,
+    DirTariffVersion,
+    DirClient,
+    DirCredential,
+    DirStaff,
+    DirRevokedQr,
+]
+
+
+# --- what happened here ---------------------------------------------------------------------
+
+
+class LocalSession(BaseModel):
+    """A session at this stand. ``rates`` are copied from the tariff version at the start, so
+    the end is priced the same whatever directory is loaded meanwhile."""
+
+    uuid = pw.CharField(primary_key=True)
+    client_id = pw.IntegerField()
+    client_kind = pw.CharField()
+    tariff_version_id = pw.IntegerField()
+    rates = JsonField()
+    started_at = UtcField(index=True)
+    started_mono_ms = pw.IntegerField()
+    boot_id = pw.CharField()
+    start_method = pw.CharField()  # card, qr, screen
+    started_by = pw.CharField()  # the event actor: staff id, card or qr
+    ended_at = UtcField(null=True, index=True)
+    duration_s = pw.IntegerField(null=True)
+    cost_kopecks = pw.IntegerField(null=True)
+    end_method = pw.CharField(null=True)  # card, qr, screen, dashboard, auto
+    ended_by = pw.CharField(null=True)
+    auto_ended = pw.BooleanField(default=False)
+    comment = pw.TextField(default="")
+
+    def session_rates(self) -> Rates:
+        return rates_from_json(self.rates)
+
+    def kind(self) -> Kind:
+        return "member" if self.client_kind == "member" else "guest"
+
+
+# One open session per client at this stand: a second start for the client fails, not forks.
+LocalSession.add_index(LocalSession.client_id, unique=True, where=LocalSession.ended_at.is_null())
+
+
+class LocalLedger(BaseModel):
+    """Money moved here (a charge is negative, a top-up positive), with the event that carries
+    it to the central service."""
+
+    event_id = pw.CharField(unique=True)
+    client_id = pw.IntegerField(index=True)
+    kind = pw.CharField()
+    amount_kopecks = pw.IntegerField()
+    method = pw.CharField(null=True)
+    session_uuid = pw.CharField(null=True)
+    created_at = UtcField()
+    settled = pw.BooleanField(default=False)  # the central balance we hold includes it
+
+
+class Outbox(BaseModel):
+    """Events waiting for (or already given) the central service's acknowledgment."""
+
+    seq = pw.IntegerField(primary_key=True)
+    id = pw.CharField(unique=True)
+    type = pw.CharField()
+    payload = JsonField()
+    occurred_at = UtcField()
+    boot_id = pw.CharField()
+    mono_ms = pw.IntegerField()
+    actor = pw.CharField()
+    directory_version = pw.IntegerField()
+    stand_id = pw.IntegerField()
+    acked = pw.BooleanField(default=False, index=True)
+
+    def event(self) -> Event:
+        return validate_event(self.envelope())
+
+    def envelope(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "stand_id": self.stand_id,
+            "seq": self.seq,
+            "type": self.type,
+            "occurred_at": format_utc(self.occurred_at),
+            "boot_id": self.boot_id,
+            "mono_ms": self.mono_ms,
+            "actor": self.actor,
+            "directory_version": self.directory_version,
+            "payload": self.payload,
+        }
+
+
+ALL_MODELS: list[type[BaseModel]] = [
+    StoreMeta,
+    *DIRECTORY_MODELS,
+    LocalSession,
+    LocalLedger,
+    Outbox,
+]
+
+
+def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(rows), 500):
+        yield rows[start : start + 500]
+
+
+class Store:
+    """The stand's database file. One per process: the models are bound to it on opening."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.database = pw.SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
+        db.initialize(self.database)
+        with self.atomic():
+            self.database.create_tables(ALL_MODELS, safe=True)
+            self._set("schema_version", str(SCHEMA_VERSION))
+            last_seq = Outbox.select(pw.fn.MAX(Outbox.seq)).scalar() or 0
+            self._set("next_seq", str(max(self._int("next_seq", 1), last_seq + 1)))
+
+    def close(self) -> None:
+        if not self.database.is_closed():
+            self.database.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One write transaction (nested calls are savepoints)."""
+        with self.database.atomic():
+            yield
+
+    # --- meta -------------------------------------------------------------------------------
+
+    def _get(self, key: str) -> str | None:
+        row = StoreMeta.get_or_none(StoreMeta.key == key)
+        return None if row is None else str(row.value)
+
+    def _int(self, key: str, default: int) -> int:
+        value = self._get(key)
+        return default if value is None or value == "" else int(value)
+
+    def _set(self, key: str, value: str) -> None:
+        StoreMeta.insert(key=key, value=value).on_conflict_replace().execute()
+
+    def directory_version(self) -> int:
+        """The version of the directory copy (0: none loaded)."""
+        return self._int("directory_version", 0)
+
+    def directory_loaded_at(self) -> datetime | None:
+        value = self._get("directory_loaded_at")
+        return None if value is None else datetime.fromisoformat(value)
+
+    def site_id(self) -> int:
+        return self._int("site_id", 0)
+
+    def qr_public_key(self) -> bytes | None:
+        value = self._get("qr_public_key_pem")
+        return None if value is None else value.encode("ascii")
+
+    def default_tariff_id(self) -> int | None:
+        value = self._int("default_tariff_id", 0)
+        return value or None
+
+    def next_seq(self) -> int:
+        return self._int("next_seq", 1)
+
+    # --- the directory ----------------------------------------------------------------------
+
+    def load_directory(
+        self, directory: Directory, now: datetime, site_id: int = 0, allow_older: bool = False
+    ) -> dict[str, int]:
+        """Replace the directory copy with ``directory`` in one transaction and return the row
+        counts. Refused (RuleError) if it is of another site than ``site_id`` (or, with 0, than
+        the site loaded before), or older than the copy held unless ``allow_older``. Local
+        sessions, entries and events are kept; entries acknowledged centrally are settled."""
+        with self.atomic():
+            expected_site = site_id or self.site_id()
+            if expected_site and directory.site_id != expected_site:
+                raise RuleError(
+                    f"Справочник другой площадки (№{directory.site_id}, а стойка — "
+                    f"на площадке №{expected_site})",
+                    "wrong_site",
+                )
+            if directory.version < self.directory_version() and not allow_older:
+                raise RuleError(
+                    f"Справочник версии {directory.version} старше загруженного "
+                    f"(версия {self.directory_version()})",
+                    "older_directory",
+                )
+            waiting = Outbox.select(Outbox.id).where(~Outbox.acked)
+            LocalLedger.update(settled=True).where(
+                ~LocalLedger.settled & LocalLedger.event_id.not_in(waiting)
+            ).execute()
+            for model in reversed(DIRECTORY_MODELS):
+                model.delete().execute()
+            self._insert_directory(directory)
+            self._set("directory_version", str(directory.version))
+            self._set("directory_generated_at", directory.generated_at.isoformat())
+            self._set("directory_loaded_at", now.astimezone(UTC).isoformat())
+            self._set("site_id", str(directory.site_id))
+            self._set("qr_public_key_pem", directory.qr_public_key_pem)
+            self._set("default_tariff_id", str(directory.default_tariff_id or ""))
+        return {
+            "tariffs": len(directory.tariffs),
+            "clients": len(directory.clients),
+            "credentials": len(directory.credentials),
+            "revoked_qr": len(directory.revoked_qr_token_ids),
+            "staff": len(directory.staff),
+        }
+
+    def _insert_directory(self, d: Directory) -> None:
+        tables: list[tuple[type[BaseModel], list[dict[str, Any]]]] = [
+            (DirTariff, [{"id": t.id, "name": t.name, "active": t.active} for t in d.tariffs]),
+            (
+                DirTariffVersion,
+                [
+                    {
+                        "id": v.id,
+                        "tariff": t.id,
+                        "effective_from": v.effective_from,
+                        "rates": rates_to_json(v.rates),
+                    }
+                    for t in d.tariffs
+                    for v in t.versions
+                ],
+            ),
+            (
+                DirClient,
+                [
+                    {
+                        "id": c.id,
+                        "kind": c.kind,
+                        "name": c.name,
+                        "phones": list(c.phones),
+                        "blocked": c.blocked,
+                        "default_tariff_id": c.default_tariff_id,
+                        "balance_kopecks": c.balance_kopecks,
+                        "ledger_position": c.ledger_position,
+                        "overdraft_limit_kopecks": c.overdraft_limit_kopecks,
+                    }
+                    for c in d.clients
+                ],
+            ),
+            (
+                DirCredential,
+                [
+                    {"client": c.client_id, "kind": c.kind, "value": c.value, "lost": c.lost}
+                    for c in d.credentials
+                ],
+            ),
+            (
+                DirStaff,
+                [
+                    {"id": s.id, "full_name": s.full_name, "role": s.role, "pin_hash": s.pin_hash}
+                    for s in d.staff
+                ],
+            ),
+            (DirRevokedQr, [{"token_id": t} for t in dict.fromkeys(d.revoked_qr_token_ids)]),
+        ]
+        for model, rows in tables:
+            for chunk in _chunks(rows):
+                model.insert_many(chunk).execute()
+
+    def credential(self, kind: str, value: str) -> DirCredential | None:
+        return DirCredential.get_or_none(
+            (DirCredential.kind == kind) & (DirCredential.value == value)
+        )
+
+    def client(self, client_id: int) -> DirClient | None:
+        return DirClient.get_or_none(DirClient.id == client_id)
+
+    def is_revoked(self, token_id: str) -> bool:
+        return bool(DirRevokedQr.select().where(DirRevokedQr.token_id == token_id).exists())
+
+    def tariff_version_at(self, tariff_id: int, when: datetime) -> DirTariffVersion | None:
+        """The version of an active tariff in force at ``when``, or None."""
+        version: DirTariffVersion | None = (
+            DirTariffVersion.select()
+            .join(DirTariff)
+            .where(
+                (DirTariff.id == tariff_id)
+                & DirTariff.active
+                & (DirTariffVersion.effective_from <= when)
+            )
+            .order_by(DirTariffVersion.effective_from.desc(), DirTariffVersion.id.desc())
+            .first()
+        )
+        return version
+
+    # --- sessions, money, events -------------------------------------------------------------
+
+    def open_session_of(self, client_id: int) -> LocalSession | None:
+        return LocalSession.get_or_none(
+            (LocalSession.client_id == client_id) & LocalSession.ended_at.is_null()
+        )
+
+    def open_sessions(self) -> list[LocalSession]:
+        """Open sessions, oldest first."""
+        query = LocalSession.select().where(LocalSession.ended_at.is_null())
+        return list(query.order_by(LocalSession.started_at, LocalSession.uuid))
+
+    def balance_of(self, client_id: int) -> int:
+        """The central balance last seen plus the local entries it does not include yet."""
+        client = self.client(client_id)
+        central = 0 if client is None else int(client.balance_kopecks)
+        local = (
+            LocalLedger.select(pw.fn.COALESCE(pw.fn.SUM(LocalLedger.amount_kopecks), 0))
+            .where((LocalLedger.client_id == client_id) & ~LocalLedger.settled)
+            .scalar()
+        )
+        return central + int(local)
+
+    def append_event(
+        self,
+        event_id: str,
+        event_type: str,
+        payload: Payload,
+        *,
+        stand_id: int,
+        occurred_at: datetime,
+        boot_id: str,
+        mono_ms: int,
+        actor: str,
+    ) -> Event:
+        """Number an event and put it in the outbox, in the caller's transaction. The event
+        is checked against the shared schema first: an invalid one is never stored."""
+        with self.atomic():
+            seq = self.next_seq()
+            event = validate_event(
+                {
+                    "id": event_id,
+                    "stand_id": stand_id,
+                    "seq": seq,
+                    "type": event_type,
+                    "occurred_at": format_utc(occurred_at),
+                    "boot_id": boot_id,
+                    "mono_ms": mono_ms,
+                    "actor": actor,
+                    "directory_version": self.directory_version(),
+                    "payload": payload,
+                }
+            )
+            Outbox.create(
+                seq=seq,
+                id=event.id,
+                type=event.type,
+                payload=event.payload,
+                occurred_at=event.occurred_at,
+                boot_id=event.boot_id,
+                mono_ms=event.mono_ms,
+                actor=event.actor,
+                directory_version=event.directory_version,
+                stand_id=event.stand_id,
+            )
+            self._set("next_seq", str(seq + 1))
+        return event
+
+    def add_ledger_entry(
+        self,
+        event_id: str,
+        client_id: int,
+        kind: str,
+        amount_kopecks: int,
+        created_at: datetime,
+        method: str | None = None,
+        session_uuid: str | None = None,
+    ) -> LocalLedger:
+        if kind not in LEDGER_KINDS:
+            raise ValueError(f"unknown ledger kind {kind!r}")
+        return LocalLedger.create(
+            event_id=event_id,
+            client_id=client_id,
+            kind=kind,
+            amount_kopecks=amount_kopecks,
+            method=method,
+            session_uuid=session_uuid,
+            created_at=created_at,
+        )
+
+    def pending_events(self, limit: int = 100) -> list[Event]:
+        """Unacknowledged events in ``seq`` order, as the agent sends them."""
+        rows = Outbox.select().where(~Outbox.acked).order_by(Outbox.seq).limit(limit)
+        return [row.event() for row in rows]
+
+    def outbox_size(self) -> int:
+        return int(Outbox.select().where(~Outbox.acked).count())
+
+    def mark_acked(self, up_to_seq: int) -> int:
+        """Record the central service's acknowledgment of every event up to ``up_to_seq``."""
+        with self.atomic():
+            return int(
+                Outbox.update(acked=True).where(~Outbox.acked & (Outbox.seq <= up_to_seq)).execute()
+            )

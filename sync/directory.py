@@ -1,0 +1,333 @@
+"""The directory: what the central service sends a stand so it can work on its own.
+
+One document per site: the QR public key, the tariffs with every version, the clients with
+the balance they had centrally and the ledger position that balance reflects, their cards,
+plates and QR token ids, the revoked QR token ids, the staff who may log in at the site's
+stands (with PIN hashes) and the stand's default tariff. It is JSON::
+
+    {"format": 1, "version": 1718000000000, "generated_at": "2024-06-10T06:13:20Z",
+     "site_id": 1, "qr_public_key_pem": "-----BEGIN PUBLIC KEY-----...",
+     "default_tariff_id": 1,
+     "tariffs": [{"id": 1, "name": "Стандарт", "active": true, "versions": [
+         {"id": 1, "effective_from": "2024-01-01T00:00:00Z", "rates": {
+             "member_per_minute": 1000, "guest_per_minute": 1500, "step_s": 60,
+             "min_charge": 5000, "cap": null, "grace_s": 10}}]}],
+     "clients": [{"id": 7, "kind": "member", "name": "Иван Петров",
+         "phones": ["+79161234567"], "blocked": false, "default_tariff_id": null,
+         "balance_kopecks": 25000, "ledger_position": 41, "overdraft_limit_kopecks": null}],
+     "credentials": [{"client_id": 7, "kind": "card", "value": "04A1B2C3", "lost": false}],
+     "revoked_qr_token_ids": ["0123456789abcdef0123456789abcdef"],
+     "staff": [{"id": 3, "full_name": "…", "role": "attendant", "pin_hash": "scrypt:…"}]}
+
+``version`` only grows: a stand refuses to replace its copy with an older one. The file
+export uses the generation time in milliseconds since the epoch; the sync agent will use the
+central cursor. ``ledger_position`` is the id of the last ledger entry the balance includes
+(0: none). ``overdraft_limit_kopecks`` null means the stand's configured limit. Card UIDs are
+upper-case hex, plates are normalised (``sync.plates``), QR values are token ids.
+``format`` changes only with an incompatible change; unknown keys are ignored.
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from sync.document import Fields, format_utc
+from sync.errors import RuleError
+from sync.plates import normalise_plate
+from sync.pricing import Kind, Rates
+
+FORMAT = 1
+ROLES = ("attendant", "operator", "administrator", "owner")
+CREDENTIAL_KINDS = ("card", "plate", "qr")
+CLIENT_KINDS = ("member", "guest")
+CARD_UID = re.compile(r"(?:[0-9A-F]{2}){2,32}")
+QR_TOKEN_ID = re.compile(r"[0-9a-f]{32}")
+_DOCUMENT = "Справочник"
+
+CredentialKind = Literal["card", "plate", "qr"]
+
+
+@dataclass(frozen=True)
+class TariffVersionEntry:
+    """Rates of a tariff from ``effective_from`` on."""
+
+    id: int
+    effective_from: datetime
+    rates: Rates
+
+
+@dataclass(frozen=True)
+class TariffEntry:
+    id: int
+    name: str
+    active: bool
+    versions: tuple[TariffVersionEntry, ...]
+
+    def version_at(self, when: datetime) -> TariffVersionEntry | None:
+        """The version in force at ``when``: the latest one effective at or before it."""
+        past = [v for v in self.versions if v.effective_from <= when]
+        return max(past, key=lambda v: (v.effective_from, v.id)) if past else None
+
+
+@dataclass(frozen=True)
+class ClientEntry:
+    id: int
+    kind: Kind
+    name: str
+    phones: tuple[str, ...]
+    blocked: bool
+    default_tariff_id: int | None
+    balance_kopecks: int  # the central balance, including entries up to ledger_position
+    ledger_position: int
+    overdraft_limit_kopecks: int | None  # None: the stand's configured limit
+
+
+@dataclass(frozen=True)
+class CredentialEntry:
+    client_id: int
+    kind: CredentialKind
+    value: str
+    lost: bool
+
+
+@dataclass(frozen=True)
+class StaffEntry:
+    id: int
+    full_name: str
+    role: str
+    pin_hash: str  # werkzeug's hash string of the PIN
+
+
+@dataclass(frozen=True)
+class Directory:
+    version: int
+    generated_at: datetime
+    site_id: int
+    qr_public_key_pem: str
+    default_tariff_id: int | None
+    tariffs: tuple[TariffEntry, ...]
+    clients: tuple[ClientEntry, ...]
+    credentials: tuple[CredentialEntry, ...]
+    revoked_qr_token_ids: tuple[str, ...]
+    staff: tuple[StaffEntry, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (``validate_directory`` reads it back to an equal Directory)."""
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "generated_at": format_utc(self.generated_at),
+            "site_id": self.site_id,
+            "qr_public_key_pem": self.qr_public_key_pem,
+            "default_tariff_id": self.default_tariff_id,
+            "tariffs": [_tariff_dict(t) for t in self.tariffs],
+            "clients": [_client_dict(c) for c in self.clients],
+            "credentials": [
+                {"client_id": c.client_id, "kind": c.kind, "value": c.value, "lost": c.lost}
+                for c in self.credentials
+            ],
+            "revoked_qr_token_ids": list(self.revoked_qr_token_ids),
+            "staff": [
+                {"id": s.id, "full_name": s.full_name, "role": s.role, "pin_hash": s.pin_hash}
+                for s in self.staff
+            ],
+        }
+
+
+def _tariff_dict(tariff: TariffEntry) -> dict[str, object]:
+    return {
+        "id": tariff.id,
+        "name": tariff.name,
+        "active": tariff.active,
+        "versions": [
+            {
+                "id": v.id,
+                "effective_from": format_utc(v.effective_from),
+                "rates": {
+                    "member_per_minute": v.rates.member_per_minute,
+                    "guest_per_minute": v.rates.guest_per_minute,
+                    "step_s": v.rates.step_s,
+                    "min_charge": v.rates.min_charge,
+                    "cap": v.rates.cap,
+                    "grace_s": v.rates.grace_s,
+                },
+            }
+            for v in tariff.versions
+        ],
+    }
+
+
+def _client_dict(client: ClientEntry) -> dict[str, object]:
+    return {
+        "id": client.id,
+        "kind": client.kind,
+        "name": client.name,
+        "phones": list(client.phones),
+        "blocked": client.blocked,
+        "default_tariff_id": client.default_tariff_id,
+        "balance_kopecks": client.balance_kopecks,
+        "ledger_position": client.ledger_position,
+        "overdraft_limit_kopecks": client.overdraft_limit_kopecks,
+    }
+
+
+def _check_public_key(fields: Fields, key: str) -> str:
+    pem = fields.text(key, 2000, empty=False)
+    try:
+        public = serialization.load_pem_public_key(pem.encode("ascii", "replace"))
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise fields.fail(key, "нужен открытый ключ Ed25519 в формате PEM") from None
+    if not isinstance(public, Ed25519PublicKey):
+        raise fields.fail(key, "нужен открытый ключ Ed25519 в формате PEM")
+    return pem
+
+
+def _rates(fields: Fields) -> Rates:
+    rates = Rates(
+        member_per_minute=fields.integer("member_per_minute"),
+        guest_per_minute=fields.integer("guest_per_minute"),
+        step_s=fields.integer("step_s"),
+        min_charge=fields.integer("min_charge"),
+        cap=fields.optional_integer("cap"),
+        grace_s=fields.integer("grace_s"),
+    )
+    try:
+        rates.validate()
+    except RuleError as error:
+        raise RuleError(f"{_DOCUMENT}: «{fields.path}» — {error.message}", "bad_document") from None
+    return rates
+
+
+def _unique(fields: Fields, key: str, seen: set[object], value: object) -> None:
+    if value in seen:
+        raise fields.fail(key, f"значение {value} повторяется")
+    seen.add(value)
+
+
+def _tariffs(doc: Fields) -> tuple[TariffEntry, ...]:
+    tariffs: list[TariffEntry] = []
+    tariff_ids: set[object] = set()
+    version_ids: set[object] = set()
+    for item in doc.objects("tariffs"):
+        versions: list[TariffVersionEntry] = []
+        for v in item.objects("versions"):
+            version = TariffVersionEntry(
+                id=v.integer("id", 1),
+                effective_from=v.moment("effective_from"),
+                rates=_rates(v.nested("rates")),
+            )
+            _unique(v, "id", version_ids, version.id)
+            versions.append(version)
+        tariff = TariffEntry(
+            id=item.integer("id", 1),
+            name=item.text("name", 100, empty=False),
+            active=item.flag("active"),
+            versions=tuple(versions),
+        )
+        _unique(item, "id", tariff_ids, tariff.id)
+        tariffs.append(tariff)
+    return tuple(tariffs)
+
+
+def _clients(doc: Fields, tariff_ids: set[int]) -> tuple[ClientEntry, ...]:
+    clients: list[ClientEntry] = []
+    seen: set[object] = set()
+    for item in doc.objects("clients"):
+        kind = item.choice("kind", CLIENT_KINDS)
+        default_tariff_id = item.optional_integer("default_tariff_id", 1)
+        if default_tariff_id is not None and default_tariff_id not in tariff_ids:
+            raise item.fail("default_tariff_id", "такого тарифа нет в справочнике")
+        client = ClientEntry(
+            id=item.integer("id", 1),
+            kind="member" if kind == "member" else "guest",
+            name=item.text("name", 200),
+            phones=tuple(item.texts("phones", 20)),
+            blocked=item.flag("blocked"),
+            default_tariff_id=default_tariff_id,
+            balance_kopecks=item.integer("balance_kopecks"),
+            ledger_position=item.integer("ledger_position", 0),
+            overdraft_limit_kopecks=item.optional_integer("overdraft_limit_kopecks", 0),
+        )
+        _unique(item, "id", seen, client.id)
+        clients.append(client)
+    return tuple(clients)
+
+
+def _credential_value(item: Fields, kind: str) -> str:
+    if kind == "card":
+        return item.text("value", 64, CARD_UID)
+    if kind == "qr":
+        return item.text("value", 32, QR_TOKEN_ID)
+    value = item.text("value", 20)
+    try:
+        plate = normalise_plate(value)
+    except RuleError:
+        plate = ""
+    if plate != value:
+        raise item.fail("value", "номер автомобиля должен быть в нормальной форме")
+    return value
+
+
+def _credentials(doc: Fields, client_ids: set[int]) -> tuple[CredentialEntry, ...]:
+    credentials: list[CredentialEntry] = []
+    seen: set[object] = set()
+    for item in doc.objects("credentials"):
+        kind = item.choice("kind", CREDENTIAL_KINDS)
+        credential = CredentialEntry(
+            client_id=item.integer("client_id", 1),
+            kind="card" if kind == "card" else "qr" if kind == "qr" else "plate",
+            value=_credential_value(item, kind),
+            lost=item.flag("lost"),
+        )
+        if credential.client_id not in client_ids:
+            raise item.fail("client_id", "такого клиента нет в справочнике")
+        _unique(item, "value", seen, (credential.kind, credential.value))
+        credentials.append(credential)
+    return tuple(credentials)
+
+
+def _staff(doc: Fields) -> tuple[StaffEntry, ...]:
+    staff: list[StaffEntry] = []
+    seen: set[object] = set()
+    for item in doc.objects("staff"):
+        member = StaffEntry(
+            id=item.integer("id", 1),
+            full_name=item.text("full_name", 200),
+            role=item.choice("role", ROLES),
+            pin_hash=item.text("pin_hash", 255, empty=False),
+        )
+        _unique(item, "id", seen, member.id)
+        staff.append(member)
+    return tuple(staff)
+
+
+def validate_directory(obj: object) -> Directory:
+    """Check a parsed JSON directory and return it typed; RuleError(code "bad_document")
+    naming the first bad field otherwise. References are checked too: every credential's
+    client and every default tariff must be in the document."""
+    doc = Fields(obj, _DOCUMENT)
+    if doc.integer("format") != FORMAT:
+        raise doc.fail("format", f"поддерживается только формат {FORMAT}")
+    tariffs = _tariffs(doc)
+    tariff_ids = {t.id for t in tariffs}
+    default_tariff_id = doc.optional_integer("default_tariff_id", 1)
+    if default_tariff_id is not None and default_tariff_id not in tariff_ids:
+        raise doc.fail("default_tariff_id", "такого тарифа нет в справочнике")
+    clients = _clients(doc, tariff_ids)
+    return Directory(
+        version=doc.integer("version", 1),
+        generated_at=doc.moment("generated_at"),
+        site_id=doc.integer("site_id", 1),
+        qr_public_key_pem=_check_public_key(doc, "qr_public_key_pem"),
+        default_tariff_id=default_tariff_id,
+        tariffs=tariffs,
+        clients=clients,
+        credentials=_credentials(doc, {c.id for c in clients}),
+        revoked_qr_token_ids=tuple(doc.texts("revoked_qr_token_ids", 32, QR_TOKEN_ID, 10_000_000)),
+        staff=_staff(doc),
+    )

@@ -1,0 +1,204 @@
+"""Events: what a stand tells the central service happened at it (DESIGN.md, sync protocol).
+
+Every event has the same envelope and a payload typed by ``type``::
+
+    {"id": "<uuid>", "stand_id": 3, "seq": 17, "type": "session.ended",
+     "occurred_at": "2024-06-10T06:13:20.123456Z", "boot_id": "<uuid>", "mono_ms": 5230114,
+     "actor": "card", "directory_version": 1718000000000,
+     "payload": {"session_uuid": "<uuid>", "duration_s": 630, "cost_kopecks": 11000,
+                 "method": "card", "auto": false, "comment": ""}}
+
+``seq`` counts a stand's events from 1 with no gaps; ``occurred_at`` is the stand's wall
+clock, ``boot_id`` and ``mono_ms`` its monotonic clock within one boot (for correcting a wrong
+wall clock); ``actor`` is a staff id (digits), ``card`` or ``qr`` (a customer's tap) or
+``auto`` (the stand itself, e.g. a forgotten session ended); ``directory_version`` is the
+directory the decision was made with (0: none loaded).
+
+A client is referred to by ``client_id`` (known centrally) or ``client_uuid`` (registered at
+this stand and not yet known centrally): exactly one of the two is set. The payload of each
+type is listed in :data:`PAYLOAD_READERS`; unknown keys are dropped.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sync.directory import CARD_UID
+from sync.document import Fields, format_utc
+from sync.errors import RuleError
+from sync.phones import normalise_phone
+from sync.plates import normalise_plate
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ACTOR = re.compile(r"[1-9][0-9]{0,17}|card|qr|auto")
+START_METHODS = ("card", "qr", "screen")
+END_METHODS = ("card", "qr", "screen", "dashboard", "auto")
+CLIENT_KINDS = ("member", "guest")
+PAYMENT_METHODS = ("cash", "card", "transfer")
+CREDENTIAL_KINDS = ("card", "plate", "qr")
+# Why a tap or scan was refused.
+REFUSALS = ("unknown", "lost", "blocked", "forged", "revoked", "overdraft", "no_tariff")
+MAX_COMMENT = 2000
+MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
+_DOCUMENT = "Событие"
+
+Payload = dict[str, object]
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    stand_id: int
+    seq: int
+    type: str
+    occurred_at: datetime
+    boot_id: str
+    mono_ms: int
+    actor: str
+    directory_version: int
+    payload: Payload
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (``validate_event`` reads it back to an equal Event)."""
+        return {
+            "id": self.id,
+            "stand_id": self.stand_id,
+            "seq": self.seq,
+            "type": self.type,
+            "occurred_at": format_utc(self.occurred_at),
+            "boot_id": self.boot_id,
+            "mono_ms": self.mono_ms,
+            "actor": self.actor,
+            "directory_version": self.directory_version,
+            "payload": dict(self.payload),
+        }
+
+
+def _client_ref(f: Fields) -> Payload:
+    client_id = f.optional_integer("client_id", 1)
+    client_uuid = f.optional_text("client_uuid", 36, UUID)
+    if (client_id is None) == (client_uuid is None):
+        raise f.fail("client_id", "нужен ровно один из client_id и client_uuid")
+    return {"client_id": client_id, "client_uuid": client_uuid}
+
+
+def _session_started(f: Fields) -> Payload:
+    return {
+        "session_uuid": f.text("session_uuid", 36, UUID),
+        **_client_ref(f),
+        "tariff_version_id": f.integer("tariff_version_id", 1),
+        "client_kind": f.choice("client_kind", CLIENT_KINDS),
+        "method": f.choice("method", START_METHODS),
+    }
+
+
+def _session_ended(f: Fields) -> Payload:
+    method = f.choice("method", END_METHODS)
+    auto = f.flag("auto")
+    if auto != (method == "auto"):
+        raise f.fail("auto", "true тогда и только тогда, когда method = auto")
+    return {
+        "session_uuid": f.text("session_uuid", 36, UUID),
+        "duration_s": f.integer("duration_s", 0),
+        "cost_kopecks": f.integer("cost_kopecks", 0),
+        "method": method,
+        "auto": auto,
+        "comment": f.text("comment", MAX_COMMENT),
+    }
+
+
+def _topup_recorded(f: Fields) -> Payload:
+    return {
+        "topup_uuid": f.text("topup_uuid", 36, UUID),
+        **_client_ref(f),
+        "amount_kopecks": f.integer("amount_kopecks", 1),
+        "method": f.choice("method", PAYMENT_METHODS),
+    }
+
+
+def _comment_added(f: Fields) -> Payload:
+    return {
+        "comment_uuid": f.text("comment_uuid", 36, UUID),
+        **_client_ref(f),
+        "session_uuid": f.optional_text("session_uuid", 36, UUID),
+        "text": f.text("text", MAX_COMMENT, empty=False),
+    }
+
+
+def _normalised(f: Fields, key: str, values: list[str], normalise: Callable[[str], str]) -> None:
+    for value in values:
+        try:
+            normal = normalise(value)
+        except RuleError:
+            normal = ""
+        if normal != value:
+            raise f.fail(key, f"«{value}» не в нормальной форме")
+
+
+def _guest_registered(f: Fields) -> Payload:
+    plate = f.text("plate", 20)
+    _normalised(f, "plate", [plate], normalise_plate)
+    return {"client_uuid": f.text("client_uuid", 36, UUID), "plate": plate}
+
+
+def _client_registered(f: Fields) -> Payload:
+    phones = f.texts("phones", 20)
+    plates = f.texts("plates", 20)
+    _normalised(f, "phones", phones, normalise_phone)
+    _normalised(f, "plates", plates, normalise_plate)
+    return {
+        "client_uuid": f.text("client_uuid", 36, UUID),
+        "name": f.text("name", 200, empty=False),
+        "phones": phones,
+        "plates": plates,
+        "cards": f.texts("cards", 64, CARD_UID),
+        # The guest who became this member, if any (their history stays theirs).
+        "guest_client_id": f.optional_integer("guest_client_id", 1),
+        "guest_client_uuid": f.optional_text("guest_client_uuid", 36, UUID),
+    }
+
+
+def _card_linked(f: Fields) -> Payload:
+    return {**_client_ref(f), "uid": f.text("uid", 64, CARD_UID)}
+
+
+def _tap_refused(f: Fields) -> Payload:
+    return {
+        "credential_kind": f.choice("credential_kind", CREDENTIAL_KINDS),
+        "credential_value": f.text("credential_value", MAX_CREDENTIAL_TEXT),
+        "reason": f.choice("reason", REFUSALS),
+        "client_id": f.optional_integer("client_id", 1),
+    }
+
+
+PAYLOAD_READERS: dict[str, Callable[[Fields], Payload]] = {
+    "session.started": _session_started,
+    "session.ended": _session_ended,
+    "topup.recorded": _topup_recorded,
+    "comment.added": _comment_added,
+    "guest.registered": _guest_registered,
+    "client.registered": _client_registered,
+    "card.linked": _card_linked,
+    "tap.refused": _tap_refused,
+}
+EVENT_TYPES = tuple(PAYLOAD_READERS)
+
+
+def validate_event(obj: object) -> Event:
+    """Check a parsed JSON event and return it typed, its payload reduced to the known keys;
+    RuleError(code "bad_event") naming the first bad field otherwise."""
+    f = Fields(obj, _DOCUMENT, code="bad_event")
+    event_type = f.choice("type", EVENT_TYPES)
+    return Event(
+        id=f.text("id", 36, UUID),
+        stand_id=f.integer("stand_id", 1),
+        seq=f.integer("seq", 1),
+        type=event_type,
+        occurred_at=f.moment("occurred_at"),
+        boot_id=f.text("boot_id", 36, UUID),
+        mono_ms=f.integer("mono_ms", 0),
+        actor=f.text("actor", 18, ACTOR),
+        directory_version=f.integer("directory_version", 0),
+        payload=PAYLOAD_READERS[event_type](f.nested("payload")),
+    )

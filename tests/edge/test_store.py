@@ -1,0 +1,207 @@
+"""The stand's local database: durable settings, the directory copy replaced as a whole,
+balances that count local money exactly once, and event numbers that are never reused."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from edge.config import EdgeConfig
+from edge.engine import Engine
+from edge.store import DirClient, DirCredential, LocalSession, Outbox, Store
+from sync.directory import validate_directory
+from sync.errors import RuleError
+from tests.edge.conftest import (
+    IVAN,
+    IVAN_CARD,
+    PETR,
+    SITE_ID,
+    STAND_ID,
+    VERSION,
+    FakeClock,
+    directory_doc,
+    events,
+    with_client,
+)
+
+
+def load(store: Store, clock: FakeClock, doc: dict[str, Any], **kwargs: Any) -> dict[str, int]:
+    return store.load_directory(validate_directory(doc), clock.now(), **kwargs)
+
+
+def charge_ivan(engine: Engine, clock: FakeClock, minutes: int = 11) -> None:
+    """One finished session of Ivan's costing ``minutes`` × 10 ₽."""
+    engine.on_uid(IVAN_CARD)
+    clock.advance(minutes * 60)
+    engine.on_uid(IVAN_CARD)
+    clock.advance(3)
+
+
+def append(store: Store, clock: FakeClock, n: int) -> None:
+    for _ in range(n):
+        store.append_event(
+            str(uuid.uuid4()),
+            "tap.refused",
+            {
+                "credential_kind": "card",
+                "credential_value": "AA",
+                "reason": "unknown",
+                "client_id": None,
+            },
+            stand_id=STAND_ID,
+            occurred_at=clock.now(),
+            boot_id=clock.boot_id,
+            mono_ms=1,
+            actor="card",
+        )
+
+
+def test_every_commit_is_durable_and_checked(store: Store) -> None:
+    pragma = store.database.execute_sql
+    assert pragma("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert pragma("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert pragma("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert pragma("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def test_loading_a_directory_replaces_the_copy(store: Store, clock: FakeClock) -> None:
+    doc = directory_doc(version=VERSION + 1)
+    doc["credentials"] = [c for c in doc["credentials"] if c["value"] != IVAN_CARD]
+    doc["clients"] = [c for c in doc["clients"] if c["id"] != PETR]
+    doc["credentials"] = [c for c in doc["credentials"] if c["client_id"] != PETR]
+
+    counts = load(store, clock, doc)
+
+    assert counts == {"tariffs": 3, "clients": 4, "credentials": 6, "revoked_qr": 1, "staff": 1}
+    assert store.credential("card", IVAN_CARD) is None
+    assert store.client(PETR) is None
+    assert DirClient.select().count() == 4 and DirCredential.select().count() == 6
+    assert store.directory_version() == VERSION + 1
+    assert store.directory_loaded_at() == clock.now()
+
+
+def test_unacknowledged_local_charges_count_once_whatever_directory_comes(
+    engine: Engine, store: Store, clock: FakeClock
+) -> None:
+    charge_ivan(engine, clock)
+    assert store.balance_of(IVAN) == 100_000 - 11_000
+
+    # A top-up at the central office; the central service has not seen our charge yet.
+    load(
+        store, clock, with_client(directory_doc(version=VERSION + 1), IVAN, balance_kopecks=150_000)
+    )
+    assert store.balance_of(IVAN) == 150_000 - 11_000
+    load(
+        store, clock, with_client(directory_doc(version=VERSION + 2), IVAN, balance_kopecks=150_000)
+    )
+    assert store.balance_of(IVAN) == 150_000 - 11_000
+
+
+def test_an_acknowledged_charge_is_settled_by_the_next_directory(
+    engine: Engine, store: Store, clock: FakeClock
+) -> None:
+    charge_ivan(engine, clock)
+    store.mark_acked(store.next_seq() - 1)
+    assert store.balance_of(IVAN) == 89_000  # the directory held does not include it yet
+    charge_ivan(engine, clock, minutes=6)  # sent later, not acknowledged
+
+    load(
+        store, clock, with_client(directory_doc(version=VERSION + 1), IVAN, balance_kopecks=89_000)
+    )
+
+    assert store.balance_of(IVAN) == 89_000 - 6_000
+
+
+def test_an_older_directory_is_refused_unless_forced(store: Store, clock: FakeClock) -> None:
+    older = with_client(directory_doc(version=VERSION - 1), IVAN, balance_kopecks=1)
+
+    with pytest.raises(RuleError) as info:
+        load(store, clock, older)
+
+    assert info.value.code == "older_directory"
+    assert store.balance_of(IVAN) == 100_000
+    load(store, clock, older, allow_older=True)
+    assert store.balance_of(IVAN) == 1
+    load(store, clock, directory_doc(version=VERSION - 1))  # the same version again is fine
+
+
+def test_a_directory_of_another_site_is_refused(store: Store, clock: FakeClock) -> None:
+    with pytest.raises(RuleError) as remembered:
+        load(store, clock, directory_doc(version=VERSION + 1, site_id=SITE_ID + 1))
+    with pytest.raises(RuleError) as configured:
+        load(store, clock, directory_doc(version=VERSION + 1), site_id=SITE_ID + 1)
+
+    assert remembered.value.code == configured.value.code == "wrong_site"
+    assert store.directory_version() == VERSION
+
+
+def test_a_failed_load_keeps_the_previous_copy(
+    store: Store, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "_insert_directory", broken)
+    with pytest.raises(OSError):
+        load(store, clock, directory_doc(version=VERSION + 1))
+
+    assert store.directory_version() == VERSION
+    assert store.credential("card", IVAN_CARD) is not None
+    assert DirClient.select().count() == 5
+
+
+def test_a_reload_keeps_open_sessions_and_their_price(
+    engine: Engine, store: Store, clock: FakeClock
+) -> None:
+    engine.on_uid(IVAN_CARD)
+    doc = directory_doc(version=VERSION + 1)
+    doc["tariffs"][0]["versions"][0]["rates"]["member_per_minute"] = 5
+    load(store, clock, doc)
+    clock.advance(10 * 60)
+
+    engine.on_uid(IVAN_CARD)
+
+    assert LocalSession.get().cost_kopecks == 10 * 1000  # the rates it started with
+
+
+def test_event_numbers_are_never_reused_even_after_acknowledged_events_are_removed(
+    store: Store, clock: FakeClock, config: EdgeConfig
+) -> None:
+    append(store, clock, 3)
+    store.mark_acked(3)
+    Outbox.delete().execute()  # the agent may prune acknowledged events
+    store.close()
+
+    reopened = Store(config.database_path)
+    append(reopened, clock, 1)
+
+    assert [e.seq for e in events(reopened)] == [4]
+    reopened.close()
+
+
+def test_pending_events_come_in_order_until_acknowledged(store: Store, clock: FakeClock) -> None:
+    append(store, clock, 3)
+
+    assert [e.seq for e in store.pending_events()] == [1, 2, 3]
+    assert store.mark_acked(2) == 2
+    assert [e.seq for e in store.pending_events()] == [3]
+    assert store.outbox_size() == 1
+
+
+def test_an_invalid_event_is_never_stored(store: Store, clock: FakeClock) -> None:
+    with pytest.raises(RuleError):
+        store.append_event(
+            "not-a-uuid",
+            "session.started",
+            {},
+            stand_id=STAND_ID,
+            occurred_at=clock.now(),
+            boot_id=clock.boot_id,
+            mono_ms=0,
+            actor="card",
+        )
+
+    assert Outbox.select().count() == 0
+    assert store.next_seq() == 1

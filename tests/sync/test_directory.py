@@ -1,0 +1,185 @@
+"""The directory document: a good one reads back to what was written, a bad one is refused
+with a message naming the field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sync import qrtoken
+from sync.directory import validate_directory
+from sync.errors import RuleError
+
+PUBLIC_PEM = qrtoken.public_key_pem(qrtoken.generate_private_key_pem()).decode()
+RATES = {
+    "member_per_minute": 1000,
+    "guest_per_minute": 1500,
+    "step_s": 60,
+    "min_charge": 5000,
+    "cap": None,
+    "grace_s": 10,
+}
+GOOD: dict[str, Any] = {
+    "format": 1,
+    "version": 1718000000000,
+    "generated_at": "2024-06-10T06:13:20Z",
+    "site_id": 1,
+    "qr_public_key_pem": PUBLIC_PEM,
+    "default_tariff_id": 1,
+    "tariffs": [
+        {
+            "id": 1,
+            "name": "Стандарт",
+            "active": True,
+            "versions": [
+                {"id": 1, "effective_from": "2020-01-01T00:00:00Z", "rates": RATES},
+                {
+                    "id": 2,
+                    "effective_from": "2024-07-01T00:00:00+03:00",
+                    "rates": {**RATES, "member_per_minute": 1200, "cap": 90000},
+                },
+            ],
+        }
+    ],
+    "clients": [
+        {
+            "id": 7,
+            "kind": "member",
+            "name": "Иван Петров",
+            "phones": ["+79161234567"],
+            "blocked": False,
+            "default_tariff_id": None,
+            "balance_kopecks": -2500,
+            "ledger_position": 41,
+            "overdraft_limit_kopecks": None,
+        },
+        {
+            "id": 8,
+            "kind": "guest",
+            "name": "",
+            "phones": [],
+            "blocked": True,
+            "default_tariff_id": 1,
+            "balance_kopecks": 0,
+            "ledger_position": 0,
+            "overdraft_limit_kopecks": 10000,
+        },
+    ],
+    "credentials": [
+        {"client_id": 7, "kind": "card", "value": "04A1B2C3D4E5F6", "lost": False},
+        {"client_id": 7, "kind": "plate", "value": "А123ВС77", "lost": False},
+        {"client_id": 7, "kind": "qr", "value": "0123456789abcdef0123456789abcdef", "lost": False},
+        {"client_id": 8, "kind": "plate", "value": "О777ОО99", "lost": False},
+    ],
+    "revoked_qr_token_ids": ["fedcba9876543210fedcba9876543210"],
+    "staff": [{"id": 3, "full_name": "Анна", "role": "attendant", "pin_hash": "scrypt:1$a$b"}],
+}
+
+
+def changed(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    doc = copy.deepcopy(GOOD)
+    change(doc)
+    return doc
+
+
+def test_a_good_directory_reads_back_to_what_was_written() -> None:
+    directory = validate_directory(GOOD)
+
+    again = validate_directory(json.loads(json.dumps(directory.to_dict())))
+
+    assert again == directory
+    assert directory.generated_at == datetime(2024, 6, 10, 6, 13, 20, tzinfo=UTC)
+    assert directory.clients[0].phones == ("+79161234567",)
+    assert directory.tariffs[0].versions[1].rates.cap == 90000
+    assert directory.to_dict()["generated_at"] == "2024-06-10T06:13:20Z"
+
+
+def test_the_version_in_force_is_the_latest_one_started() -> None:
+    (tariff,) = validate_directory(GOOD).tariffs
+
+    assert tariff.version_at(datetime(2019, 1, 1, tzinfo=UTC)) is None
+    assert tariff.version_at(datetime(2024, 6, 30, 20, 59, tzinfo=UTC)).id == 1  # type: ignore[union-attr]
+    assert tariff.version_at(datetime(2024, 6, 30, 21, 0, tzinfo=UTC)).id == 2  # type: ignore[union-attr]
+
+
+def test_keys_it_does_not_know_are_ignored() -> None:
+    doc = changed(lambda d: d.update(future_field=[1, 2]))
+    doc["clients"][0]["loyalty_points"] = 5
+
+    assert validate_directory(doc) == validate_directory(GOOD)
+
+
+def _ec_public_pem() -> str:
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+BAD: list[tuple[Any, str]] = [
+    ([], "нужен объект"),
+    (changed(lambda d: d.update(format=2)), "«format»"),
+    (changed(lambda d: d.pop("version")), "«version» — обязательное поле отсутствует"),
+    (changed(lambda d: d.update(version="5")), "«version» — нужно целое число"),
+    (changed(lambda d: d.update(version=True)), "«version» — нужно целое число"),
+    (changed(lambda d: d.update(version=0)), "«version» — нужно целое число не меньше 1"),
+    (changed(lambda d: d.update(generated_at="2024-06-10T06:13:20")), "«generated_at»"),
+    (changed(lambda d: d.update(generated_at="вчера")), "«generated_at»"),
+    (changed(lambda d: d.update(qr_public_key_pem="ключ")), "«qr_public_key_pem»"),
+    (changed(lambda d: d.update(qr_public_key_pem=_ec_public_pem())), "«qr_public_key_pem»"),
+    (changed(lambda d: d.update(default_tariff_id=5)), "«default_tariff_id»"),
+    (changed(lambda d: d.update(tariffs={})), "«tariffs» — нужен список"),
+    (
+        changed(lambda d: d["tariffs"].append({**d["tariffs"][0], "versions": []})),
+        "«tariffs[1].id» — значение 1 повторяется",
+    ),
+    (changed(lambda d: d["tariffs"][0]["versions"][1].update(id=1)), "«tariffs[0].versions[1].id»"),
+    (
+        changed(lambda d: d["tariffs"][0]["versions"][0]["rates"].update(step_s=0)),
+        "«tariffs[0].versions[0].rates» — Тариф: шаг тарификации",
+    ),
+    (
+        changed(lambda d: d["tariffs"][0]["versions"][0]["rates"].update(cap=1.5)),
+        "«tariffs[0].versions[0].rates.cap» — нужно целое число",
+    ),
+    (
+        changed(lambda d: d["tariffs"][0].update(name="")),
+        "«tariffs[0].name» — не может быть пустым",
+    ),
+    (changed(lambda d: d["clients"][0].update(kind="vip")), "«clients[0].kind»"),
+    (
+        changed(lambda d: d["clients"][0].update(default_tariff_id=9)),
+        "«clients[0].default_tariff_id»",
+    ),
+    (changed(lambda d: d["clients"][1].update(id=7)), "«clients[1].id» — значение 7 повторяется"),
+    (changed(lambda d: d["clients"][0].update(blocked=0)), "«clients[0].blocked» — нужно true"),
+    (changed(lambda d: d["clients"][0].update(ledger_position=-1)), "«clients[0].ledger_position»"),
+    (changed(lambda d: d["clients"][0].update(phones=[7])), "«clients[0].phones[0]»"),
+    (changed(lambda d: d["credentials"][0].update(client_id=9)), "«credentials[0].client_id»"),
+    (changed(lambda d: d["credentials"][0].update(value="04a1b2c3")), "«credentials[0].value»"),
+    (changed(lambda d: d["credentials"][0].update(value="04A1B")), "«credentials[0].value»"),
+    (changed(lambda d: d["credentials"][1].update(value="а123вс77")), "нормальной форме"),
+    (changed(lambda d: d["credentials"][2].update(value="1234")), "«credentials[2].value»"),
+    (changed(lambda d: d["credentials"][3].update(kind="iris")), "«credentials[3].kind»"),
+    (changed(lambda d: d["credentials"].append(d["credentials"][0])), "«credentials[4].value»"),
+    (changed(lambda d: d["revoked_qr_token_ids"].append("X")), "«revoked_qr_token_ids[1]»"),
+    (changed(lambda d: d["staff"][0].update(role="boss")), "«staff[0].role»"),
+    (changed(lambda d: d["staff"][0].update(pin_hash="")), "«staff[0].pin_hash»"),
+]
+
+
+@pytest.mark.parametrize(("doc", "message"), BAD)
+def test_a_bad_directory_is_refused_naming_the_field(doc: Any, message: str) -> None:
+    with pytest.raises(RuleError) as info:
+        validate_directory(doc)
+
+    assert info.value.code == "bad_document"
+    assert info.value.message.startswith("Справочник")
+    assert message in info.value.message
