@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import signal
+import sys
+import threading
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
 import click
 
-from edge.config import load_config
+from edge.config import EdgeConfig, load_config
+from edge.stand import Stand, drop_frame, drop_qr_text, simulated, simulated_nfc_device
+from edge.state import StateServer
 from edge.store import Store
+from hardware.nfc import emulate_card
 from sync.directory import validate_directory
 from sync.errors import RuleError
+
+READY_WAIT_S = 5.0
 
 
 @click.group()
@@ -49,3 +57,101 @@ def load_directory(file: Path, force: bool) -> None:
         f"loaded directory version {directory.version} of site {directory.site_id}: "
         + ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
     )
+
+
+def _config(config_file: Path | None, **overrides: object) -> EdgeConfig:
+    try:
+        return load_config(config_file, **overrides)
+    except ValueError as error:
+        raise click.ClickException(f"configuration: {error}") from error
+
+
+@main.command("run")
+@click.option("--simulate", is_flag=True, help="MockFactory pins, nfcpy udp reader, image camera")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML configuration file (default: AQUASTAND_EDGE_CONFIG or <data dir>/edge.toml)",
+)
+def run(simulate: bool, config_file: Path | None) -> None:
+    """Run the stand: reader, camera, feedback, engine and the state endpoint, until stopped."""
+    config = _config(config_file)
+    if simulate:
+        config = simulated(config)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {
+        signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        try:
+            stand = Stand(config)
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+        with stand:
+            try:
+                server = StateServer(stand)
+            except OSError as error:
+                raise click.ClickException(
+                    f"cannot listen on 127.0.0.1:{config.port}: {error}"
+                ) from error
+            with server:
+                server.start()
+                stand.start()
+                stand.wait_reader(READY_WAIT_S)
+                reader = stand.reader.health().state if stand.reader else "absent"
+                click.echo(
+                    f"ready: {server.url}/api/state nfc={config.nfc_device} (reader {reader})"
+                    f" camera={config.camera}"
+                    + (f" inbox={stand.camera_inbox}" if config.camera == "directory" else ""),
+                )
+                sys.stdout.flush()
+                while not stop.wait(0.5):
+                    pass
+                click.echo("stopping")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    click.echo("stopped")
+
+
+@main.command("tap")
+@click.argument("uid")
+@click.option("--device", help="nfcpy udp path of the stand's reader (default: from config)")
+@click.option("--hold", default=3.0, show_default=True, help="Seconds the card stays on")
+def tap(uid: str, device: str | None, hold: float) -> None:
+    """Present card UID (hex: 4 or 7 bytes Type A, 8 bytes FeliCa) to a simulated stand."""
+    if hold <= 0:
+        raise click.BadParameter("must be positive", param_hint="--hold")
+    path = device or simulated_nfc_device(_config(None))
+    if not path.startswith("udp:"):
+        raise click.BadParameter("an nfcpy udp path, udp:HOST:PORT", param_hint="--device")
+    try:
+        emulate_card(path, uid, duration_s=hold)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"cannot present the card on {path}: {error}") from error
+    click.echo(f"tapped {uid.upper()} on {path}")
+
+
+@main.command("scan")
+@click.argument(
+    "image", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--text", "payload", help="Render PAYLOAD as a QR code instead of an image file")
+def scan(image: Path | None, payload: str | None) -> None:
+    """Show IMAGE (or a QR code of --text PAYLOAD) to a simulated stand's camera."""
+    if (image is None) == (payload is None):
+        raise click.UsageError("give either IMAGE or --text PAYLOAD")
+    inbox = _config(None).camera_path
+    if image is not None:
+        placed = drop_frame(inbox, image.read_bytes(), image.suffix or ".img")
+    else:
+        assert payload is not None
+        placed = drop_qr_text(inbox, payload)
+    click.echo(f"placed {placed.name} in {inbox}")

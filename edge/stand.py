@@ -1,0 +1,228 @@
+"""The stand process wired together: store, feedback, engine, NFC reader, QR camera, ticks.
+
+Devices run in their own threads and only put what they saw on one queue; a single engine
+worker thread takes items off it, one at a time, in arrival order, and calls the engine. So a
+reader never waits on the engine (its callback is a ``put``), and the engine never waits on
+hardware (feedback ``play`` returns at once). An APScheduler background job puts a tick on
+the same queue every second, so forgotten sessions end on the same thread as taps.
+
+``--simulate`` (:func:`simulated`) selects gpiozero's MockFactory pins, nfcpy's udp reader on
+127.0.0.1 and the image-directory camera; ``aquastand-edge tap`` and ``scan`` feed them
+(:func:`simulated_nfc_device`, :func:`drop_frame`, :func:`drop_qr_text`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from datetime import UTC
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import segno
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from edge.config import EdgeConfig
+from edge.engine import Engine
+from edge.store import Store
+from hardware.camera import (
+    DirectoryFrameSource,
+    FrameSource,
+    Picamera2Source,
+    QrScanner,
+)
+from hardware.feedback import GpioFeedback, make_pin_factory
+from hardware.nfc import NfcpyReader
+
+log = logging.getLogger(__name__)
+
+SIMULATED_NFC_PORT = 9999
+TICK_INTERVAL_S = 1.0
+ItemKind = Literal["uid", "qr", "tick"]
+_STOP = None
+
+
+def simulated_nfc_device(config: EdgeConfig) -> str:
+    """The udp reader path a simulated stand uses: the configured one if it is a udp path,
+    else ``udp:127.0.0.1:9999``."""
+    if config.nfc_device.startswith("udp:"):
+        return config.nfc_device
+    return f"udp:127.0.0.1:{SIMULATED_NFC_PORT}"
+
+
+def simulated(config: EdgeConfig) -> EdgeConfig:
+    """``config`` with MockFactory pins, the udp NFC reader and the image-directory camera."""
+    return dataclasses.replace(
+        config,
+        pin_factory="mock",
+        nfc_device=simulated_nfc_device(config),
+        camera="directory",
+    )
+
+
+def drop_frame(inbox: Path, data: bytes, suffix: str = ".png") -> Path:
+    """Place an image file in the camera ``inbox``: written under a hidden name, then renamed,
+    so the camera never reads half a file. Returns the final path."""
+    inbox.mkdir(parents=True, exist_ok=True)
+    name = f"scan-{time.time_ns()}-{uuid.uuid4().hex[:8]}{suffix}"
+    hidden = inbox / f".{name}"
+    hidden.write_bytes(data)
+    final = inbox / name
+    os.replace(hidden, final)
+    return final
+
+
+def qr_png(payload: str) -> bytes:
+    """A PNG of a QR code holding ``payload``, sized for the camera to decode."""
+    buffer = io.BytesIO()
+    segno.make_qr(payload, error="m").save(buffer, kind="png", scale=4, border=4)
+    return buffer.getvalue()
+
+
+def drop_qr_text(inbox: Path, payload: str) -> Path:
+    """Render ``payload`` as a QR code and drop it into the camera ``inbox``."""
+    return drop_frame(inbox, qr_png(payload))
+
+
+class Stand:
+    """One stand: open with :meth:`start`, release everything with :meth:`close`.
+
+    >>> with Stand(simulated(load_config())) as stand:
+    ...     stand.start()
+    """
+
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        self.store = Store(config.database_path)
+        self.events: queue.Queue[tuple[ItemKind, str] | None] = queue.Queue()
+        self._started = False
+        self._closed = False
+        self._worker: threading.Thread | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self.pin_factory: Any = None
+        self.feedback: GpioFeedback | None = None
+        self.reader: NfcpyReader | None = None
+        self.camera: QrScanner | None = None
+        try:
+            self.pin_factory = make_pin_factory(config.pin_factory)
+            self.feedback = GpioFeedback(
+                config.pin_red,
+                config.pin_green,
+                config.pin_blue,
+                config.pin_buzzer,
+                pin_factory=self.pin_factory,
+            )
+            self.engine = Engine(self.store, self.feedback, config)
+            self.reader = NfcpyReader(config.nfc_device, self._on_uid, debounce_s=config.debounce_s)
+            self.camera = QrScanner(self._frame_source(), self._on_qr)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def camera_inbox(self) -> Path:
+        """Where the image-directory camera takes its frames from."""
+        return self.config.camera_path
+
+    def _frame_source(self) -> FrameSource:
+        if self.config.camera == "picamera2":
+            return Picamera2Source()
+        return DirectoryFrameSource(self.camera_inbox)
+
+    # --- device callbacks (device threads: never block) -------------------------------------
+
+    def _on_uid(self, uid: str) -> None:
+        self.events.put(("uid", uid))
+
+    def _on_qr(self, payload: str) -> None:
+        self.events.put(("qr", payload))
+
+    def _post_tick(self) -> None:
+        self.events.put(("tick", ""))
+
+    # --- running ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the engine worker, the devices and the tick job (at most once)."""
+        if self._started or self._closed:
+            return
+        self._started = True
+        self._worker = threading.Thread(target=self._work, name="engine-worker", daemon=True)
+        self._worker.start()
+        assert self.reader is not None and self.camera is not None
+        self.reader.start()
+        self.camera.start()
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._scheduler.add_job(
+            self._post_tick,
+            "interval",
+            seconds=TICK_INTERVAL_S,
+            id="engine-tick",
+            max_instances=1,
+            coalesce=True,
+        )
+        self._scheduler.start()
+
+    def wait_reader(self, timeout: float) -> bool:
+        """Wait until the NFC reader polls; False if ``timeout`` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while self.reader is not None and self.reader.health().state != "ok":
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return self.reader is not None
+
+    def _work(self) -> None:
+        """The engine worker: one item at a time, in arrival order, until told to stop."""
+        try:
+            while (item := self.events.get()) is not _STOP:
+                kind, value = item
+                try:
+                    if kind == "uid":
+                        self.engine.on_uid(value)
+                    elif kind == "qr":
+                        self.engine.on_qr(value)
+                    else:
+                        self.engine.tick()
+                except Exception:
+                    # One bad item must not stop the stand; the next tap is served.
+                    log.exception("the engine failed on %s", kind)
+        finally:
+            self.store.close()  # this thread's connection
+
+    def close(self) -> None:
+        """Stop the tick job, the devices and the worker; release pins and the database."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+        for device in (self.reader, self.camera):
+            if device is not None:
+                device.close()
+        if self._worker is not None:
+            self.events.put(_STOP)
+            self._worker.join()
+        if self.feedback is not None:
+            self.feedback.close()
+        if self.pin_factory is not None:
+            self.pin_factory.close()
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,159 @@
+"""The stand's JSON state for the screen and for tests: ``GET /api/state``.
+
+A minimal Flask app (:func:`create_state_app`) served by waitress in a background thread
+(:class:`StateServer`). The touchscreen will be built on the same app later.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+
+from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
+from waitress import create_server, wasyncore
+
+from edge.stand import Stand
+from edge.store import DirCredential
+from sync.document import format_utc
+
+CLOSE_GRACE_S = 5.0
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else format_utc(moment)
+
+
+def _health(health: Any) -> dict[str, Any]:
+    return {
+        key: _iso(value) if isinstance(value, datetime) else value
+        for key, value in asdict(health).items()
+    }
+
+
+def state_of(stand: Stand) -> dict[str, Any]:
+    """What ``GET /api/state`` returns (see the issue's "Commands and interfaces")."""
+    store, engine = stand.store, stand.engine
+    sessions = store.open_sessions()
+    client_ids = {session.client_id for session in sessions}
+    names: dict[int, str] = {}
+    plates: dict[int, str] = {}
+    if client_ids:
+        for client_id in client_ids:
+            client = store.client(client_id)
+            names[client_id] = "" if client is None else str(client.name)
+        rows = (
+            DirCredential.select()
+            .where((DirCredential.kind == "plate") & DirCredential.client.in_(client_ids))
+            .order_by(DirCredential.id)
+        )
+        for row in rows:
+            plates.setdefault(row.client_id, str(row.value))
+    last = engine.last_feedback
+    assert stand.reader is not None and stand.camera is not None
+    return {
+        "open_sessions": [
+            {
+                "id": session.uuid,
+                "client_id": session.client_id,
+                "client_name": names.get(session.client_id, ""),
+                "plate": plates.get(session.client_id),
+                "started_at": _iso(session.started_at),
+                "cost_kopecks": engine.running_cost(session),
+            }
+            for session in sessions
+        ],
+        "last_feedback": None
+        if last is None
+        else {"pattern": last.pattern, "at": _iso(last.at), "reason": last.reason},
+        "outbox": store.outbox_size(),
+        "directory_version": store.directory_version(),
+        "online": False,
+        "devices": {
+            "reader": {"device": stand.config.nfc_device, **_health(stand.reader.health())},
+            "camera": {"source": stand.config.camera, **_health(stand.camera.health())},
+        },
+    }
+
+
+def create_state_app(stand: Stand) -> Flask:
+    """The Flask app serving ``stand``'s state."""
+    app = Flask(__name__)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    database = stand.store.database
+
+    @app.before_request
+    def _connect() -> None:
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _disconnect(_error: BaseException | None) -> None:
+        if not database.is_closed():
+            database.close()
+
+    @app.get("/api/state")
+    def api_state() -> ResponseReturnValue:
+        response = jsonify(state_of(stand))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return app
+
+
+class StateServer:
+    """``create_state_app(stand)`` served by waitress on ``host:port`` in a daemon thread.
+
+    ``port`` 0 picks a free port; :attr:`port` and :attr:`url` tell the one bound.
+    """
+
+    def __init__(self, stand: Stand, host: str = "127.0.0.1", port: int | None = None) -> None:
+        self._server: Any = create_server(
+            create_state_app(stand),
+            host=host,
+            port=stand.config.port if port is None else port,
+            threads=4,
+            ident="aquastand-edge",
+        )
+        self.host = host
+        self.port = int(self._server.effective_port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        """Serve in a daemon thread (at most once)."""
+        if self._thread is None and self._server is not None:
+            self._thread = threading.Thread(
+                target=self._server.run, name="state-server", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        """Stop serving: close every socket (from the serving thread), stop the workers."""
+        server, thread, self._thread = self._server, self._thread, None
+        if server is None:
+            return
+        self._server = None
+        if thread is not None and thread.is_alive():
+            # Sockets belong to the serving thread's loop: close them there, which ends it.
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            thread.join(CLOSE_GRACE_S)
+        else:
+            wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown(timeout=CLOSE_GRACE_S)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
