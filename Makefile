@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOST ?= 127.0.0.1
 PORT ?= 8000
+EDGE_PORT ?= 8080
+NFC_PORT ?= 9999
 PYTEST_ARGS ?=
 TRANSLATIONS := cloud/translations
 PO_FILES := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
@@ -19,7 +21,8 @@ MO_FILES := $(PO_FILES:.po=.mo)
 .PHONY: help venv test lint format demo translations-extract translations-compile clean distclean
 
 help:
-	@echo "make demo     set up, create demo data and serve on http://$(DEMO_HOST):$(PORT)/ (PORT=, DEMO_DATA_DIR=, DEMO_DATABASE_URL=)"
+	@echo "make demo     set up, create demo data, serve on http://$(DEMO_HOST):$(PORT)/ and run a simulated stand"
+	@echo "              on http://127.0.0.1:$(EDGE_PORT)/ (PORT=, EDGE_PORT=, NFC_PORT=, DEMO_DATA_DIR=, DEMO_DATABASE_URL=)"
 	@echo "make test     set up and run every check: ruff, import contracts, mypy, pytest"
 	@echo "make lint     the static checks alone;  make format  fix what ruff can"
 	@echo "make translations-extract   refresh cloud/translations from the sources"
@@ -57,15 +60,14 @@ format: venv
 
 # The demo never uses the caller's AQUASTAND_* settings, which may name a real installation:
 # its data directory is DEMO_DATA_DIR, its database DEMO_DATABASE_URL (empty: SQLite in there).
+# scripts/demo.sh runs the central service and one simulated stand (in DEMO_DATA_DIR/stand-1).
 DEMO_DATA_DIR ?= $(CURDIR)/.demo-data
 DEMO_DATABASE_URL ?=
-DEMO_ENV = env -u AQUASTAND_CONFIG AQUASTAND_DATA_DIR='$(DEMO_DATA_DIR)' \
-	AQUASTAND_DATABASE_URL='$(DEMO_DATABASE_URL)'
 
 demo: venv
-	$(DEMO_ENV) $(BIN)/aquastand-cloud init
-	$(DEMO_ENV) $(BIN)/aquastand-cloud demo-data --url http://$(DEMO_HOST):$(PORT)/
-	exec $(DEMO_ENV) $(BIN)/aquastand-cloud serve --host $(DEMO_HOST) --port $(PORT)
+	exec env BIN='$(BIN)' DEMO_DATA_DIR='$(DEMO_DATA_DIR)' DEMO_DATABASE_URL='$(DEMO_DATABASE_URL)' \
+		DEMO_HOST='$(DEMO_HOST)' PORT='$(PORT)' EDGE_PORT='$(EDGE_PORT)' NFC_PORT='$(NFC_PORT)' \
+		scripts/demo.sh
 
 translations-extract: venv
 	mkdir -p $(TRANSLATIONS)

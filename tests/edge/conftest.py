@@ -1,21 +1,30 @@
 """Stand fixtures: a fresh local store per test loaded with a hand-built directory (no
 ``cloud`` import: the stand is tested on its own), a recording feedback, a clock the test
-moves, and the engine on top of them."""
+moves, and the engine on top of them; for the end-to-end tests, a whole stand started in this
+process (``start_stand``, ``running``) with helpers to tap cards and poll ``/api/state``."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
+import socket
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
+from edge.stand import Stand
+from edge.state import StateServer
 from edge.store import Outbox, Store
+from hardware.nfc import emulate_card
 from sync import qrtoken
 from sync.directory import validate_directory
 
@@ -244,3 +253,133 @@ def engine(
     store: Store, feedback: RecordingFeedback, config: EdgeConfig, clock: FakeClock
 ) -> Engine:
     return Engine(store, feedback, config, clock)
+
+
+# --- the whole stand in this process (end-to-end tests) -------------------------------------
+
+TAP_S = 3.0  # the udp link waits a second per technology polled: stay a whole cycle and more
+DEBOUNCE_S = 1.5
+WAIT_S = 15.0
+
+
+def free_port(kind: socket.SocketKind) -> int:
+    """A port of 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def load_directory(database: Path, document: dict[str, Any] | None = None) -> None:
+    """Load ``document`` (default: the test directory) into the stand database at ``database``."""
+    store = Store(database)
+    store.load_directory(validate_directory(document or directory_doc()), datetime.now(UTC))
+    store.close()
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+    """Poll ``probe`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def get_state(url: str) -> dict[str, Any] | None:
+    try:
+        response = requests.get(f"{url}/api/state", timeout=2)
+    except requests.ConnectionError:
+        return None
+    assert response.status_code == 200
+    state: dict[str, Any] = response.json()
+    return state
+
+
+def wait_state(url: str, what: str, condition: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The stand's state, polled over HTTP until ``condition`` holds."""
+
+    def probe() -> dict[str, Any] | None:
+        state = get_state(url)
+        return state if state is not None and condition(state) else None
+
+    result: dict[str, Any] = wait_for(what, probe)
+    return result
+
+
+def pattern(state: dict[str, Any]) -> str | None:
+    last = state["last_feedback"]
+    return None if last is None else str(last["pattern"])
+
+
+def pin_history(stand: Stand, pin: int) -> list[float]:
+    return [float(change.state) for change in stand.pin_factory.pin(pin).states]
+
+
+class Running:
+    """A started stand, its state server, and its reader's udp path."""
+
+    def __init__(self, stand: Stand, server: StateServer) -> None:
+        self.stand = stand
+        self.server = server
+        self.url = server.url
+        self.nfc = stand.config.nfc_device
+
+    def tap(self, uid: str) -> None:
+        emulate_card(self.nfc, uid, duration_s=TAP_S)
+
+    def let_the_card_go(self) -> None:
+        """Wait until the reader has seen no card for longer than its debounce window, so the
+        next tap is a new one (a card's removal may be noticed a little after it left)."""
+        quiet_s = self.stand.config.debounce_s + 0.5
+        assert self.stand.reader is not None
+        reader = self.stand.reader
+
+        def quiet() -> bool:
+            seen = reader.health().last_seen_at
+            return seen is None or (datetime.now(UTC) - seen).total_seconds() > quiet_s
+
+        wait_for("the reader to see no card", quiet)
+
+
+StartStand = Callable[..., Running]
+
+
+@pytest.fixture
+def start_stand(tmp_path: Path) -> Iterator[StartStand]:
+    """Start a stand in this process: ``start_stand(document=None, **config_changes)`` loads
+    ``document`` (default: the test directory), starts the stand with its state server on a
+    free port and its nfcpy reader on a free udp port, waits for the reader and returns it.
+    Everything is closed after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def start(document: dict[str, Any] | None = None, **changes: Any) -> Running:
+            config = EdgeConfig(
+                data_dir=tmp_path / "stand",
+                stand_id=STAND_ID,
+                site_id=SITE_ID,
+                port=8080,  # not used: the server below listens on a free port
+                nfc_device=f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+                pin_factory="mock",
+                camera="directory",
+                debounce_s=DEBOUNCE_S,
+                tap_repeat_s=1.0,
+            )
+            config = dataclasses.replace(config, **changes)
+            load_directory(config.database_path, document)
+            stand = stack.enter_context(Stand(config))
+            server = stack.enter_context(StateServer(stand, port=0))
+            server.start()
+            stand.start()
+            assert stand.wait_reader(WAIT_S), stand.reader.health() if stand.reader else None
+            return Running(stand, server)
+
+        yield start
+
+
+@pytest.fixture
+def running(start_stand: StartStand) -> Running:
+    """A started stand with the test directory and the test defaults."""
+    return start_stand()
