@@ -62,7 +62,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     database = bind(config.effective_database_url)
     app.extensions["aquastand_db"] = database
 
-    from cloud import api, auth, catalog, clients, dashboard, reports, staff, web
+    from cloud import api, auth, catalog, clients, dashboard, reports, staff, syncapi, web
 
     auth.login_manager.init_app(app)
     csrf.init_app(app)
@@ -72,6 +72,8 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
+    app.register_blueprint(syncapi.bp)  # stands authenticate with their own tokens
+    csrf.exempt(syncapi.bp)
 
     @app.before_request
     def _connect() -> None:

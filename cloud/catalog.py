@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 
 import cloud.sites as site_service
+import cloud.standauth as standauth
 import cloud.tariffs as tariff_service
 from cloud.db import utcnow
 from cloud.errors import DomainError, ValidationFailed
@@ -244,12 +245,25 @@ def new_site() -> Any:
 
 
 def _site_page(
-    site: Site, *, error: str = "", status: int = 200, typed: Mapping[str, str] | None = None
+    site: Site,
+    *,
+    error: str = "",
+    status: int = 200,
+    typed: Mapping[str, str] | None = None,
+    enrolment: standauth.Provisioned | None = None,
 ) -> Any:
-    """The site page; ``typed`` keeps what was typed into the form that was refused."""
+    """The site page; ``typed`` keeps what was typed into the form that was refused,
+    ``enrolment`` is a stand's new enrolment code, shown this once."""
     summary = site_service.summaries(acting_user(), [site])[0]
+    now = utcnow()
     page = render_template(
-        "catalog/site.html", summary=summary, site=site, error=error, typed=typed or {}
+        "catalog/site.html",
+        summary=summary,
+        site=site,
+        error=error,
+        typed=typed or {},
+        enrolment=enrolment,
+        stand_states={stand.id: standauth.state_of(stand, now) for stand in summary.stands},
     )
     return page, status
 
@@ -300,4 +314,24 @@ def rename_stand(stand_id: int) -> Any:
         typed_names = {f"stand_{stand_id}": typed}
         return _site_page(stand.site, error=message, status=status, typed=typed_names)
     flash(_("Пост переименован"), "success")
+    return redirect(url_for("catalog.site", site_id=stand.site_id))
+
+
+@bp.route("/stands/<int:stand_id>/provision", methods=["POST"])
+@requires(Capability.MANAGE_CATALOG)
+def provision_stand(stand_id: int) -> Any:
+    """A new one-time enrolment code, shown on the page this once (not redirected: the code
+    must not travel in a flash message in the session cookie)."""
+    stand = site_service.get_stand(acting_user(), stand_id)
+    return _site_page(stand.site, enrolment=standauth.issue_code(stand))
+
+
+@bp.route("/stands/<int:stand_id>/revoke", methods=["POST"])
+@requires(Capability.MANAGE_CATALOG)
+def revoke_stand(stand_id: int) -> Any:
+    stand = site_service.get_stand(acting_user(), stand_id)
+    standauth.revoke(stand)
+    flash(
+        _("Пост «%(name)s» отключён: его токен больше не принимается", name=stand.name), "success"
+    )
     return redirect(url_for("catalog.site", site_id=stand.site_id))

@@ -271,3 +271,32 @@ def export_directory(site_name: str, output: str | None, default_tariff: str) ->
         f"{len(document['tariffs'])} tariffs, {len(document['staff'])} staff",
         err=True,
     )
+
+
+@main.command("provision-stand")
+@click.option("--site", "site_name", required=True, help="Site (name) of the stand")
+@click.option("--name", required=True, help="Stand name; created if the site has no such stand")
+def provision_stand(site_name: str, name: str) -> None:
+    """Print a one-time enrolment code for a stand (alone on the last line); the stand
+    exchanges it for its token with `aquastand-edge enrol`. A new code replaces an unused one;
+    the stand's current token keeps working until the new code is used."""
+    from cloud.models import Site
+    from cloud.standauth import provision_stand as provision
+
+    _config, database = _open_database()
+    _require_current_schema(database)
+    try:
+        site = Site.get_or_none(Site.name == site_name)
+        if site is None:
+            raise click.ClickException(f"no site named {site_name!r}")
+        provisioned = provision(site, name)
+    except (DomainError, RuleError) as error:
+        raise click.ClickException(error.message) from error
+    finally:
+        database.close()
+    expires = provisioned.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    click.echo(
+        f"enrolment code for stand {provisioned.stand.id} ({provisioned.stand.name!r} at "
+        f"{site_name!r}), valid once until {expires}:"
+    )
+    click.echo(provisioned.code)

@@ -7,14 +7,24 @@ equals ``ledger_balance``."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud.db import db_proxy
+from cloud.db import db_proxy, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
-from cloud.models import LEDGER_KINDS, PAYMENT_METHODS, Client, LedgerEntry, Session, Site, User
+from cloud.models import (
+    LEDGER_KINDS,
+    PAYMENT_METHODS,
+    Client,
+    LedgerEntry,
+    Session,
+    Site,
+    StandEvent,
+    User,
+)
 from cloud.permissions import Capability, role_can
 from cloud.sessionbook import iso_utc
 from sync.money import format_kopecks
@@ -37,9 +47,13 @@ def post_entry(
     site: Site | None = None,
     created_by: User | None = None,
     reason: str = "",
+    event: StandEvent | None = None,
+    created_at: datetime | None = None,
 ) -> LedgerEntry:
     """Record one movement of money and move the client's cached balance by it, atomically.
-    ``client.balance_kopecks`` is refreshed from the database afterwards."""
+    ``client.balance_kopecks`` is refreshed from the database afterwards. ``event`` is the
+    stand event that caused it (unique: an event never moves money twice) and ``created_at``
+    when it happened there (default: now)."""
     if kind not in LEDGER_KINDS:
         raise ValidationFailed(_("Неизвестный вид операции"), "bad_ledger_kind")
     if not _is_int(amount_kopecks):
@@ -54,6 +68,8 @@ def post_entry(
             site=site,
             created_by=created_by,
             reason=reason,
+            event=event,
+            created_at=created_at or utcnow(),
         )
         Client.update(balance_kopecks=Client.balance_kopecks + amount_kopecks).where(
             Client.id == client.id

@@ -11,13 +11,59 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import peewee
+from playhouse.migrate import SchemaMigrator, migrate
 
-from cloud.models import ALL_MODELS, SchemaVersion
+from cloud.models import (
+    ALL_MODELS,
+    Client,
+    LedgerEntry,
+    SchemaVersion,
+    Session,
+    Stand,
+    StandEvent,
+)
 
 Migration = Callable[[peewee.Database], None]
 
+
+def _add_sync(database: peewee.Database) -> None:
+    """Version 2: stand enrolment and clocks, the events stands send, and the uuids and
+    re-pricing columns that applying them needs (cloud/standauth.py, cloud/ingest.py)."""
+    database.create_tables([StandEvent])
+    migrator = SchemaMigrator.from_database(database)
+    stand_fields = (
+        "token_hash",
+        "enrol_code_hash",
+        "enrol_code_expires_at",
+        "enrol_code_used_at",
+        "enrolled_at",
+        "revoked_at",
+        "last_seen_at",
+        "clock_skew_ms",
+        "boot_id",
+    )
+    stand = Stand._meta.table_name
+    session = Session._meta.table_name
+    steps = [migrator.add_column(stand, name, Stand._meta.fields[name]) for name in stand_fields]
+    steps += [
+        migrator.add_column(Client._meta.table_name, "uuid", Client.uuid),
+        migrator.add_column(session, "uuid", Session.uuid),
+        migrator.add_column(session, "repriced_cost_kopecks", Session.repriced_cost_kopecks),
+        # NOT NULL with a database default in one statement: SQLite would otherwise rebuild
+        # the session table, which the ledger's foreign keys forbid.
+        migrator.add_column(
+            session,
+            "price_mismatch",
+            peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")]),
+            allow_not_null=True,
+        ),
+        migrator.add_column(LedgerEntry._meta.table_name, "event_id", LedgerEntry.event),
+    ]
+    migrate(*steps)
+
+
 # Version 1 is the first released schema; nothing comes before it.
-MIGRATIONS: list[tuple[int, Migration]] = []
+MIGRATIONS: list[tuple[int, Migration]] = [(2, _add_sync)]
 BASE_VERSION = 1
 
 

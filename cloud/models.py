@@ -37,6 +37,17 @@ class Stand(BaseModel):
     site = pw.ForeignKeyField(Site, backref="stands", on_delete="RESTRICT")
     name = pw.CharField(max_length=100)
     created_at = UtcDateTimeField(default=utcnow)
+    # Enrolment and authentication (cloud/standauth.py): only SHA-256 hashes of the secrets.
+    token_hash = pw.CharField(max_length=64, null=True)
+    enrol_code_hash = pw.CharField(max_length=64, null=True, unique=True)
+    enrol_code_expires_at = UtcDateTimeField(null=True)
+    enrol_code_used_at = UtcDateTimeField(null=True)
+    enrolled_at = UtcDateTimeField(null=True)
+    revoked_at = UtcDateTimeField(null=True)
+    # Measured at every sync request: server time minus the stand's clock, and its boot.
+    last_seen_at = UtcDateTimeField(null=True)
+    clock_skew_ms = pw.BigIntegerField(null=True)
+    boot_id = pw.CharField(max_length=36, null=True)
 
     class Meta:
         indexes = ((("site", "name"), True),)
@@ -127,6 +138,8 @@ def name_search_key(text: str) -> str:
 
 
 class Client(BaseModel):
+    # Set for a client registered at a stand (the stand's id for it before it knew ours).
+    uuid = pw.CharField(max_length=36, null=True, unique=True)
     kind = pw.CharField(max_length=10, choices=[(k, k) for k in CLIENT_KINDS], index=True)
     name = pw.CharField(max_length=200, default="")
     # name_search_key(name), kept by save(); a bulk Client.update(name=...) must set it too.
@@ -184,6 +197,8 @@ Credential.add_index(
 class Session(BaseModel):
     """A wash session, written by the stand and brought here by sync."""
 
+    uuid = pw.CharField(max_length=36, null=True, unique=True)  # the stand's session_uuid
+
     client = pw.ForeignKeyField(Client, backref="sessions", on_delete="RESTRICT")
     stand = pw.ForeignKeyField(Stand, backref="sessions", on_delete="RESTRICT")
     site = pw.ForeignKeyField(Site, backref="sessions", on_delete="RESTRICT")
@@ -198,6 +213,38 @@ class Session(BaseModel):
     started_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     ended_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     comment = pw.TextField(default="")
+    # What the shared pricing code makes of the duration here; the charge stays what the stand
+    # told the customer (cost_kopecks), a difference is flagged for a person to look at.
+    repriced_cost_kopecks = pw.BigIntegerField(null=True)
+    price_mismatch = pw.BooleanField(default=False)
+
+
+class StandEvent(BaseModel):
+    """Every event a stand sent, as received (cloud/ingest.py): unique per (stand, seq) and by
+    its id, so a resent event is recognised and never applied twice."""
+
+    stand = pw.ForeignKeyField(Stand, backref="events", on_delete="RESTRICT")
+    seq = pw.BigIntegerField()
+    event_uuid = pw.CharField(max_length=36, unique=True)
+    type = pw.CharField(max_length=40)
+    occurred_at_raw = pw.CharField(max_length=40)  # the stand's wall clock, as sent
+    occurred_at = UtcDateTimeField(index=True)  # corrected (see cloud/ingest.py)
+    time_source = pw.CharField(max_length=10)  # clock, mono, raw, received
+    boot_id = pw.CharField(max_length=36)
+    mono_ms = pw.BigIntegerField()
+    actor = pw.CharField(max_length=18)
+    directory_version = pw.BigIntegerField()
+    payload = pw.TextField()  # JSON
+    # The uuid the payload is about (session, top-up, comment, client registered), if any.
+    subject_uuid = pw.CharField(max_length=36, null=True, index=True)
+    client = pw.ForeignKeyField(Client, null=True, on_delete="SET NULL", backref="+")
+    # Set when the event was recorded without its usual effect (e.g. a session ended twice).
+    flag = pw.CharField(max_length=40, default="", index=True)
+    flag_note = pw.TextField(default="")
+    received_at = UtcDateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("stand", "seq"), True),)
 
 
 class LedgerEntry(BaseModel):
@@ -212,6 +259,8 @@ class LedgerEntry(BaseModel):
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     reason = pw.CharField(max_length=300, default="")
     created_at = UtcDateTimeField(default=utcnow, index=True)
+    # The stand event that caused the entry: unique, so no event moves money twice.
+    event = pw.ForeignKeyField(StandEvent, null=True, unique=True, on_delete="RESTRICT")
 
 
 class Comment(BaseModel):
@@ -236,6 +285,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     ClientPhone,
     Credential,
     Session,
+    StandEvent,
     LedgerEntry,
     Comment,
 ]

@@ -183,12 +183,14 @@ def test_serve_refuses_a_schema_older_than_the_program(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     use_database(database_url)
-    monkeypatch.setattr(migrations, "MIGRATIONS", [(2, lambda database: None)])
+    now = latest_version()
+    later = [*migrations.MIGRATIONS, (now + 1, lambda database: None)]
+    monkeypatch.setattr(migrations, "MIGRATIONS", later)
 
     result = run("serve")
 
     assert result.exit_code != 0
-    assert "schema is version 1, this program needs 2" in result.output
+    assert f"schema is version {now}, this program needs {now + 1}" in result.output
     assert gunicorn_never_starts == []
 
 

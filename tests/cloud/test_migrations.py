@@ -61,17 +61,20 @@ def test_a_database_of_an_earlier_version_upgrades_in_place_and_keeps_its_rows(
 ) -> None:
     upgrade(empty)
     Site.create(name="Аквастенд на Ленина")
-    assert current_version(empty) == 1
-    monkeypatch.setattr(migrations, "MIGRATIONS", [(2, add_site_city)])
+    now = latest_version()
+    assert current_version(empty) == now
+    monkeypatch.setattr(
+        migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (now + 1, add_site_city)]
+    )
 
-    assert upgrade(empty) == (1, 2)
+    assert upgrade(empty) == (now, now + 1)
 
     assert "city" in column_names(empty, "site")
     assert empty.execute_sql("SELECT name, city FROM site").fetchall() == [
         ("Аквастенд на Ленина", "")
     ]
-    assert current_version(empty) == 2
-    assert upgrade(empty) == (2, 2)
+    assert current_version(empty) == now + 1
+    assert upgrade(empty) == (now + 1, now + 1)
     assert SchemaVersion.select().count() == 2
 
 
@@ -84,12 +87,13 @@ def test_a_failing_migration_leaves_the_database_at_its_version(
 
     upgrade(empty)
     Site.create(name="Аквастенд на Ленина")
-    monkeypatch.setattr(migrations, "MIGRATIONS", [(2, half_done)])
+    now = latest_version()
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, (now + 1, half_done)])
 
     with pytest.raises(RuntimeError, match="disk full"):
         upgrade(empty)
 
-    assert current_version(empty) == 1
+    assert current_version(empty) == now
     assert "city" not in column_names(empty, "site")
     assert Site.select().count() == 1
 

@@ -1,0 +1,136 @@
+"""The stands' API under ``/sync/v1`` (DESIGN.md, sync protocol). Not a staff API: a stand
+authenticates with its own token (cloud/standauth.py), and CSRF does not apply.
+
+- ``POST /sync/v1/enrol`` ``{"code"}`` → ``{"stand_id", "site_id", "token"}`` (no token needed).
+- ``GET /sync/v1/status`` → ``{"stand_id", "site_id", "acked_seq", "server_time"}``.
+- ``POST /sync/v1/events`` ``{"events": [...]}`` → ``{"acked_seq", "server_time"}`` and, when
+  an event was refused, ``"refused": {"seq", "code", "message"}`` with status 422 (the event) or
+  409 (the sequence: ``gap``, ``seq_conflict``, ``event_id_conflict``).
+
+Every request but enrolment carries ``Authorization: Bearer <stand token>`` and
+``X-Stand-Clock: <ISO 8601 UTC>``; ``X-Stand-Boot`` (boot uuid) and ``X-Stand-Mono-Ms`` (its
+monotonic clock) let times stamped before the clock was set be corrected. Errors answer
+``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from cloud.db import utcnow
+from cloud.errors import DomainError, ValidationFailed
+from cloud.ingest import MAX_BATCH, StandClock, apply_batch, last_seq
+from cloud.models import Stand
+from cloud.standauth import Unauthorized, enrol, record_contact, stand_for_token
+from sync.document import format_utc, parse_utc
+from sync.errors import RuleError
+from sync.events import UUID
+
+bp = Blueprint("syncapi", __name__, url_prefix="/sync/v1")
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError) -> Any:
+    return jsonify(error={"code": error.code, "message": error.message}), error.status
+
+
+@bp.errorhandler(RuleError)
+def _rule_error(error: RuleError) -> Any:
+    return jsonify(error={"code": error.code, "message": error.message}), 400
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    status = error.code or 500
+    messages = {413: _("Слишком большой запрос"), 405: _("Метод не поддерживается")}
+    message = messages.get(status, _("Некорректный запрос"))
+    code = (error.name or "error").lower().replace(" ", "_")
+    return jsonify(error={"code": code, "message": message}), status
+
+
+def _json_object() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationFailed(_("Тело запроса должно быть JSON-объектом"), "bad_json")
+    return data
+
+
+def _authenticated() -> tuple[Stand, StandClock]:
+    """The stand behind the request's token and its clocks; the contact and skew are stored."""
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(_("Нужен заголовок Authorization: Bearer <токен поста>"))
+    stand = stand_for_token(token.strip())
+    if stand is None:
+        raise Unauthorized(_("Токен поста недействителен или отозван"))
+    try:
+        stand_time = parse_utc(request.headers.get("X-Stand-Clock", ""))
+    except ValueError:
+        raise ValidationFailed(
+            _("Нужен заголовок X-Stand-Clock: время поста в ISO 8601 с часовым поясом"),
+            "clock_required",
+        ) from None
+    boot_id = request.headers.get("X-Stand-Boot") or None
+    if boot_id is not None and not UUID.fullmatch(boot_id):
+        raise ValidationFailed(_("X-Stand-Boot: нужен UUID загрузки"), "bad_boot")
+    mono_text = request.headers.get("X-Stand-Mono-Ms")
+    mono_ms = None
+    if mono_text is not None:
+        if not mono_text.isdigit() or len(mono_text) > 15:
+            raise ValidationFailed(_("X-Stand-Mono-Ms: нужно целое число"), "bad_mono")
+        mono_ms = int(mono_text)
+    now = utcnow()
+    clock = StandClock(
+        now=now,
+        stand_time=stand_time,
+        boot_id=boot_id,
+        mono_ms=mono_ms,
+        previous_boot_id=stand.boot_id,
+        previous_skew_ms=stand.clock_skew_ms,
+    )
+    try:
+        record_contact(stand, stand_time, boot_id, now)
+    except OverflowError:
+        raise ValidationFailed(_("X-Stand-Clock: время вне допустимого"), "bad_clock") from None
+    return stand, clock
+
+
+@bp.route("/enrol", methods=["POST"])
+def enrol_stand() -> Any:
+    code = _json_object().get("code")
+    if not isinstance(code, str) or len(code) > 100:
+        raise ValidationFailed(_("Укажите код подключения"), "code_required")
+    stand, token = enrol(code)
+    return jsonify(stand_id=stand.id, site_id=stand.site_id, token=token)
+
+
+@bp.route("/status", methods=["GET"])
+def status() -> Any:
+    stand, _clock = _authenticated()
+    return jsonify(
+        stand_id=stand.id,
+        site_id=stand.site_id,
+        acked_seq=last_seq(stand),
+        server_time=format_utc(utcnow()),
+    )
+
+
+@bp.route("/events", methods=["POST"])
+def events() -> Any:
+    stand, clock = _authenticated()
+    events = _json_object().get("events")
+    if not isinstance(events, list):
+        raise ValidationFailed(_("Нужен список events"), "bad_batch")
+    if len(events) > MAX_BATCH:
+        raise ValidationFailed(
+            _("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large"
+        )
+    result = apply_batch(stand, events, clock)
+    answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(utcnow())}
+    if result.refused is None:
+        return jsonify(answer)
+    answer["refused"] = result.refused.to_dict()
+    return jsonify(answer), result.refused.status
