@@ -30,6 +30,11 @@ the reader's and the camera's threads and from the screen's requests; one lock r
 at a time, in the order they arrive. Feedback ``play`` returns at once (the player has its own
 thread), so the engine never waits on hardware.
 
+The touchscreen also registers guests (by plate; their session starts in the same
+transaction) and members, and adds comments. Such clients are local (``Store`` keeps them
+under negative ids until the central service knows them); their events name them by
+``client_uuid`` instead of ``client_id``.
+
 Durations come from the monotonic clock when the session started in the same boot, else
 from the wall clock (a restart after a power cut).
 """
@@ -46,13 +51,17 @@ from pathlib import Path
 from typing import Protocol
 
 from edge.config import EdgeConfig
-from edge.store import DirClient, DirTariffVersion, LocalSession, Store
+from edge.store import AnyClient, DirTariffVersion, LocalClient, LocalSession, Store
 from sync import qrtoken
+from sync.directory import CARD_UID
 from sync.errors import RuleError
 from sync.events import MAX_COMMENT, PAYMENT_METHODS, Payload
+from sync.phones import normalise_phone
+from sync.plates import normalise_plate
 from sync.pricing import price
 
 MAX_TOPUP_KOPECKS = 100_000_000
+MAX_NAME = 200
 _UID_SEPARATORS = re.compile(r"[\s:\-]+")
 
 MESSAGES = {
@@ -184,7 +193,7 @@ class Engine:
             else:
                 self._tap("qr", claims.token_id, client)
 
-    def _tap(self, kind: str, value: str, client: DirClient) -> None:
+    def _tap(self, kind: str, value: str, client: AnyClient) -> None:
         mono = self.clock.monotonic_ns()
         repeat_ns = int(self.config.tap_repeat_s * 1e9)
         self._recent = {k: at for k, at in self._recent.items() if mono - at < repeat_ns}
@@ -210,7 +219,8 @@ class Engine:
             "credential_kind": kind,
             "credential_value": value[:512],
             "reason": refusal.code,
-            "client_id": refusal.client_id,
+            # A local client has no central id yet; the event then names none.
+            "client_id": refusal.client_id if refusal.client_id and refusal.client_id > 0 else None,
         }
         with self.store.atomic():
             self._event("tap.refused", payload, kind)
@@ -238,9 +248,7 @@ class Engine:
         account, "dashboard" from the dashboard), with an optional comment."""
         if method not in ("screen", "dashboard"):
             raise ValueError(f"not a screen method: {method!r}")
-        comment = comment.strip()
-        if len(comment) > MAX_COMMENT:
-            raise RuleError(f"Комментарий — не длиннее {MAX_COMMENT} символов", "bad_comment")
+        comment = _comment_text(comment, required=False)
         with self._lock:
             session = self._open_session(session_uuid)
             balance = self._end(session, method, _staff(actor), comment)
@@ -264,8 +272,7 @@ class Engine:
             now = self.clock.now()
             payload: Payload = {
                 "topup_uuid": topup_uuid,
-                "client_id": client_id,
-                "client_uuid": None,
+                **self._client_ref(client_id),
                 "amount_kopecks": amount_kopecks,
                 "method": method,
             }
@@ -275,6 +282,84 @@ class Engine:
                     event_id, client_id, "topup", amount_kopecks, now, method
                 )
         return topup_uuid
+
+    def add_comment(
+        self, client_id: int, text: str, actor: int, session_uuid: str | None = None
+    ) -> str:
+        """A comment on a client (and maybe one of their sessions); returns its uuid."""
+        text = _comment_text(text, required=True)
+        comment_uuid = str(uuid.uuid4())
+        with self._lock:
+            if self.store.client(client_id) is None:
+                raise RuleError("Клиент не найден", "unknown")
+            now = self.clock.now()
+            payload: Payload = {
+                "comment_uuid": comment_uuid,
+                **self._client_ref(client_id),
+                "session_uuid": session_uuid,
+                "text": text,
+            }
+            with self.store.atomic():
+                self._event("comment.added", payload, _staff(actor), now)
+                self.store.add_comment(comment_uuid, client_id, text, actor, now, session_uuid)
+        return comment_uuid
+
+    def register_guest(
+        self, plate_text: str, tariff_id: int | None, actor: int
+    ) -> tuple[LocalClient, LocalSession]:
+        """A guest known only by a car plate, registered here, whose session starts at once:
+        the client, ``guest.registered`` and ``session.started`` in one transaction."""
+        plate = normalise_plate(plate_text)
+        staff = _staff(actor)
+        with self._lock:
+            now = self.clock.now()
+            client_uuid = str(uuid.uuid4())
+            with self.store.atomic():
+                client = self.store.add_local_client(
+                    client_uuid, "guest", "", [], [("plate", plate)], now
+                )
+                payload: Payload = {"client_uuid": client_uuid, "plate": plate}
+                self._event("guest.registered", payload, staff, now)
+                session = self._start(client, tariff_id, "screen", staff)
+            self._signal("accepted", "started")
+            return client, session
+
+    def register_member(
+        self, name: str, phones: list[str], plates: list[str], cards: list[str], actor: int
+    ) -> LocalClient:
+        """A club member registered here (``client.registered``); phones and plates are
+        normalised, card UIDs are hex. RuleError on a bad or already used value."""
+        name = " ".join(name.split())
+        if not name:
+            raise RuleError("Введите имя клиента", "bad_name")
+        if len(name) > MAX_NAME:
+            raise RuleError(f"Имя — не длиннее {MAX_NAME} символов", "bad_name")
+        phones = list(dict.fromkeys(normalise_phone(p) for p in phones))
+        plates = list(dict.fromkeys(normalise_plate(p) for p in plates))
+        cards = list(dict.fromkeys(normalise_uid(c) for c in cards))
+        for card in cards:
+            if not CARD_UID.fullmatch(card):
+                raise RuleError(f"Некорректный номер карты: «{card[:40]}»", "bad_card")
+        staff = _staff(actor)
+        credentials = [("plate", p) for p in plates] + [("card", c) for c in cards]
+        with self._lock:
+            now = self.clock.now()
+            client_uuid = str(uuid.uuid4())
+            with self.store.atomic():
+                client = self.store.add_local_client(
+                    client_uuid, "member", name, phones, credentials, now
+                )
+                payload: Payload = {
+                    "client_uuid": client_uuid,
+                    "name": name,
+                    "phones": phones,
+                    "plates": plates,
+                    "cards": cards,
+                    "guest_client_id": None,
+                    "guest_client_uuid": None,
+                }
+                self._event("client.registered", payload, staff, now)
+            return client
 
     # --- forgotten sessions -----------------------------------------------------------------
 
@@ -334,8 +419,13 @@ class Engine:
         )
         return event_id
 
+    def _client_ref(self, client_id: int) -> Payload:
+        """How an event names a client: its central id, or a local client's uuid."""
+        client_uuid = self.store.client_uuid_of(client_id)
+        return {"client_id": None if client_uuid else client_id, "client_uuid": client_uuid}
+
     def _tariff_version(
-        self, client: DirClient, tariff_id: int | None, now: datetime
+        self, client: AnyClient, tariff_id: int | None, now: datetime
     ) -> DirTariffVersion:
         """The tariff version to start with (see the module's rules)."""
         if tariff_id is not None:
@@ -349,7 +439,7 @@ class Engine:
         raise _refusal("no_tariff", client.id)
 
     def _start(
-        self, client: DirClient, tariff_id: int | None, method: str, actor: str
+        self, client: AnyClient, tariff_id: int | None, method: str, actor: str
     ) -> LocalSession:
         now = self.clock.now()
         session_uuid = str(uuid.uuid4())
@@ -376,8 +466,7 @@ class Engine:
             )
             payload: Payload = {
                 "session_uuid": session_uuid,
-                "client_id": client.id,
-                "client_uuid": None,
+                **self._client_ref(client.id),
                 "tariff_version_id": version.id,
                 "client_kind": client.kind,
                 "method": method,
@@ -445,6 +534,15 @@ class Engine:
         """Remember and play ``pattern``; called only after the action's commit."""
         self.last_feedback = LastFeedback(pattern, self.clock.now(), code, MESSAGES[code])
         self.feedback.play(pattern)
+
+
+def _comment_text(text: str, required: bool) -> str:
+    text = text.strip() if isinstance(text, str) else ""
+    if required and not text:
+        raise RuleError("Введите текст комментария", "bad_comment")
+    if len(text) > MAX_COMMENT:
+        raise RuleError(f"Комментарий — не длиннее {MAX_COMMENT} символов", "bad_comment")
+    return text
 
 
 def _staff(actor: int) -> str:

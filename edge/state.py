@@ -1,14 +1,20 @@
-"""The stand's JSON state for the screen and for tests: ``GET /api/state``.
+"""The stand's web app: the JSON state for the screen and for tests (``GET /api/state``) and
+the attendant's touchscreen (:mod:`edge.screen`), one Flask app (:func:`create_state_app`)
+served by waitress in a background thread (:class:`StateServer`).
 
-A minimal Flask app (:func:`create_state_app`) served by waitress in a background thread
-(:class:`StateServer`). The touchscreen will be built on the same app later.
+The app needs only what :class:`StandParts` holds (configuration, store, engine, the
+devices' health), so tests build it without hardware; a running :class:`Stand` gives its own.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import threading
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -16,8 +22,11 @@ from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 from waitress import create_server, wasyncore
 
+from edge import screen
+from edge.config import EdgeConfig
+from edge.engine import Engine
 from edge.stand import Stand
-from edge.store import DirCredential
+from edge.store import Store
 from sync.document import format_utc
 
 CLOSE_GRACE_S = 5.0
@@ -34,26 +43,43 @@ def _health(health: Any) -> dict[str, Any]:
     }
 
 
-def state_of(stand: Stand) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StandParts:
+    """What the web app uses of a stand: ``devices()`` gives each device's health as JSON."""
+
+    config: EdgeConfig
+    store: Store
+    engine: Engine
+    devices: Callable[[], dict[str, Any]]
+
+
+def parts_of(stand: Stand | StandParts) -> StandParts:
+    """``stand``'s parts; a Stand's devices are its NFC reader and QR camera."""
+    if isinstance(stand, StandParts):
+        return stand
+
+    def devices() -> dict[str, Any]:
+        assert stand.reader is not None and stand.camera is not None
+        return {
+            "reader": {"device": stand.config.nfc_device, **_health(stand.reader.health())},
+            "camera": {"source": stand.config.camera, **_health(stand.camera.health())},
+        }
+
+    return StandParts(stand.config, stand.store, stand.engine, devices)
+
+
+def state_of(stand: Stand | StandParts) -> dict[str, Any]:
     """What ``GET /api/state`` returns (see the issue's "Commands and interfaces")."""
-    store, engine = stand.store, stand.engine
+    parts = parts_of(stand)
+    store, engine = parts.store, parts.engine
     sessions = store.open_sessions()
     client_ids = {session.client_id for session in sessions}
     names: dict[int, str] = {}
-    plates: dict[int, str] = {}
-    if client_ids:
-        for client_id in client_ids:
-            client = store.client(client_id)
-            names[client_id] = "" if client is None else str(client.name)
-        rows = (
-            DirCredential.select()
-            .where((DirCredential.kind == "plate") & DirCredential.client.in_(client_ids))
-            .order_by(DirCredential.id)
-        )
-        for row in rows:
-            plates.setdefault(row.client_id, str(row.value))
+    for client_id in client_ids:
+        client = store.client(client_id)
+        names[client_id] = "" if client is None else str(client.name)
+    plates = store.first_plates(client_ids) if client_ids else {}
     last = engine.last_feedback
-    assert stand.reader is not None and stand.camera is not None
     return {
         "open_sessions": [
             {
@@ -71,19 +97,33 @@ def state_of(stand: Stand) -> dict[str, Any]:
         else {"pattern": last.pattern, "at": _iso(last.at), "reason": last.reason},
         "outbox": store.outbox_size(),
         "directory_version": store.directory_version(),
-        "online": False,
-        "devices": {
-            "reader": {"device": stand.config.nfc_device, **_health(stand.reader.health())},
-            "camera": {"source": stand.config.camera, **_health(stand.camera.health())},
-        },
+        "online": False,  # no sync agent yet: the stand has never reached the central service
+        "devices": parts.devices(),
     }
 
 
-def create_state_app(stand: Stand) -> Flask:
-    """The Flask app serving ``stand``'s state."""
+def ensure_secret_key(data_dir: Path) -> str:
+    """The screen's session key, created on first use and kept owner-only in ``data_dir``."""
+    path = data_dir / "screen_secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it meanwhile: use theirs
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_state_app(stand: Stand | StandParts) -> Flask:
+    """The Flask app serving ``stand``'s state and its touchscreen."""
+    parts = parts_of(stand)
     app = Flask(__name__)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    database = stand.store.database
+    app.secret_key = ensure_secret_key(parts.config.data_dir)
+    database = parts.store.database
 
     @app.before_request
     def _connect() -> None:
@@ -96,10 +136,11 @@ def create_state_app(stand: Stand) -> Flask:
 
     @app.get("/api/state")
     def api_state() -> ResponseReturnValue:
-        response = jsonify(state_of(stand))
+        response = jsonify(state_of(parts))
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    screen.init_app(app, parts, lambda: state_of(parts))
     return app
 
 
@@ -109,7 +150,9 @@ class StateServer:
     ``port`` 0 picks a free port; :attr:`port` and :attr:`url` tell the one bound.
     """
 
-    def __init__(self, stand: Stand, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, stand: Stand | StandParts, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         self._server: Any = create_server(
             create_state_app(stand),
             host=host,

@@ -16,6 +16,12 @@ entry is *settled* (no longer added) when a directory is loaded after its event 
 acknowledged by the central service: the central service applies an event before
 acknowledging it, so a directory fetched after the acknowledgment includes it. Until then
 it counts, exactly once, whatever directories are loaded in between.
+
+Local clients: a guest or member registered at this stand is not in the directory until the
+central service has applied its registration event. Until then it lives in ``LocalClient``
+(with ``LocalCredential`` for its plates and cards), under a negative id that never collides
+with a central one and a ``uuid`` its events name it by (``client_uuid``). ``client()`` and
+``credential()`` find local clients after the directory's, and a directory load keeps them.
 """
 
 from __future__ import annotations
@@ -234,13 +240,59 @@ class Outbox(BaseModel):
         }
 
 
+class LocalClient(BaseModel):
+    """A client registered at this stand (see the module's notes). The fields mirror
+    ``DirClient`` so the engine treats both alike; ``id`` is negative."""
+
+    id = pw.IntegerField(primary_key=True)
+    uuid = pw.CharField(unique=True)
+    kind = pw.CharField()
+    name = pw.CharField()
+    phones = JsonField()
+    blocked = pw.BooleanField(default=False)
+    default_tariff_id = pw.IntegerField(null=True)
+    balance_kopecks = pw.IntegerField(default=0)  # nothing central yet
+    ledger_position = pw.IntegerField(default=0)
+    overdraft_limit_kopecks = pw.IntegerField(null=True)
+    created_at = UtcField()
+
+
+class LocalCredential(BaseModel):
+    """A plate or card of a local client."""
+
+    client = pw.ForeignKeyField(LocalClient, backref="credentials", on_delete="CASCADE")
+    kind = pw.CharField()
+    value = pw.CharField()
+    lost = pw.BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("kind", "value"), True),)
+
+
+class LocalComment(BaseModel):
+    """A comment written on the screen about a client (and maybe one of their sessions)."""
+
+    uuid = pw.CharField(primary_key=True)
+    client_id = pw.IntegerField(index=True)
+    session_uuid = pw.CharField(null=True)
+    text = pw.TextField()
+    staff_id = pw.IntegerField()
+    created_at = UtcField()
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     StoreMeta,
     *DIRECTORY_MODELS,
     LocalSession,
     LocalLedger,
     Outbox,
+    LocalClient,
+    LocalCredential,
+    LocalComment,
 ]
+
+AnyClient = DirClient | LocalClient
+AnyCredential = DirCredential | LocalCredential
 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -404,13 +456,41 @@ class Store:
             for chunk in _chunks(rows):
                 model.insert_many(chunk).execute()
 
-    def credential(self, kind: str, value: str) -> DirCredential | None:
-        return DirCredential.get_or_none(
+    def credential(self, kind: str, value: str) -> AnyCredential | None:
+        """The directory's credential, else a local client's."""
+        found: AnyCredential | None = DirCredential.get_or_none(
             (DirCredential.kind == kind) & (DirCredential.value == value)
         )
+        if found is None:
+            found = LocalCredential.get_or_none(
+                (LocalCredential.kind == kind) & (LocalCredential.value == value)
+            )
+        return found
 
-    def client(self, client_id: int) -> DirClient | None:
+    def client(self, client_id: int) -> AnyClient | None:
+        """A directory client (positive id) or a local one (negative id)."""
+        if client_id < 0:
+            return LocalClient.get_or_none(LocalClient.id == client_id)
         return DirClient.get_or_none(DirClient.id == client_id)
+
+    def staff(self) -> list[DirStaff]:
+        """The staff who may log in here, by name."""
+        return list(DirStaff.select().order_by(DirStaff.full_name, DirStaff.id))
+
+    def staff_member(self, staff_id: int) -> DirStaff | None:
+        return DirStaff.get_or_none(DirStaff.id == staff_id)
+
+    def active_tariffs(self, when: datetime) -> list[DirTariff]:
+        """Active tariffs with a version in force at ``when``, by name."""
+        in_force = DirTariffVersion.select(DirTariffVersion.tariff).where(
+            DirTariffVersion.effective_from <= when
+        )
+        query = DirTariff.select().where(DirTariff.active & DirTariff.id.in_(in_force))
+        return list(query.order_by(DirTariff.name, DirTariff.id))
+
+    def tariff_name_of_version(self, version_id: int) -> str:
+        version = DirTariffVersion.get_or_none(DirTariffVersion.id == version_id)
+        return "" if version is None else str(version.tariff.name)
 
     def is_revoked(self, token_id: str) -> bool:
         return bool(DirRevokedQr.select().where(DirRevokedQr.token_id == token_id).exists())
@@ -429,6 +509,158 @@ class Store:
             .first()
         )
         return version
+
+    # --- clients registered here, and reads over both kinds --------------------------------
+
+    def add_local_client(
+        self,
+        client_uuid: str,
+        kind: str,
+        name: str,
+        phones: list[str],
+        credentials: list[tuple[str, str]],
+        created_at: datetime,
+    ) -> LocalClient:
+        """Create a local client with its ``(kind, value)`` credentials, in the caller's
+        transaction; RuleError "credential_taken" if one already belongs to a client."""
+        with self.atomic():
+            for kind_, value in credentials:
+                if self.credential(kind_, value) is not None:
+                    raise RuleError(
+                        f"«{value}» уже принадлежит другому клиенту", "credential_taken"
+                    )
+            lowest = LocalClient.select(pw.fn.MIN(LocalClient.id)).scalar() or 0
+            client = LocalClient.create(
+                id=min(int(lowest), 0) - 1,
+                uuid=client_uuid,
+                kind=kind,
+                name=name,
+                phones=phones,
+                created_at=created_at,
+            )
+            for kind_, value in credentials:
+                LocalCredential.create(client=client, kind=kind_, value=value)
+        return client
+
+    def client_uuid_of(self, client_id: int) -> str | None:
+        """The uuid a local client's events use (None for a directory client)."""
+        client = self.client(client_id) if client_id < 0 else None
+        return None if client is None else str(client.uuid)
+
+    def credentials_of(self, client_id: int, kind: str) -> list[str]:
+        """The values of a client's credentials of ``kind`` (lost ones too), in order."""
+        if client_id < 0:
+            query = LocalCredential.select(LocalCredential.value).where(
+                (LocalCredential.client == client_id) & (LocalCredential.kind == kind)
+            )
+            return [row.value for row in query.order_by(LocalCredential.id)]
+        rows = DirCredential.select(DirCredential.value).where(
+            (DirCredential.client == client_id) & (DirCredential.kind == kind)
+        )
+        return [row.value for row in rows.order_by(DirCredential.id)]
+
+    def first_plates(self, client_ids: set[int]) -> dict[int, str]:
+        """Each client's first plate, for those that have one."""
+        plates: dict[int, str] = {}
+        central = (
+            DirCredential.select()
+            .where((DirCredential.kind == "plate") & DirCredential.client.in_(client_ids))
+            .order_by(DirCredential.id)
+        )
+        local = (
+            LocalCredential.select()
+            .where((LocalCredential.kind == "plate") & LocalCredential.client.in_(client_ids))
+            .order_by(LocalCredential.id)
+        )
+        for row in [*central, *local]:
+            plates.setdefault(row.client_id, str(row.value))
+        return plates
+
+    def find_clients(
+        self,
+        *,
+        plate: str | None = None,
+        phone: str | None = None,
+        name: str | None = None,
+        limit: int = 50,
+    ) -> list[AnyClient]:
+        """Clients whose plate contains ``plate`` (normalised), who have the phone ``phone``
+        (normalised) or whose name contains ``name`` (any case, Cyrillic too)."""
+        found: dict[int, AnyClient] = {}
+        if plate:
+            for model in (DirCredential, LocalCredential):
+                rows = model.select(model.client).where(
+                    (model.kind == "plate") & model.value.contains(plate)
+                )
+                for row in rows.limit(limit):
+                    client = self.client(row.client_id)
+                    if client is not None:
+                        found.setdefault(int(client.id), client)
+        if phone:
+            needle = json.dumps(phone)
+            for model in (DirClient, LocalClient):
+                # instr, not LIKE: the value must not go through the JSON field's converter.
+                query = model.select().where(pw.fn.instr(model.phones, needle) > 0)
+                for client in query.limit(limit):
+                    found.setdefault(int(client.id), client)
+        if name:
+            # SQLite's lower() knows only ASCII; casefold in Python finds Cyrillic in any case.
+            wanted = name.casefold()
+            for model in (DirClient, LocalClient):
+                for row in model.select(model.id, model.name).where(model.name != "").tuples():
+                    if wanted in str(row[1]).casefold():
+                        client = self.client(int(row[0]))
+                        if client is not None:
+                            found.setdefault(int(client.id), client)
+        return sorted(found.values(), key=lambda c: (str(c.name).casefold(), int(c.id)))[:limit]
+
+    # --- what the screen shows and writes about a client -----------------------------------
+
+    def add_comment(
+        self,
+        comment_uuid: str,
+        client_id: int,
+        text: str,
+        staff_id: int,
+        created_at: datetime,
+        session_uuid: str | None = None,
+    ) -> LocalComment:
+        return LocalComment.create(
+            uuid=comment_uuid,
+            client_id=client_id,
+            session_uuid=session_uuid,
+            text=text,
+            staff_id=staff_id,
+            created_at=created_at,
+        )
+
+    def comments_of(self, client_id: int, limit: int = 20) -> list[tuple[datetime, str]]:
+        """The client's comments written here (on its own or when a session ended), newest
+        first, as ``(when, text)``."""
+        written = [
+            (row.created_at, str(row.text))
+            for row in LocalComment.select()
+            .where(LocalComment.client_id == client_id)
+            .order_by(LocalComment.created_at.desc())
+            .limit(limit)
+        ]
+        on_end = [
+            (row.ended_at, str(row.comment))
+            for row in LocalSession.select()
+            .where(
+                (LocalSession.client_id == client_id)
+                & LocalSession.ended_at.is_null(False)
+                & (LocalSession.comment != "")
+            )
+            .order_by(LocalSession.ended_at.desc())
+            .limit(limit)
+        ]
+        return sorted([*written, *on_end], key=lambda pair: pair[0], reverse=True)[:limit]
+
+    def sessions_of(self, client_id: int, limit: int = 10) -> list[LocalSession]:
+        """The client's sessions at this stand, newest first."""
+        query = LocalSession.select().where(LocalSession.client_id == client_id)
+        return list(query.order_by(LocalSession.started_at.desc()).limit(limit))
 
     # --- sessions, money, events -------------------------------------------------------------
 

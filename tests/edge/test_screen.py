@@ -1,0 +1,580 @@
+"""The attendant's touchscreen through Flask's test client: PIN log-in and lock, the dashboard,
+search, the client account's actions, registering guests and members, and bad input that
+stores nothing. No hardware: the app is built from a store, an engine and a devices stub."""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
+
+from edge.config import EdgeConfig
+from edge.engine import Engine
+from edge.state import StandParts, create_state_app
+from edge.store import (
+    LocalClient,
+    LocalComment,
+    LocalCredential,
+    LocalLedger,
+    LocalSession,
+    Outbox,
+    Store,
+)
+from sync.directory import validate_directory
+from sync.money import format_kopecks
+from tests.edge.conftest import (
+    ATTENDANT_ID,
+    EXPRESS,
+    EXPRESS_NOW,
+    IVAN,
+    SITE_ID,
+    STAND_ID,
+    STANDARD,
+    VERSION,
+    FakeClock,
+    directory_doc,
+    events,
+)
+
+PIN = "2580"
+OTHER_ID, OTHER_PIN = 8, "1111"
+LOGIN = f"/pin/{ATTENDANT_ID}"
+TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def staff_row(staff_id: int, name: str, pin: str) -> dict[str, Any]:
+    # A cheap hash keeps the tests fast; the stand reads any werkzeug hash.
+    return {
+        "id": staff_id,
+        "full_name": name,
+        "role": "attendant",
+        "pin_hash": generate_password_hash(pin, method="pbkdf2:sha256:1000"),
+    }
+
+
+STAFF = [staff_row(ATTENDANT_ID, "Анна Смирнова", PIN), staff_row(OTHER_ID, "Олег", OTHER_PIN)]
+IDLE_LOCK_S = 7 * 24 * 3600  # long, so tests can let sessions run; the lock tests use it too
+
+
+def devices() -> dict[str, Any]:
+    return {
+        "reader": {"device": "usb", "state": "ok", "last_error": ""},
+        "camera": {"source": "directory", "state": "failed", "last_error": "no camera"},
+    }
+
+
+def reload(store: Store, clock: FakeClock, version: int, **changes: Any) -> None:
+    doc = directory_doc(version=version, **{"staff": STAFF, **changes})
+    store.load_directory(validate_directory(doc), clock.now())
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> EdgeConfig:
+    return EdgeConfig(
+        data_dir=tmp_path / "stand",
+        stand_id=STAND_ID,
+        site_id=SITE_ID,
+        screen_idle_lock_s=IDLE_LOCK_S,
+    )
+
+
+@pytest.fixture
+def app(store: Store, engine: Engine, config: EdgeConfig, clock: FakeClock) -> Flask:
+    reload(store, clock, VERSION + 1)
+    return create_state_app(StandParts(config, store, engine, devices))
+
+
+@pytest.fixture
+def client(app: Flask) -> Iterator[FlaskClient]:
+    with app.test_client() as test_client:
+        yield test_client
+
+
+def token(client: FlaskClient) -> str:
+    """The session's CSRF token, from the dashboard (or, signed out, the PIN keypad: opening
+    it signs out, so it is not used while signed in)."""
+    response = client.get("/")
+    if response.status_code != 200:
+        response = client.get(LOGIN)
+    match = TOKEN.search(response.get_data(as_text=True))
+    assert match, "no CSRF token"
+    return match.group(1)
+
+
+def post(client: FlaskClient, path: str, **data: str) -> Any:
+    return client.post(path, data={"csrf_token": token(client), **data})
+
+
+def log_in(client: FlaskClient, pin: str = PIN, staff_id: int = ATTENDANT_ID) -> Any:
+    return post(client, f"/pin/{staff_id}", pin=pin)
+
+
+@pytest.fixture
+def signed_in(client: FlaskClient) -> FlaskClient:
+    assert log_in(client).status_code == 302
+    return client
+
+
+def text(response: Any) -> str:
+    return str(response.get_data(as_text=True))
+
+
+def red_line(response: Any) -> str:
+    match = re.search(r'<p class="error-line" role="alert">([^<]*)</p>', text(response))
+    return match.group(1) if match else ""
+
+
+def counts() -> dict[str, int]:
+    models = (Outbox, LocalLedger, LocalSession, LocalClient, LocalCredential, LocalComment)
+    return {model.__name__: model.select().count() for model in models}
+
+
+# --- log-in and lock ------------------------------------------------------------------------
+
+
+def test_the_screen_starts_locked_with_the_staff_as_buttons(client: FlaskClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 302 and response.location == "/lock"
+    page = text(client.get("/lock"))
+    assert f'href="/pin/{ATTENDANT_ID}"' in page and "Анна Смирнова" in page
+    assert f'href="/pin/{OTHER_ID}"' in page
+
+
+def test_the_right_pin_opens_the_dashboard(client: FlaskClient) -> None:
+    response = log_in(client)
+
+    assert (response.status_code, response.location) == (302, "/")
+    page = text(client.get("/"))
+    assert "Анна Смирнова" in page and "Открытых сеансов нет" in page
+
+
+def test_a_wrong_pin_is_a_red_line_and_no_entry(client: FlaskClient) -> None:
+    response = log_in(client, "0000")
+
+    assert response.status_code == 400
+    assert red_line(response) == "Неверный PIN-код"
+    assert client.get("/").status_code == 302
+    assert log_in(client, OTHER_PIN).status_code == 400  # another staff member's PIN
+
+
+def test_five_wrong_pins_lock_that_staff_member_out_for_a_minute(
+    client: FlaskClient, clock: FakeClock
+) -> None:
+    for _ in range(4):
+        assert log_in(client, "0000").status_code == 400
+    fifth = log_in(client, "0000")
+    assert "заблокирован на 60 с" in red_line(fifth)
+
+    refused = log_in(client)  # even the right PIN, while locked
+    assert refused.status_code == 429 and "Подождите" in red_line(refused)
+    assert client.get("/").status_code == 302
+    assert log_in(client, OTHER_PIN, OTHER_ID).status_code == 302  # others are not locked
+
+    clock.advance(61)
+    assert log_in(client).status_code == 302
+
+
+def test_the_screen_locks_after_the_idle_time(
+    signed_in: FlaskClient, clock: FakeClock, config: EdgeConfig
+) -> None:
+    clock.advance(config.screen_idle_lock_s - 1)
+    assert signed_in.get("/").status_code == 200  # a touch: the idle time starts again
+    clock.advance(config.screen_idle_lock_s - 1)
+    assert signed_in.get("/live").status_code == 200  # a poll is not a touch
+    clock.advance(2)
+
+    response = signed_in.get("/")
+    assert (response.status_code, response.location) == (302, f"/pin/{ATTENDANT_ID}?idle=1")
+    assert signed_in.get("/").location == "/lock"  # signed out, not just redirected
+    assert "заблокирован после простоя" in text(signed_in.get(response.location))
+
+
+def test_a_poll_after_a_touch_keeps_the_screen_open_and_a_locked_poll_says_where_to_go(
+    signed_in: FlaskClient, clock: FakeClock, config: EdgeConfig
+) -> None:
+    clock.advance(config.screen_idle_lock_s - 1)
+    assert signed_in.get("/live?active=1").status_code == 200
+    clock.advance(config.screen_idle_lock_s - 1)
+    assert signed_in.get("/").status_code == 200
+
+    clock.advance(config.screen_idle_lock_s + 1)
+    response = signed_in.get("/live")
+    assert response.status_code == 401
+    assert response.get_json() == {"locked": True, "location": f"/pin/{ATTENDANT_ID}?idle=1"}
+
+
+def test_opening_the_keypad_signs_out(signed_in: FlaskClient) -> None:
+    assert signed_in.get(LOGIN).status_code == 200
+    assert signed_in.get("/").location == "/lock"
+
+
+def test_logging_out_locks_the_screen(signed_in: FlaskClient) -> None:
+    response = post(signed_in, "/logout")
+    assert response.location == "/lock"
+    assert signed_in.get("/").status_code == 302
+
+
+def test_a_changed_pin_ends_the_session(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    reload(store, clock, VERSION + 2, staff=[staff_row(ATTENDANT_ID, "Анна Смирнова", "9999")])
+    assert signed_in.get("/").status_code == 302
+
+
+def test_csrf_is_required_on_every_form(signed_in: FlaskClient) -> None:
+    before = counts()
+    for path, data in [
+        (LOGIN, {"pin": PIN}),
+        (f"/clients/{IVAN}/topup", {"amount": "100", "method": "cash"}),
+        ("/guests/new", {"plate": "Х999ХХ77"}),
+        (f"/clients/{IVAN}/comment", {"text": "без токена"}),
+    ]:
+        response = signed_in.post(path, data=data)
+        assert response.status_code == 400, path
+        assert "Страница устарела" in red_line(response)
+    assert counts() == before
+
+
+def test_the_secret_key_is_kept_owner_only(app: Flask, config: EdgeConfig) -> None:
+    path = config.data_dir / "screen_secret_key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().strip() == app.secret_key
+    assert len(str(app.secret_key)) == 64
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+def test_the_dashboard_shows_each_open_session_with_time_and_cost(
+    signed_in: FlaskClient, engine: Engine, clock: FakeClock
+) -> None:
+    session = engine.start_session(IVAN, None, ATTENDANT_ID)
+    clock.advance(5 * 60 + 7)
+    cost = engine.running_cost(session)
+
+    page = text(signed_in.get("/"))
+
+    assert "Иван Петров" in page and "А123ВС77" in page
+    assert format_kopecks(cost) in page and "0:05:07" in page
+    assert f'href="/sessions/{session.uuid}/end"' in page
+    live = signed_in.get("/live").get_json()
+    assert live["sessions"] == [
+        {"id": session.uuid, "elapsed_s": 307, "cost_kopecks": cost, "cost": format_kopecks(cost)}
+    ]
+    assert live["status"]["online"] is False and live["status"]["online_text"] == "нет связи"
+
+
+def test_the_status_bar_tells_connection_directory_events_and_devices(
+    signed_in: FlaskClient, engine: Engine, clock: FakeClock
+) -> None:
+    engine.start_session(IVAN, None, ATTENDANT_ID)
+    clock.advance(3 * 3600)
+    page = text(signed_in.get("/"))
+    assert "Справочник:" in page
+    assert "нет связи" in page
+    assert "3 ч назад" in page
+    assert "Событий к отправке: 1" in page
+    assert "в порядке" in page and "ошибка" in page  # the reader works, the camera failed
+
+    clock.advance(2 * 24 * 3600)
+    status = signed_in.get("/live").get_json()["status"]
+    assert status["stale"] is True and "устарел" in text(signed_in.get("/"))
+
+
+def test_the_api_state_is_served_by_the_same_app(
+    client: FlaskClient, engine: Engine, clock: FakeClock
+) -> None:
+    session = engine.start_session(IVAN, None, ATTENDANT_ID)
+    state = client.get("/api/state").get_json()
+    assert state["open_sessions"] == [
+        {
+            "id": session.uuid,
+            "client_id": IVAN,
+            "client_name": "Иван Петров",
+            "plate": "А123ВС77",
+            "started_at": "2024-06-10T10:00:00Z",
+            "cost_kopecks": engine.running_cost(session),
+        }
+    ]
+    assert state["online"] is False and state["devices"] == devices()
+
+
+def test_ending_from_the_dashboard_with_a_comment_shows_the_client_account(
+    signed_in: FlaskClient, engine: Engine, store: Store, clock: FakeClock
+) -> None:
+    session = engine.start_session(IVAN, None, ATTENDANT_ID)
+    clock.advance(10 * 60)
+    assert "Комментарий" in text(signed_in.get(f"/sessions/{session.uuid}/end"))
+
+    response = post(signed_in, f"/sessions/{session.uuid}/end", comment="  Царапина на бампере  ")
+
+    assert response.location == f"/clients/{IVAN}"
+    ended = events(store, "session.ended")[-1]
+    assert ended.actor == str(ATTENDANT_ID)
+    assert ended.payload["comment"] == "Царапина на бампере"
+    assert ended.payload["method"] == "dashboard" and ended.payload["duration_s"] == 600
+    page = text(signed_in.get(response.location))
+    assert "Сеанс завершён: 0:10:00" in page and "Царапина на бампере" in page
+    assert 'id="topup"' in page
+
+
+# --- search and the account -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query", ["a123bc77", "A123BC 77", "а123вс-77", "123ВС", "иВАН", "петров", "8 916 123-45-67"]
+)
+def test_search_finds_by_plate_in_latin_letters_name_in_any_case_or_phone(
+    signed_in: FlaskClient, query: str
+) -> None:
+    page = text(signed_in.get("/clients", query_string={"q": query}))
+    assert f'href="/clients/{IVAN}"' in page and "Иван Петров" in page
+
+
+def test_search_for_nobody_offers_to_register_a_guest(signed_in: FlaskClient) -> None:
+    page = text(signed_in.get("/clients", query_string={"q": "Р404РР99"}))
+    assert "Никого не нашли" in page and 'href="/guests/new"' in page
+
+
+def test_a_top_up_changes_the_balance_and_waits_in_the_outbox(
+    signed_in: FlaskClient, store: Store
+) -> None:
+    response = post(signed_in, f"/clients/{IVAN}/topup", amount="1 250,50", method="card")
+
+    assert response.location == f"/clients/{IVAN}"
+    assert store.balance_of(IVAN) == 100_000 + 125_050
+    (event,) = events(store, "topup.recorded")
+    assert (event.actor, event.payload["client_id"], event.payload["amount_kopecks"]) == (
+        str(ATTENDANT_ID),
+        IVAN,
+        125_050,
+    )
+    assert event.payload["method"] == "card"
+    page = text(signed_in.get(response.location))
+    assert "Баланс пополнен на 1\xa0250,50\xa0₽" in page and "2\xa0250,50\xa0₽" in page
+
+
+def test_the_account_starts_a_session_with_a_chosen_tariff_and_ends_it(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    page = text(signed_in.get(f"/clients/{IVAN}"))
+    assert f'<option value="{STANDARD}" selected>' in page  # the stand's default
+    response = post(signed_in, f"/clients/{IVAN}/start", tariff_id=str(EXPRESS))
+    assert response.location == f"/clients/{IVAN}"
+    started = events(store, "session.started")[-1]
+    assert started.payload["tariff_version_id"] == EXPRESS_NOW
+    assert started.payload["method"] == "screen"
+
+    clock.advance(120)
+    post(signed_in, f"/clients/{IVAN}/end", comment="")
+    ended = events(store, "session.ended")[-1]
+    assert (ended.payload["method"], ended.payload["cost_kopecks"]) == ("screen", 4000)
+    assert store.balance_of(IVAN) == 96_000
+
+
+def test_a_negative_balance_is_shown_in_red(
+    signed_in: FlaskClient, engine: Engine, clock: FakeClock
+) -> None:
+    session = engine.start_session(IVAN, None, ATTENDANT_ID)
+    clock.advance(200 * 60)
+    engine.end_session(session.uuid, ATTENDANT_ID)
+    page = text(signed_in.get(f"/clients/{IVAN}"))
+    assert f'<strong class="balance negative">{format_kopecks(-100_000)}</strong>' in page
+
+
+def test_a_comment_on_a_client_is_an_event_and_shown(signed_in: FlaskClient, store: Store) -> None:
+    post(signed_in, f"/clients/{IVAN}/comment", text="Просил мягкую щётку")
+
+    (event,) = events(store, "comment.added")
+    assert event.payload["text"] == "Просил мягкую щётку"
+    assert (event.payload["client_id"], event.payload["session_uuid"]) == (IVAN, None)
+    assert "Просил мягкую щётку" in text(signed_in.get(f"/clients/{IVAN}"))
+
+
+# --- registering ----------------------------------------------------------------------------
+
+
+def test_a_guest_registered_by_plate_starts_a_session_at_once(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    response = post(signed_in, "/guests/new", plate="x 999 xx 77", tariff_id="")
+
+    assert response.location == "/"
+    registered, started = events(store)
+    assert registered.type == "guest.registered" and started.type == "session.started"
+    client_uuid = registered.payload["client_uuid"]
+    assert registered.payload == {"client_uuid": client_uuid, "plate": "Х999ХХ77"}
+    assert started.payload["client_uuid"] == client_uuid and started.payload["client_id"] is None
+    assert started.payload["client_kind"] == "guest" and started.actor == str(ATTENDANT_ID)
+    (session,) = store.open_sessions()
+    assert session.client_id < 0
+    page = text(signed_in.get("/"))
+    assert "Гость Х999ХХ77 зарегистрирован, сеанс начат" in page and "Х999ХХ77" in page
+
+    # Found again by the plate typed in Latin letters, even after a new directory.
+    reload(store, clock, VERSION + 5)
+    assert store.credential("plate", "Х999ХХ77") is not None
+    assert f'href="/clients/{session.client_id}"' in text(
+        signed_in.get("/clients", query_string={"q": "X999XX77"})
+    )
+
+
+def test_a_local_guest_pays_with_events_naming_their_uuid(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    post(signed_in, "/guests/new", plate="Х999ХХ77")
+    (session,) = store.open_sessions()
+    clock.advance(60)
+    post(signed_in, f"/clients/{session.client_id}/end", comment="Оплатил наличными")
+    post(signed_in, f"/clients/{session.client_id}/topup", amount="50", method="cash")
+
+    topup = events(store, "topup.recorded")[-1]
+    guest_uuid = events(store, "guest.registered")[0].payload["client_uuid"]
+    assert topup.payload["client_uuid"] == guest_uuid and topup.payload["client_id"] is None
+    assert store.balance_of(session.client_id) == -5000 + 5000
+    assert "Оплатил наличными" in text(signed_in.get(f"/clients/{session.client_id}"))
+
+
+def test_a_member_is_registered_with_phone_plate_and_card(
+    signed_in: FlaskClient, store: Store
+) -> None:
+    response = post(
+        signed_in,
+        "/members/new",
+        name="  Мария   Кузнецова ",
+        phone="8 (903) 111-22-33",
+        plate="e001kx 750",
+        card="04:aa:bb:cc",
+    )
+
+    (event,) = events(store, "client.registered")
+    client_id = store.credential("card", "04AABBCC").client_id  # type: ignore[union-attr]
+    assert response.location == f"/clients/{client_id}"
+    assert event.payload == {
+        "client_uuid": event.payload["client_uuid"],
+        "name": "Мария Кузнецова",
+        "phones": ["+79031112233"],
+        "plates": ["Е001КХ750"],
+        "cards": ["04AABBCC"],
+        "guest_client_id": None,
+        "guest_client_uuid": None,
+    }
+    page = text(signed_in.get("/clients", query_string={"q": "+7 903 111 22 33"}))
+    assert "Мария Кузнецова" in page
+
+
+# --- bad input stores nothing ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "message"),
+    [
+        (f"/clients/{IVAN}/topup", {"amount": "сто", "method": "cash"}, "Некорректная сумма"),
+        (f"/clients/{IVAN}/topup", {"amount": "-5", "method": "cash"}, "не может быть"),
+        (f"/clients/{IVAN}/topup", {"amount": "0", "method": "cash"}, "больше нуля"),
+        (f"/clients/{IVAN}/topup", {"amount": "10,001", "method": "cash"}, "двух знаков"),
+        (f"/clients/{IVAN}/topup", {"amount": "100", "method": "bitcoin"}, "способ оплаты"),
+        (f"/clients/{IVAN}/comment", {"text": "   "}, "Введите текст комментария"),
+        (f"/clients/{IVAN}/start", {"tariff_id": "999"}, "Нет действующего тарифа"),
+        (f"/clients/{IVAN}/start", {"tariff_id": "3"}, "Нет действующего тарифа"),  # inactive
+        (f"/clients/{IVAN}/start", {"tariff_id": "abc"}, "Нет действующего тарифа"),
+        (f"/clients/{IVAN}/end", {"comment": ""}, "Сеанс не найден"),
+        ("/guests/new", {"plate": "!!"}, "Некорректный номер автомобиля"),
+        ("/guests/new", {"plate": ""}, "Некорректный номер автомобиля"),
+        ("/guests/new", {"plate": "a123bc77"}, "уже принадлежит другому клиенту"),
+        ("/guests/new", {"plate": "Х999ХХ77", "tariff_id": "999"}, "Нет действующего тарифа"),
+        ("/members/new", {"name": " ", "phone": ""}, "Введите имя клиента"),
+        ("/members/new", {"name": "Ира", "phone": "12345"}, "Некорректный номер телефона"),
+        ("/members/new", {"name": "Ира", "plate": "А123ВС77"}, "уже принадлежит"),
+        ("/members/new", {"name": "Ира", "card": "XYZ"}, "Некорректный номер карты"),
+    ],
+)
+def test_bad_input_is_a_red_line_and_stores_nothing(
+    signed_in: FlaskClient, path: str, data: dict[str, str], message: str
+) -> None:
+    before = counts()
+
+    response = post(signed_in, path, **data)
+
+    assert response.status_code == 400
+    assert message in red_line(response)
+    assert counts() == before
+
+
+def test_a_comment_on_ending_longer_than_allowed_ends_nothing(
+    signed_in: FlaskClient, engine: Engine
+) -> None:
+    session = engine.start_session(IVAN, None, ATTENDANT_ID)
+    before = counts()
+    response = post(signed_in, f"/sessions/{session.uuid}/end", comment="x" * 2001)
+    assert response.status_code == 400 and "2000" in red_line(response)
+    assert counts() == before
+
+
+def test_a_guest_plate_of_a_known_client_links_to_them(signed_in: FlaskClient) -> None:
+    response = post(signed_in, "/guests/new", plate="A123BC77")
+    assert response.status_code == 400 and f'href="/clients/{IVAN}"' in text(response)
+
+
+def test_unknown_clients_and_sessions_are_not_found(signed_in: FlaskClient) -> None:
+    assert signed_in.get("/clients/999").status_code == 404
+    assert signed_in.get("/clients/-5").status_code == 404
+    assert signed_in.get("/sessions/nope/end").status_code == 404
+
+
+# --- language -------------------------------------------------------------------------------
+
+
+def test_english_is_one_touch_away(signed_in: FlaskClient, engine: Engine) -> None:
+    engine.start_session(IVAN, None, ATTENDANT_ID)
+    signed_in.get("/lang/en", headers={"Referer": "http://localhost/clients"})
+    page = text(signed_in.get("/"))
+    assert "Sessions" in page and "offline" in page and 'lang="en"' in page
+    response = post(signed_in, f"/clients/{IVAN}/topup", amount="сто", method="cash")
+    assert red_line(response) == "Invalid amount"
+    signed_in.get("/lang/ru")
+    assert "Сеансы" in text(signed_in.get("/"))
+
+
+def test_the_card_of_a_member_registered_here_starts_a_session_when_tapped(
+    signed_in: FlaskClient, store: Store, engine: Engine
+) -> None:
+    post(signed_in, "/members/new", name="Мария Кузнецова", card="04AABBCC")
+    member_id = store.credential("card", "04AABBCC").client_id  # type: ignore[union-attr]
+    engine.on_uid("04AABBCC")  # no money yet: the overdraft rule refuses
+    refused = events(store, "tap.refused")[-1]
+    assert (refused.payload["reason"], refused.payload["client_id"]) == ("overdraft", None)
+
+    post(signed_in, f"/clients/{member_id}/topup", amount="300", method="cash")
+    engine.on_uid("04AABBCC")
+
+    started = events(store, "session.started")[-1]
+    registered = events(store, "client.registered")[0]
+    assert started.payload["client_uuid"] == registered.payload["client_uuid"]
+    assert (started.payload["client_id"], started.payload["method"]) == (None, "card")
+    assert store.open_session_of(member_id) is not None
+
+
+def test_the_language_toggle_goes_back_only_to_this_host(signed_in: FlaskClient) -> None:
+    for referrer in ("http://evil.example/x", "http://localhost//evil.example/x"):
+        response = signed_in.get("/lang/en", headers={"Referer": referrer})
+        assert response.location == "/"
+    response = signed_in.get("/lang/ru", headers={"Referer": "http://localhost/clients?q=1"})
+    assert response.location == "/clients?q=1"
+
+
+def test_a_reboot_locks_the_screen_and_a_wall_clock_jump_does_not(
+    signed_in: FlaskClient, clock: FakeClock
+) -> None:
+    clock.wall += timedelta(days=400)  # the clock set by NTP after boot
+    assert signed_in.get("/").status_code == 200
+    clock.reboot(down_s=5)
+    assert signed_in.get("/").location == f"/pin/{ATTENDANT_ID}?idle=1"
