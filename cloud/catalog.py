@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+import cloud.heartbeat as heartbeat
 import cloud.sites as site_service
 import cloud.standauth as standauth
 import cloud.tariffs as tariff_service
@@ -335,3 +336,16 @@ def revoke_stand(stand_id: int) -> Any:
         _("Пост «%(name)s» отключён: его токен больше не принимается", name=stand.name), "success"
     )
     return redirect(url_for("catalog.site", site_id=stand.site_id))
+
+
+@bp.route("/stands")
+@requires(Capability.VIEW_CATALOG)
+def stands() -> Any:
+    """Every stand of the user's sites at a glance (cloud/heartbeat.py); the page refreshes its
+    table every few seconds."""
+    return render_template(
+        "catalog/stands.html",
+        stands=heartbeat.stands_health(acting_user(), utcnow()),
+        refresh_seconds=heartbeat.REFRESH_SECONDS,
+        alarm_minutes=int(heartbeat.OUTBOX_ALARM_AFTER.total_seconds() // 60),
+    )

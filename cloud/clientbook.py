@@ -21,6 +21,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud import changes
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, NotFound, ValidationFailed
@@ -237,7 +238,10 @@ def _link(actor: User | None, client: Client, kind: str, value: str) -> Credenti
         raise _clash(kind, value, _holder_text(actor, held.client_id, client), code)
     try:
         with db_proxy.atomic():
-            return Credential.create(client=client, kind=kind, value=value)
+            changes.hold_positions()
+            credential = Credential.create(client=client, kind=kind, value=value)
+            changes.record_change(changes.CREDENTIAL, [credential.id])
+            return credential
     except pw.IntegrityError:  # linked by someone else between our check and our insert
         raise _clash(kind, value, _("другому клиенту"), f"{kind}_taken") from None
 
@@ -277,6 +281,7 @@ def unlink_credential(actor: User | None, client: Client, credential_id: int) ->
     """Unlink a card, plate or QR token; the row stays as history and the value is free again."""
     credential = _active_credential(client, credential_id)
     with db_proxy.atomic():
+        changes.record_change(changes.CREDENTIAL, [credential.id])
         credential.unlinked_at = utcnow()
         credential.save()
         _touch(client)
@@ -289,6 +294,7 @@ def mark_card_lost(actor: User | None, client: Client, credential_id: int) -> Cr
     if credential.kind != "card":
         raise ValidationFailed(_("Потерянной можно отметить только карту"), "not_a_card")
     with db_proxy.atomic():
+        changes.record_change(changes.CREDENTIAL, [credential.id])
         credential.lost = True
         credential.save()
         _touch(client)
@@ -353,6 +359,7 @@ def create_client(
     site = _home_site(actor, site_id)
     note = _clean_note(note)
     with db_proxy.atomic():
+        changes.hold_positions()
         client = Client.create(
             kind=kind,
             name=name,
@@ -363,6 +370,7 @@ def create_client(
             member_since=utcnow() if kind == "member" else None,
             created_by=actor,
         )
+        changes.record_change(changes.CLIENT, [client.id])
         _set_phones(client, phone_list)
         for plate in plate_list:
             _link(actor, client, "plate", plate)
@@ -389,6 +397,7 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
         client.default_tariff = _active_tariff(fields["default_tariff_id"])
     phone_list = _clean_phones(fields["phones"]) if "phones" in fields else None
     with db_proxy.atomic():
+        changes.record_change(changes.CLIENT, [client.id])
         client.updated_at = utcnow()
         client.save()
         if phone_list is not None:
@@ -407,7 +416,9 @@ def set_blocked(actor: User | None, client: Client, blocked: bool, reason: str =
     client.blocked = bool(blocked)
     client.blocked_reason = reason if blocked else ""
     client.updated_at = utcnow()
-    client.save()
+    with db_proxy.atomic():
+        changes.record_change(changes.CLIENT, [client.id])
+        client.save()
     return client
 
 
@@ -426,6 +437,13 @@ def delete_client(actor: User | None, client: Client) -> None:
         )
     now = utcnow()
     with db_proxy.atomic():
+        changes.hold_positions()
+        linked = Credential.select(Credential.id).where(
+            (Credential.client == client.id) & Credential.unlinked_at.is_null()
+        )
+        # Credentials first: the stand drops them no later than their client.
+        changes.record_change(changes.CREDENTIAL, [c.id for c in linked])
+        changes.record_change(changes.CLIENT, [client.id])
         Credential.update(unlinked_at=now).where(
             (Credential.client == client.id) & Credential.unlinked_at.is_null()
         ).execute()
@@ -452,6 +470,7 @@ def promote_to_member(
     email = _clean_email(email)
     card_list = _clean_cards(cards)
     with db_proxy.atomic():
+        changes.record_change(changes.CLIENT, [client.id])
         client.kind = "member"
         client.name = name
         client.email = email
@@ -577,17 +596,26 @@ def issue_qr(actor: User | None, client: Client, config: CloudConfig) -> str:
     claims = qrtoken.new_claims(client.id, issued_at)
     token = qrtoken.sign(ensure_qr_key(config), claims)
     with db_proxy.atomic():
+        changes.hold_positions()
+        current = (Credential.client == client.id) & (Credential.kind == "qr")
+        revoked = [
+            c.id
+            for c in Credential.select(Credential.id).where(
+                current & Credential.unlinked_at.is_null()
+            )
+        ]
         Credential.update(unlinked_at=utcnow()).where(
             (Credential.client == client.id)
             & (Credential.kind == "qr")
             & Credential.unlinked_at.is_null()
         ).execute()
-        Credential.create(
+        issued = Credential.create(
             client=client,
             kind="qr",
             value=claims.token_id,
             created_at=datetime.fromtimestamp(issued_at, UTC),
         )
+        changes.record_change(changes.CREDENTIAL, [*revoked, issued.id])
         _touch(client)
     return token
 

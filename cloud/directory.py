@@ -10,8 +10,11 @@ site's stands: its attendants and every active operator, administrator and owner
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
+from functools import reduce
 from typing import Any
 
 import peewee as pw
@@ -44,25 +47,31 @@ from sync.directory import (
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _tariffs() -> tuple[TariffEntry, ...]:
+def tariff_entries(ids: Collection[int] | None = None) -> tuple[TariffEntry, ...]:
+    """Tariffs with every version, by id (all of them, or those of ``ids``)."""
+    tariffs = Tariff.select().order_by(Tariff.id)
+    versions_query = TariffVersion.select().order_by(TariffVersion.effective_from, TariffVersion.id)
+    if ids is not None:
+        tariffs = tariffs.where(Tariff.id.in_(sorted(ids)))
+        versions_query = versions_query.where(TariffVersion.tariff.in_(sorted(ids)))
     versions: dict[int, list[TariffVersionEntry]] = defaultdict(list)
-    for row in TariffVersion.select().order_by(TariffVersion.effective_from, TariffVersion.id):
+    for row in versions_query:
         versions[row.tariff_id].append(TariffVersionEntry(row.id, row.effective_from, row.rates()))
-    return tuple(
-        TariffEntry(t.id, t.name, t.active, tuple(versions[t.id]))
-        for t in Tariff.select().order_by(Tariff.id)
-    )
+    return tuple(TariffEntry(t.id, t.name, t.active, tuple(versions[t.id])) for t in tariffs)
 
 
-def _default_tariff_id(tariffs: tuple[TariffEntry, ...], now: datetime) -> int | None:
+def default_tariff_of(tariffs: tuple[TariffEntry, ...], now: datetime) -> int | None:
     """The oldest active tariff that is in force now."""
     usable = [t.id for t in tariffs if t.active and t.version_at(now) is not None]
     return min(usable, default=None)
 
 
-def _clients() -> tuple[ClientEntry, ...]:
-    phones: dict[int, list[str]] = defaultdict(list)
+def client_entries(ids: Collection[int] | None = None) -> tuple[ClientEntry, ...]:
+    """Clients who are not deleted (all of them, or those of ``ids``), by id."""
     live = Client.deleted_at.is_null()
+    if ids is not None:
+        live &= Client.id.in_(sorted(ids))
+    phones: dict[int, list[str]] = defaultdict(list)
     phone_rows = (
         ClientPhone.select(ClientPhone.client, ClientPhone.phone)
         .join(Client)
@@ -72,39 +81,80 @@ def _clients() -> tuple[ClientEntry, ...]:
     for row in phone_rows:
         phones[row.client_id].append(row.phone)
     # One statement, so each balance and the ledger position it reflects come from one snapshot.
-    position = pw.fn.COALESCE(pw.fn.MAX(LedgerEntry.id), 0).alias("position")
+    position = pw.fn.COALESCE(pw.fn.MAX(LedgerEntry.id), 0)
     rows = (
-        Client.select(Client, position)
+        Client.select(
+            Client.id,
+            Client.kind,
+            Client.name,
+            Client.blocked,
+            Client.default_tariff,
+            Client.balance_kopecks,
+            position,
+        )
         .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.client == Client.id))
         .where(live)
         .group_by(Client.id)
         .order_by(Client.id)
+        .tuples()
     )
     return tuple(
         ClientEntry(
-            id=c.id,
-            kind=c.kind,
-            name=c.name,
-            phones=tuple(phones[c.id]),
-            blocked=c.blocked,
-            default_tariff_id=c.default_tariff_id,
-            balance_kopecks=c.balance_kopecks,
-            ledger_position=c.position,
+            id=client_id,
+            kind=kind,
+            name=name,
+            phones=tuple(phones[client_id]),
+            blocked=bool(blocked),
+            default_tariff_id=default_tariff_id,
+            balance_kopecks=int(balance),
+            ledger_position=int(ledger_position),
             overdraft_limit_kopecks=None,
         )
-        for c in rows
+        for client_id, kind, name, blocked, default_tariff_id, balance, ledger_position in rows
     )
+
+
+def credential_entries(
+    keys: Collection[tuple[str, str]] | None = None,
+) -> tuple[CredentialEntry, ...]:
+    """Linked credentials of live clients (all of them, or those of these (kind, value) keys)."""
+    if keys is None:
+        where = Credential.unlinked_at.is_null() & Client.deleted_at.is_null()
+        linked = Credential.select().join(Client).where(where).order_by(Credential.id)
+        return tuple(CredentialEntry(c.client_id, c.kind, c.value, c.lost) for c in linked)
+    values: dict[str, set[str]] = defaultdict(set)
+    for kind, value in keys:
+        values[kind].add(value)
+    if not values:
+        return ()
+    # Kind and value together, so the (kind, value) index of linked credentials serves; the
+    # clients are checked apart, by id, so the plan does not hinge on table statistics.
+    held = reduce(
+        operator.or_,
+        [(Credential.kind == k) & Credential.value.in_(sorted(v)) for k, v in values.items()],
+    )
+    rows = [
+        CredentialEntry(client_id, kind, value, lost)
+        for client_id, kind, value, lost in Credential.select(
+            Credential.client, Credential.kind, Credential.value, Credential.lost
+        )
+        .where(Credential.unlinked_at.is_null() & held)
+        .order_by(Credential.id)
+        .tuples()
+    ]
+    owners = sorted({c.client_id for c in rows})
+    live = {
+        client_id
+        for (client_id,) in Client.select(Client.id)
+        .where(Client.id.in_(owners) & Client.deleted_at.is_null())
+        .tuples()
+    }
+    return tuple(c for c in rows if c.client_id in live)
 
 
 def _credentials() -> tuple[tuple[CredentialEntry, ...], tuple[str, ...]]:
     """Linked credentials of live clients, and the ids of QR tokens no longer linked."""
-    linked = (
-        Credential.select()
-        .join(Client)
-        .where(Credential.unlinked_at.is_null() & Client.deleted_at.is_null())
-        .order_by(Credential.id)
-    )
-    credentials = tuple(CredentialEntry(c.client_id, c.kind, c.value, c.lost) for c in linked)
+    credentials = credential_entries()
     active_qr = {c.value for c in credentials if c.kind == "qr"}
     unlinked = (
         Credential.select(Credential.value)
@@ -115,18 +165,19 @@ def _credentials() -> tuple[tuple[CredentialEntry, ...], tuple[str, ...]]:
     return credentials, revoked
 
 
-def _staff(site: Site) -> tuple[StaffEntry, ...]:
-    at_site = UserSite.select(UserSite.user).where(UserSite.site == site.id)
-    rows = (
-        User.select()
-        .where(
-            User.active
-            & User.deleted_at.is_null()
-            & (User.pin_hash != "")
-            & ((User.role != "attendant") | User.id.in_(at_site))
-        )
-        .order_by(User.id)
+def staff_entries(site_id: int, ids: Collection[int] | None = None) -> tuple[StaffEntry, ...]:
+    """Who may log in at the site's stands: its attendants and every active operator,
+    administrator and owner, if they have a PIN (all of them, or those of ``ids``)."""
+    at_site = UserSite.select(UserSite.user).where(UserSite.site == site_id)
+    where = (
+        User.active
+        & User.deleted_at.is_null()
+        & (User.pin_hash != "")
+        & ((User.role != "attendant") | User.id.in_(at_site))
     )
+    if ids is not None:
+        where &= User.id.in_(sorted(ids))
+    rows = User.select().where(where).order_by(User.id)
     return tuple(StaffEntry(u.id, u.full_name, u.role, u.pin_hash) for u in rows)
 
 
@@ -142,7 +193,7 @@ def build_directory(
     key = public_key(config).decode("ascii")
     with db_proxy.atomic():
         now = utcnow()
-        tariffs = _tariffs()
+        tariffs = tariff_entries()
         if default_tariff_id is not None and default_tariff_id not in {t.id for t in tariffs}:
             raise NotFound(_("Тариф не найден"), "tariff_not_found")
         credentials, revoked = _credentials()
@@ -151,11 +202,11 @@ def build_directory(
             generated_at=now,
             site_id=site.id,
             qr_public_key_pem=key,
-            default_tariff_id=default_tariff_id or _default_tariff_id(tariffs, now),
+            default_tariff_id=default_tariff_id or default_tariff_of(tariffs, now),
             tariffs=tariffs,
-            clients=_clients(),
+            clients=client_entries(),
             credentials=credentials,
             revoked_qr_token_ids=revoked,
-            staff=_staff(site),
+            staff=staff_entries(site.id),
         )
     return directory.to_dict()

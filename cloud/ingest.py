@@ -53,6 +53,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud import changes, commands
 from cloud.db import db_proxy, is_postgresql
 from cloud.errors import DomainError
 from cloud.ledger import MAX_AMOUNT_KOPECKS, post_entry
@@ -282,6 +283,7 @@ def _session_ended(a: _Applying) -> None:
     if a.p["comment"]:
         session.comment = a.p["comment"]
     session.save()
+    commands.complete_for_session(session, a.at)
     if session.price_mismatch:
         a.flag(
             "price_mismatch",
@@ -360,7 +362,8 @@ def _link(a: _Applying, client: Client, kind: str, value: str) -> None:
     """Link a card or plate; one held by another client is skipped and flagged."""
     held = _active_credential(kind, value)
     if held is None:
-        Credential.create(client=client, kind=kind, value=value, created_at=a.at)
+        linked = Credential.create(client=client, kind=kind, value=value, created_at=a.at)
+        changes.record_change(changes.CREDENTIAL, [linked.id])
     elif held.client_id != client.id:
         a.flag(
             "credential_conflict",
@@ -397,13 +400,15 @@ def _guest_registered(a: _Applying) -> None:
         created_at=a.at,
     )
     a.row.client = guest
+    changes.record_change(changes.CLIENT, [guest.id])
     if holder is not None:
         a.flag(
             "plate_conflict",
             _("Номер %(plate)s уже у клиента №%(id)s: гость без номера", plate=plate, id=holder.id),
         )
     else:
-        Credential.create(client=guest, kind="plate", value=plate, created_at=a.at)
+        linked = Credential.create(client=guest, kind="plate", value=plate, created_at=a.at)
+        changes.record_change(changes.CREDENTIAL, [linked.id])
 
 
 def _former_guest(a: _Applying) -> Client | None:
@@ -441,6 +446,7 @@ def _client_registered(a: _Applying) -> None:
     else:
         a.flag("already_member", _("Клиент №%(id)s уже участник клуба", id=client.id))
     a.row.client = client
+    changes.record_change(changes.CLIENT, [client.id])
     known = {row.phone for row in ClientPhone.select().where(ClientPhone.client == client.id)}
     for position, phone in enumerate(a.p["phones"], start=len(known)):
         if phone not in known:
@@ -525,6 +531,7 @@ def _apply_batch(stand: Stand, envelopes: list[Any], clock: StandClock) -> Batch
     with _batch_transaction():
         if is_postgresql():
             Stand.select(Stand.id).where(Stand.id == stand.id).for_update().execute()
+        changes.hold_positions()  # before any write: the batch records directory changes
         acked = last_seq(stand)
         seqs = [s for s in map(_raw_seq, envelopes) if s is not None and s < _BIG]
         ids = [i for i in map(_raw_id, envelopes) if i is not None]

@@ -13,6 +13,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud import changes
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
 from cloud.models import (
@@ -59,6 +60,8 @@ def post_entry(
     if not _is_int(amount_kopecks):
         raise ValidationFailed(_("Сумма должна быть целым числом копеек"), "bad_amount")
     with db_proxy.atomic():
+        # The stands' copies learn the new balance and its ledger position (cloud/changes.py).
+        changes.record_change(changes.CLIENT, [client.id])
         entry = LedgerEntry.create(
             client=client,
             kind=kind,

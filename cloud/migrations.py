@@ -13,14 +13,20 @@ from collections.abc import Callable
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
+from cloud.changes import adopt_unlogged
 from cloud.models import (
     ALL_MODELS,
     Client,
+    DirectoryChange,
+    DirectoryCounter,
     LedgerEntry,
     SchemaVersion,
     Session,
     Stand,
+    StandCommand,
     StandEvent,
+    StandHeartbeat,
+    StandHeartbeatLog,
 )
 
 Migration = Callable[[peewee.Database], None]
@@ -62,8 +68,23 @@ def _add_sync(database: peewee.Database) -> None:
     migrate(*steps)
 
 
+def _add_commands_and_heartbeats(database: peewee.Database) -> None:
+    """Version 4: commands to stands (remote end of a session) and their heartbeats, latest
+    and over time (cloud/commands.py, cloud/heartbeat.py)."""
+    database.create_tables([StandCommand, StandHeartbeat, StandHeartbeatLog])
+
+
+def _add_directory_changes(database: peewee.Database) -> None:
+    """Version 3: directory change tracking (cloud/changes.py); every existing client,
+    credential, tariff and staff member gets an entry, so cursors start after them."""
+    database.create_tables([DirectoryCounter, DirectoryChange])
+    adopt_unlogged()
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [(2, _add_sync)]
+MIGRATIONS.append((4, _add_commands_and_heartbeats))
+MIGRATIONS.append((3, _add_directory_changes))
 BASE_VERSION = 1
 
 

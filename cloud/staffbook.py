@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
 from cloud.auth import new_api_token, set_password, set_pin
+from cloud.changes import STAFF, hold_positions, record_change
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cloud.models import ROLES, ApiToken, Site, User, UserSite, name_search_key
@@ -229,12 +230,14 @@ def create_staff(
         set_pin(user, pin)
     try:
         with db_proxy.atomic():
+            hold_positions()
             user.phone = _clean_phone(phone)
             sites = _clean_sites(site_ids or [])
             for site_name in site_names or []:
                 site, _created = Site.get_or_create(name=site_name.strip())
                 sites.append(site)
             user.save()
+            record_change(STAFF, [user.id])
             _save_sites(user, sites)
     except peewee.IntegrityError:  # the unique phone index, when two writers race the check
         raise _phone_taken() from None
@@ -270,6 +273,7 @@ def update_staff(actor: User | None, user: User, changes: StaffChanges) -> User:
         user.active = changes.active
     try:
         with db_proxy.atomic():
+            record_change(STAFF, [user.id])
             if changes.phone is not None:
                 user.phone = _clean_phone(changes.phone, exclude=user)
             sites = _clean_sites(changes.site_ids) if changes.site_ids is not None else None
@@ -292,7 +296,9 @@ def change_pin(actor: User | None, user: User, pin: str) -> None:
     """Set the PIN for stand screens (4–8 digits, stored hashed)."""
     _check_may_manage(actor, user)
     set_pin(user, pin)
-    user.save()
+    with db_proxy.atomic():
+        record_change(STAFF, [user.id])
+        user.save()
 
 
 def delete_staff(actor: User | None, user: User) -> None:
@@ -304,6 +310,7 @@ def delete_staff(actor: User | None, user: User) -> None:
     _check_keeps_an_owner(user)
     now = utcnow()
     with db_proxy.atomic():
+        record_change(STAFF, [user.id])
         User.update(deleted_at=now, active=False, session_version=User.session_version + 1).where(
             User.id == user.id
         ).execute()

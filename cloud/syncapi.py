@@ -3,9 +3,14 @@ authenticates with its own token (cloud/standauth.py), and CSRF does not apply.
 
 - ``POST /sync/v1/enrol`` ``{"code"}`` → ``{"stand_id", "site_id", "token"}`` (no token needed).
 - ``GET /sync/v1/status`` → ``{"stand_id", "site_id", "acked_seq", "server_time"}``.
+- ``GET /sync/v1/directory?cursor=N&limit=M`` → a directory page (``sync.directory.DirectoryPage``,
+  cloud/directoryfeed.py): ``limit`` 1–5000 changes, default 1000; gzip-encoded when the
+  request accepts it and the page is over 1 KiB.
 - ``POST /sync/v1/events`` ``{"events": [...]}`` → ``{"acked_seq", "server_time"}`` and, when
   an event was refused, ``"refused": {"seq", "code", "message"}`` with status 422 (the event) or
   409 (the sequence: ``gap``, ``seq_conflict``, ``event_id_conflict``).
+- ``POST /sync/v1/heartbeat`` ``{"version", "uptime_s", "outbox", "oldest_unacked_at",
+  "cursor", "last_sync_at", "reader", "camera"}`` → ``{"server_time"}`` (cloud/heartbeat.py).
 
 Every request but enrolment carries ``Authorization: Bearer <stand token>`` and
 ``X-Stand-Clock: <ISO 8601 UTC>``; ``X-Stand-Boot`` (boot uuid) and ``X-Stand-Mono-Ms`` (its
@@ -14,14 +19,17 @@ monotonic clock) let times stamped before the clock was set be corrected. Errors
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from cloud.db import utcnow
+from cloud.directoryfeed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, directory_page
 from cloud.errors import DomainError, ValidationFailed
+from cloud.heartbeat import parse_heartbeat, record_heartbeat
 from cloud.ingest import MAX_BATCH, StandClock, apply_batch, last_seq
 from cloud.models import Stand
 from cloud.standauth import Unauthorized, enrol, record_contact, stand_for_token
@@ -30,6 +38,7 @@ from sync.errors import RuleError
 from sync.events import UUID
 
 bp = Blueprint("syncapi", __name__, url_prefix="/sync/v1")
+GZIP_FROM_BYTES = 1024
 
 
 @bp.errorhandler(DomainError)
@@ -134,3 +143,37 @@ def events() -> Any:
         return jsonify(answer)
     answer["refused"] = result.refused.to_dict()
     return jsonify(answer), result.refused.status
+
+
+@bp.route("/heartbeat", methods=["POST"])
+def heartbeat() -> Any:
+    stand, clock = _authenticated()
+    record_heartbeat(stand, parse_heartbeat(request.get_json(silent=True)), clock.now)
+    return jsonify(server_time=format_utc(utcnow()))
+
+
+def _query_int(name: str, default: int, low: int, high: int) -> int:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 19 or not low <= int(text) <= high:
+        # e.g. "limit (1–5000): нужно целое число"
+        raise ValidationFailed(
+            _("%(name)s: нужно целое число", name=f"{name} ({low}–{high})"), f"bad_{name}"
+        )
+    return int(text)
+
+
+@bp.route("/directory", methods=["GET"])
+def directory() -> Any:
+    stand, _clock = _authenticated()
+    cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
+    limit = _query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    response = jsonify(directory_page(stand, cursor, limit, current_app.config["AQ"]))
+    response.headers["Vary"] = "Accept-Encoding"
+    body = response.get_data()
+    # A full walk is tens of megabytes of JSON for a large chain; gzip makes it a few.
+    if len(body) > GZIP_FROM_BYTES and "gzip" in request.accept_encodings:
+        response.set_data(gzip.compress(body, compresslevel=5))
+        response.headers["Content-Encoding"] = "gzip"
+    return response

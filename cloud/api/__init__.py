@@ -110,7 +110,7 @@ def page_args() -> tuple[int, int]:
 
 
 # The endpoint modules register their routes on bp.
-from cloud.api import catalog, clients, openapi, sessions, staff  # noqa: E402
+from cloud.api import catalog, clients, openapi, sessions, staff, standhealth  # noqa: E402
 
 __all__ = [
     "api_endpoint",
@@ -122,4 +122,5 @@ __all__ = [
     "parse_body",
     "sessions",
     "staff",
+    "standhealth",
 ]

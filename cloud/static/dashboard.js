@@ -38,7 +38,13 @@
   }
 
   function fill(card, data) {
-    card.href = data.client_url;
+    card.querySelector(".session-card-link").href = data.client_url;
+    var remote = card.querySelector(".end-remote");
+    if (remote) {
+      remote.hidden = Boolean(data.end_requested);
+      remote.querySelector("form").action = data.end_url;
+    }
+    card.querySelector(".end-requested").hidden = !data.end_requested;
     card.dataset.sessionId = data.id;
     card.dataset.startedAt = data.started_at;
     card.querySelectorAll("[data-field]").forEach(function (el) {

@@ -30,6 +30,8 @@ PUBLIC_ENDPOINTS = {
     "syncapi.enrol_stand",
     "syncapi.status",
     "syncapi.events",
+    "syncapi.heartbeat",
+    "syncapi.directory",
 }
 
 

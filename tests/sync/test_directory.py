@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sync import qrtoken
-from sync.directory import validate_directory
+from sync.directory import validate_directory, validate_directory_page
 from sync.errors import RuleError
 
 PUBLIC_PEM = qrtoken.public_key_pem(qrtoken.generate_private_key_pem()).decode()
@@ -182,4 +182,141 @@ def test_a_bad_directory_is_refused_naming_the_field(doc: Any, message: str) -> 
 
     assert info.value.code == "bad_document"
     assert info.value.message.startswith("Справочник")
+    assert message in info.value.message
+
+
+# --- the directory page -----------------------------------------------------------------------
+
+PAGE: dict[str, Any] = {
+    "cursor": 41,
+    "more": False,
+    "reset": False,
+    "site_id": 1,
+    "stand_id": 2,
+    "server_time": "2024-06-10T06:13:20Z",
+    "qr_public_key_pem": PUBLIC_PEM,
+    "default_tariff_id": 1,
+    "upserts": {
+        "clients": [GOOD["clients"][0]],
+        "credentials": [GOOD["credentials"][0], GOOD["credentials"][2]],
+        "tariffs": GOOD["tariffs"],
+        "staff": GOOD["staff"],
+        "revoked_qr_token_ids": ["fedcba9876543210fedcba9876543210"],
+    },
+    "tombstones": {
+        "clients": [8],
+        "credentials": [{"kind": "plate", "value": "О777ОО99"}],
+        "tariffs": [4],
+        "staff": [5, 6],
+    },
+    "commands": [
+        {
+            "id": 1,
+            "type": "end_session",
+            "session_uuid": "6f1c2a4e-0d5b-4c1e-9a7b-3f2e1d0c9b8a",
+            "comment": "забыли завершить",
+            "issued_by": 3,
+        }
+    ],
+}
+
+
+def page_with(change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    page = copy.deepcopy(PAGE)
+    change(page)
+    return page
+
+
+def test_a_good_page_reads_back_to_what_was_written() -> None:
+    page = validate_directory_page(PAGE)
+
+    again = validate_directory_page(json.loads(json.dumps(page.to_dict())))
+
+    assert again == page
+    assert page.clients[0].balance_kopecks == -2500
+    assert [(k.kind, k.value) for k in page.tombstones.credentials] == [("plate", "О777ОО99")]
+    assert page.tombstones.staff == (5, 6)
+    assert page.commands[0].session_uuid == "6f1c2a4e-0d5b-4c1e-9a7b-3f2e1d0c9b8a"
+    written = page.to_dict()
+    assert {key: written[key] for key in ("tombstones", "commands", "cursor")} == {
+        key: PAGE[key] for key in ("tombstones", "commands", "cursor")
+    }
+
+
+def test_a_page_may_name_clients_and_tariffs_the_stand_already_has() -> None:
+    page = page_with(lambda p: p["upserts"].update(clients=[], tariffs=[]))
+
+    assert validate_directory_page(page).credentials[0].client_id == 7
+
+
+def test_an_empty_poll_is_a_valid_page() -> None:
+    empty = {
+        **PAGE,
+        "upserts": {k: [] for k in PAGE["upserts"]},
+        "tombstones": {k: [] for k in PAGE["tombstones"]},
+        "commands": [],
+        "default_tariff_id": None,
+    }
+
+    page = validate_directory_page(empty)
+
+    assert page.clients == () and page.tombstones.clients == () and page.commands == ()
+
+
+BAD_PAGES: list[tuple[Any, str]] = [
+    ("page", "нужен объект"),
+    (page_with(lambda p: p.update(cursor=-1)), "«cursor» — нужно целое число не меньше 0"),
+    (page_with(lambda p: p.pop("more")), "«more» — обязательное поле отсутствует"),
+    (page_with(lambda p: p.update(reset="yes")), "«reset» — нужно true или false"),
+    (page_with(lambda p: p.update(server_time="2024-06-10 06:13")), "«server_time»"),
+    (page_with(lambda p: p.update(qr_public_key_pem="")), "«qr_public_key_pem»"),
+    (page_with(lambda p: p.pop("upserts")), "«upserts» — обязательное поле отсутствует"),
+    (
+        page_with(lambda p: p["upserts"]["clients"][0].update(kind="vip")),
+        "«upserts.clients[0].kind»",
+    ),
+    (
+        page_with(lambda p: p["upserts"]["credentials"][0].update(value="x")),
+        "«upserts.credentials[0].value»",
+    ),
+    (
+        page_with(lambda p: p["upserts"]["revoked_qr_token_ids"].append("X")),
+        "«upserts.revoked_qr_token_ids[1]»",
+    ),
+    (page_with(lambda p: p["tombstones"].update(clients=[0])), "«tombstones.clients»"),
+    (page_with(lambda p: p["tombstones"].update(staff=[5, 5])), "значение 5 повторяется"),
+    (page_with(lambda p: p["tombstones"].update(tariffs=[True])), "«tombstones.tariffs»"),
+    (
+        page_with(lambda p: p["tombstones"]["credentials"][0].update(kind="iris")),
+        "«tombstones.credentials[0].kind»",
+    ),
+    (
+        page_with(lambda p: p["tombstones"]["credentials"][0].update(value="о777оо99")),
+        "нормальной форме",
+    ),
+    (
+        page_with(lambda p: p["tombstones"].update(clients=[7])),
+        "«tombstones.clients» — 7 и обновлён, и удалён",
+    ),
+    (
+        page_with(
+            lambda p: p["tombstones"]["credentials"].append(
+                {"kind": "card", "value": "04A1B2C3D4E5F6"}
+            )
+        ),
+        "«tombstones.credentials»",
+    ),
+    (page_with(lambda p: p["commands"][0].update(type="reboot")), "«commands[0].type»"),
+    (page_with(lambda p: p["commands"][0].update(session_uuid="x")), "«commands[0].session_uuid»"),
+    (page_with(lambda p: p["commands"].append(p["commands"][0])), "«commands[1].id»"),
+]
+
+
+@pytest.mark.parametrize(("page", "message"), BAD_PAGES)
+def test_a_bad_page_is_refused_naming_the_field(page: Any, message: str) -> None:
+    with pytest.raises(RuleError) as info:
+        validate_directory_page(page)
+
+    assert info.value.code == "bad_document"
+    assert info.value.message.startswith("Страница справочника")
     assert message in info.value.message

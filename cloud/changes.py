@@ -1,0 +1,183 @@
+"""Directory change tracking: which clients, credentials, tariffs and staff changed, in an order
+a stand can follow with one number, its cursor (issue 4, "Directory down").
+
+Each service function that changes what a stand's directory holds calls ``record_change`` in
+the same transaction as the change. It takes new positions from the one ``DirectoryCounter``
+row and moves the changed rows' ``DirectoryChange`` entries to them (one entry per row: the
+latest change; the page builder reads the row's current values).
+
+Why no change is missed: the counter row is updated inside the writing transaction, so on
+PostgreSQL it stays locked until that transaction commits and the next writer waits for it
+(SQLite lets one writer at a time anyway). Positions therefore become visible in the order they
+were handed out: a reader that sees position ``p`` sees every change below ``p`` too, and a
+stand whose cursor is ``p`` has had every change up to it.
+
+Lock order: a transaction that records a change must take the counter before it writes any row
+another recording writer may write too (``record_change`` first, then the change), or two of
+them could wait for each other. A stand's event batch takes it at its start
+(``hold_positions``) because it records changes while writing sessions and credentials.
+
+One entry per row rather than a growing log: the table stays as large as the directory, a
+cursor never falls "too old", and a full walk is the same read from position 0. Entries carry
+no site: which staff a stand sees is decided when its page is read (cloud/directoryfeed.py), so
+a staff member leaving a site's view is a tombstone there.
+
+Rows written around these functions (bulk loads, demo data, rows made in tests) are picked up by
+``adopt_unlogged``, which the first page of every full walk and migration 3 call: every row then
+has an entry, at a new position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import peewee as pw
+
+from cloud.db import db_proxy, is_postgresql, utcnow
+from cloud.models import (
+    BaseModel,
+    Client,
+    Credential,
+    DirectoryChange,
+    DirectoryCounter,
+    Tariff,
+    User,
+)
+
+CLIENT = "client"
+CREDENTIAL = "credential"
+TARIFF = "tariff"
+STAFF = "staff"
+TABLES: dict[str, type[BaseModel]] = {
+    CLIENT: Client,
+    CREDENTIAL: Credential,
+    TARIFF: Tariff,
+    STAFF: User,
+}
+_COUNTER_ID = 1
+_CHUNK = 1000
+
+
+@dataclass(frozen=True)
+class Change:
+    position: int
+    entity: str
+    entity_id: int
+
+
+def _ensure_counter() -> None:
+    DirectoryCounter.insert(id=_COUNTER_ID, position=0).on_conflict_ignore().execute()
+
+
+def _take_positions(count: int) -> int:
+    """Reserve ``count`` positions; returns the last. Locks the counter until commit."""
+    bump = DirectoryCounter.update(position=DirectoryCounter.position + count).where(
+        DirectoryCounter.id == _COUNTER_ID
+    )
+    if not bump.execute():
+        _ensure_counter()
+        bump.execute()
+    return int(
+        DirectoryCounter.select(DirectoryCounter.position)
+        .where(DirectoryCounter.id == _COUNTER_ID)
+        .scalar()
+    )
+
+
+def hold_positions() -> None:
+    """Take the counter's lock now (PostgreSQL; SQLite's writer lock serves), for a transaction
+    that will record changes after writing rows other writers also write."""
+    if not db_proxy.in_transaction():
+        raise RuntimeError("hold_positions runs inside the writing transaction")
+    if is_postgresql():
+        _ensure_counter()
+        DirectoryCounter.select().where(DirectoryCounter.id == _COUNTER_ID).for_update().execute()
+
+
+def record_change(entity: str, ids: Iterable[int]) -> int:
+    """Record that these rows of ``entity`` changed; call it inside the transaction that changes
+    them (before the writes, see the module's lock order). Returns the last position taken
+    (0: no ids)."""
+    if entity not in TABLES:
+        raise ValueError(f"unknown directory entity {entity!r}")
+    if not db_proxy.in_transaction():
+        raise RuntimeError("record_change runs inside the writing transaction")
+    unique = sorted({int(i) for i in ids})
+    if not unique:
+        return 0
+    last = _take_positions(len(unique))
+    first = last - len(unique) + 1
+    now = utcnow()
+    rows = [
+        {"position": first + n, "entity": entity, "entity_id": row_id, "changed_at": now}
+        for n, row_id in enumerate(unique)
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        DirectoryChange.insert_many(rows[start : start + _CHUNK]).on_conflict(
+            conflict_target=[DirectoryChange.entity, DirectoryChange.entity_id],
+            update={
+                DirectoryChange.position: pw.EXCLUDED.position,
+                DirectoryChange.changed_at: pw.EXCLUDED.changed_at,
+            },
+        ).execute()
+    return last
+
+
+def current_position() -> int:
+    """The last position handed out (0: none)."""
+    value = (
+        DirectoryCounter.select(DirectoryCounter.position)
+        .where(DirectoryCounter.id == _COUNTER_ID)
+        .scalar()
+    )
+    return int(value or 0)
+
+
+def changes_after(position: int, limit: int) -> list[Change]:
+    """The entries after ``position`` in order, at most ``limit``."""
+    query = (
+        DirectoryChange.select(
+            DirectoryChange.position, DirectoryChange.entity, DirectoryChange.entity_id
+        )
+        .where(DirectoryChange.position > position)
+        .order_by(DirectoryChange.position)
+        .limit(limit)
+        .tuples()
+    )
+    return [Change(int(p), str(e), int(i)) for p, e, i in query]
+
+
+def positions_of(entity: str, ids: Iterable[int]) -> dict[int, int]:
+    """The position of each of these rows' latest change (rows with no entry are left out)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    query = (
+        DirectoryChange.select(DirectoryChange.entity_id, DirectoryChange.position)
+        .where((DirectoryChange.entity == entity) & DirectoryChange.entity_id.in_(wanted))
+        .tuples()
+    )
+    return {int(i): int(p) for i, p in query}
+
+
+def _unlogged_ids(entity: str) -> list[int]:
+    model = TABLES[entity]
+    logged = DirectoryChange.select(DirectoryChange.entity_id).where(
+        (DirectoryChange.entity == entity) & (DirectoryChange.entity_id == model.id)
+    )
+    query = model.select(model.id).where(~pw.fn.EXISTS(logged)).order_by(model.id).tuples()
+    return [int(row_id) for (row_id,) in query]
+
+
+def adopt_unlogged() -> int:
+    """Give an entry to every row that has none (written around ``record_change``); returns
+    how many. Cheap when there are none: the counter is only taken if some are missing."""
+    missing = {entity: _unlogged_ids(entity) for entity in TABLES}
+    if not any(missing.values()):
+        return 0
+    with db_proxy.atomic():
+        # Clients before their credentials, tariffs before the clients that use them.
+        for entity in (TARIFF, STAFF, CLIENT, CREDENTIAL):
+            record_change(entity, _unlogged_ids(entity))
+    return sum(len(ids) for ids in missing.values())

@@ -1,0 +1,177 @@
+"""Directory pages for stands: ``GET /sync/v1/directory?cursor=N&limit=M`` (the page is
+``sync.directory.DirectoryPage``; the changes come from cloud/changes.py).
+
+A page reads the change entries after the cursor, in order, at most ``limit`` of them, and
+answers each with the row's current values: an upsert, or a tombstone when the row is gone from
+the stand's view (a deleted client, an unlinked credential, staff who may no longer log in at
+the stand's site). Everything is read in one snapshot (PostgreSQL: REPEATABLE READ; SQLite: one
+read transaction), so a page is consistent in itself and the cursor it returns — the position of
+its last entry — covers exactly what it holds. Positions commit in order (cloud/changes.py), so
+nothing below the cursor can appear later.
+
+A full walk (cursor 0) is the same read from position 0: every row has an entry, and a row that
+changes during the walk moves to a later position, so it arrives again before the walk ends.
+Its pages say ``reset``; their cursors carry ``WALK_MARK`` (2**62 + the position) so the next
+request is known to continue the walk, and the last page's cursor is a plain position. A cursor
+beyond the newest position (a restored database) is answered with an empty page, ``cursor`` 0,
+``reset`` and ``more``: the stand starts a walk.
+
+References: a credential's client and a client's default tariff are added to the page when
+their entries come after the cursor (the stand would not have their current values yet);
+otherwise the stand has them already. Credentials are keyed at the stand by kind and value: an
+entry for a credential row stands for its key, upserted if some live client holds the key now
+and tombstoned otherwise (a QR key then also counts as a revoked token id).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from cloud import changes
+from cloud.commands import pending_commands
+from cloud.config import CloudConfig
+from cloud.db import db_proxy, is_postgresql, utcnow
+from cloud.directory import (
+    client_entries,
+    credential_entries,
+    default_tariff_of,
+    staff_entries,
+    tariff_entries,
+)
+from cloud.models import Credential, Stand
+from cloud.qrkeys import public_key
+from sync.directory import (
+    ClientEntry,
+    CredentialEntry,
+    CredentialKey,
+    DirectoryPage,
+    StandCommand,
+    TariffEntry,
+    Tombstones,
+)
+
+DEFAULT_LIMIT = 1000
+MAX_LIMIT = 5000
+WALK_MARK = 1 << 62
+MAX_CURSOR = (1 << 63) - 1
+
+
+def _credential_rows(
+    ids: list[int],
+) -> tuple[list[CredentialEntry], list[CredentialKey], list[str]]:
+    """Upserts, tombstones and revoked QR ids for the keys of these credential rows."""
+    keys: dict[tuple[str, str], None] = {}
+    if not ids:
+        return [], [], []
+    for kind, value in (
+        Credential.select(Credential.kind, Credential.value)
+        .where(Credential.id.in_(ids))
+        .order_by(Credential.id)
+        .tuples()
+    ):
+        keys[(kind, value)] = None
+    held = {(c.kind, c.value): c for c in credential_entries(keys)}
+    upserts = [held[key] for key in keys if key in held]
+    gone = [key for key in keys if key not in held]
+    tombstones = [CredentialKey(kind, value) for kind, value in gone]  # type: ignore[arg-type]
+    revoked = [value for kind, value in gone if kind == "qr"]
+    return upserts, tombstones, revoked
+
+
+def _newer(entity: str, ids: set[int], start: int) -> set[int]:
+    """Those of ``ids`` whose latest entry is after ``start`` (or who have none)."""
+    positions = changes.positions_of(entity, ids)
+    return {i for i in ids if positions.get(i, start + 1) > start}
+
+
+def _read_page(
+    stand: Stand, start: int, limit: int, reset: bool, config: CloudConfig, now: datetime
+) -> DirectoryPage:
+    key = public_key(config).decode("ascii")
+    newest = changes.current_position()
+    if start > newest:
+        return DirectoryPage(
+            cursor=0,
+            more=True,
+            reset=True,
+            site_id=stand.site_id,
+            stand_id=stand.id,
+            server_time=now,
+            qr_public_key_pem=key,
+            default_tariff_id=None,
+        )
+    entries = changes.changes_after(start, limit + 1)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    last = entries[-1].position if entries else start
+    wanted: dict[str, list[int]] = {entity: [] for entity in changes.TABLES}
+    for entry in entries:
+        wanted[entry.entity].append(entry.entity_id)
+
+    credentials, dead_keys, revoked = _credential_rows(wanted[changes.CREDENTIAL])
+    client_ids = set(wanted[changes.CLIENT])
+    client_ids |= _newer(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
+    clients: tuple[ClientEntry, ...] = client_entries(client_ids) if client_ids else ()
+    all_tariffs = tariff_entries()
+    default_id = default_tariff_of(all_tariffs, now)
+    tariff_ids = set(wanted[changes.TARIFF])
+    referenced = {c.default_tariff_id for c in clients if c.default_tariff_id is not None}
+    if default_id is not None:
+        referenced.add(default_id)
+    tariff_ids |= _newer(changes.TARIFF, referenced - tariff_ids, start)
+    tariffs: list[TariffEntry] = [t for t in all_tariffs if t.id in tariff_ids]
+    staff_ids = set(wanted[changes.STAFF])
+    staff = staff_entries(stand.site_id, staff_ids) if staff_ids else ()
+
+    commands = tuple(
+        StandCommand(
+            id=c["id"],
+            type=c["type"],
+            session_uuid=c["session_uuid"],
+            comment=c["comment"],
+            issued_by=c["issued_by"],
+        )
+        for c in pending_commands(stand)
+    )
+    live_clients = {c.id for c in clients}
+    return DirectoryPage(
+        cursor=WALK_MARK + last if reset and more else last,
+        more=more,
+        reset=reset,
+        site_id=stand.site_id,
+        stand_id=stand.id,
+        server_time=now,
+        qr_public_key_pem=key,
+        default_tariff_id=default_id,
+        clients=clients,
+        credentials=tuple(credentials),
+        tariffs=tuple(tariffs),
+        staff=staff,
+        revoked_qr_token_ids=tuple(revoked),
+        tombstones=Tombstones(
+            clients=tuple(sorted(client_ids - live_clients)),
+            credentials=tuple(dead_keys),
+            tariffs=tuple(sorted(tariff_ids - {t.id for t in tariffs})),
+            staff=tuple(sorted(staff_ids - {s.id for s in staff})),
+        ),
+        commands=commands,
+    )
+
+
+def directory_page(
+    stand: Stand, cursor: int, limit: int, config: CloudConfig, now: datetime | None = None
+) -> dict[str, Any]:
+    """The page answering ``cursor`` for ``stand``, as JSON-ready data (see the module)."""
+    if not 0 <= cursor <= MAX_CURSOR or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError("cursor or limit out of range")
+    reset = cursor == 0 or cursor >= WALK_MARK
+    start = cursor - WALK_MARK if cursor >= WALK_MARK else cursor
+    if cursor == 0:
+        changes.adopt_unlogged()
+    isolate = is_postgresql() and not db_proxy.in_transaction()
+    with db_proxy.atomic():
+        if isolate:
+            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        page = _read_page(stand, start, limit, reset, config, now or utcnow())
+    return page.to_dict()
