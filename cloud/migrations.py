@@ -82,9 +82,11 @@ def _add_directory_changes(database: peewee.Database) -> None:
 
 
 # Version 1 is the first released schema; nothing comes before it.
-MIGRATIONS: list[tuple[int, Migration]] = [(2, _add_sync)]
-MIGRATIONS.append((4, _add_commands_and_heartbeats))
-MIGRATIONS.append((3, _add_directory_changes))
+MIGRATIONS: list[tuple[int, Migration]] = [
+    (2, _add_sync),
+    (3, _add_directory_changes),
+    (4, _add_commands_and_heartbeats),
+]
 BASE_VERSION = 1
 
 
