@@ -75,6 +75,12 @@ def _take_positions(count: int) -> int:
     bump = DirectoryCounter.update(position=DirectoryCounter.position + count).where(
         DirectoryCounter.id == _COUNTER_ID
     )
+    if is_postgresql():  # the new position in the same round trip
+        taken = bump.returning(DirectoryCounter.position).tuples().execute()
+        for (position,) in taken:
+            return int(position)
+        _ensure_counter()
+        return _take_positions(count)
     if not bump.execute():
         _ensure_counter()
         bump.execute()
@@ -91,8 +97,12 @@ def hold_positions() -> None:
     if not db_proxy.in_transaction():
         raise RuntimeError("hold_positions runs inside the writing transaction")
     if is_postgresql():
-        _ensure_counter()
-        DirectoryCounter.select().where(DirectoryCounter.id == _COUNTER_ID).for_update().execute()
+        lock = DirectoryCounter.select(DirectoryCounter.id).where(
+            DirectoryCounter.id == _COUNTER_ID
+        )
+        if not list(lock.for_update().tuples()):
+            _ensure_counter()
+            lock.for_update().execute()
 
 
 def record_change(entity: str, ids: Iterable[int]) -> int:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import peewee
 from playhouse.db_url import connect
+from psycopg2.extras import execute_batch
 
 db_proxy = peewee.DatabaseProxy()
 
@@ -53,3 +56,69 @@ def bind(url: str) -> peewee.Database:
 
 def is_postgresql() -> bool:
     return isinstance(db_proxy.obj, peewee.PostgresqlDatabase)
+
+
+def insert_rows(
+    model: type[peewee.Model],
+    rows: Sequence[dict[str, Any]],
+    returning: Sequence[str] = (),
+    chunk: int = 250,
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (by field name, every row with the same keys) with SQL written here, up to
+    ``chunk`` rows a statement: for bulk writes whose cost peewee's query builder would set
+    (cloud/ingest.py, bench/sync_ingest.py). Values go through each field's ``db_value``.
+
+    ``returning`` names fields to read back from the inserted rows (raw database values, in no
+    particular order) where the database can (PostgreSQL, SQLite 3.35+); else the result is
+    empty."""
+    if not rows:
+        return []
+    names = list(rows[0])
+    fields = [model._meta.fields[name] for name in names]
+    columns = ", ".join(f'"{field.column_name}"' for field in fields)
+    converters = list(zip(names, [field.db_value for field in fields], strict=True))
+    row_sql = "(" + ", ".join([db_proxy.param] * len(fields)) + ")"
+    back = ""
+    if returning and (is_postgresql() or peewee.sqlite3.sqlite_version_info >= (3, 35)):
+        back = " RETURNING " + ", ".join(
+            f'"{model._meta.fields[name].column_name}"' for name in returning
+        )
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start : start + chunk]
+        params = [convert(row[name]) for row in part for name, convert in converters]
+        values = ", ".join([row_sql] * len(part))
+        # Names from the model, values bound as parameters.
+        sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES {values}{back}'  # noqa: S608
+        cursor = db_proxy.execute_sql(sql, params)
+        if back:
+            found.extend(cursor.fetchall())
+    return found
+
+
+def update_rows(model: type[peewee.Model], rows: Sequence[dict[str, Any]]) -> None:
+    """Update rows by primary key: each of ``rows`` holds the key and the new values by field
+    name (every row the same keys). One statement text run for every row, without peewee's
+    query builder, and on PostgreSQL in few round trips (``execute_batch``)."""
+    if not rows:
+        return
+    key = model._meta.primary_key
+    names = [name for name in rows[0] if name != key.name]
+    fields = [model._meta.fields[name] for name in names]
+    param = db_proxy.param
+    assignments = ", ".join(f'"{field.column_name}" = {param}' for field in fields)
+    # Names from the model, values bound as parameters.
+    sql = (
+        f'UPDATE "{model._meta.table_name}" SET {assignments} '  # noqa: S608
+        f'WHERE "{key.column_name}" = {param}'
+    )
+    params = [
+        [field.db_value(row[field.name]) for field in fields] + [key.db_value(row[key.name])]
+        for row in rows
+    ]
+    with peewee.__exception_wrapper__:
+        cursor = db_proxy.cursor()
+        if is_postgresql():
+            execute_batch(cursor, sql, params, page_size=100)
+        else:
+            cursor.executemany(sql, params)

@@ -11,9 +11,16 @@ A batch is applied in one transaction, in the order sent, which must be ``seq`` 
 - an event that does not validate, names another stand, or refers to what this service does
   not know (a client, tariff version or session) is refused with the reason.
 
-Events before a refused one are applied and acknowledged (``acked_seq``); each event is applied
-inside its own savepoint so a refused one leaves no trace. Every applied event is stored in
-``StandEvent`` with its raw and corrected time.
+Events before a refused one are applied and acknowledged (``acked_seq``); a refused one leaves
+no trace. Every applied event is stored in ``StandEvent`` with its raw and corrected time.
+
+How (for the rate, bench/sync_ingest.py): the whole batch is checked first (schema, stand,
+duplicates, conflicts and gaps against one read of the stored seqs and ids of the batch).
+Sessions, top-ups and refused taps, nearly all of a stand's events, are then worked out in
+memory in runs (``_Run``) against what a few queries read for the whole run, and a run is
+written with one insert per table, one update per ended session and one balance update for
+all its clients; an event to refuse is found before anything of it is written. The rare kinds
+(registrations, card links, comments) are applied one by one, each in its own savepoint.
 
 What an event does when the state here says it should not (recorded, flagged, no effect):
 
@@ -45,8 +52,8 @@ mono_ms − event mono_ms)``; otherwise the time of receipt stands in (``time_so
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,9 +61,9 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud import changes, commands
-from cloud.db import db_proxy, is_postgresql
+from cloud.db import db_proxy, insert_rows, is_postgresql, update_rows
 from cloud.errors import DomainError
-from cloud.ledger import MAX_AMOUNT_KOPECKS, post_entry
+from cloud.ledger import MAX_AMOUNT_KOPECKS, Posting, post_entries
 from cloud.models import (
     Client,
     ClientPhone,
@@ -179,9 +186,9 @@ class _Applying:
         return self.event.payload
 
     def flag(self, flag: str, note: str) -> None:
-        if not self.row.flag:
-            self.row.flag = flag
-        self.row.flag_note = f"{self.row.flag_note}\n{note}".strip()
+        self.row.flag, self.row.flag_note = _with_flag(
+            self.row.flag, self.row.flag_note, flag, note
+        )
 
 
 def _staff(actor: str) -> User | None:
@@ -190,22 +197,37 @@ def _staff(actor: str) -> User | None:
     return User.get_or_none(User.id == int(actor))
 
 
+def _clients_by_uuid(uuids: Iterable[str]) -> dict[str, int]:
+    """The client id of each uuid a stand registered a client under (see ``client_by_uuid``);
+    unknown uuids are left out."""
+    wanted = sorted(set(uuids))
+    if not wanted:
+        return {}
+    found: dict[str, int] = dict(
+        Client.select(Client.uuid, Client.id).where(Client.uuid.in_(wanted)).tuples()
+    )
+    missing = [uuid for uuid in wanted if uuid not in found]
+    if missing:
+        registrations = (
+            StandEvent.select(StandEvent.subject_uuid, StandEvent.client)
+            .where(
+                StandEvent.subject_uuid.in_(missing)
+                & StandEvent.type.in_(_REGISTRATIONS)
+                & StandEvent.client.is_null(False)
+            )
+            .order_by(StandEvent.id)
+            .tuples()
+        )
+        for uuid, client_id in registrations:
+            found.setdefault(uuid, client_id)
+    return found
+
+
 def client_by_uuid(uuid: str) -> Client | None:
     """The client a stand registered under ``uuid``: the one with that uuid, or the existing
     client the registration was attached to."""
-    client = Client.get_or_none(Client.uuid == uuid)
-    if client is not None:
-        return client
-    registration = (
-        StandEvent.select(StandEvent.client)
-        .where(
-            (StandEvent.subject_uuid == uuid)
-            & StandEvent.type.in_(_REGISTRATIONS)
-            & StandEvent.client.is_null(False)
-        )
-        .first()
-    )
-    return Client.get_by_id(registration.client_id) if registration else None
+    client_id = _clients_by_uuid([uuid]).get(uuid)
+    return Client.get_by_id(client_id) if client_id is not None else None
 
 
 def _client(a: _Applying) -> Client:
@@ -215,95 +237,306 @@ def _client(a: _Applying) -> Client:
     else:
         client = client_by_uuid(client_uuid)
     if client is None:
-        raise Refused(
-            _("Клиент %(ref)s неизвестен", ref=client_id or client_uuid), "unknown_client"
-        )
+        raise _unknown_client(a.p)
     a.row.client = client
     return client
 
 
-def _session_started(a: _Applying) -> None:
-    existing = Session.get_or_none(Session.uuid == a.p["session_uuid"])
-    if existing is not None:
-        a.row.client = existing.client_id
-        state = _("завершён") if existing.ended_at is not None else _("идёт")
-        a.flag("session_exists", _("Сеанс уже есть (%(state)s): не изменён", state=state))
-        return
-    client = _client(a)
-    version_id = a.p["tariff_version_id"]
-    version = (
-        TariffVersion.get_or_none(TariffVersion.id == version_id) if version_id < 2**31 else None
-    )
-    if version is None:
-        raise Refused(_("Версия тарифа %(id)s неизвестна", id=version_id), "unknown_tariff_version")
-    Session.create(
-        uuid=a.p["session_uuid"],
-        client=client,
-        stand=a.stand,
-        site=a.stand.site_id,
-        tariff_version=version,
-        client_kind=a.p["client_kind"],
-        started_at=a.at,
-        start_method=a.p["method"],
-        started_by=a.staff,
-    )
+def _unknown_client(p: dict[str, Any]) -> Refused:
+    ref = p["client_id"] or p["client_uuid"]
+    return Refused(_("Клиент %(ref)s неизвестен", ref=ref), "unknown_client")
 
 
-def _session_ended(a: _Applying) -> None:
-    session = Session.get_or_none(
-        (Session.uuid == a.p["session_uuid"]) & (Session.stand == a.stand.id)
-    )
-    if session is None:
-        raise Refused(
-            _("Сеанс %(uuid)s этого поста неизвестен", uuid=a.p["session_uuid"]),
-            "unknown_session",
+def _with_flag(flag: str, notes: str, new_flag: str, note: str) -> tuple[str, str]:
+    """An event's flag and note after flagging it ``new_flag``: the first flag stays."""
+    return flag or new_flag, f"{notes}\n{note}".strip()
+
+
+def _existing_ids(model: type[pw.Model], ids: set[int]) -> set[int]:
+    if not ids:
+        return set()
+    query = model.select(model.id).where(model.id.in_(sorted(ids))).tuples()
+    return {row_id for (row_id,) in query}
+
+
+class _Run:
+    """Events of the common kinds (``_RUN_KINDS``) in a row, applied together.
+
+    ``plan`` works out each event's effect in memory, against what ``__init__`` read for the
+    whole run and what the events before it in the run did, and stops at an event to refuse;
+    ``write`` then stores the planned events with a few statements per table."""
+
+    def __init__(self, stand: Stand, clock: StandClock, events: list[tuple[Event, Any]]) -> None:
+        self.stand = stand
+        self.clock = clock
+        self.rows: list[dict[str, Any]] = []  # StandEvent rows, in order
+        self.new_sessions: dict[str, Session] = {}  # started in this run (not stored yet)
+        self.ended: list[Session] = []  # stored sessions this run ends
+        self.completed: list[tuple[Session, datetime]] = []  # their pending commands done
+        # (row index, session uuid or None, posting without its event and session ids)
+        self.postings: list[tuple[int, str | None, Posting]] = []
+        payloads = [(event.type, event.payload) for event, _raw in events]
+        actors = {int(e.actor) for e, _r in events if e.actor.isdigit() and int(e.actor) < 2**31}
+        self.staff_ids = _existing_ids(User, actors)
+        self.client_ids = _existing_ids(
+            Client,
+            {p["client_id"] for _t, p in payloads if (p.get("client_id") or _BIG) < 2**31},
         )
-    a.row.client = session.client_id
-    cost = a.p["cost_kopecks"]
-    if session.ended_at is not None:
-        a.flag(
-            "session_already_ended",
-            _(
+        self.uuid_clients = _clients_by_uuid(
+            p["client_uuid"] for _t, p in payloads if p.get("client_uuid") is not None
+        )
+        session_uuids = sorted({p["session_uuid"] for t, p in payloads if t in _SESSION_KINDS})
+        self.sessions: dict[str, Session] = (
+            {s.uuid: s for s in Session.select().where(Session.uuid.in_(session_uuids))}
+            if session_uuids
+            else {}
+        )
+        version_ids = {p["tariff_version_id"] for t, p in payloads if t == "session.started"}
+        version_ids = {v for v in version_ids if v < 2**31}
+        version_ids |= {s.tariff_version_id for s in self.sessions.values()}
+        self.versions: dict[int, TariffVersion] = (
+            {
+                v.id: v
+                for v in TariffVersion.select().where(TariffVersion.id.in_(sorted(version_ids)))
+            }
+            if version_ids
+            else {}
+        )
+        topups = sorted({p["topup_uuid"] for t, p in payloads if t == "topup.recorded"})
+        self.applied_topups: set[str] = (
+            {
+                uuid
+                for (uuid,) in StandEvent.select(StandEvent.subject_uuid)
+                .where((StandEvent.type == "topup.recorded") & StandEvent.subject_uuid.in_(topups))
+                .tuples()
+            }
+            if topups
+            else set()
+        )
+        open_here = [
+            s.id for s in self.sessions.values() if s.ended_at is None and s.stand_id == stand.id
+        ]
+        self.commanded = commands.pending_session_ids(open_here)
+
+    def plan(self, events: list[tuple[Event, Any]]) -> Refusal | None:
+        """Plan the events in order; the refusal of the first that cannot be applied."""
+        for event, raw in events:
+            row = event_row(self.stand, event, raw, self.clock)
+            try:
+                _PLAN[event.type](self, event.payload, row)
+            except (DomainError, RuleError) as error:
+                return Refusal(event.seq, error.code, error.message, 422)
+            self.rows.append(row)
+        return None
+
+    def _staff_id(self, actor: str) -> int | None:
+        return int(actor) if actor.isdigit() and int(actor) in self.staff_ids else None
+
+    def _client_id(self, p: dict[str, Any]) -> int:
+        client_id = p["client_id"]
+        found = (
+            (client_id if client_id in self.client_ids else None)
+            if client_id is not None
+            else self.uuid_clients.get(p["client_uuid"])
+        )
+        if found is None:
+            raise _unknown_client(p)
+        return found
+
+    def _session(self, uuid: str) -> Session | None:
+        new = self.new_sessions.get(uuid)
+        return new if new is not None else self.sessions.get(uuid)
+
+    def session_started(self, p: dict[str, Any], row: dict[str, Any]) -> None:
+        existing = self._session(p["session_uuid"])
+        if existing is not None:
+            row["client"] = existing.client_id
+            state = _("завершён") if existing.ended_at is not None else _("идёт")
+            note = _("Сеанс уже есть (%(state)s): не изменён", state=state)
+            row["flag"], row["flag_note"] = _with_flag(
+                row["flag"], row["flag_note"], "session_exists", note
+            )
+            return
+        client_id = self._client_id(p)
+        version_id = p["tariff_version_id"]
+        if version_id not in self.versions:
+            raise Refused(
+                _("Версия тарифа %(id)s неизвестна", id=version_id), "unknown_tariff_version"
+            )
+        row["client"] = client_id
+        self.new_sessions[p["session_uuid"]] = Session(
+            uuid=p["session_uuid"],
+            client=client_id,
+            stand=self.stand.id,
+            site=self.stand.site_id,
+            tariff_version=version_id,
+            client_kind=p["client_kind"],
+            started_at=row["occurred_at"],
+            ended_at=None,
+            duration_s=None,
+            cost_kopecks=None,
+            start_method=p["method"],
+            end_method=None,
+            started_by=self._staff_id(row["actor"]),
+            ended_by=None,
+            comment="",
+            repriced_cost_kopecks=None,
+            price_mismatch=False,
+        )
+
+    def session_ended(self, p: dict[str, Any], row: dict[str, Any]) -> None:
+        session = self._session(p["session_uuid"])
+        if session is None or session.stand_id != self.stand.id:
+            raise Refused(
+                _("Сеанс %(uuid)s этого поста неизвестен", uuid=p["session_uuid"]),
+                "unknown_session",
+            )
+        row["client"] = session.client_id
+        cost = p["cost_kopecks"]
+        if session.ended_at is not None:
+            note = _(
                 "Сеанс уже завершён (списано %(old)s коп.); повторное завершение на %(new)s коп. "
                 "не списано",
                 old=session.cost_kopecks,
                 new=cost,
-            ),
-        )
-        return
-    version = TariffVersion.get_by_id(session.tariff_version_id)
-    repriced = price(version.rates(), session.client_kind, a.p["duration_s"])
-    session.ended_at = a.at
-    session.duration_s = a.p["duration_s"]
-    session.cost_kopecks = cost
-    session.end_method = a.p["method"]
-    session.ended_by = a.staff
-    session.repriced_cost_kopecks = repriced
-    session.price_mismatch = repriced != cost
-    if a.p["comment"]:
-        session.comment = a.p["comment"]
-    session.save()
-    commands.complete_for_session(session, a.at)
-    if session.price_mismatch:
-        a.flag(
-            "price_mismatch",
-            _(
+            )
+            row["flag"], row["flag_note"] = _with_flag(
+                row["flag"], row["flag_note"], "session_already_ended", note
+            )
+            return
+        version = self.versions[session.tariff_version_id]
+        repriced = price(version.rates(), session.client_kind, p["duration_s"])
+        at = row["occurred_at"]
+        session.ended_at = at
+        session.duration_s = p["duration_s"]
+        session.cost_kopecks = cost
+        session.end_method = p["method"]
+        session.ended_by = self._staff_id(row["actor"])
+        session.repriced_cost_kopecks = repriced
+        session.price_mismatch = repriced != cost
+        if p["comment"]:
+            session.comment = p["comment"]
+        if session.uuid not in self.new_sessions:
+            self.ended.append(session)
+            if session.id in self.commanded:
+                self.completed.append((session, at))
+        if session.price_mismatch:
+            note = _(
                 "Пост списал %(cost)s коп., по тарифу %(repriced)s коп.",
                 cost=cost,
                 repriced=repriced,
-            ),
+            )
+            row["flag"], row["flag_note"] = _with_flag(
+                row["flag"], row["flag_note"], "price_mismatch", note
+            )
+        if cost > 0:
+            posting = Posting(
+                client_id=session.client_id,
+                kind="charge",
+                amount_kopecks=-cost,
+                site_id=self.stand.site_id,
+                created_by_id=session.ended_by_id,
+                created_at=at,
+            )
+            self.postings.append((len(self.rows), session.uuid, posting))
+
+    def topup_recorded(self, p: dict[str, Any], row: dict[str, Any]) -> None:
+        client_id = self._client_id(p)
+        row["client"] = client_id
+        if p["topup_uuid"] in self.applied_topups:
+            note = _("Это пополнение уже учтено: повторно не зачислено")
+            row["flag"], row["flag_note"] = _with_flag(
+                row["flag"], row["flag_note"], "duplicate_topup", note
+            )
+            return
+        self.applied_topups.add(p["topup_uuid"])
+        posting = Posting(
+            client_id=client_id,
+            kind="topup",
+            amount_kopecks=p["amount_kopecks"],
+            method=p["method"],
+            site_id=self.stand.site_id,
+            created_by_id=self._staff_id(row["actor"]),
+            created_at=row["occurred_at"],
         )
-    if cost > 0:
-        post_entry(
-            Client.get_by_id(session.client_id),
-            "charge",
-            -cost,
-            session=session,
-            site=a.stand.site_id,
-            created_by=a.staff,
-            event=a.row,
-            created_at=a.at,
+        self.postings.append((len(self.rows), None, posting))
+
+    def tap_refused(self, p: dict[str, Any], row: dict[str, Any]) -> None:
+        """Stored only: the refusals are read from the events table."""
+
+    def write(self) -> None:
+        """Store the planned events and their effects."""
+        if not self.rows:
+            return
+        new = list(self.new_sessions.values())
+        session_ids = _inserted(
+            Session, [{name: s.__data__[name] for name in _SESSION_COLUMNS} for s in new], "uuid"
         )
+        update_rows(
+            Session,
+            [{name: s.__data__[name] for name in ("id", *_END_COLUMNS)} for s in self.ended],
+        )
+        for session, at in self.completed:
+            commands.complete_for_session(session, at)
+        event_ids = _inserted(StandEvent, self.rows, "event_uuid")
+        if not self.postings:
+            return
+        for session in self.sessions.values():
+            session_ids.setdefault(session.uuid, session.id)
+        post_entries(
+            [
+                replace(
+                    posting,
+                    event_id=event_ids[self.rows[index]["event_uuid"]],
+                    session_id=session_ids[uuid] if uuid is not None else None,
+                )
+                for index, uuid, posting in self.postings
+            ]
+        )
+
+
+def _inserted(model: type[pw.Model], rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
+    """Insert the rows; the id of each by its value of ``key`` (a unique field)."""
+    if not rows:
+        return {}
+    returned = insert_rows(model, rows, returning=(key, "id"))
+    if not returned:  # an SQLite without RETURNING: read them back
+        field = model._meta.fields[key]
+        query = model.select(field, model.id).where(field.in_([row[key] for row in rows]))
+        returned = list(query.tuples())
+    return dict(returned)
+
+
+_PLAN: dict[str, Callable[[_Run, dict[str, Any], dict[str, Any]], None]] = {
+    "session.started": _Run.session_started,
+    "session.ended": _Run.session_ended,
+    "topup.recorded": _Run.topup_recorded,
+    "tap.refused": _Run.tap_refused,
+}
+_RUN_KINDS = frozenset(_PLAN)
+_SESSION_KINDS = ("session.started", "session.ended")
+_END_COLUMNS = (
+    "ended_at",
+    "duration_s",
+    "cost_kopecks",
+    "end_method",
+    "ended_by",
+    "repriced_cost_kopecks",
+    "price_mismatch",
+    "comment",
+)
+_SESSION_COLUMNS = (
+    "uuid",
+    "client",
+    "stand",
+    "site",
+    "tariff_version",
+    "client_kind",
+    "started_at",
+    "start_method",
+    "started_by",
+    *_END_COLUMNS,
+)
 
 
 def _already_applied(a: _Applying) -> bool:
@@ -316,23 +549,6 @@ def _already_applied(a: _Applying) -> bool:
             & (StandEvent.id != a.row.id)
         )
         .exists()
-    )
-
-
-def _topup_recorded(a: _Applying) -> None:
-    client = _client(a)
-    if _already_applied(a):
-        a.flag("duplicate_topup", _("Это пополнение уже учтено: повторно не зачислено"))
-        return
-    post_entry(
-        client,
-        "topup",
-        a.p["amount_kopecks"],
-        method=a.p["method"],
-        site=a.stand.site_id,
-        created_by=a.staff,
-        event=a.row,
-        created_at=a.at,
     )
 
 
@@ -462,45 +678,78 @@ def _card_linked(a: _Applying) -> None:
     _link(a, _client(a), "card", a.p["uid"])
 
 
-def _tap_refused(a: _Applying) -> None:
-    """Stored only: the refusals are read from the events table."""
-
-
 APPLY: dict[str, Callable[[_Applying], None]] = {
-    "session.started": _session_started,
-    "session.ended": _session_ended,
-    "topup.recorded": _topup_recorded,
     "comment.added": _comment_added,
     "guest.registered": _guest_registered,
     "client.registered": _client_registered,
     "card.linked": _card_linked,
-    "tap.refused": _tap_refused,
 }
 
 
-def _apply(stand: Stand, event: Event, raw: dict[str, Any], clock: StandClock) -> None:
+def event_row(stand: Stand, event: Event, raw: dict[str, Any], clock: StandClock) -> dict[str, Any]:
+    """The ``StandEvent`` row of an event, not flagged and tied to no client yet."""
     at, source = corrected_time(event, clock)
     key = _SUBJECT_KEYS.get(event.type)
-    row = StandEvent.create(
-        stand=stand,
-        seq=event.seq,
-        event_uuid=event.id,
-        type=event.type,
-        occurred_at_raw=str(raw["occurred_at"]),
-        occurred_at=at,
-        time_source=source,
-        boot_id=event.boot_id,
-        mono_ms=event.mono_ms,
-        actor=event.actor,
-        directory_version=event.directory_version,
-        payload=json.dumps(event.payload, ensure_ascii=False),
-        subject_uuid=event.payload.get(key) if key else None,
-        received_at=clock.now,
-    )
-    applying = _Applying(stand, event, row, at, _staff(event.actor))
+    return {
+        "stand": stand.id,
+        "seq": event.seq,
+        "event_uuid": event.id,
+        "type": event.type,
+        "occurred_at_raw": str(raw["occurred_at"]),
+        "occurred_at": at,
+        "time_source": source,
+        "boot_id": event.boot_id,
+        "mono_ms": event.mono_ms,
+        "actor": event.actor,
+        "directory_version": event.directory_version,
+        "payload": json.dumps(event.payload, ensure_ascii=False),
+        "subject_uuid": event.payload.get(key) if key else None,
+        "client": None,
+        "flag": "",
+        "flag_note": "",
+        "received_at": clock.now,
+    }
+
+
+def _apply_one(stand: Stand, event: Event, raw: dict[str, Any], clock: StandClock) -> None:
+    """Apply an event of a rare kind on its own (the caller's savepoint undoes a refused one)."""
+    row = StandEvent.create(**event_row(stand, event, raw, clock))
+    applying = _Applying(stand, event, row, row.occurred_at, _staff(event.actor))
     APPLY[event.type](applying)
     if applying.row.is_dirty():
         applying.row.save()
+
+
+def _apply_events(
+    stand: Stand, fresh: list[tuple[Event, Any]], clock: StandClock, acked: int
+) -> tuple[int, Refusal | None]:
+    """Apply the checked new events in order: runs of the common kinds together, the others
+    one by one. Returns the last seq applied and the refusal that stopped it, if any."""
+    index = 0
+    while index < len(fresh):
+        event, raw = fresh[index]
+        if event.type not in _RUN_KINDS:
+            try:
+                with db_proxy.atomic():
+                    _apply_one(stand, event, raw, clock)
+            except (DomainError, RuleError) as error:
+                return acked, Refusal(event.seq, error.code, error.message, 422)
+            acked = event.seq
+            index += 1
+            continue
+        end = index
+        while end < len(fresh) and fresh[end][0].type in _RUN_KINDS:
+            end += 1
+        events = fresh[index:end]
+        run = _Run(stand, clock, events)
+        refusal = run.plan(events)
+        run.write()
+        if run.rows:
+            acked = run.rows[-1]["seq"]
+        if refusal is not None:
+            return acked, refusal
+        index = end
+    return acked, None
 
 
 def last_seq(stand: Stand) -> int:
@@ -533,57 +782,77 @@ def _apply_batch(stand: Stand, envelopes: list[Any], clock: StandClock) -> Batch
             Stand.select(Stand.id).where(Stand.id == stand.id).for_update().execute()
         changes.hold_positions()  # before any write: the batch records directory changes
         acked = last_seq(stand)
-        seqs = [s for s in map(_raw_seq, envelopes) if s is not None and s < _BIG]
-        ids = [i for i in map(_raw_id, envelopes) if i is not None]
-        by_seq = {
-            row.seq: row.event_uuid
-            for row in StandEvent.select(StandEvent.seq, StandEvent.event_uuid).where(
-                (StandEvent.stand == stand.id) & StandEvent.seq.in_(seqs or [0])
+        by_seq, known_ids = _stored(stand, envelopes)
+        fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
+        acked, refusal = _apply_events(stand, fresh, clock, acked)
+        return BatchResult(acked, refusal or stop)
+
+
+def _stored(stand: Stand, envelopes: list[Any]) -> tuple[dict[int, str], set[str]]:
+    """What is stored of the batch, in one query: the event id under each of its seqs (this
+    stand's), and which of its ids are stored under any seq or stand."""
+    seqs = [s for s in map(_raw_seq, envelopes) if s is not None and 0 < s < _BIG]
+    ids = [i for i in map(_raw_id, envelopes) if i is not None]
+    if seqs and max(seqs) - min(seqs) < 2 * MAX_BATCH:  # the usual run of seqs: a range
+        in_batch = StandEvent.seq.between(min(seqs), max(seqs))
+    else:
+        in_batch = StandEvent.seq.in_(seqs or [0])
+    query = StandEvent.select(StandEvent.stand, StandEvent.seq, StandEvent.event_uuid).where(
+        ((StandEvent.stand == stand.id) & in_batch) | StandEvent.event_uuid.in_(ids or [""])
+    )
+    by_seq: dict[int, str] = {}
+    known_ids: set[str] = set()
+    for stand_id, seq, event_uuid in query.tuples():
+        if stand_id == stand.id:
+            by_seq[seq] = event_uuid
+        known_ids.add(event_uuid)
+    return by_seq, known_ids
+
+
+def _new_events(
+    stand: Stand,
+    envelopes: list[Any],
+    acked: int,
+    by_seq: dict[int, str],
+    known_ids: set[str],
+) -> tuple[list[tuple[Event, Any]], Refusal | None]:
+    """The events to apply, in order, up to the first that is refused before applying (bad,
+    another stand's, a conflict or a gap), and that refusal. Duplicates are left out."""
+    fresh: list[tuple[Event, Any]] = []
+    expected = acked + 1
+    for raw in envelopes:
+        try:
+            event = validate_event(raw)
+            _check_ranges(event)
+        except (RuleError, Refused) as error:
+            return fresh, Refusal(_raw_seq(raw), error.code, error.message, 422)
+        if event.stand_id != stand.id:
+            message = _("Событие другого поста (stand_id %(id)s)", id=event.stand_id)
+            return fresh, Refusal(event.seq, "wrong_stand", message, 422)
+        stored = by_seq.get(event.seq)
+        if stored == event.id:
+            continue
+        if stored is not None:
+            message = _(
+                "Номер %(seq)s уже занят другим событием: пост не должен переиспользовать seq",
+                seq=event.seq,
             )
-        }
-        known_ids = {
-            row.event_uuid
-            for row in StandEvent.select(StandEvent.event_uuid).where(
-                StandEvent.event_uuid.in_(ids or [""])
+            return fresh, Refusal(event.seq, "seq_conflict", message, 409)
+        if event.id in known_ids:
+            message = _("Событие %(id)s уже принято под другим номером", id=event.id)
+            return fresh, Refusal(event.seq, "event_id_conflict", message, 409)
+        if event.seq != expected:
+            message = _(
+                "Пропуск в номерах: ожидалось событие %(next)s, пришло %(seq)s",
+                next=expected,
+                seq=event.seq,
             )
-        }
-        for raw in envelopes:
-            try:
-                event = validate_event(raw)
-                _check_ranges(event)
-            except (RuleError, Refused) as error:
-                return BatchResult(acked, Refusal(_raw_seq(raw), error.code, error.message, 422))
-            if event.stand_id != stand.id:
-                message = _("Событие другого поста (stand_id %(id)s)", id=event.stand_id)
-                return BatchResult(acked, Refusal(event.seq, "wrong_stand", message, 422))
-            stored = by_seq.get(event.seq)
-            if stored == event.id:
-                continue
-            if stored is not None:
-                message = _(
-                    "Номер %(seq)s уже занят другим событием: пост не должен переиспользовать seq",
-                    seq=event.seq,
-                )
-                return BatchResult(acked, Refusal(event.seq, "seq_conflict", message, 409))
-            if event.id in known_ids:
-                message = _("Событие %(id)s уже принято под другим номером", id=event.id)
-                return BatchResult(acked, Refusal(event.seq, "event_id_conflict", message, 409))
-            if event.seq != acked + 1:
-                message = _(
-                    "Пропуск в номерах: ожидалось событие %(next)s, пришло %(seq)s",
-                    next=acked + 1,
-                    seq=event.seq,
-                )
-                return BatchResult(acked, Refusal(event.seq, "gap", message, 409))
-            try:
-                with db_proxy.atomic():
-                    _apply(stand, event, raw, clock)
-            except (DomainError, RuleError) as error:
-                return BatchResult(acked, Refusal(event.seq, error.code, error.message, 422))
-            acked = event.seq
-            by_seq[event.seq] = event.id
-            known_ids.add(event.id)
-        return BatchResult(acked)
+            return fresh, Refusal(event.seq, "gap", message, 409)
+        fresh.append((event, raw))
+        expected += 1
+        by_seq[event.seq] = event.id
+        known_ids.add(event.id)
+    return fresh, None
 
 
 def apply_batch(stand: Stand, envelopes: list[Any], clock: StandClock) -> BatchResult:
