@@ -380,6 +380,7 @@ class Engine:
                 ended.append(LocalSession.get_by_id(session.uuid))
             if ended:
                 self._signal("attention", "auto_ended")
+            self.store.checkpoint()  # here, between taps, rather than in a tap's commit
         return ended
 
     # --- reading ----------------------------------------------------------------------------
@@ -429,14 +430,17 @@ class Engine:
     ) -> DirTariffVersion:
         """The tariff version to start with (see the module's rules)."""
         if tariff_id is not None:
-            chosen = [tariff_id]
+            version = self.store.tariff_version_at(tariff_id, now)
         else:
-            chosen = [t for t in (client.default_tariff_id, self.store.default_tariff_id()) if t]
-        for candidate in chosen:
-            version = self.store.tariff_version_at(candidate, now)
-            if version is not None:
-                return version
-        raise _refusal("no_tariff", client.id)
+            # The client's default first; the stand's is read only if that one does not serve.
+            version = None
+            if client.default_tariff_id:
+                version = self.store.tariff_version_at(client.default_tariff_id, now)
+            if version is None and (stand_default := self.store.default_tariff_id()):
+                version = self.store.tariff_version_at(stand_default, now)
+        if version is None:
+            raise _refusal("no_tariff", client.id)
+        return version
 
     def _start(
         self, client: AnyClient, tariff_id: int | None, method: str, actor: str
@@ -452,17 +456,19 @@ class Engine:
                 if self.store.balance_of(client.id) <= -limit:
                     raise _refusal("overdraft", client.id)
             version = self._tariff_version(client, tariff_id, now)
-            session = LocalSession.create(
-                uuid=session_uuid,
-                client_id=client.id,
-                client_kind=client.kind,
-                tariff_version_id=version.id,
-                rates=version.rates,
-                started_at=now,
-                started_mono_ms=self.clock.monotonic_ns() // 1_000_000,
-                boot_id=self.clock.boot_id,
-                start_method=method,
-                started_by=actor,
+            session = self.store.add_session(
+                LocalSession(
+                    uuid=session_uuid,
+                    client_id=client.id,
+                    client_kind=client.kind,
+                    tariff_version_id=version.id,
+                    rates=version.rates,
+                    started_at=now,
+                    started_mono_ms=self.clock.monotonic_ns() // 1_000_000,
+                    boot_id=self.clock.boot_id,
+                    start_method=method,
+                    started_by=actor,
+                )
             )
             payload: Payload = {
                 "session_uuid": session_uuid,
@@ -494,20 +500,17 @@ class Engine:
         cost = price(session.session_rates(), session.kind(), duration)
         auto = method == "auto"
         with self.store.atomic():
-            closed = (
-                LocalSession.update(
-                    ended_at=now,
-                    duration_s=duration,
-                    cost_kopecks=cost,
-                    end_method=method,
-                    ended_by=actor,
-                    auto_ended=auto,
-                    comment=comment,
-                )
-                .where((LocalSession.uuid == session.uuid) & LocalSession.ended_at.is_null())
-                .execute()
+            closed = self.store.close_session(
+                session.uuid,
+                ended_at=now,
+                duration_s=duration,
+                cost_kopecks=cost,
+                end_method=method,
+                ended_by=actor,
+                auto_ended=auto,
+                comment=comment,
             )
-            if closed != 1:
+            if not closed:
                 raise RuleError("Сеанс не найден или уже завершён", "not_open")
             payload: Payload = {
                 "session_uuid": session.uuid,

@@ -27,11 +27,11 @@ with a central one and a ``uuid`` its events name it by (``client_uuid``). ``cli
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee as pw
 
@@ -44,7 +44,16 @@ from sync.pricing import Kind, Rates
 db = pw.DatabaseProxy()
 
 SCHEMA_VERSION = 1
-PRAGMAS = {"journal_mode": "wal", "synchronous": "full", "foreign_keys": 1, "busy_timeout": 10000}
+PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "full",
+    "foreign_keys": 1,
+    "busy_timeout": 10000,
+    # The engine copies the log into the database between taps (``Store.checkpoint``, every
+    # tick); a commit does it only if the log grows past this many pages (SQLite's default
+    # is 1,000, which a tap's commit reached every hundred taps or so).
+    "wal_autocheckpoint": 10000,
+}
 LEDGER_KINDS = ("charge", "topup")
 
 
@@ -295,6 +304,85 @@ AnyClient = DirClient | LocalClient
 AnyCredential = DirCredential | LocalCredential
 
 
+# --- the lookups every tap makes ------------------------------------------------------------
+#
+# Building a query through peewee's expression tree costs far more than SQLite takes to run
+# it, and a tap makes several lookups and writes: profiled, most of a tap's time went to
+# peewee's ``sql()``. So the tap's statements are written out once below as plain SQL with
+# ``?`` parameters, ``_instance`` turns the rows read into model instances (converted as
+# peewee's own selects convert them) and ``Store._insert`` writes new rows. Only names taken
+# from the models go into the SQL text; values are always parameters.
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _select(rest: str, **models: type[BaseModel]) -> str:
+    """``SELECT`` every column of each model (named by its alias), in ``_instance``'s order,
+    followed by ``rest``."""
+    columns = ", ".join(
+        f'{alias}."{field.column_name}"'
+        for alias, model in models.items()
+        for field in model._meta.sorted_fields
+    )
+    return f"SELECT {columns} {rest}"
+
+
+def _instance(model: type[M], values: Sequence[Any]) -> M:
+    """A ``model`` row read with ``_select``, as a clean (not dirty) instance."""
+    fields = model._meta.sorted_fields
+    data = {f.name: f.python_value(v) for f, v in zip(fields, values, strict=True)}
+    instance = model(__no_default__=1, **data)
+    instance._dirty.clear()
+    return instance
+
+
+_DIR_CREDENTIAL_SQL = _select(
+    'FROM "dir_credential" AS c JOIN "dir_client" AS k ON k."id" = c."client_id" '
+    'WHERE c."kind" = ? AND c."value" = ?',
+    c=DirCredential,
+    k=DirClient,
+)
+_LOCAL_CREDENTIAL_SQL = _select(
+    'FROM "local_credential" AS c JOIN "local_client" AS k ON k."id" = c."client_id" '
+    'WHERE c."kind" = ? AND c."value" = ?',
+    c=LocalCredential,
+    k=LocalClient,
+)
+_DIR_CLIENT_SQL = _select('FROM "dir_client" AS k WHERE k."id" = ?', k=DirClient)
+_LOCAL_CLIENT_SQL = _select('FROM "local_client" AS k WHERE k."id" = ?', k=LocalClient)
+_OPEN_SESSION_SQL = _select(
+    'FROM "local_session" AS s WHERE s."client_id" = ? AND s."ended_at" IS NULL', s=LocalSession
+)
+_TARIFF_VERSION_SQL = _select(
+    'FROM "dir_tariff_version" AS v JOIN "dir_tariff" AS t ON t."id" = v."tariff_id" '
+    'WHERE t."id" = ? AND t."active" AND v."effective_from" <= ? '
+    'ORDER BY v."effective_from" DESC, v."id" DESC LIMIT 1',
+    v=DirTariffVersion,
+)
+# The central balance held (0 for an unknown client) plus the local entries it lacks.
+_DIR_BALANCE_SQL = (
+    'SELECT COALESCE((SELECT "balance_kopecks" FROM "dir_client" WHERE "id" = ?), 0) '
+    '+ (SELECT COALESCE(SUM("amount_kopecks"), 0) FROM "local_ledger" '
+    'WHERE "client_id" = ? AND NOT "settled")'
+)
+_LOCAL_BALANCE_SQL = (
+    'SELECT COALESCE((SELECT "balance_kopecks" FROM "local_client" WHERE "id" = ?), 0) '
+    '+ (SELECT COALESCE(SUM("amount_kopecks"), 0) FROM "local_ledger" '
+    'WHERE "client_id" = ? AND NOT "settled")'
+)
+_CLOSE_SESSION_SQL = (
+    'UPDATE "local_session" SET "ended_at" = ?, "duration_s" = ?, "cost_kopecks" = ?, '
+    '"end_method" = ?, "ended_by" = ?, "auto_ended" = ?, "comment" = ? '
+    'WHERE "uuid" = ? AND "ended_at" IS NULL'
+)
+_META_SQL = 'SELECT "value" FROM "store_meta" WHERE "key" = ?'
+_COUNTERS_SQL = 'SELECT "key", "value" FROM "store_meta" WHERE "key" IN (?, ?)'
+_SET_META_SQL = 'INSERT OR REPLACE INTO "store_meta" ("key", "value") VALUES (?, ?)'
+# An update, not a replace: the row is always there (``Store.__init__``), and an update
+# rewrites only the table's page, not the key's index too (one page less per commit).
+_NEXT_SEQ_SQL = "UPDATE store_meta SET value = ? WHERE key = 'next_seq'"
+
+
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), 500):
         yield rows[start : start + 500]
@@ -324,18 +412,45 @@ class Store:
         with self.database.atomic():
             yield
 
+    # --- plain SQL for the tap (see ``_select``) --------------------------------------------
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The first row of one of the tap's lookups (see ``_select``), or None."""
+        row: tuple[Any, ...] | None = self.database.execute_sql(sql, params).fetchone()
+        return row
+
+    def _insert(self, row: M) -> M:
+        """Insert ``row``, a new instance (its defaults filled), and return it with its
+        automatic id if it has one. Plain SQL, as the tap's lookups (see ``_select``): peewee's
+        ``create`` builds the statement afresh on every call."""
+        meta = row._meta
+        fields = [field for field in meta.sorted_fields if field.name in row.__data__]
+        columns = ", ".join(f'"{field.column_name}"' for field in fields)
+        marks = ", ".join("?" for _ in fields)
+        sql = f'INSERT INTO "{meta.table_name}" ({columns}) VALUES ({marks})'  # noqa: S608
+        values = [field.db_value(row.__data__[field.name]) for field in fields]
+        cursor = self.database.execute_sql(sql, values)
+        if meta.primary_key.name not in row.__data__:
+            setattr(row, meta.primary_key.name, cursor.lastrowid)
+        row._dirty.clear()
+        return row
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file, waiting for no one (PASSIVE)."""
+        self.database.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     # --- meta -------------------------------------------------------------------------------
 
     def _get(self, key: str) -> str | None:
-        row = StoreMeta.get_or_none(StoreMeta.key == key)
-        return None if row is None else str(row.value)
+        row = self._fetch(_META_SQL, (key,))
+        return None if row is None else str(row[0])
 
     def _int(self, key: str, default: int) -> int:
         value = self._get(key)
         return default if value is None or value == "" else int(value)
 
     def _set(self, key: str, value: str) -> None:
-        StoreMeta.insert(key=key, value=value).on_conflict_replace().execute()
+        self.database.execute_sql(_SET_META_SQL, (key, value))
 
     def directory_version(self) -> int:
         """The version of the directory copy (0: none loaded)."""
@@ -382,10 +497,7 @@ class Store:
                     f"(версия {self.directory_version()})",
                     "older_directory",
                 )
-            waiting = Outbox.select(Outbox.id).where(~Outbox.acked)
-            LocalLedger.update(settled=True).where(
-                ~LocalLedger.settled & LocalLedger.event_id.not_in(waiting)
-            ).execute()
+            self.settle_acknowledged()
             for model in reversed(DIRECTORY_MODELS):
                 model.delete().execute()
             self._insert_directory(directory)
@@ -402,6 +514,16 @@ class Store:
             "revoked_qr": len(directory.revoked_qr_token_ids),
             "staff": len(directory.staff),
         }
+
+    def settle_acknowledged(self, client_ids: list[int] | None = None) -> int:
+        """Stop adding the local entries whose events the central service acknowledged to
+        the central balance (of ``client_ids``, or of everyone): call it, in the transaction
+        that stores them, when balances fetched after those acknowledgments arrive."""
+        waiting = Outbox.select(Outbox.id).where(~Outbox.acked)
+        settle = ~LocalLedger.settled & LocalLedger.event_id.not_in(waiting)
+        if client_ids is not None:
+            settle &= LocalLedger.client_id.in_(client_ids)
+        return int(LocalLedger.update(settled=True).where(settle).execute())
 
     def _insert_directory(self, d: Directory) -> None:
         tables: list[tuple[type[BaseModel], list[dict[str, Any]]]] = [
@@ -457,21 +579,33 @@ class Store:
                 model.insert_many(chunk).execute()
 
     def credential(self, kind: str, value: str) -> AnyCredential | None:
-        """The directory's credential, else a local client's."""
-        found: AnyCredential | None = DirCredential.get_or_none(
-            (DirCredential.kind == kind) & (DirCredential.value == value)
-        )
-        if found is None:
-            found = LocalCredential.get_or_none(
-                (LocalCredential.kind == kind) & (LocalCredential.value == value)
-            )
-        return found
+        """The directory's credential, else a local client's; its ``client`` is read with it
+        (one query, no second one when the caller looks at the client)."""
+        credential: AnyCredential
+        client: AnyClient
+        width = len(DirCredential._meta.sorted_fields)
+        row = self._fetch(_DIR_CREDENTIAL_SQL, (kind, value))
+        if row is not None:
+            credential = _instance(DirCredential, row[:width])
+            client = _instance(DirClient, row[width:])
+        else:
+            width = len(LocalCredential._meta.sorted_fields)
+            row = self._fetch(_LOCAL_CREDENTIAL_SQL, (kind, value))
+            if row is None:
+                return None
+            credential = _instance(LocalCredential, row[:width])
+            client = _instance(LocalClient, row[width:])
+        credential.client = client
+        credential._dirty.clear()
+        return credential
 
     def client(self, client_id: int) -> AnyClient | None:
         """A directory client (positive id) or a local one (negative id)."""
         if client_id < 0:
-            return LocalClient.get_or_none(LocalClient.id == client_id)
-        return DirClient.get_or_none(DirClient.id == client_id)
+            row = self._fetch(_LOCAL_CLIENT_SQL, (client_id,))
+            return None if row is None else _instance(LocalClient, row)
+        row = self._fetch(_DIR_CLIENT_SQL, (client_id,))
+        return None if row is None else _instance(DirClient, row)
 
     def staff(self) -> list[DirStaff]:
         """The staff who may log in here, by name."""
@@ -497,18 +631,9 @@ class Store:
 
     def tariff_version_at(self, tariff_id: int, when: datetime) -> DirTariffVersion | None:
         """The version of an active tariff in force at ``when``, or None."""
-        version: DirTariffVersion | None = (
-            DirTariffVersion.select()
-            .join(DirTariff)
-            .where(
-                (DirTariff.id == tariff_id)
-                & DirTariff.active
-                & (DirTariffVersion.effective_from <= when)
-            )
-            .order_by(DirTariffVersion.effective_from.desc(), DirTariffVersion.id.desc())
-            .first()
-        )
-        return version
+        moment = DirTariffVersion.effective_from.db_value(when)
+        row = self._fetch(_TARIFF_VERSION_SQL, (tariff_id, moment))
+        return None if row is None else _instance(DirTariffVersion, row)
 
     # --- clients registered here, and reads over both kinds --------------------------------
 
@@ -665,9 +790,40 @@ class Store:
     # --- sessions, money, events -------------------------------------------------------------
 
     def open_session_of(self, client_id: int) -> LocalSession | None:
-        return LocalSession.get_or_none(
-            (LocalSession.client_id == client_id) & LocalSession.ended_at.is_null()
+        row = self._fetch(_OPEN_SESSION_SQL, (client_id,))
+        return None if row is None else _instance(LocalSession, row)
+
+    def add_session(self, session: LocalSession) -> LocalSession:
+        """Store a new session (built by the caller), in the caller's transaction."""
+        return self._insert(session)
+
+    def close_session(
+        self,
+        session_uuid: str,
+        *,
+        ended_at: datetime,
+        duration_s: int,
+        cost_kopecks: int,
+        end_method: str,
+        ended_by: str,
+        auto_ended: bool,
+        comment: str,
+    ) -> bool:
+        """Record the end of an open session; False if it is not open (any more)."""
+        cursor = self.database.execute_sql(
+            _CLOSE_SESSION_SQL,
+            (
+                LocalSession.ended_at.db_value(ended_at),
+                duration_s,
+                cost_kopecks,
+                end_method,
+                ended_by,
+                auto_ended,
+                comment,
+                session_uuid,
+            ),
         )
+        return cursor.rowcount == 1
 
     def open_sessions(self) -> list[LocalSession]:
         """Open sessions, oldest first."""
@@ -676,14 +832,10 @@ class Store:
 
     def balance_of(self, client_id: int) -> int:
         """The central balance last seen plus the local entries it does not include yet."""
-        client = self.client(client_id)
-        central = 0 if client is None else int(client.balance_kopecks)
-        local = (
-            LocalLedger.select(pw.fn.COALESCE(pw.fn.SUM(LocalLedger.amount_kopecks), 0))
-            .where((LocalLedger.client_id == client_id) & ~LocalLedger.settled)
-            .scalar()
-        )
-        return central + int(local)
+        sql = _LOCAL_BALANCE_SQL if client_id < 0 else _DIR_BALANCE_SQL
+        row = self._fetch(sql, (client_id, client_id))
+        assert row is not None  # an aggregate always gives a row
+        return int(row[0])
 
     def append_event(
         self,
@@ -700,7 +852,9 @@ class Store:
         """Number an event and put it in the outbox, in the caller's transaction. The event
         is checked against the shared schema first: an invalid one is never stored."""
         with self.atomic():
-            seq = self.next_seq()
+            counters = ("next_seq", "directory_version")
+            held = dict(self.database.execute_sql(_COUNTERS_SQL, counters).fetchall())
+            seq = int(held.get("next_seq") or 1)
             event = validate_event(
                 {
                     "id": event_id,
@@ -711,23 +865,25 @@ class Store:
                     "boot_id": boot_id,
                     "mono_ms": mono_ms,
                     "actor": actor,
-                    "directory_version": self.directory_version(),
+                    "directory_version": int(held.get("directory_version") or 0),
                     "payload": payload,
                 }
             )
-            Outbox.create(
-                seq=seq,
-                id=event.id,
-                type=event.type,
-                payload=event.payload,
-                occurred_at=event.occurred_at,
-                boot_id=event.boot_id,
-                mono_ms=event.mono_ms,
-                actor=event.actor,
-                directory_version=event.directory_version,
-                stand_id=event.stand_id,
+            self._insert(
+                Outbox(
+                    seq=seq,
+                    id=event.id,
+                    type=event.type,
+                    payload=event.payload,
+                    occurred_at=event.occurred_at,
+                    boot_id=event.boot_id,
+                    mono_ms=event.mono_ms,
+                    actor=event.actor,
+                    directory_version=event.directory_version,
+                    stand_id=event.stand_id,
+                )
             )
-            self._set("next_seq", str(seq + 1))
+            self.database.execute_sql(_NEXT_SEQ_SQL, (str(seq + 1),))
         return event
 
     def add_ledger_entry(
@@ -742,14 +898,16 @@ class Store:
     ) -> LocalLedger:
         if kind not in LEDGER_KINDS:
             raise ValueError(f"unknown ledger kind {kind!r}")
-        return LocalLedger.create(
-            event_id=event_id,
-            client_id=client_id,
-            kind=kind,
-            amount_kopecks=amount_kopecks,
-            method=method,
-            session_uuid=session_uuid,
-            created_at=created_at,
+        return self._insert(
+            LocalLedger(
+                event_id=event_id,
+                client_id=client_id,
+                kind=kind,
+                amount_kopecks=amount_kopecks,
+                method=method,
+                session_uuid=session_uuid,
+                created_at=created_at,
+            )
         )
 
     def pending_events(self, limit: int = 100) -> list[Event]:
