@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -16,7 +17,9 @@ from edge.config import EdgeConfig, load_config
 from edge.stand import Stand, drop_frame, drop_qr_text, simulated, simulated_nfc_device
 from edge.state import StateServer
 from edge.store import Store
+from edge.syncwiring import forget_cursor
 from hardware.nfc import emulate_card
+from sync.agent import CentralUnreachable, enrol
 from sync.directory import validate_directory
 from sync.errors import RuleError
 
@@ -46,9 +49,13 @@ def load_directory(file: Path, force: bool) -> None:
         directory = validate_directory(document)
         store = Store(config.database_path)
         try:
-            counts = store.load_directory(
-                directory, datetime.now(UTC), site_id=config.site_id, allow_older=force
-            )
+            with store.atomic():
+                counts = store.load_directory(
+                    directory, datetime.now(UTC), site_id=config.site_id, allow_older=force
+                )
+                # The sync agent's cursor belongs to the copy just replaced: its next poll
+                # starts over from 0 and replaces the file's copy with the central one.
+                forget_cursor()
         finally:
             store.close()
     except RuleError as error:
@@ -56,6 +63,54 @@ def load_directory(file: Path, force: bool) -> None:
     click.echo(
         f"loaded directory version {directory.version} of site {directory.site_id}: "
         + ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in counts.items())
+    )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only (0600), replacing it whole: a
+    temporary file in the same directory is written, synced and renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@main.command("enrol")
+@click.option("--central", "central_url", required=True, help="The central service's URL")
+@click.option("--code", required=True, help="The one-time code the central app showed")
+def enrol_stand(central_url: str, code: str) -> None:
+    """Exchange a one-time enrolment code for this stand's token (kept in the data directory,
+    owner-only) and record the stand, its site and the central URL for the sync agent."""
+    if not central_url.startswith(("http://", "https://")):
+        raise click.BadParameter("an http:// or https:// URL", param_hint="--central")
+    config = _config(None)
+    try:
+        enrolment = enrol(central_url, code)
+    except RuleError as error:
+        raise click.ClickException(
+            f"the central service refused the code: {error.message}"
+        ) from error
+    except CentralUnreachable as error:
+        raise click.ClickException(f"cannot reach the central service: {error}") from error
+    write_private(config.token_path, enrolment.token + "\n")
+    record = {
+        "stand_id": enrolment.stand_id,
+        "site_id": enrolment.site_id,
+        "central_url": central_url.rstrip("/"),
+    }
+    write_private(config.enrolment_path, json.dumps(record, indent=2) + "\n")
+    click.echo(
+        f"enrolled as stand {enrolment.stand_id} of site {enrolment.site_id}"
+        f" at {central_url}; token in {config.token_path}"
     )
 
 
@@ -107,7 +162,8 @@ def run(simulate: bool, config_file: Path | None) -> None:
                 click.echo(
                     f"ready: {server.url}/api/state nfc={config.nfc_device} (reader {reader})"
                     f" camera={config.camera}"
-                    + (f" inbox={stand.camera_inbox}" if config.camera == "directory" else ""),
+                    + (f" inbox={stand.camera_inbox}" if config.camera == "directory" else "")
+                    + f" sync={config.central_url if stand.agent else 'off (not enrolled)'}",
                 )
                 sys.stdout.flush()
                 while not stop.wait(0.5):

@@ -1,6 +1,7 @@
 """The stand's configuration: one dataclass, loaded from a TOML file and the environment.
 
-Precedence: defaults < TOML file (``AQUASTAND_EDGE_CONFIG`` or ``<data dir>/edge.toml``) <
+Precedence: defaults < ``<data dir>/enrolment.json`` (written by ``aquastand-edge enrol``: the
+stand and site ids and the central service's URL) < TOML file (``AQUASTAND_EDGE_CONFIG`` or ``<data dir>/edge.toml``) <
 environment < overrides given by the caller (tests, ``--simulate``). Every field can be set as
 ``AQUASTAND_EDGE_<NAME>`` (``AQUASTAND_EDGE_PORT`` for ``port``); ``AQUASTAND_DATA_DIR`` and
 ``AQUASTAND_NFC_DEVICE`` are accepted as the issue names them.
@@ -8,6 +9,7 @@ environment < overrides given by the caller (tests, ``--simulate``). Every field
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -15,6 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 ENV_PREFIX = "AQUASTAND_EDGE_"
+ENROLMENT_FILE = "enrolment.json"
+TOKEN_FILE = "stand_token"  # noqa: S105 - a file name, not a secret
+ENROLMENT_KEYS = ("stand_id", "site_id", "central_url")
 ALIASES = {"data_dir": "AQUASTAND_DATA_DIR", "nfc_device": "AQUASTAND_NFC_DEVICE"}
 CHOICES = {"pin_factory": ("lgpio", "mock"), "camera": ("picamera2", "directory")}
 
@@ -47,6 +52,10 @@ class EdgeConfig:
     overdraft_limit_kopecks: int = 0  # a member may start while balance > -limit
     directory_max_age_s: int = 24 * 3600  # an older directory is shown as stale
     screen_idle_lock_s: int = 120  # the touchscreen locks after this long untouched
+    central_url: str = ""  # the central service (empty: not enrolled, no sync)
+    sync_interval_s: float = 2.0  # the sync agent's cycle while the central service answers
+    sync_max_backoff_s: float = 60.0  # the longest wait between attempts while it does not
+    sync_batch_size: int = 200  # events per request to the central service
 
     @property
     def database_path(self) -> Path:
@@ -55,6 +64,23 @@ class EdgeConfig:
     @property
     def camera_path(self) -> Path:
         return Path(self.camera_dir) if self.camera_dir else self.data_dir / "camera"
+
+    @property
+    def token_path(self) -> Path:
+        """The stand's secret token for the central service (owner-only)."""
+        return self.data_dir / TOKEN_FILE
+
+    @property
+    def enrolment_path(self) -> Path:
+        return self.data_dir / ENROLMENT_FILE
+
+    def stand_token(self) -> str | None:
+        """The token ``aquastand-edge enrol`` stored, or None if the stand is not enrolled."""
+        try:
+            token = self.token_path.read_text(encoding="ascii").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            return None
+        return token or None
 
 
 def _coerce(name: str, raw: object, current: object) -> object:
@@ -89,6 +115,19 @@ def _from_env(env: Mapping[str, str], name: str) -> str | None:
     return None
 
 
+def _enrolment(path: Path) -> dict[str, object]:
+    """The stand and site ids and central URL recorded at enrolment (empty if not enrolled)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a valid enrolment file: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a valid enrolment file")
+    return {key: data[key] for key in ENROLMENT_KEYS if key in data}
+
+
 def load_config(
     path: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: object
 ) -> EdgeConfig:
@@ -104,6 +143,7 @@ def load_config(
     )
     toml_path = toml_path or config.data_dir / "edge.toml"
     values: dict[str, object] = {}
+    values.update(_enrolment(config.data_dir / ENROLMENT_FILE))
     if toml_path.exists():
         with toml_path.open("rb") as fh:
             values.update(tomllib.load(fh))

@@ -4,7 +4,9 @@ Devices run in their own threads and only put what they saw on one queue; a sing
 worker thread takes items off it, one at a time, in arrival order, and calls the engine. So a
 reader never waits on the engine (its callback is a ``put``), and the engine never waits on
 hardware (feedback ``play`` returns at once). An APScheduler background job puts a tick on
-the same queue every second, so forgotten sessions end on the same thread as taps.
+the same queue every second, so forgotten sessions end on the same thread as taps. An enrolled
+stand (``aquastand-edge enrol``) also runs the sync agent as a job every ``sync_interval_s``
+(:mod:`edge.syncwiring`; the agent backs off by itself while the central service is away).
 
 ``--simulate`` (:func:`simulated`) selects gpiozero's MockFactory pins, nfcpy's udp reader on
 127.0.0.1 and the image-directory camera; ``aquastand-edge tap`` and ``scan`` feed them
@@ -21,7 +23,8 @@ import queue
 import threading
 import time
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -32,6 +35,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from edge.config import EdgeConfig
 from edge.engine import Engine
 from edge.store import Store
+from edge.syncwiring import make_agent
 from hardware.camera import (
     DirectoryFrameSource,
     FrameSource,
@@ -40,11 +44,14 @@ from hardware.camera import (
 )
 from hardware.feedback import GpioFeedback, make_pin_factory
 from hardware.nfc import NfcpyReader
+from sync.agent import SyncAgent
+from sync.document import format_utc
 
 log = logging.getLogger(__name__)
 
 SIMULATED_NFC_PORT = 9999
 TICK_INTERVAL_S = 1.0
+SYNC_JOB_ID = "sync-agent"
 ItemKind = Literal["uid", "qr", "tick"]
 _STOP = None
 
@@ -65,6 +72,21 @@ def simulated(config: EdgeConfig) -> EdgeConfig:
         nfc_device=simulated_nfc_device(config),
         camera="directory",
     )
+
+
+def _package_version() -> str:
+    try:
+        return version("aquastand")
+    except PackageNotFoundError:
+        return ""
+
+
+def health_json(health: Any) -> dict[str, Any]:
+    """A device's health snapshot as JSON scalars (times in ISO 8601 UTC)."""
+    return {
+        key: format_utc(value) if isinstance(value, datetime) else value
+        for key, value in dataclasses.asdict(health).items()
+    }
 
 
 def drop_frame(inbox: Path, data: bytes, suffix: str = ".png") -> Path:
@@ -110,6 +132,7 @@ class Stand:
         self.feedback: GpioFeedback | None = None
         self.reader: NfcpyReader | None = None
         self.camera: QrScanner | None = None
+        self.agent: SyncAgent | None = None
         try:
             self.pin_factory = make_pin_factory(config.pin_factory)
             self.feedback = GpioFeedback(
@@ -122,6 +145,9 @@ class Stand:
             self.engine = Engine(self.store, self.feedback, config)
             self.reader = NfcpyReader(config.nfc_device, self._on_uid, debounce_s=config.debounce_s)
             self.camera = QrScanner(self._frame_source(), self._on_qr)
+            self.agent = make_agent(
+                config, self.store, self.engine, self.device_health, _package_version()
+            )
         except BaseException:
             self.close()
             raise
@@ -130,6 +156,26 @@ class Stand:
     def camera_inbox(self) -> Path:
         """Where the image-directory camera takes its frames from."""
         return self.config.camera_path
+
+    def device_health(self) -> dict[str, dict[str, Any]]:
+        """The reader's and the camera's health, as the heartbeat reports them."""
+        found: dict[str, dict[str, Any]] = {}
+        if self.reader is not None:
+            found["reader"] = health_json(self.reader.health())
+        if self.camera is not None:
+            found["camera"] = health_json(self.camera.health())
+        return found
+
+    def _sync(self) -> None:
+        """The sync job: one agent cycle (it skips the cycle itself while backing off)."""
+        if self.agent is not None:
+            try:
+                self.agent.run_once()
+            except Exception:
+                # A bug or a database error in one cycle must not end the job: next one runs.
+                log.exception("the sync cycle failed")
+            finally:
+                self.store.close()  # this pool thread's connection
 
     def _frame_source(self) -> FrameSource:
         if self.config.camera == "picamera2":
@@ -168,6 +214,16 @@ class Stand:
             max_instances=1,
             coalesce=True,
         )
+        if self.agent is not None:
+            self._scheduler.add_job(
+                self._sync,
+                "interval",
+                seconds=self.config.sync_interval_s,
+                id=SYNC_JOB_ID,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
         self._scheduler.start()
 
     def wait_reader(self, timeout: float) -> bool:
@@ -204,6 +260,8 @@ class Stand:
         self._closed = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
+        if self.agent is not None:
+            self.agent.close()
         for device in (self.reader, self.camera):
             if device is not None:
                 device.close()

@@ -27,6 +27,8 @@ from edge.config import EdgeConfig
 from edge.engine import Engine
 from edge.stand import Stand
 from edge.store import Store
+from edge.syncwiring import sync_state
+from sync.agent import SyncAgent
 from sync.document import format_utc
 
 CLOSE_GRACE_S = 5.0
@@ -45,12 +47,14 @@ def _health(health: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class StandParts:
-    """What the web app uses of a stand: ``devices()`` gives each device's health as JSON."""
+    """What the web app uses of a stand: ``devices()`` gives each device's health as JSON;
+    ``agent`` is the sync agent of an enrolled stand (None: not enrolled, never online)."""
 
     config: EdgeConfig
     store: Store
     engine: Engine
     devices: Callable[[], dict[str, Any]]
+    agent: SyncAgent | None = None
 
 
 def parts_of(stand: Stand | StandParts) -> StandParts:
@@ -65,7 +69,7 @@ def parts_of(stand: Stand | StandParts) -> StandParts:
             "camera": {"source": stand.config.camera, **_health(stand.camera.health())},
         }
 
-    return StandParts(stand.config, stand.store, stand.engine, devices)
+    return StandParts(stand.config, stand.store, stand.engine, devices, stand.agent)
 
 
 def state_of(stand: Stand | StandParts) -> dict[str, Any]:
@@ -97,7 +101,9 @@ def state_of(stand: Stand | StandParts) -> dict[str, Any]:
         else {"pattern": last.pattern, "at": _iso(last.at), "reason": last.reason},
         "outbox": store.outbox_size(),
         "directory_version": store.directory_version(),
-        "online": False,  # no sync agent yet: the stand has never reached the central service
+        # The agent's view: a reply from the central service within the last few cycles.
+        "online": parts.agent is not None and parts.agent.online(),
+        "sync": sync_state(parts.agent, store),
         "devices": parts.devices(),
     }
 

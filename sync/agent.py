@@ -1,0 +1,467 @@
+"""The stand's sync agent (DESIGN.md, sync protocol): events up, directory and commands down,
+a heartbeat now and then, over HTTP with the stand's token.
+
+One :meth:`SyncAgent.run_once` is one cycle, run by the stand's scheduler every
+``interval_s`` seconds (never two at once):
+
+1. Push: the outbox's unacknowledged events in ``seq`` order, in batches. An event is marked
+   acknowledged only from a reply's ``acked_seq`` — and never past what this batch sent or past
+   an event the reply refused, so a conflicting ``seq`` (the stand's database replaced) is never
+   papered over. A refused event stays in the outbox and is sent again next cycle (the stands
+   page shows the refusal); nothing is ever dropped, there is no attempt limit.
+2. Poll: ``GET /directory`` from the stored cursor until ``more`` is false. The pages of one
+   walk are merged and handed to the store at once, with the walk's last cursor, so a
+   ``reset`` walk (cursor 0) replaces the copy as a whole and a credential never arrives
+   before its client. The poll runs only after a push whose reply was read: an event whose
+   reply was lost may already be in the central balances, and a directory fetched then would
+   count it twice at the stand.
+3. Commands that came with the directory go to ``on_command`` (e.g. end a forgotten session);
+   they are repeated on every poll until done, so the callback must be idempotent.
+4. Heartbeat every ``heartbeat_interval_s``.
+
+A transport failure (refused connection, timeout, a reply cut short, a 5xx, a 401) ends the
+cycle; the next one waits an exponential back-off with jitter (``interval_s`` doubling up to
+``max_backoff_s``, each wait drawn from its upper half). :attr:`SyncAgent.status` says what
+the stand's screen and ``/api/state`` show: online means a successful contact within
+``online_window_s``.
+
+Every request carries ``X-Stand-Clock`` (the stand's wall clock), ``X-Stand-Boot`` and
+``X-Stand-Mono-Ms`` so the central service can measure the skew and correct event times.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import requests
+
+from sync.directory import (
+    ClientEntry,
+    CredentialEntry,
+    CredentialKey,
+    DirectoryPage,
+    StaffEntry,
+    StandCommand,
+    TariffEntry,
+    Tombstones,
+    validate_directory_page,
+)
+from sync.document import format_utc
+from sync.errors import RuleError
+from sync.events import Event
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/sync/v1"
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 20.0
+BATCH_SIZE = 200
+PAGE_LIMIT = 2000
+MAX_PAGES_PER_WALK = 10_000
+
+
+class AgentStore(Protocol):
+    """What the agent needs of the stand's database (``edge.syncwiring`` adapts the Store)."""
+
+    def pending_events(self, limit: int) -> list[Event]:
+        """Unacknowledged events in ``seq`` order."""
+
+    def mark_acked(self, up_to_seq: int) -> int:
+        """Record the acknowledgment of every event up to ``up_to_seq``."""
+
+    def outbox_size(self) -> int: ...
+
+    def oldest_unacked_at(self) -> datetime | None: ...
+
+    def directory_cursor(self) -> int:
+        """The cursor stored with the directory copy (0: none, ask for everything)."""
+
+    def apply_directory_page(self, page: DirectoryPage) -> None:
+        """Apply ``page`` and store its cursor, in one transaction."""
+
+
+class StandClock(Protocol):
+    """The stand's wall clock and its monotonic clock within boot ``boot_id``."""
+
+    boot_id: str
+
+    def now(self) -> datetime: ...
+
+    def monotonic_ns(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Command:
+    """An order from the central service (``type`` is "end_session")."""
+
+    id: int
+    type: str
+    session_uuid: str
+    comment: str
+    issued_by: int | None  # the staff member who ordered it (None: no longer on the staff)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """The agent's view, for the screen, ``/api/state`` and the heartbeat."""
+
+    last_sync_at: datetime | None = None  # the stand's clock at the last successful cycle
+    last_contact_mono: float | None = None  # time.monotonic() of the last reply read
+    last_error: str = ""  # why the last cycle failed ("" after a good one)
+    refused: str = ""  # the central service's reason for refusing an outbox event, if stuck
+    failures: int = 0  # cycles failed in a row
+    cursor: int = 0
+    outbox: int = 0
+
+    def online(self, now_mono: float, window_s: float) -> bool:
+        return self.last_contact_mono is not None and now_mono - self.last_contact_mono <= window_s
+
+
+class CentralUnreachable(Exception):
+    """The central service could not be reached or gave no usable answer."""
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    stand_id: int
+    site_id: int
+    token: str
+
+
+def _url(central_url: str, path: str) -> str:
+    return central_url.rstrip("/") + API_PREFIX + path
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        message = body["error"]["message"]
+        if isinstance(message, str):
+            return message
+    except (ValueError, KeyError, TypeError):
+        pass
+    return f"HTTP {response.status_code}"
+
+
+def enrol(central_url: str, code: str, timeout_s: float = READ_TIMEOUT_S) -> Enrolment:
+    """Exchange a one-time enrolment code for the stand's token. RuleError with the central
+    service's reason when it refuses the code; CentralUnreachable when there is no answer."""
+    try:
+        response = requests.post(
+            _url(central_url, "/enrol"), json={"code": code}, timeout=(CONNECT_TIMEOUT_S, timeout_s)
+        )
+    except requests.RequestException as error:
+        raise CentralUnreachable(f"{central_url}: {error}") from error
+    if response.status_code != 200:
+        if response.status_code >= 500:
+            raise CentralUnreachable(f"{central_url}: HTTP {response.status_code}")
+        raise RuleError(_error_message(response), "enrol_refused")
+    try:
+        body = response.json()
+        stand_id, site_id, token = body["stand_id"], body["site_id"], body["token"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise CentralUnreachable(f"{central_url}: not an enrolment reply") from error
+    if not (isinstance(stand_id, int) and isinstance(site_id, int) and isinstance(token, str)):
+        raise CentralUnreachable(f"{central_url}: not an enrolment reply")
+    return Enrolment(stand_id, site_id, token)
+
+
+class SyncAgent:
+    """See the module's notes. Thread-safe reads of :attr:`status`; ``run_once`` is meant to
+    be called from one scheduler job (``max_instances=1``)."""
+
+    def __init__(
+        self,
+        central_url: str,
+        token: str,
+        store: AgentStore,
+        clock: StandClock,
+        on_command: Callable[[Command], None],
+        *,
+        version: str = "",
+        health: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
+        interval_s: float = 2.0,
+        max_backoff_s: float = 60.0,
+        heartbeat_interval_s: float = 15.0,
+        online_window_s: float | None = None,
+        batch_size: int = BATCH_SIZE,
+        page_limit: int = PAGE_LIMIT,
+        read_timeout_s: float = READ_TIMEOUT_S,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.central_url = central_url.rstrip("/")
+        self.store = store
+        self.clock = clock
+        self.on_command = on_command
+        self.version = version
+        self.health = health
+        self.interval_s = interval_s
+        self.max_backoff_s = max_backoff_s
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.online_window_s = online_window_s or max(10.0, 5 * interval_s)
+        self.batch_size = batch_size
+        self.page_limit = page_limit
+        self.timeout = (CONNECT_TIMEOUT_S, read_timeout_s)
+        self._monotonic = monotonic
+        self._rng = rng or random.Random()  # jitter, not a secret
+        self._started_mono = monotonic()
+        self._next_due = 0.0
+        self._next_heartbeat = 0.0
+        self._lock = threading.Lock()
+        self._status = SyncStatus()
+        self._http = requests.Session()
+        self._http.headers["Authorization"] = f"Bearer {token}"
+
+    # --- what others read -------------------------------------------------------------------
+
+    @property
+    def status(self) -> SyncStatus:
+        with self._lock:
+            return self._status
+
+    def online(self) -> bool:
+        return self.status.online(self._monotonic(), self.online_window_s)
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the cycle --------------------------------------------------------------------------
+
+    def due(self) -> bool:
+        """Whether a cycle should run now (False while backing off)."""
+        return self._monotonic() >= self._next_due
+
+    def run_once(self, force: bool = False) -> bool:
+        """One cycle if due (or ``force``); True if it completed, False if it failed or was
+        not due. Never raises for a network or central-service problem."""
+        if not force and not self.due():
+            return False
+        try:
+            self._cycle()
+        except CentralUnreachable as error:
+            failures = self.status.failures + 1
+            delay = min(self.max_backoff_s, self.interval_s * 2 ** (failures - 1))
+            wait = self._rng.uniform(delay / 2, delay)
+            self._next_due = self._monotonic() + wait
+            log.warning("sync failed (%s); next attempt in %.1f s", error, wait)
+            self._update(last_error=str(error), failures=failures, outbox=self._outbox())
+            return False
+        self._next_due = 0.0
+        self._update(
+            last_sync_at=self.clock.now(),
+            last_error="",
+            failures=0,
+            outbox=self._outbox(),
+            cursor=self.store.directory_cursor(),
+        )
+        return True
+
+    def _outbox(self) -> int:
+        return self.store.outbox_size()
+
+    def _cycle(self) -> None:
+        self._push()
+        commands = self._poll()
+        for command in commands:
+            try:
+                self.on_command(command)
+            except Exception:
+                # A command the stand cannot carry out must not stop the sync: it is repeated
+                # on the next poll, and the log says why.
+                log.exception("command %s (%s) failed", command.id, command.type)
+        if self._monotonic() >= self._next_heartbeat:
+            self._heartbeat()
+            self._next_heartbeat = self._monotonic() + self.heartbeat_interval_s
+
+    # --- HTTP -------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "X-Stand-Clock": format_utc(self.clock.now()),
+            "X-Stand-Boot": self.clock.boot_id,
+            "X-Stand-Mono-Ms": str(self.clock.monotonic_ns() // 1_000_000),
+        }
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body of a request; CentralUnreachable when there is no usable
+        answer (transport error, cut reply, not JSON, 5xx, 401)."""
+        try:
+            response = self._http.request(
+                method,
+                _url(self.central_url, path),
+                headers=self._headers(),
+                timeout=self.timeout,
+                **kwargs,
+            )
+            body = response.json()
+        except (requests.RequestException, ValueError) as error:
+            raise CentralUnreachable(f"{method} {path}: {type(error).__name__}: {error}") from error
+        if not isinstance(body, dict):
+            raise CentralUnreachable(f"{method} {path}: the reply is not a JSON object")
+        if response.status_code >= 500 or response.status_code == 401:
+            raise CentralUnreachable(
+                f"{method} {path}: HTTP {response.status_code}: {_error_message(response)}"
+            )
+        self._update(last_contact_mono=self._monotonic())
+        return response.status_code, body
+
+    # --- events up --------------------------------------------------------------------------
+
+    def _push(self) -> None:
+        while events := self.store.pending_events(self.batch_size):
+            status, body = self._request(
+                "POST", "/events", json={"events": [event.to_dict() for event in events]}
+            )
+            acked = body.get("acked_seq")
+            if not isinstance(acked, int) or isinstance(acked, bool):
+                raise CentralUnreachable(f"POST /events: HTTP {status} without acked_seq")
+            refused = body.get("refused")
+            highest = events[-1].seq
+            if isinstance(refused, dict) and isinstance(refused.get("seq"), int):
+                highest = min(highest, int(refused["seq"]) - 1)
+            acked = min(acked, highest)
+            if acked >= events[0].seq:
+                self.store.mark_acked(acked)
+            if status != 200 or refused is not None:
+                reason = refused.get("message") if isinstance(refused, dict) else None
+                message = f"HTTP {status}: {reason or _error_message_of(body)}"
+                log.error("the central service refused an event: %s", message)
+                self._update(refused=message)
+                return
+            self._update(refused="")
+            if acked < events[-1].seq:
+                raise CentralUnreachable(f"POST /events: acknowledged {acked} of {events[-1].seq}")
+
+    # --- directory down ---------------------------------------------------------------------
+
+    def _poll(self) -> list[Command]:
+        cursor = self.store.directory_cursor()
+        pages: list[DirectoryPage] = []
+        while True:
+            status, body = self._request(
+                "GET", "/directory", params={"cursor": cursor, "limit": self.page_limit}
+            )
+            if status != 200:
+                raise CentralUnreachable(
+                    f"GET /directory: HTTP {status}: {_error_message_of(body)}"
+                )
+            try:
+                page = validate_directory_page(body)
+            except RuleError as error:
+                raise CentralUnreachable(f"GET /directory: {error.message}") from error
+            if page.reset and (page.cursor == 0 or (pages and not pages[0].reset)):
+                pages = []  # the walk starts (again) from the beginning
+            pages.append(page)
+            cursor = page.cursor
+            if not page.more or len(pages) >= MAX_PAGES_PER_WALK:
+                break
+        merged = merge_pages(pages)
+        try:
+            # Applied even when nothing changed: the store notes that the copy is fresh.
+            self.store.apply_directory_page(merged)
+        except RuleError as error:
+            raise CentralUnreachable(f"directory: {error.message}") from error
+        return [
+            Command(c.id, c.type, c.session_uuid, c.comment, c.issued_by) for c in merged.commands
+        ]
+
+    # --- heartbeat --------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        status = self.status
+        oldest = self.store.oldest_unacked_at()
+        health = dict(self.health()) if self.health is not None else {}
+        body = {
+            "version": self.version,
+            "uptime_s": int(self._monotonic() - self._started_mono),
+            "outbox": self.store.outbox_size(),
+            "oldest_unacked_at": None if oldest is None else format_utc(oldest),
+            "cursor": self.store.directory_cursor(),
+            "last_sync_at": None
+            if status.last_sync_at is None
+            else format_utc(status.last_sync_at),
+            "reader": dict(health.get("reader", {})),
+            "camera": dict(health.get("camera", {})),
+        }
+        code, reply = self._request("POST", "/heartbeat", json=body)
+        if code >= 400:
+            log.warning("heartbeat refused: HTTP %s: %s", code, _error_message_of(reply))
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+def _latest(
+    changes: Sequence[tuple[Sequence[V], Sequence[K]]], key: Callable[[V], K]
+) -> tuple[tuple[V, ...], tuple[K, ...]]:
+    """Upserts and tombstones of several pages in order, reduced to the last word per key."""
+    final: dict[K, V | None] = {}
+    for upserts, tombstones in changes:
+        for dead in tombstones:
+            final[dead] = None
+        for row in upserts:
+            final[key(row)] = row
+    alive = tuple(row for row in final.values() if row is not None)
+    gone = tuple(k for k, row in final.items() if row is None)
+    return alive, gone
+
+
+def merge_pages(pages: Sequence[DirectoryPage]) -> DirectoryPage:
+    """The pages of one walk as one page: the last word on every row, the last page's
+    cursor and header, ``reset`` if the walk was one, every command once."""
+    first, last = pages[0], pages[-1]
+
+    def client_key(c: ClientEntry) -> int:
+        return c.id
+
+    def credential_key(c: CredentialEntry) -> CredentialKey:
+        return CredentialKey(c.kind, c.value)
+
+    def tariff_key(t: TariffEntry) -> int:
+        return t.id
+
+    def staff_key(s: StaffEntry) -> int:
+        return s.id
+
+    clients, dead_clients = _latest([(p.clients, p.tombstones.clients) for p in pages], client_key)
+    credentials, dead_credentials = _latest(
+        [(p.credentials, p.tombstones.credentials) for p in pages], credential_key
+    )
+    tariffs, dead_tariffs = _latest([(p.tariffs, p.tombstones.tariffs) for p in pages], tariff_key)
+    staff, dead_staff = _latest([(p.staff, p.tombstones.staff) for p in pages], staff_key)
+    commands: dict[int, StandCommand] = {}
+    for page in pages:
+        commands.update((c.id, c) for c in page.commands)
+    revoked = dict.fromkeys(token for page in pages for token in page.revoked_qr_token_ids)
+    return replace(
+        last,
+        more=False,
+        reset=first.reset,
+        clients=clients,
+        credentials=credentials,
+        tariffs=tariffs,
+        staff=staff,
+        revoked_qr_token_ids=tuple(revoked),
+        tombstones=Tombstones(dead_clients, dead_credentials, dead_tariffs, dead_staff),
+        commands=tuple(commands.values()),
+    )
+
+
+def _error_message_of(body: Mapping[str, Any]) -> str:
+    error = body.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return "no reason given"
