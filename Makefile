@@ -21,8 +21,8 @@ MO_FILES := $(PO_FILES:.po=.mo)
 .PHONY: help venv test lint format demo translations-extract translations-compile clean distclean
 
 help:
-	@echo "make demo     set up, create demo data, serve on http://$(DEMO_HOST):$(PORT)/ and run a simulated stand"
-	@echo "              on http://127.0.0.1:$(EDGE_PORT)/ (PORT=, EDGE_PORT=, NFC_PORT=, DEMO_DATA_DIR=, DEMO_DATABASE_URL=)"
+	@echo "make demo     set up, create demo data, serve on http://$(DEMO_HOST):$(PORT)/ and run two simulated stands"
+	@echo "              on http://127.0.0.1:$(EDGE_PORT)/ and EDGE_PORT+1 (PORT=, EDGE_PORT=, NFC_PORT=, DEMO_DATA_DIR=, DEMO_DATABASE_URL=)"
 	@echo "make test     set up and run every check: ruff, import contracts, mypy, pytest"
 	@echo "make lint     the static checks alone;  make format  fix what ruff can"
 	@echo "make translations-extract   refresh cloud/translations from the sources"
@@ -60,7 +60,7 @@ format: venv
 
 # The demo never uses the caller's AQUASTAND_* settings, which may name a real installation:
 # its data directory is DEMO_DATA_DIR, its database DEMO_DATABASE_URL (empty: SQLite in there).
-# scripts/demo.sh runs the central service and one simulated stand (in DEMO_DATA_DIR/stand-1).
+# scripts/demo.sh runs the central service and two enrolled simulated stands (DEMO_DATA_DIR/stand-1, -2).
 DEMO_DATA_DIR ?= $(CURDIR)/.demo-data
 DEMO_DATABASE_URL ?=
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The demo (`make demo`): the central service with demo data and one simulated stand beside it,
-# post "Пост 1" of "Аквастенд на Ленина", until Ctrl+C (or SIGTERM) stops both.
+# The demo (`make demo`): the central service with demo data and two simulated stands of the site
+# "Аквастенд на Ленина" ("Пост 1" and "Пост 2"), each enrolled with the central service and
+# syncing with it over HTTP on loopback, until Ctrl+C (or SIGTERM) stops them all.
 #
 # Settings (the Makefile passes them): BIN (the virtual environment's bin), DEMO_DATA_DIR,
 # DEMO_DATABASE_URL (empty: SQLite in DEMO_DATA_DIR), DEMO_HOST, PORT (central service, 8000),
-# EDGE_PORT (stand screen, 8080), NFC_PORT (the simulated reader's udp port, 9999).
+# EDGE_PORT (stand screens: EDGE_PORT and EDGE_PORT+1, 8080/8081), NFC_PORT (the simulated
+# readers' udp ports: NFC_PORT and NFC_PORT+1, 9999/10000).
+# Stand N keeps its data in DEMO_DATA_DIR/stand-N; it is enrolled on the first run (a code from
+# `aquastand-cloud provision-stand`, then `aquastand-edge enrol`) and the enrolment is reused after.
 # The caller's AQUASTAND_* settings are ignored: they may name a real installation.
 set -euo pipefail
 
@@ -16,33 +20,28 @@ PORT=${PORT:-8000}
 EDGE_PORT=${EDGE_PORT:-8080}
 NFC_PORT=${NFC_PORT:-9999}
 SITE="Аквастенд на Ленина"
-POST="Пост 1"
+POSTS=("Пост 1" "Пост 2")
+CENTRAL="http://$DEMO_HOST:$PORT"
 
 while read -r name; do unset "$name"; done < <(compgen -e | grep '^AQUASTAND_' || true)
 mkdir -p "$DEMO_DATA_DIR"
 DEMO_DATA_DIR=$(cd "$DEMO_DATA_DIR" && pwd)
-STAND_DIR=$DEMO_DATA_DIR/stand-1
 export AQUASTAND_DATA_DIR=$DEMO_DATA_DIR AQUASTAND_DATABASE_URL=$DEMO_DATABASE_URL
 
 "$BIN/aquastand-cloud" init
-"$BIN/aquastand-cloud" demo-data --url "http://$DEMO_HOST:$PORT/"
+"$BIN/aquastand-cloud" demo-data --url "$CENTRAL/"
 
-# The stand's central id, a demo member's card to tap and a demo member's QR code to scan.
-# (The QR code is issued if the member has none yet, so export the directory after this.)
+# A demo member's card to tap and a demo member's QR code to scan (issued if there is none yet).
 found=$(
-    SITE=$SITE POST=$POST "$BIN/python" - <<'EOF'
-import os
-
+    "$BIN/python" - <<'EOF'
 from cloud import create_app
 from cloud.clientbook import ensure_qr
 from cloud.config import load_config
-from cloud.models import Client, Credential, Site, Stand
+from cloud.models import Client, Credential
 
 config = load_config()
 app = create_app(config)
 with app.app_context():
-    site = Site.get(Site.name == os.environ["SITE"])
-    stand = Stand.get((Stand.site == site) & (Stand.name == os.environ["POST"]))
     members = [
         c for c in Client.select().where(
             (Client.kind == "member") & ~Client.blocked & Client.deleted_at.is_null()
@@ -56,23 +55,10 @@ with app.app_context():
     }
     tapper = next(m for m in members if m.id in cards)
     scanner = next(m for m in members if m.id != tapper.id)
-    print(stand.id, site.id, cards[tapper.id], ensure_qr(None, scanner, config))
+    print(cards[tapper.id], ensure_qr(None, scanner, config))
 EOF
 )
-read -r STAND_ID SITE_ID CARD_UID QR_TOKEN <<<"$found"
-
-mkdir -p "$STAND_DIR"
-cat >"$STAND_DIR/edge.toml" <<EOF
-# The demo stand: "$POST" at "$SITE" (written by scripts/demo.sh)
-stand_id = $STAND_ID
-site_id = $SITE_ID
-port = $EDGE_PORT
-nfc_device = "udp:127.0.0.1:$NFC_PORT"
-pin_factory = "mock"
-camera = "directory"
-EOF
-"$BIN/aquastand-cloud" export-directory --site "$SITE" -o "$STAND_DIR/directory.json"
-AQUASTAND_DATA_DIR=$STAND_DIR "$BIN/aquastand-edge" load-directory "$STAND_DIR/directory.json"
+read -r CARD_UID QR_TOKEN <<<"$found"
 
 pids=()
 stop() {
@@ -86,13 +72,9 @@ trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 trap stop EXIT
 
-"$BIN/aquastand-cloud" serve --host "$DEMO_HOST" --port "$PORT" &
-pids+=($!)
-AQUASTAND_DATA_DIR=$STAND_DIR "$BIN/aquastand-edge" run --simulate &
-pids+=($!)
-
-# Wait (up to a minute) until both answer.
-"$BIN/python" - "http://$DEMO_HOST:$PORT/" "http://127.0.0.1:$EDGE_PORT/api/state" <<'EOF'
+# Wait (up to a minute) until every URL given answers.
+wait_for() {
+    "$BIN/python" - "$@" <<'EOF'
 import sys
 import time
 import urllib.error
@@ -111,21 +93,62 @@ for url in sys.argv[1:]:
                 sys.exit(f"{url} does not answer")
             time.sleep(0.2)
 EOF
+}
+
+"$BIN/aquastand-cloud" serve --host "$DEMO_HOST" --port "$PORT" &
+pids+=($!)
+wait_for "$CENTRAL/"
+
+# Each stand: its own data dir, screen port and udp reader; enrolled unless it already is. The
+# directory of the site comes from the central service on the stand's first sync.
+stand_dirs=() state_urls=()
+for i in "${!POSTS[@]}"; do
+    post=${POSTS[$i]}
+    dir=$DEMO_DATA_DIR/stand-$((i + 1))
+    mkdir -p "$dir"
+    cat >"$dir/edge.toml" <<EOF
+# The demo stand "$post" at "$SITE" (written by scripts/demo.sh); ids from enrolment.json
+port = $((EDGE_PORT + i))
+nfc_device = "udp:127.0.0.1:$((NFC_PORT + i))"
+pin_factory = "mock"
+camera = "directory"
+central_url = "$CENTRAL"
+EOF
+    if [[ -s $dir/stand_token && -s $dir/enrolment.json ]]; then
+        echo "stand \"$post\": enrolled already ($dir)"
+    else
+        code=$("$BIN/aquastand-cloud" provision-stand --site "$SITE" --name "$post" | tail -n 1)
+        AQUASTAND_DATA_DIR=$dir "$BIN/aquastand-edge" enrol --central "$CENTRAL" --code "$code"
+    fi
+    AQUASTAND_DATA_DIR=$dir "$BIN/aquastand-edge" run --simulate &
+    pids+=($!)
+    stand_dirs+=("$dir")
+    state_urls+=("http://127.0.0.1:$((EDGE_PORT + i))/api/state")
+done
+wait_for "${state_urls[@]}"
 
 cat <<EOF
 
-The demo is running (Ctrl+C stops both):
-  central service   http://$DEMO_HOST:$PORT/
-  stand "$POST" at "$SITE" (simulated: MockFactory pins, nfcpy udp reader, image camera)
-                    http://127.0.0.1:$EDGE_PORT/api/state
-
-Tap a demo member's card (again to end the session):
-  AQUASTAND_DATA_DIR='$STAND_DIR' $BIN/aquastand-edge tap $CARD_UID
-Show a demo member's QR code to the camera:
-  AQUASTAND_DATA_DIR='$STAND_DIR' $BIN/aquastand-edge scan --text '$QR_TOKEN'
-
+The demo is running (Ctrl+C stops it all):
+  central service   $CENTRAL/
 EOF
+for i in "${!POSTS[@]}"; do
+    cat <<EOF
+  stand "${POSTS[$i]}" at "$SITE" (simulated: MockFactory pins, nfcpy udp reader, image camera)
+                    ${state_urls[$i]}
+EOF
+done
+for i in "${!POSTS[@]}"; do
+    cat <<EOF
+
+"${POSTS[$i]}": tap a demo member's card (again to end the session):
+  AQUASTAND_DATA_DIR='${stand_dirs[$i]}' $BIN/aquastand-edge tap $CARD_UID
+"${POSTS[$i]}": show a demo member's QR code to the camera:
+  AQUASTAND_DATA_DIR='${stand_dirs[$i]}' $BIN/aquastand-edge scan --text '$QR_TOKEN'
+EOF
+done
+echo
 
 wait -n "${pids[@]}" || true
-echo "a demo process stopped; stopping the other" >&2
+echo "a demo process stopped; stopping the others" >&2
 exit 1
