@@ -13,7 +13,9 @@ Rules (DESIGN.md, taps and feedback, offline rules):
   signed by the central service's key or whose token id is revoked; a member whose balance is
   not above the overdraft limit (``balance > -limit``; the client's own limit if the
   directory gives one, else the configured one; guests pay at the end and are not checked);
-  no tariff in force.
+  a member's card or QR start while the directory is stale (older than
+  ``directory_max_age_s``: the balance it shows may be long spent elsewhere), though an
+  attendant may still start one on the screen, taking payment in person; no tariff in force.
 - A valid QR token of a known client is accepted even if its token id is not in the directory
   yet (issued after the last sync): the signature proves it; revoked ids are refused.
 - After an end the pattern is "ended", or "attention" (see the attendant) if the balance after
@@ -75,6 +77,7 @@ MESSAGES = {
     "forged": "QR-код недействителен",
     "revoked": "QR-код отозван",
     "overdraft": "Недостаточно средств на балансе",
+    "stale_directory": "Нет связи с сервером слишком долго: обратитесь к администратору",
     "no_tariff": "Нет действующего тарифа",
 }
 
@@ -455,6 +458,8 @@ class Engine:
                 limit = self.config.overdraft_limit_kopecks if limit is None else limit
                 if self.store.balance_of(client.id) <= -limit:
                     raise _refusal("overdraft", client.id)
+                if method != "screen" and self.directory_is_stale():
+                    raise _refusal("stale_directory", client.id)
             version = self._tariff_version(client, tariff_id, now)
             session = self.store.add_session(
                 LocalSession(

@@ -38,7 +38,16 @@ CLIENT_KINDS = ("member", "guest")
 PAYMENT_METHODS = ("cash", "card", "transfer")
 CREDENTIAL_KINDS = ("card", "plate", "qr")
 # Why a tap or scan was refused.
-REFUSALS = ("unknown", "lost", "blocked", "forged", "revoked", "overdraft", "no_tariff")
+REFUSALS = (
+    "unknown",
+    "lost",
+    "blocked",
+    "forged",
+    "revoked",
+    "overdraft",
+    "stale_directory",
+    "no_tariff",
+)
 MAX_COMMENT = 2000
 MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
 _DOCUMENT = "Событие"

@@ -433,6 +433,23 @@ def test_a_guest_starts_without_money_and_pays_at_the_end(
     assert finished.payload["comment"] == "Помыл коврики"
 
 
+def test_a_stale_directory_refuses_a_members_card_start_but_not_the_attendants(
+    engine: Engine, store: Store, feedback: RecordingFeedback, config: EdgeConfig, clock: FakeClock
+) -> None:
+    clock.advance(config.directory_max_age_s + 1)
+
+    engine.on_uid(IVAN_CARD)
+
+    assert feedback.patterns == ["refused"]
+    assert engine.last_feedback is not None and engine.last_feedback.code == "stale_directory"
+    [refused] = events(store)
+    assert (refused.type, refused.payload["reason"]) == ("tap.refused", "stale_directory")
+    assert LocalSession.select().count() == 0
+    # An attendant, who takes payment in person, may still start one on the screen.
+    session = engine.start_session(IVAN, None, ATTENDANT_ID)
+    assert (session.client_id, session.start_method) == (IVAN, "screen")
+
+
 # --- the screen ------------------------------------------------------------------------------
 
 
