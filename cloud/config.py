@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -88,14 +89,23 @@ def load_config(
     return config
 
 
+def keep_once(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The contents of ``path``, written owner-only (0600) from ``make()`` on first use; when
+    two processes start at once, the one that loses the race reads the winner's file."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(make())
+    return path.read_bytes()
+
+
 def ensure_secret_key(config: CloudConfig) -> str:
     """Return the Flask secret key, creating and keeping one (owner-only) on first use."""
     if config.secret_key:
         return config.secret_key
-    path = config.data_dir / "secret_key"
-    if not path.exists():
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip()
+    made = keep_once(config.data_dir / "secret_key", lambda: secrets.token_hex(32).encode())
+    return made.decode().strip()
