@@ -184,7 +184,11 @@ def test_run_simulate_serves_taps_and_stops_cleanly_on_sigterm(tmp_path: Path) -
             assert state["last_feedback"]["pattern"] == "accepted"
 
             process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=WAIT_S) == 0
+            returncode = process.wait(timeout=WAIT_S)
+            pump.join(WAIT_S)
+            while not lines.empty():
+                output.append(lines.get_nowait())
+            assert returncode == 0, output
         finally:
             if process.poll() is None:
                 process.kill()
