@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import sys
-import threading
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -134,14 +133,11 @@ def run(simulate: bool, config_file: Path | None) -> None:
     config = _config(config_file)
     if simulate:
         config = simulated(config)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    previous = {
-        signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)
-    }
+    # SIGTERM and SIGINT are blocked in every thread and taken by the main thread alone with
+    # sigtimedwait: no handler runs at an arbitrary point (a handler setting an Event can
+    # deadlock on the lock the interrupted code holds).
+    stop_signals = {signal.SIGTERM, signal.SIGINT}
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     try:
         try:
             stand = Stand(config)
@@ -166,12 +162,13 @@ def run(simulate: bool, config_file: Path | None) -> None:
                     + f" sync={config.central_url if stand.agent else 'off (not enrolled)'}",
                 )
                 sys.stdout.flush()
-                while not stop.wait(0.5):
+                while signal.sigtimedwait(stop_signals, 1.0) is None:
                     pass
                 click.echo("stopping")
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        while signal.sigtimedwait(stop_signals, 0) is not None:
+            pass  # a second request to stop, come while stopping: already done
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
     click.echo("stopped")
 
 
