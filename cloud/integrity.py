@@ -224,7 +224,7 @@ def session_charges(limit: int = LIMIT) -> list[Violation]:
     charged = pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
     cost = Session.cost_kopecks
     ended = Session.ended_at.is_null(False)
-    once = (count == 1) & (charged == -cost)
+    once = (count == 1) & (charged + cost == 0)  # charges are negative entries
     wrong = (
         (ended & cost.is_null())
         | (ended & (cost > 0) & ~once)
@@ -344,9 +344,7 @@ def tariffs(limit: int = LIMIT) -> list[Violation]:
     same function that checks a new version), and each active tariff has a version in force.
     Tariff tables are small: the versions are read and checked one by one."""
     violations = []
-    versions = (
-        TariffVersion.select(TariffVersion, Tariff.name).join(Tariff).order_by(TariffVersion.id)
-    )
+    versions = TariffVersion.select(TariffVersion, Tariff).join(Tariff).order_by(TariffVersion.id)
     for version in versions:
         try:
             validate_rates(version.rates())
