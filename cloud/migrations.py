@@ -108,6 +108,11 @@ def _add_comment_stands(database: peewee.Database) -> None:
         ' AND e.occurred_at = "comment".created_at ORDER BY e.id LIMIT 1)'
         " WHERE stand_id IS NULL"
     )
+    database.execute_sql(
+        'UPDATE "comment" SET stand_id = (SELECT s.stand_id FROM "session" s'
+        ' WHERE s.id = "comment".session_id AND s.comment = "comment".text)'
+        " WHERE stand_id IS NULL AND session_id IS NOT NULL"
+    )
 
 
 # Version 1 is the first released schema; nothing comes before it.
