@@ -198,7 +198,7 @@ def shared_credentials(limit: int = LIMIT) -> list[Violation]:
         Violation(
             "shared_credential",
             _(
-                "%(what)s %(value)s привязан(а) к нескольким клиентам: %(clients)s",
+                "%(what)s %(value)s — у нескольких клиентов: %(clients)s",
                 what=labels.get(kind, kind),
                 value=value,
                 clients=", ".join(f"№{client}" for client in _distinct(c for _i, c in rows)),
