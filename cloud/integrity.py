@@ -285,20 +285,21 @@ def event_sequences(limit: int = LIMIT) -> list[Violation]:
     low, high, count = (
         pw.fn.MIN(StandEvent.seq),
         pw.fn.MAX(StandEvent.seq),
-        pw.fn.COUNT(StandEvent.id),
+        pw.fn.COUNT(StandEvent.seq),
     )
+    # Grouped by stand alone, the (stand, seq) index answers it without reading the events.
     query = (
-        StandEvent.select(StandEvent.stand, Stand.name, Site.name, high, count)
-        .join(Stand, on=(StandEvent.stand == Stand.id))
-        .join(Site, on=(Stand.site == Site.id))
-        .group_by(StandEvent.stand, Stand.name, Site.name)
+        StandEvent.select(StandEvent.stand, high, count)
+        .group_by(StandEvent.stand)
         .having((low != 1) | (high != count))
         .order_by(StandEvent.stand)
         .limit(limit)
         .tuples()
     )
+    found = list(query)
+    names = _stand_names([stand_id for stand_id, _top, _n in found])
     violations = []
-    for stand_id, stand_name, site_name, top, n in query:
+    for stand_id, top, n in found:
         gaps = _gaps(stand_id)
         shown = ", ".join(f"{a}–{b}" if a != b else str(a) for a, b in gaps[:MAX_GAPS])
         more = "…" if len(gaps) > MAX_GAPS else ""
@@ -308,7 +309,7 @@ def event_sequences(limit: int = LIMIT) -> list[Violation]:
                 _(
                     "Пост %(stand)s: событий %(n)s при последнем номере %(top)s; "
                     "нет номеров %(gaps)s%(more)s",
-                    stand=_stand_label(stand_name, site_name),
+                    stand=names.get(stand_id, f"№{stand_id}"),
                     n=n,
                     top=top,
                     gaps=shown,
@@ -318,6 +319,18 @@ def event_sequences(limit: int = LIMIT) -> list[Violation]:
             )
         )
     return violations
+
+
+def _stand_names(stand_ids: list[int]) -> dict[int, str]:
+    if not stand_ids:
+        return {}
+    query = (
+        Stand.select(Stand.id, Stand.name, Site.name)
+        .join(Site, on=(Stand.site == Site.id))
+        .where(Stand.id.in_(stand_ids))
+        .tuples()
+    )
+    return {stand_id: _stand_label(stand, site) for stand_id, stand, site in query}
 
 
 def _gaps(stand_id: int) -> list[tuple[int, int]]:
