@@ -300,3 +300,36 @@ def provision_stand(site_name: str, name: str) -> None:
         f"{site_name!r}), valid once until {expires}:"
     )
     click.echo(provisioned.code)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON")
+def check(as_json: bool) -> None:
+    """Check the stored data against the business rules (balances, open sessions, cards and
+    plates, session charges, stand event numbers, tariffs); exit 1 if anything is wrong."""
+    import json
+
+    from cloud import create_app
+    from cloud.integrity import run_checks
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    app = create_app(config)
+    with app.app_context():
+        try:
+            results = run_checks()
+        finally:
+            app.extensions["aquastand_db"].close()
+    failed = [result for result in results if not result.ok]
+    if as_json:
+        document = {"ok": not failed, "checks": [result.to_dict() for result in results]}
+        click.echo(json.dumps(document, ensure_ascii=False, indent=1))
+    else:
+        for result in results:
+            click.echo(f"{'OK  ' if result.ok else 'FAIL'}  {result.title}")
+            for violation in result.violations:
+                click.echo(f"      - {violation.message}")
+            if result.truncated:
+                click.echo(f"      … (first {len(result.violations)} shown)")
+    if failed:
+        raise SystemExit(1)

@@ -33,6 +33,7 @@ from cloud.models import (
     Credential,
     Session,
     Site,
+    Stand,
     Tariff,
     User,
     name_search_key,
@@ -657,14 +658,28 @@ def add_comment(
     return Comment.create(client=client, session=session, author=actor, text=text)
 
 
-def comments_of(client: Client) -> list[Comment]:
-    """The client's comment history, oldest first."""
-    return list(
-        Comment.select(Comment, User)
-        .join(User, pw.JOIN.LEFT_OUTER, on=(Comment.author == User.id))
-        .where(Comment.client == client.id)
+def _comments() -> pw.ModelSelect:
+    """Comments with their author, session, and the stand (and its site) they were written at,
+    read in the same query: ``comment.author``, ``.session``, ``.stand.site`` cost nothing."""
+    return (
+        Comment.select(Comment, User, Session, Stand, Site)
+        .join_from(Comment, User, pw.JOIN.LEFT_OUTER, on=(Comment.author == User.id))
+        .join_from(Comment, Session, pw.JOIN.LEFT_OUTER, on=(Comment.session == Session.id))
+        .join_from(Comment, Stand, pw.JOIN.LEFT_OUTER, on=(Comment.stand == Stand.id))
+        .join_from(Stand, Site, pw.JOIN.LEFT_OUTER, on=(Stand.site == Site.id))
         .order_by(Comment.created_at, Comment.id)
     )
+
+
+def comments_of(client: Client) -> list[Comment]:
+    """The client's comment history, oldest first: notes written here and at the stands, and
+    the comments given when a session ended (each with its session)."""
+    return list(_comments().where(Comment.client == client.id))
+
+
+def comments_on(session: Session) -> list[Comment]:
+    """The comments on one session, oldest first."""
+    return list(_comments().where(Comment.session == session.id))
 
 
 # --- API form --------------------------------------------------------------------------------

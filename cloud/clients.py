@@ -263,7 +263,13 @@ def adjust(client_id: int) -> Any:
 def comment(client_id: int) -> Any:
     client = _client(client_id)
     try:
-        clientbook.add_comment(acting_user(), client, request.form.get("text", ""))
+        session_id = _optional_id(request.form.get("session_id"), _("Сессия не найдена"))
+        if session_id is not None and session_id > 2**31 - 1:
+            raise ValidationFailed(_("Сессия не найдена"), "bad_id")
+        session = (
+            sessionbook.get_session(acting_user(), session_id) if session_id is not None else None
+        )
+        clientbook.add_comment(acting_user(), client, request.form.get("text", ""), session)
     except (DomainError, RuleError) as error:
         return _failed(client, "comment", error)
     return _back(client, _("Комментарий добавлен"))

@@ -412,7 +412,12 @@ def _ended_session(chain: _Chain, stand: Stand, start: datetime) -> datetime:
     chain.summary.sessions += 1
     if session.comment:
         Comment.create(
-            client=client, session=session, author=attendant, text=session.comment, created_at=end
+            client=client,
+            session=session,
+            author=attendant,
+            stand=stand,
+            text=session.comment,
+            created_at=end,
         )
     if cost:
         _post(chain, client, -cost, end, site=site, session=session)

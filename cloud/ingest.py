@@ -32,6 +32,8 @@ What an event does when the state here says it should not (recorded, flagged, no
   to a person. The session is re-priced here with the shared pricing code; a difference is kept
   in ``Session.repriced_cost_kopecks`` with ``price_mismatch`` set, for a person to look at.
   A free session (cost 0) posts no ledger entry.
+- A comment given with ``session.ended`` is kept on the session and, like ``comment.added``,
+  in the client's comment history (``Comment``, with the stand and the staff member).
 - ``topup.recorded`` and ``comment.added`` whose uuid was already applied (resent under a new
   id) have no second effect (flags ``duplicate_topup``, ``duplicate_comment``).
 - ``guest.registered`` with a plate an existing guest holds (two stands registering one car
@@ -275,6 +277,8 @@ class _Run:
         self.completed: list[tuple[Session, datetime]] = []  # their pending commands done
         # (row index, session uuid or None, posting without its event and session ids)
         self.postings: list[tuple[int, str | None, Posting]] = []
+        # (session uuid, Comment row without its session id): comments given at an end
+        self.comments: list[tuple[str, dict[str, Any]]] = []
         payloads = [(event.type, event.payload) for event, _raw in events]
         actors = {int(e.actor) for e, _r in events if e.actor.isdigit() and int(e.actor) < 2**31}
         self.staff_ids = _existing_ids(User, actors)
@@ -416,6 +420,7 @@ class _Run:
         session.price_mismatch = repriced != cost
         if p["comment"]:
             session.comment = p["comment"]
+            self.comments.append((session.uuid, _end_comment(session, self.stand, at)))
         if session.uuid not in self.new_sessions:
             self.ended.append(session)
             if session.id in self.commanded:
@@ -479,10 +484,14 @@ class _Run:
         for session, at in self.completed:
             commands.complete_for_session(session, at)
         event_ids = _inserted(StandEvent, self.rows, "event_uuid")
-        if not self.postings:
-            return
         for session in self.sessions.values():
             session_ids.setdefault(session.uuid, session.id)
+        if self.comments:
+            insert_rows(
+                Comment, [{**row, "session": session_ids[uuid]} for uuid, row in self.comments]
+            )
+        if not self.postings:
+            return
         post_entries(
             [
                 replace(
@@ -493,6 +502,18 @@ class _Run:
                 for index, uuid, posting in self.postings
             ]
         )
+
+
+def _end_comment(session: Session, stand: Stand, at: datetime) -> dict[str, Any]:
+    """The ``Comment`` row (but its session id) of a comment given when a session ended at the
+    stand or from the dashboard: the client's comment history shows it with its session."""
+    return {
+        "client": session.client_id,
+        "author": session.ended_by_id,
+        "stand": stand.id,
+        "text": session.comment,
+        "created_at": at,
+    }
 
 
 def _inserted(model: type[pw.Model], rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
@@ -564,7 +585,12 @@ def _comment_added(a: _Applying) -> None:
             a.flag("unknown_session", _("Сеанс комментария не найден: комментарий к клиенту"))
             session = None
     Comment.create(
-        client=client, session=session, author=a.staff, text=a.p["text"], created_at=a.at
+        client=client,
+        session=session,
+        author=a.staff,
+        stand=a.stand,
+        text=a.p["text"],
+        created_at=a.at,
     )
 
 

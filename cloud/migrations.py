@@ -17,6 +17,7 @@ from cloud.changes import adopt_unlogged
 from cloud.models import (
     ALL_MODELS,
     Client,
+    Comment,
     DirectoryChange,
     DirectoryCounter,
     LedgerEntry,
@@ -81,11 +82,45 @@ def _add_directory_changes(database: peewee.Database) -> None:
     adopt_unlogged()
 
 
+def _add_comment_stands(database: peewee.Database) -> None:
+    """Version 9: the stand a comment was written at, and the comment history complete: a
+    comment given when a session ended (so far only in ``Session.comment``) becomes a comment
+    of its client and session, as cloud/ingest.py now records it; a comment that came from a
+    stand learns its stand from the comment.added event it was made from."""
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column(Comment._meta.table_name, "stand_id", Comment.stand))
+    recorded = Comment.select(Comment.id).where(
+        (Comment.session == Session.id) & (Comment.text == Session.comment)
+    )
+    given = Session.select(
+        Session.client,
+        Session.id,
+        Session.ended_by,
+        Session.stand,
+        Session.comment,
+        Session.ended_at,
+    ).where((Session.comment != "") & Session.ended_at.is_null(False) & ~peewee.fn.EXISTS(recorded))
+    columns = [Comment.client, Comment.session, Comment.author, Comment.stand, Comment.text]
+    Comment.insert_from(given, [*columns, Comment.created_at]).execute()
+    database.execute_sql(
+        'UPDATE "comment" SET stand_id = (SELECT e.stand_id FROM stand_event e'
+        " WHERE e.type = 'comment.added' AND e.client_id = \"comment\".client_id"
+        ' AND e.occurred_at = "comment".created_at ORDER BY e.id LIMIT 1)'
+        " WHERE stand_id IS NULL"
+    )
+    database.execute_sql(
+        'UPDATE "comment" SET stand_id = (SELECT s.stand_id FROM "session" s'
+        ' WHERE s.id = "comment".session_id AND s.comment = "comment".text)'
+        " WHERE stand_id IS NULL AND session_id IS NOT NULL"
+    )
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
     (3, _add_directory_changes),
     (4, _add_commands_and_heartbeats),
+    (9, _add_comment_stands),
 ]
 BASE_VERSION = 1
 

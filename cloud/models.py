@@ -264,11 +264,16 @@ class LedgerEntry(BaseModel):
 
 
 class Comment(BaseModel):
+    """A note on a client, and maybe one of their sessions: written in the central app, at a
+    stand (comment.added), or given when a session ended (cloud/ingest.py)."""
+
     client = pw.ForeignKeyField(Client, backref="comments", on_delete="CASCADE")
     session = pw.ForeignKeyField(Session, null=True, on_delete="SET NULL", backref="comments")
     author = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     text = pw.TextField()
     created_at = UtcDateTimeField(default=utcnow, index=True)
+    # The stand it was written at; None for the central app (schema version 9).
+    stand = pw.ForeignKeyField(Stand, null=True, on_delete="SET NULL", backref="+")
 
 
 ALL_MODELS: list[type[BaseModel]] = [

@@ -110,13 +110,22 @@ def page_args() -> tuple[int, int]:
 
 
 # The endpoint modules register their routes on bp.
-from cloud.api import catalog, clients, openapi, sessions, staff, standhealth  # noqa: E402
+from cloud.api import (  # noqa: E402
+    catalog,
+    clients,
+    diagnostics,
+    openapi,
+    sessions,
+    staff,
+    standhealth,
+)
 
 __all__ = [
     "api_endpoint",
     "bp",
     "catalog",
     "clients",
+    "diagnostics",
     "openapi",
     "page_args",
     "parse_body",
