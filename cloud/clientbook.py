@@ -154,7 +154,7 @@ def _scope(actor: User | None) -> set[int] | None:
     return None if actor is None else site_scope(actor)
 
 
-def _of_sites(site_ids: set[int]) -> pw.Expression:
+def of_sites(site_ids: set[int]) -> pw.Expression:
     """Clients of these sites: their home site is one of them, or they had a session there."""
     ids = sorted(site_ids)
     visited = Session.select(Session.client).where(Session.site.in_(ids))
@@ -163,7 +163,7 @@ def _of_sites(site_ids: set[int]) -> pw.Expression:
 
 def _visible(query: pw.ModelSelect, actor: User | None) -> pw.ModelSelect:
     scope = _scope(actor)
-    return query if scope is None else query.where(_of_sites(scope))
+    return query if scope is None else query.where(of_sites(scope))
 
 
 def _home_site(actor: User | None, site_id: int | None) -> Site | None:
@@ -560,7 +560,7 @@ def search_clients(
     if kind is not None:
         query = query.where(Client.kind == kind)
     if site_id is not None:
-        query = query.where(_of_sites({site_id}))
+        query = query.where(of_sites({site_id}))
     if blocked is not None:
         query = query.where(Client.blocked == blocked)
     text = " ".join((q or "").split())[:100]
