@@ -58,7 +58,9 @@ _UID_SEPARATORS = re.compile(r"[\s:\-]+")
 _HEX = re.compile(r"[0-9A-F]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_LIKE = re.compile(r"\+?[\d\s\-().]+")
-UPDATABLE_FIELDS = frozenset({"name", "email", "note", "default_tariff_id", "phones"})
+UPDATABLE_FIELDS = frozenset(
+    {"name", "email", "note", "default_tariff_id", "phones", "unsubscribed"}
+)
 
 
 # --- normalising what people type ------------------------------------------------------------
@@ -395,6 +397,8 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
         client.note = _clean_note(fields["note"])
     if "default_tariff_id" in fields:
         client.default_tariff = _active_tariff(fields["default_tariff_id"])
+    if "unsubscribed" in fields:
+        client.unsubscribed = bool(fields["unsubscribed"])
     phone_list = _clean_phones(fields["phones"]) if "phones" in fields else None
     with db_proxy.atomic():
         changes.record_change(changes.CLIENT, [client.id])
@@ -704,6 +708,7 @@ def _client_dict(client: Client, phones: list[str], creds: list[Credential]) -> 
         "lost_cards": [c.value for c in cards if c.lost],
         "blocked": client.blocked,
         "blocked_reason": client.blocked_reason,
+        "unsubscribed": client.unsubscribed,
         "balance_kopecks": client.balance_kopecks,
         "default_tariff_id": client.default_tariff_id,
         "home_site_id": client.home_site_id,
