@@ -62,13 +62,13 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     database = bind(config.effective_database_url)
     app.extensions["aquastand_db"] = database
 
-    from cloud import api, auth, catalog, clients, dashboard, reports, staff, syncapi, web
+    from cloud import api, auth, catalog, clients, dashboard, reports, segments, staff, syncapi, web
 
     auth.login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     web.init_app(app)
-    for module in (auth, dashboard, clients, staff, catalog, reports):
+    for module in (auth, dashboard, clients, staff, catalog, reports, segments):
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
