@@ -5,6 +5,7 @@ nobody twice. Also the pages (preview, queue, status), the API and the command."
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from cloud.db import db_proxy, utcnow
 from cloud.mailings import send_queued
 from cloud.models import Client, Mailing, MailingRecipient, Segment
 from tests.cloud.conftest import World, post_form
+from tests.cloud.test_openapi import _success_validator
 
 SENDER = "Аквастенд <news@aquastand.example>"
 SUBJECT = "Скидка для вас, {name}"
@@ -520,3 +522,29 @@ def test_the_command_says_when_no_smtp_server_is_configured(
 
     assert result.exit_code == 1
     assert "smtp_host" in result.output
+
+
+def test_segment_and_mailing_answers_fit_their_documented_schemas(
+    client: FlaskClient, world: World, outbox: Recorder, audience: Audience, app: Flask
+) -> None:
+    segmentbook.update_segment(
+        audience.segment,
+        conditions=segmentbook.parse_filter(
+            {"kind": "member", "period_from": "2026-01-01", "spent_max_kopecks": 100_000}
+        ),
+    )
+    mailing = queue(app, audience)
+    document = client.get("/api/v1/openapi.json").get_json()
+    values = {"segment_id": audience.segment.id, "mailing_id": mailing.id}
+    paths = [path for path in document["paths"] if "/segments" in path or "/mailings" in path]
+
+    for path in paths:
+        if "get" not in document["paths"][path]:
+            continue
+        url = re.sub(r"{(\w+)}", lambda m: str(values[m.group(1)]), path)
+        response = client.get(url, headers=world.bearer("operator"))
+        validator = _success_validator(document, path, "get")
+        assert response.status_code == 200 and validator is not None, url
+        assert list(validator.iter_errors(response.get_json())) == [], url
+    assert document["paths"]["/api/v1/mailings"]["post"]["x-capability"] == "segments"
+    assert len(paths) == 6
