@@ -386,11 +386,13 @@ def _fail_stale_claims(config: CloudConfig) -> int:
 
 
 def _send_one(outbox: SmtpOutbox, mailing: Mailing, recipient_id: int, report: SendReport) -> None:
+    """Send to the client as they are now: one who unsubscribed, lost the address or was
+    deleted since the mailing was queued is skipped; a changed address is used and recorded."""
     recipient = MailingRecipient.get_by_id(recipient_id)
     client = Client.get_or_none(Client.id == recipient.client_id)
-    reason = "deleted" if client is None else _skip_reason(client)
-    if reason or client is None:  # unsubscribed or lost the address since it was queued
-        _mark(recipient_id, "skipped", reason or "deleted")
+    reason = _skip_reason(client) if client is not None else "deleted"
+    if client is None or reason:
+        _mark(recipient_id, "skipped", reason)
         report.skipped += 1
         return
     try:
