@@ -431,7 +431,7 @@ def send_queued(config: CloudConfig, stop: threading.Event | None = None) -> Sen
     check_mail_config(config)
     report = SendReport(interrupted=_fail_stale_claims(config))
     outbox = SmtpOutbox(config)
-    unfinished = Mailing.select().where(Mailing.finished_at.is_null()).order_by(Mailing.id)
+    unfinished = list(Mailing.select().where(Mailing.finished_at.is_null()).order_by(Mailing.id))
     try:
         for mailing in unfinished:
             for recipient_id in _queued_ids(mailing):

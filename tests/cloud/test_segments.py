@@ -524,3 +524,17 @@ def test_version_5_upgrades_a_version_4_database_in_place(v4_database: peewee.Da
     assert [c.id for c in segmentbook.members(segment, "Europe/Moscow")] == [client.id]
     Mailing.create(segment=segment, segment_name=segment.name, subject="Тема", body="Текст")
     assert Mailing.select().count() == 1
+
+
+def test_the_segment_pages_speak_english_when_chosen(as_role: Any, world: World) -> None:
+    segment = segmentbook.create_segment(None, "Гости", segmentbook.parse_filter({"kind": "guest"}))
+    browser = as_role("operator")
+    browser.get("/lang/en")
+
+    listing = browser.get("/segments").get_data(as_text=True)
+    page = browser.get(f"/segments/{segment.id}").get_data(as_text=True)
+    form = browser.get(f"/segments/{segment.id}/edit").get_data(as_text=True)
+
+    assert "New segment" in listing and "Client type: Guest" in listing
+    assert "Clients in the segment: 1" in page and "Download CSV" in page
+    assert "Visits in the period, at least" in form and "Сегмент" not in form
