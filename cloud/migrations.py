@@ -91,7 +91,11 @@ def _add_segments_and_mailings(database: peewee.Database) -> None:
     migrator = SchemaMigrator.from_database(database)
     # NOT NULL with a database default in one statement (see _add_sync).
     unsubscribed = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
-    migrate(migrator.add_column(Client._meta.table_name, "unsubscribed", unsubscribed))
+    migrate(
+        migrator.add_column(
+            Client._meta.table_name, "unsubscribed", unsubscribed, allow_not_null=True
+        )
+    )
 
 
 # Version 1 is the first released schema; nothing comes before it.

@@ -503,13 +503,15 @@ def test_the_navigation_shows_segments_to_operators_not_attendants(
 
 @pytest.fixture
 def v4_database(database_url: str, tmp_path: Path) -> Iterator[peewee.Database]:
-    """A database as version 4 of the program left it, with a client."""
+    """A database as version 4 of the program left it, with a client and a ledger entry of
+    theirs (SQLite may not rebuild a table others refer to)."""
     with empty_database_url(database_url, tmp_path) as url, bound(url) as database:
         database.create_tables(schema_v1.ALL_MODELS)
         schema_v1.SchemaVersion.create(version=1)
         upgrade(database, [step for step in migrations.MIGRATIONS if step[0] <= 4])
         assert current_version(database) == 4
-        schema_v1.Client.create(kind="member", name="Иван", email="ivan@example.ru")
+        client = schema_v1.Client.create(kind="member", name="Иван", email="ivan@example.ru")
+        schema_v1.LedgerEntry.create(client=client, kind="topup", amount_kopecks=100)
         yield database
 
 
