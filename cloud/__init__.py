@@ -70,6 +70,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         dashboard,
         diagnostics,
         reports,
+        segments,
         sessionpage,
         staff,
         syncapi,
@@ -80,7 +81,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     web.init_app(app)
-    for module in (auth, dashboard, clients, staff, catalog, reports):
+    for module in (auth, dashboard, clients, staff, catalog, reports, segments):
         app.register_blueprint(module.bp)
     app.register_blueprint(sessionpage.bp)
     app.register_blueprint(diagnostics.bp)

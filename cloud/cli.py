@@ -333,3 +333,40 @@ def check(as_json: bool) -> None:
                 click.echo(f"      … (first {len(result.violations)} shown)")
     if failed:
         raise SystemExit(1)
+
+
+@main.command("send-mailings")
+def send_mailings() -> None:
+    """Send the queued mailings' messages through the configured SMTP server (run every
+    minute by aquastand-mailings.timer). Stopped (SIGTERM, Ctrl-C) between two messages, it
+    leaves the rest queued; the next run sends only those, never one twice."""
+    import signal
+    import threading
+
+    from cloud import create_app
+    from cloud.mailings import send_queued
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    app = create_app(config)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    try:
+        with app.app_context():
+            report = send_queued(config, stop)
+    except (DomainError, RuleError) as error:
+        raise click.ClickException(error.message) from error
+    except KeyboardInterrupt:
+        raise click.ClickException("stopped; the unsent messages stay queued") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        app.extensions["aquastand_db"].close()
+    click.echo(
+        f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}"
+        + (
+            f", {report.interrupted} interrupted earlier marked failed"
+            if report.interrupted
+            else ""
+        )
+        + (" (stopped early, the rest stay queued)" if stop.is_set() else "")
+    )

@@ -59,7 +59,9 @@ _UID_SEPARATORS = re.compile(r"[\s:\-]+")
 _HEX = re.compile(r"[0-9A-F]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_LIKE = re.compile(r"\+?[\d\s\-().]+")
-UPDATABLE_FIELDS = frozenset({"name", "email", "note", "default_tariff_id", "phones"})
+UPDATABLE_FIELDS = frozenset(
+    {"name", "email", "note", "default_tariff_id", "phones", "unsubscribed"}
+)
 
 
 # --- normalising what people type ------------------------------------------------------------
@@ -155,7 +157,7 @@ def _scope(actor: User | None) -> set[int] | None:
     return None if actor is None else site_scope(actor)
 
 
-def _of_sites(site_ids: set[int]) -> pw.Expression:
+def of_sites(site_ids: set[int]) -> pw.Expression:
     """Clients of these sites: their home site is one of them, or they had a session there."""
     ids = sorted(site_ids)
     visited = Session.select(Session.client).where(Session.site.in_(ids))
@@ -164,7 +166,7 @@ def _of_sites(site_ids: set[int]) -> pw.Expression:
 
 def _visible(query: pw.ModelSelect, actor: User | None) -> pw.ModelSelect:
     scope = _scope(actor)
-    return query if scope is None else query.where(_of_sites(scope))
+    return query if scope is None else query.where(of_sites(scope))
 
 
 def _home_site(actor: User | None, site_id: int | None) -> Site | None:
@@ -396,6 +398,8 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
         client.note = _clean_note(fields["note"])
     if "default_tariff_id" in fields:
         client.default_tariff = _active_tariff(fields["default_tariff_id"])
+    if "unsubscribed" in fields:
+        client.unsubscribed = bool(fields["unsubscribed"])
     phone_list = _clean_phones(fields["phones"]) if "phones" in fields else None
     with db_proxy.atomic():
         changes.record_change(changes.CLIENT, [client.id])
@@ -561,7 +565,7 @@ def search_clients(
     if kind is not None:
         query = query.where(Client.kind == kind)
     if site_id is not None:
-        query = query.where(_of_sites({site_id}))
+        query = query.where(of_sites({site_id}))
     if blocked is not None:
         query = query.where(Client.blocked == blocked)
     text = " ".join((q or "").split())[:100]
@@ -719,6 +723,7 @@ def _client_dict(client: Client, phones: list[str], creds: list[Credential]) -> 
         "lost_cards": [c.value for c in cards if c.lost],
         "blocked": client.blocked,
         "blocked_reason": client.blocked_reason,
+        "unsubscribed": client.unsubscribed,
         "balance_kopecks": client.balance_kopecks,
         "default_tariff_id": client.default_tariff_id,
         "home_site_id": client.home_site_id,

@@ -350,6 +350,7 @@ def _edit_values(client: Client) -> MultiDict[str, str]:
             "email": client.email,
             "note": client.note,
             "default_tariff_id": str(client.default_tariff_id or ""),
+            "unsubscribed": "1" if client.unsubscribed else "",
         }
     )
 
@@ -372,6 +373,7 @@ def edit(client_id: int) -> Any:
                 default_tariff_id=_optional_id(
                     form.get("default_tariff_id"), _("Неизвестный тариф")
                 ),
+                unsubscribed=form.get("unsubscribed") == "1",
             )
         except (DomainError, RuleError) as failure:
             client = _client(client_id)  # show the stored client, not the half-changed one

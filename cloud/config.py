@@ -35,6 +35,14 @@ class CloudConfig:
     max_request_bytes: int = 2 * 1024 * 1024
     trusted_proxy_count: int = 0  # >0 only behind a reverse proxy that sets X-Forwarded-For
     page_size: int = 50
+    # Mailings (cloud/mailings.py) go through this SMTP server; no host: mailings are off.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""  # empty: no log-in
+    smtp_password: str = ""
+    smtp_sender: str = ""  # the From address, e.g. "Аквастенд <news@example.ru>"
+    smtp_security: str = "starttls"  # starttls, ssl (implicit TLS, port 465) or none
+    smtp_timeout: int = 30  # seconds per SMTP operation
 
     @property
     def sqlite_default_url(self) -> str:

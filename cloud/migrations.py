@@ -21,7 +21,10 @@ from cloud.models import (
     DirectoryChange,
     DirectoryCounter,
     LedgerEntry,
+    Mailing,
+    MailingRecipient,
     SchemaVersion,
+    Segment,
     Session,
     Stand,
     StandCommand,
@@ -115,11 +118,26 @@ def _add_comment_stands(database: peewee.Database) -> None:
     )
 
 
+def _add_segments_and_mailings(database: peewee.Database) -> None:
+    """Version 5: segments, mailings and their recipients (cloud/segmentbook.py,
+    cloud/mailings.py), and the client's unsubscribe flag."""
+    database.create_tables([Segment, Mailing, MailingRecipient])
+    migrator = SchemaMigrator.from_database(database)
+    # NOT NULL with a database default in one statement (see _add_sync).
+    unsubscribed = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    migrate(
+        migrator.add_column(
+            Client._meta.table_name, "unsubscribed", unsubscribed, allow_not_null=True
+        )
+    )
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
     (3, _add_directory_changes),
     (4, _add_commands_and_heartbeats),
+    (5, _add_segments_and_mailings),
     (9, _add_comment_stands),
 ]
 BASE_VERSION = 1

@@ -36,6 +36,7 @@ class ClientOut(BaseModel):
     lost_cards: list[str]
     blocked: bool
     blocked_reason: str
+    unsubscribed: bool = Field(description="asked not to receive mailings")
     balance_kopecks: int
     default_tariff_id: int | None
     home_site_id: int | None
@@ -79,6 +80,7 @@ class ClientPatch(BaseModel):
     default_tariff_id: StrictInt | None = None
     blocked: StrictBool | None = None
     blocked_reason: str | None = None
+    unsubscribed: StrictBool | None = None
 
 
 class CredentialOut(BaseModel):
