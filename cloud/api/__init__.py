@@ -110,7 +110,15 @@ def page_args() -> tuple[int, int]:
 
 
 # The endpoint modules register their routes on bp.
-from cloud.api import catalog, clients, openapi, sessions, staff, standhealth  # noqa: E402
+from cloud.api import (  # noqa: E402
+    catalog,
+    clients,
+    openapi,
+    reports,
+    sessions,
+    staff,
+    standhealth,
+)
 
 __all__ = [
     "api_endpoint",
@@ -120,6 +128,7 @@ __all__ = [
     "openapi",
     "page_args",
     "parse_body",
+    "reports",
     "sessions",
     "staff",
     "standhealth",

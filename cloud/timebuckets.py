@@ -1,0 +1,131 @@
+"""Reports by day, week or month in the service's time zone, counted by the database.
+
+``bucket_of(column, unit, period)`` is an SQL expression giving, for a UTC timestamp column, the
+first local day of its day, week (Monday) or month as ``YYYY-MM-DD`` text: PostgreSQL converts
+with ``AT TIME ZONE`` and ``date_trunc``; SQLite, which knows no time zones, adds the zone's UTC
+offset (constant within each stretch between daylight-saving changes in the period) and uses
+``date``/``strftime``. ``buckets(period, unit)`` lists every bucket of the period, so a chart
+shows a quiet day as zero instead of leaving it out.
+
+    expr = bucket_of(Session.ended_at, "week", period)
+    Session.select(expr, fn.COUNT(Session.id)).group_by(expr)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import peewee as pw
+from flask_babel import format_date
+from flask_babel import gettext as _
+
+from cloud.db import is_postgresql
+
+UNITS = ("day", "week", "month")
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+class HasBounds(Protocol):
+    """A report period (cloud.sessionbook.Period): local days first..last in ``timezone``."""
+
+    first: date
+    last: date
+    timezone: str
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def end(self) -> datetime: ...
+
+
+def _offset_s(moment: datetime, zone: ZoneInfo) -> int:
+    offset = moment.astimezone(zone).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
+
+
+def offset_stretches(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[datetime, int]]:
+    """The zone's UTC offset over [start, end) as (until, offset seconds) stretches, the last
+    one until ``end``. Found by sampling every 6 hours and bisecting each change to a second."""
+    stretches: list[tuple[datetime, int]] = []
+    here, current = start, _offset_s(start, zone)
+    while here < end:
+        step = min(here + timedelta(hours=6), end)
+        if _offset_s(step, zone) != current and step < end:
+            low, high = here, step  # offset(low) == current != offset(high)
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                low, high = (middle, high) if _offset_s(middle, zone) == current else (low, middle)
+            stretches.append((high, current))
+            here, current = high, _offset_s(high, zone)
+            continue
+        here = step
+    stretches.append((end, current))
+    return stretches
+
+
+def _sqlite_local(column: Any, period: HasBounds) -> Any:
+    """``column`` (naive UTC text) moved to local time: ``datetime(column, '+N seconds')``."""
+    stretches = offset_stretches(period.start, period.end, ZoneInfo(period.timezone))
+
+    def shifted(offset: int) -> Any:
+        return pw.fn.datetime(column, f"{offset:+d} seconds")
+
+    if len(stretches) == 1:
+        return shifted(stretches[0][1])
+    cases = [
+        (column < until.astimezone(UTC).strftime(_SQLITE_TIME), shifted(offset))
+        for until, offset in stretches[:-1]
+    ]
+    return pw.Case(None, cases, shifted(stretches[-1][1]))
+
+
+def bucket_of(column: Any, unit: str, period: HasBounds) -> Any:
+    """SQL: the first local day (``YYYY-MM-DD``) of the day, week or month ``column`` is in."""
+    if unit not in UNITS:
+        raise ValueError(unit)
+    if is_postgresql():
+        local = pw.fn.timezone(period.timezone, pw.fn.timezone("UTC", column))
+        return pw.fn.to_char(pw.fn.date_trunc(unit, local), "YYYY-MM-DD")
+    local = _sqlite_local(column, period)
+    if unit == "day":
+        return pw.fn.date(local)
+    if unit == "week":
+        return pw.fn.date(local, "weekday 0", "-6 days")  # the Monday on or before
+    return pw.fn.strftime("%Y-%m-01", local)
+
+
+def bucket_start(day: date, unit: str) -> date:
+    """The first day of the bucket ``day`` falls in."""
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    if unit == "month":
+        return day.replace(day=1)
+    return day
+
+
+def buckets(period: HasBounds, unit: str) -> list[date]:
+    """Every bucket of the period, in order, by its first day."""
+    found: list[date] = []
+    day = period.first
+    while day <= period.last:
+        start = bucket_start(day, unit)
+        if not found or found[-1] != start:
+            found.append(start)
+        day += timedelta(days=1)
+    return found
+
+
+def bucket_label(start: date, unit: str) -> str:
+    """How a bucket reads in a table: ``05.03.2024``, ``неделя с 04.03.2024``, ``март 2024``."""
+    if unit == "week":
+        return _("неделя с %(day)s", day=start.strftime("%d.%m.%Y"))
+    if unit == "month":
+        return format_date(start, "LLLL y")
+    return start.strftime("%d.%m.%Y")
+
+
+def unit_labels() -> dict[str, str]:
+    return {"day": _("День"), "week": _("Неделя"), "month": _("Месяц")}
