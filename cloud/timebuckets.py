@@ -13,7 +13,7 @@ shows a quiet day as zero instead of leaving it out.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,6 @@ from flask_babel import gettext as _
 from cloud.db import is_postgresql
 
 UNITS = ("day", "week", "month")
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S"
 
 
 class HasBounds(Protocol):
@@ -76,7 +75,7 @@ def _sqlite_local(column: Any, period: HasBounds) -> Any:
     if len(stretches) == 1:
         return shifted(stretches[0][1])
     cases = [
-        (column < until.astimezone(UTC).strftime(_SQLITE_TIME), shifted(offset))
+        (column < until, shifted(offset))  # the field stores ``until`` as it stores its own
         for until, offset in stretches[:-1]
     ]
     return pw.Case(None, cases, shifted(stretches[-1][1]))
