@@ -8,12 +8,13 @@ or above (all of them if it never was; before the first entry the balance is zer
 lists the sessions charged by those entries (the newest :data:`SESSIONS_SHOWN`) and counts
 them all; a top-up that did not clear the debt stays in the sum, not in the list.
 
-**Two stands offline.** A debt is marked ``two_stands`` when two of its sessions at different
-stands overlapped in time (each started before the other ended). A stand starts a session on
-the balance it last saw plus its own unsent charges (DESIGN.md, offline rules), so two stands
+**Two stands offline.** A debt is marked ``two_stands`` when one of its sessions overlapped in
+time (each started before the other ended) a session of the same client at another stand,
+whether or not that other one is itself among the debt's. A stand starts a session on the
+balance it last saw plus its own unsent charges (DESIGN.md, offline rules), so two stands
 serving one balance at once cannot see each other's charge: each allowed its session within
-the limit, and the central ledger, summing both, went below zero. The sessions that overlap
-are marked too.
+the limit, and the central ledger, summing both, went below zero. The sessions of the debt
+that overlapped one are marked too (``overlaps_with``: the other session).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class DebtSession:
     started_at: datetime
     ended_at: datetime | None
     cost_kopecks: int
-    overlaps: bool = False  # overlapped a session of this debt at another stand
+    overlaps_with: int | None = None  # a session of the client's at another stand at once
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -53,7 +54,7 @@ class DebtSession:
             "started_at": iso_utc(self.started_at),
             "ended_at": iso_utc(self.ended_at),
             "cost_kopecks": self.cost_kopecks,
-            "overlaps": self.overlaps,
+            "overlaps_with": self.overlaps_with,
         }
 
 
@@ -130,16 +131,26 @@ def debt_entries(client_ids: list[int]) -> dict[int, list[tuple[int, int | None,
     return runs
 
 
-def mark_overlaps(sessions: list[DebtSession]) -> bool:
-    """Mark the sessions that overlapped in time one at another stand; True if any did."""
-    ordered = sorted(sessions, key=lambda s: s.started_at)
-    found = False
-    for index, later in enumerate(ordered):
-        for earlier in ordered[:index]:
-            ended = earlier.ended_at or later.started_at
-            if ended > later.started_at and earlier.stand_id != later.stand_id:
-                earlier.overlaps = later.overlaps = found = True
-    return found
+def overlapping(session_ids: list[int]) -> dict[int, int]:
+    """For each of these sessions that overlapped in time a session of the same client at
+    another stand (each started before the other ended; an open one has not ended), the id of
+    one such session. One self-join in SQL."""
+    other = Session.alias()
+    query = (
+        Session.select(Session.id, pw.fn.MIN(other.id))
+        .join(
+            other,
+            on=(
+                (other.client == Session.client)
+                & (other.stand != Session.stand)
+                & (other.started_at < Session.ended_at)
+                & ((other.ended_at > Session.started_at) | other.ended_at.is_null())
+            ),
+        )
+        .where(Session.id.in_(session_ids))
+        .group_by(Session.id)
+    )
+    return dict(query.tuples())
 
 
 def _sessions(ids: list[int]) -> dict[int, DebtSession]:
@@ -176,12 +187,14 @@ def debt_report(actor: User, limit: int = DEBTORS_LIMIT) -> DebtReport:
     runs = debt_entries(ids)
     session_ids = sorted({sid for run in runs.values() for _a, sid, _c in run if sid is not None})
     sessions = _sessions(session_ids) if session_ids else {}
+    for session_id, partner in (overlapping(session_ids) if session_ids else {}).items():
+        sessions[session_id].overlaps_with = partner
     plates = plates_of(ids)
     debts = []
     for client in clients:
         run = runs[client.id]
         own = [sessions[sid] for _a, sid, _c in run if sid is not None and sid in sessions]
-        two_stands = mark_overlaps(own)
+        two_stands = any(session.overlaps_with is not None for session in own)
         own.sort(key=lambda s: (s.ended_at or s.started_at, s.session_id), reverse=True)
         debts.append(
             Debt(

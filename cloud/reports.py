@@ -377,7 +377,7 @@ def debts_csv() -> Any:
         _("Начало"),
         _("Окончание"),
         _("Стоимость, ₽"),
-        _("Пересекается"),
+        _("Одновременно с сессией №"),
     ]
     rows = []
     for debt in report.debts:
@@ -401,7 +401,7 @@ def debts_csv() -> Any:
                     local_time(session.started_at),
                     local_time(session.ended_at),
                     roubles_plain(session.cost_kopecks),
-                    _yes_no(session.overlaps),
+                    session.overlaps_with or "",
                 ]
             )
     return csv_response("debts.csv", header, rows, {1, 8})

@@ -69,7 +69,7 @@ class DebtSessionOut(BaseModel):
     started_at: str
     ended_at: str | None
     cost_kopecks: int
-    overlaps: bool
+    overlaps_with: int | None
 
 
 class DebtOut(BaseModel):
