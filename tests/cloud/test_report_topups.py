@@ -36,10 +36,24 @@ def topups(world):
         (world.guest, 25050, "cash", world.site_b, None, utc(2024, 3, 4, 21, 30)),  # 5 Mar
         (world.other_site_client, 70000, "transfer", None, operator, utc(2024, 3, 18, 12)),
         (world.guest, 33300, "card", world.site_b, attendant, START.astimezone(UTC)),
-        (world.member, 11100, "cash", world.site_a, operator, END.astimezone(UTC) - timedelta(seconds=1)),
+        (
+            world.member,
+            11100,
+            "cash",
+            world.site_a,
+            operator,
+            END.astimezone(UTC) - timedelta(seconds=1),
+        ),
         # outside March, Moscow time
         (world.member, 99900, "cash", world.site_a, operator, END.astimezone(UTC)),
-        (world.member, 88800, "cash", world.site_a, operator, START.astimezone(UTC) - timedelta(seconds=1)),
+        (
+            world.member,
+            88800,
+            "cash",
+            world.site_a,
+            operator,
+            START.astimezone(UTC) - timedelta(seconds=1),
+        ),
     ]
     made = []
     for client, amount, method, site, staff, when in rows:
