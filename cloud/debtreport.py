@@ -5,8 +5,8 @@ that made the debt.
 non-negative: walking the client's entries in order (``created_at``, then ``id``) with the
 running balance, the debt's entries are those after the last one that left the balance at zero
 or above (all of them if it never was; before the first entry the balance is zero). The page
-lists the sessions charged by those entries (the newest :data:`SESSIONS_SHOWN`) and counts
-them all; a top-up that did not clear the debt stays in the sum, not in the list.
+lists the sessions charged by those entries (the newest :data:`SESSIONS_SHOWN`, by when they
+were charged) and counts them all; a top-up that did not clear the debt stays in the sum, not in the list.
 
 **Two stands offline.** A debt is marked ``two_stands`` when one of its sessions overlapped in
 time (each started before the other ended) a session of the same client at another stand,
@@ -31,7 +31,7 @@ from cloud.sessionbook import iso_utc, plates_of
 from cloud.topupreport import client_label
 
 DEBTORS_LIMIT = 100  # the largest debts shown; the totals count every debtor
-SESSIONS_SHOWN = 20  # of each debt, the newest
+SESSIONS_SHOWN = 10  # of each debt, the newest
 
 
 @dataclass
@@ -155,24 +155,21 @@ def overlapping(session_ids: list[int]) -> dict[int, int]:
 
 def _sessions(ids: list[int]) -> dict[int, DebtSession]:
     query = (
-        Session.select(Session, Stand, Site)
+        Session.select(
+            Session.id,
+            Session.stand,
+            Stand.name,
+            Site.name,
+            Session.started_at,
+            Session.ended_at,
+            Session.cost_kopecks,
+        )
         .join(Stand, on=(Session.stand == Stand.id))
         .switch(Session)
         .join(Site, on=(Session.site == Site.id))
         .where(Session.id.in_(ids))
     )
-    return {
-        row.id: DebtSession(
-            row.id,
-            row.stand_id,
-            row.stand.name,
-            row.site.name,
-            row.started_at,
-            row.ended_at,
-            int(row.cost_kopecks or 0),
-        )
-        for row in query
-    }
+    return {row[0]: DebtSession(*row[:6], int(row[6] or 0)) for row in query.tuples()}
 
 
 def debt_report(actor: User, limit: int = DEBTORS_LIMIT) -> DebtReport:
@@ -184,18 +181,23 @@ def debt_report(actor: User, limit: int = DEBTORS_LIMIT) -> DebtReport:
     )
     clients = list(_debtors(actor).order_by(Client.balance_kopecks, Client.id).limit(limit))
     ids = [client.id for client in clients]
-    runs = debt_entries(ids)
-    session_ids = sorted({sid for run in runs.values() for _a, sid, _c in run if sid is not None})
-    sessions = _sessions(session_ids) if session_ids else {}
-    for session_id, partner in (overlapping(session_ids) if session_ids else {}).items():
-        sessions[session_id].overlaps_with = partner
+    runs = debt_entries(ids) if ids else {}
+    # Each debt's sessions, newest charge first; only the shown ones are read in full.
+    charged = {
+        cid: [sid for _a, sid, _c in reversed(run) if sid is not None] for cid, run in runs.items()
+    }
+    every = sorted({sid for sids in charged.values() for sid in sids})
+    partners = overlapping(every) if every else {}
+    shown_ids = sorted({sid for sids in charged.values() for sid in sids[:SESSIONS_SHOWN]})
+    sessions = _sessions(shown_ids) if shown_ids else {}
     plates = plates_of(ids)
     debts = []
     for client in clients:
-        run = runs[client.id]
-        own = [sessions[sid] for _a, sid, _c in run if sid is not None and sid in sessions]
-        two_stands = any(session.overlaps_with is not None for session in own)
-        own.sort(key=lambda s: (s.ended_at or s.started_at, s.session_id), reverse=True)
+        sids = charged.get(client.id, [])
+        shown = [sessions[sid] for sid in sids[:SESSIONS_SHOWN] if sid in sessions]
+        for session in shown:
+            session.overlaps_with = partners.get(session.session_id)
+        run = runs.get(client.id, [])
         debts.append(
             Debt(
                 client.id,
@@ -203,9 +205,9 @@ def debt_report(actor: User, limit: int = DEBTORS_LIMIT) -> DebtReport:
                 client.kind,
                 client.balance_kopecks,
                 run[0][2] if run else None,
-                len(own),
-                own[:SESSIONS_SHOWN],
-                two_stands,
+                len(sids),
+                shown,
+                any(sid in partners for sid in sids),
             )
         )
     return DebtReport(debts, int(debtors), -int(owed))
