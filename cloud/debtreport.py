@@ -131,10 +131,11 @@ def debt_entries(client_ids: list[int]) -> dict[int, list[tuple[int, int | None,
     return runs
 
 
-def overlapping(session_ids: list[int]) -> dict[int, int]:
-    """For each of these sessions that overlapped in time a session of the same client at
-    another stand (each started before the other ended; an open one has not ended), the id of
-    one such session. One self-join in SQL."""
+def overlapping(client_ids: list[int], session_ids: list[int]) -> dict[int, int]:
+    """For each of these sessions (of these clients) that overlapped in time a session of the
+    same client at another stand (each started before the other ended; an open one has not
+    ended), the id of one such session. One self-join in SQL, read through the client index
+    (PostgreSQL would scan the table for a long list of ids alone)."""
     other = Session.alias()
     query = (
         Session.select(Session.id, pw.fn.MIN(other.id))
@@ -147,13 +148,13 @@ def overlapping(session_ids: list[int]) -> dict[int, int]:
                 & ((other.ended_at > Session.started_at) | other.ended_at.is_null())
             ),
         )
-        .where(Session.id.in_(session_ids))
+        .where(Session.client.in_(client_ids) & Session.id.in_(session_ids))
         .group_by(Session.id)
     )
     return dict(query.tuples())
 
 
-def _sessions(ids: list[int]) -> dict[int, DebtSession]:
+def _sessions(client_ids: list[int], ids: list[int]) -> dict[int, DebtSession]:
     query = (
         Session.select(
             Session.id,
@@ -167,7 +168,7 @@ def _sessions(ids: list[int]) -> dict[int, DebtSession]:
         .join(Stand, on=(Session.stand == Stand.id))
         .switch(Session)
         .join(Site, on=(Session.site == Site.id))
-        .where(Session.id.in_(ids))
+        .where(Session.client.in_(client_ids) & Session.id.in_(ids))
     )
     return {row[0]: DebtSession(*row[:6], int(row[6] or 0)) for row in query.tuples()}
 
@@ -187,9 +188,9 @@ def debt_report(actor: User, limit: int = DEBTORS_LIMIT) -> DebtReport:
         cid: [sid for _a, sid, _c in reversed(run) if sid is not None] for cid, run in runs.items()
     }
     every = sorted({sid for sids in charged.values() for sid in sids})
-    partners = overlapping(every) if every else {}
+    partners = overlapping(ids, every) if every else {}
     shown_ids = sorted({sid for sids in charged.values() for sid in sids[:SESSIONS_SHOWN]})
-    sessions = _sessions(shown_ids) if shown_ids else {}
+    sessions = _sessions(ids, shown_ids) if shown_ids else {}
     plates = plates_of(ids)
     debts = []
     for client in clients:

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from cloud.errors import NotFound, ValidationFailed
 from cloud.models import Client, Credential, Session, Site, Stand, Tariff, TariffVersion, User
 from cloud.permissions import site_scope
-from cloud.timebuckets import UNITS, bucket_label, bucket_of, buckets
+from cloud.timebuckets import UNITS, Bucketing, bucket_label
 from sync.pricing import price
 
 STATUSES = ("open", "ended")
@@ -298,7 +298,7 @@ def self_service_labels() -> dict[str, str]:
 def _group_keys(group_by: str, period: Period) -> list[Any]:
     """The columns a grouping groups the sessions by (Session's own, and the tariff)."""
     if group_by in UNITS:
-        return [bucket_of(Session.ended_at, group_by, period)]
+        return [Bucketing(period, group_by).expression(Session.ended_at)]
     if group_by == "started_by":
         self_method = pw.Case(None, [(Session.started_by.is_null(), Session.start_method)], None)
         return [Session.started_by, self_method]
@@ -339,9 +339,11 @@ def _rows_over_time(
     period: Period, unit: str, sums: dict[tuple[Any, ...], tuple[int, int, int]]
 ) -> list[SummaryRow]:
     """One row per bucket of the period, in time order, an empty bucket as zeros."""
+    bucketing = Bucketing(period, unit)
+    by_start = {bucketing.start_of(key[0]): values for key, values in sums.items()}
     rows = []
-    for start in buckets(period, unit):
-        n, d, r = sums.get((start.isoformat(),), (0, 0, 0))
+    for start in bucketing.starts:
+        n, d, r = by_start.get(start, (0, 0, 0))
         rows.append(SummaryRow(start.isoformat(), bucket_label(start, unit), n, d, r))
     return rows
 

@@ -18,7 +18,7 @@ from cloud.errors import NotFound, ValidationFailed
 from cloud.models import PAYMENT_METHODS, Client, LedgerEntry, Site, User
 from cloud.permissions import site_scope
 from cloud.sessionbook import Period, iso_utc, parse_day, plates_of
-from cloud.timebuckets import UNITS, bucket_label, bucket_of, buckets
+from cloud.timebuckets import UNITS, Bucketing, bucket_label
 
 GROUPINGS = ("day", "week", "month", "method", "site", "staff")
 HISTORY_LIMIT = 200  # rows of the history shown; the totals count every matching top-up
@@ -110,8 +110,9 @@ def _names(group_by: str, keys: list[Any]) -> dict[Any, str]:
 def summarise_topups(actor: User, period: Period, group_by: str) -> TopupSummary:
     """Top-ups taken within ``period``: their number and sum per group (GROUP BY in SQL)."""
     group_by = check_grouping(group_by)
-    if group_by in UNITS:
-        key: Any = bucket_of(LedgerEntry.created_at, group_by, period)
+    bucketing = Bucketing(period, group_by) if group_by in UNITS else None
+    if bucketing is not None:
+        key: Any = bucketing.expression(LedgerEntry.created_at)
     else:
         key = {"method": LedgerEntry.method, "site": LedgerEntry.site}.get(
             group_by, LedgerEntry.created_by
@@ -120,14 +121,11 @@ def summarise_topups(actor: User, period: Period, group_by: str) -> TopupSummary
     amount = pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
     query = query.select(key, pw.fn.COUNT(LedgerEntry.id), amount).group_by(key)
     sums = {value: (int(n), int(total)) for value, n, total in query.tuples()}
-    if group_by in UNITS:
+    if bucketing is not None:
+        by_start = {bucketing.start_of(value): figures for value, figures in sums.items()}
         rows = [
-            TopupRow(
-                start.isoformat(),
-                bucket_label(start, group_by),
-                *sums.get(start.isoformat(), (0, 0)),
-            )
-            for start in buckets(period, group_by)
+            TopupRow(start.isoformat(), bucket_label(start, group_by), *by_start.get(start, (0, 0)))
+            for start in bucketing.starts
         ]
     else:
         names = _names(group_by, list(sums))
