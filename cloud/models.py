@@ -400,7 +400,8 @@ REPORT_INDEXES: list[tuple[type[BaseModel], str]] = [
     (
         StandHeartbeatLog,
         'CREATE INDEX IF NOT EXISTS "stand_heartbeat_log_silence" '
-        'ON "stand_heartbeat_log" ("received_at") WHERE "silence_s" IS NOT NULL',
+        'ON "stand_heartbeat_log" ("received_at", "stand_id", "silence_s") '
+        'WHERE "silence_s" IS NOT NULL',
     ),
     (
         StandHeartbeatLog,

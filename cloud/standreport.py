@@ -137,24 +137,24 @@ def offline_seconds(
 def outbox_peaks(
     stand_ids: list[int], start: datetime, stop: datetime
 ) -> dict[int, tuple[int, datetime]]:
-    """Each stand's largest outbox of the period and when it was first reported (SQL)."""
+    """Each stand's largest outbox of the period and when it was first reported: the peaks in
+    one pass over the partial index of non-empty outboxes, then their first times in another."""
     log = StandHeartbeatLog
     in_period = (log.outbox > 0) & (log.received_at >= start) & (log.received_at < stop)
-    peaks = (
-        log.select(log.stand, pw.fn.MAX(log.outbox).alias("peak"))
-        .where(in_period)
+    peaks = dict(
+        log.select(log.stand, pw.fn.MAX(log.outbox)).where(in_period).group_by(log.stand).tuples()
+    )
+    wanted = {stand_id: peak for stand_id, peak in peaks.items() if stand_id in set(stand_ids)}
+    if not wanted:
+        return {}
+    first_times = (
+        log.select(log.stand, pw.fn.MIN(log.received_at))
+        .where(in_period & pw.Tuple(log.stand, log.outbox).in_(list(wanted.items())))
         .group_by(log.stand)
     )
-    query = (
-        log.select(log.stand, log.outbox, pw.fn.MIN(log.received_at))
-        .join(peaks, on=((log.stand == peaks.c.stand_id) & (log.outbox == peaks.c.peak)))
-        .where(in_period)
-        .group_by(log.stand, log.outbox)
-    )
     return {
-        stand_id: (int(peak), log.received_at.python_value(at))
-        for stand_id, peak, at in query.tuples()
-        if stand_id in set(stand_ids)
+        stand_id: (int(wanted[stand_id]), log.received_at.python_value(at))
+        for stand_id, at in first_times.tuples()
     }
 
 
