@@ -121,13 +121,17 @@ def csv_text(header: list[str], rows: Iterable[list[Any]], safe: set[int]) -> st
     return out.getvalue()
 
 
-def csv_response(name: str, header: list[str], rows: Iterable[list[Any]], safe: set[int]) -> Any:
-    """A CSV download for Excel: UTF-8 with a byte order mark."""
+def csv_download(name: str, text: str) -> Any:
+    """CSV text as a download for Excel: UTF-8 with a byte order mark."""
     return Response(
-        (CSV_BOM + csv_text(header, rows, safe)).encode("utf-8"),
+        (CSV_BOM + text).encode("utf-8"),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+def csv_response(name: str, header: list[str], rows: Iterable[list[Any]], safe: set[int]) -> Any:
+    return csv_download(name, csv_text(header, rows, safe))
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -202,11 +206,7 @@ def summary_csv(summary: Summary) -> str:
 def sessions_csv() -> Any:
     summary = _summary_from_request()
     name = f"sessions_{summary.period.first}_{summary.period.last}_{summary.group_by}.csv"
-    return Response(
-        (CSV_BOM + summary_csv(summary)).encode("utf-8"),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(name, summary_csv(summary))
 
 
 # --- top-ups ------------------------------------------------------------------------------------
