@@ -24,7 +24,7 @@ from cloud.db import utcnow
 from cloud.errors import ValidationFailed
 from cloud.heartbeat import ONLINE_WITHIN
 from cloud.permissions import Capability, requires
-from cloud.sessionbook import Period, Summary, period_for, summary_for
+from cloud.sessionbook import Period, Summary, SummaryRow, period_for, summary_for
 from cloud.timebuckets import unit_labels
 from cloud.web import acting_user, format_duration, local_time
 from sync.money import format_kopecks
@@ -137,7 +137,7 @@ def csv_response(name: str, header: list[str], rows: Iterable[list[Any]], safe: 
 # --- sessions -----------------------------------------------------------------------------------
 
 
-def _summary_from_request() -> Summary:
+def _summary_from_request() -> Summary[SummaryRow]:
     args = request.args
     timezone = current_app.config["AQ"].timezone
     return summary_for(
@@ -145,7 +145,7 @@ def _summary_from_request() -> Summary:
     )
 
 
-def _chart(summary: Summary) -> Any:
+def _chart(summary: Summary[SummaryRow]) -> Any:
     title = _("Выручка: %(grouping)s", grouping=grouping_labels()[summary.group_by].lower())
     bars = [
         Bar(row.label, row.revenue_kopecks, format_kopecks(row.revenue_kopecks))
@@ -175,7 +175,7 @@ def sessions() -> Any:
     )
 
 
-def summary_csv(summary: Summary) -> str:
+def summary_csv(summary: Summary[SummaryRow]) -> str:
     """The summary's table as CSV text (without the byte order mark)."""
     header = [
         grouping_labels()[summary.group_by],

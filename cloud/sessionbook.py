@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import peewee as pw
@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 from cloud.errors import NotFound, ValidationFailed
 from cloud.models import Client, Credential, Session, Site, Stand, Tariff, TariffVersion, User
 from cloud.permissions import site_scope
-from cloud.timebuckets import UNITS, Bucketing, bucket_label
+from cloud.timebuckets import UNITS, Bucketing
 from sync.pricing import price
 
 STATUSES = ("open", "ended")
@@ -264,12 +264,22 @@ class SummaryRow:
         }
 
 
+class ReportRow(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+RowT = TypeVar("RowT", bound=ReportRow)
+
+
 @dataclass(frozen=True)
-class Summary:
+class Summary(Generic[RowT]):
+    """Figures of a period per group (the sessions', or the top-ups' in cloud/topupreport.py),
+    in time order for days, weeks and months, and the totals."""
+
     period: Period
     group_by: str
-    rows: list[SummaryRow]
-    total: SummaryRow
+    rows: list[RowT]
+    total: RowT
 
     @property
     def over_time(self) -> bool:
@@ -339,16 +349,11 @@ def _rows_over_time(
     period: Period, unit: str, sums: dict[tuple[Any, ...], tuple[int, int, int]]
 ) -> list[SummaryRow]:
     """One row per bucket of the period, in time order, an empty bucket as zeros."""
-    bucketing = Bucketing(period, unit)
-    by_start = {bucketing.start_of(key[0]): values for key, values in sums.items()}
-    rows = []
-    for start in bucketing.starts:
-        n, d, r = by_start.get(start, (0, 0, 0))
-        rows.append(SummaryRow(start.isoformat(), bucket_label(start, unit), n, d, r))
-    return rows
+    every = Bucketing(period, unit).fill({key[0]: sums[key] for key in sums}, (0, 0, 0))
+    return [SummaryRow(start.isoformat(), label, *figures) for start, label, figures in every]
 
 
-def summarise(actor: User, period: Period, group_by: str) -> Summary:
+def summarise(actor: User, period: Period, group_by: str) -> Summary[SummaryRow]:
     """Sessions ended within ``period``: their number, time and revenue per group, summed by the
     database (GROUP BY on the session table; the few group names are read afterwards). A
     session counts in the period (and the day, week or month) its ``ended_at`` falls in,
@@ -404,7 +409,7 @@ def summary_for(
     group_by: str | None,
     timezone: str,
     now: datetime,
-) -> Summary:
+) -> Summary[SummaryRow]:
     """``summarise`` for the texts of a request (``YYYY-MM-DD`` days, a grouping name);
     missing days default to the current month in ``timezone``. Bad texts raise ValidationFailed."""
     period = period_for(from_text, to_text, timezone, now)

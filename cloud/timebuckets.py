@@ -17,7 +17,7 @@ of the period, so a chart shows a quiet day as zero instead of leaving it out.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import peewee as pw
@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from cloud.db import is_postgresql
 
 UNITS = ("day", "week", "month")
+F = TypeVar("F")  # a bucket's figures
 
 
 class HasBounds(Protocol):
@@ -121,6 +122,15 @@ class Bucketing:
         if isinstance(value, str):
             return date.fromisoformat(value)
         return self.starts[int(value)]
+
+    def fill(self, found: dict[Any, F], empty: F) -> list[tuple[date, str, F]]:
+        """Every bucket in time order, (first day, label, figures), with the figures the
+        database ``found`` by its names for them, ``empty`` for the quiet ones."""
+        by_start = {self.start_of(value): figures for value, figures in found.items()}
+        return [
+            (start, bucket_label(start, self.unit), by_start.get(start, empty))
+            for start in self.starts
+        ]
 
 
 def bucket_start(day: date, unit: str) -> date:

@@ -17,8 +17,8 @@ from flask_babel import gettext as _
 from cloud.errors import NotFound, ValidationFailed
 from cloud.models import PAYMENT_METHODS, Client, LedgerEntry, Site, User
 from cloud.permissions import site_scope
-from cloud.sessionbook import Period, iso_utc, parse_day, plates_of
-from cloud.timebuckets import UNITS, Bucketing, bucket_label
+from cloud.sessionbook import Period, Summary, iso_utc, parse_day, plates_of
+from cloud.timebuckets import UNITS, Bucketing
 
 GROUPINGS = ("day", "week", "month", "method", "site", "staff")
 HISTORY_LIMIT = 200  # rows of the history shown; the totals count every matching top-up
@@ -40,25 +40,7 @@ class TopupRow:
         }
 
 
-@dataclass(frozen=True)
-class TopupSummary:
-    period: Period
-    group_by: str
-    rows: list[TopupRow]
-    total: TopupRow
-
-    @property
-    def over_time(self) -> bool:
-        return self.group_by in UNITS
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "from": self.period.first.isoformat(),
-            "to": self.period.last.isoformat(),
-            "group_by": self.group_by,
-            "rows": [row.to_dict() for row in self.rows],
-            "total": self.total.to_dict(),
-        }
+TopupSummary = Summary[TopupRow]
 
 
 def check_grouping(group_by: str | None) -> str:
@@ -122,11 +104,8 @@ def summarise_topups(actor: User, period: Period, group_by: str) -> TopupSummary
     query = query.select(key, pw.fn.COUNT(LedgerEntry.id), amount).group_by(key)
     sums = {value: (int(n), int(total)) for value, n, total in query.tuples()}
     if bucketing is not None:
-        by_start = {bucketing.start_of(value): figures for value, figures in sums.items()}
-        rows = [
-            TopupRow(start.isoformat(), bucket_label(start, group_by), *by_start.get(start, (0, 0)))
-            for start in bucketing.starts
-        ]
+        every = bucketing.fill(sums, (0, 0))
+        rows = [TopupRow(start.isoformat(), label, *figures) for start, label, figures in every]
     else:
         names = _names(group_by, list(sums))
         rows = sorted(
@@ -139,7 +118,7 @@ def summarise_topups(actor: User, period: Period, group_by: str) -> TopupSummary
         sum(row.topups for row in rows),
         sum(row.amount_kopecks for row in rows),
     )
-    return TopupSummary(period, group_by, rows, total)
+    return Summary(period, group_by, rows, total)
 
 
 @dataclass(frozen=True)
