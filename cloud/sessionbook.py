@@ -229,12 +229,15 @@ def parse_period(from_text: str | None, to_text: str | None, timezone: str, toda
     return Period(first, last, timezone)
 
 
-def check_grouping(group_by: str | None) -> str:
+def check_grouping(
+    group_by: str | None, choices: tuple[str, ...] = GROUPINGS, default: str = "site"
+) -> str:
+    """The grouping asked for, one of ``choices``, or ``default`` when none was."""
     if not group_by:
-        return "site"
-    if group_by not in GROUPINGS:
+        return default
+    if group_by not in choices:
         raise ValidationFailed(
-            _("group_by: одно из %(names)s", names=", ".join(GROUPINGS)), "bad_group_by"
+            _("group_by: одно из %(names)s", names=", ".join(choices)), "bad_group_by"
         )
     return group_by
 

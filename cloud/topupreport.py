@@ -14,6 +14,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud import sessionbook
 from cloud.errors import NotFound, ValidationFailed
 from cloud.models import PAYMENT_METHODS, Client, LedgerEntry, Site, User
 from cloud.permissions import site_scope
@@ -44,13 +45,7 @@ TopupSummary = Summary[TopupRow]
 
 
 def check_grouping(group_by: str | None) -> str:
-    if not group_by:
-        return "day"
-    if group_by not in GROUPINGS:
-        raise ValidationFailed(
-            _("group_by: одно из %(names)s", names=", ".join(GROUPINGS)), "bad_group_by"
-        )
-    return group_by
+    return sessionbook.check_grouping(group_by, GROUPINGS, default="day")
 
 
 def _topups(actor: User) -> pw.ModelSelect:
