@@ -4,14 +4,17 @@ checked against running balances and overlaps worked out here from the entries c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cloud.ledger import post_entry
-from cloud.models import Client, Stand
+from cloud.models import Client, Session, Stand
+from cloud.standauth import provision_stand
+from tests.cloud.eventstream import T0, Stream
 from tests.cloud.sessionrows import add_session
 from tests.cloud.test_reports import money, page_table, read_csv
+from tests.cloud.test_syncapi import headers
 
 
 def at(hour: int, minute: int = 0) -> datetime:
@@ -132,3 +135,41 @@ def test_debts_page_marks_two_stands_and_its_csv_lists_the_sessions(book, world,
 def test_nobody_owes(world, as_role):
     html = as_role("owner").get("/reports/debts").get_data(as_text=True)
     assert "Никто не должен." in html
+
+
+def test_offline_sessions_at_two_stands_synced_later_are_marked(world, client):
+    """The whole way: two stands each start Ivan's session on his 100 ₽ (neither knows of the
+    other's), both end and push their events through the sync API; the ledger goes below zero
+    and the report marks the debt."""
+    post_entry(world.member, "topup", 10000, method="cash", created_at=T0 - timedelta(hours=1))
+    tokens = {}
+    for site, stand in ((world.site_a, world.stand_a), (world.site_b, world.stand_b)):
+        code = provision_stand(site, stand.name).code
+        tokens[stand.id] = client.post("/sync/v1/enrol", json={"code": code}).get_json()["token"]
+    a, b = Stream(world.stand_a.id), Stream(world.stand_b.id)
+    b.wait(300)
+    uuid_a, start_a = a.started(world.member.id, world.tariff_version.id)
+    uuid_b, start_b = b.started(world.member.id, world.tariff_version.id)
+    a.wait(1800)
+    b.wait(1800)
+    batches = {
+        world.stand_a.id: (a, [start_a, a.ended(uuid_a, 1800, 8000)]),
+        world.stand_b.id: (b, [start_b, b.ended(uuid_b, 1800, 6000)]),
+    }
+    for stand_id, (stream, events) in batches.items():
+        response = client.post(
+            "/sync/v1/events",
+            headers=headers(tokens[stand_id], stream.clock),
+            json={"events": events},
+        )
+        assert response.status_code == 200, response.get_json()
+
+    first = Session.get(Session.uuid == uuid_a)
+    second = Session.get(Session.uuid == uuid_b)
+    report = client.get("/api/v1/reports/debts", headers=world.bearer("owner")).get_json()
+    [debt] = report["items"]
+    assert (debt["client_id"], debt["balance_kopecks"]) == (world.member.id, 10000 - 8000 - 6000)
+    assert debt["two_stands"] is True
+    assert [(s["session_id"], s["overlaps_with"]) for s in debt["sessions"]] == [
+        (second.id, first.id)
+    ]
