@@ -3,7 +3,8 @@
 Every few seconds a stand posts ``POST /sync/v1/heartbeat``: its version, uptime, outbox depth
 and the age of its oldest unacknowledged event, directory cursor, last sync, reader and camera
 health. The latest is kept per stand (:class:`StandHeartbeat`); at most one a minute per stand
-is also kept in :class:`StandHeartbeatLog` for the stand health report over time.
+is also kept in :class:`StandHeartbeatLog` for the stand health report over time, and so is
+every heartbeat that ends a silence longer than :data:`ONLINE_WITHIN` (with its length).
 
 A stand's state on the stands page comes from the age of its latest heartbeat: ``online``
 (within :data:`ONLINE_WITHIN`), ``stale`` (within :data:`STALE_WITHIN`), ``offline`` (older or
@@ -104,6 +105,7 @@ def record_heartbeat(stand: Stand, body: HeartbeatBody, now: datetime) -> None:
         "camera": json.dumps(camera, ensure_ascii=False),
     }
     with db_proxy.atomic():
+        silence = _silence_before(stand, now)
         StandHeartbeat.insert(stand=stand.id, **latest).on_conflict(
             conflict_target=[StandHeartbeat.stand], update=latest
         ).execute()
@@ -115,15 +117,29 @@ def record_heartbeat(stand: Stand, body: HeartbeatBody, now: datetime) -> None:
             )
             .exists()
         )
-        if not recent:
+        if silence is not None or not recent:
             skew = Stand.select(Stand.clock_skew_ms).where(Stand.id == stand.id).scalar()
             StandHeartbeatLog.create(
                 stand=stand.id,
                 clock_skew_ms=skew,
                 reader_state=str(reader.get("state", ""))[:20],
                 camera_state=str(camera.get("state", ""))[:20],
+                silence_s=silence,
                 **values,
             )
+
+
+def _silence_before(stand: Stand, now: datetime) -> int | None:
+    """Whole seconds since the stand's previous heartbeat if longer than ONLINE_WITHIN (the
+    stand was offline, and this heartbeat ends it: always logged, for the stand report)."""
+    previous = (
+        StandHeartbeat.select(StandHeartbeat.received_at)
+        .where(StandHeartbeat.stand == stand.id)
+        .first()
+    )
+    if previous is None or now - previous.received_at <= ONLINE_WITHIN:
+        return None
+    return int((now - previous.received_at).total_seconds())
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud.changes import adopt_unlogged
+from cloud.heartbeat import LOG_EVERY, ONLINE_WITHIN
 from cloud.models import (
     ALL_MODELS,
+    REPORT_INDEXES,
     Client,
     Comment,
     DirectoryChange,
@@ -34,6 +36,16 @@ from cloud.models import (
 )
 
 Migration = Callable[[peewee.Database], None]
+
+
+def add_missing_column(database: peewee.Database, model: type[peewee.Model], name: str) -> None:
+    """Add the column of ``model``'s field ``name`` unless the table has it already: a table
+    that an earlier migration created from today's model (``create_tables``) has every column
+    that later versions added to it."""
+    table, field = model._meta.table_name, model._meta.fields[name]
+    if field.column_name not in {column.name for column in database.get_columns(table)}:
+        migrator = SchemaMigrator.from_database(database)
+        migrate(migrator.add_column(table, field.column_name, field))
 
 
 def _add_sync(database: peewee.Database) -> None:
@@ -132,12 +144,40 @@ def _add_segments_and_mailings(database: peewee.Database) -> None:
     )
 
 
+def _silence_backfill_sql(database: peewee.Database) -> str:
+    """For the heartbeat log rows already kept (one a minute): a gap to the stand's previous
+    row longer than ``LOG_EVERY + ONLINE_WITHIN`` means at least ``gap - LOG_EVERY`` seconds
+    without a heartbeat, which is what ``silence_s`` of those rows becomes (a lower bound)."""
+    if isinstance(database, peewee.PostgresqlDatabase):
+        gap = "EXTRACT(EPOCH FROM received_at - LAG(received_at) OVER w)::bigint"
+    else:
+        gap = "CAST(ROUND((julianday(received_at) - julianday(LAG(received_at) OVER w)) * 86400) AS INTEGER)"
+    log_s, online_s = int(LOG_EVERY.total_seconds()), int(ONLINE_WITHIN.total_seconds())
+    return (
+        f"UPDATE stand_heartbeat_log SET silence_s = g.gap - {log_s} FROM ("  # noqa: S608
+        f"SELECT id, {gap} AS gap FROM stand_heartbeat_log "
+        "WINDOW w AS (PARTITION BY stand_id ORDER BY received_at)) AS g "
+        f"WHERE g.id = stand_heartbeat_log.id AND g.gap > {log_s + online_s}"
+    )
+
+
+def _add_report_indexes(database: peewee.Database) -> None:
+    """Version 6: what the reports need to answer fast on a large chain (cloud/reports.py):
+    the heartbeat log's silences (filled in from the log kept so far) and the indexes of
+    ``REPORT_INDEXES``."""
+    add_missing_column(database, StandHeartbeatLog, "silence_s")
+    database.execute_sql(_silence_backfill_sql(database))
+    for _model, sql in REPORT_INDEXES:
+        database.execute_sql(sql)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
     (3, _add_directory_changes),
     (4, _add_commands_and_heartbeats),
     (5, _add_segments_and_mailings),
+    (6, _add_report_indexes),
     (9, _add_comment_stands),
 ]
 BASE_VERSION = 1

@@ -1,6 +1,6 @@
 """Wash sessions as the central service sees them: open ones with their live time and cost,
-lists for the API, and the sessions summary (count, time, revenue) grouped by site, stand or
-tariff for a period.
+lists for the API, and the sessions summary (count, total and average time, revenue) for a
+period, by day, week or month, site, stand, tariff, client kind or who started them.
 
 Sessions are written by the stands (through sync); here they are only read. Every query goes
 through the acting user's site scope, so an attendant sees their own sites only."""
@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import peewee as pw
@@ -19,10 +19,11 @@ from flask_babel import gettext as _
 from cloud.errors import NotFound, ValidationFailed
 from cloud.models import Client, Credential, Session, Site, Stand, Tariff, TariffVersion, User
 from cloud.permissions import site_scope
+from cloud.timebuckets import UNITS, Bucketing
 from sync.pricing import price
 
 STATUSES = ("open", "ended")
-GROUPINGS = ("site", "stand", "tariff")
+GROUPINGS = ("day", "week", "month", "site", "stand", "tariff", "client_kind", "started_by")
 
 
 def iso_utc(value: datetime | None) -> str | None:
@@ -207,7 +208,7 @@ class Period:
         return datetime.combine(following, time.min, ZoneInfo(self.timezone)).astimezone(UTC)
 
 
-def _parse_day(text: str, name: str) -> date:
+def parse_day(text: str, name: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
@@ -221,28 +222,39 @@ def parse_period(from_text: str | None, to_text: str | None, timezone: str, toda
     """The period of a report from ``YYYY-MM-DD`` texts; a missing end defaults to this month's."""
     month_first = today.replace(day=1)
     month_last = today.replace(day=calendar.monthrange(today.year, today.month)[1])
-    first = _parse_day(from_text, "from") if from_text else month_first
-    last = _parse_day(to_text, "to") if to_text else month_last
+    first = parse_day(from_text, "from") if from_text else month_first
+    last = parse_day(to_text, "to") if to_text else month_last
     if first > last:
         raise ValidationFailed(_("Начало периода позже его конца"), "bad_period")
     return Period(first, last, timezone)
 
 
-def check_grouping(group_by: str | None) -> str:
+def check_grouping(
+    group_by: str | None, choices: tuple[str, ...] = GROUPINGS, default: str = "site"
+) -> str:
+    """The grouping asked for, one of ``choices``, or ``default`` when none was."""
     if not group_by:
-        return "site"
-    if group_by not in GROUPINGS:
-        raise ValidationFailed(_("group_by: site, stand или tariff"), "bad_group_by")
+        return default
+    if group_by not in choices:
+        raise ValidationFailed(
+            _("group_by: одно из %(names)s", names=", ".join(choices)), "bad_group_by"
+        )
     return group_by
 
 
 @dataclass(frozen=True)
 class SummaryRow:
-    key: int | None  # the site, stand or tariff id; None in the totals row
+    # The group: a site, stand or tariff id, a client kind, "staff:<id>" or "self:<method>"
+    # for who started, a bucket's first day (YYYY-MM-DD); None in the totals row.
+    key: int | str | None
     label: str
     sessions: int
     duration_s: int
     revenue_kopecks: int
+
+    @property
+    def average_duration_s(self) -> int:
+        return self.duration_s // self.sessions if self.sessions else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -250,16 +262,31 @@ class SummaryRow:
             "label": self.label,
             "sessions": self.sessions,
             "duration_s": self.duration_s,
+            "average_duration_s": self.average_duration_s,
             "revenue_kopecks": self.revenue_kopecks,
         }
 
 
+class ReportRow(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+RowT = TypeVar("RowT", bound=ReportRow)
+
+
 @dataclass(frozen=True)
-class Summary:
+class Summary(Generic[RowT]):
+    """Figures of a period per group (the sessions', or the top-ups' in cloud/topupreport.py),
+    in time order for days, weeks and months, and the totals."""
+
     period: Period
     group_by: str
-    rows: list[SummaryRow]
-    total: SummaryRow
+    rows: list[RowT]
+    total: RowT
+
+    @property
+    def over_time(self) -> bool:
+        return self.group_by in UNITS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -271,50 +298,97 @@ class Summary:
         }
 
 
-def _group_columns(group_by: str) -> tuple[Any, list[Any]]:
-    """The key column and the label columns of a grouping."""
+def self_service_labels() -> dict[str, str]:
+    """Who started a session when no staff member did: the method, by the customer."""
+    return {
+        "card": _("Карта (самообслуживание)"),
+        "qr": _("QR-код (самообслуживание)"),
+        "plate": _("Номер автомобиля (без сотрудника)"),
+        "screen": _("Экран поста (сотрудник не указан)"),
+    }
+
+
+def _group_keys(group_by: str, period: Period) -> list[Any]:
+    """The columns a grouping groups the sessions by (Session's own, and the tariff)."""
+    if group_by in UNITS:
+        return [Bucketing(period, group_by).expression(Session.ended_at)]
+    if group_by == "started_by":
+        self_method = pw.Case(None, [(Session.started_by.is_null(), Session.start_method)], None)
+        return [Session.started_by, self_method]
+    column = {"site": Session.site, "stand": Session.stand, "client_kind": Session.client_kind}
+    return [column.get(group_by, TariffVersion.tariff)]
+
+
+def _labels(group_by: str, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], tuple[Any, str]]:
+    """Each group's key as the report gives it and its label, read in one small query."""
+    ids = sorted({key[0] for key in keys if key[0] is not None})
     if group_by == "site":
-        return Site.id, [Site.name]
+        names = dict(Site.select(Site.id, Site.name).where(Site.id.in_(ids)).tuples())
+        return {key: (key[0], names.get(key[0], "?")) for key in keys}
     if group_by == "stand":
-        return Stand.id, [Site.name, Stand.name]
-    return Tariff.id, [Tariff.name]
+        stands = Stand.select(Stand.id, Site.name, Stand.name).join(Site).where(Stand.id.in_(ids))
+        names = {stand_id: f"{site} · {stand}" for stand_id, site, stand in stands.tuples()}
+        return {key: (key[0], names.get(key[0], "?")) for key in keys}
+    if group_by == "tariff":
+        names = dict(Tariff.select(Tariff.id, Tariff.name).where(Tariff.id.in_(ids)).tuples())
+        return {key: (key[0], names.get(key[0], "?")) for key in keys}
+    if group_by == "client_kind":
+        from cloud.clients import kind_labels
+
+        return {key: (key[0], kind_labels().get(key[0], key[0])) for key in keys}
+    staff = dict(User.select(User.id, User.full_name).where(User.id.in_(ids)).tuples())
+    methods = self_service_labels()
+    labels = {}
+    for key in keys:
+        staff_id, method = key
+        if staff_id is not None:
+            labels[key] = (f"staff:{staff_id}", staff.get(staff_id, "?"))
+        else:
+            labels[key] = (f"self:{method}", methods.get(method, str(method)))
+    return labels
 
 
-def summarise(actor: User, period: Period, group_by: str) -> Summary:
+def _rows_over_time(
+    period: Period, unit: str, sums: dict[tuple[Any, ...], tuple[int, int, int]]
+) -> list[SummaryRow]:
+    """One row per bucket of the period, in time order, an empty bucket as zeros."""
+    every = Bucketing(period, unit).fill({key[0]: sums[key] for key in sums}, (0, 0, 0))
+    return [SummaryRow(start.isoformat(), label, *figures) for start, label, figures in every]
+
+
+def summarise(actor: User, period: Period, group_by: str) -> Summary[SummaryRow]:
     """Sessions ended within ``period``: their number, time and revenue per group, summed by the
-    database (GROUP BY). A session counts in the period its ``ended_at`` falls in, because its
-    cost is only known, and charged, when it ends."""
+    database (GROUP BY on the session table; the few group names are read afterwards). A
+    session counts in the period (and the day, week or month) its ``ended_at`` falls in,
+    because its cost is only known, and charged, when it ends."""
     group_by = check_grouping(group_by)
-    key, labels = _group_columns(group_by)
+    keys = _group_keys(group_by, period)
     count = pw.fn.COUNT(Session.id)
     duration = pw.fn.COALESCE(pw.fn.SUM(Session.duration_s), 0)
     revenue = pw.fn.COALESCE(pw.fn.SUM(Session.cost_kopecks), 0)
-    query = (
-        Session.select(
-            key.alias("key"), *labels, count.alias("n"), duration.alias("d"), revenue.alias("r")
-        )
-        .join(Stand, on=(Session.stand == Stand.id))
-        .switch(Session)
-        .join(Site, on=(Session.site == Site.id))
-        .switch(Session)
-        .join(TariffVersion, on=(Session.tariff_version == TariffVersion.id))
-        .join(Tariff, on=(TariffVersion.tariff == Tariff.id))
-        .where(
-            Session.ended_at.is_null(False)
-            & (Session.ended_at >= period.start)
-            & (Session.ended_at < period.end)
-        )
-        .group_by(key, *labels)
-        .order_by(*labels, key)
-        .tuples()
-    )
+    query = Session.select(*keys, count, duration, revenue)
+    if group_by == "tariff":
+        query = query.join(TariffVersion, on=(Session.tariff_version == TariffVersion.id))
+    query = query.where(
+        Session.ended_at.is_null(False)
+        & (Session.ended_at >= period.start)
+        & (Session.ended_at < period.end)
+    ).group_by(*keys)
     scope = site_scope(actor)
     if scope is not None:
         query = query.where(Session.site.in_(sorted(scope)))
-    rows = []
-    for values in query:
-        key_value, *label_values, n, d, r = values
-        rows.append(SummaryRow(key_value, " · ".join(label_values), int(n), int(d), int(r)))
+    sums = {}
+    for values in query.tuples():
+        *key, n, d, r = values
+        sums[tuple(key)] = (int(n), int(d), int(r))
+    if group_by in UNITS:
+        rows = _rows_over_time(period, group_by, sums)
+    else:
+        labels = _labels(group_by, list(sums))
+        rows = sorted(
+            (SummaryRow(*labels[key], *sums[key]) for key in sums),
+            key=lambda row: (row.label, str(row.key)),
+        )
     total = SummaryRow(
         None,
         _("Итого"),
@@ -325,6 +399,12 @@ def summarise(actor: User, period: Period, group_by: str) -> Summary:
     return Summary(period, group_by, rows, total)
 
 
+def period_for(from_text: str | None, to_text: str | None, timezone: str, now: datetime) -> Period:
+    """The period of a request's ``YYYY-MM-DD`` texts; missing days default to the current
+    month in ``timezone``. Bad texts raise ValidationFailed."""
+    return parse_period(from_text, to_text, timezone, now.astimezone(ZoneInfo(timezone)).date())
+
+
 def summary_for(
     actor: User,
     from_text: str | None,
@@ -332,10 +412,8 @@ def summary_for(
     group_by: str | None,
     timezone: str,
     now: datetime,
-) -> Summary:
+) -> Summary[SummaryRow]:
     """``summarise`` for the texts of a request (``YYYY-MM-DD`` days, a grouping name);
     missing days default to the current month in ``timezone``. Bad texts raise ValidationFailed."""
-    today = now.astimezone(ZoneInfo(timezone)).date()
-    return summarise(
-        actor, parse_period(from_text, to_text, timezone, today), check_grouping(group_by)
-    )
+    period = period_for(from_text, to_text, timezone, now)
+    return summarise(actor, period, check_grouping(group_by))

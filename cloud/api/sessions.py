@@ -68,10 +68,11 @@ class OpenSessionList(BaseModel):
 
 
 class SummaryRowOut(BaseModel):
-    key: int | None
+    key: int | str | None
     label: str
     sessions: int
     duration_s: int
+    average_duration_s: int
     revenue_kopecks: int
 
 
@@ -142,12 +143,14 @@ def session_get(session_id: int) -> dict[str, Any]:
 @bp.route("/reports/summary")
 @api_endpoint(
     Capability.REPORTS,
-    "Sessions ended in a period: count, time and revenue per site, stand or tariff",
+    "Sessions ended in a period: count, total and average time, revenue per group",
     response=SummaryOut,
     query={
         "from": "first day, YYYY-MM-DD (default: first day of this month)",
         "to": "last day, YYYY-MM-DD, inclusive (default: last day of this month)",
-        "group_by": "site (default), stand or tariff",
+        "group_by": "day, week, month (a row per period, empty ones too), site (default), "
+        "stand, tariff, client_kind, or started_by (staff:<id>, or self:<method> for a card "
+        "or QR self-service start)",
     },
 )
 def reports_summary() -> dict[str, Any]:

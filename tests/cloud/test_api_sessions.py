@@ -193,6 +193,7 @@ def test_summary_report(client, world):
                 "label": "Мойка на Гагарина",
                 "sessions": 1,
                 "duration_s": 300,
+                "average_duration_s": 300,
                 "revenue_kopecks": 5000,
             },
             {
@@ -200,6 +201,7 @@ def test_summary_report(client, world):
                 "label": "Мойка на Ленина",
                 "sessions": 2,
                 "duration_s": 1800,
+                "average_duration_s": 900,
                 "revenue_kopecks": 40000,
             },
         ],
@@ -208,6 +210,7 @@ def test_summary_report(client, world):
             "label": "Итого",
             "sessions": 3,
             "duration_s": 2100,
+            "average_duration_s": 700,
             "revenue_kopecks": 45000,
         },
     }
@@ -228,6 +231,7 @@ def test_summary_report(client, world):
             "label": "Стандарт",
             "sessions": 3,
             "duration_s": 2100,
+            "average_duration_s": 700,
             "revenue_kopecks": 45000,
         }
     ]

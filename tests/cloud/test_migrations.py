@@ -5,7 +5,9 @@ Each test works on an empty database of the engine under test (SQLite, PostgreSQ
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import peewee
@@ -13,8 +15,15 @@ import pytest
 from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud import migrations
-from cloud.migrations import current_version, latest_version, upgrade
-from cloud.models import ALL_MODELS, SchemaVersion, Site
+from cloud.migrations import MIGRATIONS, current_version, latest_version, upgrade
+from cloud.models import (
+    ALL_MODELS,
+    REPORT_INDEXES,
+    SchemaVersion,
+    Site,
+    Stand,
+    StandHeartbeatLog,
+)
 from tests.cloud.freshdb import bound, empty_database_url
 
 
@@ -110,3 +119,41 @@ def test_a_database_newer_than_the_program_is_refused_and_left_alone(
 
     assert current_version(empty) == latest_version() + 1
     assert Site.select().count() == 1
+
+
+def test_version_6_adds_heartbeat_silences_from_the_log_and_the_report_indexes(
+    empty: peewee.Database,
+) -> None:
+    up_to_6 = [step for step in MIGRATIONS if step[0] <= 6]
+    upgrade(empty)
+    names = [re.search(r'EXISTS "(\w+)"', sql).group(1) for _m, sql in REPORT_INDEXES]  # type: ignore[union-attr]
+    # Back to version 5: no silences, none of the report indexes.
+    for name in names:
+        empty.execute_sql(f'DROP INDEX "{name}"')
+    empty.execute_sql("ALTER TABLE stand_heartbeat_log DROP COLUMN silence_s")
+    SchemaVersion.update(version=5).execute()
+    stand = Stand.create(site=Site.create(name="Аквастенд на Ленина"), name="Пост 1")
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    seconds = [0, 60, 125, 425, 490]  # a log row a minute, then five minutes silent
+    for offset in seconds:
+        StandHeartbeatLog.insert(
+            stand=stand.id,
+            received_at=start + timedelta(seconds=offset),
+            version="1",
+            uptime_s=1,
+            outbox=0,
+            cursor=1,
+        ).execute()
+
+    assert upgrade(empty, up_to_6) == (5, 6)
+
+    log = StandHeartbeatLog.select().order_by(StandHeartbeatLog.received_at)
+    # Only a gap longer than a minute and the online threshold is a silence: its length
+    # less the minute the log may skip.
+    assert [row.silence_s for row in log] == [None, None, None, 300 - 60, None]
+    indexes = {
+        index.name
+        for model, _sql in REPORT_INDEXES
+        for index in empty.get_indexes(model._meta.table_name)
+    }
+    assert set(names) <= indexes

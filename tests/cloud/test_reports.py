@@ -1,5 +1,6 @@
-"""The sessions report: count, time and revenue per site, stand or tariff for a period, with a
-chart and a CSV export; figures checked against sums worked out here from the rows created."""
+"""The sessions report: count, total and average time and revenue for a period, by day, week,
+month, site, stand, tariff, client kind or who started them, with a chart and a CSV export;
+figures checked against sums worked out here from the rows created."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import csv
 import io
 import re
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
@@ -100,33 +102,103 @@ def sessions(world):
         ),
         (world.guest, world.stand_b, express_v, utc(2024, 3, 31, 20, 55), PERIOD_END, 88800),
     ]
+    # Who started each: a staff member on the screen, or the client by card or QR.
+    starters = [
+        ("card", None),
+        ("screen", world.users["attendant"]),
+        ("qr", None),
+        ("screen", world.users["operator"]),
+        ("card", None),
+        ("screen", world.users["attendant"]),
+        ("qr", None),
+        ("card", None),
+        ("card", None),
+    ]
     made = []
-    for client, stand, version, started, ended, cost in rows:
+    for (client, stand, version, started, ended, cost), (method, staff) in zip(
+        rows, starters, strict=True
+    ):
         session = add_session(
-            client, stand, version, started_at=started, ended_at=ended, cost_kopecks=cost
+            client,
+            stand,
+            version,
+            started_at=started,
+            ended_at=ended,
+            cost_kopecks=cost,
+            start_method=method,
         )
+        session.started_by = staff
+        session.save()
+        starter = staff.full_name if staff else STARTER_LABELS[method]
+        kind = KIND_LABELS[client.kind]
         made.append(
-            (session, stand.site.name, f"{stand.site.name} · {stand.name}", version.tariff.name)
+            (
+                session,
+                stand.site.name,
+                f"{stand.site.name} · {stand.name}",
+                version.tariff.name,
+                kind,
+                starter,
+            )
         )
     # Still open in March: not counted.
     add_session(world.member, stand_a2, standard, started_at=utc(2024, 3, 15, 12))
     return made
 
 
+STARTER_LABELS = {"card": "Карта (самообслуживание)", "qr": "QR-код (самообслуживание)"}
+KIND_LABELS = {"member": "Участник клуба", "guest": "Гость"}
+GROUPINGS = ["site", "stand", "tariff", "client_kind", "started_by", "day", "week", "month"]
+
+
+def march_buckets(unit):
+    """The first day and label of every day, week (from Monday) or month touching March 2024."""
+    days = [date(2024, 3, 1) + timedelta(days=n) for n in range(31)]
+    if unit == "day":
+        return [(day, day.strftime("%d.%m.%Y")) for day in days]
+    if unit == "week":
+        mondays = sorted({day - timedelta(days=day.weekday()) for day in days})
+        return [(monday, "неделя с " + monday.strftime("%d.%m.%Y")) for monday in mondays]
+    return [(date(2024, 3, 1), "март 2024")]
+
+
+def bucket_key(ended, unit):
+    day = ended.astimezone(MOSCOW).date()
+    if unit == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1) if unit == "month" else day
+
+
 def expected_rows(sessions, group_by):
-    """(label, count, seconds, kopecks) per group, sorted by label, then the totals."""
-    column = {"site": 1, "stand": 2, "tariff": 3}[group_by]
+    """(label, count, seconds, kopecks) per group, sorted by label (in time order for days,
+    weeks and months, every one of them), then the totals."""
+    column = {"site": 1, "stand": 2, "tariff": 3, "client_kind": 4, "started_by": 5}
     groups = defaultdict(lambda: [0, 0, 0])
     for entry in sessions:
         session = entry[0]
         if PERIOD_START <= session.ended_at < PERIOD_END:
-            group = groups[entry[column]]
+            if group_by in column:
+                key = entry[column[group_by]]
+            else:
+                key = bucket_key(session.ended_at, group_by)
+            group = groups[key]
             group[0] += 1
             group[1] += session.duration_s
             group[2] += session.cost_kopecks
-    rows = [(label, *values) for label, values in sorted(groups.items())]
+    if group_by in column:
+        rows = [(label, *values) for label, values in sorted(groups.items())]
+    else:
+        rows = [(label, *groups.get(day, [0, 0, 0])) for day, label in march_buckets(group_by)]
     total = ("Итого", *(sum(row[i] for row in rows) for i in (1, 2, 3)))
     return [*rows, total]
+
+
+def average(seconds, count):
+    """The average time as the page shows it (m:ss, or h:mm:ss from an hour)."""
+    mean = seconds // count if count else 0
+    hours, rest = divmod(mean, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class TableParser(HTMLParser):
@@ -170,24 +242,29 @@ def read_csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
 
 
-@pytest.mark.parametrize("group_by", ["site", "stand", "tariff"])
+@pytest.mark.parametrize("group_by", GROUPINGS)
 def test_report_figures_match_the_sessions_of_the_period(sessions, as_role, group_by):
     expected = expected_rows(sessions, group_by)
-    assert len(expected) >= 3  # at least two groups and the totals
+    assert len(expected) >= 2
     browser = as_role("operator")
 
     response = browser.get(f"/reports/sessions?{MARCH}&group_by={group_by}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     table = page_table(html)
-    assert table == [[label, str(n), hours_minutes(d), money(r)] for label, n, d, r in expected]
+    assert table == [
+        [label, str(n), hours_minutes(d), average(d, n), money(r)] for label, n, d, r in expected
+    ]
 
     exported = read_csv(browser.get(f"/reports/sessions.csv?{MARCH}&group_by={group_by}"))
     assert exported[1:] == [
-        [label, str(n), hours_minutes(d), str(d), roubles(r), str(r)] for label, n, d, r in expected
+        [label, str(n), hours_minutes(d), str(d), roubles(r), str(r), str(d // n if n else 0)]
+        for label, n, d, r in expected
     ]
     # The CSV says what the page's table says.
-    assert [[row[0], row[1], row[2], money(int(row[5]))] for row in exported[1:]] == table
+    assert [[row[0], row[1], row[2], money(int(row[5]))] for row in exported[1:]] == [
+        [row[0], row[1], row[2], row[4]] for row in table
+    ]
 
     chart = re.search(r'<svg[^>]*role="img".*?</svg>', html, re.S)
     assert chart is not None
@@ -195,7 +272,58 @@ def test_report_figures_match_the_sessions_of_the_period(sessions, as_role, grou
     assert svg.count('<rect class="bar"') == len(expected) - 1  # one bar per group
     assert "<title" in svg and "aria-labelledby" in svg
     for label, _n, _d, revenue in expected[:-1]:
-        assert label in svg and money(revenue) in svg
+        assert f"{label}: {money(revenue)}" in svg  # every bar's tooltip
+
+
+def test_days_weeks_and_months_are_a_time_series_with_the_quiet_days_in_it(sessions, as_role):
+    html = as_role("owner").get(f"/reports/sessions?{MARCH}&group_by=day").get_data(as_text=True)
+    svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
+    assert 'class="chart series"' in svg
+    tooltips = re.findall(r'<g class="bar-row"><title>([^<]+)</title>', svg)
+    assert [tip.split(":")[0] for tip in tooltips] == [
+        label for _day, label in march_buckets("day")
+    ]  # left to right in time order, quiet days included
+    assert "02.03.2024: 0,00" in svg.replace(NBSP, " ")
+
+
+def test_days_follow_the_configured_time_zone_across_a_clock_change(world, as_role, app):
+    """Berlin moves its clocks on 31 March 2024 at 01:00 UTC: a day there is 23 hours."""
+    app.config["AQ"] = replace(app.config["AQ"], timezone="Europe/Berlin")
+    berlin = ZoneInfo("Europe/Berlin")
+    ends = [
+        utc(2024, 3, 29, 22, 59, 59),  # 23:59:59 on the 29th (UTC+1): outside
+        utc(2024, 3, 29, 23, 0),  # midnight, the 30th
+        utc(2024, 3, 30, 22, 59, 59),  # the 30th, last second
+        utc(2024, 3, 30, 23, 0),  # midnight, the 31st (still UTC+1)
+        utc(2024, 3, 31, 21, 59, 59),  # 23:59:59 on the 31st (now UTC+2)
+        utc(2024, 3, 31, 22, 0),  # midnight, 1 April
+        utc(2024, 4, 1, 21, 59, 59),  # the last second of 1 April
+        utc(2024, 4, 1, 22, 0),  # 2 April: outside
+    ]
+    for number, ended in enumerate(ends, start=1):
+        add_session(
+            world.member,
+            world.stand_a,
+            world.tariff_version,
+            started_at=ended - timedelta(minutes=number),
+            ended_at=ended,
+            cost_kopecks=100 * number,
+        )
+    first, last = date(2024, 3, 30), date(2024, 4, 1)
+    expected = defaultdict(lambda: [0, 0])
+    for number, ended in enumerate(ends, start=1):
+        day = ended.astimezone(berlin).date()
+        if first <= day <= last:
+            expected[day][0] += 1
+            expected[day][1] += 100 * number
+    response = as_role("operator").get(
+        "/reports/sessions.csv?from=2024-03-30&to=2024-04-01&group_by=day"
+    )
+    rows = read_csv(response)[1:-1]
+    assert [(row[0], int(row[1]), int(row[5])) for row in rows] == [
+        (day.strftime("%d.%m.%Y"), *expected[day]) for day in (first, first.replace(day=31), last)
+    ]
+    assert [int(row[1]) for row in rows] == [2, 2, 2]
 
 
 def test_report_counts_sessions_by_when_they_ended(sessions, as_role):
@@ -203,7 +331,13 @@ def test_report_counts_sessions_by_when_they_ended(sessions, as_role):
     # Seven of the nine ended sessions end within March, Moscow time; the open one never counts.
     assert total[1] == 7
     html = as_role("owner").get(f"/reports/sessions?{MARCH}").get_data(as_text=True)
-    assert page_table(html)[-1] == ["Итого", "7", hours_minutes(total[2]), money(total[3])]
+    assert page_table(html)[-1] == [
+        "Итого",
+        "7",
+        hours_minutes(total[2]),
+        average(total[2], 7),
+        money(total[3]),
+    ]
     assert "время окончания" in html  # the page says which sessions count
 
 
@@ -229,7 +363,7 @@ def test_report_defaults_to_this_month(world, as_role):
     today = utcnow().astimezone(MOSCOW).date()
     html = as_role("operator").get("/reports/sessions").get_data(as_text=True)
     assert f'name="from" value="{today.replace(day=1).isoformat()}"' in html
-    assert page_table(html)[-1] == ["Итого", "1", "0:09", money(10000)]
+    assert page_table(html)[-1] == ["Итого", "1", "0:09", "9:59", money(10000)]
 
 
 def test_csv_is_ready_for_excel(sessions, as_role):
@@ -239,7 +373,15 @@ def test_csv_is_ready_for_excel(sessions, as_role):
     assert "attachment" in response.headers["Content-Disposition"]
     assert "sessions_2024-03-01_2024-03-31_tariff.csv" in response.headers["Content-Disposition"]
     header = read_csv(response)[0]
-    assert header == ["Тариф", "Сессий", "Время, ч:мм", "Время, с", "Выручка, ₽", "Выручка, коп."]
+    assert header == [
+        "Тариф",
+        "Сессий",
+        "Время, ч:мм",
+        "Время, с",
+        "Выручка, ₽",
+        "Выручка, коп.",
+        "Среднее время, с",
+    ]
 
 
 def test_csv_does_not_let_a_name_become_a_formula(world, as_role):
