@@ -150,14 +150,16 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the web app and the API with gunicorn (run `init` first)."""
     config, database = _open_database()
     _require_current_schema(database)
+    from cloud import gunicorn_conf
+
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "preload_app": True,  # a broken configuration fails once, before any worker starts
-        "accesslog": "-",
-        "errorlog": "-",
-        "proc_name": "aquastand-cloud",
-        "control_socket_disable": True,  # gunicornc is not used; one path per user would clash
+        "preload_app": gunicorn_conf.preload_app,
+        "logconfig_dict": gunicorn_conf.logconfig_dict,
+        "access_log_format": gunicorn_conf.access_log_format,
+        "proc_name": gunicorn_conf.proc_name,
+        "control_socket_disable": gunicorn_conf.control_socket_disable,
     }
     CentralServer(config, options).run()
 

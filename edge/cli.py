@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import json
+import logging
 import os
 import signal
 import sys
@@ -18,12 +21,16 @@ from edge.stand import Stand, drop_frame, drop_qr_text, simulated, simulated_nfc
 from edge.state import StateServer
 from edge.store import Store
 from edge.syncwiring import forget_cursor
+from edge.watchdog import Watchdog
 from hardware.nfc import emulate_card
 from sync.agent import CentralUnreachable, enrol
 from sync.directory import validate_directory
 from sync.errors import RuleError
+from sync.logs import setup_logging
 
 READY_WAIT_S = 5.0
+# Libraries whose INFO lines would repeat every second (APScheduler logs each job it runs).
+QUIET_LOGGERS = {"apscheduler": logging.WARNING}
 
 
 @click.group()
@@ -130,7 +137,10 @@ def _config(config_file: Path | None, **overrides: object) -> EdgeConfig:
     help="TOML configuration file (default: AQUASTAND_EDGE_CONFIG or <data dir>/edge.toml)",
 )
 def run(simulate: bool, config_file: Path | None) -> None:
-    """Run the stand: reader, camera, feedback, engine and the state endpoint, until stopped."""
+    """Run the stand: reader, camera, feedback, engine and the state endpoint, until stopped.
+
+    Under systemd (``Type=notify``) it says READY=1 once serving and feeds the watchdog while
+    its loops run (:mod:`edge.watchdog`)."""
     config = _config(config_file)
     if simulate:
         config = simulated(config)
@@ -142,6 +152,8 @@ def run(simulate: bool, config_file: Path | None) -> None:
     previous = {
         signum: signal.signal(signum, on_signal) for signum in (signal.SIGTERM, signal.SIGINT)
     }
+    log_handler = setup_logging(levels=QUIET_LOGGERS)
+    _dump_stacks_on_abort()
     try:
         try:
             stand = Stand(config)
@@ -155,24 +167,41 @@ def run(simulate: bool, config_file: Path | None) -> None:
                     f"cannot listen on 127.0.0.1:{config.port}: {error}"
                 ) from error
             with server:
-                server.start()
-                stand.start()
-                stand.wait_reader(READY_WAIT_S)
-                reader = stand.reader.health().state if stand.reader else "absent"
-                click.echo(
-                    f"ready: {server.url}/api/state nfc={config.nfc_device} (reader {reader})"
-                    f" camera={config.camera}"
-                    + (f" inbox={stand.camera_inbox}" if config.camera == "directory" else "")
-                    + f" sync={config.central_url if stand.agent else 'off (not enrolled)'}",
-                )
-                sys.stdout.flush()
-                while not stop.wait(0.5):
-                    pass
-                click.echo("stopping")
+                _serve(stand, server, stop)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        logging.getLogger().removeHandler(log_handler)
     click.echo("stopped")
+
+
+def _serve(stand: Stand, server: StateServer, stop: threading.Event) -> None:
+    """Start ``stand`` and its screen, say so, and feed the watchdog until ``stop`` is set."""
+    config = stand.config
+    server.start()
+    stand.start()
+    stand.wait_reader(READY_WAIT_S)
+    reader = stand.reader.health().state if stand.reader else "absent"
+    click.echo(
+        f"ready: {server.url}/api/state nfc={config.nfc_device} (reader {reader})"
+        f" camera={config.camera}"
+        + (f" inbox={stand.camera_inbox}" if config.camera == "directory" else "")
+        + f" sync={config.central_url if stand.agent else 'off (not enrolled)'}",
+    )
+    sys.stdout.flush()
+    watchdog = Watchdog(lambda: stand.stopped_loops() + server.stopped_loops())
+    watchdog.ready(f"serving on {server.url}")
+    while not stop.wait(watchdog.check_every_s):
+        watchdog.beat()
+    watchdog.stopping()
+    click.echo("stopping")
+
+
+def _dump_stacks_on_abort() -> None:
+    """Have a fatal signal (systemd's watchdog kills with SIGABRT) print every thread's stack
+    to stderr, the journal: what the hung loop was doing. Not where stderr is no file."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # stderr without a fileno
+        faulthandler.enable()
 
 
 @main.command("tap")
