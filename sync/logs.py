@@ -148,10 +148,11 @@ def setup_logging(
     level: int = logging.INFO,
     stream: TextIO | None = None,
     levels: Mapping[str, int] | None = None,
+    repeat_interval_s: float = REPEAT_INTERVAL_S,
 ) -> logging.Handler:
-    """Send every record of this process to ``stream`` (stderr) as logfmt lines with repeats
-    bounded; ``levels`` sets chatty libraries' loggers higher. Calling it again replaces the
-    handler it installed before."""
+    """Send every record of this process to ``stream`` (stderr) as logfmt lines, a repeated
+    line once per ``repeat_interval_s``; ``levels`` sets chatty libraries' loggers higher.
+    Calling it again replaces the handler it installed before."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if handler.get_name() == _OURS:
@@ -161,7 +162,7 @@ def setup_logging(
     handler = logging.StreamHandler(target)
     handler.set_name(_OURS)
     handler.setFormatter(LogfmtFormatter(journal=under_journal(target)))
-    handler.addFilter(RepeatFilter())
+    handler.addFilter(RepeatFilter(repeat_interval_s))
     root.addHandler(handler)
     root.setLevel(level)
     for name, logger_level in (levels or {}).items():
