@@ -10,9 +10,10 @@ from sync.logs import gunicorn_logging
 
 proc_name = "aquastand-cloud"
 logconfig_dict = gunicorn_logging()
-# The remote address, then the address the proxy forwarded for (behind nginx), the request,
-# the status, the body size and the time taken.
-access_log_format = '%(h)s %({x-forwarded-for}i)s "%(r)s" %(s)s %(B)s %(M)sms'
+# The remote address, the address the proxy forwarded for (behind nginx), the method and path
+# (not the query string: searches carry phone numbers and names), the status, the body size and
+# the time taken.
+access_log_format = "%(h)s %({x-forwarded-for}i)s %(m)s %(U)s %(s)s %(B)s %(M)sms"
 # Built once before the workers fork: a broken configuration fails at once, not per worker.
 preload_app = True
 # gunicornc is not used; a control socket per user would clash between instances.
