@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -302,3 +303,58 @@ def provision_stand(site_name: str, name: str) -> None:
         f"{site_name!r}), valid once until {expires}:"
     )
     click.echo(provisioned.code)
+
+
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(file: Path) -> None:
+    """Write a backup of the database to FILE (owner-only; a consistent snapshot, the service
+    may keep running). SQLite: a database file; PostgreSQL: pg_dump's custom format."""
+    from cloud.backup import BackupError, backup
+
+    config, database = _open_database()
+    try:
+        done = backup(config.effective_database_url, database, file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        database.close()
+    click.echo(
+        f"backed up {done.database} (schema version {done.version}) to {file}: {done.size} bytes"
+    )
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+def restore_command(file: Path, yes: bool) -> None:
+    """Replace everything in the database with the backup FILE, all or nothing. Stop the
+    service first (systemctl stop aquastand-cloud). Refuses a backup newer than this program
+    and a database newer than the backup."""
+    from cloud.backup import BackupError, backup_version, describe, restore
+    from cloud.migrations import latest_version
+
+    config, database = _open_database()
+    url = config.effective_database_url
+    try:
+        version = backup_version(url, file)
+        if not yes:
+            click.confirm(
+                f"Replace everything in {describe(url)} with {file} (schema version {version})?",
+                abort=True,
+            )
+        done = restore(url, database, file)
+    except BackupError as error:
+        raise click.ClickException(f"{error}; nothing was changed") from error
+    finally:
+        database.close()
+    click.echo(
+        f"restored {file} (schema version {done.version}) into {done.database}: "
+        "every table replaced by the backup's"
+    )
+    latest = latest_version()
+    if done.version < latest:
+        click.echo(
+            f"the schema is version {done.version}, this program's is {latest}: run "
+            "`aquastand-cloud init` to upgrade it (the service's unit runs it when it starts)"
+        )
