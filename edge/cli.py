@@ -29,6 +29,9 @@ from sync.errors import RuleError
 from sync.logs import setup_logging
 
 READY_WAIT_S = 5.0
+# sysexits.h's EX_CONFIG: the stand's unit does not restart a stand that cannot run as
+# configured (RestartPreventExitStatus=78) - it would only fail again every few seconds.
+EX_CONFIG = 78
 # Libraries whose INFO lines would repeat every second (APScheduler logs each job it runs).
 QUIET_LOGGERS = {"apscheduler": logging.WARNING}
 
@@ -121,6 +124,12 @@ def enrol_stand(central_url: str, code: str) -> None:
     )
 
 
+class NotConfigured(click.ClickException):
+    """The stand cannot run as configured (exit status :data:`EX_CONFIG`)."""
+
+    exit_code = EX_CONFIG
+
+
 def _config(config_file: Path | None, **overrides: object) -> EdgeConfig:
     try:
         return load_config(config_file, **overrides)
@@ -141,7 +150,10 @@ def run(simulate: bool, config_file: Path | None) -> None:
 
     Under systemd (``Type=notify``) it says READY=1 once serving and feeds the watchdog while
     its loops run (:mod:`edge.watchdog`)."""
-    config = _config(config_file)
+    try:
+        config = load_config(config_file)
+    except ValueError as error:
+        raise NotConfigured(f"configuration: {error}") from error
     if simulate:
         config = simulated(config)
     stop = threading.Event()
@@ -158,7 +170,7 @@ def run(simulate: bool, config_file: Path | None) -> None:
         try:
             stand = Stand(config)
         except ValueError as error:
-            raise click.ClickException(str(error)) from error
+            raise NotConfigured(str(error)) from error
         with stand:
             try:
                 server = StateServer(stand)
