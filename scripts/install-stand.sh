@@ -175,6 +175,11 @@ if [ "$KIOSK" -eq 1 ]; then
         "$UNIT_DIR/aquastand-kiosk.service"
     run install -m 0644 "$SOURCE/systemd/aquastand-kiosk.pam" /etc/pam.d/aquastand-kiosk
 fi
+# USB readers: group plugdev may open them; the kernel's NFC drivers must not claim them.
+run install -m 0644 "$SOURCE/systemd/70-aquastand-nfc.rules" /etc/udev/rules.d/70-aquastand-nfc.rules
+run install -m 0644 "$SOURCE/systemd/aquastand-nfc-blacklist.conf" /etc/modprobe.d/aquastand-nfc.conf
+run udevadm control --reload
+run udevadm trigger --subsystem-match=usb --action=add
 run install -d -m 0755 /etc/systemd/journald.conf.d
 run install -m 0644 "$SOURCE/systemd/journald-aquastand.conf" \
     /etc/systemd/journald.conf.d/aquastand.conf

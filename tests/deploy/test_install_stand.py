@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from nfc.clf.device import usb_device_map
 
 from edge.config import EdgeConfig, load_config
 from tests.deploy.units import SYSTEMD_DIR, UNITS, one, service
@@ -199,3 +200,20 @@ def test_the_written_configuration_is_valid_and_documents_the_defaults(tmp_path:
     documented = {line.split(" = ")[0] for line in commented}
     documented |= set(re.findall(r"^([a-z_]+) = ", TEMPLATE.read_text(), re.MULTILINE))
     assert documented == {f.name for f in dataclasses.fields(EdgeConfig)} - {"data_dir"}
+
+
+def test_every_usb_reader_nfcpy_knows_is_opened_to_the_stand_and_kept_from_the_kernel() -> None:
+    rules = (SYSTEMD_DIR / "70-aquastand-nfc.rules").read_text()
+    for vendor, product in usb_device_map:
+        rule = (
+            f'SUBSYSTEM=="usb", ATTRS{{idVendor}}=="{vendor:04x}", '
+            f'ATTRS{{idProduct}}=="{product:04x}", GROUP="plugdev", MODE="0660"'
+        )
+        assert rule in rules.splitlines()
+    assert "plugdev" in one(service("aquastand-edge.service"), "SupplementaryGroups").split()
+    blacklisted = (SYSTEMD_DIR / "aquastand-nfc-blacklist.conf").read_text().split()
+    assert {"pn533_usb", "port100"} <= set(blacklisted)
+    lines = plan()
+    installed = {command[-1]: command[-2] for command in find(lines, "install", "-m", "0644")}
+    assert installed["/etc/udev/rules.d/70-aquastand-nfc.rules"].endswith("70-aquastand-nfc.rules")
+    assert installed["/etc/modprobe.d/aquastand-nfc.conf"].endswith("aquastand-nfc-blacklist.conf")
