@@ -5,12 +5,12 @@ A line reads ``level=warning logger=hardware.nfc msg="NFC reader on usb failed: 
 journal (``JOURNAL_STREAM`` names our stderr), where journald stamps every line itself and a
 ``<N>`` syslog prefix gives the line its priority (``journalctl -p warning`` finds it).
 
-The same line (same logger, level and text) coming again within ``REPEAT_INTERVAL_S`` is
-dropped and counted; its next appearance after the interval carries ``repeated=N``. So a
+The same line (same logger, level and text, numbers aside) coming again within
+``REPEAT_INTERVAL_S`` is dropped and counted; its next appearance after the interval carries ``repeated=N``. So a
 reader failing every second writes one line a minute, not sixty: the stand's SD card is not
 worn out by one broken cable.
 
->>> setup_logging()  # the stand's ``run``; the central host's gunicorn uses GUNICORN_LOGGING
+>>> setup_logging()  # the stand's ``run``; gunicorn uses gunicorn_logging()
 """
 
 from __future__ import annotations
@@ -133,12 +133,22 @@ class RepeatFilter(logging.Filter):
 
 
 def _identity(record: logging.LogRecord) -> str:
-    """What makes two records "the same line": the message and the exception they carry."""
-    text = record.getMessage()
+    """What makes two records "the same line": the message with its numbers left out (the
+    agent's "sync failed (...); next attempt in 7.5 s" is one line whatever the wait), and the
+    exception they carry."""
+    if isinstance(record.args, tuple) and record.args:
+        words = [str(arg) for arg in record.args if isinstance(arg, bool | str) or not _number(arg)]
+        text = "\x00".join([str(record.msg), *words])
+    else:
+        text = record.getMessage()
     if record.exc_info and record.exc_info[1] is not None:
         error = record.exc_info[1]
         text += f"\x00{type(error).__name__}: {error}"
     return text
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float)
 
 
 _OURS = "aquastand"

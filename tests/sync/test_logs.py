@@ -79,6 +79,22 @@ def test_different_lines_are_not_held_back_by_each_other(
     ]
 
 
+def test_a_line_differing_only_in_its_numbers_is_the_same_line(
+    captured: tuple[logging.Logger, io.StringIO, Clock],
+) -> None:
+    logger, stream, clock = captured
+    for wait in (0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0):  # the agent backing off
+        logger.warning("sync failed (%s); next attempt in %.1f s", "connection refused", wait)
+        clock.now += wait
+
+    lines = _lines(stream)
+    assert len(lines) == 2
+    assert lines[0].endswith('msg="sync failed (connection refused); next attempt in 0.5 s"')
+    assert lines[1].endswith('next attempt in 60.0 s" repeated=6')
+    logger.warning("sync failed (%s); next attempt in %.1f s", "HTTP 503", 1.0)
+    assert len(_lines(stream)) == 3  # another error is another line
+
+
 def test_the_same_message_with_another_exception_is_another_line(
     captured: tuple[logging.Logger, io.StringIO, Clock],
 ) -> None:
