@@ -23,6 +23,7 @@ import pytest
 from edge.config import EdgeConfig
 from tests.conftest import need
 from tests.deploy.units import SYSTEMD_DIR, UNITS, executable, one, read_unit, service
+from tests.edge.conftest import Running
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze") or "/usr/bin/systemd-analyze"
 VENV_BIN = "/opt/aquastand/venv/bin/"
@@ -186,6 +187,17 @@ def test_the_kiosk_waits_until_the_stand_answers(tmp_path: Path) -> None:
     assert time.monotonic() - started >= 1.5  # it waited for the server, not failed at once
     assert seen == ["/"]
     server.join(5)
+
+
+def test_the_kiosks_wait_is_satisfied_by_the_real_stand_screen(running: Running) -> None:
+    """The stand's own screen answers the kiosk's check (its "/" redirects to the PIN lock)."""
+    need(Path("/usr/bin/curl").exists(), "curl")
+    [wait] = service("aquastand-kiosk.service")["ExecStartPre"]
+    command = shlex.split(wait.replace(STAND_URL, running.url + "/"))
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
 
 
 def _free_port() -> int:
