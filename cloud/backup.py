@@ -68,6 +68,8 @@ def backup(url: str, database: peewee.Database, target: Path) -> Outcome:
     database.close()
     if version is None:
         raise BackupError("the database has no schema: nothing to back up")
+    if not target.parent.is_dir():
+        raise BackupError(f"no directory {target.parent} to write the backup in")
     partial = target.with_name(f".{target.name}.partial")
     try:
         if is_sqlite(url):

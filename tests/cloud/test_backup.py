@@ -192,3 +192,10 @@ def test_backup_of_a_database_without_schema_is_refused(
     assert result.exit_code == 1
     assert "the database has no schema: nothing to back up" in result.output
     assert not (tmp_path / "x.backup").exists()
+
+
+def test_backup_into_a_missing_directory_is_refused(central: str, tmp_path: Path) -> None:
+    result = run("backup", str(tmp_path / "nowhere" / "central.backup"))
+
+    assert result.exit_code == 1
+    assert f"no directory {tmp_path / 'nowhere'} to write the backup in" in result.output
