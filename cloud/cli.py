@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -150,14 +151,16 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the web app and the API with gunicorn (run `init` first)."""
     config, database = _open_database()
     _require_current_schema(database)
+    from cloud import gunicorn_conf
+
     options = {
         "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
         "workers": workers,
-        "preload_app": True,  # a broken configuration fails once, before any worker starts
-        "accesslog": "-",
-        "errorlog": "-",
-        "proc_name": "aquastand-cloud",
-        "control_socket_disable": True,  # gunicornc is not used; one path per user would clash
+        "preload_app": gunicorn_conf.preload_app,
+        "logconfig_dict": gunicorn_conf.logconfig_dict,
+        "access_log_format": gunicorn_conf.access_log_format,
+        "proc_name": gunicorn_conf.proc_name,
+        "control_socket_disable": gunicorn_conf.control_socket_disable,
     }
     CentralServer(config, options).run()
 
@@ -370,3 +373,58 @@ def send_mailings() -> None:
         )
         + (" (stopped early, the rest stay queued)" if stop.is_set() else "")
     )
+
+
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def backup_command(file: Path) -> None:
+    """Write a backup of the database to FILE (owner-only; a consistent snapshot, the service
+    may keep running). SQLite: a database file; PostgreSQL: pg_dump's custom format."""
+    from cloud.backup import BackupError, backup
+
+    config, database = _open_database()
+    try:
+        done = backup(config.effective_database_url, database, file)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        database.close()
+    click.echo(
+        f"backed up {done.database} (schema version {done.version}) to {file}: {done.size} bytes"
+    )
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+def restore_command(file: Path, yes: bool) -> None:
+    """Replace everything in the database with the backup FILE, all or nothing. Stop the
+    service first (systemctl stop aquastand-cloud). Refuses a backup newer than this program
+    and a database newer than the backup."""
+    from cloud.backup import BackupError, backup_version, describe, restore
+    from cloud.migrations import latest_version
+
+    config, database = _open_database()
+    url = config.effective_database_url
+    try:
+        version = backup_version(url, file)
+        if not yes:
+            click.confirm(
+                f"Replace everything in {describe(url)} with {file} (schema version {version})?",
+                abort=True,
+            )
+        done = restore(url, database, file)
+    except BackupError as error:
+        raise click.ClickException(f"{error}; nothing was changed") from error
+    finally:
+        database.close()
+    click.echo(
+        f"restored {file} (schema version {done.version}) into {done.database}: "
+        "every table replaced by the backup's"
+    )
+    latest = latest_version()
+    if done.version < latest:
+        click.echo(
+            f"the schema is version {done.version}, this program's is {latest}: run "
+            "`aquastand-cloud init` to upgrade it (the service's unit runs it when it starts)"
+        )

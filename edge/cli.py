@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import json
+import logging
 import os
 import signal
 import sys
@@ -17,12 +20,20 @@ from edge.stand import Stand, drop_frame, drop_qr_text, simulated, simulated_nfc
 from edge.state import StateServer
 from edge.store import Store
 from edge.syncwiring import forget_cursor
+from edge.watchdog import Watchdog
 from hardware.nfc import emulate_card
 from sync.agent import CentralUnreachable, enrol
 from sync.directory import validate_directory
 from sync.errors import RuleError
+from sync.logs import setup_logging
 
 READY_WAIT_S = 5.0
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# sysexits.h's EX_CONFIG: the stand's unit does not restart a stand that cannot run as
+# configured (RestartPreventExitStatus=78) - it would only fail again every few seconds.
+EX_CONFIG = 78
+# Libraries whose INFO lines would repeat every second (APScheduler logs each job it runs).
+QUIET_LOGGERS = {"apscheduler": logging.WARNING}
 
 
 @click.group()
@@ -113,6 +124,12 @@ def enrol_stand(central_url: str, code: str) -> None:
     )
 
 
+class NotConfigured(click.ClickException):
+    """The stand cannot run as configured (exit status :data:`EX_CONFIG`)."""
+
+    exit_code = EX_CONFIG
+
+
 def _config(config_file: Path | None, **overrides: object) -> EdgeConfig:
     try:
         return load_config(config_file, **overrides)
@@ -129,20 +146,27 @@ def _config(config_file: Path | None, **overrides: object) -> EdgeConfig:
     help="TOML configuration file (default: AQUASTAND_EDGE_CONFIG or <data dir>/edge.toml)",
 )
 def run(simulate: bool, config_file: Path | None) -> None:
-    """Run the stand: reader, camera, feedback, engine and the state endpoint, until stopped."""
-    config = _config(config_file)
+    """Run the stand: reader, camera, feedback, engine and the state endpoint, until stopped.
+
+    Under systemd (``Type=notify``) it says READY=1 once serving and feeds the watchdog while
+    its loops run (:mod:`edge.watchdog`)."""
+    try:
+        config = load_config(config_file)
+    except ValueError as error:
+        raise NotConfigured(f"configuration: {error}") from error
     if simulate:
         config = simulated(config)
     # SIGTERM and SIGINT are blocked in every thread and taken by the main thread alone with
     # sigtimedwait: no handler runs at an arbitrary point (a handler setting an Event can
     # deadlock on the lock the interrupted code holds).
-    stop_signals = {signal.SIGTERM, signal.SIGINT}
-    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    log_handler = setup_logging(levels=QUIET_LOGGERS)
+    _dump_stacks_on_abort()
     try:
         try:
             stand = Stand(config)
         except ValueError as error:
-            raise click.ClickException(str(error)) from error
+            raise NotConfigured(str(error)) from error
         with stand:
             try:
                 server = StateServer(stand)
@@ -151,25 +175,42 @@ def run(simulate: bool, config_file: Path | None) -> None:
                     f"cannot listen on 127.0.0.1:{config.port}: {error}"
                 ) from error
             with server:
-                server.start()
-                stand.start()
-                stand.wait_reader(READY_WAIT_S)
-                reader = stand.reader.health().state if stand.reader else "absent"
-                click.echo(
-                    f"ready: {server.url}/api/state nfc={config.nfc_device} (reader {reader})"
-                    f" camera={config.camera}"
-                    + (f" inbox={stand.camera_inbox}" if config.camera == "directory" else "")
-                    + f" sync={config.central_url if stand.agent else 'off (not enrolled)'}",
-                )
-                sys.stdout.flush()
-                while signal.sigtimedwait(stop_signals, 1.0) is None:
-                    pass
-                click.echo("stopping")
+                _serve(stand, server)
     finally:
-        while signal.sigtimedwait(stop_signals, 0) is not None:
+        while signal.sigtimedwait(STOP_SIGNALS, 0) is not None:
             pass  # a second request to stop, come while stopping: already done
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        logging.getLogger().removeHandler(log_handler)
     click.echo("stopped")
+
+
+def _serve(stand: Stand, server: StateServer) -> None:
+    """Start ``stand`` and its screen, say so, and feed the watchdog until SIGTERM or SIGINT."""
+    config = stand.config
+    server.start()
+    stand.start()
+    stand.wait_reader(READY_WAIT_S)
+    reader = stand.reader.health().state if stand.reader else "absent"
+    click.echo(
+        f"ready: {server.url}/api/state nfc={config.nfc_device} (reader {reader})"
+        f" camera={config.camera}"
+        + (f" inbox={stand.camera_inbox}" if config.camera == "directory" else "")
+        + f" sync={config.central_url if stand.agent else 'off (not enrolled)'}",
+    )
+    sys.stdout.flush()
+    watchdog = Watchdog(lambda: stand.stopped_loops() + server.stopped_loops())
+    watchdog.ready(f"serving on {server.url}")
+    while signal.sigtimedwait(STOP_SIGNALS, watchdog.check_every_s) is None:
+        watchdog.beat()
+    watchdog.stopping()
+    click.echo("stopping")
+
+
+def _dump_stacks_on_abort() -> None:
+    """Have a fatal signal (systemd's watchdog kills with SIGABRT) print every thread's stack
+    to stderr, the journal: what the hung loop was doing. Not where stderr is no file."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # stderr without a fileno
+        faulthandler.enable()
 
 
 @main.command("tap")

@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 SIMULATED_NFC_PORT = 9999
 TICK_INTERVAL_S = 1.0
+# The worker handles a tick every TICK_INTERVAL_S; none for this long means the worker hangs or
+# the scheduler stopped posting them (:meth:`Stand.stopped_loops`).
+TICK_STALL_S = 20.0
 SYNC_JOB_ID = "sync-agent"
 ItemKind = Literal["uid", "qr", "tick"]
 _STOP = None
@@ -127,6 +130,7 @@ class Stand:
         self._started = False
         self._closed = False
         self._worker: threading.Thread | None = None
+        self._last_handled = time.monotonic()  # when the worker last finished an item
         self._scheduler: BackgroundScheduler | None = None
         self.pin_factory: Any = None
         self.feedback: GpioFeedback | None = None
@@ -200,6 +204,7 @@ class Stand:
         if self._started or self._closed:
             return
         self._started = True
+        self._last_handled = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="engine-worker", daemon=True)
         self._worker.start()
         assert self.reader is not None and self.camera is not None
@@ -250,15 +255,31 @@ class Stand:
                 except Exception:
                     # One bad item must not stop the stand; the next tap is served.
                     log.exception("the engine failed on %s", kind)
+                self._last_handled = time.monotonic()
         finally:
             self.store.close()  # this thread's connection
+
+    def stopped_loops(self) -> list[str]:
+        """The loops of this started stand that do not run (empty when all is well): the engine
+        worker (dead, or no tick handled for TICK_STALL_S), the NFC reader's thread and the
+        scheduler. systemd's watchdog is fed only while this is empty (:mod:`edge.watchdog`)."""
+        stopped = []
+        if self._worker is None or not self._worker.is_alive():
+            stopped.append("engine worker")
+        elif time.monotonic() - self._last_handled > TICK_STALL_S:
+            stopped.append(f"engine worker (no tick handled for {TICK_STALL_S:.0f} s)")
+        if self.reader is None or not self.reader.running:
+            stopped.append("NFC reader")
+        if self._scheduler is None or not self._scheduler.running:
+            stopped.append("scheduler")
+        return stopped
 
     def close(self) -> None:
         """Stop the tick job, the devices and the worker; release pins and the database."""
         if self._closed:
             return
         self._closed = True
-        if self._scheduler is not None:
+        if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=True)
         if self.agent is not None:
             self.agent.close()

@@ -181,6 +181,11 @@ class StateServer:
             )
             self._thread.start()
 
+    def stopped_loops(self) -> list[str]:
+        """["screen server"] once its serving thread has ended, else [] (see Stand's)."""
+        thread = self._thread
+        return [] if thread is not None and thread.is_alive() else ["screen server"]
+
     def close(self) -> None:
         """Stop serving: close every socket (from the serving thread), stop the workers."""
         server, thread, self._thread = self._server, self._thread, None

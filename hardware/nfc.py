@@ -145,6 +145,12 @@ class NfcpyReader(ClosedOnExit):
         with self._lock:
             return self._health
 
+    @property
+    def running(self) -> bool:
+        """True while the reader's thread runs (started, not closed, not died)."""
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
     def _update(self, **changes: Any) -> None:
         with self._lock:
             self._health = replace(self._health, **changes)
