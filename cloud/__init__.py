@@ -63,6 +63,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     app.extensions["aquastand_db"] = database
 
     from cloud import api, auth, catalog, clients, dashboard, reports, staff, syncapi, web
+    from cloud import accounts
 
     auth.login_manager.init_app(app)
     csrf.init_app(app)
@@ -70,6 +71,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     web.init_app(app)
     for module in (auth, dashboard, clients, staff, catalog, reports):
         app.register_blueprint(module.bp)
+    app.register_blueprint(accounts.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     app.register_blueprint(syncapi.bp)  # stands authenticate with their own tokens

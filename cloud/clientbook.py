@@ -22,6 +22,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud import changes
+from cloud.clientcounters import counters_of
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, NotFound, ValidationFailed
@@ -58,7 +59,7 @@ _UID_SEPARATORS = re.compile(r"[\s:\-]+")
 _HEX = re.compile(r"[0-9A-F]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_LIKE = re.compile(r"\+?[\d\s\-().]+")
-UPDATABLE_FIELDS = frozenset({"name", "email", "note", "default_tariff_id", "phones"})
+UPDATABLE_FIELDS = frozenset({"name", "email", "note", "default_tariff_id", "phones", "corporate"})
 
 
 # --- normalising what people type ------------------------------------------------------------
@@ -395,6 +396,8 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
         client.note = _clean_note(fields["note"])
     if "default_tariff_id" in fields:
         client.default_tariff = _active_tariff(fields["default_tariff_id"])
+    if fields.get("corporate") is not None:
+        client.corporate = bool(fields["corporate"])
     phone_list = _clean_phones(fields["phones"]) if "phones" in fields else None
     with db_proxy.atomic():
         changes.record_change(changes.CLIENT, [client.id])
@@ -688,7 +691,11 @@ def client_dicts(clients: list[Client]) -> list[dict[str, Any]]:
             .order_by(Credential.id)
         ):
             creds[cred.client_id].append(cred)
-    return [_client_dict(client, phones[client.id], creds[client.id]) for client in clients]
+    counters = counters_of(clients)
+    return [
+        {**_client_dict(client, phones[client.id], creds[client.id]), "counters": counters[client.id]}
+        for client in clients
+    ]
 
 
 def _client_dict(client: Client, phones: list[str], creds: list[Credential]) -> dict[str, Any]:
@@ -704,6 +711,7 @@ def _client_dict(client: Client, phones: list[str], creds: list[Credential]) -> 
         "lost_cards": [c.value for c in cards if c.lost],
         "blocked": client.blocked,
         "blocked_reason": client.blocked_reason,
+        "corporate": client.corporate,
         "balance_kopecks": client.balance_kopecks,
         "default_tariff_id": client.default_tariff_id,
         "home_site_id": client.home_site_id,
@@ -725,6 +733,7 @@ def credential_to_dict(credential: Credential) -> dict[str, Any]:
         "kind": credential.kind,
         "value": credential.value,
         "lost": credential.lost,
+        "daily_limit_kopecks": credential.daily_limit_kopecks,
         "created_at": iso_utc(credential.created_at),
         "unlinked_at": iso_utc(credential.unlinked_at),
     }

@@ -111,8 +111,10 @@ def page_args() -> tuple[int, int]:
 
 # The endpoint modules register their routes on bp.
 from cloud.api import catalog, clients, openapi, sessions, staff, standhealth  # noqa: E402
+from cloud.api import accounts  # noqa: E402
 
 __all__ = [
+    "accounts",
     "api_endpoint",
     "bp",
     "catalog",
