@@ -546,6 +546,7 @@ _SESSION_COLUMNS = (
     "started_by",
     "credential_kind",
     "credential_value",
+    "over_daily_limit",
     *_END_COLUMNS,
 )
 
