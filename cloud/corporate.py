@@ -192,51 +192,54 @@ def _limits_of(values: set[str]) -> dict[str, int]:
 
 
 def flag_over_daily_limit(session_uuids: list[str], timezone: str | None = None) -> list[int]:
-    """Flag the ended sessions among these whose card's spend on their day, counting every
-    stand's sessions that ended no later, went over the card's daily limit (``sync.limits``).
-    Returns the ids flagged. Called in the transaction that applied their end."""
+    """Flag the sessions that took a card over its daily limit, on the days of these ended
+    sessions (``sync.limits``): on each such card and day, the card's ended sessions at every
+    stand in the order they ended, each flagged once the running sum of their costs exceeds
+    the limit. The whole day is looked at again, so a session that reaches us late (a stand
+    that was offline) flags the ones that ended after it. Returns the ids newly flagged.
+    Called in the transaction that applied the ends (cloud/ingest.py)."""
     if not session_uuids:
         return []
     zone = timezone or service_timezone()
-    sessions = list(
-        Session.select().where(
+    ended = (
+        Session.select(Session.credential_value, Session.started_at)
+        .where(
             Session.uuid.in_(sorted(set(session_uuids)))
             & (Session.credential_kind == "card")
             & Session.ended_at.is_null(False)
         )
+        .tuples()
     )
-    limits = _limits_of({s.credential_value for s in sessions}) if sessions else {}
+    days = {(value, local_day(started, zone)) for value, started in ended}
+    limits = _limits_of({value for value, _day in days}) if days else {}
     flagged: list[int] = []
-    for session in sessions:
-        limit = limits.get(session.credential_value)
-        if limit is None:
-            continue
-        since, until = local_day(session.started_at, zone)
-        spent = _day_spent_until(session, since, until)
-        if went_over(spent, limit):
-            flagged.append(session.id)
-            _flag(session, limit, spent)
+    for value, (since, until) in sorted(days):
+        limit = limits.get(value)
+        if limit is not None:
+            flagged += _flag_day(value, since, until, limit)
     return flagged
 
 
-def _day_spent_until(session: Session, since: datetime, until: datetime) -> int:
-    """The card's spend on the session's day up to and including this session's end."""
-    earlier = (Session.ended_at < session.ended_at) | (
-        (Session.ended_at == session.ended_at) & (Session.id <= session.id)
-    )
-    total = (
-        Session.select(pw.fn.COALESCE(pw.fn.SUM(Session.cost_kopecks), 0))
+def _flag_day(value: str, since: datetime, until: datetime, limit: int) -> list[int]:
+    sessions = (
+        Session.select()
         .where(
             (Session.credential_kind == "card")
-            & (Session.credential_value == session.credential_value)
+            & (Session.credential_value == value)
             & (Session.started_at >= since)
             & (Session.started_at < until)
             & Session.ended_at.is_null(False)
-            & earlier
         )
-        .scalar()
+        .order_by(Session.ended_at, Session.id)
     )
-    return int(total or 0)
+    spent = 0
+    flagged: list[int] = []
+    for session in sessions:
+        spent += session.cost_kopecks or 0
+        if went_over(spent, limit) and not session.over_daily_limit:
+            _flag(session, limit, spent)
+            flagged.append(session.id)
+    return flagged
 
 
 def _flag(session: Session, limit: int, spent: int) -> None:
