@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from cloud import create_app
-from cloud.models import Credential, Session
+from cloud.models import ClientDriver, Credential, Session
 from cloud.permissions import ALL_ROLES, role_can
 from cloud.staffbook import create_staff
 from tests.cloud.conftest import PASSWORD, World, csrf_token
@@ -97,7 +97,13 @@ def _objects(world: World) -> dict[str, int]:
         started_at=datetime.now(UTC) - timedelta(minutes=5),
         start_method="card",
     )
-    return {"user_id": target.id, "credential_id": card.id, "session_id": session.id}
+    driver = ClientDriver.create(client=world.member, name="Водитель проверки", card=card)
+    return {
+        "user_id": target.id,
+        "credential_id": card.id,
+        "session_id": session.id,
+        "driver_id": driver.id,
+    }
 
 
 def _request(app: Flask, world: World, role: str | None, rule: str, method: str) -> Any:
