@@ -62,8 +62,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     database = bind(config.effective_database_url)
     app.extensions["aquastand_db"] = database
 
-    from cloud import api, auth, catalog, clients, dashboard, reports, staff, syncapi, web
-    from cloud import accounts
+    from cloud import accounts, api, auth, catalog, clients, dashboard, reports, staff, syncapi, web
 
     auth.login_manager.init_app(app)
     csrf.init_app(app)

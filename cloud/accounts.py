@@ -152,9 +152,7 @@ def statement_csv(figures: Statement) -> str:
     """The statement as CSV text for a spreadsheet (without the byte order mark)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=CSV_SEPARATOR)
-    writer.writerow(
-        [_("Статья"), _("Сессий"), _("Время, ч:мм"), _("Сумма, ₽"), _("Сумма, коп.")]
-    )
+    writer.writerow([_("Статья"), _("Сессий"), _("Время, ч:мм"), _("Сумма, ₽"), _("Сумма, коп.")])
 
     def money_row(label: str, kopecks: int, sessions: Any = "", duration: Any = "") -> None:
         writer.writerow([_safe_cell(label), sessions, duration, roubles_plain(kopecks), kopecks])

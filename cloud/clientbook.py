@@ -693,7 +693,10 @@ def client_dicts(clients: list[Client]) -> list[dict[str, Any]]:
             creds[cred.client_id].append(cred)
     counters = counters_of(clients)
     return [
-        {**_client_dict(client, phones[client.id], creds[client.id]), "counters": counters[client.id]}
+        {
+            **_client_dict(client, phones[client.id], creds[client.id]),
+            "counters": counters[client.id],
+        }
         for client in clients
     ]
 

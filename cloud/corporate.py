@@ -151,9 +151,7 @@ def set_card_limit(
 
 def _day_spend(kind: str, values: Iterable[str], since: datetime, until: datetime) -> pw.Select:
     return (
-        Session.select(
-            Session.credential_value, pw.fn.COALESCE(pw.fn.SUM(Session.cost_kopecks), 0)
-        )
+        Session.select(Session.credential_value, pw.fn.COALESCE(pw.fn.SUM(Session.cost_kopecks), 0))
         .where(
             (Session.credential_kind == kind)
             & Session.credential_value.in_(sorted(set(values)))
@@ -360,8 +358,7 @@ def card_rows(client: Client, now: datetime, timezone: str) -> list[CardRow]:
         if driver.card_id is not None:
             names.setdefault(driver.card_id, []).append(driver.name)
     return [
-        CardRow(c, c.daily_limit_kopecks, spent.get(c.value, 0), names.get(c.id, []))
-        for c in cards
+        CardRow(c, c.daily_limit_kopecks, spent.get(c.value, 0), names.get(c.id, [])) for c in cards
     ]
 
 

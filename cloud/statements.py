@@ -9,8 +9,6 @@ counts with a cost of 0."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -119,9 +117,7 @@ def _session_lines(client: Client, since: datetime, until: datetime) -> list[Ses
         )
         .join(charged, pw.JOIN.LEFT_OUTER, on=(charged.c.session_id == Session.id))
         .where(
-            (Session.client == client.id)
-            & (Session.ended_at >= since)
-            & (Session.ended_at < until)
+            (Session.client == client.id) & (Session.ended_at >= since) & (Session.ended_at < until)
         )
         .group_by(Session.credential_kind, Session.credential_value)
         .tuples()

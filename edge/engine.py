@@ -200,7 +200,11 @@ class Engine:
             elif credential.lost:
                 self._refuse("card", uid, _refusal("lost", credential.client.id))
             else:
-                limit = credential.daily_limit_kopecks if isinstance(credential, DirCredential) else None
+                limit = (
+                    credential.daily_limit_kopecks
+                    if isinstance(credential, DirCredential)
+                    else None
+                )
                 self._tap(StartedWith("card", uid, limit), credential.client)
 
     def on_qr(self, payload: str) -> None:

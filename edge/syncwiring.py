@@ -168,7 +168,11 @@ class StoreAdapter:
                 daily_limit_kopecks=credential.daily_limit_kopecks,
             ).on_conflict(
                 conflict_target=[DirCredential.kind, DirCredential.value],
-                preserve=[DirCredential.client, DirCredential.lost, DirCredential.daily_limit_kopecks],
+                preserve=[
+                    DirCredential.client,
+                    DirCredential.lost,
+                    DirCredential.daily_limit_kopecks,
+                ],
             ).execute()
         for member in up.staff:
             DirStaff.insert(

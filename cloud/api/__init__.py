@@ -110,8 +110,15 @@ def page_args() -> tuple[int, int]:
 
 
 # The endpoint modules register their routes on bp.
-from cloud.api import catalog, clients, openapi, sessions, staff, standhealth  # noqa: E402
-from cloud.api import accounts  # noqa: E402
+from cloud.api import (  # noqa: E402
+    accounts,
+    catalog,
+    clients,
+    openapi,
+    sessions,
+    staff,
+    standhealth,
+)
 
 __all__ = [
     "accounts",

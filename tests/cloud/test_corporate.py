@@ -74,7 +74,9 @@ def test_an_operator_marks_a_client_corporate_on_the_edit_form(as_role: Any, wor
     assert Client.get_by_id(world.member.id).corporate is False
 
 
-def test_the_api_sets_the_corporate_flag_and_an_attendant_may_not(world: World, client: Any) -> None:
+def test_the_api_sets_the_corporate_flag_and_an_attendant_may_not(
+    world: World, client: Any
+) -> None:
     path = f"/api/v1/clients/{world.member.id}"
 
     changed = client.patch(path, json={"corporate": True}, headers=world.bearer("operator"))
@@ -220,9 +222,15 @@ def test_a_card_limit_over_the_api_refuses_plates_and_bad_amounts(
     base = f"/api/v1/clients/{account.id}/cards"
     plate = Credential.get(Credential.value == PLATE)
 
-    done = client.put(f"{base}/{_card().id}/limit", json={"daily_limit_kopecks": 900}, headers=headers)
-    zero = client.put(f"{base}/{_card().id}/limit", json={"daily_limit_kopecks": 0}, headers=headers)
-    on_plate = client.put(f"{base}/{plate.id}/limit", json={"daily_limit_kopecks": 9}, headers=headers)
+    done = client.put(
+        f"{base}/{_card().id}/limit", json={"daily_limit_kopecks": 900}, headers=headers
+    )
+    zero = client.put(
+        f"{base}/{_card().id}/limit", json={"daily_limit_kopecks": 0}, headers=headers
+    )
+    on_plate = client.put(
+        f"{base}/{plate.id}/limit", json={"daily_limit_kopecks": 9}, headers=headers
+    )
 
     assert done.status_code == 200 and done.get_json()["daily_limit_kopecks"] == 900
     assert zero.status_code == 400 and zero.get_json()["error"]["code"] == "bad_limit"
@@ -293,7 +301,10 @@ def test_the_central_service_flags_the_session_that_took_a_card_over_its_limit_a
     next_day.clock = T0 + timedelta(days=1)
     _push(world.stand_a.id, next_day, _wash(next_day, world, "card", CARD, 10))
 
-    flags = [(s.stand_id, s.cost_kopecks, s.over_daily_limit) for s in Session.select().order_by(Session.ended_at)]
+    flags = [
+        (s.stand_id, s.cost_kopecks, s.over_daily_limit)
+        for s in Session.select().order_by(Session.ended_at)
+    ]
     assert flags == [
         (world.stand_a.id, 10_000, False),
         (world.stand_b.id, 6_000, True),
@@ -358,7 +369,9 @@ def test_the_account_page_lists_cards_with_limits_and_today_and_sessions_per_car
 # --- the monthly statement ----------------------------------------------------------------------
 
 
-def _session_charge(world: World, kind: str | None, value: str | None, at: datetime, cost: int) -> None:
+def _session_charge(
+    world: World, kind: str | None, value: str | None, at: datetime, cost: int
+) -> None:
     session = Session.create(
         client=world.member,
         stand=world.stand_a,
@@ -397,7 +410,9 @@ def test_the_monthly_statement_adds_up_page_csv_and_api(
     entries = list(LedgerEntry.select())
     opening = sum(e.amount_kopecks for e in entries if e.created_at < inside)
     closing = sum(e.amount_kopecks for e in entries if e.created_at < after)
-    topups = sum(e.amount_kopecks for e in entries if e.kind == "topup" and inside <= e.created_at < after)
+    topups = sum(
+        e.amount_kopecks for e in entries if e.kind == "topup" and inside <= e.created_at < after
+    )
 
     api = client.get(
         f"/api/v1/clients/{account.id}/statement?month=2026-03", headers=world.bearer("operator")
@@ -421,7 +436,9 @@ def test_the_monthly_statement_adds_up_page_csv_and_api(
         assert format_kopecks(amount) in page.split(f'id="{row_id}"')[1].split("</tr>")[0]
     download = browser.get(f"/clients/{account.id}/statement.csv?month=2026-03")
     assert download.status_code == 200 and download.mimetype == "text/csv"
-    rows = list(csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
+    rows = list(
+        csv.reader(io.StringIO(download.get_data(as_text=True).lstrip("\ufeff")), delimiter=";")
+    )
     kopecks = [int(row[-1]) for row in rows[1:]]
     assert kopecks[0] == opening and kopecks[-1] == closing
     assert sum(kopecks[1:-1]) == closing - opening

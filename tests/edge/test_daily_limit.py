@@ -44,9 +44,7 @@ def limited_directory(limit: int | None = LIMIT) -> dict[str, Any]:
 
 @pytest.fixture
 def limited(store: Store, clock: FakeClock) -> Store:
-    store.load_directory(
-        validate_directory(limited_directory()), clock.now(), allow_older=True
-    )
+    store.load_directory(validate_directory(limited_directory()), clock.now(), allow_older=True)
     return store
 
 
