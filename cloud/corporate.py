@@ -149,11 +149,14 @@ def set_card_limit(
     return card
 
 
-def _day_spend(kind: str, values: Iterable[str], since: datetime, until: datetime) -> pw.Select:
+def _day_spend(
+    client: Client, values: Iterable[str], since: datetime, until: datetime
+) -> pw.Select:
     return (
         Session.select(Session.credential_value, pw.fn.COALESCE(pw.fn.SUM(Session.cost_kopecks), 0))
         .where(
-            (Session.credential_kind == kind)
+            (Session.client == client.id)
+            & (Session.credential_kind == "card")
             & Session.credential_value.in_(sorted(set(values)))
             & (Session.started_at >= since)
             & (Session.started_at < until)
@@ -164,20 +167,24 @@ def _day_spend(kind: str, values: Iterable[str], since: datetime, until: datetim
     )
 
 
-def spend_today(values: Iterable[str], now: datetime, timezone: str) -> dict[str, int]:
-    """What each of these cards' ended sessions that started today cost, at every stand."""
+def spend_today(
+    client: Client, values: Iterable[str], now: datetime, timezone: str
+) -> dict[str, int]:
+    """What the client's ended sessions with each of these cards that started today cost,
+    at every stand."""
     values = list(values)
     if not values:
         return {}
     since, until = local_day(now, timezone)
     spent = {value: 0 for value in values}
-    spent.update({value: int(total) for value, total in _day_spend("card", values, since, until)})
+    spent.update({value: int(total) for value, total in _day_spend(client, values, since, until)})
     return spent
 
 
-def _limits_of(values: set[str]) -> dict[str, int]:
+def _limits_of(values: set[str]) -> dict[str, tuple[int, int]]:
+    """The daily limit and holder of each of these linked cards that has a limit."""
     rows = (
-        Credential.select(Credential.value, Credential.daily_limit_kopecks)
+        Credential.select(Credential.value, Credential.daily_limit_kopecks, Credential.client)
         .where(
             (Credential.kind == "card")
             & Credential.value.in_(sorted(values))
@@ -186,7 +193,7 @@ def _limits_of(values: set[str]) -> dict[str, int]:
         )
         .tuples()
     )
-    return dict(rows)
+    return {value: (limit, client_id) for value, limit, client_id in rows}
 
 
 def flag_over_daily_limit(session_uuids: list[str], timezone: str | None = None) -> list[int]:
@@ -212,17 +219,21 @@ def flag_over_daily_limit(session_uuids: list[str], timezone: str | None = None)
     limits = _limits_of({value for value, _day in days}) if days else {}
     flagged: list[int] = []
     for value, (since, until) in sorted(days):
-        limit = limits.get(value)
-        if limit is not None:
-            flagged += _flag_day(value, since, until, limit)
+        if value in limits:
+            limit, holder = limits[value]
+            flagged += _flag_day(holder, value, (since, until), limit)
     return flagged
 
 
-def _flag_day(value: str, since: datetime, until: datetime, limit: int) -> list[int]:
+def _flag_day(holder: int, value: str, day: tuple[datetime, datetime], limit: int) -> list[int]:
+    """Flag the card's sessions of its holder on ``day`` once their running cost exceeds
+    ``limit`` (sessions of a former holder of the UID do not count)."""
+    since, until = day
     sessions = (
         Session.select()
         .where(
-            (Session.credential_kind == "card")
+            (Session.client == holder)
+            & (Session.credential_kind == "card")
             & (Session.credential_value == value)
             & (Session.started_at >= since)
             & (Session.started_at < until)
@@ -352,7 +363,7 @@ def card_rows(client: Client, now: datetime, timezone: str) -> list[CardRow]:
         )
         .order_by(Credential.id)
     )
-    spent = spend_today([c.value for c in cards], now, timezone)
+    spent = spend_today(client, [c.value for c in cards], now, timezone)
     names: dict[int, list[str]] = {}
     for driver in drivers_of(client):
         if driver.card_id is not None:

@@ -488,12 +488,14 @@ class Engine:
             raise _refusal("no_tariff", client.id)
         return version
 
-    def _daily_limit_reached(self, credential: StartedWith, now: datetime) -> bool:
-        """Whether the card's sessions here today already cost its daily limit."""
+    def _daily_limit_reached(self, client_id: int, credential: StartedWith, now: datetime) -> bool:
+        """Whether the client's sessions here today with the card already cost its limit."""
         if credential.daily_limit_kopecks is None:
             return False
         since, until = local_day(now, self.config.timezone)
-        spent = self.store.credential_spend(credential.kind, credential.value, since, until)
+        spent = self.store.credential_spend(
+            client_id, credential.kind, credential.value, since, until
+        )
         return limit_reached(spent, credential.daily_limit_kopecks)
 
     def _start(
@@ -516,7 +518,7 @@ class Engine:
                     raise _refusal("overdraft", client.id)
                 if method != "screen" and self.directory_is_stale():
                     raise _refusal("stale_directory", client.id)
-            if credential is not None and self._daily_limit_reached(credential, now):
+            if credential is not None and self._daily_limit_reached(client.id, credential, now):
                 raise _refusal("daily_limit", client.id)
             version = self._tariff_version(client, tariff_id, now)
             session = self.store.add_session(

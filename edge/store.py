@@ -855,13 +855,16 @@ class Store:
         query = LocalSession.select().where(LocalSession.ended_at.is_null())
         return list(query.order_by(LocalSession.started_at, LocalSession.uuid))
 
-    def credential_spend(self, kind: str, value: str, since: datetime, until: datetime) -> int:
-        """What the ended sessions started here with this credential between ``since``
-        (inclusive) and ``until`` cost (a card's spend on a day, ``sync.limits``)."""
+    def credential_spend(
+        self, client_id: int, kind: str, value: str, since: datetime, until: datetime
+    ) -> int:
+        """What the client's ended sessions started here with this credential between
+        ``since`` (inclusive) and ``until`` cost (a card's spend on a day, ``sync.limits``)."""
         spent = (
             LocalSession.select(pw.fn.COALESCE(pw.fn.SUM(LocalSession.cost_kopecks), 0))
             .where(
-                (LocalSession.credential_kind == kind)
+                (LocalSession.client_id == client_id)
+                & (LocalSession.credential_kind == kind)
                 & (LocalSession.credential_value == value)
                 & (LocalSession.started_at >= since)
                 & (LocalSession.started_at < until)

@@ -489,3 +489,22 @@ def test_the_client_card_counts_sessions_time_money_visits_and_comments(
     assert "150,00" in page.split('data-counter="total_spent_kopecks">')[1][:40]
     listed = client.get("/api/v1/clients?q=Иван", headers=world.bearer("operator")).get_json()
     assert listed["items"][0]["counters"]["sessions"] == 3
+
+
+def test_a_card_passed_on_to_another_client_starts_its_day_afresh_for_them(
+    world: World, account: Client
+) -> None:
+    stream = Stream(world.stand_a.id, datetime.now(UTC) - timedelta(minutes=30))
+    _push(world.stand_a.id, stream, _wash(stream, world, "card", CARD, 16))  # 160 ₽, over
+    assert Session.get().over_daily_limit is True
+    clientbook.unlink_credential(None, account, _card().id)
+    newcomer = world.other_site_client
+    clientbook.update_client(None, newcomer, corporate=True)
+    card = clientbook.link_card(None, newcomer, CARD)
+    corporate.set_card_limit(None, newcomer, card.id, LIMIT)
+
+    rows = corporate.card_rows(newcomer, datetime.now(UTC), "Europe/Moscow")
+
+    assert [(r.credential.value, r.spent_today_kopecks, r.limit_reached) for r in rows] == [
+        (CARD, 0, False)
+    ]
