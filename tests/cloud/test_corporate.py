@@ -508,3 +508,17 @@ def test_a_card_passed_on_to_another_client_starts_its_day_afresh_for_them(
     assert [(r.credential.value, r.spent_today_kopecks, r.limit_reached) for r in rows] == [
         (CARD, 0, False)
     ]
+
+
+def test_the_account_and_statement_pages_speak_english_when_chosen(
+    as_role: Any, world: World, account: Client
+) -> None:
+    browser = as_role("operator")
+    browser.get("/lang/en")
+
+    account_page = _text(browser.get(f"/clients/{account.id}/account"))
+    statement_page = _text(browser.get(f"/clients/{account.id}/statement"))
+
+    assert "Drivers" in account_page and "Cards and daily limits" in account_page
+    assert "Водители" not in account_page
+    assert "Balance at the start of the month" in statement_page
