@@ -63,6 +63,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     app.extensions["aquastand_db"] = database
 
     from cloud import (
+        accounts,
         api,
         auth,
         catalog,
@@ -85,6 +86,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         app.register_blueprint(module.bp)
     app.register_blueprint(sessionpage.bp)
     app.register_blueprint(diagnostics.bp)
+    app.register_blueprint(accounts.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     app.register_blueprint(syncapi.bp)  # stands authenticate with their own tokens

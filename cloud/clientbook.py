@@ -22,6 +22,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud import changes
+from cloud.clientcounters import counters_of
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, NotFound, ValidationFailed
@@ -60,7 +61,7 @@ _HEX = re.compile(r"[0-9A-F]+")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_LIKE = re.compile(r"\+?[\d\s\-().]+")
 UPDATABLE_FIELDS = frozenset(
-    {"name", "email", "note", "default_tariff_id", "phones", "unsubscribed"}
+    {"name", "email", "note", "default_tariff_id", "phones", "unsubscribed", "corporate"}
 )
 
 
@@ -400,6 +401,8 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
         client.default_tariff = _active_tariff(fields["default_tariff_id"])
     if "unsubscribed" in fields:
         client.unsubscribed = bool(fields["unsubscribed"])
+    if fields.get("corporate") is not None:
+        client.corporate = bool(fields["corporate"])
     phone_list = _clean_phones(fields["phones"]) if "phones" in fields else None
     with db_proxy.atomic():
         changes.record_change(changes.CLIENT, [client.id])
@@ -707,7 +710,14 @@ def client_dicts(clients: list[Client]) -> list[dict[str, Any]]:
             .order_by(Credential.id)
         ):
             creds[cred.client_id].append(cred)
-    return [_client_dict(client, phones[client.id], creds[client.id]) for client in clients]
+    counters = counters_of(clients)
+    return [
+        {
+            **_client_dict(client, phones[client.id], creds[client.id]),
+            "counters": counters[client.id],
+        }
+        for client in clients
+    ]
 
 
 def _client_dict(client: Client, phones: list[str], creds: list[Credential]) -> dict[str, Any]:
@@ -724,6 +734,7 @@ def _client_dict(client: Client, phones: list[str], creds: list[Credential]) -> 
         "blocked": client.blocked,
         "blocked_reason": client.blocked_reason,
         "unsubscribed": client.unsubscribed,
+        "corporate": client.corporate,
         "balance_kopecks": client.balance_kopecks,
         "default_tariff_id": client.default_tariff_id,
         "home_site_id": client.home_site_id,
@@ -745,6 +756,7 @@ def credential_to_dict(credential: Credential) -> dict[str, Any]:
         "kind": credential.kind,
         "value": credential.value,
         "lost": credential.lost,
+        "daily_limit_kopecks": credential.daily_limit_kopecks,
         "created_at": iso_utc(credential.created_at),
         "unlinked_at": iso_utc(credential.unlinked_at),
     }

@@ -13,11 +13,13 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from cloud import clientbook, ledger, sessionbook
+from cloud.clientcounters import counters_of
 from cloud.errors import DomainError, ValidationFailed
 from cloud.models import Client, Site, Tariff, UserSite
 from cloud.permissions import Capability, requires, site_scope
 from cloud.sites import visible_sites
 from cloud.web import acting_user
+from sync.document import parse_utc
 from sync.errors import RuleError
 from sync.money import parse_roubles
 
@@ -193,6 +195,7 @@ def _page(
     """The client page; a failed action shows its message next to its form (``errors``)."""
     actor = acting_user()
     sessions, sessions_total = sessionbook.list_sessions(actor, client_id=client.id, limit=50)
+    counters = counters_of([client])[client.id]
     return (
         render_template(
             "clients/view.html",
@@ -212,6 +215,8 @@ def _page(
             method_labels=method_labels(),
             entry_labels=entry_labels(),
             credential_labels=credential_labels(),
+            counters=counters,
+            last_visit=parse_utc(counters["last_visit_at"]) if counters["last_visit_at"] else None,
         ),
         status,
     )
@@ -351,6 +356,7 @@ def _edit_values(client: Client) -> MultiDict[str, str]:
             "note": client.note,
             "default_tariff_id": str(client.default_tariff_id or ""),
             "unsubscribed": "1" if client.unsubscribed else "",
+            "corporate": "yes" if client.corporate else "",
         }
     )
 
@@ -374,6 +380,7 @@ def edit(client_id: int) -> Any:
                     form.get("default_tariff_id"), _("Неизвестный тариф")
                 ),
                 unsubscribed=form.get("unsubscribed") == "1",
+                corporate=form.get("corporate") == "yes",
             )
         except (DomainError, RuleError) as failure:
             client = _client(client_id)  # show the stored client, not the half-changed one

@@ -121,7 +121,10 @@ def credential_entries(
     if keys is None:
         where = Credential.unlinked_at.is_null() & Client.deleted_at.is_null()
         linked = Credential.select().join(Client).where(where).order_by(Credential.id)
-        return tuple(CredentialEntry(c.client_id, c.kind, c.value, c.lost) for c in linked)
+        return tuple(
+            CredentialEntry(c.client_id, c.kind, c.value, c.lost, c.daily_limit_kopecks)
+            for c in linked
+        )
     values: dict[str, set[str]] = defaultdict(set)
     for kind, value in keys:
         values[kind].add(value)
@@ -134,9 +137,13 @@ def credential_entries(
         [(Credential.kind == k) & Credential.value.in_(sorted(v)) for k, v in values.items()],
     )
     rows = [
-        CredentialEntry(client_id, kind, value, lost)
-        for client_id, kind, value, lost in Credential.select(
-            Credential.client, Credential.kind, Credential.value, Credential.lost
+        CredentialEntry(client_id, kind, value, lost, limit)
+        for client_id, kind, value, lost, limit in Credential.select(
+            Credential.client,
+            Credential.kind,
+            Credential.value,
+            Credential.lost,
+            Credential.daily_limit_kopecks,
         )
         .where(Credential.unlinked_at.is_null() & held)
         .order_by(Credential.id)

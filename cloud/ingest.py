@@ -42,6 +42,10 @@ What an event does when the state here says it should not (recorded, flagged, no
 - ``client.registered`` and ``card.linked`` with a card or plate another client holds link
   everything else and skip that credential (flag ``credential_conflict``).
 - A ledger entry made from an event references it (unique), so no event moves money twice.
+- ``session.ended`` whose session, started with a card that has a daily limit, took that card's
+  spend on the session's day over the limit is applied as usual (the stand let it finish) and
+  flagged: ``Session.over_daily_limit`` and the event's flag ``over_daily_limit``
+  (``cloud.corporate``, ``sync.limits``).
 
 Time (DESIGN.md, Time): ``occurred_at`` is stored as sent and corrected. An event of the
 current boot with a sane clock (year ≥ 2020) gets the skew measured at this request added; of
@@ -62,7 +66,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud import changes, commands
+from cloud import changes, commands, corporate
 from cloud.db import db_proxy, insert_rows, is_postgresql, update_rows
 from cloud.errors import DomainError
 from cloud.ledger import MAX_AMOUNT_KOPECKS, Posting, post_entries
@@ -386,6 +390,9 @@ class _Run:
             comment="",
             repriced_cost_kopecks=None,
             price_mismatch=False,
+            credential_kind=p["credential_kind"],
+            credential_value=p["credential_value"],
+            over_daily_limit=False,
         )
 
     def session_ended(self, p: dict[str, Any], row: dict[str, Any]) -> None:
@@ -484,6 +491,8 @@ class _Run:
         for session, at in self.completed:
             commands.complete_for_session(session, at)
         event_ids = _inserted(StandEvent, self.rows, "event_uuid")
+        ended = [s.uuid for s in [*self.ended, *new] if s.ended_at is not None]
+        corporate.flag_over_daily_limit(ended)
         for session in self.sessions.values():
             session_ids.setdefault(session.uuid, session.id)
         if self.comments:
@@ -556,6 +565,9 @@ _SESSION_COLUMNS = (
     "started_at",
     "start_method",
     "started_by",
+    "credential_kind",
+    "credential_value",
+    "over_daily_limit",
     *_END_COLUMNS,
 )
 

@@ -19,7 +19,9 @@ from cloud.models import (
     ALL_MODELS,
     REPORT_INDEXES,
     Client,
+    ClientDriver,
     Comment,
+    Credential,
     DirectoryChange,
     DirectoryCounter,
     LedgerEntry,
@@ -171,6 +173,39 @@ def _add_report_indexes(database: peewee.Database) -> None:
         database.execute_sql(sql)
 
 
+def _not_null_false(column: str) -> peewee.BooleanField:
+    """A NOT NULL boolean column with a database default FALSE, added in one statement: SQLite
+    would otherwise rebuild the table, which the foreign keys to it forbid."""
+    return peewee.BooleanField(
+        default=False, constraints=[peewee.SQL("DEFAULT FALSE")], column_name=column
+    )
+
+
+def _add_corporate_accounts(database: peewee.Database) -> None:
+    """Version 8: corporate accounts (cloud/corporate.py): the corporate flag, drivers, a
+    per-card daily limit, and the credential each session was started with."""
+    database.create_tables([ClientDriver])
+    migrator = SchemaMigrator.from_database(database)
+    session = Session._meta.table_name
+    migrate(
+        migrator.add_column(
+            Client._meta.table_name, "corporate", _not_null_false("corporate"), allow_not_null=True
+        ),
+        migrator.add_column(
+            Credential._meta.table_name, "daily_limit_kopecks", Credential.daily_limit_kopecks
+        ),
+        migrator.add_column(session, "credential_kind", Session.credential_kind),
+        migrator.add_column(session, "credential_value", Session.credential_value),
+        migrator.add_column(
+            session,
+            "over_daily_limit",
+            _not_null_false("over_daily_limit"),
+            allow_not_null=True,
+        ),
+        migrator.add_index(session, ("credential_value", "started_at")),
+    )
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -178,6 +213,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (4, _add_commands_and_heartbeats),
     (5, _add_segments_and_mailings),
     (6, _add_report_indexes),
+    (8, _add_corporate_accounts),
     (9, _add_comment_stands),
 ]
 BASE_VERSION = 1

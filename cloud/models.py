@@ -152,6 +152,9 @@ class Client(BaseModel):
     blocked_reason = pw.CharField(max_length=300, default="")
     # Asked not to receive mailings (cloud/mailings.py skips them).
     unsubscribed = pw.BooleanField(default=False)
+
+    # One account with several cards, plates and drivers, one balance (cloud/corporate.py).
+    corporate = pw.BooleanField(default=False)
     # A cache of sum(LedgerEntry.amount_kopecks), updated in the same transaction as each entry.
     balance_kopecks = pw.BigIntegerField(default=0)
     member_since = UtcDateTimeField(null=True)
@@ -188,6 +191,8 @@ class Credential(BaseModel):
     lost = pw.BooleanField(default=False)
     created_at = UtcDateTimeField(default=utcnow)
     unlinked_at = UtcDateTimeField(null=True)
+    # A card's charges on one local day may not exceed this (None: no limit; cloud/corporate.py).
+    daily_limit_kopecks = pw.BigIntegerField(null=True)
 
 
 # A UID, plate or token id belongs to one client at a time (unlinked rows stay as history).
@@ -219,6 +224,11 @@ class Session(BaseModel):
     # told the customer (cost_kopecks), a difference is flagged for a person to look at.
     repriced_cost_kopecks = pw.BigIntegerField(null=True)
     price_mismatch = pw.BooleanField(default=False)
+    # The card UID, plate or QR token id the session was started with (None: not known, e.g.
+    # a screen start without a plate), and whether it took its card past the daily limit.
+    credential_kind = pw.CharField(max_length=10, null=True)
+    credential_value = pw.CharField(max_length=64, null=True)
+    over_daily_limit = pw.BooleanField(default=False)
 
 
 class StandEvent(BaseModel):
@@ -464,3 +474,21 @@ REPORT_INDEXES: list[tuple[type[BaseModel], str]] = [
 ]
 for _model, _sql in REPORT_INDEXES:
     _model.add_index(pw.SQL(_sql))
+
+
+# --- corporate accounts (cloud/corporate.py) ---------------------------------------------------
+
+
+class ClientDriver(BaseModel):
+    """A person allowed to wash on a corporate account, optionally tied to one of its cards."""
+
+    client = pw.ForeignKeyField(Client, backref="drivers", on_delete="CASCADE")
+    name = pw.CharField(max_length=200)
+    card = pw.ForeignKeyField(Credential, null=True, on_delete="SET NULL", backref="+")
+    created_at = UtcDateTimeField(default=utcnow)
+
+
+# The spend of a card (or a plate's sessions) on a day: sessions by credential and start.
+Session.add_index(Session.credential_value, Session.started_at)
+
+ALL_MODELS.append(ClientDriver)

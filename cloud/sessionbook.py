@@ -183,6 +183,9 @@ def session_to_dict(session: Session) -> dict[str, Any]:
         "started_by_id": session.started_by_id,
         "ended_by_id": session.ended_by_id,
         "comment": session.comment,
+        "credential_kind": session.credential_kind,
+        "credential_value": session.credential_value,
+        "over_daily_limit": session.over_daily_limit,
     }
 
 

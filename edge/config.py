@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ENV_PREFIX = "AQUASTAND_EDGE_"
 ENROLMENT_FILE = "enrolment.json"
@@ -51,6 +52,8 @@ class EdgeConfig:
     max_session_kopecks: int = 0  # a session costing this much ends by itself (0: never)
     overdraft_limit_kopecks: int = 0  # a member may start while balance > -limit
     directory_max_age_s: int = 24 * 3600  # an older directory is shown as stale
+    # Where a card's "day" for its daily limit begins and ends (the central service's zone).
+    timezone: str = "Europe/Moscow"
     screen_idle_lock_s: int = 120  # the touchscreen locks after this long untouched
     central_url: str = ""  # the central service (empty: not enrolled, no sync)
     sync_interval_s: float = 2.0  # the sync agent's cycle while the central service answers
@@ -105,6 +108,10 @@ def _check(config: EdgeConfig) -> None:
             raise ValueError(f"{f.name} must not be negative")
     if not 1 <= config.port <= 65535:
         raise ValueError("port must be between 1 and 65535")
+    try:
+        ZoneInfo(config.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(f"timezone: unknown time zone {config.timezone!r}") from None
 
 
 def _from_env(env: Mapping[str, str], name: str) -> str | None:

@@ -23,6 +23,14 @@ Rules (DESIGN.md, taps and feedback, offline rules):
 - Bounce: the reader reports a UID once per tap, but a credential that started or ended a
   session is ignored for ``tap_repeat_s`` after it (no event, no light), so a bounce never
   ends a session it just started, nor starts a new one right after an end.
+- A card with a daily limit (``sync.limits``) is refused ("daily_limit") once the sessions it
+  started here today (local day, ``timezone``) cost the limit or more; the stand knows only
+  its own sessions, so this holds offline, and the central service flags what went over
+  across stands. A session running past the limit finishes and is charged in full. The
+  limit is the card's: an attendant's start on the screen is not counted against it.
+- Every session records what started it (``credential_kind``/``credential_value``: the card
+  UID, the QR token id, or the plate an attendant chose on the screen), so the account page
+  centrally lists sessions per card and plate.
 - ``tick()`` ends sessions running longer than ``max_session_s`` (billed for exactly that
   long) or costing ``max_session_kopecks`` or more, marked auto, with the "attention" pattern.
 
@@ -53,11 +61,19 @@ from pathlib import Path
 from typing import Protocol
 
 from edge.config import EdgeConfig
-from edge.store import AnyClient, DirTariffVersion, LocalClient, LocalSession, Store
+from edge.store import (
+    AnyClient,
+    DirCredential,
+    DirTariffVersion,
+    LocalClient,
+    LocalSession,
+    Store,
+)
 from sync import qrtoken
 from sync.directory import CARD_UID
 from sync.errors import RuleError
 from sync.events import MAX_COMMENT, PAYMENT_METHODS, Payload
+from sync.limits import limit_reached, local_day
 from sync.phones import normalise_phone
 from sync.plates import normalise_plate
 from sync.pricing import price
@@ -79,6 +95,7 @@ MESSAGES = {
     "overdraft": "Недостаточно средств на балансе",
     "stale_directory": "Нет связи с сервером слишком долго: обратитесь к администратору",
     "no_tariff": "Нет действующего тарифа",
+    "daily_limit": "Дневной лимит карты исчерпан",
 }
 
 
@@ -141,6 +158,15 @@ def _refusal(code: str, client_id: int | None = None) -> Refused:
     return Refused(MESSAGES[code], code, client_id)
 
 
+@dataclass(frozen=True)
+class StartedWith:
+    """The credential a start was made with, and the card's daily limit if it has one."""
+
+    kind: str  # card, plate or qr
+    value: str  # the card UID, normalised plate or QR token id
+    daily_limit_kopecks: int | None = None
+
+
 def normalise_uid(uid_hex: str) -> str:
     return _UID_SEPARATORS.sub("", uid_hex).upper()
 
@@ -174,7 +200,12 @@ class Engine:
             elif credential.lost:
                 self._refuse("card", uid, _refusal("lost", credential.client.id))
             else:
-                self._tap("card", uid, credential.client)
+                limit = (
+                    credential.daily_limit_kopecks
+                    if isinstance(credential, DirCredential)
+                    else None
+                )
+                self._tap(StartedWith("card", uid, limit), credential.client)
 
     def on_qr(self, payload: str) -> None:
         """A QR code was scanned (called from the camera's thread)."""
@@ -194,9 +225,10 @@ class Engine:
             elif client is None:
                 self._refuse("qr", claims.token_id, _refusal("unknown"))
             else:
-                self._tap("qr", claims.token_id, client)
+                self._tap(StartedWith("qr", claims.token_id), client)
 
-    def _tap(self, kind: str, value: str, client: AnyClient) -> None:
+    def _tap(self, credential: StartedWith, client: AnyClient) -> None:
+        kind, value = credential.kind, credential.value
         mono = self.clock.monotonic_ns()
         repeat_ns = int(self.config.tap_repeat_s * 1e9)
         self._recent = {k: at for k, at in self._recent.items() if mono - at < repeat_ns}
@@ -205,7 +237,7 @@ class Engine:
         session = self.store.open_session_of(client.id)
         try:
             if session is None:
-                self._start(client, None, kind, kind)
+                self._start(client, None, kind, kind, credential)
             else:
                 balance = self._end(session, kind, kind)
         except Refused as refusal:
@@ -231,16 +263,25 @@ class Engine:
 
     # --- the screen -------------------------------------------------------------------------
 
-    def start_session(self, client_id: int, tariff_id: int | None, actor: int) -> LocalSession:
+    def start_session(
+        self, client_id: int, tariff_id: int | None, actor: int, plate: str | None = None
+    ) -> LocalSession:
         """Start a session from the touchscreen (staff member ``actor``) with a chosen tariff
-        (None: the client's or the stand's default). Raises RuleError with the reason."""
+        (None: the client's or the stand's default), for the car with ``plate`` if the
+        attendant chose one of the client's plates. Raises RuleError with the reason."""
         with self._lock:
             client = self.store.client(client_id)
             if client is None:
                 raise RuleError("Клиент не найден", "unknown")
             if self.store.open_session_of(client.id) is not None:
                 raise RuleError("У клиента уже идёт сеанс", "already_open")
-            session = self._start(client, tariff_id, "screen", _staff(actor))
+            started_with = None
+            if plate:
+                plate = normalise_plate(plate)
+                if plate not in self.store.credentials_of(client.id, "plate"):
+                    raise RuleError(f"Номер {plate} не принадлежит клиенту", "bad_plate")
+                started_with = StartedWith("plate", plate)
+            session = self._start(client, tariff_id, "screen", _staff(actor), started_with)
             self._signal("accepted", "started")
             return session
 
@@ -323,7 +364,9 @@ class Engine:
                 )
                 payload: Payload = {"client_uuid": client_uuid, "plate": plate}
                 self._event("guest.registered", payload, staff, now)
-                session = self._start(client, tariff_id, "screen", staff)
+                session = self._start(
+                    client, tariff_id, "screen", staff, StartedWith("plate", plate)
+                )
             self._signal("accepted", "started")
             return client, session
 
@@ -445,8 +488,23 @@ class Engine:
             raise _refusal("no_tariff", client.id)
         return version
 
+    def _daily_limit_reached(self, client_id: int, credential: StartedWith, now: datetime) -> bool:
+        """Whether the client's sessions here today with the card already cost its limit."""
+        if credential.daily_limit_kopecks is None:
+            return False
+        since, until = local_day(now, self.config.timezone)
+        spent = self.store.credential_spend(
+            client_id, credential.kind, credential.value, since, until
+        )
+        return limit_reached(spent, credential.daily_limit_kopecks)
+
     def _start(
-        self, client: AnyClient, tariff_id: int | None, method: str, actor: str
+        self,
+        client: AnyClient,
+        tariff_id: int | None,
+        method: str,
+        actor: str,
+        credential: StartedWith | None = None,
     ) -> LocalSession:
         now = self.clock.now()
         session_uuid = str(uuid.uuid4())
@@ -460,6 +518,8 @@ class Engine:
                     raise _refusal("overdraft", client.id)
                 if method != "screen" and self.directory_is_stale():
                     raise _refusal("stale_directory", client.id)
+            if credential is not None and self._daily_limit_reached(client.id, credential, now):
+                raise _refusal("daily_limit", client.id)
             version = self._tariff_version(client, tariff_id, now)
             session = self.store.add_session(
                 LocalSession(
@@ -473,6 +533,8 @@ class Engine:
                     boot_id=self.clock.boot_id,
                     start_method=method,
                     started_by=actor,
+                    credential_kind=credential.kind if credential else None,
+                    credential_value=credential.value if credential else None,
                 )
             )
             payload: Payload = {
@@ -481,6 +543,8 @@ class Engine:
                 "tariff_version_id": version.id,
                 "client_kind": client.kind,
                 "method": method,
+                "credential_kind": credential.kind if credential else None,
+                "credential_value": credential.value if credential else None,
             }
             self._event("session.started", payload, actor, now)
         return session

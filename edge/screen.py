@@ -82,6 +82,7 @@ ERRORS = {
     "blocked": _l("Клиент заблокирован"),
     "overdraft": _l("Недостаточно средств на балансе"),
     "stale_directory": _l("Нет связи с сервером слишком долго: обратитесь к администратору"),
+    "daily_limit": _l("Дневной лимит карты исчерпан"),
 }
 METHOD_NAMES = {"cash": _l("Наличные"), "card": _l("Карта"), "transfer": _l("Перевод")}
 KIND_NAMES = {"member": _l("Член клуба"), "guest": _l("Гость")}
@@ -573,7 +574,8 @@ def _tariff_id(raw: str) -> int | None:
 def start(client_id: int) -> ResponseReturnValue:
     def action() -> str:
         tariff_id = _tariff_id(request.form.get("tariff_id", ""))
-        _parts().engine.start_session(client_id, tariff_id, g.staff.id)
+        plate = request.form.get("plate", "").strip() or None
+        _parts().engine.start_session(client_id, tariff_id, g.staff.id, plate)
         return gettext("Сеанс начат")
 
     return _client_action(client_id, action)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import peewee as pw
+from playhouse.migrate import SqliteMigrator, migrate
 
 from sync.directory import Directory
 from sync.document import format_utc
@@ -140,6 +141,7 @@ class DirCredential(BaseModel):
     kind = pw.CharField()
     value = pw.CharField()
     lost = pw.BooleanField()
+    daily_limit_kopecks = pw.IntegerField(null=True)  # a card's limit per local day
 
     class Meta:
         indexes = ((("kind", "value"), True),)
@@ -190,6 +192,9 @@ class LocalSession(BaseModel):
     ended_by = pw.CharField(null=True)
     auto_ended = pw.BooleanField(default=False)
     comment = pw.TextField(default="")
+    # What started it: a card UID, a plate or a QR token id (None: a screen start without one).
+    credential_kind = pw.CharField(null=True)
+    credential_value = pw.CharField(null=True)
 
     def session_rates(self) -> Rates:
         return rates_from_json(self.rates)
@@ -398,9 +403,23 @@ class Store:
         db.initialize(self.database)
         with self.atomic():
             self.database.create_tables(ALL_MODELS, safe=True)
+            self._add_new_columns()
             self._set("schema_version", str(SCHEMA_VERSION))
             last_seq = Outbox.select(pw.fn.MAX(Outbox.seq)).scalar() or 0
             self._set("next_seq", str(max(self._int("next_seq", 1), last_seq + 1)))
+
+    def _add_new_columns(self) -> None:
+        """Add the columns a model gained since this file was made (all nullable), so a stand
+        keeps its sessions and outbox across an upgrade."""
+        for model in ALL_MODELS:
+            table = model._meta.table_name
+            present = {column.name for column in self.database.get_columns(table)}
+            for field in model._meta.sorted_fields:
+                if field.column_name in present:
+                    continue
+                if not field.null:
+                    raise RuntimeError(f"{table}.{field.column_name}: a new column must be null")
+                migrate(SqliteMigrator(self.database).add_column(table, field.column_name, field))
 
     def close(self) -> None:
         if not self.database.is_closed():
@@ -561,7 +580,13 @@ class Store:
             (
                 DirCredential,
                 [
-                    {"client": c.client_id, "kind": c.kind, "value": c.value, "lost": c.lost}
+                    {
+                        "client": c.client_id,
+                        "kind": c.kind,
+                        "value": c.value,
+                        "lost": c.lost,
+                        "daily_limit_kopecks": c.daily_limit_kopecks,
+                    }
                     for c in d.credentials
                 ],
             ),
@@ -829,6 +854,25 @@ class Store:
         """Open sessions, oldest first."""
         query = LocalSession.select().where(LocalSession.ended_at.is_null())
         return list(query.order_by(LocalSession.started_at, LocalSession.uuid))
+
+    def credential_spend(
+        self, client_id: int, kind: str, value: str, since: datetime, until: datetime
+    ) -> int:
+        """What the client's ended sessions started here with this credential between
+        ``since`` (inclusive) and ``until`` cost (a card's spend on a day, ``sync.limits``)."""
+        spent = (
+            LocalSession.select(pw.fn.COALESCE(pw.fn.SUM(LocalSession.cost_kopecks), 0))
+            .where(
+                (LocalSession.client_id == client_id)
+                & (LocalSession.credential_kind == kind)
+                & (LocalSession.credential_value == value)
+                & (LocalSession.started_at >= since)
+                & (LocalSession.started_at < until)
+                & LocalSession.ended_at.is_null(False)
+            )
+            .scalar()
+        )
+        return int(spent)
 
     def balance_of(self, client_id: int) -> int:
         """The central balance last seen plus the local entries it does not include yet."""

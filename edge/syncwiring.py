@@ -165,9 +165,14 @@ class StoreAdapter:
                 kind=credential.kind,
                 value=credential.value,
                 lost=credential.lost,
+                daily_limit_kopecks=credential.daily_limit_kopecks,
             ).on_conflict(
                 conflict_target=[DirCredential.kind, DirCredential.value],
-                preserve=[DirCredential.client, DirCredential.lost],
+                preserve=[
+                    DirCredential.client,
+                    DirCredential.lost,
+                    DirCredential.daily_limit_kopecks,
+                ],
             ).execute()
         for member in up.staff:
             DirStaff.insert(

@@ -15,7 +15,8 @@ stands (with PIN hashes) and the stand's default tariff. It is JSON::
      "clients": [{"id": 7, "kind": "member", "name": "Иван Петров",
          "phones": ["+79161234567"], "blocked": false, "default_tariff_id": null,
          "balance_kopecks": 25000, "ledger_position": 41, "overdraft_limit_kopecks": null}],
-     "credentials": [{"client_id": 7, "kind": "card", "value": "04A1B2C3", "lost": false}],
+     "credentials": [{"client_id": 7, "kind": "card", "value": "04A1B2C3", "lost": false,
+         "daily_limit_kopecks": 150000}],
      "revoked_qr_token_ids": ["0123456789abcdef0123456789abcdef"],
      "staff": [{"id": 3, "full_name": "…", "role": "attendant", "pin_hash": "scrypt:…"}]}
 
@@ -24,6 +25,8 @@ export uses the generation time in milliseconds since the epoch; the sync agent 
 central cursor. ``ledger_position`` is the id of the last ledger entry the balance includes
 (0: none). ``overdraft_limit_kopecks`` null means the stand's configured limit. Card UIDs are
 upper-case hex, plates are normalised (``sync.plates``), QR values are token ids.
+``daily_limit_kopecks`` (optional, null or absent: none) caps what a card may be charged on one
+local day: a stand refuses a start with it once its sessions of that card today reach it.
 ``format`` changes only with an incompatible change; unknown keys are ignored.
 """
 
@@ -93,6 +96,7 @@ class CredentialEntry:
     kind: CredentialKind
     value: str
     lost: bool
+    daily_limit_kopecks: int | None = None  # a card's limit per local day (None: none)
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ def credential_dict(credential: CredentialEntry) -> dict[str, object]:
         "kind": credential.kind,
         "value": credential.value,
         "lost": credential.lost,
+        "daily_limit_kopecks": credential.daily_limit_kopecks,
     }
 
 
@@ -299,6 +304,11 @@ def _credentials(doc: Fields, client_ids: set[int] | None) -> tuple[CredentialEn
             kind="card" if kind == "card" else "qr" if kind == "qr" else "plate",
             value=_credential_value(item, kind),
             lost=item.flag("lost"),
+            daily_limit_kopecks=(
+                item.optional_integer("daily_limit_kopecks", 0)
+                if item.has("daily_limit_kopecks")
+                else None
+            ),
         )
         if client_ids is not None and credential.client_id not in client_ids:
             raise item.fail("client_id", "такого клиента нет в справочнике")

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sync.directory import CARD_UID
+from sync.directory import CARD_UID, QR_TOKEN_ID
 from sync.document import Fields, format_utc
 from sync.errors import RuleError
 from sync.phones import normalise_phone
@@ -47,6 +47,7 @@ REFUSALS = (
     "overdraft",
     "stale_directory",
     "no_tariff",
+    "daily_limit",
 )
 MAX_COMMENT = 2000
 MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
@@ -92,6 +93,22 @@ def _client_ref(f: Fields) -> Payload:
     return {"client_id": client_id, "client_uuid": client_uuid}
 
 
+def _started_with(f: Fields) -> Payload:
+    """The credential a session was started with: a card UID, a normalised plate or a QR
+    token id, or both null (not known: a screen start, or a stand older than these keys)."""
+    if not f.has("credential_kind") and not f.has("credential_value"):
+        return {"credential_kind": None, "credential_value": None}
+    kind = f.choice("credential_kind", CREDENTIAL_KINDS)
+    if kind == "card":
+        value = f.text("credential_value", 64, CARD_UID)
+    elif kind == "qr":
+        value = f.text("credential_value", 32, QR_TOKEN_ID)
+    else:
+        value = f.text("credential_value", 20)
+        _normalised(f, "credential_value", [value], normalise_plate)
+    return {"credential_kind": kind, "credential_value": value}
+
+
 def _session_started(f: Fields) -> Payload:
     return {
         "session_uuid": f.text("session_uuid", 36, UUID),
@@ -99,6 +116,7 @@ def _session_started(f: Fields) -> Payload:
         "tariff_version_id": f.integer("tariff_version_id", 1),
         "client_kind": f.choice("client_kind", CLIENT_KINDS),
         "method": f.choice("method", START_METHODS),
+        **_started_with(f),
     }
 
 

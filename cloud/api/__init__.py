@@ -111,6 +111,7 @@ def page_args() -> tuple[int, int]:
 
 # The endpoint modules register their routes on bp.
 from cloud.api import (  # noqa: E402
+    accounts,
     catalog,
     clients,
     diagnostics,
@@ -123,6 +124,7 @@ from cloud.api import (  # noqa: E402
 )
 
 __all__ = [
+    "accounts",
     "api_endpoint",
     "bp",
     "catalog",

@@ -22,9 +22,21 @@ from cloud.web import acting_user
 # --- schemas ----------------------------------------------------------------------------------
 
 
+class CountersOut(BaseModel):
+    """The client card's counters, over every session at every site."""
+
+    sessions: int
+    total_duration_s: int
+    total_spent_kopecks: int = Field(description="sum of the ended sessions' costs")
+    last_visit_at: str | None = Field(description="start of the latest session")
+    registered_at: str
+    comments: int = Field(description="notes and complaints staff wrote about the client")
+
+
 class ClientOut(BaseModel):
     """A client. ``plates`` are normalised, ``cards`` are the usable upper-case hex UIDs,
-    ``lost_cards`` the disabled ones (still linked, so a stand refuses them)."""
+    ``lost_cards`` the disabled ones (still linked, so a stand refuses them). A ``corporate``
+    client is one account for several cards, plates and drivers with one balance."""
 
     id: int
     kind: Literal["member", "guest"]
@@ -37,12 +49,14 @@ class ClientOut(BaseModel):
     blocked: bool
     blocked_reason: str
     unsubscribed: bool = Field(description="asked not to receive mailings")
+    corporate: bool
     balance_kopecks: int
     default_tariff_id: int | None
     home_site_id: int | None
     note: str
     member_since: str | None
     created_at: str
+    counters: CountersOut
 
 
 class ClientList(BaseModel):
@@ -81,6 +95,7 @@ class ClientPatch(BaseModel):
     blocked: StrictBool | None = None
     blocked_reason: str | None = None
     unsubscribed: StrictBool | None = None
+    corporate: StrictBool | None = None
 
 
 class CredentialOut(BaseModel):
@@ -88,6 +103,7 @@ class CredentialOut(BaseModel):
     kind: Literal["card", "plate", "qr"]
     value: str
     lost: bool
+    daily_limit_kopecks: int | None = Field(description="a card's limit per local day")
     created_at: str
     unlinked_at: str | None
 

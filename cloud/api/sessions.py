@@ -3,7 +3,7 @@ report. Attendants see their own sites' sessions only."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import current_app, request
 from flask_babel import gettext as _
@@ -43,6 +43,11 @@ class SessionOut(BaseModel):
     started_by_id: int | None
     ended_by_id: int | None
     comment: str
+    credential_kind: Literal["card", "plate", "qr"] | None = Field(
+        description="what started the session: card UID, plate or QR token id (null: unknown)"
+    )
+    credential_value: str | None
+    over_daily_limit: bool = Field(description="took its card past the card's daily limit")
 
 
 class SessionList(BaseModel):

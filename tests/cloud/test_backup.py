@@ -135,8 +135,7 @@ def test_restore_refuses_a_backup_newer_than_the_program(
 
     assert result.exit_code == 1
     assert (
-        f"the backup has schema version {made_with}, newer than this program "
-        f"({latest_version()})"
+        f"the backup has schema version {made_with}, newer than this program ({latest_version()})"
     ) in result.output
     assert _snapshot(central) == damaged
 

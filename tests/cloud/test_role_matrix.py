@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from cloud import create_app
-from cloud.models import Credential, Mailing, Segment, Session
+from cloud.models import ClientDriver, Credential, Mailing, Segment, Session
 from cloud.permissions import ALL_ROLES, role_can
 from cloud.staffbook import create_staff
 from tests.cloud.conftest import PASSWORD, World, csrf_token
@@ -101,12 +101,14 @@ def _objects(world: World) -> dict[str, int]:
     mailing = Mailing.create(
         segment=segment, segment_name=segment.name, subject="Тема", body="Текст"
     )
+    driver = ClientDriver.create(client=world.member, name="Водитель проверки", card=card)
     return {
         "user_id": target.id,
         "credential_id": card.id,
         "session_id": session.id,
         "segment_id": segment.id,
         "mailing_id": mailing.id,
+        "driver_id": driver.id,
     }
 
 

@@ -83,7 +83,10 @@ def test_first_tap_starts_a_session_and_lights_accepted(
         "tariff_version_id": STANDARD_NOW,
         "client_kind": "member",
         "method": "card",
+        "credential_kind": "card",
+        "credential_value": IVAN_CARD,
     }
+    assert (session.credential_kind, session.credential_value) == ("card", IVAN_CARD)
     assert engine.last_feedback is not None
     assert (engine.last_feedback.pattern, engine.last_feedback.code) == ("accepted", "started")
 

@@ -578,3 +578,21 @@ def test_a_reboot_locks_the_screen_and_a_wall_clock_jump_does_not(
     assert signed_in.get("/").status_code == 200
     clock.reboot(down_s=5)
     assert signed_in.get("/").location == f"/pin/{ATTENDANT_ID}?idle=1"
+
+
+def test_the_account_starts_a_session_for_the_car_chosen_by_plate(
+    signed_in: FlaskClient, store: Store
+) -> None:
+    page = text(signed_in.get(f"/clients/{IVAN}"))
+    assert '<select name="plate">' in page and '<option value="А123ВС77">' in page
+
+    refused = post(signed_in, f"/clients/{IVAN}/start", plate="О777ОО99")
+    assert refused.status_code == 400 and "не принадлежит клиенту" in text(refused)
+    assert events(store, "session.started") == []
+    post(signed_in, f"/clients/{IVAN}/start", plate="А123ВС77")
+
+    started = events(store, "session.started")[-1]
+    assert (started.payload["credential_kind"], started.payload["credential_value"]) == (
+        "plate",
+        "А123ВС77",
+    )

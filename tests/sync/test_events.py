@@ -26,6 +26,8 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "tariff_version_id": 3,
         "client_kind": "member",
         "method": "card",
+        "credential_kind": "card",
+        "credential_value": "04A1B2C3",
     },
     "session.ended": {
         "session_uuid": A,
