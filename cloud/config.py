@@ -35,6 +35,14 @@ class CloudConfig:
     max_request_bytes: int = 2 * 1024 * 1024
     trusted_proxy_count: int = 0  # >0 only behind a reverse proxy that sets X-Forwarded-For
     page_size: int = 50
+    # Bonus points (cloud/bonus.py): what a point is worth, the welcome bonus of a new member,
+    # the accrual (a percentage of top-ups or of session charges, "topup" or "charge") and
+    # how many days unspent points live (0: they never expire).
+    points_value_kopecks: int = 100
+    points_welcome: int = 0
+    points_accrual_percent: int = 0
+    points_accrual_on: str = "topup"
+    points_expiry_days: int = 365
 
     @property
     def sqlite_default_url(self) -> str:

@@ -81,11 +81,65 @@ def _add_directory_changes(database: peewee.Database) -> None:
     adopt_unlogged()
 
 
+def _with_default(field: peewee.Field, default: str) -> peewee.Field:
+    """``field`` NOT NULL with a database default, added in one statement (SQLite would
+    otherwise rebuild the table, which the ledger's foreign keys forbid)."""
+    field.constraints = [peewee.SQL(f"DEFAULT {default}")]
+    return field
+
+
+def _add_points_and_discounts(database: peewee.Database) -> None:
+    """Version 7: bonus points on the ledger and the client's points spending order and
+    personal discount (cloud/bonus.py). A ledger entry's event is unique per kind now (a
+    session's end may charge money, spend points and accrue points)."""
+    migrator = SchemaMigrator.from_database(database)
+    client = Client._meta.table_name
+    ledger = LedgerEntry._meta.table_name
+    steps = [
+        migrator.add_column(
+            client,
+            "points_balance",
+            _with_default(peewee.BigIntegerField(default=0), "0"),
+            allow_not_null=True,
+        ),
+        migrator.add_column(
+            client,
+            "points_spending",
+            _with_default(
+                peewee.CharField(max_length=20, default="points_first"), "'points_first'"
+            ),
+            allow_not_null=True,
+        ),
+        migrator.add_column(
+            client,
+            "discount_percent",
+            _with_default(peewee.IntegerField(default=0), "0"),
+            allow_not_null=True,
+        ),
+        migrator.add_column(
+            client,
+            "discount_kopecks",
+            _with_default(peewee.BigIntegerField(default=0), "0"),
+            allow_not_null=True,
+        ),
+        migrator.add_column(
+            ledger,
+            "amount_points",
+            _with_default(peewee.BigIntegerField(default=0), "0"),
+            allow_not_null=True,
+        ),
+        migrator.drop_index(ledger, f"{ledger}_event_id"),
+        migrator.add_index(ledger, ("event_id", "kind"), True),
+    ]
+    migrate(*steps)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
     (3, _add_directory_changes),
     (4, _add_commands_and_heartbeats),
+    (7, _add_points_and_discounts),
 ]
 BASE_VERSION = 1
 

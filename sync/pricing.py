@@ -122,9 +122,7 @@ def _per_minute(rates: Rates, kind: Kind) -> int:
     raise RuleError("Неизвестный тип клиента", "bad_kind")
 
 
-def price(
-    rates: Rates, kind: Kind, duration_s: int, discount: Discount = NO_DISCOUNT
-) -> int:
+def price(rates: Rates, kind: Kind, duration_s: int, discount: Discount = NO_DISCOUNT) -> int:
     """Return the cost in kopecks of a session of `duration_s` seconds (see module rule)."""
     rates.validate()
     discount.validate()
