@@ -18,6 +18,10 @@ Rules (DESIGN.md, taps and feedback, offline rules):
   attendant may still start one on the screen, taking payment in person; no tariff in force.
 - A valid QR token of a known client is accepted even if its token id is not in the directory
   yet (issued after the last sync): the signature proves it; revoked ids are refused.
+- An end is priced with the client's personal discount as it was at the start, and paid with
+  bonus points as the client prefers (``sync.bonus``), only within the points this stand has
+  seen (the directory's points balance less its own unsettled spends); the event carries the
+  points spent.
 - After an end the pattern is "ended", or "attention" (see the attendant) if the balance after
   the charge is negative.
 - Bounce: the reader reports a UID once per tap, but a credential that started or ended a
@@ -55,6 +59,7 @@ from typing import Protocol
 from edge.config import EdgeConfig
 from edge.store import AnyClient, DirTariffVersion, LocalClient, LocalSession, Store
 from sync import qrtoken
+from sync.bonus import split_cost
 from sync.directory import CARD_UID
 from sync.errors import RuleError
 from sync.events import MAX_COMMENT, PAYMENT_METHODS, Payload
@@ -396,7 +401,9 @@ class Engine:
         return max(0, int((self.clock.now() - session.started_at).total_seconds()))
 
     def running_cost(self, session: LocalSession) -> int:
-        return price(session.session_rates(), session.kind(), self.elapsed_s(session))
+        return price(
+            session.session_rates(), session.kind(), self.elapsed_s(session), session.discount()
+        )
 
     def directory_is_stale(self) -> bool:
         loaded_at = self.store.directory_loaded_at()
@@ -473,6 +480,8 @@ class Engine:
                     boot_id=self.clock.boot_id,
                     start_method=method,
                     started_by=actor,
+                    discount_percent=client.discount_percent,
+                    discount_kopecks=client.discount_kopecks,
                 )
             )
             payload: Payload = {
@@ -499,12 +508,21 @@ class Engine:
         comment: str = "",
         duration_s: int | None = None,
     ) -> int:
-        """End ``session`` and charge it; returns the client's balance after the charge."""
+        """End ``session`` and charge it, paying with bonus points as the client prefers
+        (``sync.bonus``); returns the client's balance after the charge."""
         now = self.clock.now()
         duration = self.elapsed_s(session) if duration_s is None else duration_s
-        cost = price(session.session_rates(), session.kind(), duration)
+        cost = price(session.session_rates(), session.kind(), duration, session.discount())
         auto = method == "auto"
         with self.store.atomic():
+            client = self.store.client(session.client_id)
+            split = split_cost(
+                cost,
+                money_balance=self.store.balance_of(session.client_id),
+                points_held=self.store.points_of(session.client_id),
+                spending=client.points_spending if client is not None else "off",
+                point_value_kopecks=self.store.points_value_kopecks(),
+            )
             closed = self.store.close_session(
                 session.uuid,
                 ended_at=now,
@@ -525,10 +543,19 @@ class Engine:
                 "auto": auto,
                 "comment": comment,
             }
+            if split.points:
+                payload["points_spent"] = split.points
+                payload["points_kopecks"] = split.points_kopecks
             event_id = self._event("session.ended", payload, actor, now)
             if cost:
                 self.store.add_ledger_entry(
-                    event_id, session.client_id, "charge", -cost, now, session_uuid=session.uuid
+                    event_id,
+                    session.client_id,
+                    "charge",
+                    -split.money_kopecks,
+                    now,
+                    session_uuid=session.uuid,
+                    amount_points=-split.points,
                 )
             return self.store.balance_of(session.client_id)
 
