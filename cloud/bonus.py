@@ -111,6 +111,13 @@ class PointsRules:
 OFF = PointsRules()
 
 
+def app_rules() -> PointsRules:
+    """The rules of the running app's configuration (for routes)."""
+    from flask import current_app
+
+    return PointsRules.from_config(current_app.config["AQ"])
+
+
 # --- posting -----------------------------------------------------------------------------------
 
 

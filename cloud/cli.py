@@ -300,3 +300,22 @@ def provision_stand(site_name: str, name: str) -> None:
         f"{site_name!r}), valid once until {expires}:"
     )
     click.echo(provisioned.code)
+
+
+@main.command("expire-points")
+def expire_points() -> None:
+    """Expire bonus points not used within ``points_expiry_days`` (first in, first out; see
+    cloud/bonus.py). Safe to run at any time and as often as you like: cron it daily."""
+    from cloud.bonus import PointsRules, expire_all
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    try:
+        rules = PointsRules.from_config(config)
+        with database.connection_context():
+            changed, points = expire_all(rules)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        database.close()
+    click.echo(f"expired {points} points of {changed} clients")

@@ -110,10 +110,19 @@ def page_args() -> tuple[int, int]:
 
 
 # The endpoint modules register their routes on bp.
-from cloud.api import catalog, clients, openapi, sessions, staff, standhealth  # noqa: E402
+from cloud.api import (  # noqa: E402
+    bonuses,
+    catalog,
+    clients,
+    openapi,
+    sessions,
+    staff,
+    standhealth,
+)
 
 __all__ = [
     "api_endpoint",
+    "bonuses",
     "bp",
     "catalog",
     "clients",
