@@ -11,7 +11,8 @@ Rules (DESIGN.md, taps and feedback, offline rules):
   token; a lost card (even to end a session: the screen ends it); a blocked client's start
   (a blocked client may still end a session, which stops the charge); a QR code that is not
   signed by the central service's key or whose token id is revoked; a member whose balance is
-  not above the overdraft limit (``balance > -limit``; the client's own limit if the
+  not above the overdraft limit (``balance > -limit``, counting what the bonus points seen
+  here are worth unless the client never spends them; the client's own limit if the
   directory gives one, else the configured one; guests pay at the end and are not checked);
   a member's card or QR start while the directory is stale (older than
   ``directory_max_age_s``: the balance it shows may be long spent elsewhere), though an
@@ -463,7 +464,7 @@ class Engine:
             if client.kind == "member":
                 limit = client.overdraft_limit_kopecks
                 limit = self.config.overdraft_limit_kopecks if limit is None else limit
-                if self.store.balance_of(client.id) <= -limit:
+                if self._spendable(client) <= -limit:
                     raise _refusal("overdraft", client.id)
                 if method != "screen" and self.directory_is_stale():
                     raise _refusal("stale_directory", client.id)
@@ -493,6 +494,14 @@ class Engine:
             }
             self._event("session.started", payload, actor, now)
         return session
+
+    def _spendable(self, client: AnyClient) -> int:
+        """The money balance plus, for a client who spends points, what their points seen
+        here are worth: a member with points and no money may wash on points."""
+        balance = self.store.balance_of(client.id)
+        if client.points_spending == "off":
+            return balance
+        return balance + self.store.points_of(client.id) * self.store.points_value_kopecks()
 
     def _open_session(self, session_uuid: str) -> LocalSession:
         session = LocalSession.get_or_none(LocalSession.uuid == session_uuid)
