@@ -46,6 +46,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud import changes
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
@@ -351,8 +352,6 @@ def update_terms(client: Client, **fields: Any) -> Client:
     """Change the client's points spending order and personal discount (``EDIT_CLIENTS``):
     ``points_spending``, ``discount_percent``, ``discount_kopecks``; the stands learn them
     with the directory."""
-    from cloud import changes
-
     _check_live(client)
     spending = fields.get("points_spending", client.points_spending)
     if spending not in POINTS_SPENDING:
