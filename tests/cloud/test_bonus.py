@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cloud import bonus
+from cloud import bonus, create_app
 from cloud.bonus import PointsRules
 from cloud.errors import Forbidden, ValidationFailed
 from cloud.ingest import StandClock, apply_batch
@@ -355,3 +356,25 @@ def test_bad_terms_are_refused_and_nothing_changes(world: World, terms: dict[str
     member = fresh(world.member)
     assert (member.discount_percent, member.discount_kopecks) == (0, 0)
     assert member.points_spending == "points_first"
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"points_value_kopecks": 0},
+        {"points_welcome": -5},
+        {"points_accrual_percent": 101},
+        {"points_accrual_on": "visit"},
+        {"points_expiry_days": -1},
+    ],
+)
+def test_a_bad_bonus_setting_stops_the_service_at_start(
+    tmp_path: Path, setting: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="points_"):
+        create_app(
+            data_dir=tmp_path,
+            database_url=f"sqlite:///{tmp_path / 'aq.sqlite3'}",
+            secret_key="x",
+            **setting,
+        )
