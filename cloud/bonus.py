@@ -51,10 +51,11 @@ from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
 from cloud.ledger import post_entry
-from cloud.models import POINTS_KINDS, POINTS_SPENDING, Client, LedgerEntry, User
+from cloud.models import POINTS_KINDS, POINTS_SPENDING, Client, ClientPhone, LedgerEntry, User
 from cloud.permissions import Capability, role_can, site_scope
 from cloud.sessionbook import iso_utc, parse_period
 from sync.errors import RuleError
+from sync.phones import normalise_phone
 from sync.pricing import Discount
 
 ACCRUAL_BASES = ("topup", "charge")
@@ -391,10 +392,12 @@ def _discount_message(message: str) -> str:
 
 @dataclass(frozen=True)
 class HistoryFilter:
-    """What the bonus history shows: one client or all the caller may see, an operation
+    """What the bonus history shows: one client, the clients with a phone, or all the caller
+    may see; an operation
     (``OPERATIONS``), a method (``auto`` or ``staff``) or one staff member, a period of days."""
 
     client_id: int | None = None
+    phone: str | None = None  # normalised: the clients with this phone
     operation: str | None = None
     method: str | None = None
     staff_id: int | None = None
@@ -403,8 +406,8 @@ class HistoryFilter:
 
 
 def parse_filter(args: Any, timezone: str, client_id: int | None = None) -> HistoryFilter:
-    """A filter from query arguments (``operation``, ``method``, ``staff_id``, ``from``,
-    ``to``); ValidationFailed on a bad one."""
+    """A filter from query arguments (``phone``, ``operation``, ``method``, ``staff_id``,
+    ``from``, ``to``); ValidationFailed on a bad one."""
     operation = (args.get("operation") or "").strip() or None
     if operation is not None and operation not in OPERATIONS:
         raise ValidationFailed(_("Неизвестная операция с баллами"), "bad_operation")
@@ -414,6 +417,11 @@ def parse_filter(args: Any, timezone: str, client_id: int | None = None) -> Hist
     staff_text = (args.get("staff_id") or "").strip()
     if staff_text and not staff_text.isdigit():
         raise ValidationFailed(_("staff_id должен быть целым числом"), "bad_query")
+    phone_text = (args.get("phone") or "").strip()
+    try:
+        phone = normalise_phone(phone_text) if phone_text else None
+    except RuleError:
+        raise ValidationFailed(_("Некорректный номер телефона"), "bad_phone") from None
     first, last = (args.get("from") or "").strip(), (args.get("to") or "").strip()
     start = end = None
     if first or last:
@@ -422,6 +430,7 @@ def parse_filter(args: Any, timezone: str, client_id: int | None = None) -> Hist
         start, end = (period.start if first else None), (period.end if last else None)
     return HistoryFilter(
         client_id=client_id,
+        phone=phone,
         operation=operation,
         method=method,
         staff_id=int(staff_text) if staff_text else None,
@@ -434,6 +443,9 @@ def _history_query(actor: User, wanted: HistoryFilter) -> pw.ModelSelect:
     where = LedgerEntry.kind.in_(POINTS_KINDS) & Client.deleted_at.is_null()
     if wanted.client_id is not None:
         where &= LedgerEntry.client == wanted.client_id
+    if wanted.phone is not None:
+        holders = ClientPhone.select(ClientPhone.client).where(ClientPhone.phone == wanted.phone)
+        where &= LedgerEntry.client.in_(holders)
     if wanted.operation is not None:
         where &= LedgerEntry.kind.in_(OPERATIONS[wanted.operation])
     if wanted.method == "auto":

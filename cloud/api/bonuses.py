@@ -45,6 +45,7 @@ class PointsIn(BaseModel):
 
 
 HISTORY_QUERY = {
+    "phone": "the clients with this phone (any common form)",
     "operation": "accrual, spending, expiry or manual",
     "method": "auto (by the service) or staff (by a person)",
     "staff_id": "made by this staff member",

@@ -148,6 +148,9 @@ def test_the_history_across_clients_filters_by_operation_method_and_period(
     assert "операций: 1" in shown(f"staff_id={world.users['administrator'].id}")
     recent = (NOW - timedelta(days=5)).date().isoformat()
     assert "операций: 3" in shown(f"from={recent}")
+    by_phone = shown("phone=8 (916) 123-45-67")
+    assert "операций: 3" in by_phone and "Ольга" not in by_phone
+    assert operator.get("/bonuses?phone=12").status_code == 400
     bad = operator.get("/bonuses?operation=refund")
     assert bad.status_code == 400 and "Неизвестная операция" in bad.get_data(as_text=True)
 
