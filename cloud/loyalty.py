@@ -9,8 +9,8 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext as _
 
-from cloud import bonus, clientbook
-from cloud.bonus import HistoryFilter
+from cloud import bonus, bonushistory, clientbook
+from cloud.bonushistory import HistoryFilter
 from cloud.clients import _back, _failed
 from cloud.errors import DomainError, ValidationFailed
 from cloud.models import Client, User
@@ -36,12 +36,12 @@ def spending_labels() -> dict[str, str]:
 
 def client_summary(client: Client) -> dict[str, Any]:
     """What the client page shows of the client's points and discount."""
-    recent = bonus.history(acting_user(), HistoryFilter(client_id=client.id), limit=10)
+    recent = bonushistory.history(acting_user(), HistoryFilter(client_id=client.id), limit=10)
     return {
         "history": recent,
-        "kind_labels": bonus.kind_labels(),
+        "kind_labels": bonushistory.kind_labels(),
         "spending_labels": spending_labels(),
-        "method_text": bonus.method_text,
+        "method_text": bonushistory.method_text,
     }
 
 
@@ -102,7 +102,7 @@ def adjust(client_id: int) -> Any:
 
 
 def _filter(client_id: int | None) -> HistoryFilter:
-    return bonus.parse_filter(request.args, current_app.config["AQ"].timezone, client_id)
+    return bonushistory.parse_filter(request.args, current_app.config["AQ"].timezone, client_id)
 
 
 def _page_number() -> int:
@@ -114,9 +114,9 @@ def _history_page(client: Client | None) -> Any:
     context: dict[str, Any] = {
         "client": client,
         "args": request.args,
-        "operations": bonus.operation_labels(),
-        "kind_labels": bonus.kind_labels(),
-        "method_text": bonus.method_text,
+        "operations": bonushistory.operation_labels(),
+        "kind_labels": bonushistory.kind_labels(),
+        "method_text": bonushistory.method_text,
         "staff": list(User.select().where(User.deleted_at.is_null()).order_by(User.full_name)),
         "page": _page_number(),
         "page_size": HISTORY_PAGE,
@@ -128,15 +128,15 @@ def _history_page(client: Client | None) -> Any:
             "bonuses/history.html", history=None, error=error.message, **context
         ), 400
     offset = (context["page"] - 1) * HISTORY_PAGE
-    found = bonus.history(acting_user(), wanted, limit=HISTORY_PAGE, offset=offset)
+    found = bonushistory.history(acting_user(), wanted, limit=HISTORY_PAGE, offset=offset)
     return render_template("bonuses/history.html", history=found, error=None, **context)
 
 
 def _csv(client: Client | None, name: str) -> Any:
     wanted = _filter(client.id if client else None)
-    found = bonus.history(acting_user(), wanted, limit=CSV_ROWS)
+    found = bonushistory.history(acting_user(), wanted, limit=CSV_ROWS)
     return Response(
-        (CSV_BOM + bonus.history_csv(found.entries)).encode("utf-8"),
+        (CSV_BOM + bonushistory.history_csv(found.entries)).encode("utf-8"),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

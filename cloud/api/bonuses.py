@@ -8,7 +8,7 @@ from typing import Any, Literal
 from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from cloud import bonus, clientbook
+from cloud import bonus, bonushistory, clientbook
 from cloud.api import api_endpoint, bp, page_args
 from cloud.permissions import Capability
 from cloud.web import acting_user
@@ -58,10 +58,10 @@ HISTORY_QUERY = {
 
 def _history(client_id: int | None) -> dict[str, Any]:
     limit, offset = page_args()
-    wanted = bonus.parse_filter(request.args, current_app.config["AQ"].timezone, client_id)
-    found = bonus.history(acting_user(), wanted, limit, offset)
+    wanted = bonushistory.parse_filter(request.args, current_app.config["AQ"].timezone, client_id)
+    found = bonushistory.history(acting_user(), wanted, limit, offset)
     return {
-        "items": [bonus.entry_to_dict(entry) for entry in found.entries],
+        "items": [bonushistory.entry_to_dict(entry) for entry in found.entries],
         "total": found.total,
         "accrued": found.accrued,
         "spent": found.spent,
@@ -101,4 +101,4 @@ def client_points(client_id: int) -> Any:
 def client_points_adjust(client_id: int, body: PointsIn) -> Any:
     client = clientbook.get_client(acting_user(), client_id)
     entry = bonus.adjust_points(acting_user(), client, body.points, body.reason, bonus.app_rules())
-    return bonus.entry_to_dict(entry)
+    return bonushistory.entry_to_dict(entry)
