@@ -12,6 +12,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from cloud.bonus import PointsRules
 from cloud.config import CloudConfig, ensure_secret_key, load_config
 from cloud.db import bind
 
@@ -41,6 +42,7 @@ def _select_locale() -> str:
 def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     """Build the central Flask app; ``overrides`` are configuration fields (tests use them)."""
     config = config or load_config(**overrides)
+    PointsRules.from_config(config)  # a bad bonus setting stops the start, not a later request
     config.data_dir.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__)
     app.url_map.converters["int"] = RowIdConverter
@@ -70,6 +72,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         clients,
         dashboard,
         diagnostics,
+        loyalty,
         reports,
         segments,
         sessionpage,
@@ -82,7 +85,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
     web.init_app(app)
-    for module in (auth, dashboard, clients, staff, catalog, reports, segments):
+    for module in (auth, dashboard, clients, staff, catalog, reports, segments, loyalty):
         app.register_blueprint(module.bp)
     app.register_blueprint(sessionpage.bp)
     app.register_blueprint(diagnostics.bp)

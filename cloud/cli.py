@@ -428,3 +428,22 @@ def restore_command(file: Path, yes: bool) -> None:
             f"the schema is version {done.version}, this program's is {latest}: run "
             "`aquastand-cloud init` to upgrade it (the service's unit runs it when it starts)"
         )
+
+
+@main.command("expire-points")
+def expire_points() -> None:
+    """Expire bonus points not used within ``points_expiry_days`` (first in, first out; see
+    cloud/bonus.py). Safe to run at any time and as often as you like: cron it daily."""
+    from cloud.bonus import PointsRules, expire_all
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    try:
+        rules = PointsRules.from_config(config)
+        with database.connection_context():
+            changed, points = expire_all(rules)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        database.close()
+    click.echo(f"expired {points} points of {changed} clients")

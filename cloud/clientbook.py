@@ -741,6 +741,10 @@ def _client_dict(client: Client, phones: list[str], creds: list[Credential]) -> 
         "note": client.note,
         "member_since": iso_utc(client.member_since),
         "created_at": iso_utc(client.created_at),
+        "points_balance": client.points_balance,
+        "points_spending": client.points_spending,
+        "discount_percent": client.discount_percent,
+        "discount_kopecks": client.discount_kopecks,
     }
 
 

@@ -12,7 +12,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from cloud import clientbook, ledger, sessionbook
+from cloud import bonus, clientbook, ledger, sessionbook
 from cloud.clientcounters import counters_of
 from cloud.errors import DomainError, ValidationFailed
 from cloud.models import Client, Site, Tariff, UserSite
@@ -162,6 +162,7 @@ def create() -> Any:
         )
     except (DomainError, RuleError) as error:
         return _new_form("clients/new.html", form, error.message, _error_status(error))
+    bonus.welcome(client, bonus.app_rules())
     flash(_("Участник клуба зарегистрирован"), "success")
     return redirect(url_for("clients.view", client_id=client.id))
 
@@ -414,6 +415,7 @@ def promote(client_id: int) -> Any:
             client = _client(client_id)
             error, status = failure.message, _error_status(failure)
         else:
+            bonus.welcome(client, bonus.app_rules())
             return _back(client, _("Гость зарегистрирован участником клуба"))
     return render_template("clients/promote.html", client=client, form=form, error=error), status
 

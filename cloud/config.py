@@ -43,6 +43,14 @@ class CloudConfig:
     smtp_sender: str = ""  # the From address, e.g. "Аквастенд <news@example.ru>"
     smtp_security: str = "starttls"  # starttls, ssl (implicit TLS, port 465) or none
     smtp_timeout: int = 30  # seconds per SMTP operation
+    # Bonus points (cloud/bonus.py): what a point is worth, the welcome bonus of a new member,
+    # the accrual (a percentage of top-ups or of session charges, "topup" or "charge") and
+    # how many days unspent points live (0: they never expire).
+    points_value_kopecks: int = 100
+    points_welcome: int = 0
+    points_accrual_percent: int = 0
+    points_accrual_on: str = "topup"
+    points_expiry_days: int = 365
 
     @property
     def sqlite_default_url(self) -> str:

@@ -91,6 +91,10 @@ def client_entries(ids: Collection[int] | None = None) -> tuple[ClientEntry, ...
             Client.default_tariff,
             Client.balance_kopecks,
             position,
+            Client.points_balance,
+            Client.points_spending,
+            Client.discount_percent,
+            Client.discount_kopecks,
         )
         .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.client == Client.id))
         .where(live)
@@ -109,8 +113,24 @@ def client_entries(ids: Collection[int] | None = None) -> tuple[ClientEntry, ...
             balance_kopecks=int(balance),
             ledger_position=int(ledger_position),
             overdraft_limit_kopecks=None,
+            points_balance=int(points),
+            points_spending=spending,
+            discount_percent=percent,
+            discount_kopecks=int(fixed),
         )
-        for client_id, kind, name, blocked, default_tariff_id, balance, ledger_position in rows
+        for (
+            client_id,
+            kind,
+            name,
+            blocked,
+            default_tariff_id,
+            balance,
+            ledger_position,
+            points,
+            spending,
+            percent,
+            fixed,
+        ) in rows
     )
 
 
@@ -215,5 +235,6 @@ def build_directory(
             credentials=credentials,
             revoked_qr_token_ids=revoked,
             staff=staff_entries(site.id),
+            points_value_kopecks=config.points_value_kopecks,
         )
     return directory.to_dict()

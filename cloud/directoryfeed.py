@@ -156,6 +156,7 @@ def _read_page(
             staff=tuple(sorted(staff_ids - {s.id for s in staff})),
         ),
         commands=commands,
+        points_value_kopecks=config.points_value_kopecks,
     )
 
 

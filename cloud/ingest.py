@@ -66,7 +66,8 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud import changes, commands, corporate
+from cloud import bonus, changes, commands, corporate
+from cloud.bonus import PointsRules
 from cloud.db import db_proxy, insert_rows, is_postgresql, update_rows
 from cloud.errors import DomainError
 from cloud.ledger import MAX_AMOUNT_KOPECKS, Posting, post_entries
@@ -83,7 +84,7 @@ from cloud.models import (
 )
 from sync.errors import RuleError
 from sync.events import Event, validate_event
-from sync.pricing import price
+from sync.pricing import NO_DISCOUNT, Discount, price
 
 MAX_BATCH = 500
 SANE_YEAR = 2020
@@ -186,6 +187,7 @@ class _Applying:
     row: StandEvent
     at: datetime  # corrected time
     staff: User | None
+    rules: PointsRules = bonus.OFF
 
     @property
     def p(self) -> dict[str, Any]:
@@ -272,9 +274,19 @@ class _Run:
     whole run and what the events before it in the run did, and stops at an event to refuse;
     ``write`` then stores the planned events with a few statements per table."""
 
-    def __init__(self, stand: Stand, clock: StandClock, events: list[tuple[Event, Any]]) -> None:
+    def __init__(
+        self,
+        stand: Stand,
+        clock: StandClock,
+        events: list[tuple[Event, Any]],
+        rules: PointsRules = bonus.OFF,
+    ) -> None:
         self.stand = stand
         self.clock = clock
+        self.rules = rules
+        # (row index, session uuid or None, what to do): bonus points, applied one by one in
+        # event order after the money postings (cloud/bonus.py).
+        self.points: list[tuple[int, str | None, dict[str, Any]]] = []
         self.rows: list[dict[str, Any]] = []  # StandEvent rows, in order
         self.new_sessions: dict[str, Session] = {}  # started in this run (not stored yet)
         self.ended: list[Session] = []  # stored sessions this run ends
@@ -325,6 +337,11 @@ class _Run:
             s.id for s in self.sessions.values() if s.ended_at is None and s.stand_id == stand.id
         ]
         self.commanded = commands.pending_session_ids(open_here)
+        self.discounts = _discounts(
+            self.client_ids
+            | set(self.uuid_clients.values())
+            | {s.client_id for s in self.sessions.values()}
+        )
 
     def plan(self, events: list[tuple[Event, Any]]) -> Refusal | None:
         """Plan the events in order; the refusal of the first that cannot be applied."""
@@ -416,7 +433,8 @@ class _Run:
             )
             return
         version = self.versions[session.tariff_version_id]
-        repriced = price(version.rates(), session.client_kind, p["duration_s"])
+        discount = self.discounts.get(session.client_id, NO_DISCOUNT)
+        repriced = price(version.rates(), session.client_kind, p["duration_s"], discount)
         at = row["occurred_at"]
         session.ended_at = at
         session.duration_s = p["duration_s"]
@@ -441,6 +459,11 @@ class _Run:
             row["flag"], row["flag_note"] = _with_flag(
                 row["flag"], row["flag_note"], "price_mismatch", note
             )
+        points = p.get("points_spent", 0)
+        if points:  # the charge waits for the points' check (write)
+            action = {"spend": points, "covered": p["points_kopecks"], "cost": cost, "at": at}
+            self.points.append((len(self.rows), session.uuid, {**action, "session": session}))
+            return
         if cost > 0:
             posting = Posting(
                 client_id=session.client_id,
@@ -451,6 +474,13 @@ class _Run:
                 created_at=at,
             )
             self.postings.append((len(self.rows), session.uuid, posting))
+            if self.rules.accrual_on == "charge":
+                self._accrue(session.client_id, cost, at)
+
+    def _accrue(self, client_id: int, kopecks: int, at: datetime) -> None:
+        if self.rules.accrual(kopecks):
+            action = {"accrue": kopecks, "client_id": client_id, "at": at}
+            self.points.append((len(self.rows), None, action))
 
     def topup_recorded(self, p: dict[str, Any], row: dict[str, Any]) -> None:
         client_id = self._client_id(p)
@@ -472,6 +502,8 @@ class _Run:
             created_at=row["occurred_at"],
         )
         self.postings.append((len(self.rows), None, posting))
+        if self.rules.accrual_on == "topup":
+            self._accrue(client_id, p["amount_kopecks"], row["occurred_at"])
 
     def tap_refused(self, p: dict[str, Any], row: dict[str, Any]) -> None:
         """Stored only: the refusals are read from the events table."""
@@ -499,18 +531,93 @@ class _Run:
             insert_rows(
                 Comment, [{**row, "session": session_ids[uuid]} for uuid, row in self.comments]
             )
-        if not self.postings:
-            return
-        post_entries(
-            [
-                replace(
-                    posting,
-                    event_id=event_ids[self.rows[index]["event_uuid"]],
-                    session_id=session_ids[uuid] if uuid is not None else None,
+        if self.postings:
+            post_entries(
+                [
+                    replace(
+                        posting,
+                        event_id=event_ids[self.rows[index]["event_uuid"]],
+                        session_id=session_ids[uuid] if uuid is not None else None,
+                    )
+                    for index, uuid, posting in self.postings
+                ]
+            )
+        for index, uuid, action in self.points:
+            event_id = event_ids[self.rows[index]["event_uuid"]]
+            if "accrue" in action:
+                bonus.accrue(
+                    action["client_id"],
+                    self.rules,
+                    action["accrue"],
+                    at=action["at"],
+                    event_id=event_id,
                 )
-                for index, uuid, posting in self.postings
-            ]
+            else:
+                assert uuid is not None
+                self._spend_points(action, event_id, session_ids[uuid], index)
+
+    def _spend_points(
+        self, action: dict[str, Any], event_id: int, session_id: int, index: int
+    ) -> None:
+        """A session paid partly with points: the points the central balance covers, the rest
+        of the cost in money (flagged ``points_short`` when the stand's points fell short)."""
+        session: Session = action["session"]
+        spent = bonus.spend_for_session(
+            session.client_id,
+            self.rules,
+            wanted=action["spend"],
+            wanted_kopecks=action["covered"],
+            started_at=session.started_at,
+            now=action["at"],
+            event_id=event_id,
+            session_id=session_id,
+            site_id=self.stand.site_id,
         )
+        money = action["cost"] - spent.kopecks
+        if money > 0:
+            post_entries(
+                [
+                    Posting(
+                        client_id=session.client_id,
+                        kind="charge",
+                        amount_kopecks=-money,
+                        site_id=self.stand.site_id,
+                        created_by_id=session.ended_by_id,
+                        created_at=action["at"],
+                        event_id=event_id,
+                        session_id=session_id,
+                    )
+                ]
+            )
+            if self.rules.accrual_on == "charge":
+                bonus.accrue(
+                    session.client_id, self.rules, money, at=action["at"], event_id=event_id
+                )
+        if spent.short_of(action["spend"]):
+            note = _(
+                "Баллов не хватило: списано %(spent)s из %(wanted)s, остаток %(money)s коп. — "
+                "деньгами",
+                spent=spent.points,
+                wanted=action["spend"],
+                money=action["covered"] - spent.kopecks,
+            )
+            row = StandEvent.get_by_id(event_id)
+            row.flag, row.flag_note = _with_flag(row.flag, row.flag_note, "points_short", note)
+            row.save()
+
+
+def _discounts(client_ids: set[int]) -> dict[int, Discount]:
+    """The personal discounts of those of these clients who have one."""
+    ids = sorted(i for i in client_ids if i < 2**31)
+    if not ids:
+        return {}
+    has_one = (Client.discount_percent != 0) | (Client.discount_kopecks != 0)
+    rows = (
+        Client.select(Client.id, Client.discount_percent, Client.discount_kopecks)
+        .where(Client.id.in_(ids) & has_one)
+        .tuples()
+    )
+    return {client_id: Discount(percent, fixed) for client_id, percent, fixed in rows}
 
 
 def _end_comment(session: Session, stand: Stand, at: datetime) -> dict[str, Any]:
@@ -700,6 +807,7 @@ def _client_registered(a: _Applying) -> None:
     else:
         a.flag("already_member", _("Клиент №%(id)s уже участник клуба", id=client.id))
     a.row.client = client
+    bonus.welcome(client, a.rules, at=a.at, event=a.row)
     changes.record_change(changes.CLIENT, [client.id])
     known = {row.phone for row in ClientPhone.select().where(ClientPhone.client == client.id)}
     for position, phone in enumerate(a.p["phones"], start=len(known)):
@@ -749,17 +857,23 @@ def event_row(stand: Stand, event: Event, raw: dict[str, Any], clock: StandClock
     }
 
 
-def _apply_one(stand: Stand, event: Event, raw: dict[str, Any], clock: StandClock) -> None:
+def _apply_one(
+    stand: Stand, event: Event, raw: dict[str, Any], clock: StandClock, rules: PointsRules
+) -> None:
     """Apply an event of a rare kind on its own (the caller's savepoint undoes a refused one)."""
     row = StandEvent.create(**event_row(stand, event, raw, clock))
-    applying = _Applying(stand, event, row, row.occurred_at, _staff(event.actor))
+    applying = _Applying(stand, event, row, row.occurred_at, _staff(event.actor), rules)
     APPLY[event.type](applying)
     if applying.row.is_dirty():
         applying.row.save()
 
 
 def _apply_events(
-    stand: Stand, fresh: list[tuple[Event, Any]], clock: StandClock, acked: int
+    stand: Stand,
+    fresh: list[tuple[Event, Any]],
+    clock: StandClock,
+    acked: int,
+    rules: PointsRules,
 ) -> tuple[int, Refusal | None]:
     """Apply the checked new events in order: runs of the common kinds together, the others
     one by one. Returns the last seq applied and the refusal that stopped it, if any."""
@@ -769,7 +883,7 @@ def _apply_events(
         if event.type not in _RUN_KINDS:
             try:
                 with db_proxy.atomic():
-                    _apply_one(stand, event, raw, clock)
+                    _apply_one(stand, event, raw, clock, rules)
             except (DomainError, RuleError) as error:
                 return acked, Refusal(event.seq, error.code, error.message, 422)
             acked = event.seq
@@ -779,7 +893,7 @@ def _apply_events(
         while end < len(fresh) and fresh[end][0].type in _RUN_KINDS:
             end += 1
         events = fresh[index:end]
-        run = _Run(stand, clock, events)
+        run = _Run(stand, clock, events, rules)
         refusal = run.plan(events)
         run.write()
         if run.rows:
@@ -814,7 +928,9 @@ def _batch_transaction() -> Any:
     return db_proxy.atomic(lock_type="IMMEDIATE")
 
 
-def _apply_batch(stand: Stand, envelopes: list[Any], clock: StandClock) -> BatchResult:
+def _apply_batch(
+    stand: Stand, envelopes: list[Any], clock: StandClock, rules: PointsRules
+) -> BatchResult:
     with _batch_transaction():
         if is_postgresql():
             Stand.select(Stand.id).where(Stand.id == stand.id).for_update().execute()
@@ -822,7 +938,7 @@ def _apply_batch(stand: Stand, envelopes: list[Any], clock: StandClock) -> Batch
         acked = last_seq(stand)
         by_seq, known_ids = _stored(stand, envelopes)
         fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
-        acked, refusal = _apply_events(stand, fresh, clock, acked)
+        acked, refusal = _apply_events(stand, fresh, clock, acked, rules)
         return BatchResult(acked, refusal or stop)
 
 
@@ -893,7 +1009,9 @@ def _new_events(
     return fresh, None
 
 
-def apply_batch(stand: Stand, envelopes: list[Any], clock: StandClock) -> BatchResult:
+def apply_batch(
+    stand: Stand, envelopes: list[Any], clock: StandClock, rules: PointsRules = bonus.OFF
+) -> BatchResult:
     """Apply ``envelopes`` (parsed JSON events) from the authenticated ``stand``.
 
     Two requests of one stand racing past the lock (a unique index catching the second) are
@@ -901,6 +1019,6 @@ def apply_batch(stand: Stand, envelopes: list[Any], clock: StandClock) -> BatchR
     if len(envelopes) > MAX_BATCH:
         raise Refused(_("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large", 400)
     try:
-        return _apply_batch(stand, envelopes, clock)
+        return _apply_batch(stand, envelopes, clock, rules)
     except pw.IntegrityError:
-        return _apply_batch(stand, envelopes, clock)
+        return _apply_batch(stand, envelopes, clock, rules)

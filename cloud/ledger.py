@@ -1,4 +1,5 @@
-"""The ledger: every movement of a client's money is an entry, and a balance is their sum.
+"""The ledger: every movement of a client's money or bonus points is an entry, and a balance
+is their sum (money: ``amount_kopecks``; points: ``amount_points``, cloud/bonus.py).
 
 ``post_entry`` (and ``post_entries``, the same for many entries at once) is the one place a
 balance changes. It inserts the entry and moves the cached ``Client.balance_kopecks`` with an
@@ -21,7 +22,9 @@ from cloud.db import db_proxy, insert_rows, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
 from cloud.models import (
     LEDGER_KINDS,
+    MONEY_KINDS,
     PAYMENT_METHODS,
+    POINTS_KINDS,
     Client,
     LedgerEntry,
     Session,
@@ -42,27 +45,28 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_movement(kind: str, amount_kopecks: object) -> None:
+def _check_movement(kind: str, amount_kopecks: object, amount_points: object = 0) -> None:
     if kind not in LEDGER_KINDS:
         raise ValidationFailed(_("Неизвестный вид операции"), "bad_ledger_kind")
-    if not _is_int(amount_kopecks):
+    if not _is_int(amount_kopecks) or not _is_int(amount_points):
         raise ValidationFailed(_("Сумма должна быть целым числом копеек"), "bad_amount")
+    if (kind in POINTS_KINDS and amount_kopecks) or (kind in MONEY_KINDS and amount_points):
+        raise ValueError(f"a {kind} entry moves only {'points' if amount_points else 'money'}")
 
 
-def _move_balances(deltas: dict[int, int]) -> None:
-    """Move the cached balances of these clients by these sums with an SQL expression
-    (``balance + delta``), one statement for up to ``_CHUNK`` clients. Call it inside the
-    transaction that inserts the entries, after recording the clients' directory change."""
-    ids = sorted(deltas)
+def _move_balances(deltas: dict[int, int], field: pw.Field = Client.balance_kopecks) -> None:
+    """Move the cached balances (``field``: money or points) of these clients by these sums
+    with an SQL expression (``balance + delta``), one statement for up to ``_CHUNK`` clients.
+    Call it inside the transaction that inserts the entries, after recording the clients'
+    directory change."""
+    ids = sorted(client_id for client_id, delta in deltas.items() if delta)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         if len(chunk) == 1:
             delta: Any = deltas[chunk[0]]
         else:
             delta = pw.Case(Client.id, [(client_id, deltas[client_id]) for client_id in chunk], 0)
-        Client.update(balance_kopecks=Client.balance_kopecks + delta).where(
-            Client.id.in_(chunk)
-        ).execute()
+        Client.update({field: field + delta}).where(Client.id.in_(chunk)).execute()
 
 
 def post_entry(
@@ -77,12 +81,14 @@ def post_entry(
     reason: str = "",
     event: StandEvent | None = None,
     created_at: datetime | None = None,
+    amount_points: int = 0,
 ) -> LedgerEntry:
-    """Record one movement of money and move the client's cached balance by it, atomically.
-    ``client.balance_kopecks`` is refreshed from the database afterwards. ``event`` is the
-    stand event that caused it (unique: an event never moves money twice) and ``created_at``
-    when it happened there (default: now)."""
-    _check_movement(kind, amount_kopecks)
+    """Record one movement of money (or of points: ``amount_points`` with a points kind and
+    ``amount_kopecks`` 0) and move the client's cached balance by it, atomically.
+    ``client.balance_kopecks`` and ``points_balance`` are refreshed from the database
+    afterwards. ``event`` is the stand event that caused it (one entry of a kind per event)
+    and ``created_at`` when it happened there (default: now)."""
+    _check_movement(kind, amount_kopecks, amount_points)
     with db_proxy.atomic():
         # The stands' copies learn the new balance and its ledger position (cloud/changes.py).
         changes.record_change(changes.CLIENT, [client.id])
@@ -97,13 +103,20 @@ def post_entry(
             reason=reason,
             event=event,
             created_at=created_at or utcnow(),
+            amount_points=amount_points,
         )
         _move_balances({client.id: amount_kopecks})
+        _move_balances({client.id: amount_points}, Client.points_balance)
         # Refresh the caller's object without marking the field changed (Client.save refuses
         # to write a balance).
-        client.__data__["balance_kopecks"] = (
-            Client.select(Client.balance_kopecks).where(Client.id == client.id).scalar()
+        money, points = (
+            Client.select(Client.balance_kopecks, Client.points_balance)
+            .where(Client.id == client.id)
+            .tuples()
+            .get()
         )
+        client.__data__["balance_kopecks"] = money
+        client.__data__["points_balance"] = points
     return entry
 
 
@@ -121,6 +134,7 @@ class Posting:
     reason: str = ""
     event_id: int | None = None
     created_at: datetime | None = None
+    amount_points: int = 0
 
 
 def post_entries(postings: Sequence[Posting]) -> None:
@@ -128,13 +142,15 @@ def post_entries(postings: Sequence[Posting]) -> None:
     inserted in order and each client's balance moved once by their sum, all in the caller's
     transaction or, outside one, in a transaction of its own."""
     for posting in postings:
-        _check_movement(posting.kind, posting.amount_kopecks)
+        _check_movement(posting.kind, posting.amount_kopecks, posting.amount_points)
     if not postings:
         return
     now = utcnow()
     deltas: dict[int, int] = {}
+    points: dict[int, int] = {}
     for posting in postings:
         deltas[posting.client_id] = deltas.get(posting.client_id, 0) + posting.amount_kopecks
+        points[posting.client_id] = points.get(posting.client_id, 0) + posting.amount_points
     rows = [
         {
             "client": p.client_id,
@@ -147,6 +163,7 @@ def post_entries(postings: Sequence[Posting]) -> None:
             "reason": p.reason,
             "event": p.event_id,
             "created_at": p.created_at or now,
+            "amount_points": p.amount_points,
         }
         for p in postings
     ]
@@ -156,6 +173,7 @@ def post_entries(postings: Sequence[Posting]) -> None:
         changes.record_change(changes.CLIENT, deltas)
         insert_rows(LedgerEntry, rows)
         _move_balances(deltas)
+        _move_balances(points, Client.points_balance)
 
 
 def _check_amount(amount_kopecks: object) -> int:
@@ -219,11 +237,12 @@ def ledger_balance(client: Client) -> int:
 
 
 def _newest_first(client: Client) -> pw.ModelSelect:
-    """The client's entries with the staff member who made each (read in the same query)."""
+    """The client's money entries with the staff member who made each (read in the same
+    query); points entries are the bonus history's (cloud/bonus.py)."""
     return (
         LedgerEntry.select(LedgerEntry, User)
         .join(User, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.created_by == User.id))
-        .where(LedgerEntry.client == client.id)
+        .where((LedgerEntry.client == client.id) & LedgerEntry.kind.in_(MONEY_KINDS))
         .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
     )
 
@@ -239,7 +258,8 @@ def entries(client: Client, limit: int = 50, offset: int = 0) -> list[LedgerEntr
 
 
 def entry_count(client: Client) -> int:
-    return int(LedgerEntry.select().where(LedgerEntry.client == client.id).count())
+    money = (LedgerEntry.client == client.id) & LedgerEntry.kind.in_(MONEY_KINDS)
+    return int(LedgerEntry.select().where(money).count())
 
 
 def entry_to_dict(entry: LedgerEntry) -> dict[str, Any]:

@@ -50,6 +50,13 @@ def add_missing_column(database: peewee.Database, model: type[peewee.Model], nam
         migrate(migrator.add_column(table, field.column_name, field))
 
 
+def _with_default(field: peewee.Field, default: str) -> peewee.Field:
+    """``field`` NOT NULL with a database default, added in one statement (SQLite would
+    otherwise rebuild the table, which the ledger's foreign keys forbid)."""
+    field.constraints = [peewee.SQL(f"DEFAULT {default}")]
+    return field
+
+
 def _add_sync(database: peewee.Database) -> None:
     """Version 2: stand enrolment and clocks, the events stands send, and the uuids and
     re-pricing columns that applying them needs (cloud/standauth.py, cloud/ingest.py)."""
@@ -137,8 +144,7 @@ def _add_segments_and_mailings(database: peewee.Database) -> None:
     cloud/mailings.py), and the client's unsubscribe flag."""
     database.create_tables([Segment, Mailing, MailingRecipient])
     migrator = SchemaMigrator.from_database(database)
-    # NOT NULL with a database default in one statement (see _add_sync).
-    unsubscribed = peewee.BooleanField(default=False, constraints=[peewee.SQL("DEFAULT FALSE")])
+    unsubscribed = _with_default(peewee.BooleanField(default=False), "FALSE")
     migrate(
         migrator.add_column(
             Client._meta.table_name, "unsubscribed", unsubscribed, allow_not_null=True
@@ -173,14 +179,6 @@ def _add_report_indexes(database: peewee.Database) -> None:
         database.execute_sql(sql)
 
 
-def _not_null_false(column: str) -> peewee.BooleanField:
-    """A NOT NULL boolean column with a database default FALSE, added in one statement: SQLite
-    would otherwise rebuild the table, which the foreign keys to it forbid."""
-    return peewee.BooleanField(
-        default=False, constraints=[peewee.SQL("DEFAULT FALSE")], column_name=column
-    )
-
-
 def _add_corporate_accounts(database: peewee.Database) -> None:
     """Version 8: corporate accounts (cloud/corporate.py): the corporate flag, drivers, a
     per-card daily limit, and the credential each session was started with."""
@@ -189,7 +187,10 @@ def _add_corporate_accounts(database: peewee.Database) -> None:
     session = Session._meta.table_name
     migrate(
         migrator.add_column(
-            Client._meta.table_name, "corporate", _not_null_false("corporate"), allow_not_null=True
+            Client._meta.table_name,
+            "corporate",
+            _with_default(peewee.BooleanField(default=False), "FALSE"),
+            allow_not_null=True,
         ),
         migrator.add_column(
             Credential._meta.table_name, "daily_limit_kopecks", Credential.daily_limit_kopecks
@@ -199,11 +200,57 @@ def _add_corporate_accounts(database: peewee.Database) -> None:
         migrator.add_column(
             session,
             "over_daily_limit",
-            _not_null_false("over_daily_limit"),
+            _with_default(peewee.BooleanField(default=False), "FALSE"),
             allow_not_null=True,
         ),
         migrator.add_index(session, ("credential_value", "started_at")),
     )
+
+
+def _add_points_and_discounts(database: peewee.Database) -> None:
+    """Version 7: bonus points on the ledger and the client's points spending order and
+    personal discount (cloud/bonus.py). A ledger entry's event is unique per kind now (a
+    session's end may charge money, spend points and accrue points)."""
+    migrator = SchemaMigrator.from_database(database)
+    client = Client._meta.table_name
+    ledger = LedgerEntry._meta.table_name
+    steps = [
+        migrator.add_column(
+            client,
+            "points_balance",
+            _with_default(peewee.BigIntegerField(default=0), "0"),
+            allow_not_null=True,
+        ),
+        migrator.add_column(
+            client,
+            "points_spending",
+            _with_default(
+                peewee.CharField(max_length=20, default="points_first"), "'points_first'"
+            ),
+            allow_not_null=True,
+        ),
+        migrator.add_column(
+            client,
+            "discount_percent",
+            _with_default(peewee.IntegerField(default=0), "0"),
+            allow_not_null=True,
+        ),
+        migrator.add_column(
+            client,
+            "discount_kopecks",
+            _with_default(peewee.BigIntegerField(default=0), "0"),
+            allow_not_null=True,
+        ),
+        migrator.add_column(
+            ledger,
+            "amount_points",
+            _with_default(peewee.BigIntegerField(default=0), "0"),
+            allow_not_null=True,
+        ),
+        migrator.drop_index(ledger, f"{ledger}_event_id"),
+        migrator.add_index(ledger, ("event_id", "kind"), True),
+    ]
+    migrate(*steps)
 
 
 # Version 1 is the first released schema; nothing comes before it.
@@ -213,6 +260,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (4, _add_commands_and_heartbeats),
     (5, _add_segments_and_mailings),
     (6, _add_report_indexes),
+    (7, _add_points_and_discounts),
     (8, _add_corporate_accounts),
     (9, _add_comment_stands),
 ]

@@ -13,7 +13,11 @@ from sync.pricing import Rates
 ROLES = ("attendant", "operator", "administrator", "owner")
 CLIENT_KINDS = ("member", "guest")
 CREDENTIAL_KINDS = ("card", "plate", "qr")
-LEDGER_KINDS = ("topup", "charge", "adjustment", "refund")
+MONEY_KINDS = ("topup", "charge", "adjustment", "refund")
+# Bonus points (cloud/bonus.py): their entries move amount_points, never amount_kopecks.
+POINTS_KINDS = ("bonus_welcome", "bonus_accrual", "bonus_spend", "bonus_expiry", "bonus_adjustment")
+LEDGER_KINDS = MONEY_KINDS + POINTS_KINDS
+POINTS_SPENDING = ("points_first", "money_first", "off")
 PAYMENT_METHODS = ("cash", "card", "transfer")
 
 
@@ -157,6 +161,12 @@ class Client(BaseModel):
     corporate = pw.BooleanField(default=False)
     # A cache of sum(LedgerEntry.amount_kopecks), updated in the same transaction as each entry.
     balance_kopecks = pw.BigIntegerField(default=0)
+    # The same for sum(LedgerEntry.amount_points) (cloud/bonus.py); points spending order and
+    # the personal discount (sync.bonus, sync.pricing.Discount).
+    points_balance = pw.BigIntegerField(default=0)
+    points_spending = pw.CharField(max_length=20, default="points_first")
+    discount_percent = pw.IntegerField(default=0)
+    discount_kopecks = pw.BigIntegerField(default=0)
     member_since = UtcDateTimeField(null=True)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = UtcDateTimeField(default=utcnow)
@@ -170,10 +180,13 @@ class Client(BaseModel):
         self.search_name = name_search_key(self.name or "")
         if self._pk is None or force_insert:
             return super().save(force_insert=force_insert, only=only)
-        if "balance_kopecks" in self._dirty:
+        if self._dirty & set(CACHED_BALANCES):
             raise RuntimeError("a balance changes only through cloud.ledger.post_entry")
-        fields = only or [f for f in self._meta.sorted_fields if f.name != "balance_kopecks"]
+        fields = only or [f for f in self._meta.sorted_fields if f.name not in CACHED_BALANCES]
         return super().save(only=fields)
+
+
+CACHED_BALANCES = ("balance_kopecks", "points_balance")
 
 
 class ClientPhone(BaseModel):
@@ -260,19 +273,26 @@ class StandEvent(BaseModel):
 
 
 class LedgerEntry(BaseModel):
-    """Every movement of money; a balance is the sum of its client's entries."""
+    """Every movement of money or bonus points; a balance is the sum of its client's entries.
+    A points entry (``POINTS_KINDS``) has ``amount_kopecks`` 0, a money entry
+    ``amount_points`` 0."""
 
     client = pw.ForeignKeyField(Client, backref="ledger", on_delete="RESTRICT")
     kind = pw.CharField(max_length=20, choices=[(k, k) for k in LEDGER_KINDS], index=True)
     amount_kopecks = pw.BigIntegerField()
+    amount_points = pw.BigIntegerField(default=0)
     method = pw.CharField(max_length=20, null=True)
     session = pw.ForeignKeyField(Session, null=True, on_delete="RESTRICT", backref="ledger")
     site = pw.ForeignKeyField(Site, null=True, on_delete="SET NULL")
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     reason = pw.CharField(max_length=300, default="")
     created_at = UtcDateTimeField(default=utcnow, index=True)
-    # The stand event that caused the entry: unique, so no event moves money twice.
-    event = pw.ForeignKeyField(StandEvent, null=True, unique=True, on_delete="RESTRICT")
+    # The stand event that caused the entry: one entry of a kind per event, so no event moves
+    # money or points twice (a session's end may charge, spend points and accrue points).
+    event = pw.ForeignKeyField(StandEvent, null=True, on_delete="RESTRICT")
+
+    class Meta:
+        indexes = ((("event", "kind"), True),)
 
 
 class Comment(BaseModel):

@@ -24,6 +24,7 @@ class Capability(StrEnum):
     MANAGE_STAFF = "manage_staff"  # staff: view, create, edit, deactivate
     DELETE_STAFF = "delete_staff"
     ADJUST_BALANCE = "adjust_balance"  # balance adjustments and refunds
+    ADJUST_POINTS = "adjust_points"  # manual accrual and deduction of bonus points
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -41,6 +42,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.MANAGE_STAFF: frozenset({"administrator", "owner"}),
     Capability.DELETE_STAFF: frozenset({"owner"}),
     Capability.ADJUST_BALANCE: frozenset({"owner"}),
+    # Points are a marketing tool, not money: administrators grant them too (issue 7).
+    Capability.ADJUST_POINTS: frozenset({"administrator", "owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

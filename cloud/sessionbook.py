@@ -20,7 +20,7 @@ from cloud.errors import NotFound, ValidationFailed
 from cloud.models import Client, Credential, Session, Site, Stand, Tariff, TariffVersion, User
 from cloud.permissions import site_scope
 from cloud.timebuckets import UNITS, Bucketing
-from sync.pricing import price
+from sync.pricing import Discount, price
 
 STATUSES = ("open", "ended")
 GROUPINGS = ("day", "week", "month", "site", "stand", "tariff", "client_kind", "started_by")
@@ -93,8 +93,12 @@ def elapsed_seconds(session: Session, now: datetime) -> int:
 
 
 def running_cost(session: Session, now: datetime) -> int:
-    """What the session would cost if it ended at ``now``, with its own tariff version."""
-    return price(session.tariff_version.rates(), session.client_kind, elapsed_seconds(session, now))
+    """What the session would cost if it ended at ``now``, with its own tariff version and the
+    client's personal discount."""
+    client = session.client
+    discount = Discount(client.discount_percent, client.discount_kopecks)
+    elapsed = elapsed_seconds(session, now)
+    return price(session.tariff_version.rates(), session.client_kind, elapsed, discount)
 
 
 def _live(session: Session, now: datetime, plate: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from cloud.bonus import PointsRules
 from cloud.db import utcnow
 from cloud.directoryfeed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, directory_page
 from cloud.errors import DomainError, ValidationFailed
@@ -137,7 +138,8 @@ def events() -> Any:
         raise ValidationFailed(
             _("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large"
         )
-    result = apply_batch(stand, events, clock)
+    rules = PointsRules.from_config(current_app.config["AQ"])
+    result = apply_batch(stand, events, clock, rules)
     answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(utcnow())}
     if result.refused is None:
         return jsonify(answer)

@@ -11,13 +11,18 @@ Rules (DESIGN.md, taps and feedback, offline rules):
   token; a lost card (even to end a session: the screen ends it); a blocked client's start
   (a blocked client may still end a session, which stops the charge); a QR code that is not
   signed by the central service's key or whose token id is revoked; a member whose balance is
-  not above the overdraft limit (``balance > -limit``; the client's own limit if the
+  not above the overdraft limit (``balance > -limit``, counting what the bonus points seen
+  here are worth unless the client never spends them; the client's own limit if the
   directory gives one, else the configured one; guests pay at the end and are not checked);
   a member's card or QR start while the directory is stale (older than
   ``directory_max_age_s``: the balance it shows may be long spent elsewhere), though an
   attendant may still start one on the screen, taking payment in person; no tariff in force.
 - A valid QR token of a known client is accepted even if its token id is not in the directory
   yet (issued after the last sync): the signature proves it; revoked ids are refused.
+- An end is priced with the client's personal discount as it was at the start, and paid with
+  bonus points as the client prefers (``sync.bonus``), only within the points this stand has
+  seen (the directory's points balance less its own unsettled spends); the event carries the
+  points spent.
 - After an end the pattern is "ended", or "attention" (see the attendant) if the balance after
   the charge is negative.
 - Bounce: the reader reports a UID once per tap, but a credential that started or ended a
@@ -70,6 +75,7 @@ from edge.store import (
     Store,
 )
 from sync import qrtoken
+from sync.bonus import split_cost
 from sync.directory import CARD_UID
 from sync.errors import RuleError
 from sync.events import MAX_COMMENT, PAYMENT_METHODS, Payload
@@ -439,7 +445,9 @@ class Engine:
         return max(0, int((self.clock.now() - session.started_at).total_seconds()))
 
     def running_cost(self, session: LocalSession) -> int:
-        return price(session.session_rates(), session.kind(), self.elapsed_s(session))
+        return price(
+            session.session_rates(), session.kind(), self.elapsed_s(session), session.discount()
+        )
 
     def directory_is_stale(self) -> bool:
         loaded_at = self.store.directory_loaded_at()
@@ -514,7 +522,7 @@ class Engine:
             if client.kind == "member":
                 limit = client.overdraft_limit_kopecks
                 limit = self.config.overdraft_limit_kopecks if limit is None else limit
-                if self.store.balance_of(client.id) <= -limit:
+                if self._spendable(client) <= -limit:
                     raise _refusal("overdraft", client.id)
                 if method != "screen" and self.directory_is_stale():
                     raise _refusal("stale_directory", client.id)
@@ -535,6 +543,8 @@ class Engine:
                     started_by=actor,
                     credential_kind=credential.kind if credential else None,
                     credential_value=credential.value if credential else None,
+                    discount_percent=client.discount_percent,
+                    discount_kopecks=client.discount_kopecks,
                 )
             )
             payload: Payload = {
@@ -548,6 +558,14 @@ class Engine:
             }
             self._event("session.started", payload, actor, now)
         return session
+
+    def _spendable(self, client: AnyClient) -> int:
+        """The money balance plus, for a client who spends points, what their points seen
+        here are worth: a member with points and no money may wash on points."""
+        balance = self.store.balance_of(client.id)
+        if client.points_spending == "off":
+            return balance
+        return balance + self.store.points_of(client.id) * self.store.points_value_kopecks()
 
     def _open_session(self, session_uuid: str) -> LocalSession:
         session = LocalSession.get_or_none(LocalSession.uuid == session_uuid)
@@ -563,12 +581,21 @@ class Engine:
         comment: str = "",
         duration_s: int | None = None,
     ) -> int:
-        """End ``session`` and charge it; returns the client's balance after the charge."""
+        """End ``session`` and charge it, paying with bonus points as the client prefers
+        (``sync.bonus``); returns the client's balance after the charge."""
         now = self.clock.now()
         duration = self.elapsed_s(session) if duration_s is None else duration_s
-        cost = price(session.session_rates(), session.kind(), duration)
+        cost = price(session.session_rates(), session.kind(), duration, session.discount())
         auto = method == "auto"
         with self.store.atomic():
+            client = self.store.client(session.client_id)
+            split = split_cost(
+                cost,
+                money_balance=self.store.balance_of(session.client_id),
+                points_held=self.store.points_of(session.client_id),
+                spending=client.points_spending if client is not None else "off",
+                point_value_kopecks=self.store.points_value_kopecks(),
+            )
             closed = self.store.close_session(
                 session.uuid,
                 ended_at=now,
@@ -589,10 +616,19 @@ class Engine:
                 "auto": auto,
                 "comment": comment,
             }
+            if split.points:
+                payload["points_spent"] = split.points
+                payload["points_kopecks"] = split.points_kopecks
             event_id = self._event("session.ended", payload, actor, now)
             if cost:
                 self.store.add_ledger_entry(
-                    event_id, session.client_id, "charge", -cost, now, session_uuid=session.uuid
+                    event_id,
+                    session.client_id,
+                    "charge",
+                    -split.money_kopecks,
+                    now,
+                    session_uuid=session.uuid,
+                    amount_points=-split.points,
                 )
             return self.store.balance_of(session.client_id)
 

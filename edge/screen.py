@@ -527,6 +527,7 @@ def _render_client(client_id: int, error: str | None = None, status: int = 200) 
         plates=plates,
         phones=list(client.phones),
         balance=store.balance_of(client_id),
+        points=store.points_of(client_id),
         card=card,
         tariffs=tariffs,
         default_tariff=client.default_tariff_id or store.default_tariff_id(),

@@ -11,7 +11,9 @@ is kept in ``StoreMeta`` and moved in the same transaction as the event it numbe
 restart continues where the last commit left off and a rolled-back action leaves no hole.
 
 Balances: ``balance_of(client)`` is the central balance the directory brought plus every
-local entry (charge or top-up taken here) the central balance does not include yet. A local
+local entry (charge or top-up taken here) the central balance does not include yet; bonus
+points (``points_of``) the same, from the directory's points balance and the points local
+charges spent. A local
 entry is *settled* (no longer added) when a directory is loaded after its event was
 acknowledged by the central service: the central service applies an event before
 acknowledging it, so a directory fetched after the acknowledgment includes it. Until then
@@ -34,13 +36,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import peewee as pw
-from playhouse.migrate import SqliteMigrator, migrate
 
+from sync.bonus import DEFAULT_POINT_VALUE_KOPECKS
 from sync.directory import Directory
 from sync.document import format_utc
 from sync.errors import RuleError
 from sync.events import Event, Payload, validate_event
-from sync.pricing import Kind, Rates
+from sync.pricing import Discount, Kind, Rates
 
 db = pw.DatabaseProxy()
 
@@ -101,6 +103,12 @@ class BaseModel(pw.Model):
         legacy_table_names = False
 
 
+def _sql_literal(field: pw.Field) -> str:
+    """The SQL literal of ``field``'s default, for a NOT NULL column added to old rows."""
+    default = field.default
+    return str(int(default)) if isinstance(field, pw.IntegerField) else f"'{default}'"
+
+
 class StoreMeta(BaseModel):
     """Single values: schema and directory versions, the QR public key, the next event seq."""
 
@@ -134,6 +142,10 @@ class DirClient(BaseModel):
     balance_kopecks = pw.IntegerField()  # the central balance, up to ledger_position
     ledger_position = pw.IntegerField()
     overdraft_limit_kopecks = pw.IntegerField(null=True)
+    points_balance = pw.IntegerField(default=0)  # central bonus points, up to ledger_position
+    points_spending = pw.CharField(default="off")  # sync.bonus.POINTS_SPENDING
+    discount_percent = pw.IntegerField(default=0)  # sync.pricing.Discount
+    discount_kopecks = pw.IntegerField(default=0)
 
 
 class DirCredential(BaseModel):
@@ -195,9 +207,15 @@ class LocalSession(BaseModel):
     # What started it: a card UID, a plate or a QR token id (None: a screen start without one).
     credential_kind = pw.CharField(null=True)
     credential_value = pw.CharField(null=True)
+    # The client's personal discount at the start, kept like the rates.
+    discount_percent = pw.IntegerField(default=0)
+    discount_kopecks = pw.IntegerField(default=0)
 
     def session_rates(self) -> Rates:
         return rates_from_json(self.rates)
+
+    def discount(self) -> Discount:
+        return Discount(self.discount_percent, self.discount_kopecks)
 
     def kind(self) -> Kind:
         return "member" if self.client_kind == "member" else "guest"
@@ -209,12 +227,13 @@ LocalSession.add_index(LocalSession.client_id, unique=True, where=LocalSession.e
 
 class LocalLedger(BaseModel):
     """Money moved here (a charge is negative, a top-up positive), with the event that carries
-    it to the central service."""
+    it to the central service; a charge's ``amount_points`` are the bonus points it spent."""
 
     event_id = pw.CharField(unique=True)
     client_id = pw.IntegerField(index=True)
     kind = pw.CharField()
     amount_kopecks = pw.IntegerField()
+    amount_points = pw.IntegerField(default=0)
     method = pw.CharField(null=True)
     session_uuid = pw.CharField(null=True)
     created_at = UtcField()
@@ -269,6 +288,10 @@ class LocalClient(BaseModel):
     ledger_position = pw.IntegerField(default=0)
     overdraft_limit_kopecks = pw.IntegerField(null=True)
     created_at = UtcField()
+    points_balance = pw.IntegerField(default=0)
+    points_spending = pw.CharField(default="off")
+    discount_percent = pw.IntegerField(default=0)
+    discount_kopecks = pw.IntegerField(default=0)
 
 
 class LocalCredential(BaseModel):
@@ -375,6 +398,12 @@ _LOCAL_BALANCE_SQL = (
     '+ (SELECT COALESCE(SUM("amount_kopecks"), 0) FROM "local_ledger" '
     'WHERE "client_id" = ? AND NOT "settled")'
 )
+# The same for bonus points (never below zero: a stand spends only what it has seen).
+_DIR_POINTS_SQL = (
+    'SELECT MAX(0, COALESCE((SELECT "points_balance" FROM "dir_client" WHERE "id" = ?), 0) '
+    '+ (SELECT COALESCE(SUM("amount_points"), 0) FROM "local_ledger" '
+    'WHERE "client_id" = ? AND NOT "settled"))'
+)
 _CLOSE_SESSION_SQL = (
     'UPDATE "local_session" SET "ended_at" = ?, "duration_s" = ?, "cost_kopecks" = ?, '
     '"end_method" = ?, "ended_by" = ?, "auto_ended" = ?, "comment" = ? '
@@ -403,23 +432,26 @@ class Store:
         db.initialize(self.database)
         with self.atomic():
             self.database.create_tables(ALL_MODELS, safe=True)
-            self._add_new_columns()
+            self._add_missing_columns()
             self._set("schema_version", str(SCHEMA_VERSION))
             last_seq = Outbox.select(pw.fn.MAX(Outbox.seq)).scalar() or 0
             self._set("next_seq", str(max(self._int("next_seq", 1), last_seq + 1)))
 
-    def _add_new_columns(self) -> None:
-        """Add the columns a model gained since this file was made (all nullable), so a stand
-        keeps its sessions and outbox across an upgrade."""
+    def _add_missing_columns(self) -> None:
+        """Bring a database of an older program up to these models: columns added since
+        (e.g. a session's credential,
+        bonus points and discounts) are added with their defaults, keeping the rows."""
         for model in ALL_MODELS:
             table = model._meta.table_name
             present = {column.name for column in self.database.get_columns(table)}
             for field in model._meta.sorted_fields:
                 if field.column_name in present:
                     continue
-                if not field.null:
-                    raise RuntimeError(f"{table}.{field.column_name}: a new column must be null")
-                migrate(SqliteMigrator(self.database).add_column(table, field.column_name, field))
+                kind = "INTEGER" if isinstance(field, pw.IntegerField) else "TEXT"
+                rest = "" if field.null else f" NOT NULL DEFAULT {_sql_literal(field)}"
+                self.database.execute_sql(
+                    f'ALTER TABLE "{table}" ADD COLUMN "{field.column_name}" {kind}{rest}'
+                )
 
     def close(self) -> None:
         if not self.database.is_closed():
@@ -526,6 +558,7 @@ class Store:
             self._set("site_id", str(directory.site_id))
             self._set("qr_public_key_pem", directory.qr_public_key_pem)
             self._set("default_tariff_id", str(directory.default_tariff_id or ""))
+            self._set("points_value_kopecks", str(directory.points_value_kopecks))
         return {
             "tariffs": len(directory.tariffs),
             "clients": len(directory.clients),
@@ -573,6 +606,10 @@ class Store:
                         "balance_kopecks": c.balance_kopecks,
                         "ledger_position": c.ledger_position,
                         "overdraft_limit_kopecks": c.overdraft_limit_kopecks,
+                        "points_balance": c.points_balance,
+                        "points_spending": c.points_spending,
+                        "discount_percent": c.discount_percent,
+                        "discount_kopecks": c.discount_kopecks,
                     }
                     for c in d.clients
                 ],
@@ -874,6 +911,20 @@ class Store:
         )
         return int(spent)
 
+    def points_of(self, client_id: int) -> int:
+        """The bonus points this stand may spend for the client: the central points balance
+        last seen less its own spends not settled yet, never below zero (a local client has
+        none)."""
+        if client_id < 0:
+            return 0
+        row = self._fetch(_DIR_POINTS_SQL, (client_id, client_id))
+        assert row is not None
+        return int(row[0])
+
+    def points_value_kopecks(self) -> int:
+        """What one bonus point is worth (from the directory)."""
+        return self._int("points_value_kopecks", DEFAULT_POINT_VALUE_KOPECKS)
+
     def balance_of(self, client_id: int) -> int:
         """The central balance last seen plus the local entries it does not include yet."""
         sql = _LOCAL_BALANCE_SQL if client_id < 0 else _DIR_BALANCE_SQL
@@ -939,6 +990,7 @@ class Store:
         created_at: datetime,
         method: str | None = None,
         session_uuid: str | None = None,
+        amount_points: int = 0,
     ) -> LocalLedger:
         if kind not in LEDGER_KINDS:
             raise ValueError(f"unknown ledger kind {kind!r}")
@@ -948,6 +1000,7 @@ class Store:
                 client_id=client_id,
                 kind=kind,
                 amount_kopecks=amount_kopecks,
+                amount_points=amount_points,
                 method=method,
                 session_uuid=session_uuid,
                 created_at=created_at,

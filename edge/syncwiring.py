@@ -191,6 +191,7 @@ class StoreAdapter:
         _meta("site_id", str(page.site_id))
         _meta("qr_public_key_pem", page.qr_public_key_pem)
         _meta("default_tariff_id", str(page.default_tariff_id or ""))
+        _meta("points_value_kopecks", str(page.points_value_kopecks))
 
 
 def _client_row(client: ClientEntry) -> dict[str, Any]:
@@ -204,6 +205,10 @@ def _client_row(client: ClientEntry) -> dict[str, Any]:
         "balance_kopecks": client.balance_kopecks,
         "ledger_position": client.ledger_position,
         "overdraft_limit_kopecks": client.overdraft_limit_kopecks,
+        "points_balance": client.points_balance,
+        "points_spending": client.points_spending,
+        "discount_percent": client.discount_percent,
+        "discount_kopecks": client.discount_kopecks,
     }
 
 
@@ -222,6 +227,7 @@ def _full_directory(page: DirectoryPage) -> Directory:
         credentials=tuple(c for c in page.credentials if c.client_id in ids),
         revoked_qr_token_ids=page.revoked_qr_token_ids,
         staff=page.staff,
+        points_value_kopecks=page.points_value_kopecks,
     )
 
 

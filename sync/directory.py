@@ -14,7 +14,9 @@ stands (with PIN hashes) and the stand's default tariff. It is JSON::
              "min_charge": 5000, "cap": null, "grace_s": 10}}]}],
      "clients": [{"id": 7, "kind": "member", "name": "Иван Петров",
          "phones": ["+79161234567"], "blocked": false, "default_tariff_id": null,
-         "balance_kopecks": 25000, "ledger_position": 41, "overdraft_limit_kopecks": null}],
+         "balance_kopecks": 25000, "ledger_position": 41, "overdraft_limit_kopecks": null,
+         "points_balance": 350, "points_spending": "points_first",
+         "discount_percent": 5, "discount_kopecks": 0}],
      "credentials": [{"client_id": 7, "kind": "card", "value": "04A1B2C3", "lost": false,
          "daily_limit_kopecks": 150000}],
      "revoked_qr_token_ids": ["0123456789abcdef0123456789abcdef"],
@@ -27,22 +29,28 @@ central cursor. ``ledger_position`` is the id of the last ledger entry the balan
 upper-case hex, plates are normalised (``sync.plates``), QR values are token ids.
 ``daily_limit_kopecks`` (optional, null or absent: none) caps what a card may be charged on one
 local day: a stand refuses a start with it once its sessions of that card today reach it.
+``points_balance`` is the client's bonus points at the same ledger position,
+``points_spending`` the client's preference (``sync.bonus``), ``discount_percent`` or
+``discount_kopecks`` the personal discount (``sync.pricing.Discount``); the top-level
+``points_value_kopecks`` is what a point is worth. All four client keys and that one may be
+absent (a document of an older central service): no points, no discount, 100 kopecks.
 ``format`` changes only with an incompatible change; unknown keys are ignored.
 """
 
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from sync.bonus import DEFAULT_POINT_VALUE_KOPECKS, POINTS_SPENDING
 from sync.document import Fields, format_utc
 from sync.errors import RuleError
 from sync.plates import normalise_plate
-from sync.pricing import Kind, Rates
+from sync.pricing import Discount, Kind, Rates
 
 FORMAT = 1
 ROLES = ("attendant", "operator", "administrator", "owner")
@@ -88,6 +96,15 @@ class ClientEntry:
     balance_kopecks: int  # the central balance, including entries up to ledger_position
     ledger_position: int
     overdraft_limit_kopecks: int | None  # None: the stand's configured limit
+    # Bonus points (sync.bonus), in the same snapshot as the balance; the personal discount
+    # (sync.pricing.Discount). Absent in a document from an older central service: defaults.
+    points_balance: int = 0
+    points_spending: str = "off"
+    discount_percent: int = 0
+    discount_kopecks: int = 0
+
+    def discount(self) -> Discount:
+        return Discount(self.discount_percent, self.discount_kopecks)
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,7 @@ class Directory:
     credentials: tuple[CredentialEntry, ...]
     revoked_qr_token_ids: tuple[str, ...]
     staff: tuple[StaffEntry, ...]
+    points_value_kopecks: int = DEFAULT_POINT_VALUE_KOPECKS
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form (``validate_directory`` reads it back to an equal Directory)."""
@@ -134,6 +152,7 @@ class Directory:
             "credentials": [credential_dict(c) for c in self.credentials],
             "revoked_qr_token_ids": list(self.revoked_qr_token_ids),
             "staff": [staff_dict(s) for s in self.staff],
+            "points_value_kopecks": self.points_value_kopecks,
         }
 
 
@@ -172,6 +191,10 @@ def client_dict(client: ClientEntry) -> dict[str, object]:
         "balance_kopecks": client.balance_kopecks,
         "ledger_position": client.ledger_position,
         "overdraft_limit_kopecks": client.overdraft_limit_kopecks,
+        "points_balance": client.points_balance,
+        "points_spending": client.points_spending,
+        "discount_percent": client.discount_percent,
+        "discount_kopecks": client.discount_kopecks,
     }
 
 
@@ -272,10 +295,40 @@ def _clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...
             balance_kopecks=item.integer("balance_kopecks"),
             ledger_position=item.integer("ledger_position", 0),
             overdraft_limit_kopecks=item.optional_integer("overdraft_limit_kopecks", 0),
+            **_loyalty(item),
         )
         _unique(item, "id", seen, client.id)
         clients.append(client)
     return tuple(clients)
+
+
+def _loyalty(item: Fields) -> dict[str, Any]:
+    """A client's points and discount; absent keys (an older central service) are defaults."""
+    values: dict[str, Any] = {
+        "points_balance": item.integer("points_balance") if item.has("points_balance") else 0,
+        "points_spending": (
+            item.choice("points_spending", POINTS_SPENDING)
+            if item.has("points_spending")
+            else "off"
+        ),
+        "discount_percent": (
+            item.integer("discount_percent", 0) if item.has("discount_percent") else 0
+        ),
+        "discount_kopecks": (
+            item.integer("discount_kopecks", 0) if item.has("discount_kopecks") else 0
+        ),
+    }
+    try:
+        Discount(values["discount_percent"], values["discount_kopecks"]).validate()
+    except RuleError as error:
+        raise item.fail("discount_percent", error.message) from None
+    return values
+
+
+def _point_value(doc: Fields) -> int:
+    if not doc.has("points_value_kopecks"):
+        return DEFAULT_POINT_VALUE_KOPECKS
+    return doc.integer("points_value_kopecks", 1)
 
 
 def _credential_value(item: Fields, kind: str) -> str:
@@ -356,6 +409,7 @@ def validate_directory(obj: object) -> Directory:
         credentials=_credentials(doc, {c.id for c in clients}),
         revoked_qr_token_ids=tuple(doc.texts("revoked_qr_token_ids", 32, QR_TOKEN_ID, 10_000_000)),
         staff=_staff(doc),
+        points_value_kopecks=_point_value(doc),
     )
 
 
@@ -433,6 +487,7 @@ class DirectoryPage:
     revoked_qr_token_ids: tuple[str, ...] = ()
     tombstones: Tombstones = Tombstones()
     commands: tuple[StandCommand, ...] = ()
+    points_value_kopecks: int = DEFAULT_POINT_VALUE_KOPECKS
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form (``validate_directory_page`` reads it back to an equal page)."""
@@ -445,6 +500,7 @@ class DirectoryPage:
             "server_time": format_utc(self.server_time),
             "qr_public_key_pem": self.qr_public_key_pem,
             "default_tariff_id": self.default_tariff_id,
+            "points_value_kopecks": self.points_value_kopecks,
             "upserts": {
                 "clients": [client_dict(c) for c in self.clients],
                 "credentials": [credential_dict(c) for c in self.credentials],
@@ -563,4 +619,5 @@ def validate_directory_page(obj: object) -> DirectoryPage:
         ),
         tombstones=tombstones,
         commands=_commands(doc),
+        points_value_kopecks=_point_value(doc),
     )

@@ -6,7 +6,11 @@ Every event has the same envelope and a payload typed by ``type``::
      "occurred_at": "2024-06-10T06:13:20.123456Z", "boot_id": "<uuid>", "mono_ms": 5230114,
      "actor": "card", "directory_version": 1718000000000,
      "payload": {"session_uuid": "<uuid>", "duration_s": 630, "cost_kopecks": 11000,
-                 "method": "card", "auto": false, "comment": ""}}
+                 "method": "card", "auto": false, "comment": "",
+                 "points_spent": 50, "points_kopecks": 5000}}
+
+``points_spent``/``points_kopecks`` (optional, both or neither) are the bonus points that paid
+part of ``cost_kopecks``; the money charged is the rest.
 
 ``seq`` counts a stand's events from 1 with no gaps; ``occurred_at`` is the stand's wall
 clock, ``boot_id`` and ``mono_ms`` its monotonic clock within one boot (for correcting a wrong
@@ -125,7 +129,7 @@ def _session_ended(f: Fields) -> Payload:
     auto = f.flag("auto")
     if auto != (method == "auto"):
         raise f.fail("auto", "true тогда и только тогда, когда method = auto")
-    return {
+    payload: Payload = {
         "session_uuid": f.text("session_uuid", 36, UUID),
         "duration_s": f.integer("duration_s", 0),
         "cost_kopecks": f.integer("cost_kopecks", 0),
@@ -133,6 +137,19 @@ def _session_ended(f: Fields) -> Payload:
         "auto": auto,
         "comment": f.text("comment", MAX_COMMENT),
     }
+    return {**payload, **_points_spent(f, payload["cost_kopecks"])}  # type: ignore[arg-type]
+
+
+def _points_spent(f: Fields, cost: int) -> Payload:
+    """The optional bonus points paid towards the cost (``sync.bonus``): ``points_spent``
+    points worth ``points_kopecks`` of it; both absent (older stands) or both positive."""
+    points = f.integer("points_spent", 0) if f.has("points_spent") else 0
+    covered = f.integer("points_kopecks", 0) if f.has("points_kopecks") else 0
+    if (points == 0) != (covered == 0):
+        raise f.fail("points_kopecks", "задаётся вместе с points_spent")
+    if covered > cost:
+        raise f.fail("points_kopecks", "не больше cost_kopecks")
+    return {"points_spent": points, "points_kopecks": covered} if points else {}
 
 
 def _topup_recorded(f: Fields) -> Payload:

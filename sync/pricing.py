@@ -11,6 +11,11 @@ The rule, in integer kopecks (no floats):
 4. Rate: ``cost = ceil(billed_s * per_minute / 60)``, rounded up to a whole kopeck.
 5. Minimum: ``cost = max(cost, min_charge)`` for any billed session.
 6. Cap: if set, ``cost = min(cost, cap)``.
+7. Personal discount (``Discount``), last, on the tariff's price after its minimum and cap: a
+   percentage takes off ``floor(cost * percent / 100)`` (the discount is rounded down to a
+   whole kopeck, as the rate rounds up), a fixed amount takes off up to that many kopecks.
+   The result is never below zero; a free (grace) session stays free. The minimum charge is a
+   property of the tariff, so a discounted session may cost less than it.
 """
 
 from dataclasses import dataclass
@@ -22,6 +27,7 @@ Kind = Literal["member", "guest"]
 
 MAX_STEP_S = 3600
 MAX_GRACE_S = 3600
+MAX_DISCOUNT_KOPECKS = 10_000_000
 _LABELS = {
     "member_per_minute": "цена минуты для участника клуба",
     "guest_per_minute": "цена минуты для гостя",
@@ -78,6 +84,36 @@ class Rates:
                 )
 
 
+@dataclass(frozen=True)
+class Discount:
+    """A client's personal discount per session: a percentage or a fixed amount in kopecks
+    (at most one of the two is non-zero)."""
+
+    percent: int = 0
+    fixed_kopecks: int = 0
+
+    def validate(self) -> None:
+        """Raise RuleError(code "bad_discount") if the values are out of range."""
+        if not _is_int(self.percent) or not _is_int(self.fixed_kopecks):
+            raise RuleError("Скидка: нужно целое число", "bad_discount")
+        if not 0 <= self.percent <= 100:
+            raise RuleError("Скидка: процент — от 0 до 100", "bad_discount")
+        if not 0 <= self.fixed_kopecks <= MAX_DISCOUNT_KOPECKS:
+            raise RuleError("Скидка: сумма — от 0 до 100 000 ₽", "bad_discount")
+        if self.percent and self.fixed_kopecks:
+            raise RuleError("Скидка: либо процент, либо сумма, не обе сразу", "bad_discount")
+
+    def apply(self, cost: int) -> int:
+        """``cost`` after this discount (rule 7)."""
+        self.validate()
+        if self.percent:
+            cost -= cost * self.percent // 100
+        return max(0, cost - self.fixed_kopecks)
+
+
+NO_DISCOUNT = Discount()
+
+
 def _per_minute(rates: Rates, kind: Kind) -> int:
     if kind == "member":
         return rates.member_per_minute
@@ -86,9 +122,10 @@ def _per_minute(rates: Rates, kind: Kind) -> int:
     raise RuleError("Неизвестный тип клиента", "bad_kind")
 
 
-def price(rates: Rates, kind: Kind, duration_s: int) -> int:
+def price(rates: Rates, kind: Kind, duration_s: int, discount: Discount = NO_DISCOUNT) -> int:
     """Return the cost in kopecks of a session of `duration_s` seconds (see module rule)."""
     rates.validate()
+    discount.validate()
     per_minute = _per_minute(rates, kind)
     if not _is_int(duration_s) or duration_s < 0:
         raise RuleError("Длительность сеанса не может быть отрицательной", "bad_duration")
@@ -98,4 +135,4 @@ def price(rates: Rates, kind: Kind, duration_s: int) -> int:
     cost = max(_ceil_div(billed_s * per_minute, 60), rates.min_charge)
     if rates.cap is not None:
         cost = min(cost, rates.cap)
-    return cost
+    return discount.apply(cost)

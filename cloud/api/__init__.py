@@ -112,6 +112,7 @@ def page_args() -> tuple[int, int]:
 # The endpoint modules register their routes on bp.
 from cloud.api import (  # noqa: E402
     accounts,
+    bonuses,
     catalog,
     clients,
     diagnostics,
@@ -126,6 +127,7 @@ from cloud.api import (  # noqa: E402
 __all__ = [
     "accounts",
     "api_endpoint",
+    "bonuses",
     "bp",
     "catalog",
     "clients",

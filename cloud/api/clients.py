@@ -12,10 +12,11 @@ from flask import current_app, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from cloud import clientbook, ledger
+from cloud import bonus, clientbook, ledger
 from cloud.api import api_endpoint, bp, page_args
 from cloud.db import db_proxy
 from cloud.errors import ValidationFailed
+from cloud.models import Client
 from cloud.permissions import Capability
 from cloud.web import acting_user
 
@@ -57,6 +58,10 @@ class ClientOut(BaseModel):
     member_since: str | None
     created_at: str
     counters: CountersOut
+    points_balance: int = Field(description="bonus points (cloud/bonus.py)")
+    points_spending: Literal["points_first", "money_first", "off"]
+    discount_percent: int = Field(description="personal discount per session, 0..100 %")
+    discount_kopecks: int = Field(description="or a fixed discount per session, kopecks")
 
 
 class ClientList(BaseModel):
@@ -96,6 +101,11 @@ class ClientPatch(BaseModel):
     blocked_reason: str | None = None
     unsubscribed: StrictBool | None = None
     corporate: StrictBool | None = None
+    points_spending: Literal["points_first", "money_first", "off"] | None = None
+    discount_percent: StrictInt | None = Field(default=None, description="0..100")
+    discount_kopecks: StrictInt | None = Field(
+        default=None, description="a fixed discount per session; not with a percentage"
+    )
 
 
 class CredentialOut(BaseModel):
@@ -170,6 +180,8 @@ class QrOut(BaseModel):
 
 # --- helpers ----------------------------------------------------------------------------------
 
+TERMS = ("points_spending", "discount_percent", "discount_kopecks")  # cloud.bonus.update_terms
+
 
 def _client(client_id: int) -> Any:
     return clientbook.get_client(acting_user(), client_id)
@@ -235,7 +247,8 @@ def clients_list() -> Any:
 )
 def clients_create(body: ClientCreate) -> Any:
     client = clientbook.create_client(acting_user(), **body.model_dump())
-    return clientbook.client_to_dict(client)
+    bonus.welcome(client, bonus.app_rules())
+    return clientbook.client_to_dict(Client.get_by_id(client.id))
 
 
 @bp.get("/clients/<int:client_id>")
@@ -251,6 +264,8 @@ def client_get(client_id: int) -> Any:
 def client_patch(client_id: int, body: ClientPatch) -> Any:
     client = _client(client_id)
     given = body.model_dump(include=body.model_fields_set)
+    terms = {name: given.pop(name) for name in TERMS if given.get(name) is not None}
+    given = {name: value for name, value in given.items() if name not in TERMS}
     blocked = given.pop("blocked", None)
     reason = given.pop("blocked_reason", None)
     if reason is not None and blocked is None and not client.blocked:
@@ -258,6 +273,8 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
             _("Причину блокировки указывают вместе с blocked: true"), "reason_without_block"
         )
     with db_proxy.atomic():
+        if terms:
+            bonus.update_terms(client, **terms)
         if given:
             clientbook.update_client(acting_user(), client, **given)
         if blocked is not None or reason is not None:
@@ -282,7 +299,8 @@ def client_delete(client_id: int) -> Any:
 )
 def client_promote(client_id: int, body: PromoteIn) -> Any:
     client = clientbook.promote_to_member(acting_user(), _client(client_id), **body.model_dump())
-    return clientbook.client_to_dict(client)
+    bonus.welcome(client, bonus.app_rules())
+    return clientbook.client_to_dict(Client.get_by_id(client.id))
 
 
 # --- cards and plates -------------------------------------------------------------------------

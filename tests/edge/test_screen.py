@@ -42,6 +42,7 @@ from tests.edge.conftest import (
     FakeClock,
     directory_doc,
     events,
+    with_client,
 )
 
 PIN = "2580"
@@ -596,3 +597,20 @@ def test_the_account_starts_a_session_for_the_car_chosen_by_plate(
         "plate",
         "А123ВС77",
     )
+
+
+def test_the_account_shows_the_points_this_stand_may_spend_and_the_discount(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    assert 'id="points"' not in text(signed_in.get(f"/clients/{IVAN}"))
+    doc = with_client(
+        directory_doc(version=VERSION + 2, staff=STAFF),
+        IVAN,
+        points_balance=350,
+        points_spending="points_first",
+        discount_percent=5,
+    )
+    store.load_directory(validate_directory(doc), clock.now())
+
+    page = text(signed_in.get(f"/clients/{IVAN}"))
+    assert '<strong id="points">350</strong>' in page and "5 %" in page
