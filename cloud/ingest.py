@@ -606,6 +606,7 @@ def _guest_registered(a: _Applying) -> None:
         if holder.uuid is None:
             Client.update(uuid=a.p["client_uuid"]).where(Client.id == holder.id).execute()
         a.row.client = holder
+        changes.record_change(changes.CLIENT, [holder.id])  # its uuids now include this one
         a.flag("linked_existing_guest", _("Номер %(plate)s уже у гостя: это он", plate=plate))
         return
     guest = Client.create(

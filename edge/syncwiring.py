@@ -30,7 +30,9 @@ from typing import Any
 from edge.config import EdgeConfig
 from edge.engine import Clock, Engine
 from edge.store import (
+    DIRECTORY_CURSOR_KEY,
     DirClient,
+    DirClientUuid,
     DirCredential,
     DirRevokedQr,
     DirStaff,
@@ -50,7 +52,7 @@ from sync.events import Event
 
 log = logging.getLogger(__name__)
 
-CURSOR_KEY = "directory_cursor"
+CURSOR_KEY = DIRECTORY_CURSOR_KEY
 
 
 def _meta(key: str, value: str) -> None:
@@ -155,6 +157,7 @@ class StoreAdapter:
                 conflict_target=[DirClient.id],
                 preserve=[f for f in DirClient._meta.sorted_fields if f.name != "id"],
             ).execute()
+        _store_uuids(up.clients)
         known = {row.id for row in DirClient.select(DirClient.id)}
         for credential in up.credentials:
             if credential.client_id not in known:
@@ -178,6 +181,7 @@ class StoreAdapter:
             ).execute()
         for token_id in dict.fromkeys(up.revoked_qr_token_ids):
             DirRevokedQr.insert(token_id=token_id).on_conflict_ignore().execute()
+        self.store.relink_local_clients()
         if up.clients:
             self.store.settle_acknowledged([c.id for c in up.clients])
         _meta("directory_version", str(page.cursor))
@@ -186,6 +190,21 @@ class StoreAdapter:
         _meta("site_id", str(page.site_id))
         _meta("qr_public_key_pem", page.qr_public_key_pem)
         _meta("default_tariff_id", str(page.default_tariff_id or ""))
+
+
+def _store_uuids(clients: tuple[ClientEntry, ...]) -> None:
+    """The upserted clients' uuids replace what the copy held for them (a uuid that moved to
+    another client moves with it)."""
+    uuids = [uuid for c in clients for uuid in c.uuids]
+    if not clients:
+        return
+    DirClientUuid.delete().where(DirClientUuid.client.in_([c.id for c in clients])).execute()
+    for start in range(0, len(uuids), 500):
+        chunk = uuids[start : start + 500]
+        DirClientUuid.delete().where(DirClientUuid.uuid.in_(chunk)).execute()
+    rows = [{"uuid": uuid, "client": c.id} for c in clients for uuid in c.uuids]
+    for start in range(0, len(rows), 500):
+        DirClientUuid.insert_many(rows[start : start + 500]).execute()
 
 
 def _client_row(client: ClientEntry) -> dict[str, Any]:

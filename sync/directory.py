@@ -14,7 +14,8 @@ stands (with PIN hashes) and the stand's default tariff. It is JSON::
              "min_charge": 5000, "cap": null, "grace_s": 10}}]}],
      "clients": [{"id": 7, "kind": "member", "name": "Иван Петров",
          "phones": ["+79161234567"], "blocked": false, "default_tariff_id": null,
-         "balance_kopecks": 25000, "ledger_position": 41, "overdraft_limit_kopecks": null}],
+         "balance_kopecks": 25000, "ledger_position": 41, "overdraft_limit_kopecks": null,
+         "uuids": ["5f0c…"]}],
      "credentials": [{"client_id": 7, "kind": "card", "value": "04A1B2C3", "lost": false}],
      "revoked_qr_token_ids": ["0123456789abcdef0123456789abcdef"],
      "staff": [{"id": 3, "full_name": "…", "role": "attendant", "pin_hash": "scrypt:…"}]}
@@ -24,6 +25,10 @@ export uses the generation time in milliseconds since the epoch; the sync agent 
 central cursor. ``ledger_position`` is the id of the last ledger entry the balance includes
 (0: none). ``overdraft_limit_kopecks`` null means the stand's configured limit. Card UIDs are
 upper-case hex, plates are normalised (``sync.plates``), QR values are token ids.
+A client's ``uuids`` are the ``client_uuid`` values stands registered it under (its own, and
+those of registrations attached to it, e.g. a guest registered twice offline): a stand holding
+a client it registered itself under one of them re-links it to the central id. Optional (a
+directory without it means none).
 ``format`` changes only with an incompatible change; unknown keys are ignored.
 """
 
@@ -47,6 +52,8 @@ CREDENTIAL_KINDS = ("card", "plate", "qr")
 CLIENT_KINDS = ("member", "guest")
 CARD_UID = re.compile(r"(?:[0-9A-F]{2}){2,32}")
 QR_TOKEN_ID = re.compile(r"[0-9a-f]{32}")
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MAX_CLIENT_UUIDS = 1000
 _DOCUMENT = "Справочник"
 
 CredentialKind = Literal["card", "plate", "qr"]
@@ -85,6 +92,7 @@ class ClientEntry:
     balance_kopecks: int  # the central balance, including entries up to ledger_position
     ledger_position: int
     overdraft_limit_kopecks: int | None  # None: the stand's configured limit
+    uuids: tuple[str, ...] = ()  # the client_uuid values stands registered it under
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,7 @@ def client_dict(client: ClientEntry) -> dict[str, object]:
         "balance_kopecks": client.balance_kopecks,
         "ledger_position": client.ledger_position,
         "overdraft_limit_kopecks": client.overdraft_limit_kopecks,
+        "uuids": list(client.uuids),
     }
 
 
@@ -251,6 +260,7 @@ def _clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...
     """The clients; ``tariff_ids`` None: a page, whose tariffs may have come earlier."""
     clients: list[ClientEntry] = []
     seen: set[object] = set()
+    seen_uuids: set[object] = set()
     for item in doc.objects("clients"):
         kind = item.choice("kind", CLIENT_KINDS)
         default_tariff_id = item.optional_integer("default_tariff_id", 1)
@@ -267,10 +277,21 @@ def _clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...
             balance_kopecks=item.integer("balance_kopecks"),
             ledger_position=item.integer("ledger_position", 0),
             overdraft_limit_kopecks=item.optional_integer("overdraft_limit_kopecks", 0),
+            uuids=_client_uuids(item, seen_uuids),
         )
         _unique(item, "id", seen, client.id)
         clients.append(client)
     return tuple(clients)
+
+
+def _client_uuids(item: Fields, seen: set[object]) -> tuple[str, ...]:
+    """A client's ``uuids`` (absent: none); one uuid names one client in a document."""
+    if not item.has("uuids"):
+        return ()
+    uuids = tuple(dict.fromkeys(item.texts("uuids", 36, UUID_TEXT, MAX_CLIENT_UUIDS)))
+    for uuid in uuids:
+        _unique(item, "uuids", seen, uuid)
+    return uuids
 
 
 def _credential_value(item: Fields, kind: str) -> str:
@@ -352,7 +373,6 @@ def validate_directory(obj: object) -> Directory:
 # --- the directory page: what ``GET /sync/v1/directory`` answers ------------------------------
 
 COMMAND_TYPES = ("end_session",)
-UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_PAGE_ROWS = 20_000  # per list: a page holds at most 5000 changes, each at most two rows
 _PAGE = "Страница справочника"
 
