@@ -127,9 +127,13 @@ class Refusal:
     code: str
     message: str
     status: int
+    expected_seq: int | None = None  # a gap: the seq this service waits for
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "code": self.code, "message": self.message}
+        answer: dict[str, Any] = {"seq": self.seq, "code": self.code, "message": self.message}
+        if self.expected_seq is not None:
+            answer["expected_seq"] = self.expected_seq
+        return answer
 
 
 @dataclass(frozen=True)
@@ -848,7 +852,7 @@ def _new_events(
                 next=expected,
                 seq=event.seq,
             )
-            return fresh, Refusal(event.seq, "gap", message, 409)
+            return fresh, Refusal(event.seq, "gap", message, 409, expected_seq=expected)
         fresh.append((event, raw))
         expected += 1
         by_seq[event.seq] = event.id

@@ -81,11 +81,24 @@ def _add_directory_changes(database: peewee.Database) -> None:
     adopt_unlogged()
 
 
+def _add_heartbeat_alarm(database: peewee.Database) -> None:
+    """Version 11: a stand's alarm in its latest heartbeat (cloud/heartbeat.py). Version 4
+    creates the table from today's model, with the column already."""
+    table = StandHeartbeat._meta.table_name
+    if "alarm" in {column.name for column in database.get_columns(table)}:
+        return
+    migrator = SchemaMigrator.from_database(database)
+    # NOT NULL with a database default in one statement (no table rebuild on SQLite).
+    alarm = peewee.TextField(default="", constraints=[peewee.SQL("DEFAULT ''")])
+    migrate(migrator.add_column(table, "alarm", alarm, allow_not_null=True))
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
     (3, _add_directory_changes),
     (4, _add_commands_and_heartbeats),
+    (11, _add_heartbeat_alarm),
 ]
 BASE_VERSION = 1
 

@@ -324,6 +324,9 @@ class StandHeartbeat(BaseModel):
     last_sync_at = UtcDateTimeField(null=True)
     reader = pw.TextField(default="{}")  # JSON object as the stand sent it (scalars only)
     camera = pw.TextField(default="{}")
+    # What the stand cannot repair by itself, e.g. events the central service lost in a restore
+    # from a backup that the stand no longer keeps ("" when all is well).
+    alarm = pw.TextField(default="")
 
 
 class StandHeartbeatLog(BaseModel):

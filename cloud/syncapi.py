@@ -8,9 +8,12 @@ authenticates with its own token (cloud/standauth.py), and CSRF does not apply.
   request accepts it and the page is over 1 KiB.
 - ``POST /sync/v1/events`` ``{"events": [...]}`` → ``{"acked_seq", "server_time"}`` and, when
   an event was refused, ``"refused": {"seq", "code", "message"}`` with status 422 (the event) or
-  409 (the sequence: ``gap``, ``seq_conflict``, ``event_id_conflict``).
+  409 (the sequence: ``gap``, ``seq_conflict``, ``event_id_conflict``). A ``gap`` also says
+  ``expected_seq``, the seq this service waits for: after a restore from a backup it may be
+  below what the stand had acknowledged, and the stand sends again from there.
 - ``POST /sync/v1/heartbeat`` ``{"version", "uptime_s", "outbox", "oldest_unacked_at",
-  "cursor", "last_sync_at", "reader", "camera"}`` → ``{"server_time"}`` (cloud/heartbeat.py).
+  "cursor", "last_sync_at", "reader", "camera", "alarm"}`` → ``{"server_time"}``
+  (cloud/heartbeat.py).
 
 Every request but enrolment carries ``Authorization: Bearer <stand token>`` and
 ``X-Stand-Clock: <ISO 8601 UTC>``; ``X-Stand-Boot`` (boot uuid) and ``X-Stand-Mono-Ms`` (its

@@ -987,6 +987,47 @@ class Store:
     def outbox_size(self) -> int:
         return int(Outbox.select().where(~Outbox.acked).count())
 
+    def acked_up_to(self) -> int:
+        """The highest seq the central service acknowledged (every event up to it is), even
+        after acknowledged events were pruned."""
+        first_waiting = Outbox.select(pw.fn.MIN(Outbox.seq)).where(~Outbox.acked).scalar()
+        return int(first_waiting) - 1 if first_waiting is not None else self.next_seq() - 1
+
+    def resend_from(self, seq: int) -> bool:
+        """Take back the acknowledgment of the events from ``seq`` on, so they are sent again
+        (the central service lost them: a restore from a backup), and count their local
+        entries again until a balance including them comes back. False, and nothing changed,
+        if some of them were pruned already."""
+        with self.atomic():
+            upto = self.acked_up_to()
+            if not 1 <= seq <= upto:
+                return seq > upto  # nothing acknowledged from there: nothing to take back
+            held = Outbox.select().where(Outbox.seq.between(seq, upto)).count()
+            if held != upto - seq + 1:
+                return False
+            ids = Outbox.select(Outbox.id).where(Outbox.seq >= seq)
+            LocalLedger.update(settled=False).where(LocalLedger.event_id.in_(ids)).execute()
+            Outbox.update(acked=False).where(Outbox.seq >= seq).execute()
+        return True
+
+    def prune_acknowledged(self, older_than: datetime, keep_max: int) -> int:
+        """Delete acknowledged events that occurred before ``older_than``, and the oldest ones
+        beyond the newest ``keep_max``, so the outbox does not fill the card; returns how many.
+        Until then they are kept to send again if the central service loses them."""
+        with self.atomic():
+            old = Outbox.acked & (Outbox.occurred_at < older_than)
+            newest_kept = (
+                Outbox.select(Outbox.seq)
+                .where(Outbox.acked)
+                .order_by(Outbox.seq.desc())
+                .offset(keep_max)
+                .limit(1)
+                .scalar()
+            )
+            if newest_kept is not None:
+                old |= Outbox.acked & (Outbox.seq <= newest_kept)
+            return int(Outbox.delete().where(old).execute())
+
     def mark_acked(self, up_to_seq: int) -> int:
         """Record the central service's acknowledgment of every event up to ``up_to_seq``."""
         with self.atomic():

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from edge.config import EdgeConfig
@@ -77,6 +77,7 @@ def sync_state(agent: SyncAgent | None, store: Store) -> dict[str, Any]:
         "failures": status.failures,
         "last_error": status.last_error,
         "refused": status.refused,
+        "alarm": status.alarm,
     }
 
 
@@ -89,10 +90,19 @@ def forget_cursor() -> None:
 class StoreAdapter:
     """The stand's Store as the agent's ``AgentStore``."""
 
-    def __init__(self, store: Store, clock: Clock, site_id: int = 0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        site_id: int = 0,
+        keep_days: float = EdgeConfig.outbox_keep_days,
+        keep_max: int = EdgeConfig.outbox_keep_max,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.site_id = site_id
+        self.keep_days = keep_days
+        self.keep_max = keep_max
 
     def pending_events(self, limit: int) -> list[Event]:
         return self.store.pending_events(limit)
@@ -102,6 +112,22 @@ class StoreAdapter:
 
     def outbox_size(self) -> int:
         return self.store.outbox_size()
+
+    def acked_up_to(self) -> int:
+        return self.store.acked_up_to()
+
+    def resend_from(self, seq: int) -> bool:
+        """Send the events from ``seq`` on again; the central database was restored, so its
+        directory positions are of the past too: the next poll walks the whole directory."""
+        with self.store.atomic():
+            if not self.store.resend_from(seq):
+                return False
+            forget_cursor()
+        return True
+
+    def prune_acknowledged(self) -> int:
+        older_than = self.clock.now() - timedelta(days=self.keep_days)
+        return self.store.prune_acknowledged(older_than, self.keep_max)
 
     def oldest_unacked_at(self) -> datetime | None:
         row = Outbox.select(Outbox.occurred_at).where(~Outbox.acked).order_by(Outbox.seq).first()
@@ -281,7 +307,13 @@ def make_agent(
     return SyncAgent(
         config.central_url,
         token,
-        StoreAdapter(store, engine.clock, config.site_id),
+        StoreAdapter(
+            store,
+            engine.clock,
+            config.site_id,
+            keep_days=config.outbox_keep_days,
+            keep_max=config.outbox_keep_max,
+        ),
         engine.clock,
         EngineCommands(engine),
         version=version,

@@ -443,6 +443,9 @@ class DirectoryPage:
     revoked_qr_token_ids: tuple[str, ...] = ()
     tombstones: Tombstones = Tombstones()
     commands: tuple[StandCommand, ...] = ()
+    # The stand's last event the central service holds (None: not said). Below what the stand
+    # had acknowledged after a restore of the central database from a backup.
+    acked_seq: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form (``validate_directory_page`` reads it back to an equal page)."""
@@ -480,6 +483,7 @@ class DirectoryPage:
                 }
                 for c in self.commands
             ],
+            **({} if self.acked_seq is None else {"acked_seq": self.acked_seq}),
         }
 
 
@@ -573,4 +577,5 @@ def validate_directory_page(obj: object) -> DirectoryPage:
         ),
         tombstones=tombstones,
         commands=_commands(doc),
+        acked_seq=doc.integer("acked_seq", 0) if doc.has("acked_seq") else None,
     )

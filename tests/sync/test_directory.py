@@ -253,6 +253,15 @@ def test_a_good_page_reads_back_to_what_was_written() -> None:
     }
 
 
+def test_a_page_may_say_the_last_event_of_the_stand_the_central_service_holds() -> None:
+    page = validate_directory_page(page_with(lambda p: p.update(acked_seq=41)))
+
+    assert page.acked_seq == 41
+    assert validate_directory_page(page.to_dict()) == page
+    assert validate_directory_page(PAGE).acked_seq is None  # not said
+    assert "acked_seq" not in validate_directory_page(PAGE).to_dict()
+
+
 def test_a_page_may_name_clients_and_tariffs_the_stand_already_has() -> None:
     page = page_with(lambda p: p["upserts"].update(clients=[], tariffs=[]))
 
@@ -319,6 +328,7 @@ BAD_PAGES: list[tuple[Any, str]] = [
     (page_with(lambda p: p["commands"][0].update(type="reboot")), "«commands[0].type»"),
     (page_with(lambda p: p["commands"][0].update(session_uuid="x")), "«commands[0].session_uuid»"),
     (page_with(lambda p: p["commands"].append(p["commands"][0])), "«commands[1].id»"),
+    (page_with(lambda p: p.update(acked_seq=-1)), "«acked_seq»"),
 ]
 
 
