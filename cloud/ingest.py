@@ -75,6 +75,7 @@ from cloud.models import (
     TariffVersion,
     User,
 )
+from cloud.standauth import record_contact
 from sync.errors import RuleError
 from sync.events import Event, validate_event
 from sync.pricing import price
@@ -783,19 +784,23 @@ def _batch_transaction() -> Any:
 
 def _apply_batch(stand: Stand, envelopes: list[Any], clock: StandClock) -> BatchResult:
     with _batch_transaction():
-        if is_postgresql():
-            Stand.select(Stand.id).where(Stand.id == stand.id).for_update().execute()
+        # The contact first: it locks the stand's row (PostgreSQL) for the batch, and shares
+        # the batch's commit (one commit a request, not two: bench/sync_ingest.py).
+        try:
+            record_contact(stand, clock.stand_time, clock.boot_id, clock.now)
+        except OverflowError:
+            raise Refused(_("X-Stand-Clock: время вне допустимого"), "bad_clock", 400) from None
         changes.hold_positions()  # before any write: the batch records directory changes
-        acked = last_seq(stand)
-        by_seq, known_ids = _stored(stand, envelopes)
+        acked, by_seq, known_ids = _stored(stand, envelopes)
         fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
         acked, refusal = _apply_events(stand, fresh, clock, acked)
         return BatchResult(acked, refusal or stop)
 
 
-def _stored(stand: Stand, envelopes: list[Any]) -> tuple[dict[int, str], set[str]]:
-    """What is stored of the batch, in one query: the event id under each of its seqs (this
-    stand's), and which of its ids are stored under any seq or stand."""
+def _stored(stand: Stand, envelopes: list[Any]) -> tuple[int, dict[int, str], set[str]]:
+    """What is stored of the batch, in one query: the stand's last seq (``last_seq``), the
+    event id under each of the batch's seqs (this stand's), and which of its ids are stored
+    under any seq or stand."""
     seqs = [s for s in map(_raw_seq, envelopes) if s is not None and 0 < s < _BIG]
     ids = [i for i in map(_raw_id, envelopes) if i is not None]
     if seqs and max(seqs) - min(seqs) < 2 * MAX_BATCH:  # the usual run of seqs: a range
@@ -805,13 +810,22 @@ def _stored(stand: Stand, envelopes: list[Any]) -> tuple[dict[int, str], set[str
     query = StandEvent.select(StandEvent.stand, StandEvent.seq, StandEvent.event_uuid).where(
         ((StandEvent.stand == stand.id) & in_batch) | StandEvent.event_uuid.in_(ids or [""])
     )
+    # The last seq in the same round trip: the one row without an event id.
+    top = StandEvent.select(
+        pw.Value(stand.id), pw.fn.MAX(StandEvent.seq), pw.Value(None).cast("VARCHAR")
+    ).where(StandEvent.stand == stand.id)
+    last = 0
     by_seq: dict[int, str] = {}
     known_ids: set[str] = set()
-    for stand_id, seq, event_uuid in query.tuples():
-        if stand_id == stand.id:
+    for stand_id, seq, event_uuid in (query + top).tuples():
+        if event_uuid is None:
+            last = int(seq or 0)
+        elif stand_id == stand.id:
             by_seq[seq] = event_uuid
-        known_ids.add(event_uuid)
-    return by_seq, known_ids
+            known_ids.add(event_uuid)
+        else:
+            known_ids.add(event_uuid)
+    return last, by_seq, known_ids
 
 
 def _new_events(

@@ -81,9 +81,23 @@ def _add_directory_changes(database: peewee.Database) -> None:
     adopt_unlogged()
 
 
-def _add_heartbeat_alarm(database: peewee.Database) -> None:
-    """Version 11: a stand's alarm in its latest heartbeat (cloud/heartbeat.py). Version 4
-    creates the table from today's model, with the column already."""
+# Indexes no lookup uses, dropped for the ingest rate (bench/sync_ingest.py): every session
+# and ledger entry a stand sends paid for each of them.
+UNUSED_INDEXES = (
+    "session_tariff_version_id",
+    "session_started_by_id",
+    "session_ended_by_id",
+    "ledger_entry_kind",
+    "ledger_entry_created_by_id",
+)
+
+
+def _sync_repairs(database: peewee.Database) -> None:
+    """Version 11: a stand's alarm in its latest heartbeat (cloud/heartbeat.py; version 4
+    creates the table from today's model, with the column already), and ``UNUSED_INDEXES``
+    dropped."""
+    for index in UNUSED_INDEXES:
+        database.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
     table = StandHeartbeat._meta.table_name
     if "alarm" in {column.name for column in database.get_columns(table)}:
         return
@@ -98,7 +112,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
     (3, _add_directory_changes),
     (4, _add_commands_and_heartbeats),
-    (11, _add_heartbeat_alarm),
+    (11, _sync_repairs),
 ]
 BASE_VERSION = 1
 

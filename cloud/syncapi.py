@@ -70,8 +70,9 @@ def _json_object() -> dict[str, Any]:
     return data
 
 
-def _authenticated() -> tuple[Stand, StandClock]:
-    """The stand behind the request's token and its clocks; the contact and skew are stored."""
+def _authenticated(record: bool = True) -> tuple[Stand, StandClock]:
+    """The stand behind the request's token and its clocks; the contact and skew are stored
+    (unless ``record`` is false: ``apply_batch`` stores them in its own transaction)."""
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(_("Нужен заголовок Authorization: Bearer <токен поста>"))
@@ -103,10 +104,11 @@ def _authenticated() -> tuple[Stand, StandClock]:
         previous_boot_id=stand.boot_id,
         previous_skew_ms=stand.clock_skew_ms,
     )
-    try:
-        record_contact(stand, stand_time, boot_id, now)
-    except OverflowError:
-        raise ValidationFailed(_("X-Stand-Clock: время вне допустимого"), "bad_clock") from None
+    if record:
+        try:
+            record_contact(stand, stand_time, boot_id, now)
+        except OverflowError:
+            raise ValidationFailed(_("X-Stand-Clock: время вне допустимого"), "bad_clock") from None
     return stand, clock
 
 
@@ -132,7 +134,7 @@ def status() -> Any:
 
 @bp.route("/events", methods=["POST"])
 def events() -> Any:
-    stand, clock = _authenticated()
+    stand, clock = _authenticated(record=False)
     events = _json_object().get("events")
     if not isinstance(events, list):
         raise ValidationFailed(_("Нужен список events"), "bad_batch")

@@ -103,6 +103,28 @@ def test_a_version_4_database_gets_the_heartbeat_alarm_column_keeping_its_rows(
     assert [(b.version, b.alarm) for b in StandHeartbeat.select()] == [("0.4", "")]
 
 
+def test_indexes_no_lookup_uses_are_dropped_by_version_11_and_never_made(
+    empty: peewee.Database,
+) -> None:
+    upgrade(empty)
+    fresh = index_names(empty)
+    for index in migrations.UNUSED_INDEXES:
+        table = "session" if index.startswith("session") else "ledger_entry"
+        empty.execute_sql(f'CREATE INDEX "{index}" ON "{table}" ("{index[len(table) + 1 :]}")')
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=4)
+
+    upgrade(empty)
+
+    assert index_names(empty) == fresh
+    assert not set(migrations.UNUSED_INDEXES) & fresh
+    assert {"session_client_id", "ledger_entry_client_id", "ledger_entry_event_id"} <= fresh
+
+
+def index_names(database: peewee.Database) -> set[str]:
+    return {i.name for table in ("session", "ledger_entry") for i in database.get_indexes(table)}
+
+
 def test_a_failing_migration_leaves_the_database_at_its_version(
     empty: peewee.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
