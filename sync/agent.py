@@ -26,8 +26,8 @@ its next event, or from a directory page whose ``acked_seq`` is below what it ha
 (when it has nothing new to send). It then takes the acknowledgment of the events from there
 back (``AgentStore.resend_from``) and sends them again before polling; the central service
 applies those it lacks and acknowledges the others again. If it no longer keeps them (pruned),
-:attr:`SyncStatus.alarm` says so, on the screen and in the heartbeat for the stands page, and
-the events after them stay queued: nothing is dropped.
+:attr:`SyncStatus.alarm` says so (in the stand's ``/api/state`` and in the heartbeat, for the
+stands page), and the events after them stay queued: nothing is dropped.
 
 A transport failure (refused connection, timeout, a reply cut short, a 5xx, a 401) ends the
 cycle; the next one waits an exponential back-off with jitter (``interval_s`` doubling up to
@@ -385,7 +385,8 @@ class SyncAgent:
             f"Центральная служба потеряла события поста с № {seq} (восстановление из резервной "
             f"копии?), а пост их уже не хранит: последующие события ждут в очереди"
         )
-        log.error("%s", alarm)
+        if alarm != self.status.alarm:  # once, not every cycle
+            log.error("%s", alarm)
         self._update(alarm=alarm)
         return False
 
