@@ -39,7 +39,7 @@ from werkzeug.serving import make_server
 
 from cloud import create_app, staffbook, tariffs
 from cloud.changes import adopt_unlogged
-from cloud.db import db_proxy, open_database, utcnow
+from cloud.db import db_proxy, open_database, release, utcnow
 from cloud.migrations import upgrade
 from cloud.models import Client, Credential, Site, name_search_key
 from cloud.standauth import enrol, provision_stand
@@ -169,7 +169,7 @@ def run(db: str, url: str, data_dir: Path, clients: int, limit: int) -> str:
         started = time.perf_counter()
         adopted = adopt_unlogged()
         adopt_s = time.perf_counter() - started
-    database.close()
+    release(database)
     server, base = serve(app)
     try:
         first_s, first_bytes, json_bytes, bodies, cursor = download(base, token, limit)

@@ -45,7 +45,7 @@ import requests
 from werkzeug.serving import make_server
 
 from cloud import create_app
-from cloud.db import open_database
+from cloud.db import open_database, release
 from cloud.ingest import StandClock, corrected_time
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Stand, StandEvent, Tariff, TariffVersion
@@ -271,8 +271,7 @@ def run(kind: str, events: int, batch: int) -> Result:
                 raise SystemExit(f"{kind}: {applied} events applied of {events}")
             rows = [event_rows(scratch, chunk) for chunk in batches]
             bare_s = bare_insert(database, rows)
-        if not database.is_closed():
-            database.close()
+        release(database)
     return Result(kind, events, ingest_s, bare_s)
 
 

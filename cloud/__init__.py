@@ -61,7 +61,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=config.trusted_proxy_count, x_proto=config.trusted_proxy_count
         )
-    database = bind(config.effective_database_url)
+    database = bind(config.effective_database_url, pooled=True)
     app.extensions["aquastand_db"] = database
 
     from cloud import (

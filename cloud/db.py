@@ -8,6 +8,7 @@ from typing import Any
 
 import peewee
 from playhouse.db_url import connect
+from playhouse.pool import PooledDatabase
 from psycopg2.extras import execute_batch
 
 db_proxy = peewee.DatabaseProxy()
@@ -41,17 +42,45 @@ class UtcDateTimeField(peewee.DateTimeField):
         return value
 
 
-def open_database(url: str) -> peewee.Database:
-    """Open (not yet connect) the database at ``url`` (``sqlite:///path`` or ``postgresql://...``)."""
+POOL_MAX_CONNECTIONS = 20  # per process; a request beyond them waits up to POOL_WAIT_S
+POOL_WAIT_S = 10
+POOL_STALE_S = 300  # an idle connection older than this is closed, not reused
+
+
+def open_database(url: str, pooled: bool = False) -> peewee.Database:
+    """Open (not yet connect) the database at ``url`` (``sqlite:///path`` or ``postgresql://...``).
+
+    ``pooled`` (the app's database): PostgreSQL connections are kept for the next request
+    (``playhouse.pool``) instead of opened per request. A new connection costs PostgreSQL a
+    backend process; a stand's batch of events paid about a third of its time for it
+    (bench/sync_ingest.py). ``close()`` returns a connection to the pool, ``release`` closes
+    them all."""
     if url.startswith("sqlite"):
         return connect(url, pragmas=SQLITE_PRAGMAS, autoconnect=True)
+    scheme, sep, rest = url.partition("://")
+    if pooled and sep and scheme in ("postgres", "postgresql"):
+        return connect(
+            f"postgresql+pool://{rest}",
+            autoconnect=True,
+            max_connections=POOL_MAX_CONNECTIONS,
+            stale_timeout=POOL_STALE_S,
+            timeout=POOL_WAIT_S,
+        )
     return connect(url, autoconnect=True)
 
 
-def bind(url: str) -> peewee.Database:
-    database = open_database(url)
+def bind(url: str, pooled: bool = False) -> peewee.Database:
+    database = open_database(url, pooled)
     db_proxy.initialize(database)
     return database
+
+
+def release(database: peewee.Database) -> None:
+    """Close the database's connections, pooled ones too (an app that is done)."""
+    if not database.is_closed():
+        database.close()
+    if isinstance(database, PooledDatabase):
+        database.close_all()
 
 
 def is_postgresql() -> bool:

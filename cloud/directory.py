@@ -29,6 +29,7 @@ from cloud.models import (
     Credential,
     LedgerEntry,
     Site,
+    StandEvent,
     Tariff,
     TariffVersion,
     User,
@@ -66,6 +67,38 @@ def default_tariff_of(tariffs: tuple[TariffEntry, ...], now: datetime) -> int | 
     return min(usable, default=None)
 
 
+REGISTRATIONS = ("guest.registered", "client.registered")
+
+
+def stand_uuids(ids: Collection[int] | None = None) -> dict[int, list[str]]:
+    """The uuids stands registered each client under (of all clients, or of ``ids``): its own
+    ``Client.uuid`` and those of registrations attached to it (cloud/ingest.py,
+    ``client_by_uuid``); a uuid that is another client's own stays with that one."""
+    own = Client.select(Client.id, Client.uuid).where(Client.uuid.is_null(False))
+    attached = StandEvent.select(StandEvent.client, StandEvent.subject_uuid).where(
+        StandEvent.type.in_(REGISTRATIONS)
+        & StandEvent.client.is_null(False)
+        & StandEvent.subject_uuid.is_null(False)
+    )
+    if ids is not None:
+        own = own.where(Client.id.in_(sorted(ids)))
+        attached = attached.where(StandEvent.client.in_(sorted(ids)))
+    uuids: dict[int, list[str]] = defaultdict(list)
+    owner: dict[str, int] = {}
+    for client_id, uuid in own.tuples():
+        uuids[client_id].append(uuid)
+        owner[uuid] = client_id
+    rows = list(attached.order_by(StandEvent.id).tuples())
+    others = {uuid for _client, uuid in rows if uuid not in owner}
+    if others:
+        owned = Client.select(Client.uuid).where(Client.uuid.in_(sorted(others))).tuples()
+        owner.update((uuid, 0) for (uuid,) in owned)  # another client's own uuid
+    for client_id, uuid in rows:
+        if owner.setdefault(uuid, client_id) == client_id and uuid not in uuids[client_id]:
+            uuids[client_id].append(uuid)
+    return uuids
+
+
 def client_entries(ids: Collection[int] | None = None) -> tuple[ClientEntry, ...]:
     """Clients who are not deleted (all of them, or those of ``ids``), by id."""
     live = Client.deleted_at.is_null()
@@ -80,6 +113,7 @@ def client_entries(ids: Collection[int] | None = None) -> tuple[ClientEntry, ...
     )
     for row in phone_rows:
         phones[row.client_id].append(row.phone)
+    uuids = stand_uuids(ids)
     # One statement, so each balance and the ledger position it reflects come from one snapshot.
     position = pw.fn.COALESCE(pw.fn.MAX(LedgerEntry.id), 0)
     rows = (
@@ -117,6 +151,7 @@ def client_entries(ids: Collection[int] | None = None) -> tuple[ClientEntry, ...
             points_spending=spending,
             discount_percent=percent,
             discount_kopecks=int(fixed),
+            uuids=tuple(uuids.get(client_id, ())),
         )
         for (
             client_id,

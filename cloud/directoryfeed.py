@@ -16,6 +16,10 @@ request is known to continue the walk, and the last page's cursor is a plain pos
 beyond the newest position (a restored database) is answered with an empty page, ``cursor`` 0,
 ``reset`` and ``more``: the stand starts a walk.
 
+Every page also says ``acked_seq``, the last event of the stand this service holds, read in
+the same snapshot: a stand that had more acknowledged learns that the central database was
+restored from a backup and sends them again (sync/agent.py).
+
 References: a credential's client and a client's default tariff are added to the page when
 their entries come after the cursor (the stand would not have their current values yet);
 otherwise the stand has them already. Credentials are keyed at the stand by kind and value: an
@@ -39,6 +43,7 @@ from cloud.directory import (
     staff_entries,
     tariff_entries,
 )
+from cloud.ingest import last_seq
 from cloud.models import Credential, Stand
 from cloud.qrkeys import public_key
 from sync.directory import (
@@ -90,6 +95,7 @@ def _read_page(
 ) -> DirectoryPage:
     key = public_key(config).decode("ascii")
     newest = changes.current_position()
+    acked_seq = last_seq(stand)
     if start > newest:
         return DirectoryPage(
             cursor=0,
@@ -100,6 +106,7 @@ def _read_page(
             server_time=now,
             qr_public_key_pem=key,
             default_tariff_id=None,
+            acked_seq=acked_seq,
         )
     entries = changes.changes_after(start, limit + 1)
     more = len(entries) > limit
@@ -157,6 +164,7 @@ def _read_page(
         ),
         commands=commands,
         points_value_kopecks=config.points_value_kopecks,
+        acked_seq=acked_seq,
     )
 
 

@@ -10,7 +10,9 @@ A stand's state on the stands page comes from the age of its latest heartbeat: `
 (within :data:`ONLINE_WITHIN`), ``stale`` (within :data:`STALE_WITHIN`), ``offline`` (older or
 never); a stand never enrolled is ``new`` and a revoked one ``revoked``. The outbox alarms when
 its oldest unacknowledged event is older than :data:`OUTBOX_ALARM_AFTER` (DESIGN.md: delivery
-never gives up on money, and the stands page alarms when an event waits too long).
+never gives up on money, and the stands page alarms when an event waits too long), and whenever
+the stand reports an ``alarm`` it cannot repair by itself (e.g. events lost here in a restore
+from a backup that it no longer keeps: sync/agent.py).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class HeartbeatBody(BaseModel):
     last_sync_at: AwareDatetime | None = None
     reader: dict[str, Any] = Field(default_factory=dict)
     camera: dict[str, Any] = Field(default_factory=dict)
+    alarm: StrictStr = Field(default="", max_length=500)
 
 
 def parse_heartbeat(data: object) -> HeartbeatBody:
@@ -103,6 +106,7 @@ def record_heartbeat(stand: Stand, body: HeartbeatBody, now: datetime) -> None:
         "last_sync_at": body.last_sync_at,
         "reader": json.dumps(reader, ensure_ascii=False),
         "camera": json.dumps(camera, ensure_ascii=False),
+        "alarm": body.alarm,
     }
     with db_proxy.atomic():
         silence = _silence_before(stand, now)
@@ -164,6 +168,7 @@ class StandHealth:
     clock_skew_ms: int | None
     reader: dict[str, Any]
     camera: dict[str, Any]
+    alarm: str  # the stand's own alarm ("" when all is well)
 
 
 def state_of(stand: Stand, heartbeat_at: datetime | None, now: datetime) -> str:
@@ -203,6 +208,7 @@ def _health(stand: Stand, beat: StandHeartbeat | None, now: datetime) -> StandHe
         clock_skew_ms=stand.clock_skew_ms,
         reader=json.loads(beat.reader) if beat else {},
         camera=json.loads(beat.camera) if beat else {},
+        alarm=beat.alarm if beat else "",
     )
 
 

@@ -82,6 +82,7 @@ from cloud.models import (
     TariffVersion,
     User,
 )
+from cloud.standauth import record_contact
 from sync.errors import RuleError
 from sync.events import Event, validate_event
 from sync.pricing import NO_DISCOUNT, Discount, price
@@ -134,9 +135,13 @@ class Refusal:
     code: str
     message: str
     status: int
+    expected_seq: int | None = None  # a gap: the seq this service waits for
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "code": self.code, "message": self.message}
+        answer: dict[str, Any] = {"seq": self.seq, "code": self.code, "message": self.message}
+        if self.expected_seq is not None:
+            answer["expected_seq"] = self.expected_seq
+        return answer
 
 
 @dataclass(frozen=True)
@@ -751,6 +756,7 @@ def _guest_registered(a: _Applying) -> None:
         if holder.uuid is None:
             Client.update(uuid=a.p["client_uuid"]).where(Client.id == holder.id).execute()
         a.row.client = holder
+        changes.record_change(changes.CLIENT, [holder.id])  # its uuids now include this one
         a.flag("linked_existing_guest", _("Номер %(plate)s уже у гостя: это он", plate=plate))
         return
     guest = Client.create(
@@ -932,19 +938,23 @@ def _apply_batch(
     stand: Stand, envelopes: list[Any], clock: StandClock, rules: PointsRules
 ) -> BatchResult:
     with _batch_transaction():
-        if is_postgresql():
-            Stand.select(Stand.id).where(Stand.id == stand.id).for_update().execute()
+        # The contact first: it locks the stand's row (PostgreSQL) for the batch, and shares
+        # the batch's commit (one commit a request, not two: bench/sync_ingest.py).
+        try:
+            record_contact(stand, clock.stand_time, clock.boot_id, clock.now)
+        except OverflowError:
+            raise Refused(_("X-Stand-Clock: время вне допустимого"), "bad_clock", 400) from None
         changes.hold_positions()  # before any write: the batch records directory changes
-        acked = last_seq(stand)
-        by_seq, known_ids = _stored(stand, envelopes)
+        acked, by_seq, known_ids = _stored(stand, envelopes)
         fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
         acked, refusal = _apply_events(stand, fresh, clock, acked, rules)
         return BatchResult(acked, refusal or stop)
 
 
-def _stored(stand: Stand, envelopes: list[Any]) -> tuple[dict[int, str], set[str]]:
-    """What is stored of the batch, in one query: the event id under each of its seqs (this
-    stand's), and which of its ids are stored under any seq or stand."""
+def _stored(stand: Stand, envelopes: list[Any]) -> tuple[int, dict[int, str], set[str]]:
+    """What is stored of the batch, in one query: the stand's last seq (``last_seq``), the
+    event id under each of the batch's seqs (this stand's), and which of its ids are stored
+    under any seq or stand."""
     seqs = [s for s in map(_raw_seq, envelopes) if s is not None and 0 < s < _BIG]
     ids = [i for i in map(_raw_id, envelopes) if i is not None]
     if seqs and max(seqs) - min(seqs) < 2 * MAX_BATCH:  # the usual run of seqs: a range
@@ -954,13 +964,22 @@ def _stored(stand: Stand, envelopes: list[Any]) -> tuple[dict[int, str], set[str
     query = StandEvent.select(StandEvent.stand, StandEvent.seq, StandEvent.event_uuid).where(
         ((StandEvent.stand == stand.id) & in_batch) | StandEvent.event_uuid.in_(ids or [""])
     )
+    # The last seq in the same round trip: the one row without an event id.
+    top = StandEvent.select(
+        pw.Value(stand.id), pw.fn.MAX(StandEvent.seq), pw.Value(None).cast("VARCHAR")
+    ).where(StandEvent.stand == stand.id)
+    last = 0
     by_seq: dict[int, str] = {}
     known_ids: set[str] = set()
-    for stand_id, seq, event_uuid in query.tuples():
-        if stand_id == stand.id:
+    for stand_id, seq, event_uuid in (query + top).tuples():
+        if event_uuid is None:
+            last = int(seq or 0)
+        elif stand_id == stand.id:
             by_seq[seq] = event_uuid
-        known_ids.add(event_uuid)
-    return by_seq, known_ids
+            known_ids.add(event_uuid)
+        else:
+            known_ids.add(event_uuid)
+    return last, by_seq, known_ids
 
 
 def _new_events(
@@ -1001,7 +1020,7 @@ def _new_events(
                 next=expected,
                 seq=event.seq,
             )
-            return fresh, Refusal(event.seq, "gap", message, 409)
+            return fresh, Refusal(event.seq, "gap", message, 409, expected_seq=expected)
         fresh.append((event, raw))
         expected += 1
         by_seq[event.seq] = event.id

@@ -253,6 +253,32 @@ def _add_points_and_discounts(database: peewee.Database) -> None:
     migrate(*steps)
 
 
+# Indexes no lookup uses, dropped for the ingest rate (bench/sync_ingest.py): every session
+# and ledger entry a stand sends paid for each of them.
+UNUSED_INDEXES = (
+    "session_tariff_version_id",
+    "session_started_by_id",
+    "session_ended_by_id",
+    "ledger_entry_kind",
+    "ledger_entry_created_by_id",
+)
+
+
+def _sync_repairs(database: peewee.Database) -> None:
+    """Version 11: a stand's alarm in its latest heartbeat (cloud/heartbeat.py; version 4
+    creates the table from today's model, with the column already), and ``UNUSED_INDEXES``
+    dropped."""
+    for index in UNUSED_INDEXES:
+        database.execute_sql(f'DROP INDEX IF EXISTS "{index}"')
+    table = StandHeartbeat._meta.table_name
+    if "alarm" in {column.name for column in database.get_columns(table)}:
+        return
+    migrator = SchemaMigrator.from_database(database)
+    # NOT NULL with a database default in one statement (no table rebuild on SQLite).
+    alarm = peewee.TextField(default="", constraints=[peewee.SQL("DEFAULT ''")])
+    migrate(migrator.add_column(table, "alarm", alarm, allow_not_null=True))
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -263,6 +289,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (7, _add_points_and_discounts),
     (8, _add_corporate_accounts),
     (9, _add_comment_stands),
+    (11, _sync_repairs),
 ]
 BASE_VERSION = 1
 

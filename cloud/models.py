@@ -222,7 +222,9 @@ class Session(BaseModel):
     client = pw.ForeignKeyField(Client, backref="sessions", on_delete="RESTRICT")
     stand = pw.ForeignKeyField(Stand, backref="sessions", on_delete="RESTRICT")
     site = pw.ForeignKeyField(Site, backref="sessions", on_delete="RESTRICT")
-    tariff_version = pw.ForeignKeyField(TariffVersion, on_delete="RESTRICT")
+    # No index on the tariff version and staff columns: no lookup goes through them (joins go
+    # to those tables' keys), and every index costs each session a stand sends (migration 11).
+    tariff_version = pw.ForeignKeyField(TariffVersion, on_delete="RESTRICT", index=False)
     client_kind = pw.CharField(max_length=10)
     started_at = UtcDateTimeField(index=True)
     ended_at = UtcDateTimeField(null=True, index=True)
@@ -230,8 +232,8 @@ class Session(BaseModel):
     cost_kopecks = pw.BigIntegerField(null=True)
     start_method = pw.CharField(max_length=20)  # card, qr, screen, plate
     end_method = pw.CharField(max_length=20, null=True)  # card, qr, screen, dashboard, auto
-    started_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
-    ended_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    started_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+", index=False)
+    ended_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+", index=False)
     comment = pw.TextField(default="")
     # What the shared pricing code makes of the duration here; the charge stays what the stand
     # told the customer (cost_kopecks), a difference is flagged for a person to look at.
@@ -278,13 +280,15 @@ class LedgerEntry(BaseModel):
     ``amount_points`` 0."""
 
     client = pw.ForeignKeyField(Client, backref="ledger", on_delete="RESTRICT")
-    kind = pw.CharField(max_length=20, choices=[(k, k) for k in LEDGER_KINDS], index=True)
+    # Not indexed (migration 11): two values, read within a client's entries; and no lookup
+    # goes by created_by. Each index costs every entry a stand's batch posts.
+    kind = pw.CharField(max_length=20, choices=[(k, k) for k in LEDGER_KINDS])
     amount_kopecks = pw.BigIntegerField()
     amount_points = pw.BigIntegerField(default=0)
     method = pw.CharField(max_length=20, null=True)
     session = pw.ForeignKeyField(Session, null=True, on_delete="RESTRICT", backref="ledger")
     site = pw.ForeignKeyField(Site, null=True, on_delete="SET NULL")
-    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", index=False)
     reason = pw.CharField(max_length=300, default="")
     created_at = UtcDateTimeField(default=utcnow, index=True)
     # The stand event that caused the entry: one entry of a kind per event, so no event moves
@@ -361,6 +365,9 @@ class StandHeartbeat(BaseModel):
     last_sync_at = UtcDateTimeField(null=True)
     reader = pw.TextField(default="{}")  # JSON object as the stand sent it (scalars only)
     camera = pw.TextField(default="{}")
+    # What the stand cannot repair by itself, e.g. events the central service lost in a restore
+    # from a backup that the stand no longer keeps ("" when all is well).
+    alarm = pw.TextField(default="")
 
 
 class StandHeartbeatLog(BaseModel):

@@ -8,9 +8,12 @@ authenticates with its own token (cloud/standauth.py), and CSRF does not apply.
   request accepts it and the page is over 1 KiB.
 - ``POST /sync/v1/events`` ``{"events": [...]}`` → ``{"acked_seq", "server_time"}`` and, when
   an event was refused, ``"refused": {"seq", "code", "message"}`` with status 422 (the event) or
-  409 (the sequence: ``gap``, ``seq_conflict``, ``event_id_conflict``).
+  409 (the sequence: ``gap``, ``seq_conflict``, ``event_id_conflict``). A ``gap`` also says
+  ``expected_seq``, the seq this service waits for: after a restore from a backup it may be
+  below what the stand had acknowledged, and the stand sends again from there.
 - ``POST /sync/v1/heartbeat`` ``{"version", "uptime_s", "outbox", "oldest_unacked_at",
-  "cursor", "last_sync_at", "reader", "camera"}`` → ``{"server_time"}`` (cloud/heartbeat.py).
+  "cursor", "last_sync_at", "reader", "camera", "alarm"}`` → ``{"server_time"}``
+  (cloud/heartbeat.py).
 
 Every request but enrolment carries ``Authorization: Bearer <stand token>`` and
 ``X-Stand-Clock: <ISO 8601 UTC>``; ``X-Stand-Boot`` (boot uuid) and ``X-Stand-Mono-Ms`` (its
@@ -68,8 +71,9 @@ def _json_object() -> dict[str, Any]:
     return data
 
 
-def _authenticated() -> tuple[Stand, StandClock]:
-    """The stand behind the request's token and its clocks; the contact and skew are stored."""
+def _authenticated(record: bool = True) -> tuple[Stand, StandClock]:
+    """The stand behind the request's token and its clocks; the contact and skew are stored
+    (unless ``record`` is false: ``apply_batch`` stores them in its own transaction)."""
     scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(_("Нужен заголовок Authorization: Bearer <токен поста>"))
@@ -101,10 +105,11 @@ def _authenticated() -> tuple[Stand, StandClock]:
         previous_boot_id=stand.boot_id,
         previous_skew_ms=stand.clock_skew_ms,
     )
-    try:
-        record_contact(stand, stand_time, boot_id, now)
-    except OverflowError:
-        raise ValidationFailed(_("X-Stand-Clock: время вне допустимого"), "bad_clock") from None
+    if record:
+        try:
+            record_contact(stand, stand_time, boot_id, now)
+        except OverflowError:
+            raise ValidationFailed(_("X-Stand-Clock: время вне допустимого"), "bad_clock") from None
     return stand, clock
 
 
@@ -130,7 +135,7 @@ def status() -> Any:
 
 @bp.route("/events", methods=["POST"])
 def events() -> Any:
-    stand, clock = _authenticated()
+    stand, clock = _authenticated(record=False)
     events = _json_object().get("events")
     if not isinstance(events, list):
         raise ValidationFailed(_("Нужен список events"), "bad_batch")

@@ -59,6 +59,10 @@ class EdgeConfig:
     sync_interval_s: float = 2.0  # the sync agent's cycle while the central service answers
     sync_max_backoff_s: float = 60.0  # the longest wait between attempts while it does not
     sync_batch_size: int = 200  # events per request to the central service
+    # Acknowledged events are kept this long (and at most this many) to send again if the
+    # central service loses them (a restore from a backup); then pruned.
+    outbox_keep_days: float = 30.0
+    outbox_keep_max: int = 200_000
 
     @property
     def database_path(self) -> Path:

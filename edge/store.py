@@ -24,6 +24,17 @@ central service has applied its registration event. Until then it lives in ``Loc
 (with ``LocalCredential`` for its plates and cards), under a negative id that never collides
 with a central one and a ``uuid`` its events name it by (``client_uuid``). ``client()`` and
 ``credential()`` find local clients after the directory's, and a directory load keeps them.
+Once a directory brings the central client that one of the client's ``uuids`` names, the
+local client is re-linked (``relink_local_clients``, in the transaction that stores the
+directory): its sessions, entries and comments here move to the central id, its rows go,
+and ``client()`` of its old negative id answers the central client (``RelinkedClient``).
+Its events still waiting in the outbox keep naming it by uuid, which the central service
+knows. One person is then one client at the stand, found by plate once.
+
+Schema: tables are created if missing (a new table is the way to extend the schema; existing
+tables are never altered). ``schema_version`` 2 added the directory's client uuids: a copy
+loaded before that lacks them, so opening a version-1 database forgets the directory cursor
+and the next poll walks the whole directory again.
 """
 
 from __future__ import annotations
@@ -46,7 +57,8 @@ from sync.pricing import Discount, Kind, Rates
 
 db = pw.DatabaseProxy()
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DIRECTORY_CURSOR_KEY = "directory_cursor"  # edge.syncwiring's cursor, kept with the copy
 PRAGMAS = {
     "journal_mode": "wal",
     "synchronous": "full",
@@ -159,6 +171,13 @@ class DirCredential(BaseModel):
         indexes = ((("kind", "value"), True),)
 
 
+class DirClientUuid(BaseModel):
+    """A uuid a stand registered a directory client under (``ClientEntry.uuids``)."""
+
+    uuid = pw.CharField(primary_key=True)
+    client = pw.ForeignKeyField(DirClient, backref="uuids", on_delete="CASCADE")
+
+
 class DirStaff(BaseModel):
     id = pw.IntegerField(primary_key=True)
     full_name = pw.CharField()
@@ -174,6 +193,7 @@ DIRECTORY_MODELS: list[type[BaseModel]] = [
     DirTariff,
     DirTariffVersion,
     DirClient,
+    DirClientUuid,
     DirCredential,
     DirStaff,
     DirRevokedQr,
@@ -306,6 +326,15 @@ class LocalCredential(BaseModel):
         indexes = ((("kind", "value"), True),)
 
 
+class RelinkedClient(BaseModel):
+    """A local client re-linked to the central client ``client_id`` (see the module's notes):
+    a screen or a caller still holding the old negative id finds the central client."""
+
+    local_id = pw.IntegerField(primary_key=True)
+    uuid = pw.CharField(unique=True)
+    client_id = pw.IntegerField()
+
+
 class LocalComment(BaseModel):
     """A comment written on the screen about a client (and maybe one of their sessions)."""
 
@@ -326,6 +355,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     LocalClient,
     LocalCredential,
     LocalComment,
+    RelinkedClient,
 ]
 
 AnyClient = DirClient | LocalClient
@@ -433,6 +463,8 @@ class Store:
         with self.atomic():
             self.database.create_tables(ALL_MODELS, safe=True)
             self._add_missing_columns()
+            if 0 < self._int("schema_version", 0) < 2:
+                self._set(DIRECTORY_CURSOR_KEY, "0")  # a copy without client uuids: walk again
             self._set("schema_version", str(SCHEMA_VERSION))
             last_seq = Outbox.select(pw.fn.MAX(Outbox.seq)).scalar() or 0
             self._set("next_seq", str(max(self._int("next_seq", 1), last_seq + 1)))
@@ -552,6 +584,7 @@ class Store:
             for model in reversed(DIRECTORY_MODELS):
                 model.delete().execute()
             self._insert_directory(directory)
+            self.relink_local_clients()
             self._set("directory_version", str(directory.version))
             self._set("directory_generated_at", directory.generated_at.isoformat())
             self._set("directory_loaded_at", now.astimezone(UTC).isoformat())
@@ -615,6 +648,10 @@ class Store:
                 ],
             ),
             (
+                DirClientUuid,
+                [{"uuid": uuid, "client": c.id} for c in d.clients for uuid in c.uuids],
+            ),
+            (
                 DirCredential,
                 [
                     {
@@ -662,10 +699,14 @@ class Store:
         return credential
 
     def client(self, client_id: int) -> AnyClient | None:
-        """A directory client (positive id) or a local one (negative id)."""
+        """A directory client (positive id) or a local one (negative id; a re-linked one
+        answers its central client)."""
         if client_id < 0:
             row = self._fetch(_LOCAL_CLIENT_SQL, (client_id,))
-            return None if row is None else _instance(LocalClient, row)
+            if row is not None:
+                return _instance(LocalClient, row)
+            link = RelinkedClient.get_or_none(RelinkedClient.local_id == client_id)
+            return None if link is None else self.client(int(link.client_id))
         row = self._fetch(_DIR_CLIENT_SQL, (client_id,))
         return None if row is None else _instance(DirClient, row)
 
@@ -716,7 +757,11 @@ class Store:
                     raise RuleError(
                         f"«{value}» уже принадлежит другому клиенту", "credential_taken"
                     )
-            lowest = LocalClient.select(pw.fn.MIN(LocalClient.id)).scalar() or 0
+            # Below every id used so far, re-linked ones too: an old id never names another.
+            lowest = min(
+                LocalClient.select(pw.fn.MIN(LocalClient.id)).scalar() or 0,
+                RelinkedClient.select(pw.fn.MIN(RelinkedClient.local_id)).scalar() or 0,
+            )
             client = LocalClient.create(
                 id=min(int(lowest), 0) - 1,
                 uuid=client_uuid,
@@ -728,6 +773,30 @@ class Store:
             for kind_, value in credentials:
                 LocalCredential.create(client=client, kind=kind_, value=value)
         return client
+
+    def relink_local_clients(self) -> int:
+        """Re-link the local clients the directory copy now holds under a central id (see
+        the module's notes), in the caller's transaction; returns how many. A client with a
+        session open both here and under its central id (two rows used meanwhile) waits for
+        one of them to end."""
+        found = (
+            LocalClient.select(LocalClient.id, LocalClient.uuid, DirClientUuid.client)
+            .join(DirClientUuid, on=(DirClientUuid.uuid == LocalClient.uuid))
+            .tuples()
+        )
+        relinked = 0
+        with self.atomic():
+            for local_id, uuid, central_id in list(found):
+                if self.open_session_of(local_id) and self.open_session_of(central_id):
+                    continue
+                for model in (LocalSession, LocalLedger, LocalComment):
+                    model.update(client_id=central_id).where(model.client_id == local_id).execute()
+                LocalClient.delete().where(LocalClient.id == local_id).execute()
+                RelinkedClient.insert(
+                    local_id=local_id, uuid=uuid, client_id=central_id
+                ).on_conflict_replace().execute()
+                relinked += 1
+        return relinked
 
     def client_uuid_of(self, client_id: int) -> str | None:
         """The uuid a local client's events use (None for a directory client)."""
@@ -1014,6 +1083,47 @@ class Store:
 
     def outbox_size(self) -> int:
         return int(Outbox.select().where(~Outbox.acked).count())
+
+    def acked_up_to(self) -> int:
+        """The highest seq the central service acknowledged (every event up to it is), even
+        after acknowledged events were pruned."""
+        first_waiting = Outbox.select(pw.fn.MIN(Outbox.seq)).where(~Outbox.acked).scalar()
+        return int(first_waiting) - 1 if first_waiting is not None else self.next_seq() - 1
+
+    def resend_from(self, seq: int) -> bool:
+        """Take back the acknowledgment of the events from ``seq`` on, so they are sent again
+        (the central service lost them: a restore from a backup), and count their local
+        entries again until a balance including them comes back. False, and nothing changed,
+        if some of them were pruned already."""
+        with self.atomic():
+            upto = self.acked_up_to()
+            if not 1 <= seq <= upto:
+                return seq > upto  # nothing acknowledged from there: nothing to take back
+            held = Outbox.select().where(Outbox.seq.between(seq, upto)).count()
+            if held != upto - seq + 1:
+                return False
+            ids = Outbox.select(Outbox.id).where(Outbox.seq >= seq)
+            LocalLedger.update(settled=False).where(LocalLedger.event_id.in_(ids)).execute()
+            Outbox.update(acked=False).where(Outbox.seq >= seq).execute()
+        return True
+
+    def prune_acknowledged(self, older_than: datetime, keep_max: int) -> int:
+        """Delete acknowledged events that occurred before ``older_than``, and the oldest ones
+        beyond the newest ``keep_max``, so the outbox does not fill the card; returns how many.
+        Until then they are kept to send again if the central service loses them."""
+        with self.atomic():
+            old = Outbox.acked & (Outbox.occurred_at < older_than)
+            newest_kept = (
+                Outbox.select(Outbox.seq)
+                .where(Outbox.acked)
+                .order_by(Outbox.seq.desc())
+                .offset(keep_max)
+                .limit(1)
+                .scalar()
+            )
+            if newest_kept is not None:
+                old |= Outbox.acked & (Outbox.seq <= newest_kept)
+            return int(Outbox.delete().where(old).execute())
 
     def mark_acked(self, up_to_seq: int) -> int:
         """Record the central service's acknowledgment of every event up to ``up_to_seq``."""

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from edge.config import EdgeConfig
 from edge.engine import Clock, Engine
 from edge.store import (
+    DIRECTORY_CURSOR_KEY,
     DirClient,
+    DirClientUuid,
     DirCredential,
     DirRevokedQr,
     DirStaff,
@@ -50,7 +52,7 @@ from sync.events import Event
 
 log = logging.getLogger(__name__)
 
-CURSOR_KEY = "directory_cursor"
+CURSOR_KEY = DIRECTORY_CURSOR_KEY
 
 
 def _meta(key: str, value: str) -> None:
@@ -75,6 +77,7 @@ def sync_state(agent: SyncAgent | None, store: Store) -> dict[str, Any]:
         "failures": status.failures,
         "last_error": status.last_error,
         "refused": status.refused,
+        "alarm": status.alarm,
     }
 
 
@@ -87,10 +90,19 @@ def forget_cursor() -> None:
 class StoreAdapter:
     """The stand's Store as the agent's ``AgentStore``."""
 
-    def __init__(self, store: Store, clock: Clock, site_id: int = 0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        site_id: int = 0,
+        keep_days: float = EdgeConfig.outbox_keep_days,
+        keep_max: int = EdgeConfig.outbox_keep_max,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.site_id = site_id
+        self.keep_days = keep_days
+        self.keep_max = keep_max
 
     def pending_events(self, limit: int) -> list[Event]:
         return self.store.pending_events(limit)
@@ -100,6 +112,22 @@ class StoreAdapter:
 
     def outbox_size(self) -> int:
         return self.store.outbox_size()
+
+    def acked_up_to(self) -> int:
+        return self.store.acked_up_to()
+
+    def resend_from(self, seq: int) -> bool:
+        """Send the events from ``seq`` on again; the central database was restored, so its
+        directory positions are of the past too: the next poll walks the whole directory."""
+        with self.store.atomic():
+            if not self.store.resend_from(seq):
+                return False
+            forget_cursor()
+        return True
+
+    def prune_acknowledged(self) -> int:
+        older_than = self.clock.now() - timedelta(days=self.keep_days)
+        return self.store.prune_acknowledged(older_than, self.keep_max)
 
     def oldest_unacked_at(self) -> datetime | None:
         row = Outbox.select(Outbox.occurred_at).where(~Outbox.acked).order_by(Outbox.seq).first()
@@ -155,6 +183,7 @@ class StoreAdapter:
                 conflict_target=[DirClient.id],
                 preserve=[f for f in DirClient._meta.sorted_fields if f.name != "id"],
             ).execute()
+        _store_uuids(up.clients)
         known = {row.id for row in DirClient.select(DirClient.id)}
         for credential in up.credentials:
             if credential.client_id not in known:
@@ -183,6 +212,7 @@ class StoreAdapter:
             ).execute()
         for token_id in dict.fromkeys(up.revoked_qr_token_ids):
             DirRevokedQr.insert(token_id=token_id).on_conflict_ignore().execute()
+        self.store.relink_local_clients()
         if up.clients:
             self.store.settle_acknowledged([c.id for c in up.clients])
         _meta("directory_version", str(page.cursor))
@@ -192,6 +222,21 @@ class StoreAdapter:
         _meta("qr_public_key_pem", page.qr_public_key_pem)
         _meta("default_tariff_id", str(page.default_tariff_id or ""))
         _meta("points_value_kopecks", str(page.points_value_kopecks))
+
+
+def _store_uuids(clients: tuple[ClientEntry, ...]) -> None:
+    """The upserted clients' uuids replace what the copy held for them (a uuid that moved to
+    another client moves with it)."""
+    uuids = [uuid for c in clients for uuid in c.uuids]
+    if not clients:
+        return
+    DirClientUuid.delete().where(DirClientUuid.client.in_([c.id for c in clients])).execute()
+    for start in range(0, len(uuids), 500):
+        chunk = uuids[start : start + 500]
+        DirClientUuid.delete().where(DirClientUuid.uuid.in_(chunk)).execute()
+    rows = [{"uuid": uuid, "client": c.id} for c in clients for uuid in c.uuids]
+    for start in range(0, len(rows), 500):
+        DirClientUuid.insert_many(rows[start : start + 500]).execute()
 
 
 def _client_row(client: ClientEntry) -> dict[str, Any]:
@@ -273,7 +318,13 @@ def make_agent(
     return SyncAgent(
         config.central_url,
         token,
-        StoreAdapter(store, engine.clock, config.site_id),
+        StoreAdapter(
+            store,
+            engine.clock,
+            config.site_id,
+            keep_days=config.outbox_keep_days,
+            keep_max=config.outbox_keep_max,
+        ),
         engine.clock,
         EngineCommands(engine),
         version=version,

@@ -17,7 +17,17 @@ One :meth:`SyncAgent.run_once` is one cycle, run by the stand's scheduler every
    count it twice at the stand.
 3. Commands that came with the directory go to ``on_command`` (e.g. end a forgotten session);
    they are repeated on every poll until done, so the callback must be idempotent.
-4. Heartbeat every ``heartbeat_interval_s``.
+4. Heartbeat every ``heartbeat_interval_s`` (and the outbox's acknowledged events past their
+   retention pruned, ``AgentStore.prune_acknowledged``).
+
+A central database restored from a backup may hold fewer of the stand's events than the stand
+had acknowledged. The stand learns it from a ``gap`` refusal, whose ``expected_seq`` is below
+its next event, or from a directory page whose ``acked_seq`` is below what it had acknowledged
+(when it has nothing new to send). It then takes the acknowledgment of the events from there
+back (``AgentStore.resend_from``) and sends them again before polling; the central service
+applies those it lacks and acknowledges the others again. If it no longer keeps them (pruned),
+:attr:`SyncStatus.alarm` says so (in the stand's ``/api/state`` and in the heartbeat, for the
+stands page), and the events after them stay queued: nothing is dropped.
 
 A transport failure (refused connection, timeout, a reply cut short, a 5xx, a 401) ends the
 cycle; the next one waits an exponential back-off with jitter (``interval_s`` doubling up to
@@ -76,6 +86,16 @@ class AgentStore(Protocol):
     def mark_acked(self, up_to_seq: int) -> int:
         """Record the acknowledgment of every event up to ``up_to_seq``."""
 
+    def acked_up_to(self) -> int:
+        """The highest seq acknowledged (every event up to it is)."""
+
+    def resend_from(self, seq: int) -> bool:
+        """Mark the events from ``seq`` on unacknowledged to send them again; False if some of
+        them are no longer kept."""
+
+    def prune_acknowledged(self) -> int:
+        """Delete acknowledged events past their retention."""
+
     def outbox_size(self) -> int: ...
 
     def oldest_unacked_at(self) -> datetime | None: ...
@@ -116,6 +136,7 @@ class SyncStatus:
     last_contact_mono: float | None = None  # time.monotonic() of the last reply read
     last_error: str = ""  # why the last cycle failed ("" after a good one)
     refused: str = ""  # the central service's reason for refusing an outbox event, if stuck
+    alarm: str = ""  # what the stand cannot repair by itself (see the module's notes)
     failures: int = 0  # cycles failed in a row
     cursor: int = 0
     outbox: int = 0
@@ -274,6 +295,9 @@ class SyncAgent:
     def _cycle(self) -> None:
         self._push()
         commands = self._poll()
+        if commands is None:  # the central service lost acknowledged events: sent again
+            self._push()
+            commands = self._poll(check_central=False) or []
         for command in commands:
             try:
                 self.on_command(command)
@@ -320,6 +344,7 @@ class SyncAgent:
     # --- events up --------------------------------------------------------------------------
 
     def _push(self) -> None:
+        resent_from: set[int] = set()
         while events := self.store.pending_events(self.batch_size):
             status, body = self._request(
                 "POST", "/events", json={"events": [event.to_dict() for event in events]}
@@ -334,6 +359,11 @@ class SyncAgent:
             acked = min(acked, highest)
             if acked >= events[0].seq:
                 self.store.mark_acked(acked)
+            expected = _expected_seq(refused)
+            if expected is not None and expected < events[0].seq and expected not in resent_from:
+                resent_from.add(expected)
+                if self._resend_from(expected):
+                    continue
             if status != 200 or refused is not None:
                 reason = refused.get("message") if isinstance(refused, dict) else None
                 message = f"HTTP {status}: {reason or _error_message_of(body)}"
@@ -344,9 +374,38 @@ class SyncAgent:
             if acked < events[-1].seq:
                 raise CentralUnreachable(f"POST /events: acknowledged {acked} of {events[-1].seq}")
 
+    def _resend_from(self, seq: int) -> bool:
+        """Send the events from ``seq`` on again (the central service lost them); False, with
+        the alarm raised, if they are no longer kept."""
+        if self.store.resend_from(seq):
+            log.warning("the central service lost events from %s on: sending them again", seq)
+            self._update(alarm="")
+            return True
+        alarm = (
+            f"Центральная служба потеряла события поста с № {seq} (восстановление из резервной "
+            f"копии?), а пост их уже не хранит: последующие события ждут в очереди"
+        )
+        if alarm != self.status.alarm:  # once, not every cycle
+            log.error("%s", alarm)
+        self._update(alarm=alarm)
+        return False
+
+    def _central_lost_events(self, page: DirectoryPage) -> bool:
+        """Whether ``page`` says the central service holds fewer events than were acknowledged
+        and they are marked to be sent again (the alarm is raised if they cannot be)."""
+        if page.acked_seq is None:
+            return False
+        if page.acked_seq >= self.store.acked_up_to():
+            if self.status.alarm:
+                self._update(alarm="")  # it has them all again
+            return False
+        return self._resend_from(page.acked_seq + 1)
+
     # --- directory down ---------------------------------------------------------------------
 
-    def _poll(self) -> list[Command]:
+    def _poll(self, check_central: bool = True) -> list[Command] | None:
+        """The commands that came with the directory, applied; None if the central service
+        turned out to lack acknowledged events (marked to be sent again, nothing applied)."""
         cursor = self.store.directory_cursor()
         pages: list[DirectoryPage] = []
         while True:
@@ -361,6 +420,8 @@ class SyncAgent:
                 page = validate_directory_page(body)
             except RuleError as error:
                 raise CentralUnreachable(f"GET /directory: {error.message}") from error
+            if check_central and not pages and self._central_lost_events(page):
+                return None
             if page.reset and (page.cursor == 0 or (pages and not pages[0].reset)):
                 pages = []  # the walk starts (again) from the beginning
             pages.append(page)
@@ -380,6 +441,7 @@ class SyncAgent:
     # --- heartbeat --------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
+        self.store.prune_acknowledged()
         status = self.status
         oldest = self.store.oldest_unacked_at()
         health = dict(self.health()) if self.health is not None else {}
@@ -394,6 +456,7 @@ class SyncAgent:
             else format_utc(status.last_sync_at),
             "reader": dict(health.get("reader", {})),
             "camera": dict(health.get("camera", {})),
+            "alarm": status.alarm,
         }
         code, reply = self._request("POST", "/heartbeat", json=body)
         if code >= 400:
@@ -458,6 +521,14 @@ def merge_pages(pages: Sequence[DirectoryPage]) -> DirectoryPage:
         tombstones=Tombstones(dead_clients, dead_credentials, dead_tariffs, dead_staff),
         commands=tuple(commands.values()),
     )
+
+
+def _expected_seq(refused: object) -> int | None:
+    """The seq a ``gap`` refusal says the central service waits for."""
+    if not isinstance(refused, dict) or refused.get("code") != "gap":
+        return None
+    expected = refused.get("expected_seq")
+    return expected if isinstance(expected, int) and not isinstance(expected, bool) else None
 
 
 def _error_message_of(body: Mapping[str, Any]) -> str:

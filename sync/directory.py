@@ -16,7 +16,7 @@ stands (with PIN hashes) and the stand's default tariff. It is JSON::
          "phones": ["+79161234567"], "blocked": false, "default_tariff_id": null,
          "balance_kopecks": 25000, "ledger_position": 41, "overdraft_limit_kopecks": null,
          "points_balance": 350, "points_spending": "points_first",
-         "discount_percent": 5, "discount_kopecks": 0}],
+         "discount_percent": 5, "discount_kopecks": 0, "uuids": ["5f0c…"]}],
      "credentials": [{"client_id": 7, "kind": "card", "value": "04A1B2C3", "lost": false,
          "daily_limit_kopecks": 150000}],
      "revoked_qr_token_ids": ["0123456789abcdef0123456789abcdef"],
@@ -34,6 +34,10 @@ local day: a stand refuses a start with it once its sessions of that card today 
 ``discount_kopecks`` the personal discount (``sync.pricing.Discount``); the top-level
 ``points_value_kopecks`` is what a point is worth. All four client keys and that one may be
 absent (a document of an older central service): no points, no discount, 100 kopecks.
+A client's ``uuids`` are the ``client_uuid`` values stands registered it under (its own, and
+those of registrations attached to it, e.g. a guest registered twice offline): a stand holding
+a client it registered itself under one of them re-links it to the central id. Optional (a
+directory without it means none).
 ``format`` changes only with an incompatible change; unknown keys are ignored.
 """
 
@@ -58,6 +62,8 @@ CREDENTIAL_KINDS = ("card", "plate", "qr")
 CLIENT_KINDS = ("member", "guest")
 CARD_UID = re.compile(r"(?:[0-9A-F]{2}){2,32}")
 QR_TOKEN_ID = re.compile(r"[0-9a-f]{32}")
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+MAX_CLIENT_UUIDS = 1000
 _DOCUMENT = "Справочник"
 
 CredentialKind = Literal["card", "plate", "qr"]
@@ -105,6 +111,8 @@ class ClientEntry:
 
     def discount(self) -> Discount:
         return Discount(self.discount_percent, self.discount_kopecks)
+
+    uuids: tuple[str, ...] = ()  # the client_uuid values stands registered it under
 
 
 @dataclass(frozen=True)
@@ -195,6 +203,7 @@ def client_dict(client: ClientEntry) -> dict[str, object]:
         "points_spending": client.points_spending,
         "discount_percent": client.discount_percent,
         "discount_kopecks": client.discount_kopecks,
+        "uuids": list(client.uuids),
     }
 
 
@@ -279,6 +288,7 @@ def _clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...
     """The clients; ``tariff_ids`` None: a page, whose tariffs may have come earlier."""
     clients: list[ClientEntry] = []
     seen: set[object] = set()
+    seen_uuids: set[object] = set()
     for item in doc.objects("clients"):
         kind = item.choice("kind", CLIENT_KINDS)
         default_tariff_id = item.optional_integer("default_tariff_id", 1)
@@ -296,6 +306,7 @@ def _clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...
             ledger_position=item.integer("ledger_position", 0),
             overdraft_limit_kopecks=item.optional_integer("overdraft_limit_kopecks", 0),
             **_loyalty(item),
+            uuids=_client_uuids(item, seen_uuids),
         )
         _unique(item, "id", seen, client.id)
         clients.append(client)
@@ -329,6 +340,16 @@ def _point_value(doc: Fields) -> int:
     if not doc.has("points_value_kopecks"):
         return DEFAULT_POINT_VALUE_KOPECKS
     return doc.integer("points_value_kopecks", 1)
+
+
+def _client_uuids(item: Fields, seen: set[object]) -> tuple[str, ...]:
+    """A client's ``uuids`` (absent: none); one uuid names one client in a document."""
+    if not item.has("uuids"):
+        return ()
+    uuids = tuple(dict.fromkeys(item.texts("uuids", 36, UUID_TEXT, MAX_CLIENT_UUIDS)))
+    for uuid in uuids:
+        _unique(item, "uuids", seen, uuid)
+    return uuids
 
 
 def _credential_value(item: Fields, kind: str) -> str:
@@ -416,7 +437,6 @@ def validate_directory(obj: object) -> Directory:
 # --- the directory page: what ``GET /sync/v1/directory`` answers ------------------------------
 
 COMMAND_TYPES = ("end_session",)
-UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_PAGE_ROWS = 20_000  # per list: a page holds at most 5000 changes, each at most two rows
 _PAGE = "Страница справочника"
 
@@ -488,6 +508,9 @@ class DirectoryPage:
     tombstones: Tombstones = Tombstones()
     commands: tuple[StandCommand, ...] = ()
     points_value_kopecks: int = DEFAULT_POINT_VALUE_KOPECKS
+    # The stand's last event the central service holds (None: not said). Below what the stand
+    # had acknowledged after a restore of the central database from a backup.
+    acked_seq: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form (``validate_directory_page`` reads it back to an equal page)."""
@@ -526,6 +549,7 @@ class DirectoryPage:
                 }
                 for c in self.commands
             ],
+            **({} if self.acked_seq is None else {"acked_seq": self.acked_seq}),
         }
 
 
@@ -620,4 +644,5 @@ def validate_directory_page(obj: object) -> DirectoryPage:
         tombstones=tombstones,
         commands=_commands(doc),
         points_value_kopecks=_point_value(doc),
+        acked_seq=doc.integer("acked_seq", 0) if doc.has("acked_seq") else None,
     )

@@ -38,6 +38,7 @@ class StandHealthOut(BaseModel):
     clock_skew_ms: int | None  # server time minus the stand's clock
     reader: dict[str, Any]
     camera: dict[str, Any]
+    alarm: str  # what the stand cannot repair by itself ("" when all is well)
 
 
 class StandHealthList(BaseModel):

@@ -17,7 +17,7 @@ from flask.globals import _cv_app
 from flask.testing import FlaskClient
 
 from cloud import create_app
-from cloud.db import open_database
+from cloud.db import open_database, release
 from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS
 from tests.conftest import need
@@ -123,9 +123,7 @@ def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
     upgrade(app.extensions["aquastand_db"])
     with app.app_context():
         yield app
-    database = app.extensions["aquastand_db"]
-    if not database.is_closed():
-        database.close()
+    release(app.extensions["aquastand_db"])
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from cloud import clientbook, ledger, staffbook, tariffs
 from cloud.changes import changes_after, current_position, record_change
 from cloud.db import db_proxy, utcnow
 from cloud.directoryfeed import WALK_MARK
+from cloud.ingest import StandClock, apply_batch
 from cloud.migrations import latest_version, upgrade
 from cloud.models import Client, Credential, LedgerEntry, Stand
 from cloud.standauth import provision_stand, revoke
@@ -290,6 +291,29 @@ def test_a_stand_batch_that_registers_a_guest_and_tops_up_reaches_the_copy(
     registered = Client.get(Client.uuid == client_uuid)
     assert stand.clients[registered.id].balance_kopecks == 30_000
     assert stand.credentials[("plate", "К555КК77")].client_id == registered.id
+
+
+def test_a_client_carries_every_uuid_stands_registered_it_under(
+    world: World, stand: StandCopy
+) -> None:
+    # Two stands register the same car offline: the second registration is the first guest.
+    first_uuid, second_uuid = new_uuid(), new_uuid()
+    for client_uuid in (first_uuid, second_uuid):
+        stream = Stream(world.stand_a.id if client_uuid == first_uuid else world.stand_b.id)
+        event = stream.event("guest.registered", {"client_uuid": client_uuid, "plate": "К555КК77"})
+        stand_row = Stand.get_by_id(stream.stand_id)
+        result = apply_batch(stand_row, [event], StandClock(now=utcnow(), stand_time=utcnow()))
+        assert result.acked_seq == 1
+
+        page = stand.fetch()
+
+    guest = Client.get(Client.uuid == first_uuid)
+    assert [c.uuids for c in page.clients if c.id == guest.id] == [(first_uuid, second_uuid)]
+    assert Client.select().where(Client.kind == "guest").count() == 2  # the world's and this one
+    walk = StandCopy(stand.client, stand.token)
+    walk.sync()
+    assert walk.clients[guest.id].uuids == (first_uuid, second_uuid)
+    assert walk.clients[world.member.id].uuids == ()
 
 
 def test_pending_commands_travel_with_every_poll(world: World, stand: StandCopy) -> None:

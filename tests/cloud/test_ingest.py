@@ -163,6 +163,7 @@ def test_a_gap_is_refused_from_the_gap_on(world: World, stream: Stream) -> None:
     assert result.refused is not None
     assert (result.refused.seq, result.refused.code, result.refused.status) == (3, "gap", 409)
     assert "ожидалось событие 2" in result.refused.message
+    assert result.refused.to_dict()["expected_seq"] == 2  # where the stand sends again from
     assert ledger_balance(world.member) == 1_000
     assert last_seq(world.stand_a) == 1
 

@@ -87,6 +87,53 @@ def test_a_database_of_an_earlier_version_upgrades_in_place_and_keeps_its_rows(
     assert SchemaVersion.select().count() == 2
 
 
+def test_a_version_10_database_gets_the_heartbeat_alarm_column_keeping_its_rows(
+    empty: peewee.Database,
+) -> None:
+    from cloud.db import utcnow
+    from cloud.models import Stand, StandHeartbeat
+
+    upgrade(empty)
+    site = Site.create(name="Аквастенд на Ленина")
+    stand = Stand.create(site=site, name="Пост 1")
+    migrate(SchemaMigrator.from_database(empty).drop_column("stand_heartbeat", "alarm"))
+    mark = "%s" if isinstance(empty, peewee.PostgresqlDatabase) else "?"
+    empty.execute_sql(
+        "INSERT INTO stand_heartbeat (stand_id, received_at, version, uptime_s, outbox, cursor,"  # noqa: S608
+        f" reader, camera) VALUES ({mark}, {mark}, '0.4', 5, 0, 1, '{{}}', '{{}}')",
+        (stand.id, StandHeartbeat.received_at.db_value(utcnow())),
+    )
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=10)  # the version before the alarm (11)
+
+    assert upgrade(empty) == (10, latest_version())
+
+    assert "alarm" in column_names(empty, "stand_heartbeat")
+    assert [(b.version, b.alarm) for b in StandHeartbeat.select()] == [("0.4", "")]
+
+
+def test_indexes_no_lookup_uses_are_dropped_by_version_11_and_never_made(
+    empty: peewee.Database,
+) -> None:
+    upgrade(empty)
+    fresh = index_names(empty)
+    for index in migrations.UNUSED_INDEXES:
+        table = "session" if index.startswith("session") else "ledger_entry"
+        empty.execute_sql(f'CREATE INDEX "{index}" ON "{table}" ("{index[len(table) + 1 :]}")')
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=10)  # the version before the drop (11)
+
+    upgrade(empty)
+
+    assert index_names(empty) == fresh
+    assert not set(migrations.UNUSED_INDEXES) & fresh
+    assert {"session_client_id", "ledger_entry_client_id", "ledger_entry_event_id"} <= fresh
+
+
+def index_names(database: peewee.Database) -> set[str]:
+    return {i.name for table in ("session", "ledger_entry") for i in database.get_indexes(table)}
+
+
 def test_a_failing_migration_leaves_the_database_at_its_version(
     empty: peewee.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:

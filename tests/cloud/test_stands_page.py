@@ -81,6 +81,27 @@ def test_an_old_unacknowledged_event_raises_the_alarm(world: World, as_role: Any
     assert "9:0" in row_of(page, fresh)
 
 
+def test_a_stands_own_alarm_is_shown_on_the_page_and_in_the_api(
+    client: FlaskClient, world: World, as_role: Any
+) -> None:
+    lost = enrol_stand(world, world.site_a, "Пост 1")
+    fine = enrol_stand(world, world.site_a, "Пост 2")
+    heartbeat_ago(lost, 2, alarm="Центральная служба потеряла события поста с № 40")
+    heartbeat_ago(fine, 2)
+
+    page = as_role("operator").get("/stands").get_data(as_text=True)
+
+    assert "⚠ Центральная служба потеряла события поста с № 40" in row_of(page, lost)
+    assert "stand-alarm" not in row_of(page, fine)
+    answer = client.get("/api/v1/stands/health", headers=world.bearer("owner")).get_json()
+    alarms = {item["stand_id"]: item["alarm"] for item in answer["items"]}
+    assert alarms[lost.id].endswith("№ 40") and alarms[fine.id] == ""
+    heartbeat_ago(lost, 1)  # repaired: the next heartbeat says nothing
+    assert "stand-alarm" not in row_of(
+        as_role("operator").get("/stands").get_data(as_text=True), lost
+    )
+
+
 def test_devices_and_clock_skew_are_shown(world: World, as_role: Any) -> None:
     stand = enrol_stand(world, world.site_a, "Пост 1")
     heartbeat_ago(

@@ -10,7 +10,7 @@ import pytest
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
-from edge.store import DirClient, DirCredential, LocalSession, Outbox, Store
+from edge.store import DirClient, DirCredential, LocalClient, LocalSession, Outbox, Store, StoreMeta
 from sync.directory import validate_directory
 from sync.errors import RuleError
 from tests.edge.conftest import (
@@ -205,3 +205,44 @@ def test_an_invalid_event_is_never_stored(store: Store, clock: FakeClock) -> Non
 
     assert Outbox.select().count() == 0
     assert store.next_seq() == 1
+
+
+def test_opening_a_schema_1_database_walks_the_directory_again(
+    store: Store, config: EdgeConfig
+) -> None:
+    StoreMeta.insert(key="directory_cursor", value="41").on_conflict_replace().execute()
+    StoreMeta.update(value="1").where(StoreMeta.key == "schema_version").execute()
+    store.close()
+
+    reopened = Store(config.database_path)
+
+    assert StoreMeta.get_by_id("directory_cursor").value == "0"  # no client uuids held yet
+    assert StoreMeta.get_by_id("schema_version").value == "2"
+    reopened.close()
+    again = Store(config.database_path)
+    assert StoreMeta.get_by_id("directory_cursor").value == "0"
+    again.close()
+
+
+def test_a_local_client_is_re_linked_once_it_has_a_session_open_under_one_id_only(
+    engine: Engine, store: Store, clock: FakeClock
+) -> None:
+    local, session = engine.register_guest("К555МР197", None, actor=7)
+    # A directory already holding the guest under id 60 (its uuid not yet sent down), and a
+    # session started for that row meanwhile: two open sessions, one person.
+    doc = directory_doc(version=VERSION + 1)
+    doc["clients"].append({**doc["clients"][2], "id": 60})
+    load(store, clock, doc)
+    engine.start_session(60, None, actor=7)
+    doc = directory_doc(version=VERSION + 2)
+    doc["clients"].append({**doc["clients"][2], "id": 60, "uuids": [local.uuid]})
+
+    load(store, clock, doc)
+
+    assert store.client(local.id) == local  # waits: both sessions stay as they are
+    assert store.open_session_of(int(local.id)) is not None
+    engine.end_session(str(session.uuid), actor=7)
+    load(store, clock, {**doc, "version": VERSION + 3})
+    assert LocalClient.select().count() == 0
+    assert [s.uuid for s in store.sessions_of(60)][-1] == session.uuid
+    assert len(store.sessions_of(60)) == 2

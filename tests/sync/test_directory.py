@@ -26,6 +26,7 @@ RATES = {
     "cap": None,
     "grace_s": 10,
 }
+GUEST_UUID = "5f0c1e2d-3b4a-4c5d-8e6f-7a8b9c0d1e2f"
 GOOD: dict[str, Any] = {
     "format": 1,
     "version": 1718000000000,
@@ -70,6 +71,7 @@ GOOD: dict[str, Any] = {
             "balance_kopecks": 0,
             "ledger_position": 0,
             "overdraft_limit_kopecks": 10000,
+            "uuids": [GUEST_UUID, "0c9e6b1a-7d3f-4e2a-8b5c-1f0e9d8c7b6a"],
         },
     ],
     "credentials": [
@@ -99,6 +101,8 @@ def test_a_good_directory_reads_back_to_what_was_written() -> None:
     assert directory.clients[0].phones == ("+79161234567",)
     assert directory.tariffs[0].versions[1].rates.cap == 90000
     assert directory.to_dict()["generated_at"] == "2024-06-10T06:13:20Z"
+    assert directory.clients[0].uuids == ()  # none given: registered centrally
+    assert directory.clients[1].uuids[0] == GUEST_UUID
 
 
 def test_the_version_in_force_is_the_latest_one_started() -> None:
@@ -162,6 +166,12 @@ BAD: list[tuple[Any, str]] = [
     (changed(lambda d: d["clients"][0].update(blocked=0)), "«clients[0].blocked» — нужно true"),
     (changed(lambda d: d["clients"][0].update(ledger_position=-1)), "«clients[0].ledger_position»"),
     (changed(lambda d: d["clients"][0].update(phones=[7])), "«clients[0].phones[0]»"),
+    (changed(lambda d: d["clients"][1].update(uuids=["X"])), "«clients[1].uuids[0]» — неверный"),
+    (changed(lambda d: d["clients"][1].update(uuids=GUEST_UUID)), "«clients[1].uuids» — нужен"),
+    (
+        changed(lambda d: d["clients"][0].update(uuids=[GUEST_UUID])),
+        f"«clients[1].uuids» — значение {GUEST_UUID} повторяется",
+    ),
     (changed(lambda d: d["credentials"][0].update(client_id=9)), "«credentials[0].client_id»"),
     (changed(lambda d: d["credentials"][0].update(value="04a1b2c3")), "«credentials[0].value»"),
     (changed(lambda d: d["credentials"][0].update(value="04A1B")), "«credentials[0].value»"),
@@ -243,6 +253,15 @@ def test_a_good_page_reads_back_to_what_was_written() -> None:
     }
 
 
+def test_a_page_may_say_the_last_event_of_the_stand_the_central_service_holds() -> None:
+    page = validate_directory_page(page_with(lambda p: p.update(acked_seq=41)))
+
+    assert page.acked_seq == 41
+    assert validate_directory_page(page.to_dict()) == page
+    assert validate_directory_page(PAGE).acked_seq is None  # not said
+    assert "acked_seq" not in validate_directory_page(PAGE).to_dict()
+
+
 def test_a_page_may_name_clients_and_tariffs_the_stand_already_has() -> None:
     page = page_with(lambda p: p["upserts"].update(clients=[], tariffs=[]))
 
@@ -309,6 +328,7 @@ BAD_PAGES: list[tuple[Any, str]] = [
     (page_with(lambda p: p["commands"][0].update(type="reboot")), "«commands[0].type»"),
     (page_with(lambda p: p["commands"][0].update(session_uuid="x")), "«commands[0].session_uuid»"),
     (page_with(lambda p: p["commands"].append(p["commands"][0])), "«commands[1].id»"),
+    (page_with(lambda p: p.update(acked_seq=-1)), "«acked_seq»"),
 ]
 
 
