@@ -125,27 +125,38 @@ def cached_balances(limit: int = LIMIT) -> list[Violation]:
 
 
 def open_sessions(limit: int = LIMIT) -> list[Violation]:
-    """No client has two open sessions (e.g. one member started at two stands while offline)."""
+    """No client has two open sessions (e.g. one member started at two stands while offline).
+
+    A corporate account washes several cars at once, one per card or plate: for it the rule
+    is no two open sessions started with the same credential.
+    """
+    same_car = pw.Case(None, [(Client.corporate, pw.fn.COALESCE(Session.credential_value, ""))], "")
     doubled = (
-        Session.select(Session.client)
+        Session.select(Session.client, same_car.alias("car"))
+        .join(Client, on=(Session.client == Client.id))
         .where(Session.ended_at.is_null())
-        .group_by(Session.client)
+        .group_by(Session.client, same_car)
         .having(pw.fn.COUNT(Session.id) > 1)
         .order_by(Session.client)
         .limit(limit)
+        .tuples()
     )
+    pairs = set(doubled)
     query = (
-        Session.select(Session.id, Session.client, Session.stand, Stand.name, Site.name)
+        Session.select(Session.id, Session.client, same_car, Session.stand, Stand.name, Site.name)
+        .join(Client, on=(Session.client == Client.id))
+        .switch(Session)
         .join(Stand, on=(Session.stand == Stand.id))
         .join(Site, on=(Stand.site == Site.id))
-        .where(Session.ended_at.is_null() & Session.client.in_(doubled))
+        .where(Session.ended_at.is_null() & Session.client.in_([c for c, _car in pairs]))
         .order_by(Session.client, Session.started_at, Session.id)
         .tuples()
     )
     by_client: dict[int, list[tuple[int, int, str]]] = {}
-    for session_id, client_id, stand_id, stand_name, site_name in query:
-        label = _stand_label(stand_name, site_name)
-        by_client.setdefault(client_id, []).append((session_id, stand_id, label))
+    for session_id, client_id, car, stand_id, stand_name, site_name in query:
+        if (client_id, car) in pairs:
+            label = _stand_label(stand_name, site_name)
+            by_client.setdefault(client_id, []).append((session_id, stand_id, label))
     return [
         Violation(
             "two_open_sessions",

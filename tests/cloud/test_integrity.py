@@ -23,6 +23,7 @@ from cloud.models import (
     Client,
     Credential,
     LedgerEntry,
+    Session,
     Stand,
     StandEvent,
     Tariff,
@@ -430,3 +431,26 @@ def test_the_api_answers_each_check_with_its_violations(world: World, client: An
     assert sequences["violations"][0]["kind"] == "event_gap"
     assert sequences["violations"][0]["objects"] == {"stand": [world.stand_b.id]}
     assert all(c["ok"] for c in body["checks"] if c["code"] != "event_sequences")
+
+
+def test_a_corporate_account_may_wash_several_cars_at_once_but_not_one_card_twice(
+    world: World,
+) -> None:
+    busy_day(world)
+    Client.update(corporate=True).where(Client.id == world.member.id).execute()
+    first_car = add_session(world.member, world.stand_a, world.tariff_version)
+    second_car = add_session(world.member, world.stand_b, world.tariff_version)
+    Session.update(credential_kind="card", credential_value="04AA").where(
+        Session.id == first_car.id
+    ).execute()
+    Session.update(credential_kind="card", credential_value="04BB").where(
+        Session.id == second_car.id
+    ).execute()
+    assert failing("open_sessions") == []
+
+    same_card = add_session(world.member, world.stand_b, world.tariff_version)
+    Session.update(credential_kind="card", credential_value="04AA").where(
+        Session.id == same_card.id
+    ).execute()
+    found = failing("open_sessions")
+    assert [v.objects["session"] for v in found] == [[first_car.id, same_card.id]]
