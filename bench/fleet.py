@@ -1,0 +1,298 @@
+"""Request latency of one central instance under a fleet of stands pushing and polling.
+
+The central service runs as in production: ``aquastand-cloud serve`` (gunicorn, ``--workers``
+processes) on 127.0.0.1 and a free port, on PostgreSQL in a private schema dropped afterwards.
+``--stands`` stands are provisioned and enrolled (ten to a site, each with its own member), and
+each stand then does what its agent does every ``--period`` seconds: push a batch of events
+(one session started and ended, priced by its tariff) with ``POST /sync/v1/events`` and poll
+the directory from its cursor with ``GET /sync/v1/directory``. The stands are spread evenly
+over the period and simulated by threads in ``--processes`` processes; the run lasts
+``--rounds`` periods. Every request's latency is recorded; an error is any answer but 200
+(or an acknowledgement short of the batch) and any failed connection.
+
+    .venv/bin/python bench/fleet.py [--stands 1000] [--period 30] [--rounds 3]
+
+Last line: ``fleet stands=… p50_ms=… p99_ms=… errors=…`` (target: p99 under 1 s, no errors).
+PostgreSQL comes from ``AQUASTAND_BENCH_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from cloud import create_app
+from cloud.changes import current_position
+from cloud.db import open_database, release
+from cloud.migrations import upgrade
+from cloud.models import Client, Site, Tariff, TariffVersion
+from cloud.standauth import enrol, provision_stand
+from sync.document import format_utc
+
+POSTGRES_URL = os.environ.get(
+    "AQUASTAND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+STANDS_PER_SITE = 10
+THREADS_PER_PROCESS = 64
+
+
+@dataclass(frozen=True)
+class SimulatedStand:
+    """What one simulated stand needs: its id, token, member, tariff and the cursor to start."""
+
+    stand_id: int
+    token: str
+    client_id: int
+    tariff_version_id: int
+    cursor: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    base: str
+    period_s: float
+    rounds: int
+    start_at: float  # time.time() of the first round
+    stands: int  # in the whole fleet, for the spread over the period
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def provision(url: str, data_dir: Path, count: int) -> list[SimulatedStand]:
+    """The sites, stands (enrolled), members and tariff of the fleet, made in-process."""
+    app = create_app(data_dir=data_dir, database_url=url, secret_key=secrets.token_hex(16))
+    database = app.extensions["aquastand_db"]
+    upgrade(database)
+    fleet = []
+    with app.app_context():
+        tariff = Tariff.create(name="Стандарт")
+        version = TariffVersion.create(
+            tariff=tariff,
+            effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+            member_per_minute=1000,
+            guest_per_minute=1500,
+            step_s=60,
+            min_charge=5000,
+        )
+        for number in range(count):
+            if number % STANDS_PER_SITE == 0:
+                site = Site.create(name=f"Мойка {number // STANDS_PER_SITE + 1}")
+            code = provision_stand(site, f"Пост {number % STANDS_PER_SITE + 1}").code
+            stand, token = enrol(code)
+            client = Client.create(kind="member", name=f"Клиент {number}", home_site=site)
+            fleet.append(SimulatedStand(stand.id, token, client.id, version.id, 0))
+        cursor = current_position()
+    release(database)
+    return [
+        SimulatedStand(s.stand_id, s.token, s.client_id, s.tariff_version_id, cursor) for s in fleet
+    ]
+
+
+def serve(url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """``aquastand-cloud serve`` on 127.0.0.1:port, answering once it is up."""
+    command = shutil.which("aquastand-cloud", path=str(Path(sys.executable).parent))
+    if command is None:
+        raise SystemExit("aquastand-cloud is not installed in this environment")
+    env = {
+        **os.environ,
+        "AQUASTAND_DATABASE_URL": url,
+        "AQUASTAND_DATA_DIR": str(data_dir),
+    }
+    server = subprocess.Popen(
+        [command, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/login", timeout=2)
+            return server
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the central service did not start within 60 s")
+
+
+def batch(stand: SimulatedStand, round_number: int, boot_id: str) -> list[dict[str, Any]]:
+    """Round ``round_number``'s events of ``stand``: its member's session started and ended."""
+    occurred = datetime.now(UTC)
+    session = str(uuid.uuid4())
+    duration = 300 + round_number
+    common = {
+        "stand_id": stand.stand_id,
+        "boot_id": boot_id,
+        "actor": "card",
+        "directory_version": stand.cursor,
+    }
+    started = {
+        **common,
+        "id": str(uuid.uuid4()),
+        "seq": 2 * round_number + 1,
+        "type": "session.started",
+        "occurred_at": format_utc(occurred - timedelta(seconds=duration)),
+        "mono_ms": 1_000 + round_number * 1_000_000,
+        "payload": {
+            "session_uuid": session,
+            "client_id": stand.client_id,
+            "client_uuid": None,
+            "tariff_version_id": stand.tariff_version_id,
+            "client_kind": "member",
+            "method": "card",
+        },
+    }
+    ended = {
+        **common,
+        "id": str(uuid.uuid4()),
+        "seq": 2 * round_number + 2,
+        "type": "session.ended",
+        "occurred_at": format_utc(occurred),
+        "mono_ms": 1_000 + round_number * 1_000_000 + duration * 1000,
+        "payload": {
+            "session_uuid": session,
+            "duration_s": duration,
+            "cost_kopecks": -(-duration // 60) * 1000,
+            "method": "card",
+            "auto": False,
+            "comment": "",
+        },
+    }
+    return [started, ended]
+
+
+def one_round(
+    http: requests.Session, plan: Plan, stand: SimulatedStand, round_number: int, boot_id: str
+) -> tuple[list[float], int]:
+    """Push the round's batch and poll the directory; the latencies (ms) and errors."""
+    headers = {
+        "Authorization": f"Bearer {stand.token}",
+        "X-Stand-Clock": format_utc(datetime.now(UTC)),
+    }
+    events = batch(stand, round_number, boot_id)
+    latencies, errors = [], 0
+    calls: list[tuple[str, str, dict[str, Any]]] = [
+        ("post", "/sync/v1/events", {"json": {"events": events}}),
+        ("get", "/sync/v1/directory", {"params": {"cursor": stand.cursor}}),
+    ]
+    for method, path, options in calls:
+        started = time.perf_counter()
+        try:
+            reply = http.request(method, plan.base + path, headers=headers, timeout=30, **options)
+            ok = reply.status_code == 200 and (
+                method == "get" or reply.json().get("acked_seq") == events[-1]["seq"]
+            )
+        except requests.RequestException:
+            ok = False
+        latencies.append((time.perf_counter() - started) * 1000)
+        errors += not ok
+    return latencies, errors
+
+
+def simulate(job: tuple[Plan, list[tuple[int, SimulatedStand]]]) -> tuple[list[float], int]:
+    """One process's stands: each at its place in the period, every period, for all rounds."""
+    plan, stands = job
+    local = threading.local()
+    boot_ids = {stand.stand_id: str(uuid.uuid4()) for _index, stand in stands}
+
+    def run(index: int, stand: SimulatedStand, round_number: int) -> tuple[list[float], int]:
+        due = plan.start_at + round_number * plan.period_s + index * plan.period_s / plan.stands
+        time.sleep(max(0.0, due - time.time()))
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+        return one_round(local.http, plan, stand, round_number, boot_ids[stand.stand_id])
+
+    tasks = sorted(
+        ((index, stand, r) for r in range(plan.rounds) for index, stand in stands),
+        key=lambda task: task[2] * plan.stands + task[0],
+    )
+    latencies: list[float] = []
+    errors = 0
+    with ThreadPoolExecutor(THREADS_PER_PROCESS) as pool:
+        for found, failed in pool.map(lambda task: run(*task), tasks):
+            latencies += found
+            errors += failed
+    return latencies, errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stands", type=int, default=1000)
+    parser.add_argument("--period", type=float, default=30.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    args = parser.parse_args()
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    schema = f"aqfleet_{uuid.uuid4().hex[:10]}"
+    admin = open_database(POSTGRES_URL)
+    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
+    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="aq-fleet-") as temp:
+            data_dir = Path(temp)
+            started = time.perf_counter()
+            fleet = provision(url, data_dir, args.stands)
+            print(f"provisioned {len(fleet)} stands in {time.perf_counter() - started:.1f} s")
+            port = free_port()
+            server = serve(url, data_dir, port, args.workers)
+            try:
+                plan = Plan(
+                    f"http://127.0.0.1:{port}",
+                    args.period,
+                    args.rounds,
+                    time.time() + 2,
+                    len(fleet),
+                )
+                jobs = [
+                    (plan, [(i, s) for i, s in enumerate(fleet) if i % args.processes == p])
+                    for p in range(args.processes)
+                ]
+                with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
+                    results = pool.map(simulate, jobs)
+            finally:
+                server.terminate()
+                server.wait(30)
+    finally:
+        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()
+    latencies = sorted(ms for found, _errors in results for ms in found)
+    errors = sum(failed for _found, failed in results)
+    p50 = statistics.median(latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    print(
+        f"{len(latencies)} requests ({args.rounds} rounds of a push and a poll per stand every "
+        f"{args.period:g} s, gunicorn with {args.workers} workers, PostgreSQL); "
+        f"max {latencies[-1]:.0f} ms"
+    )
+    print(f"fleet stands={len(fleet)} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={errors}")
+
+
+if __name__ == "__main__":
+    main()
