@@ -186,30 +186,49 @@ def batch(stand: SimulatedStand, round_number: int, boot_id: str) -> list[dict[s
 
 
 def one_round(
-    http: requests.Session, plan: Plan, stand: SimulatedStand, round_number: int, boot_id: str
+    http: requests.Session,
+    plan: Plan,
+    stand: SimulatedStand,
+    round_number: int,
+    boot_id: str,
+    cursors: dict[int, int],
 ) -> tuple[list[float], int]:
-    """Push the round's batch and poll the directory; the latencies (ms) and errors."""
+    """Push the round's batch, then poll the directory from the stand's cursor until it has
+    everything (``more``), as the agent does; the latencies (ms) and errors."""
     headers = {
         "Authorization": f"Bearer {stand.token}",
         "X-Stand-Clock": format_utc(datetime.now(UTC)),
     }
     events = batch(stand, round_number, boot_id)
     latencies, errors = [], 0
-    calls: list[tuple[str, str, dict[str, Any]]] = [
-        ("post", "/sync/v1/events", {"json": {"events": events}}),
-        ("get", "/sync/v1/directory", {"params": {"cursor": stand.cursor}}),
-    ]
-    for method, path, options in calls:
+    started = time.perf_counter()
+    try:
+        reply = http.post(
+            plan.base + "/sync/v1/events", json={"events": events}, headers=headers, timeout=30
+        )
+        errors += reply.status_code != 200 or reply.json().get("acked_seq") != events[-1]["seq"]
+    except requests.RequestException:
+        errors += 1
+    latencies.append((time.perf_counter() - started) * 1000)
+    more = True
+    while more:
         started = time.perf_counter()
         try:
-            reply = http.request(method, plan.base + path, headers=headers, timeout=30, **options)
-            ok = reply.status_code == 200 and (
-                method == "get" or reply.json().get("acked_seq") == events[-1]["seq"]
+            reply = http.get(
+                plan.base + "/sync/v1/directory",
+                params={"cursor": cursors[stand.stand_id]},
+                headers=headers,
+                timeout=30,
             )
+            page = reply.json() if reply.status_code == 200 else {}
         except requests.RequestException:
-            ok = False
+            page = {}
         latencies.append((time.perf_counter() - started) * 1000)
-        errors += not ok
+        if "cursor" not in page:
+            errors += 1
+            break
+        cursors[stand.stand_id] = int(page["cursor"])
+        more = bool(page.get("more"))
     return latencies, errors
 
 
@@ -218,13 +237,14 @@ def simulate(job: tuple[Plan, list[tuple[int, SimulatedStand]]]) -> tuple[list[f
     plan, stands = job
     local = threading.local()
     boot_ids = {stand.stand_id: str(uuid.uuid4()) for _index, stand in stands}
+    cursors = {stand.stand_id: stand.cursor for _index, stand in stands}
 
     def run(index: int, stand: SimulatedStand, round_number: int) -> tuple[list[float], int]:
         due = plan.start_at + round_number * plan.period_s + index * plan.period_s / plan.stands
         time.sleep(max(0.0, due - time.time()))
         if not hasattr(local, "http"):
             local.http = requests.Session()
-        return one_round(local.http, plan, stand, round_number, boot_ids[stand.stand_id])
+        return one_round(local.http, plan, stand, round_number, boot_ids[stand.stand_id], cursors)
 
     tasks = sorted(
         ((index, stand, r) for r in range(plan.rounds) for index, stand in stands),
