@@ -29,17 +29,16 @@ import secrets
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import peewee
 import requests
+from scratch import POSTGRES_URL, postgres_schema
 from werkzeug.serving import make_server
 
 from cloud import create_app, staffbook, tariffs
 from cloud.changes import adopt_unlogged
-from cloud.db import db_proxy, open_database, release, utcnow
+from cloud.db import db_proxy, release, utcnow
 from cloud.migrations import upgrade
 from cloud.models import Client, Credential, Site, name_search_key
 from cloud.standauth import enrol, provision_stand
@@ -47,7 +46,6 @@ from sync.directory import validate_directory_page
 from sync.document import format_utc
 from sync.pricing import Rates
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 LETTERS = "АВЕКМНОРСТУХ"
 CHUNK = 1000
 
@@ -190,17 +188,6 @@ def run(db: str, url: str, data_dir: Path, clients: int, limit: int) -> str:
     )
 
 
-def postgres_schema() -> tuple[peewee.Database, str, str] | None:
-    try:
-        admin = open_database(POSTGRES_URL)
-        admin.connect()
-    except peewee.OperationalError:
-        return None
-    schema = f"aqbench_{uuid.uuid4().hex[:10]}"
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    return admin, schema, f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100_000)
@@ -215,19 +202,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{Path(tmp) / 'central.sqlite3'}"
         lines.append(run("sqlite", sqlite_url, Path(tmp) / "data-sqlite", args.clients, args.limit))
-        pg = postgres_schema()
-        if pg is None:
-            print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
-        else:
-            admin, schema, url = pg
-            try:
-                lines.append(
-                    run("postgresql", url, Path(tmp) / "data-pg", args.clients, args.limit)
-                )
-            finally:
-                db_proxy.obj.close()
-                admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-                admin.close()
+        with postgres_schema() as url:
+            if url is None:
+                print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
+            else:
+                try:
+                    lines.append(
+                        run("postgresql", url, Path(tmp) / "data-pg", args.clients, args.limit)
+                    )
+                finally:
+                    db_proxy.obj.close()
     for line in lines:
         print(line)
 

@@ -29,9 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import peewee
+from scratch import POSTGRES_URL, postgres_schema
 
 from cloud import create_app
-from cloud.db import db_proxy, open_database
+from cloud.db import db_proxy
 from cloud.integrity import CHECKS, run_checks
 from cloud.migrations import upgrade
 from cloud.models import (
@@ -46,9 +47,6 @@ from cloud.models import (
     TariffVersion,
 )
 
-POSTGRES_URL = os.environ.get(
-    "AQUASTAND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 STANDS = 10
 CHUNK = 500  # rows a statement: SQLite binds at most 32766 parameters
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -116,9 +114,11 @@ def fill(clients: int, sessions: int) -> None:
             Session.id,
             peewee.Value(""),
             Session.ended_at,
+            peewee.Value(0),
         )
         columns = [LedgerEntry.client, LedgerEntry.kind, LedgerEntry.amount_kopecks]
         columns += [LedgerEntry.session, LedgerEntry.reason, LedgerEntry.created_at]
+        columns += [LedgerEntry.amount_points]
         LedgerEntry.insert_from(charges, columns).execute()
         total = LedgerEntry.select(peewee.fn.SUM(LedgerEntry.amount_kopecks)).where(
             LedgerEntry.client == Client.id
@@ -191,17 +191,6 @@ def run(db: str, url: str, data_dir: Path, clients: int, sessions: int) -> str:
     )
 
 
-def postgres_schema() -> tuple[peewee.Database, str, str] | None:
-    try:
-        admin = open_database(POSTGRES_URL)
-        admin.connect()
-    except peewee.OperationalError:
-        return None
-    schema = f"aqbench_{uuid.uuid4().hex[:10]}"
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    return admin, schema, f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20_000)
@@ -215,17 +204,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{Path(tmp) / 'central.sqlite3'}"
         lines.append(run("sqlite", sqlite_url, Path(tmp) / "d1", args.clients, args.sessions))
-        pg = postgres_schema()
-        if pg is None:
-            print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
-        else:
-            admin, schema, url = pg
-            try:
-                lines.append(run("postgresql", url, Path(tmp) / "d2", args.clients, args.sessions))
-            finally:
-                db_proxy.obj.close()
-                admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-                admin.close()
+        with postgres_schema() as url:
+            if url is None:
+                print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
+            else:
+                try:
+                    lines.append(
+                        run("postgresql", url, Path(tmp) / "d2", args.clients, args.sessions)
+                    )
+                finally:
+                    db_proxy.obj.close()
     for line in lines:
         print(line)
 

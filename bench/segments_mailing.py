@@ -28,7 +28,6 @@ import socket
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -36,9 +35,10 @@ from typing import Any
 
 import peewee
 from aiosmtpd.controller import Controller
+from scratch import POSTGRES_URL, postgres_schema
 
 from cloud import create_app, mailings, segmentbook
-from cloud.db import db_proxy, open_database
+from cloud.db import db_proxy
 from cloud.migrations import upgrade
 from cloud.models import (
     Client,
@@ -52,7 +52,6 @@ from cloud.models import (
     name_search_key,
 )
 
-POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 CHUNK = 1000
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -128,6 +127,7 @@ def fill(count: int) -> None:
             Session.id,
             Session.site,
             Session.ended_at,
+            peewee.Value(0),
         )
         columns = [
             LedgerEntry.client,
@@ -137,6 +137,7 @@ def fill(count: int) -> None:
             LedgerEntry.session,
             LedgerEntry.site,
             LedgerEntry.created_at,
+            LedgerEntry.amount_points,
         ]
         LedgerEntry.insert_from(charges, columns).execute()
 
@@ -230,17 +231,6 @@ def run(db: str, url: str, data_dir: Path, clients: int, send: int) -> str:
     )
 
 
-def postgres_schema() -> tuple[peewee.Database, str, str] | None:
-    try:
-        admin = open_database(POSTGRES_URL)
-        admin.connect()
-    except peewee.OperationalError:
-        return None
-    schema = f"aqbench_{uuid.uuid4().hex[:10]}"
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    return admin, schema, f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=20_000)
@@ -254,17 +244,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sqlite_url = f"sqlite:///{Path(tmp) / 'central.sqlite3'}"
         lines.append(run("sqlite", sqlite_url, Path(tmp) / "data-sqlite", args.clients, args.send))
-        pg = postgres_schema()
-        if pg is None:
-            print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
-        else:
-            admin, schema, url = pg
-            try:
-                lines.append(run("postgresql", url, Path(tmp) / "data-pg", args.clients, args.send))
-            finally:
-                db_proxy.obj.close()
-                admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-                admin.close()
+        with postgres_schema() as url:
+            if url is None:
+                print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
+            else:
+                try:
+                    lines.append(
+                        run("postgresql", url, Path(tmp) / "data-pg", args.clients, args.send)
+                    )
+                finally:
+                    db_proxy.obj.close()
     for line in lines:
         print(line)
 
