@@ -26,14 +26,13 @@ import logging
 import os
 import platform
 import secrets
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import requests
-from scratch import POSTGRES_URL, postgres_schema
+from scratch import on_each_database
 from werkzeug.serving import make_server
 
 from cloud import create_app, staffbook, tariffs
@@ -198,20 +197,9 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
         f"python={platform.python_version()}"
     )
-    lines = []
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite_url = f"sqlite:///{Path(tmp) / 'central.sqlite3'}"
-        lines.append(run("sqlite", sqlite_url, Path(tmp) / "data-sqlite", args.clients, args.limit))
-        with postgres_schema() as url:
-            if url is None:
-                print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
-            else:
-                try:
-                    lines.append(
-                        run("postgresql", url, Path(tmp) / "data-pg", args.clients, args.limit)
-                    )
-                finally:
-                    db_proxy.obj.close()
+    lines = on_each_database(
+        lambda db, url, data_dir: run(db, url, data_dir, args.clients, args.limit)
+    )
     for line in lines:
         print(line)
 

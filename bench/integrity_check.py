@@ -22,14 +22,13 @@ import argparse
 import os
 import platform
 import secrets
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import peewee
-from scratch import POSTGRES_URL, postgres_schema
+from scratch import on_each_database
 
 from cloud import create_app
 from cloud.db import db_proxy
@@ -200,20 +199,9 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
         f"python={platform.python_version()}"
     )
-    lines = []
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite_url = f"sqlite:///{Path(tmp) / 'central.sqlite3'}"
-        lines.append(run("sqlite", sqlite_url, Path(tmp) / "d1", args.clients, args.sessions))
-        with postgres_schema() as url:
-            if url is None:
-                print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
-            else:
-                try:
-                    lines.append(
-                        run("postgresql", url, Path(tmp) / "d2", args.clients, args.sessions)
-                    )
-                finally:
-                    db_proxy.obj.close()
+    lines = on_each_database(
+        lambda db, url, data_dir: run(db, url, data_dir, args.clients, args.sessions)
+    )
     for line in lines:
         print(line)
 

@@ -25,7 +25,6 @@ import platform
 import secrets
 import smtplib
 import socket
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -35,7 +34,7 @@ from typing import Any
 
 import peewee
 from aiosmtpd.controller import Controller
-from scratch import POSTGRES_URL, postgres_schema
+from scratch import on_each_database
 
 from cloud import create_app, mailings, segmentbook
 from cloud.db import db_proxy
@@ -240,20 +239,9 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
         f"python={platform.python_version()}"
     )
-    lines = []
-    with tempfile.TemporaryDirectory() as tmp:
-        sqlite_url = f"sqlite:///{Path(tmp) / 'central.sqlite3'}"
-        lines.append(run("sqlite", sqlite_url, Path(tmp) / "data-sqlite", args.clients, args.send))
-        with postgres_schema() as url:
-            if url is None:
-                print(f"  postgresql: not reachable at {POSTGRES_URL}, skipped")
-            else:
-                try:
-                    lines.append(
-                        run("postgresql", url, Path(tmp) / "data-pg", args.clients, args.send)
-                    )
-                finally:
-                    db_proxy.obj.close()
+    lines = on_each_database(
+        lambda db, url, data_dir: run(db, url, data_dir, args.clients, args.send)
+    )
     for line in lines:
         print(line)
 

@@ -511,7 +511,8 @@ def _plate_fragment(text: str) -> str | None:
 
 
 def _phone_fragments(text: str) -> list[str]:
-    """What a typed (possibly partial) phone number looks like inside "+7XXXXXXXXXX"."""
+    """What a typed (possibly partial) phone number looks like inside a stored "+7" and ten
+    digits."""
     if not _PHONE_LIKE.fullmatch(text):
         return []
     try:

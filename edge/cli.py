@@ -177,8 +177,9 @@ def run(simulate: bool, config_file: Path | None) -> None:
             with server:
                 _serve(stand, server)
     finally:
-        while signal.sigtimedwait(STOP_SIGNALS, 0) is not None:
-            pass  # a second request to stop, come while stopping: already done
+        # A second request to stop, come while stopping, is done already: take it off.
+        for pending in signal.sigpending() & STOP_SIGNALS:
+            signal.sigtimedwait({pending}, 0)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
         logging.getLogger().removeHandler(log_handler)
     click.echo("stopped")
