@@ -64,6 +64,9 @@ class Change:
     position: int
     entity: str
     entity_id: int
+    # As the database holds it: with the position it names one change, even when a database
+    # restored from a backup hands out a position a second time.
+    changed_at: object = None
 
 
 def _ensure_counter() -> None:
@@ -148,14 +151,27 @@ def changes_after(position: int, limit: int) -> list[Change]:
     """The entries after ``position`` in order, at most ``limit``."""
     query = (
         DirectoryChange.select(
-            DirectoryChange.position, DirectoryChange.entity, DirectoryChange.entity_id
+            DirectoryChange.position,
+            DirectoryChange.entity,
+            DirectoryChange.entity_id,
+            DirectoryChange.changed_at,
         )
         .where(DirectoryChange.position > position)
         .order_by(DirectoryChange.position)
         .limit(limit)
-        .tuples()
     )
-    return [Change(int(p), str(e), int(i)) for p, e, i in query]
+    # The cursor's rows as they are: a page reads up to thousands, on every poll of every stand.
+    rows = db_proxy.execute(query).fetchall()
+    return [Change(int(p), str(e), int(i), at) for p, e, i, at in rows]
+
+
+def ids_between(entity: str, after: int, upto: int) -> pw.SelectQuery:
+    """A query selecting the ids of ``entity`` rows whose entry is in (``after``, ``upto``]."""
+    return DirectoryChange.select(DirectoryChange.entity_id).where(
+        (DirectoryChange.entity == entity)
+        & (DirectoryChange.position > after)
+        & (DirectoryChange.position <= upto)
+    )
 
 
 def positions_of(entity: str, ids: Iterable[int]) -> dict[int, int]:

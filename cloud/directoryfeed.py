@@ -29,8 +29,12 @@ and tombstoned otherwise (a QR key then also counts as a revoked token id).
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
+
+import peewee as pw
+from flask import current_app
 
 from cloud import changes
 from cloud.commands import pending_commands
@@ -60,6 +64,57 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000
 WALK_MARK = 1 << 62
 MAX_CURSOR = (1 << 63) - 1
+
+
+CACHED_CLIENTS = 20_000
+
+
+class ClientEntryCache:
+    """Client entries as read at their change, shared by the pages one process serves.
+
+    Each poll names the clients whose balance moved since the stand's cursor. In a chain of a
+    thousand stands, each charging a member every half minute, that is about a thousand clients
+    per poll, and the same ones for every stand. Reading each client once per process instead of
+    once per poll is what lets one central instance serve such a fleet (bench/fleet.py).
+
+    An entry read at a change stays right for that change: whatever changes a client's entry
+    records a new change in the same transaction (cloud/changes.py), and a page reads its changes
+    and the rows in one snapshot. The oldest entries are dropped beyond ``capacity``."""
+
+    def __init__(self, capacity: int = CACHED_CLIENTS) -> None:
+        self._capacity = capacity
+        self._held: dict[int, tuple[tuple[int, object], ClientEntry]] = {}
+        self._lock = threading.Lock()
+
+    def entries(self, window: list[changes.Change], rows: pw.SelectBase) -> list[ClientEntry]:
+        """The live clients of these client changes, from the cache or read (``rows`` selects
+        all of the window's ids: one statement when most are not held)."""
+        stamps = {c.entity_id: (c.position, c.changed_at) for c in window}
+        found, missing = [], []
+        for client_id, stamp in stamps.items():
+            held = self._held.get(client_id)
+            if held is not None and held[0] == stamp:
+                found.append(held[1])
+            else:
+                missing.append(client_id)
+        if 2 * len(missing) > len(stamps):
+            found, read = [], client_entries(rows)
+        else:
+            read = client_entries(missing) if missing else ()
+        with self._lock:
+            for entry in read:
+                self._held.pop(entry.id, None)  # to the end: dropped last
+                self._held[entry.id] = (stamps[entry.id], entry)
+            while len(self._held) > self._capacity:
+                del self._held[next(iter(self._held))]
+        return found + list(read)
+
+
+def _client_cache() -> ClientEntryCache:
+    cache = current_app.extensions.get("aquastand_client_entries")
+    if cache is None:
+        cache = current_app.extensions["aquastand_client_entries"] = ClientEntryCache()
+    return cache
 
 
 def _credential_rows(
@@ -117,16 +172,20 @@ def _read_page(
         wanted[entry.entity].append(entry.entity_id)
 
     credentials, dead_keys, revoked = _credential_rows(wanted[changes.CREDENTIAL])
-    client_ids = set(wanted[changes.CLIENT])
-    client_ids |= _newer(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
-    clients: tuple[ClientEntry, ...] = client_entries(client_ids) if client_ids else ()
+    in_window = [e for e in entries if e.entity == changes.CLIENT]
+    client_ids = {e.entity_id for e in in_window}
+    referenced = _newer(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
+    clients = _client_cache().entries(in_window, changes.ids_between(changes.CLIENT, start, last))
+    clients += client_entries(referenced) if referenced else ()
+    clients.sort(key=lambda c: c.id)
+    client_ids |= referenced
     all_tariffs = tariff_entries()
     default_id = default_tariff_of(all_tariffs, now)
     tariff_ids = set(wanted[changes.TARIFF])
-    referenced = {c.default_tariff_id for c in clients if c.default_tariff_id is not None}
+    used = {c.default_tariff_id for c in clients if c.default_tariff_id is not None}
     if default_id is not None:
-        referenced.add(default_id)
-    tariff_ids |= _newer(changes.TARIFF, referenced - tariff_ids, start)
+        used.add(default_id)
+    tariff_ids |= _newer(changes.TARIFF, used - tariff_ids, start)
     tariffs: list[TariffEntry] = [t for t in all_tariffs if t.id in tariff_ids]
     staff_ids = set(wanted[changes.STAFF])
     staff = staff_entries(stand.site_id, staff_ids) if staff_ids else ()
@@ -151,7 +210,7 @@ def _read_page(
         server_time=now,
         qr_public_key_pem=key,
         default_tariff_id=default_id,
-        clients=clients,
+        clients=tuple(clients),
         credentials=tuple(credentials),
         tariffs=tuple(tariffs),
         staff=staff,
