@@ -30,7 +30,7 @@ has an entry, at a new position.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import peewee as pw
 
@@ -59,14 +59,13 @@ _COUNTER_ID = 1
 _CHUNK = 1000
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     position: int
     entity: str
     entity_id: int
-    # As the database holds it: with the position it names one change, even when a database
-    # restored from a backup hands out a position a second time.
-    changed_at: object = None
+    # As text: with the position it names one change, even when a database restored from a
+    # backup hands out a position a second time.
+    changed_at: str = ""
 
 
 def _ensure_counter() -> None:
@@ -154,7 +153,7 @@ def changes_after(position: int, limit: int) -> list[Change]:
             DirectoryChange.position,
             DirectoryChange.entity,
             DirectoryChange.entity_id,
-            DirectoryChange.changed_at,
+            pw.Cast(DirectoryChange.changed_at, "text"),
         )
         .where(DirectoryChange.position > position)
         .order_by(DirectoryChange.position)
@@ -162,7 +161,7 @@ def changes_after(position: int, limit: int) -> list[Change]:
     )
     # The cursor's rows as they are: a page reads up to thousands, on every poll of every stand.
     rows = db_proxy.execute(query).fetchall()
-    return [Change(int(p), str(e), int(i), at) for p, e, i, at in rows]
+    return [Change._make(row) for row in rows]
 
 
 def ids_between(entity: str, after: int, upto: int) -> pw.SelectQuery:

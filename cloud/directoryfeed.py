@@ -29,9 +29,9 @@ and tombstoned otherwise (a QR key then also counts as a revoked token id).
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import datetime
-from typing import Any
 
 import peewee as pw
 from flask import current_app
@@ -58,6 +58,7 @@ from sync.directory import (
     StandCommand,
     TariffEntry,
     Tombstones,
+    client_dict,
 )
 
 DEFAULT_LIMIT = 1000
@@ -67,15 +68,22 @@ MAX_CURSOR = (1 << 63) - 1
 
 
 CACHED_CLIENTS = 20_000
+Serialised = tuple[ClientEntry, str]  # an entry and its JSON text
+
+
+def _serialise(entry: ClientEntry) -> Serialised:
+    return entry, json.dumps(client_dict(entry), ensure_ascii=False, separators=(",", ":"))
 
 
 class ClientEntryCache:
-    """Client entries as read at their change, shared by the pages one process serves.
+    """Client entries as read and serialised at their change, shared by the pages one process
+    serves.
 
     Each poll names the clients whose balance moved since the stand's cursor. In a chain of a
     thousand stands, each charging a member every half minute, that is about a thousand clients
-    per poll, and the same ones for every stand. Reading each client once per process instead of
-    once per poll is what lets one central instance serve such a fleet (bench/fleet.py).
+    per poll, and the same ones for every stand. Reading and serialising each client once per
+    process instead of once per poll is what lets one central instance serve such a fleet
+    (bench/fleet.py).
 
     An entry read at a change stays right for that change: whatever changes a client's entry
     records a new change in the same transaction (cloud/changes.py), and a page reads its changes
@@ -83,10 +91,10 @@ class ClientEntryCache:
 
     def __init__(self, capacity: int = CACHED_CLIENTS) -> None:
         self._capacity = capacity
-        self._held: dict[int, tuple[tuple[int, object], ClientEntry]] = {}
+        self._held: dict[int, tuple[tuple[int, object], Serialised]] = {}
         self._lock = threading.Lock()
 
-    def entries(self, window: list[changes.Change], rows: pw.SelectBase) -> list[ClientEntry]:
+    def entries(self, window: list[changes.Change], rows: pw.SelectBase) -> list[Serialised]:
         """The live clients of these client changes, from the cache or read (``rows`` selects
         all of the window's ids: one statement when most are not held)."""
         stamps = {c.entity_id: (c.position, c.changed_at) for c in window}
@@ -101,13 +109,14 @@ class ClientEntryCache:
             found, read = [], client_entries(rows)
         else:
             read = client_entries(missing) if missing else ()
+        serialised = [_serialise(entry) for entry in read]
         with self._lock:
-            for entry in read:
-                self._held.pop(entry.id, None)  # to the end: dropped last
-                self._held[entry.id] = (stamps[entry.id], entry)
+            for item in serialised:
+                self._held.pop(item[0].id, None)  # to the end: dropped last
+                self._held[item[0].id] = (stamps[item[0].id], item)
             while len(self._held) > self._capacity:
                 del self._held[next(iter(self._held))]
-        return found + list(read)
+        return found + serialised
 
 
 def _client_cache() -> ClientEntryCache:
@@ -147,12 +156,13 @@ def _newer(entity: str, ids: set[int], start: int) -> set[int]:
 
 def _read_page(
     stand: Stand, start: int, limit: int, reset: bool, config: CloudConfig, now: datetime
-) -> DirectoryPage:
+) -> tuple[list[str], DirectoryPage]:
+    """The JSON text of the page's client upserts, and the rest of the page."""
     key = public_key(config).decode("ascii")
     newest = changes.current_position()
     acked_seq = last_seq(stand)
     if start > newest:
-        return DirectoryPage(
+        return [], DirectoryPage(
             cursor=0,
             more=True,
             reset=True,
@@ -176,13 +186,13 @@ def _read_page(
     client_ids = {e.entity_id for e in in_window}
     referenced = _newer(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
     clients = _client_cache().entries(in_window, changes.ids_between(changes.CLIENT, start, last))
-    clients += client_entries(referenced) if referenced else ()
-    clients.sort(key=lambda c: c.id)
+    clients += [_serialise(entry) for entry in client_entries(referenced)] if referenced else []
+    clients.sort(key=lambda item: item[0].id)
     client_ids |= referenced
     all_tariffs = tariff_entries()
     default_id = default_tariff_of(all_tariffs, now)
     tariff_ids = set(wanted[changes.TARIFF])
-    used = {c.default_tariff_id for c in clients if c.default_tariff_id is not None}
+    used = {c.default_tariff_id for c, _text in clients if c.default_tariff_id is not None}
     if default_id is not None:
         used.add(default_id)
     tariff_ids |= _newer(changes.TARIFF, used - tariff_ids, start)
@@ -200,8 +210,8 @@ def _read_page(
         )
         for c in pending_commands(stand)
     )
-    live_clients = {c.id for c in clients}
-    return DirectoryPage(
+    live_clients = {c.id for c, _text in clients}
+    return [text for _c, text in clients], DirectoryPage(
         cursor=WALK_MARK + last if reset and more else last,
         more=more,
         reset=reset,
@@ -210,7 +220,6 @@ def _read_page(
         server_time=now,
         qr_public_key_pem=key,
         default_tariff_id=default_id,
-        clients=tuple(clients),
         credentials=tuple(credentials),
         tariffs=tuple(tariffs),
         staff=staff,
@@ -229,8 +238,8 @@ def _read_page(
 
 def directory_page(
     stand: Stand, cursor: int, limit: int, config: CloudConfig, now: datetime | None = None
-) -> dict[str, Any]:
-    """The page answering ``cursor`` for ``stand``, as JSON-ready data (see the module)."""
+) -> bytes:
+    """The JSON of the page answering ``cursor`` for ``stand`` (see the module)."""
     if not 0 <= cursor <= MAX_CURSOR or not 1 <= limit <= MAX_LIMIT:
         raise ValueError("cursor or limit out of range")
     reset = cursor == 0 or cursor >= WALK_MARK
@@ -241,5 +250,19 @@ def directory_page(
     with db_proxy.atomic():
         if isolate:
             db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        page = _read_page(stand, start, limit, reset, config, now or utcnow())
-    return page.to_dict()
+        clients, page = _read_page(stand, start, limit, reset, config, now or utcnow())
+    return _page_json(page, clients)
+
+
+_CLIENTS_MARK = "\0clients\0"
+
+
+def _page_json(page: DirectoryPage, clients: list[str]) -> bytes:
+    """The page as JSON, with the clients' texts as they were cached. They go where a marker
+    stands in ``upserts.clients``; the first occurrence of the marker's JSON is that one, as
+    nothing the page says before it (cursor, times, ids, the QR key) is text from a person."""
+    data = page.to_dict()
+    data["upserts"]["clients"] = _CLIENTS_MARK  # type: ignore[index]
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    spliced = text.replace(json.dumps(_CLIENTS_MARK), "[" + ",".join(clients) + "]", 1)
+    return spliced.encode()

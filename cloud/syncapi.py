@@ -176,9 +176,9 @@ def directory() -> Any:
     stand, _clock = _authenticated()
     cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
     limit = _query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    response = jsonify(directory_page(stand, cursor, limit, current_app.config["AQ"]))
+    body = directory_page(stand, cursor, limit, current_app.config["AQ"])
+    response = current_app.response_class(body, mimetype="application/json")
     response.headers["Vary"] = "Accept-Encoding"
-    body = response.get_data()
     # A full walk is tens of megabytes of JSON for a large chain; gzip makes it a few.
     if len(body) > GZIP_FROM_BYTES and "gzip" in request.accept_encodings:
         response.set_data(gzip.compress(body, compresslevel=5))
