@@ -94,6 +94,9 @@ class ClientEntryCache:
         self._held: dict[int, tuple[tuple[int, object], Serialised]] = {}
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        return len(self._held)
+
     def entries(self, window: list[changes.Change], rows: pw.SelectBase) -> list[Serialised]:
         """The live clients of these client changes, from the cache or read (``rows`` selects
         all of the window's ids: one statement when most are not held)."""

@@ -17,12 +17,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cloud import clientbook, ledger, staffbook, tariffs
-from cloud.changes import changes_after, current_position, record_change
+from cloud.changes import changes_after, current_position, ids_between, record_change
 from cloud.db import db_proxy, utcnow
 from cloud.directoryfeed import WALK_MARK
 from cloud.ingest import StandClock, apply_batch
 from cloud.migrations import latest_version, upgrade
-from cloud.models import Client, Credential, LedgerEntry, Stand
+from cloud.models import Client, Credential, DirectoryChange, LedgerEntry, Stand
 from cloud.standauth import provision_stand, revoke
 from sync.directory import DirectoryPage, validate_directory_page
 from sync.document import format_utc
@@ -39,7 +39,12 @@ RATES = Rates(
 
 
 def enrolled(client: FlaskClient, world: World) -> str:
-    code = provision_stand(world.site_a, world.stand_a.name).code
+    return enrolled_stand(client, world, world.stand_a.name)
+
+
+def enrolled_stand(client: FlaskClient, world: World, name: str) -> str:
+    """The token of the site's stand ``name``, provisioned (again) and enrolled."""
+    code = provision_stand(world.site_a, name).code
     response = client.post(f"{SYNC}/enrol", json={"code": code})
     assert response.status_code == 200, response.get_json()
     return str(response.get_json()["token"])
@@ -617,3 +622,80 @@ def test_a_second_writer_waits_for_the_first_so_positions_commit_in_order(
     page = stand.fetch()
     assert [c.id for c in page.clients] == [world.member.id, world.guest.id]
     assert all(c.blocked for c in page.clients)
+
+
+def test_a_stand_that_polls_late_gets_the_latest_entries_not_those_read_for_others(
+    app: Flask, client: FlaskClient, world: World, stand: StandCopy
+) -> None:
+    """Entries are read once per change and process (ClientEntryCache): one stand polling after
+    every operation fills the cache with each intermediate entry, and another polling only at
+    the end must still get what a walk from scratch gives."""
+    from cloud.directory import client_entries
+
+    late = StandCopy(client, enrolled_stand(client, world, "Пост 7"))
+    late.sync()
+    for _name, operation, _arrived in _operations(world, app):
+        operation()
+        stand.sync()
+    late.sync()
+    fresh = StandCopy(client, enrolled_stand(client, world, "Пост 8"))
+    fresh.sync()
+
+    in_database = {c.id: c for c in client_entries()}  # read around the cache
+    assert late.clients == stand.clients == fresh.clients == in_database
+    assert late.credentials == stand.credentials == fresh.credentials
+    assert late.staff == stand.staff == fresh.staff
+    assert late.tariffs == stand.tariffs == fresh.tariffs
+
+
+def test_a_position_handed_out_again_after_a_restore_is_read_afresh(
+    world: World, stand: StandCopy
+) -> None:
+    """A database restored from a backup hands out positions again: the same position and
+    client with another change must not be answered from what was read before the restore."""
+    ledger.record_topup(world.users["attendant"], world.member, 10_000, "cash")
+    before = stand.cursor
+    assert stand.fetch().clients[0].name == world.member.name  # read, and kept
+    of_member = (DirectoryChange.entity == "client") & (
+        DirectoryChange.entity_id == world.member.id
+    )
+    change = DirectoryChange.get(of_member)
+    Client.update(name="После восстановления").where(Client.id == world.member.id).execute()
+    later = change.changed_at + timedelta(seconds=1)
+    DirectoryChange.update(changed_at=later).where(of_member).execute()
+    stand.cursor = before
+
+    (member,) = stand.fetch().clients
+
+    assert member.name == "После восстановления"
+
+
+def test_client_texts_are_spliced_into_the_page_intact(
+    client: FlaskClient, world: World, stand: StandCopy
+) -> None:
+    """The page's clients go in as cached JSON texts where a marker stands (_page_json): quotes,
+    brackets and Cyrillic in a name come back as they were."""
+    odd = Client.create(kind="member", name='"Ёж" \\ [1], {"clients": []}')
+    stand.cursor = 0
+
+    stand.sync()
+
+    assert stand.clients[odd.id].name == '"Ёж" \\ [1], {"clients": []}'
+    assert stand.clients[world.member.id].name == world.member.name
+    assert "Ёж".encode() in stand.bodies[-1]  # UTF-8, not \u escapes
+
+
+def test_the_cache_keeps_at_most_its_capacity(app: Flask, world: World) -> None:
+    from cloud.directoryfeed import ClientEntryCache
+
+    for number in range(4):
+        clientbook.create_client(None, kind="member", name=f"Клиент {number}")
+    window = [c for c in changes_after(0, 100) if c.entity == "client"]
+    cache = ClientEntryCache(capacity=2)
+
+    read = cache.entries(window, ids_between("client", 0, current_position()))
+
+    assert sorted(entry.id for entry, _text in read) == sorted(c.entity_id for c in window)
+    assert len(cache) == 2
+    again = cache.entries(window[-2:], ids_between("client", 0, current_position()))
+    assert [json.loads(text)["id"] for _entry, text in again] == [c.entity_id for c in window[-2:]]
