@@ -10,6 +10,11 @@ over the period and simulated by threads in ``--processes`` processes; the run l
 ``--rounds`` periods. Every request's latency is recorded; an error is any answer but 200
 (or an acknowledgement short of the batch) and any failed connection.
 
+The stands are light because they share the 2 cores with the service they measure: each thread
+speaks HTTP with urllib3 (gzip accepted, as the agent's requests do) and reads a page's cursor
+and ``more`` from its head instead of parsing and applying the page. With requests and full
+parsing the generator took a third of the machine and the service missed the target by far.
+
     .venv/bin/python bench/fleet.py [--stands 1000] [--period 30] [--rounds 3]
 
 Last line: ``fleet stands=… p50_ms=… p99_ms=… errors=…`` (target: p99 under 1 s, no errors).

@@ -20,6 +20,11 @@ Every page also says ``acked_seq``, the last event of the stand this service hol
 the same snapshot: a stand that had more acknowledged learns that the central database was
 restored from a backup and sends them again (sync/agent.py).
 
+Cost: in a large chain every balance change goes to every stand, so each poll carries about as
+many clients as there were sessions in the chain since the stand's last poll. Each process reads
+and serialises a client once per change (``ClientEntryCache``) and splices the texts into the
+pages; the window of a page is read by position, not by lists of ids.
+
 References: a credential's client and a client's default tariff are added to the page when
 their entries come after the cursor (the stand would not have their current values yet);
 otherwise the stand has them already. Credentials are keyed at the stand by kind and value: an

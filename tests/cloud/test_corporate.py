@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -243,13 +244,13 @@ def test_a_new_card_limit_reaches_the_stands_in_the_next_directory_page(
 ) -> None:
     stand = Stand.get_by_id(world.stand_a.id)
     config = current_app.config["AQ"]
-    walk = validate_directory_page(directory_page(stand, 0, 5000, config))
+    walk = validate_directory_page(json.loads(directory_page(stand, 0, 5000, config)))
     limits = {c.value: c.daily_limit_kopecks for c in walk.credentials}
     assert limits[CARD] == LIMIT and limits[SECOND_CARD] is None
 
     corporate.set_card_limit(None, account, _card(SECOND_CARD).id, 70_000)
 
-    page = validate_directory_page(directory_page(stand, walk.cursor, 5000, config))
+    page = validate_directory_page(json.loads(directory_page(stand, walk.cursor, 5000, config)))
     assert [(c.value, c.daily_limit_kopecks) for c in page.credentials] == [(SECOND_CARD, 70_000)]
 
 
