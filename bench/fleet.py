@@ -30,6 +30,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import socket
@@ -82,6 +83,13 @@ class Plan:
     rounds: int
     start_at: float  # time.time() of the first round
     stands: int  # in the whole fleet, for the spread over the period
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of this process's children that have ended (the gunicorn master counts its
+    workers once it has reaped them)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def free_port() -> int:
@@ -315,11 +323,14 @@ def main() -> None:
                     (plan, [(i, s) for i, s in enumerate(fleet) if i % args.processes == p])
                     for p in range(args.processes)
                 ]
+                at_start = children_cpu_s()
                 with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
                     results = pool.map(simulate, jobs)
+                generator_cpu_s = children_cpu_s() - at_start
             finally:
                 server.terminate()
                 server.wait(30)
+            server_cpu_s = children_cpu_s() - at_start - generator_cpu_s
     finally:
         admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.close()
@@ -331,6 +342,11 @@ def main() -> None:
         f"{len(latencies)} requests ({args.rounds} rounds of a push and a poll per stand every "
         f"{args.period:g} s, gunicorn with {args.workers} workers, PostgreSQL); "
         f"max {latencies[-1]:.0f} ms"
+    )
+    print(
+        f"CPU: the central service {server_cpu_s:.1f} s "
+        f"({server_cpu_s * 1000 / len(latencies):.1f} ms a request), "
+        f"the simulated stands {generator_cpu_s:.1f} s"
     )
     print(f"fleet stands={len(fleet)} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={errors}")
 

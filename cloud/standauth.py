@@ -166,12 +166,32 @@ def state_of(stand: Stand, now: datetime) -> str:
     return "new"
 
 
+# A contact this recent, with the same boot and the skew within the tolerance, is not written
+# again: a stand's poll follows its push at once, and a write per request cost every poll a
+# commit (bench/fleet.py). The stands page counts a stand online for minutes after its contact.
+CONTACT_REFRESH = timedelta(seconds=5)
+SKEW_TOLERANCE_MS = 500
+
+
 def record_contact(stand: Stand, stand_clock: datetime, boot_id: str | None, now: datetime) -> int:
-    """Store the stand's clock skew (server now − stand clock, ms), boot and last contact;
-    returns the skew."""
+    """Store the stand's clock skew (server now − stand clock, ms), boot and last contact,
+    unless the stored ones say the same (see CONTACT_REFRESH); returns the skew."""
     skew_ms = round((now - stand_clock).total_seconds() * 1000)
+    if not _contact_is_news(stand, skew_ms, boot_id, now):
+        return skew_ms
     values: dict[pw.Field, object] = {Stand.last_seen_at: now, Stand.clock_skew_ms: skew_ms}
     if boot_id is not None:
         values[Stand.boot_id] = boot_id
     Stand.update(values).where(Stand.id == stand.id).execute()
     return skew_ms
+
+
+def _contact_is_news(stand: Stand, skew_ms: int, boot_id: str | None, now: datetime) -> bool:
+    seen, known_skew = stand.last_seen_at, stand.clock_skew_ms
+    return (
+        seen is None
+        or not timedelta(0) <= now - seen < CONTACT_REFRESH
+        or known_skew is None
+        or abs(skew_ms - known_skew) > SKEW_TOLERANCE_MS
+        or boot_id not in (None, stand.boot_id)
+    )

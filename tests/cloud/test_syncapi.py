@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from cloud.db import utcnow
 from cloud.ledger import ledger_balance
 from cloud.models import Client, LedgerEntry, Session, Stand, StandEvent
-from cloud.standauth import issue_code, provision_stand, revoke
+from cloud.standauth import CONTACT_REFRESH, issue_code, provision_stand, revoke
 from sync.document import format_utc
 from tests.cloud.conftest import World
 from tests.cloud.eventstream import Stream
@@ -138,6 +138,40 @@ def test_every_request_records_the_stands_clock_skew_and_last_contact(
     assert 300_000 <= stand.clock_skew_ms < 305_000
     assert utcnow() - stand.last_seen_at < timedelta(seconds=5)
     assert stand.boot_id == boot
+
+
+def test_a_contact_is_written_again_only_when_it_says_something_new(
+    client: FlaskClient, world: World
+) -> None:
+    """A poll right after a push (same boot, same skew) writes nothing; a clock that moved, a
+    new boot, or a contact older than CONTACT_REFRESH is written."""
+    token = enrolled(client, world)
+    boot = "3f2b8a4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+
+    def contact(behind: timedelta, boot_id: str = boot) -> Stand:
+        stand_clock = utcnow() - behind
+        client.get(
+            f"{SYNC}/status", headers=headers(token, stand_clock, **{"X-Stand-Boot": boot_id})
+        )
+        return Stand.get_by_id(world.stand_a.id)
+
+    first = contact(timedelta(minutes=5))
+    again = contact(timedelta(minutes=5))
+    assert (again.last_seen_at, again.clock_skew_ms) == (first.last_seen_at, first.clock_skew_ms)
+
+    moved = contact(timedelta(minutes=5, seconds=2))
+    assert moved.last_seen_at > first.last_seen_at
+    assert moved.clock_skew_ms >= first.clock_skew_ms + 1_500
+
+    other_boot = "0c1d2e3f-1c2d-4e5f-8a9b-3f2b8a4e4a5b"
+    rebooted = contact(timedelta(minutes=5, seconds=2), other_boot)
+    assert rebooted.boot_id == other_boot and rebooted.last_seen_at > moved.last_seen_at
+
+    Stand.update(last_seen_at=utcnow() - CONTACT_REFRESH).where(
+        Stand.id == world.stand_a.id
+    ).execute()
+    refreshed = contact(timedelta(minutes=5, seconds=2), other_boot)
+    assert utcnow() - refreshed.last_seen_at < timedelta(seconds=2)
 
 
 @pytest.mark.parametrize(
