@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import peewee
-import psycopg2
-from playhouse.db_url import connect, parse
-from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase
+from playhouse.db_url import connect
+from playhouse.pool import PooledDatabase
 from psycopg2.extras import execute_batch
 
 db_proxy = peewee.DatabaseProxy()
@@ -58,35 +57,16 @@ def open_database(url: str, pooled: bool = False) -> peewee.Database:
     them all."""
     if url.startswith("sqlite"):
         return connect(url, pragmas=SQLITE_PRAGMAS, autoconnect=True)
-    scheme, sep, _rest = url.partition("://")
+    scheme, sep, rest = url.partition("://")
     if pooled and sep and scheme in ("postgres", "postgresql"):
-        params = parse(url)
-        return CheckedPostgresqlPool(
-            params.pop("database"),
+        return connect(
+            f"postgresql+pool://{rest}",
             autoconnect=True,
             max_connections=POOL_MAX_CONNECTIONS,
             stale_timeout=POOL_STALE_S,
             timeout=POOL_WAIT_S,
-            **params,
         )
     return connect(url, autoconnect=True)
-
-
-class CheckedPostgresqlPool(PooledPostgresqlDatabase):
-    """peewee's PostgreSQL pool, asking each idle connection on check-out whether the server
-    still holds it, as peewee's MySQL pool pings. A connection the server ended (a restart, a
-    failover, an administrator's ``pg_terminate_backend``) looks open to psycopg2 until it is
-    used, and the request that used it would fail. One round trip per request."""
-
-    def _is_closed(self, conn: Any) -> bool:
-        if super()._is_closed(conn):
-            return True
-        try:
-            with conn.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        except psycopg2.Error:
-            return True
-        return False
 
 
 def bind(url: str, pooled: bool = False) -> peewee.Database:

@@ -1,13 +1,15 @@
-"""The central app's PostgreSQL pool (cloud/db.py): a connection the server ended while it sat
-in the pool is replaced on check-out instead of failing the request that gets it."""
+"""The central app's PostgreSQL pool (cloud/db.py, peewee's ``playhouse.pool``): a connection
+the server ended while it sat in the pool (a restart, a failover) is replaced on check-out
+instead of failing the request that gets it. peewee's pool asks the server on check-out."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
+from playhouse.pool import PooledPostgresqlDatabase
 
-from cloud.db import CheckedPostgresqlPool, open_database, release
+from cloud.db import open_database, release
 from tests.conftest import need
 
 
@@ -31,7 +33,7 @@ def test_a_pooled_connection_the_server_ended_is_replaced_on_check_out(
     need(postgres_schema_url is not None, "PostgreSQL")
     assert postgres_schema_url is not None
     database = open_database(postgres_schema_url, pooled=True)
-    assert isinstance(database, CheckedPostgresqlPool)
+    assert isinstance(database, PooledPostgresqlDatabase)
     try:
         database.connect()
         first = database.connection().get_backend_pid()
