@@ -168,7 +168,8 @@ def state_of(stand: Stand, now: datetime) -> str:
 
 # A contact this recent, with the same boot and the skew within the tolerance, is not written
 # again: a stand's poll follows its push at once, and a write per request cost every poll a
-# commit (bench/fleet.py). The stands page counts a stand online for minutes after its contact.
+# commit (bench/fleet.py). The stands page counts a stand online for 30 s after its contact
+# (cloud/heartbeat.py, ONLINE_WITHIN).
 CONTACT_REFRESH = timedelta(seconds=5)
 SKEW_TOLERANCE_MS = 500
 
