@@ -87,7 +87,8 @@ class ClientEntryCache:
     Each poll names the clients whose balance moved since the stand's cursor. In a chain of a
     thousand stands, each charging a member every half minute, that is about a thousand clients
     per poll, and the same ones for every stand. Reading and serialising each client once per
-    process instead of once per poll made such a poll about six times cheaper (bench/fleet.py).
+    process instead of once per poll made such a page five times cheaper to build (68 ms to 13 ms
+    for 1,000 clients, bench/fleet.py).
 
     An entry read at a change stays right for that change: whatever changes a client's entry
     records a new change in the same transaction (cloud/changes.py), and a page reads its changes
