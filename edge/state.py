@@ -194,7 +194,10 @@ class StateServer:
         self._server = None
         if thread is not None and thread.is_alive():
             # Sockets belong to the serving thread's loop: close them there, which ends it.
-            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            try:
+                server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+            except OSError:  # the trigger is closed already (the loop is ending): close here
+                wasyncore.close_all(server._map)
             thread.join(CLOSE_GRACE_S)
         else:
             wasyncore.close_all(server._map)

@@ -236,3 +236,17 @@ def test_scan_places_an_image_file_whole_under_a_visible_name(tmp_path: Path) ->
     assert not placed.name.startswith(".")
     assert placed.suffix == ".png"
     assert placed.read_bytes() == image.read_bytes()
+
+
+def test_the_screen_server_closes_even_after_its_loop_closed_its_trigger(running: Running) -> None:
+    """Seen once in CI: closing the stand found the serving loop's trigger closed already, and
+    the teardown failed with EBADF. Closing must still stop serving and free the port."""
+    server = running.server
+    server._server.trigger.close()
+
+    server.close()
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", server.port))  # nothing listens there any more
+    assert server.stopped_loops() == ["screen server"]
