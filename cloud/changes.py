@@ -65,7 +65,7 @@ class Change(NamedTuple):
     entity_id: int
     # As text: with the position it names one change, even when a database restored from a
     # backup hands out a position a second time.
-    changed_at: str = ""
+    changed_at: str
 
 
 def _ensure_counter() -> None:

@@ -191,7 +191,7 @@ def _read_page(
 
     credentials, dead_keys, revoked = _credential_rows(wanted[changes.CREDENTIAL])
     in_window = [e for e in entries if e.entity == changes.CLIENT]
-    client_ids = {e.entity_id for e in in_window}
+    client_ids = set(wanted[changes.CLIENT])
     referenced = _newer(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
     clients = _client_cache().entries(in_window, changes.ids_between(changes.CLIENT, start, last))
     clients += [_serialise(entry) for entry in client_entries(referenced)] if referenced else []
