@@ -2,8 +2,9 @@
 
 The central service runs as in production: ``aquastand-cloud serve`` (gunicorn, ``--workers``
 processes) on 127.0.0.1 and a free port, on PostgreSQL in a private schema dropped afterwards.
-``--stands`` stands are provisioned and enrolled (ten to a site, each with its own member), and
-each stand then does what its agent does every ``--period`` seconds: push a batch of events
+``--stands`` stands are provisioned and enrolled (ten to a site, each with its own member) and
+start with the directory as provisioned, as after the full walk a stand makes once when it is
+enrolled (bench/sync_ingest.py measures that walk). Each stand then does what its agent does every ``--period`` seconds: push a batch of events
 (one session started and ended, priced by its tariff) with ``POST /sync/v1/events`` and poll
 the directory from its cursor with ``GET /sync/v1/directory``. The stands are spread evenly
 over the period and simulated by threads in ``--processes`` processes; the run lasts
@@ -51,7 +52,7 @@ import requests
 import urllib3
 
 from cloud import create_app
-from cloud.changes import current_position
+from cloud.changes import adopt_unlogged, current_position
 from cloud.db import open_database, release
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Tariff, TariffVersion
@@ -121,6 +122,9 @@ def provision(url: str, data_dir: Path, count: int) -> list[SimulatedStand]:
             stand, token = enrol(code)
             client = Client.create(kind="member", name=f"Клиент {number}", home_site=site)
             fleet.append(SimulatedStand(stand.id, token, client.id, version.id, 0))
+        # The stands start where their first walk after enrolment left them: at the position
+        # that covers the rows made here (written around record_change, so adopted first).
+        adopt_unlogged()
         cursor = current_position()
     release(database)
     return [
