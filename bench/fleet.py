@@ -4,9 +4,10 @@ The central service runs as in production: ``aquastand-cloud serve`` (gunicorn, 
 processes) on 127.0.0.1 and a free port, on PostgreSQL in a private schema dropped afterwards.
 ``--stands`` stands are provisioned and enrolled (ten to a site, each with its own member) and
 start with the directory as provisioned, as after the full walk a stand makes once when it is
-enrolled (bench/sync_ingest.py measures that walk). Each stand then does what its agent does every ``--period`` seconds: push a batch of events
-(one session started and ended, priced by its tariff) with ``POST /sync/v1/events`` and poll
-the directory from its cursor with ``GET /sync/v1/directory``. The stands are spread evenly
+enrolled (bench/directory_download.py measures that walk). Each stand then does what its agent
+does every ``--period`` seconds: push a batch of events (one session started and ended, priced
+by its tariff) with ``POST /sync/v1/events`` and poll the directory from its cursor with
+``GET /sync/v1/directory``. The stands are spread evenly
 over the period and simulated by threads in ``--processes`` processes; the run lasts
 ``--rounds`` periods. Every request's latency is recorded; an error is any answer but 200
 (or an acknowledgement short of the batch) and any failed connection.
