@@ -7,10 +7,10 @@ start with the directory as provisioned, as after the full walk a stand makes on
 enrolled (bench/directory_download.py measures that walk). Each stand then does what its agent
 does every ``--period`` seconds: push a batch of events (one session started and ended, priced
 by its tariff) with ``POST /sync/v1/events`` and poll the directory from its cursor with
-``GET /sync/v1/directory``. The stands are spread evenly
-over the period and simulated by threads in ``--processes`` processes; the run lasts
-``--rounds`` periods. Every request's latency is recorded; an error is any answer but 200
-(or an acknowledgement short of the batch) and any failed connection.
+``GET /sync/v1/directory``. The stands are spread evenly over the period and simulated by
+threads in ``--processes`` processes; the run lasts ``--rounds`` periods. Every request's
+latency is recorded; an error is any answer but 200 (or an acknowledgement short of the batch)
+and any failed connection.
 
 The stands are light because they share the 2 cores with the service they measure: each thread
 speaks HTTP with urllib3 (gzip accepted, as the agent's requests do) and reads a page's cursor
