@@ -201,7 +201,7 @@ def _read_page(
     all_tariffs = tariff_entries()
     default_id = default_tariff_of(all_tariffs, now)
     tariff_ids = set(wanted[changes.TARIFF])
-    used = {c.default_tariff_id for c, _text in clients if c.default_tariff_id is not None}
+    used = {c.default_tariff_id for c, _json in clients if c.default_tariff_id is not None}
     if default_id is not None:
         used.add(default_id)
     tariff_ids |= _newer(changes.TARIFF, used - tariff_ids, start)
@@ -219,8 +219,8 @@ def _read_page(
         )
         for c in pending_commands(stand)
     )
-    live_clients = {c.id for c, _text in clients}
-    return [text for _c, text in clients], DirectoryPage(
+    live_clients = {c.id for c, _json in clients}
+    return [json_bytes for _c, json_bytes in clients], DirectoryPage(
         cursor=WALK_MARK + last if reset and more else last,
         more=more,
         reset=reset,

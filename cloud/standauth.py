@@ -141,7 +141,7 @@ def stand_for_token(token: str) -> Stand | None:
     stand_id, dot, _secret = token.partition(".")
     if not dot or not stand_id.isdigit() or len(stand_id) > 10:
         return None
-    stand = Stand.select().where(Stand.id == int(stand_id)).first()
+    stand = Stand.get_or_none(Stand.id == int(stand_id))
     if stand is None or stand.token_hash is None:
         return None
     if not hmac.compare_digest(stand.token_hash, _sha256(token)):

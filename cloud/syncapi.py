@@ -180,7 +180,8 @@ def directory() -> Any:
     response = current_app.response_class(body, mimetype="application/json")
     response.headers["Vary"] = "Accept-Encoding"
     # A full walk is tens of megabytes of JSON for a large chain; gzip makes it a few. Level 1:
-    # a poll in a busy chain is ~300 kB, compressed in a third of level 5's time; a walk is 2 % larger.
+    # a poll in a busy chain is ~300 kB, compressed in a third of level 5's time; a walk comes
+    # out 2 % larger.
     if len(body) > GZIP_FROM_BYTES and "gzip" in request.accept_encodings:
         response.set_data(gzip.compress(body, compresslevel=1))
         response.headers["Content-Encoding"] = "gzip"
