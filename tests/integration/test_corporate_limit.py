@@ -53,6 +53,10 @@ def test_a_card_limit_is_enforced_offline_per_stand_and_flagged_centrally(
     assert stand_a.engine.last_feedback is not None
     assert stand_a.engine.last_feedback.code == "daily_limit"
     assert stand_a.store.open_sessions() == []
+    # A minute passes at A before B's wash. The central service places each session by the
+    # pushing request's clock, so without it A's second end and B's end were milliseconds apart
+    # there, and under load B's could come first (a make test run failed so).
+    stand_a.clock.advance(60)
     # Stand B knows nothing of A's sessions yet: its own count is 0, so it starts.
     third = _wash(stand_b, 3)
     assert stand_b.feedback.patterns[-1] == "ended"
