@@ -35,12 +35,14 @@ import requests
 from scratch import on_each_database
 from werkzeug.serving import make_server
 
-from cloud import create_app, staffbook, tariffs
+from cloud import create_app
+from cloud.catalog import tariffs
 from cloud.changes import adopt_unlogged
 from cloud.db import db_proxy, release, utcnow
 from cloud.migrations import upgrade
 from cloud.models import Client, Credential, Site, name_search_key
-from cloud.standauth import enrol, provision_stand
+from cloud.staff import service as staffbook
+from cloud.standsync.standauth import enrol, provision_stand
 from sync.directory import validate_directory_page
 from sync.document import format_utc
 from sync.pricing import Rates

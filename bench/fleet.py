@@ -57,7 +57,7 @@ from cloud.changes import adopt_unlogged, current_position
 from cloud.db import open_database, release
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Tariff, TariffVersion
-from cloud.standauth import enrol, provision_stand
+from cloud.standsync.standauth import enrol, provision_stand
 from sync.document import format_utc
 
 POSTGRES_URL = os.environ.get(

@@ -32,7 +32,7 @@ from scratch import on_each_database
 
 from cloud import create_app
 from cloud.db import db_proxy
-from cloud.integrity import CHECKS, run_checks
+from cloud.integrity.checks import CHECKS, run_checks
 from cloud.migrations import upgrade
 from cloud.models import (
     Client,

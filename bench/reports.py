@@ -37,10 +37,10 @@ from typing import Any
 import peewee
 
 from cloud import create_app
-from cloud.auth import new_api_token
 from cloud.db import db_proxy, open_database
 from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS, User
+from cloud.staff.auth import new_api_token
 
 POSTGRES_URL = os.environ.get(
     "AQUASTAND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

@@ -36,8 +36,10 @@ import peewee
 from aiosmtpd.controller import Controller
 from scratch import on_each_database
 
-from cloud import create_app, mailings, segmentbook
+from cloud import create_app
 from cloud.db import db_proxy
+from cloud.marketing import mailings
+from cloud.marketing import segments as segmentbook
 from cloud.migrations import upgrade
 from cloud.models import (
     Client,

@@ -46,10 +46,10 @@ from werkzeug.serving import make_server
 
 from cloud import create_app
 from cloud.db import open_database, release
-from cloud.ingest import StandClock, corrected_time
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Stand, StandEvent, Tariff, TariffVersion
-from cloud.standauth import provision_stand
+from cloud.standsync.ingest import StandClock, corrected_time
+from cloud.standsync.standauth import provision_stand
 from sync.document import format_utc
 from sync.events import validate_event
 

@@ -12,9 +12,9 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from cloud.bonus import PointsRules
 from cloud.config import CloudConfig, ensure_secret_key, load_config
 from cloud.db import bind
+from cloud.loyalty.bonus import PointsRules
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -64,36 +64,9 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     database = bind(config.effective_database_url, pooled=True)
     app.extensions["aquastand_db"] = database
 
-    from cloud import (
-        accounts,
-        api,
-        auth,
-        catalog,
-        clients,
-        dashboard,
-        diagnostics,
-        loyalty,
-        reports,
-        segments,
-        sessionpage,
-        staff,
-        syncapi,
-        web,
-    )
+    from cloud import routes
 
-    auth.login_manager.init_app(app)
-    csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
-    web.init_app(app)
-    for module in (auth, dashboard, clients, staff, catalog, reports, segments, loyalty):
-        app.register_blueprint(module.bp)
-    app.register_blueprint(sessionpage.bp)
-    app.register_blueprint(diagnostics.bp)
-    app.register_blueprint(accounts.bp)
-    app.register_blueprint(api.bp)
-    csrf.exempt(api.bp)
-    app.register_blueprint(syncapi.bp)  # stands authenticate with their own tokens
-    csrf.exempt(syncapi.bp)
+    routes.register(app, csrf, babel, _select_locale)
 
     @app.before_request
     def _connect() -> None:

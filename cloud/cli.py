@@ -56,8 +56,8 @@ def main() -> None:
 @main.command()
 def init() -> None:
     """Create the database or upgrade it to this version's schema (safe to run again)."""
+    from cloud.clients.qrkeys import ensure_qr_key
     from cloud.migrations import upgrade
-    from cloud.qrkeys import ensure_qr_key
 
     config, database = _open_database()
     try:
@@ -87,7 +87,7 @@ def init() -> None:
 @click.option("--pin", default="", help="PIN for stand screens (4-8 digits)")
 def create_user(name: str, phone: str, role: str, sites: tuple[str, ...], pin: str) -> None:
     """Create a staff member; the password is read from standard input."""
-    from cloud.staffbook import create_staff
+    from cloud.staff.service import create_staff
 
     _config, _database = _open_database()
     password = sys.stdin.readline().rstrip("\n")
@@ -104,8 +104,8 @@ def create_user(name: str, phone: str, role: str, sites: tuple[str, ...], pin: s
 @click.option("--phone", required=True)
 def api_token(phone: str) -> None:
     """Print a new API token for the staff member with this phone (alone on the last line)."""
-    from cloud.auth import new_api_token
     from cloud.models import User
+    from cloud.staff.auth import new_api_token
     from sync.phones import normalise_phone
 
     _config, _database = _open_database()
@@ -214,8 +214,8 @@ def import_clients(file: str, site: str, quiet: bool) -> None:
     by ";"), all rows or none: a bad row is reported with its line number."""
     from pathlib import Path
 
-    from cloud.clientimport import ImportFailed
-    from cloud.clientimport import import_clients as run_import
+    from cloud.clients.csvimport import ImportFailed
+    from cloud.clients.csvimport import import_clients as run_import
 
     _config, database = _open_database()
     _require_current_schema(database)
@@ -242,8 +242,8 @@ def export_directory(site_name: str, output: str | None, default_tariff: str) ->
     import json
     import os
 
-    from cloud.directory import build_directory
     from cloud.models import Site, Tariff
+    from cloud.standsync.directory import build_directory
 
     config, database = _open_database()
     _require_current_schema(database)
@@ -284,7 +284,7 @@ def provision_stand(site_name: str, name: str) -> None:
     exchanges it for its token with `aquastand-edge enrol`. A new code replaces an unused one;
     the stand's current token keeps working until the new code is used."""
     from cloud.models import Site
-    from cloud.standauth import provision_stand as provision
+    from cloud.standsync.standauth import provision_stand as provision
 
     _config, database = _open_database()
     _require_current_schema(database)
@@ -313,7 +313,7 @@ def check(as_json: bool) -> None:
     import json
 
     from cloud import create_app
-    from cloud.integrity import run_checks
+    from cloud.integrity.checks import run_checks
 
     config, database = _open_database()
     _require_current_schema(database)
@@ -347,7 +347,7 @@ def send_mailings() -> None:
     import threading
 
     from cloud import create_app
-    from cloud.mailings import send_queued
+    from cloud.marketing.mailings import send_queued
 
     config, database = _open_database()
     _require_current_schema(database)
@@ -434,7 +434,7 @@ def restore_command(file: Path, yes: bool) -> None:
 def expire_points() -> None:
     """Expire bonus points not used within ``points_expiry_days`` (first in, first out; see
     cloud/bonus.py). Safe to run at any time and as often as you like: cron it daily."""
-    from cloud.bonus import PointsRules, expire_all
+    from cloud.loyalty.bonus import PointsRules, expire_all
 
     config, database = _open_database()
     _require_current_schema(database)

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud.clientbook import create_client, set_blocked
+from cloud.clients.service import create_client, set_blocked
 from cloud.db import db_proxy, utcnow
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
     Comment,
@@ -29,7 +29,7 @@ from cloud.models import (
     TariffVersion,
     User,
 )
-from cloud.staffbook import create_staff
+from cloud.staff.service import create_staff
 from sync.pricing import Rates, price
 
 DEMO_SITE_NAME = "Аквастенд на Ленина"

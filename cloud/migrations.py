@@ -14,7 +14,6 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud.changes import adopt_unlogged
-from cloud.heartbeat import LOG_EVERY, ONLINE_WITHIN
 from cloud.models import (
     ALL_MODELS,
     REPORT_INDEXES,
@@ -36,6 +35,7 @@ from cloud.models import (
     StandHeartbeat,
     StandHeartbeatLog,
 )
+from cloud.standsync.heartbeat import LOG_EVERY, ONLINE_WITHIN
 
 Migration = Callable[[peewee.Database], None]
 

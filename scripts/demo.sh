@@ -35,7 +35,7 @@ export AQUASTAND_DATA_DIR=$DEMO_DATA_DIR AQUASTAND_DATABASE_URL=$DEMO_DATABASE_U
 found=$(
     "$BIN/python" - <<'EOF'
 from cloud import create_app
-from cloud.clientbook import ensure_qr
+from cloud.clients.service import ensure_qr
 from cloud.config import load_config
 from cloud.models import Client, Credential
 

@@ -12,9 +12,9 @@ from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
-from cloud.auth import user_for_api_token
 from cloud.errors import DomainError, Forbidden, ValidationFailed
 from cloud.permissions import Capability, role_can
+from cloud.staff.auth import user_for_api_token
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -109,35 +109,4 @@ def page_args() -> tuple[int, int]:
     return limit, offset
 
 
-# The endpoint modules register their routes on bp.
-from cloud.api import (  # noqa: E402
-    accounts,
-    bonuses,
-    catalog,
-    clients,
-    diagnostics,
-    openapi,
-    reports,
-    segments,
-    sessions,
-    staff,
-    standhealth,
-)
-
-__all__ = [
-    "accounts",
-    "api_endpoint",
-    "bonuses",
-    "bp",
-    "catalog",
-    "clients",
-    "diagnostics",
-    "openapi",
-    "page_args",
-    "parse_body",
-    "reports",
-    "segments",
-    "sessions",
-    "staff",
-    "standhealth",
-]
+__all__ = ["api_endpoint", "bp", "page_args", "parse_body"]

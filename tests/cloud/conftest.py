@@ -42,7 +42,7 @@ def _postgres_available() -> bool:
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """scrypt costs ~75 ms a hash; the suite hashes thousands of times, so it uses cheap PBKDF2."""
-    monkeypatch.setattr("cloud.auth.PASSWORD_METHOD", "pbkdf2:sha256:1000")
+    monkeypatch.setattr("cloud.staff.auth.PASSWORD_METHOD", "pbkdf2:sha256:1000")
 
 
 @pytest.fixture(scope="session")
@@ -157,9 +157,9 @@ class World:
     """Two sites with a stand each, a tariff, a staff member of every role and a few clients."""
 
     def __init__(self) -> None:
-        from cloud.auth import new_api_token
         from cloud.models import Client, ClientPhone, Credential, Site, Stand, Tariff, TariffVersion
-        from cloud.staffbook import create_staff
+        from cloud.staff.auth import new_api_token
+        from cloud.staff.service import create_staff
 
         self.site_a = Site.create(name="Мойка на Ленина")
         self.site_b = Site.create(name="Мойка на Гагарина")

@@ -147,14 +147,14 @@ class Client(BaseModel):
     deleted_at = UtcDateTimeField(null=True, index=True)
 
     def save(self, force_insert: bool = False, only: Any = None) -> Any:
-        """Save the client but never its balance: ``cloud.ledger.post_entry`` alone moves it,
+        """Save the client but never its balance: ``cloud.ledger.service.post_entry`` alone moves it,
         with an SQL expression, so a client read before a top-up cannot write an old balance
         back. Assigning ``balance_kopecks`` and saving is a programming error."""
         self.search_name = name_search_key(self.name or "")
         if self._pk is None or force_insert:
             return super().save(force_insert=force_insert, only=only)
         if "balance_kopecks" in self._dirty:
-            raise RuntimeError("a balance changes only through cloud.ledger.post_entry")
+            raise RuntimeError("a balance changes only through cloud.ledger.service.post_entry")
         fields = only or [f for f in self._meta.sorted_fields if f.name != "balance_kopecks"]
         return super().save(only=fields)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cloud.api.catalog import (
+from cloud.catalog.api import (
     SiteDetail,
     SiteList,
     StandList,

@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from cloud.clients.qrkeys import public_key
 from cloud.models import Client, Credential, LedgerEntry
-from cloud.qrkeys import public_key
 from sync import qrtoken
 from tests.cloud.conftest import World
 

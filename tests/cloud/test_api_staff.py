@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 
 from cloud.models import ApiToken, User, UserSite
 from cloud.permissions import MATRIX
-from cloud.staffbook import create_staff
+from cloud.staff.service import create_staff
 from tests.cloud.conftest import PASSWORD, World, login
 
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from cloud import bonus, create_app
-from cloud.bonus import PointsRules
+from cloud import create_app
 from cloud.errors import Forbidden, ValidationFailed
-from cloud.ingest import StandClock, apply_batch
-from cloud.ledger import ledger_balance, post_entry
+from cloud.ledger.service import ledger_balance, post_entry
+from cloud.loyalty import bonus
+from cloud.loyalty.bonus import PointsRules
 from cloud.models import Client, LedgerEntry, Session, Stand, StandEvent
+from cloud.standsync.ingest import StandClock, apply_batch
 from tests.cloud.conftest import World
 from tests.cloud.eventstream import T0, Stream, new_uuid
 

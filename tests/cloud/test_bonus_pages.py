@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 
 from cloud import changes, cli
 from cloud.db import db_proxy
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import Client, LedgerEntry
 from tests.cloud.conftest import World, post_form
 

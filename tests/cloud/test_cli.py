@@ -21,7 +21,7 @@ from flask import Flask
 from cloud import cli, migrations
 from cloud.db import db_proxy
 from cloud.demodata import DEMO_SITE_NAME, DEMO_STAFF
-from cloud.ledger import ledger_balance
+from cloud.ledger.service import ledger_balance
 from cloud.migrations import latest_version
 from cloud.models import Client, LedgerEntry, SchemaVersion, Session, Site, User
 from tests.cloud.conftest import post_form

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from cloud import clientbook, ledger
+from cloud.clients import service as clientbook
+from cloud.clients.qrkeys import public_key
 from cloud.errors import Conflict, DomainError, NotFound, ValidationFailed
+from cloud.ledger import service as ledger
 from cloud.models import Client, ClientPhone, Comment, Credential, LedgerEntry, Session, Tariff
-from cloud.qrkeys import public_key
 from sync import qrtoken
 from sync.errors import RuleError
 from tests.cloud.conftest import World

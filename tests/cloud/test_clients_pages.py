@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from cloud import clientbook, ledger
+from cloud.clients import service as clientbook
+from cloud.ledger import service as ledger
 from cloud.models import Client, ClientPhone, Comment, Credential, LedgerEntry, Session
 from sync.money import format_kopecks
 from tests.cloud.conftest import World, post_form

@@ -8,10 +8,10 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from cloud.commands import pending_commands, request_end
 from cloud.db import utcnow
 from cloud.models import Session, Stand, StandCommand
-from cloud.standauth import provision_stand
+from cloud.standsync.commands import pending_commands, request_end
+from cloud.standsync.standauth import provision_stand
 from tests.cloud.conftest import World, post_form
 from tests.cloud.eventstream import Stream, new_uuid
 from tests.cloud.sessionrows import add_session

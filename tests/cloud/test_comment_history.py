@@ -13,9 +13,8 @@ from typing import Any
 import peewee
 import pytest
 
-from cloud import commands, migrations
+from cloud import migrations
 from cloud.db import UtcDateTimeField
-from cloud.ingest import StandClock, apply_batch
 from cloud.migrations import upgrade
 from cloud.models import (
     BaseModel,
@@ -28,6 +27,8 @@ from cloud.models import (
     StandEvent,
     User,
 )
+from cloud.standsync import commands
+from cloud.standsync.ingest import StandClock, apply_batch
 from tests.cloud.conftest import World, post_form
 from tests.cloud.eventstream import Stream, new_uuid
 from tests.cloud.freshdb import bound, empty_database_url

@@ -14,11 +14,9 @@ from typing import Any
 import pytest
 from flask import current_app
 
-from cloud import clientbook, corporate
-from cloud.directory import client_entries
-from cloud.directoryfeed import directory_page
-from cloud.ingest import StandClock, apply_batch
-from cloud.ledger import post_entry
+from cloud.clients import corporate
+from cloud.clients import service as clientbook
+from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
     ClientDriver,
@@ -29,6 +27,9 @@ from cloud.models import (
     Stand,
     StandEvent,
 )
+from cloud.standsync.directory import client_entries
+from cloud.standsync.feed import directory_page
+from cloud.standsync.ingest import StandClock, apply_batch
 from sync.directory import validate_directory_page
 from sync.money import format_kopecks
 from tests.cloud.conftest import World, post_form

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from cloud.db import utcnow
 from cloud.models import Session, TariffVersion
-from cloud.sessionbook import live_view, open_sessions
+from cloud.sessions.service import live_view, open_sessions
 from sync.money import NBSP
 from tests.cloud.sessionrows import add_session
 

@@ -14,14 +14,14 @@ from click.testing import CliRunner
 from flask import Flask
 
 from cloud import cli
-from cloud.clientbook import delete_client, issue_qr
+from cloud.clients.qrkeys import public_key
+from cloud.clients.service import delete_client, issue_qr
 from cloud.db import db_proxy
-from cloud.directory import build_directory
 from cloud.errors import NotFound
-from cloud.ledger import record_topup
+from cloud.ledger.service import record_topup
 from cloud.models import Client, Credential, LedgerEntry, TariffVersion, User
-from cloud.qrkeys import public_key
-from cloud.staffbook import create_staff
+from cloud.staff.service import create_staff
+from cloud.standsync.directory import build_directory
 from sync.directory import Directory, validate_directory
 from tests.cloud.conftest import PASSWORD, World
 

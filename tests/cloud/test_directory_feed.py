@@ -16,14 +16,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cloud import clientbook, ledger, staffbook, tariffs
+from cloud.catalog import tariffs
 from cloud.changes import changes_after, current_position, ids_between, record_change
+from cloud.clients import service as clientbook
 from cloud.db import db_proxy, utcnow
-from cloud.directoryfeed import WALK_MARK
-from cloud.ingest import StandClock, apply_batch
+from cloud.ledger import service as ledger
 from cloud.migrations import latest_version, upgrade
 from cloud.models import Client, Credential, DirectoryChange, LedgerEntry, Stand
-from cloud.standauth import provision_stand, revoke
+from cloud.staff import service as staffbook
+from cloud.standsync.feed import WALK_MARK
+from cloud.standsync.ingest import StandClock, apply_batch
+from cloud.standsync.standauth import provision_stand, revoke
 from sync.directory import DirectoryPage, validate_directory_page
 from sync.document import format_utc
 from sync.pricing import Rates
@@ -141,7 +144,7 @@ def test_a_full_walk_in_small_pages_gives_every_client_once(
 def test_the_walk_matches_the_exported_directory(
     app: Flask, client: FlaskClient, world: World, stand: StandCopy
 ) -> None:
-    from cloud.directory import build_directory
+    from cloud.standsync.directory import build_directory
 
     document = build_directory(world.site_a.id, app.config["AQ"])
     assert sorted(c["id"] for c in document["clients"]) == sorted(stand.clients)
@@ -322,7 +325,7 @@ def test_a_client_carries_every_uuid_stands_registered_it_under(
 
 
 def test_pending_commands_travel_with_every_poll(world: World, stand: StandCopy) -> None:
-    from cloud.commands import request_end
+    from cloud.standsync.commands import request_end
 
     stream = Stream(world.stand_a.id)
     session_uuid, started = stream.started(world.member.id, world.tariff_version.id)
@@ -630,7 +633,7 @@ def test_a_stand_that_polls_late_gets_the_latest_entries_not_those_read_for_othe
     """Entries are read once per change and process (ClientEntryCache): one stand polling after
     every operation fills the cache with each intermediate entry, and another polling only at
     the end must still get what a walk from scratch gives."""
-    from cloud.directory import client_entries
+    from cloud.standsync.directory import client_entries
 
     late = StandCopy(client, enrolled_stand(client, world, "Пост 7"))
     late.sync()
@@ -686,7 +689,7 @@ def test_client_texts_are_spliced_into_the_page_intact(
 
 
 def test_the_cache_keeps_at_most_its_capacity(app: Flask, world: World) -> None:
-    from cloud.directoryfeed import ClientEntryCache
+    from cloud.standsync.feed import ClientEntryCache
 
     for number in range(4):
         clientbook.create_client(None, kind="member", name=f"Клиент {number}")

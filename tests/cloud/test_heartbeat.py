@@ -11,8 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from cloud.db import utcnow
-from cloud.heartbeat import parse_heartbeat, record_heartbeat
 from cloud.models import Stand, StandHeartbeat, StandHeartbeatLog
+from cloud.standsync.heartbeat import parse_heartbeat, record_heartbeat
 from sync.document import format_utc
 from tests.cloud.conftest import World
 from tests.cloud.test_syncapi import enrolled, headers

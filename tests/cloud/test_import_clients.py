@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from cloud import clientbook
 from cloud.cli import main
-from cloud.clientimport import ImportFailed, import_clients
+from cloud.clients import service as clientbook
+from cloud.clients.csvimport import ImportFailed, import_clients
 from cloud.db import db_proxy
 from cloud.models import Client, Credential
 from tests.cloud.conftest import World

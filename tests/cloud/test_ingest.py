@@ -13,8 +13,7 @@ from typing import Any
 import peewee
 import pytest
 
-from cloud.ingest import StandClock, apply_batch, last_seq
-from cloud.ledger import ledger_balance
+from cloud.ledger.service import ledger_balance
 from cloud.migrations import current_version, latest_version, upgrade
 from cloud.models import (
     ALL_MODELS,
@@ -26,6 +25,7 @@ from cloud.models import (
     Stand,
     StandEvent,
 )
+from cloud.standsync.ingest import StandClock, apply_batch, last_seq
 from tests.cloud import schema_v1
 from tests.cloud.conftest import World
 from tests.cloud.eventstream import T0, Stream, new_uuid

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from cloud import cli, integrity
+from cloud import cli
 from cloud.db import db_proxy, utcnow
-from cloud.ingest import StandClock, apply_batch
-from cloud.integrity import run_checks
+from cloud.integrity import checks as integrity
+from cloud.integrity.checks import run_checks
 from cloud.models import (
     Client,
     Credential,
@@ -29,6 +29,7 @@ from cloud.models import (
     Tariff,
     TariffVersion,
 )
+from cloud.standsync.ingest import StandClock, apply_batch
 from tests.cloud.conftest import World
 from tests.cloud.eventstream import Stream, new_uuid
 from tests.cloud.sessionrows import add_session

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from cloud import clientbook, ledger
+from cloud.clients import service as clientbook
 from cloud.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from cloud.ledger import service as ledger
 from cloud.models import Client, LedgerEntry
 from tests.cloud.conftest import World
 

@@ -22,9 +22,11 @@ from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cloud import cli, mailings, segmentbook
+from cloud import cli
 from cloud.db import db_proxy, utcnow
-from cloud.mailings import send_queued
+from cloud.marketing import mailings
+from cloud.marketing import segments as segmentbook
+from cloud.marketing.mailings import send_queued
 from cloud.models import Client, Mailing, MailingRecipient, Segment
 from tests.cloud.conftest import World, post_form
 from tests.cloud.test_openapi import _success_validator

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import Client, Session, Stand
-from cloud.standauth import provision_stand
+from cloud.standsync.standauth import provision_stand
 from tests.cloud.eventstream import T0, Stream
 from tests.cloud.sessionrows import add_session
 from tests.cloud.test_reports import money, page_table, read_csv

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cloud.db import utcnow
-from cloud.heartbeat import ONLINE_WITHIN, parse_heartbeat, record_heartbeat
 from cloud.models import Stand, StandHeartbeat, StandHeartbeatLog
+from cloud.standsync.heartbeat import ONLINE_WITHIN, parse_heartbeat, record_heartbeat
 from tests.cloud.sessionrows import add_session
 from tests.cloud.test_heartbeat import beat
 from tests.cloud.test_reports import hours_minutes, money, page_table, read_csv

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import Client
 from tests.cloud.test_reports import NBSP, money, page_table, read_csv, roubles
 

@@ -16,7 +16,7 @@ from flask import Flask
 from cloud import create_app
 from cloud.models import ClientDriver, Credential, Mailing, Segment, Session
 from cloud.permissions import ALL_ROLES, role_can
-from cloud.staffbook import create_staff
+from cloud.staff.service import create_staff
 from tests.cloud.conftest import PASSWORD, World, csrf_token
 
 PUBLIC_ENDPOINTS = {

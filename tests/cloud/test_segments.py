@@ -18,8 +18,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cloud import migrations, segmentbook
+from cloud import migrations
 from cloud.db import utcnow
+from cloud.marketing import segments as segmentbook
 from cloud.migrations import current_version, latest_version, upgrade
 from cloud.models import (
     Client,

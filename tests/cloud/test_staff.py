@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from werkzeug.security import check_password_hash
 
 from cloud.models import ApiToken, User, UserSite
-from cloud.staffbook import create_staff
+from cloud.staff.service import create_staff
 from tests.cloud.conftest import PASSWORD, World, login, post_form
 
 

@@ -18,7 +18,7 @@ from cloud import cli
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, ValidationFailed
 from cloud.models import Stand
-from cloud.standauth import (
+from cloud.standsync.standauth import (
     Unauthorized,
     enrol,
     issue_code,

@@ -9,11 +9,11 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from cloud.catalog.sites import create_stand
 from cloud.db import utcnow
-from cloud.heartbeat import parse_heartbeat, record_heartbeat
 from cloud.models import Stand
-from cloud.sites import create_stand
-from cloud.standauth import enrol, provision_stand, revoke
+from cloud.standsync.heartbeat import parse_heartbeat, record_heartbeat
+from cloud.standsync.standauth import enrol, provision_stand, revoke
 from sync.document import format_utc
 from tests.cloud.conftest import World
 

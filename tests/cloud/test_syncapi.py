@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cloud.db import utcnow
-from cloud.ledger import ledger_balance
+from cloud.ledger.service import ledger_balance
 from cloud.models import Client, LedgerEntry, Session, Stand, StandEvent
-from cloud.standauth import CONTACT_REFRESH, issue_code, provision_stand, revoke
+from cloud.standsync.standauth import CONTACT_REFRESH, issue_code, provision_stand, revoke
 from sync.document import format_utc
 from tests.cloud.conftest import World
 from tests.cloud.eventstream import Stream

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from cloud import tariffs
+from cloud.catalog import tariffs
 from cloud.db import utcnow
 from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.models import Tariff, TariffVersion

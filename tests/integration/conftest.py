@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from flask import Flask
 from werkzeug.serving import make_server
 
-from cloud.standauth import provision_stand
+from cloud.standsync.standauth import provision_stand
 from edge.cli import main as edge_cli
 from edge.config import EdgeConfig, load_config
 from edge.engine import Engine

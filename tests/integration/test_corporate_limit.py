@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cloud import clientbook, corporate
-from cloud.ledger import post_entry
+from cloud.clients import corporate
+from cloud.clients import service as clientbook
+from cloud.ledger.service import post_entry
 from cloud.models import Credential, Session, StandEvent
 from edge.store import DirCredential, LocalSession
 from tests.integration.conftest import Central, DirectStand, provision

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import Client, LedgerEntry, Session, StandEvent
 from edge.store import LocalLedger, LocalSession, Outbox
 from tests.integration.conftest import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import Client, LedgerEntry, StandEvent
 from edge.store import LocalLedger
 from tests.integration.conftest import Central, DirectStand, Faults, FaultyProxy, provision

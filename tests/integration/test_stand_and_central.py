@@ -10,8 +10,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from cloud.clientbook import set_blocked
-from cloud.ledger import post_entry
+from cloud.clients.service import set_blocked
+from cloud.ledger.service import post_entry
 from cloud.models import LedgerEntry, Session, TariffVersion
 from edge.config import load_config
 from edge.stand import Stand

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import LedgerEntry, Session, StandEvent
 from edge.config import load_config
 from edge.engine import Engine

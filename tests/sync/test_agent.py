@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 import requests
 
-from cloud.clientbook import (
+from cloud.clients.service import (
     delete_client,
     link_card,
     mark_card_lost,
     set_blocked,
     unlink_credential,
 )
-from cloud.commands import request_end
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import Client, Credential, LedgerEntry, Session, Stand, StandEvent, StandHeartbeat
-from cloud.standauth import revoke
+from cloud.standsync.commands import request_end
+from cloud.standsync.standauth import revoke
 from edge.store import DirClient, DirCredential, Outbox
 from sync.agent import (
     CentralUnreachable,
@@ -459,7 +459,7 @@ def test_loading_a_directory_file_makes_the_next_poll_start_over(
 ) -> None:
     from click.testing import CliRunner
 
-    from cloud.directory import build_directory
+    from cloud.standsync.directory import build_directory
     from edge.cli import main
 
     document = build_directory(world.site_a.id, app_config())

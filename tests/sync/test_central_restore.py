@@ -16,9 +16,9 @@ import pytest
 from flask import Flask
 
 from cloud.db import is_postgresql
-from cloud.heartbeat import stands_health
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import ALL_MODELS, Client, LedgerEntry, StandEvent, StandHeartbeat
+from cloud.standsync.heartbeat import stands_health
 from edge.store import LocalLedger, Outbox
 from tests.integration.conftest import (
     Central,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cloud.ledger import post_entry
+from cloud.ledger.service import post_entry
 from cloud.models import Client, LedgerEntry
 from edge.store import DirClient, LocalClient, LocalLedger, LocalSession
 from tests.integration.conftest import (

@@ -1,0 +1,279 @@
+"""The catalog in the JSON API: tariffs with their versions, sites and stands.
+
+Money is in kopecks and times are ISO 8601 with a time zone. A tariff's rates change only by
+adding a version (``POST /tariffs/{id}/versions``); versions are never edited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import request
+from flask_babel import gettext as _
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+
+import cloud.catalog.sites as site_service
+import cloud.catalog.tariffs as tariff_service
+from cloud.api import api_endpoint, bp, page_args
+from cloud.db import db_proxy, utcnow
+from cloud.errors import ValidationFailed
+from cloud.permissions import Capability
+from cloud.web import acting_user
+from sync.pricing import Rates
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RatesBody(Body):
+    """Rates of one version; ranges are checked by the shared pricing rule."""
+
+    member_per_minute_kopecks: StrictInt
+    guest_per_minute_kopecks: StrictInt
+    step_s: StrictInt = 60
+    min_charge_kopecks: StrictInt = 0
+    cap_kopecks: StrictInt | None = None
+    grace_s: StrictInt = 0
+
+    def rates(self) -> Rates:
+        return Rates(
+            member_per_minute=self.member_per_minute_kopecks,
+            guest_per_minute=self.guest_per_minute_kopecks,
+            step_s=self.step_s,
+            min_charge=self.min_charge_kopecks,
+            cap=self.cap_kopecks,
+            grace_s=self.grace_s,
+        )
+
+
+class TariffCreate(RatesBody):
+    name: StrictStr
+    effective_from: AwareDatetime | None = None  # default: now
+
+
+class VersionCreate(RatesBody):
+    effective_from: AwareDatetime
+
+
+class TariffPatch(Body):
+    name: StrictStr | None = None
+    active: StrictBool | None = None
+
+
+class VersionOut(BaseModel):
+    id: int
+    effective_from: datetime
+    member_per_minute_kopecks: int
+    guest_per_minute_kopecks: int
+    step_s: int
+    min_charge_kopecks: int
+    cap_kopecks: int | None
+    grace_s: int
+    created_at: datetime
+
+
+class TariffOut(BaseModel):
+    id: int
+    name: str
+    active: bool
+    current: VersionOut | None
+    upcoming: list[VersionOut]
+    versions: list[VersionOut]
+
+
+class TariffList(BaseModel):
+    items: list[TariffOut]
+    total: int
+
+
+class NameBody(Body):
+    name: StrictStr
+
+
+class StandOut(BaseModel):
+    id: int
+    site_id: int
+    name: str
+    created_at: datetime
+
+
+class StandList(BaseModel):
+    items: list[StandOut]
+    total: int
+
+
+class SiteOut(BaseModel):
+    id: int
+    name: str
+    stands_count: int
+    staff_count: int
+    created_at: datetime
+
+
+class SiteDetail(SiteOut):
+    stands: list[StandOut]
+
+
+class SiteList(BaseModel):
+    items: list[SiteOut]
+    total: int
+
+
+PAGING = {"limit": "1..500, default 50", "offset": "default 0"}
+
+
+# Tariffs
+
+
+@bp.route("/tariffs", methods=["GET"])
+@api_endpoint(Capability.VIEW_CATALOG, "List tariffs", response=TariffList, query=PAGING)
+def list_tariffs() -> Any:
+    limit, offset = page_args()
+    states = tariff_service.overview(utcnow())
+    items = [tariff_service.state_to_dict(state) for state in states[offset : offset + limit]]
+    return {"items": items, "total": len(states)}
+
+
+@bp.route("/tariffs", methods=["POST"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG,
+    "Create a tariff with its first version",
+    body=TariffCreate,
+    response=TariffOut,
+    status=201,
+)
+def create_tariff(body: TariffCreate) -> Any:
+    tariff = tariff_service.create_tariff(
+        acting_user(), name=body.name, rates=body.rates(), effective_from=body.effective_from
+    )
+    return tariff_service.tariff_to_dict(tariff, utcnow())
+
+
+@bp.route("/tariffs/<int:tariff_id>", methods=["GET"])
+@api_endpoint(Capability.VIEW_CATALOG, "Read a tariff and its versions", response=TariffOut)
+def read_tariff(tariff_id: int) -> Any:
+    return tariff_service.tariff_to_dict(tariff_service.get_tariff(tariff_id), utcnow())
+
+
+@bp.route("/tariffs/<int:tariff_id>", methods=["PATCH"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG,
+    "Rename, enable or disable a tariff",
+    body=TariffPatch,
+    response=TariffOut,
+)
+def update_tariff(tariff_id: int, body: TariffPatch) -> Any:
+    tariff = tariff_service.get_tariff(tariff_id)
+    with db_proxy.atomic():
+        if body.name is not None:
+            tariff_service.rename_tariff(tariff, body.name)
+        if body.active is not None:
+            tariff_service.set_active(tariff, body.active)
+    return tariff_service.tariff_to_dict(tariff, utcnow())
+
+
+@bp.route("/tariffs/<int:tariff_id>/versions", methods=["POST"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG,
+    "Schedule new rates from a moment on (a new version)",
+    body=VersionCreate,
+    response=VersionOut,
+    status=201,
+)
+def add_tariff_version(tariff_id: int, body: VersionCreate) -> Any:
+    tariff = tariff_service.get_tariff(tariff_id)
+    version = tariff_service.add_version(acting_user(), tariff, body.rates(), body.effective_from)
+    return tariff_service.version_to_dict(version)
+
+
+# Sites and stands
+
+
+@bp.route("/sites", methods=["GET"])
+@api_endpoint(
+    Capability.VIEW_CATALOG, "List the sites the caller may see", response=SiteList, query=PAGING
+)
+def list_sites() -> Any:
+    limit, offset = page_args()
+    query = site_service.visible_sites(acting_user())
+    total = query.count()
+    summaries = site_service.summaries(acting_user(), list(query.limit(limit).offset(offset)))
+    return {"items": [site_service.site_to_dict(summary) for summary in summaries], "total": total}
+
+
+@bp.route("/sites", methods=["POST"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG, "Create a site", body=NameBody, response=SiteDetail, status=201
+)
+def create_site(body: NameBody) -> Any:
+    site = site_service.create_site(body.name)
+    return _site_detail(site.id)
+
+
+def _site_detail(site_id: int) -> dict[str, Any]:
+    user = acting_user()
+    summary = site_service.summaries(user, [site_service.get_site(user, site_id)])[0]
+    return site_service.site_to_dict(summary, with_stands=True)
+
+
+@bp.route("/sites/<int:site_id>", methods=["GET"])
+@api_endpoint(Capability.VIEW_CATALOG, "Read a site with its stands", response=SiteDetail)
+def read_site(site_id: int) -> Any:
+    return _site_detail(site_id)
+
+
+@bp.route("/sites/<int:site_id>", methods=["PATCH"])
+@api_endpoint(Capability.MANAGE_CATALOG, "Rename a site", body=NameBody, response=SiteDetail)
+def update_site(site_id: int, body: NameBody) -> Any:
+    site_service.rename_site(site_service.get_site(acting_user(), site_id), body.name)
+    return _site_detail(site_id)
+
+
+def _site_id_arg() -> int | None:
+    raw = request.args.get("site_id", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValidationFailed(_("site_id должен быть целым числом"), "bad_site_id")
+    return int(raw)
+
+
+@bp.route("/stands", methods=["GET"])
+@api_endpoint(
+    Capability.VIEW_CATALOG,
+    "List the stands the caller may see",
+    response=StandList,
+    query={"site_id": "only the stands of this site", **PAGING},
+)
+def list_stands() -> Any:
+    limit, offset = page_args()
+    user = acting_user()
+    site_id = _site_id_arg()
+    site = site_service.get_site(user, site_id) if site_id is not None else None
+    query = site_service.visible_stands(user, site)
+    total = query.count()
+    items = [site_service.stand_to_dict(stand) for stand in query.limit(limit).offset(offset)]
+    return {"items": items, "total": total}
+
+
+@bp.route("/sites/<int:site_id>/stands", methods=["POST"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG, "Add a stand to a site", body=NameBody, response=StandOut, status=201
+)
+def create_stand(site_id: int, body: NameBody) -> Any:
+    stand = site_service.create_stand(site_service.get_site(acting_user(), site_id), body.name)
+    return site_service.stand_to_dict(stand)
+
+
+@bp.route("/stands/<int:stand_id>", methods=["GET"])
+@api_endpoint(Capability.VIEW_CATALOG, "Read a stand", response=StandOut)
+def read_stand(stand_id: int) -> Any:
+    return site_service.stand_to_dict(site_service.get_stand(acting_user(), stand_id))
+
+
+@bp.route("/stands/<int:stand_id>", methods=["PATCH"])
+@api_endpoint(Capability.MANAGE_CATALOG, "Rename a stand", body=NameBody, response=StandOut)
+def update_stand(stand_id: int, body: NameBody) -> Any:
+    stand = site_service.rename_stand(site_service.get_stand(acting_user(), stand_id), body.name)
+    return site_service.stand_to_dict(stand)

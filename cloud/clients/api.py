@@ -1,0 +1,426 @@
+"""Clients over the JSON API: search, register, read, change, delete; their cards and plates,
+top-ups and ledger, owner's adjustments, promotion of a guest, and the QR token.
+
+The names and shapes here are an interface other programs rely on; the rules are those of the
+client pages (``cloud.clients.service``, ``cloud.ledger.service``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import current_app, request
+from flask_babel import gettext as _
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from cloud.api import api_endpoint, bp, page_args
+from cloud.clients import service as clientbook
+from cloud.db import db_proxy
+from cloud.errors import ValidationFailed
+from cloud.ledger import service as ledger
+from cloud.loyalty import bonus
+from cloud.models import Client
+from cloud.permissions import Capability
+from cloud.web import acting_user
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+class CountersOut(BaseModel):
+    """The client card's counters, over every session at every site."""
+
+    sessions: int
+    total_duration_s: int
+    total_spent_kopecks: int = Field(description="sum of the ended sessions' costs")
+    last_visit_at: str | None = Field(description="start of the latest session")
+    registered_at: str
+    comments: int = Field(description="notes and complaints staff wrote about the client")
+
+
+class ClientOut(BaseModel):
+    """A client. ``plates`` are normalised, ``cards`` are the usable upper-case hex UIDs,
+    ``lost_cards`` the disabled ones (still linked, so a stand refuses them). A ``corporate``
+    client is one account for several cards, plates and drivers with one balance."""
+
+    id: int
+    kind: Literal["member", "guest"]
+    name: str
+    phones: list[str]
+    email: str
+    plates: list[str]
+    cards: list[str]
+    lost_cards: list[str]
+    blocked: bool
+    blocked_reason: str
+    unsubscribed: bool = Field(description="asked not to receive mailings")
+    corporate: bool
+    balance_kopecks: int
+    default_tariff_id: int | None
+    home_site_id: int | None
+    note: str
+    member_since: str | None
+    created_at: str
+    counters: CountersOut
+    points_balance: int = Field(description="bonus points (cloud/bonus.py)")
+    points_spending: Literal["points_first", "money_first", "off"]
+    discount_percent: int = Field(description="personal discount per session, 0..100 %")
+    discount_kopecks: int = Field(description="or a fixed discount per session, kopecks")
+
+
+class ClientList(BaseModel):
+    items: list[ClientOut]
+    total: int
+
+
+class ClientCreate(BaseModel):
+    """Only ``kind`` is required; a member needs a name, a guest a plate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["member", "guest"]
+    name: str = ""
+    phones: list[str] = Field(default_factory=list)
+    email: str = ""
+    plates: list[str] = Field(default_factory=list)
+    cards: list[str] = Field(default_factory=list, description="NFC UIDs, 4, 7 or 10 bytes hex")
+    default_tariff_id: StrictInt | None = None
+    note: str = ""
+    site_id: StrictInt | None = Field(
+        default=None, description="home site; an attendant's own site when omitted"
+    )
+
+
+class ClientPatch(BaseModel):
+    """Only the fields given are changed; ``default_tariff_id: null`` clears the tariff."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    email: str | None = None
+    note: str | None = None
+    phones: list[str] | None = None
+    default_tariff_id: StrictInt | None = None
+    blocked: StrictBool | None = None
+    blocked_reason: str | None = None
+    unsubscribed: StrictBool | None = None
+    corporate: StrictBool | None = None
+    points_spending: Literal["points_first", "money_first", "off"] | None = None
+    discount_percent: StrictInt | None = Field(default=None, description="0..100")
+    discount_kopecks: StrictInt | None = Field(
+        default=None, description="a fixed discount per session; not with a percentage"
+    )
+
+
+class CredentialOut(BaseModel):
+    id: int
+    kind: Literal["card", "plate", "qr"]
+    value: str
+    lost: bool
+    daily_limit_kopecks: int | None = Field(description="a card's limit per local day")
+    created_at: str
+    unlinked_at: str | None
+
+
+class CredentialList(BaseModel):
+    items: list[CredentialOut]
+
+
+class CardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uid: str
+
+
+class PlateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    plate: str
+
+
+class TopupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_kopecks: StrictInt = Field(description="kopecks, 1 to 100 000 000")
+    method: Literal["cash", "card", "transfer"]
+
+
+class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_kopecks: StrictInt = Field(description="kopecks, non-zero; negative takes money off")
+    reason: str
+
+
+class LedgerEntryOut(BaseModel):
+    id: int
+    kind: Literal["topup", "charge", "adjustment", "refund"]
+    amount_kopecks: int
+    method: str | None
+    reason: str
+    session_id: int | None
+    site_id: int | None
+    created_by_id: int | None
+    created_at: str
+
+
+class LedgerList(BaseModel):
+    items: list[LedgerEntryOut]
+    total: int
+
+
+class PromoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    phones: list[str] = Field(default_factory=list)
+    email: str = ""
+    cards: list[str] = Field(default_factory=list)
+
+
+class QrOut(BaseModel):
+    token: str = Field(description="the signed token text to encode in a QR code")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+TERMS = (
+    "points_spending",
+    "discount_percent",
+    "discount_kopecks",
+)  # cloud.loyalty.bonus.update_terms
+
+
+def _client(client_id: int) -> Any:
+    return clientbook.get_client(acting_user(), client_id)
+
+
+def _optional_int(name: str) -> int | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValidationFailed(_("%(name)s должен быть целым числом", name=name), "bad_query")
+    return int(text)
+
+
+def _optional_bool(name: str) -> bool | None:
+    text = request.args.get(name, "").strip().lower()
+    if not text:
+        return None
+    if text not in ("true", "false", "1", "0"):
+        raise ValidationFailed(_("%(name)s: true или false", name=name), "bad_query")
+    return text in ("true", "1")
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+@bp.get("/clients")
+@api_endpoint(
+    Capability.VIEW_CLIENTS,
+    "Search clients",
+    response=ClientList,
+    query={
+        "q": "name, phone, car plate or card UID (plates match however they are typed)",
+        "kind": "member or guest",
+        "site_id": "clients of this site (home site or a session there)",
+        "blocked": "true or false",
+        "limit": "1..500, default 50",
+        "offset": "default 0",
+    },
+)
+def clients_list() -> Any:
+    limit, offset = page_args()
+    kind = request.args.get("kind") or None
+    rows, total = clientbook.search_clients(
+        acting_user(),
+        q=request.args.get("q", ""),
+        kind=kind,
+        site_id=_optional_int("site_id"),
+        blocked=_optional_bool("blocked"),
+        limit=limit,
+        offset=offset,
+    )
+    return {"items": clientbook.client_dicts(rows), "total": total}
+
+
+@bp.post("/clients")
+@api_endpoint(
+    Capability.SERVE_CLIENTS,
+    "Register a member or a guest",
+    body=ClientCreate,
+    response=ClientOut,
+    status=201,
+)
+def clients_create(body: ClientCreate) -> Any:
+    client = clientbook.create_client(acting_user(), **body.model_dump())
+    bonus.welcome(client, bonus.app_rules())
+    return clientbook.client_to_dict(Client.get_by_id(client.id))
+
+
+@bp.get("/clients/<int:client_id>")
+@api_endpoint(Capability.VIEW_CLIENTS, "Read a client", response=ClientOut)
+def client_get(client_id: int) -> Any:
+    return clientbook.client_to_dict(_client(client_id))
+
+
+@bp.patch("/clients/<int:client_id>")
+@api_endpoint(
+    Capability.EDIT_CLIENTS, "Change a client's data or block", body=ClientPatch, response=ClientOut
+)
+def client_patch(client_id: int, body: ClientPatch) -> Any:
+    client = _client(client_id)
+    given = body.model_dump(include=body.model_fields_set)
+    terms = {name: given.pop(name) for name in TERMS if given.get(name) is not None}
+    given = {name: value for name, value in given.items() if name not in TERMS}
+    blocked = given.pop("blocked", None)
+    reason = given.pop("blocked_reason", None)
+    if reason is not None and blocked is None and not client.blocked:
+        raise ValidationFailed(
+            _("Причину блокировки указывают вместе с blocked: true"), "reason_without_block"
+        )
+    with db_proxy.atomic():
+        if terms:
+            bonus.update_terms(client, **terms)
+        if given:
+            clientbook.update_client(acting_user(), client, **given)
+        if blocked is not None or reason is not None:
+            blocking = client.blocked if blocked is None else blocked
+            clientbook.set_blocked(acting_user(), client, blocking, reason or "")
+    return clientbook.client_to_dict(client)
+
+
+@bp.delete("/clients/<int:client_id>")
+@api_endpoint(Capability.DELETE_CLIENTS, "Delete a client (cards and plates freed)", status=204)
+def client_delete(client_id: int) -> Any:
+    clientbook.delete_client(acting_user(), _client(client_id))
+    return None
+
+
+@bp.post("/clients/<int:client_id>/promote")
+@api_endpoint(
+    Capability.SERVE_CLIENTS,
+    "Register a guest as a club member (history kept)",
+    body=PromoteIn,
+    response=ClientOut,
+)
+def client_promote(client_id: int, body: PromoteIn) -> Any:
+    client = clientbook.promote_to_member(acting_user(), _client(client_id), **body.model_dump())
+    bonus.welcome(client, bonus.app_rules())
+    return clientbook.client_to_dict(Client.get_by_id(client.id))
+
+
+# --- cards and plates -------------------------------------------------------------------------
+
+
+@bp.get("/clients/<int:client_id>/credentials")
+@api_endpoint(
+    Capability.VIEW_CLIENTS,
+    "Linked cards (lost ones included), plates and QR token ids",
+    response=CredentialList,
+)
+def client_credentials(client_id: int) -> Any:
+    credentials = clientbook.active_credentials(_client(client_id))
+    return {"items": [clientbook.credential_to_dict(row) for row in credentials]}
+
+
+@bp.post("/clients/<int:client_id>/cards")
+@api_endpoint(
+    Capability.EDIT_CLIENTS, "Link an NFC card", body=CardIn, response=CredentialOut, status=201
+)
+def client_link_card(client_id: int, body: CardIn) -> Any:
+    credential = clientbook.link_card(acting_user(), _client(client_id), body.uid)
+    return clientbook.credential_to_dict(credential)
+
+
+@bp.post("/clients/<int:client_id>/plates")
+@api_endpoint(
+    Capability.EDIT_CLIENTS, "Link a car plate", body=PlateIn, response=CredentialOut, status=201
+)
+def client_link_plate(client_id: int, body: PlateIn) -> Any:
+    credential = clientbook.link_plate(acting_user(), _client(client_id), body.plate)
+    return clientbook.credential_to_dict(credential)
+
+
+@bp.delete("/clients/<int:client_id>/credentials/<int:credential_id>")
+@api_endpoint(Capability.EDIT_CLIENTS, "Unlink a card, plate or QR token", status=204)
+def client_unlink_credential(client_id: int, credential_id: int) -> Any:
+    clientbook.unlink_credential(acting_user(), _client(client_id), credential_id)
+    return None
+
+
+@bp.post("/clients/<int:client_id>/cards/<int:credential_id>/lost")
+@api_endpoint(
+    Capability.EDIT_CLIENTS, "Mark a card lost (it stays refused)", response=CredentialOut
+)
+def client_card_lost(client_id: int, credential_id: int) -> Any:
+    credential = clientbook.mark_card_lost(acting_user(), _client(client_id), credential_id)
+    return clientbook.credential_to_dict(credential)
+
+
+# --- money ------------------------------------------------------------------------------------
+
+
+@bp.post("/clients/<int:client_id>/topups")
+@api_endpoint(
+    Capability.SERVE_CLIENTS,
+    "Record a top-up (cash, card or transfer)",
+    body=TopupIn,
+    response=LedgerEntryOut,
+    status=201,
+)
+def client_topup(client_id: int, body: TopupIn) -> Any:
+    entry = ledger.record_topup(acting_user(), _client(client_id), body.amount_kopecks, body.method)
+    return ledger.entry_to_dict(entry)
+
+
+@bp.get("/clients/<int:client_id>/ledger")
+@api_endpoint(
+    Capability.VIEW_CLIENTS,
+    "The client's ledger, newest first",
+    response=LedgerList,
+    query={"limit": "1..500, default 50", "offset": "default 0"},
+)
+def client_ledger(client_id: int) -> Any:
+    client = _client(client_id)
+    limit, offset = page_args()
+    items = [ledger.entry_to_dict(row) for row in ledger.entries(client, limit, offset)]
+    return {"items": items, "total": ledger.entry_count(client)}
+
+
+@bp.post("/clients/<int:client_id>/adjustments")
+@api_endpoint(
+    Capability.ADJUST_BALANCE,
+    "Adjust a balance with a reason (owner)",
+    body=AdjustmentIn,
+    response=LedgerEntryOut,
+    status=201,
+)
+def client_adjust(client_id: int, body: AdjustmentIn) -> Any:
+    entry = ledger.adjust_balance(
+        acting_user(), _client(client_id), body.amount_kopecks, body.reason
+    )
+    return ledger.entry_to_dict(entry)
+
+
+# --- QR token ---------------------------------------------------------------------------------
+
+
+@bp.get("/clients/<int:client_id>/qr")
+@api_endpoint(
+    Capability.VIEW_CLIENTS, "The client's current QR token (the first is issued)", response=QrOut
+)
+def client_qr(client_id: int) -> Any:
+    token = clientbook.ensure_qr(acting_user(), _client(client_id), current_app.config["AQ"])
+    return {"token": token}
+
+
+@bp.post("/clients/<int:client_id>/qr")
+@api_endpoint(
+    Capability.EDIT_CLIENTS,
+    "Issue a new QR token, revoking the old one",
+    response=QrOut,
+    status=201,
+)
+def client_qr_reissue(client_id: int) -> Any:
+    token = clientbook.issue_qr(acting_user(), _client(client_id), current_app.config["AQ"])
+    return {"token": token}

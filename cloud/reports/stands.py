@@ -1,0 +1,228 @@
+"""The stand health report over a period: how long each stand was offline, how deep its outbox
+of unsent events grew, and its sessions whose cost, priced again here, differed from what the
+stand charged.
+
+**Offline time.** A stand is online while its latest heartbeat is at most
+:data:`~cloud.standsync.heartbeat.ONLINE_WITHIN` old (the stands page's rule). A silence of ``g`` seconds
+between two heartbeats therefore makes the stand offline from ``ONLINE_WITHIN`` after the
+first until the second. The heartbeat that ends such a silence is always kept in the
+heartbeat log with its length (``StandHeartbeatLog.silence_s``); a silence still going on is
+read from the stand's latest heartbeat. Offline time is the sum of those stretches clipped to
+the period (and to now). A stand that never sent a heartbeat has no figure.
+
+**Outbox peak.** The largest outbox depth any logged heartbeat of the period reported, and the
+first time it did.
+
+**Re-priced sessions.** Sessions ended in the period whose ``price_mismatch`` is set: the count
+and the sum of ``cost_kopecks - repriced_cost_kopecks`` (what the stand charged more than the
+tariff says; negative if less), and the newest of them listed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import peewee as pw
+
+from cloud.clock import iso_utc
+from cloud.models import Session, Site, Stand, StandHeartbeat, StandHeartbeatLog, User
+from cloud.periods import Period
+from cloud.permissions import site_scope
+from cloud.standsync.heartbeat import ONLINE_WITHIN
+
+REPRICED_LIMIT = 100
+
+
+@dataclass
+class StandRow:
+    stand_id: int
+    stand_name: str
+    site_name: str
+    offline_s: int | None  # None: the stand never sent a heartbeat
+    outages: int  # offline stretches that touch the period
+    outbox_peak: int
+    outbox_peak_at: datetime | None
+    repriced: int
+    repriced_difference_kopecks: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stand_id": self.stand_id,
+            "stand_name": self.stand_name,
+            "site_name": self.site_name,
+            "offline_s": self.offline_s,
+            "outages": self.outages,
+            "outbox_peak": self.outbox_peak,
+            "outbox_peak_at": iso_utc(self.outbox_peak_at),
+            "repriced": self.repriced,
+            "repriced_difference_kopecks": self.repriced_difference_kopecks,
+        }
+
+
+@dataclass
+class StandReport:
+    period: Period
+    rows: list[StandRow]  # by site and stand name
+    repriced_sessions: list[dict[str, Any]]  # newest first, at most REPRICED_LIMIT
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.period.first.isoformat(),
+            "to": self.period.last.isoformat(),
+            "rows": [row.to_dict() for row in self.rows],
+            "repriced_sessions": self.repriced_sessions,
+        }
+
+
+def _clipped(begin: datetime, end: datetime, start: datetime, stop: datetime) -> int:
+    """Seconds of [begin, end) within [start, stop)."""
+    return max(0, int((min(end, stop) - max(begin, start)).total_seconds()))
+
+
+def _silences(
+    stand_ids: list[int], start: datetime, stop: datetime
+) -> list[tuple[int, datetime, int]]:
+    """(stand, heartbeat time, silence seconds) of the silences that may reach into
+    [start, stop): those ended within it, and each stand's first one ended after it."""
+    log = StandHeartbeatLog
+    inside = log.select(log.stand, log.received_at, log.silence_s).where(
+        log.silence_s.is_null(False) & (log.received_at >= start) & (log.received_at < stop)
+    )
+    first_after = (
+        log.select(log.stand, pw.fn.MIN(log.received_at).alias("at"))
+        .where(log.silence_s.is_null(False) & (log.received_at >= stop))
+        .group_by(log.stand)
+    )
+    after = log.select(log.stand, log.received_at, log.silence_s).join(
+        first_after,
+        on=((log.stand == first_after.c.stand_id) & (log.received_at == first_after.c.at)),
+    )
+    wanted = set(stand_ids)
+    return [
+        (stand_id, log.received_at.python_value(at), int(silence))
+        for query in (inside, after)
+        for stand_id, at, silence in query.tuples()
+        if stand_id in wanted
+    ]
+
+
+def offline_seconds(
+    stand_ids: list[int], start: datetime, stop: datetime
+) -> dict[int, tuple[int, int]]:
+    """Each stand's (offline seconds, outages) in [start, stop); stands never heard from are
+    left out."""
+    grace = ONLINE_WITHIN
+    latest = dict(
+        StandHeartbeat.select(StandHeartbeat.stand, StandHeartbeat.received_at)
+        .where(StandHeartbeat.stand.in_(stand_ids))
+        .tuples()
+    )
+    found = {stand_id: (0, 0) for stand_id in latest}
+    stretches = [
+        (stand_id, at - timedelta(seconds=silence) + grace, at)
+        for stand_id, at, silence in _silences(stand_ids, start, stop)
+    ]
+    for stand_id, beat in latest.items():
+        beat = StandHeartbeat.received_at.python_value(beat)
+        stretches.append((stand_id, beat + grace, stop))  # a silence going on (empty if not)
+    for stand_id, begin, end in stretches:
+        seconds = _clipped(begin, end, start, stop)
+        if seconds > 0 and stand_id in found:
+            total, outages = found[stand_id]
+            found[stand_id] = (total + seconds, outages + 1)
+    return found
+
+
+def outbox_peaks(
+    stand_ids: list[int], start: datetime, stop: datetime
+) -> dict[int, tuple[int, datetime]]:
+    """Each stand's largest outbox of the period and when it was first reported: the peaks in
+    one pass over the partial index of non-empty outboxes, then their first times in another."""
+    log = StandHeartbeatLog
+    in_period = (log.outbox > 0) & (log.received_at >= start) & (log.received_at < stop)
+    peaks = dict(
+        log.select(log.stand, pw.fn.MAX(log.outbox)).where(in_period).group_by(log.stand).tuples()
+    )
+    wanted = {stand_id: peak for stand_id, peak in peaks.items() if stand_id in set(stand_ids)}
+    if not wanted:
+        return {}
+    first_times = (
+        log.select(log.stand, pw.fn.MIN(log.received_at))
+        .where(in_period & pw.Tuple(log.stand, log.outbox).in_(list(wanted.items())))
+        .group_by(log.stand)
+    )
+    return {
+        stand_id: (int(wanted[stand_id]), log.received_at.python_value(at))
+        for stand_id, at in first_times.tuples()
+    }
+
+
+def _repriced(period: Period) -> pw.ModelSelect:
+    return Session.select().where(
+        (Session.price_mismatch == True)  # noqa: E712 - SQL, and the partial index's condition
+        & (Session.ended_at >= period.start)
+        & (Session.ended_at < period.end)
+    )
+
+
+def repriced_by_stand(period: Period) -> dict[int, tuple[int, int]]:
+    difference = pw.fn.SUM(Session.cost_kopecks - Session.repriced_cost_kopecks)
+    query = _repriced(period).select(Session.stand, pw.fn.COUNT(Session.id), difference)
+    return {sid: (int(n), int(d or 0)) for sid, n, d in query.group_by(Session.stand).tuples()}
+
+
+def repriced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, Any]]:
+    query = (
+        _repriced(period)
+        .where(Session.stand.in_(stand_ids))
+        .order_by(Session.ended_at.desc(), Session.id.desc())
+        .limit(REPRICED_LIMIT)
+    )
+    return [
+        {
+            "session_id": row.id,
+            "stand_id": row.stand_id,
+            "client_id": row.client_id,
+            "ended_at": iso_utc(row.ended_at),
+            "duration_s": row.duration_s,
+            "cost_kopecks": row.cost_kopecks,
+            "repriced_cost_kopecks": row.repriced_cost_kopecks,
+        }
+        for row in query
+    ]
+
+
+def stand_report(actor: User, period: Period, now: datetime) -> StandReport:
+    """Every stand of the actor's sites with its offline time, outbox peak and re-priced
+    sessions over ``period`` (up to now)."""
+    stands = Stand.select(Stand, Site).join(Site).order_by(Site.name, Stand.name, Stand.id)
+    scope = site_scope(actor)
+    if scope is not None:
+        stands = stands.where(Stand.site.in_(sorted(scope)))
+    stands = list(stands)
+    ids = [stand.id for stand in stands] or [0]
+    stop = min(period.end, now)
+    offline = offline_seconds(ids, period.start, stop)
+    peaks = outbox_peaks(ids, period.start, stop)
+    repriced = repriced_by_stand(period)
+    rows = []
+    for stand in stands:
+        seconds, outages = offline.get(stand.id, (None, 0))
+        peak, peak_at = peaks.get(stand.id, (0, None))
+        count, difference = repriced.get(stand.id, (0, 0))
+        rows.append(
+            StandRow(
+                stand.id,
+                stand.name,
+                stand.site.name,
+                seconds,
+                outages,
+                peak,
+                peak_at,
+                count,
+                difference,
+            )
+        )
+    return StandReport(period, rows, repriced_sessions(period, ids))

@@ -1,0 +1,82 @@
+"""The session page: one wash session (who, where, tariff, time, cost, who started and ended
+it and how), its charges, and its comments with a form to add one. Sessions are read through
+the acting staff member's site scope (``sessionbook.get_session``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from cloud.clients import service as clientbook
+from cloud.errors import DomainError
+from cloud.labels import entry_labels, kind_labels
+from cloud.models import LedgerEntry, Session, User
+from cloud.permissions import Capability, requires
+from cloud.sessions.service import get_session
+from cloud.web import acting_user
+from sync.errors import RuleError
+
+bp = Blueprint("sessions", __name__, url_prefix="/sessions")
+
+
+def method_labels() -> dict[str, str]:
+    return {
+        "card": _("Карта"),
+        "qr": _("QR-код"),
+        "screen": _("Экран поста"),
+        "plate": _("Номер автомобиля"),
+        "dashboard": _("Из центра"),
+        "auto": _("Автоматически"),
+    }
+
+
+def _staff_name(user_id: int | None) -> str:
+    user = User.get_or_none(User.id == user_id) if user_id is not None else None
+    return user.full_name if user is not None else "—"
+
+
+def _page(session: Session, error: str = "", text: str = "", status: int = 200) -> Any:
+    entries = list(
+        LedgerEntry.select()
+        .where(LedgerEntry.session == session.id)
+        .order_by(LedgerEntry.created_at, LedgerEntry.id)
+    )
+    page = render_template(
+        "sessions/view.html",
+        s=session,
+        started_by=_staff_name(session.started_by_id),
+        ended_by=_staff_name(session.ended_by_id),
+        entries=entries,
+        comments=clientbook.comments_on(session),
+        error=error,
+        text=text,
+        kind_labels=kind_labels(),
+        entry_labels=entry_labels(),
+        method_labels=method_labels(),
+    )
+    return page, status
+
+
+@bp.get("/<int:session_id>")
+@requires(Capability.VIEW_CLIENTS)
+def view(session_id: int) -> Any:
+    return _page(get_session(acting_user(), session_id))
+
+
+@bp.post("/<int:session_id>/comments")
+@requires(Capability.SERVE_CLIENTS)
+def comment(session_id: int) -> Any:
+    """A comment on the session; it joins its client's comment history."""
+    actor = acting_user()
+    session = get_session(actor, session_id)
+    text = request.form.get("text", "")
+    try:
+        client = clientbook.get_client(actor, session.client_id)
+        clientbook.add_comment(actor, client, text, session)
+    except (DomainError, RuleError) as error:
+        status = error.status if isinstance(error, DomainError) else 400
+        return _page(session, error.message, text, status)
+    flash(_("Комментарий добавлен"), "success")
+    return redirect(url_for("sessions.view", session_id=session.id))

@@ -1,0 +1,117 @@
+"""Log-in and log-out pages (Flask-Login) and the language switch.
+
+A web session carries the user's ``session_version``; bumping it (log-out, deactivation, role or
+password change) ends every session of that user at once."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired
+
+from cloud.models import User
+from cloud.staff.auth import authenticate
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = None
+
+
+class StaffPrincipal(UserMixin):
+    """The logged-in staff member as Flask-Login sees them; ``row`` is the ``User`` record."""
+
+    def __init__(self, row: User):
+        self.row = row
+        self.id = row.id
+        self.role = row.role
+        self.full_name = row.full_name
+
+    def get_id(self) -> str:
+        return f"{self.row.id}:{self.row.session_version}"
+
+
+@login_manager.user_loader
+def load_user(token: str) -> StaffPrincipal | None:
+    user_id, _sep, version = token.partition(":")
+    if not user_id.isdigit() or not version.isdigit():
+        return None
+    row = User.get_or_none((User.id == int(user_id)) & User.active & User.deleted_at.is_null())
+    if row is None or row.session_version != int(version):
+        return None
+    return StaffPrincipal(row)
+
+
+class LoginForm(FlaskForm):
+    phone = StringField(validators=[DataRequired()])
+    password = PasswordField(validators=[DataRequired()])
+
+
+def local_target(target: str) -> str | None:
+    """``target`` if it is a path on this site (a safe place to send someone after log-in)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(ch) < 32 for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _start_session(user: User) -> None:
+    """A fresh session (no fixation), keeping only the chosen language."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    login_user(StaffPrincipal(user))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    if request.method == "POST":
+        if not form.validate():
+            flash(_("Введите телефон и пароль"), "error")
+            return render_template("login.html", form=form), 400
+        user = authenticate(
+            form.phone.data or "", form.password.data or "", request.remote_addr or ""
+        )
+        if user is not None:
+            _start_session(user)
+            target = local_target(request.args.get("next", "")) or url_for("dashboard.index")
+            return redirect(target)
+        # One answer for an unknown phone, a wrong password, an inactive or a locked account.
+        flash(_("Неверный телефон или пароль, либо вход временно заблокирован"), "error")
+        return render_template("login.html", form=form), 401
+    return render_template("login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Any:
+    """End this session and every other session of the user (the version moves on)."""
+    if current_user.is_authenticated:
+        User.update(session_version=User.session_version + 1).where(
+            User.id == current_user.id
+        ).execute()
+    logout_user()
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/lang/<code>")
+def set_language(code: str) -> Any:
+    if code in ("ru", "en"):
+        session["lang"] = code
+    referrer = urlsplit(request.referrer or "")
+    back = "/"
+    if referrer.netloc == request.host:
+        back = local_target(referrer.path + ("?" + referrer.query if referrer.query else "")) or "/"
+    return redirect(back)

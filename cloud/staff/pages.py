@@ -1,0 +1,254 @@
+"""Staff pages: the users list, a user card (view, edit, password, PIN, activity, API tokens,
+delete) and the new-user form. The rules live in ``cloud.staff.service``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_user
+from werkzeug.datastructures import MultiDict
+
+from cloud.errors import DomainError, ValidationFailed
+from cloud.models import Site, User
+from cloud.permissions import Capability, requires
+from cloud.staff import service as staffbook
+from cloud.staff.loginpages import StaffPrincipal
+from cloud.web import acting_user
+from sync.errors import RuleError
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+STATUS_FILTERS = {"all": None, "active": True, "inactive": False}
+
+
+def _site_ids(form: MultiDict[str, str]) -> list[int]:
+    try:
+        return [int(value) for value in form.getlist("site_ids")]
+    except ValueError:
+        raise ValidationFailed(_("Неизвестная площадка"), "bad_site") from None
+
+
+def _form_context(actor: User) -> dict[str, Any]:
+    return {
+        "sites": list(Site.select().order_by(Site.name)),
+        "roles": staffbook.assignable_roles(actor),
+        "role_labels": staffbook.ROLE_LABELS,
+    }
+
+
+def _values(form: MultiDict[str, str] | None, user: User | None = None) -> dict[str, Any]:
+    """What the name/phone/role/sites fields show: what was typed, else what is stored."""
+    if form or user is None:
+        form = form or MultiDict()
+        return {
+            "full_name": form.get("full_name", ""),
+            "phone": form.get("phone", ""),
+            "role": form.get("role", ""),
+            "site_ids": set(form.getlist("site_ids")),
+        }
+    return {
+        "full_name": user.full_name,
+        "phone": user.phone,
+        "role": user.role,
+        "site_ids": {str(site.id) for site in staffbook.sites_of([user])[user.id]},
+    }
+
+
+def _keep_own_session(user: User) -> None:
+    """After changing their own password or role, the actor stays logged in on this device;
+    their other sessions have ended with the new ``session_version``."""
+    if user.id == acting_user().id:
+        login_user(StaffPrincipal(User.get_by_id(user.id)))
+
+
+@bp.get("")
+@requires(Capability.MANAGE_STAFF)
+def index() -> Any:
+    q = request.args.get("q", "")
+    status = request.args.get("status", "all")
+    if status not in STATUS_FILTERS:
+        status = "all"
+    users = staffbook.list_staff(q, STATUS_FILTERS[status])
+    return render_template(
+        "staff/index.html",
+        users=users,
+        sites=staffbook.sites_of(users),
+        q=q,
+        status=status,
+        role_labels=staffbook.ROLE_LABELS,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires(Capability.MANAGE_STAFF)
+def create() -> Any:
+    actor = acting_user()
+    if request.method == "POST":
+        form = request.form
+        try:
+            user = staffbook.create_staff(
+                name=form.get("full_name", ""),
+                phone=form.get("phone", ""),
+                role=form.get("role", ""),
+                password=form.get("password", ""),
+                pin=form.get("pin", "").strip(),
+                site_ids=_site_ids(form),
+                actor=actor,
+            )
+        except (DomainError, RuleError) as error:
+            return render_template(
+                "staff/new.html", error=error.message, values=_values(form), **_form_context(actor)
+            ), _status(error)
+        flash(_("Сотрудник %(name)s создан", name=user.full_name), "success")
+        return redirect(url_for("staff.card", user_id=user.id))
+    return render_template(
+        "staff/new.html", error=None, values=_values(None), **_form_context(actor)
+    )
+
+
+def _status(error: DomainError | RuleError) -> int:
+    return error.status if isinstance(error, DomainError) else 400
+
+
+def _render_card(
+    user: User,
+    *,
+    error: str | None = None,
+    form: MultiDict[str, str] | None = None,
+    new_token: str | None = None,
+    status: int = 200,
+) -> Any:
+    actor = acting_user()
+    return render_template(
+        "staff/card.html",
+        user=user,
+        user_sites=staffbook.sites_of([user])[user.id],
+        tokens=staffbook.list_tokens(user),
+        may_manage=staffbook.may_manage(actor, user),
+        is_self=actor.id == user.id,
+        error=error,
+        values=_values(form, user),
+        new_token=new_token,
+        **_form_context(actor),
+    ), status
+
+
+def _failed(user_id: int, error: DomainError | RuleError, form: Any = None) -> Any:
+    """Show the card again, as stored, with the error; nothing was saved."""
+    return _render_card(
+        staffbook.get_staff(user_id), error=error.message, form=form, status=_status(error)
+    )
+
+
+@bp.get("/<int:user_id>")
+@requires(Capability.MANAGE_STAFF)
+def card(user_id: int) -> Any:
+    return _render_card(staffbook.get_staff(user_id))
+
+
+@bp.post("/<int:user_id>")
+@requires(Capability.MANAGE_STAFF)
+def update(user_id: int) -> Any:
+    user = staffbook.get_staff(user_id)
+    form = request.form
+    try:
+        changes = staffbook.StaffChanges(
+            full_name=form.get("full_name", ""),
+            phone=form.get("phone", ""),
+            role=form.get("role", ""),
+            site_ids=_site_ids(form),
+        )
+        staffbook.update_staff(acting_user(), user, changes)
+    except (DomainError, RuleError) as error:
+        return _failed(user_id, error, form)
+    _keep_own_session(user)
+    flash(_("Изменения сохранены"), "success")
+    return redirect(url_for("staff.card", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/password")
+@requires(Capability.MANAGE_STAFF)
+def password(user_id: int) -> Any:
+    user = staffbook.get_staff(user_id)
+    try:
+        if request.form.get("password", "") != request.form.get("password_again", ""):
+            raise ValidationFailed(_("Пароли не совпадают"), "password_mismatch")
+        staffbook.change_password(acting_user(), user, request.form.get("password", ""))
+    except (DomainError, RuleError) as error:
+        return _failed(user_id, error)
+    _keep_own_session(user)
+    flash(_("Пароль изменён; прочие сеансы сотрудника завершены"), "success")
+    return redirect(url_for("staff.card", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/pin")
+@requires(Capability.MANAGE_STAFF)
+def pin(user_id: int) -> Any:
+    user = staffbook.get_staff(user_id)
+    try:
+        staffbook.change_pin(acting_user(), user, request.form.get("pin", "").strip())
+    except (DomainError, RuleError) as error:
+        return _failed(user_id, error)
+    flash(_("PIN для стендов изменён"), "success")
+    return redirect(url_for("staff.card", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/active")
+@requires(Capability.MANAGE_STAFF)
+def set_active(user_id: int) -> Any:
+    user = staffbook.get_staff(user_id)
+    wanted = request.form.get("active", "")
+    try:
+        if wanted not in ("0", "1"):
+            raise ValidationFailed(_("Некорректный запрос"), "bad_request")
+        changes = staffbook.StaffChanges(active=wanted == "1")
+        staffbook.update_staff(acting_user(), user, changes)
+    except (DomainError, RuleError) as error:
+        return _failed(user_id, error)
+    if user.active:
+        flash(_("Сотрудник снова активен"), "success")
+    else:
+        flash(_("Сотрудник деактивирован: его сеансы завершены"), "success")
+    return redirect(url_for("staff.card", user_id=user.id))
+
+
+@bp.post("/<int:user_id>/delete")
+@requires(Capability.DELETE_STAFF)
+def delete(user_id: int) -> Any:
+    user = staffbook.get_staff(user_id)
+    try:
+        staffbook.delete_staff(acting_user(), user)
+    except (DomainError, RuleError) as error:
+        return _failed(user_id, error)
+    flash(_("Сотрудник %(name)s удалён", name=user.full_name), "success")
+    return redirect(url_for("staff.index"))
+
+
+@bp.post("/<int:user_id>/tokens")
+@requires(Capability.MANAGE_STAFF)
+def create_token(user_id: int) -> Any:
+    """Issue an API token and show it on this answer only: it is not stored, so it cannot be
+    shown again (no redirect, unlike the other forms)."""
+    user = staffbook.get_staff(user_id)
+    try:
+        token = staffbook.issue_token(acting_user(), user)
+    except (DomainError, RuleError) as error:
+        return _failed(user_id, error)
+    return _render_card(user, new_token=token)
+
+
+@bp.post("/<int:user_id>/tokens/revoke")
+@requires(Capability.MANAGE_STAFF)
+def revoke_token(user_id: int) -> Any:
+    user = staffbook.get_staff(user_id)
+    try:
+        token_id = request.form.get("token_id", "")
+        if not token_id.isdigit():
+            raise ValidationFailed(_("Токен не найден"), "bad_token")
+        staffbook.revoke_token(acting_user(), user, int(token_id))
+    except (DomainError, RuleError) as error:
+        return _failed(user_id, error)
+    flash(_("Токен отозван"), "success")
+    return redirect(url_for("staff.card", user_id=user.id))

@@ -1,0 +1,188 @@
+"""The stands' API under ``/sync/v1`` (DESIGN.md, sync protocol). Not a staff API: a stand
+authenticates with its own token (cloud/standauth.py), and CSRF does not apply.
+
+- ``POST /sync/v1/enrol`` ``{"code"}`` → ``{"stand_id", "site_id", "token"}`` (no token needed).
+- ``GET /sync/v1/status`` → ``{"stand_id", "site_id", "acked_seq", "server_time"}``.
+- ``GET /sync/v1/directory?cursor=N&limit=M`` → a directory page (``sync.directory.DirectoryPage``,
+  cloud/directoryfeed.py): ``limit`` 1–5000 changes, default 1000; gzip-encoded when the
+  request accepts it and the page is over 1 KiB.
+- ``POST /sync/v1/events`` ``{"events": [...]}`` → ``{"acked_seq", "server_time"}`` and, when
+  an event was refused, ``"refused": {"seq", "code", "message"}`` with status 422 (the event) or
+  409 (the sequence: ``gap``, ``seq_conflict``, ``event_id_conflict``). A ``gap`` also says
+  ``expected_seq``, the seq this service waits for: after a restore from a backup it may be
+  below what the stand had acknowledged, and the stand sends again from there.
+- ``POST /sync/v1/heartbeat`` ``{"version", "uptime_s", "outbox", "oldest_unacked_at",
+  "cursor", "last_sync_at", "reader", "camera", "alarm"}`` → ``{"server_time"}``
+  (cloud/heartbeat.py).
+
+Every request but enrolment carries ``Authorization: Bearer <stand token>`` and
+``X-Stand-Clock: <ISO 8601 UTC>``; ``X-Stand-Boot`` (boot uuid) and ``X-Stand-Mono-Ms`` (its
+monotonic clock) let times stamped before the clock was set be corrected. Errors answer
+``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from cloud.db import utcnow
+from cloud.errors import DomainError, ValidationFailed
+from cloud.loyalty.bonus import PointsRules
+from cloud.models import Stand
+from cloud.standsync.feed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, directory_page
+from cloud.standsync.heartbeat import parse_heartbeat, record_heartbeat
+from cloud.standsync.ingest import MAX_BATCH, StandClock, apply_batch, last_seq
+from cloud.standsync.standauth import Unauthorized, enrol, record_contact, stand_for_token
+from sync.document import format_utc, parse_utc
+from sync.errors import RuleError
+from sync.events import UUID
+
+bp = Blueprint("syncapi", __name__, url_prefix="/sync/v1")
+GZIP_FROM_BYTES = 1024
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError) -> Any:
+    return jsonify(error={"code": error.code, "message": error.message}), error.status
+
+
+@bp.errorhandler(RuleError)
+def _rule_error(error: RuleError) -> Any:
+    return jsonify(error={"code": error.code, "message": error.message}), 400
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    status = error.code or 500
+    messages = {413: _("Слишком большой запрос"), 405: _("Метод не поддерживается")}
+    message = messages.get(status, _("Некорректный запрос"))
+    code = (error.name or "error").lower().replace(" ", "_")
+    return jsonify(error={"code": code, "message": message}), status
+
+
+def _json_object() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValidationFailed(_("Тело запроса должно быть JSON-объектом"), "bad_json")
+    return data
+
+
+def _authenticated(record: bool = True) -> tuple[Stand, StandClock]:
+    """The stand behind the request's token and its clocks; the contact and skew are stored
+    (unless ``record`` is false: ``apply_batch`` stores them in its own transaction)."""
+    scheme, _sep, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(_("Нужен заголовок Authorization: Bearer <токен поста>"))
+    stand = stand_for_token(token.strip())
+    if stand is None:
+        raise Unauthorized(_("Токен поста недействителен или отозван"))
+    try:
+        stand_time = parse_utc(request.headers.get("X-Stand-Clock", ""))
+    except ValueError:
+        raise ValidationFailed(
+            _("Нужен заголовок X-Stand-Clock: время поста в ISO 8601 с часовым поясом"),
+            "clock_required",
+        ) from None
+    boot_id = request.headers.get("X-Stand-Boot") or None
+    if boot_id is not None and not UUID.fullmatch(boot_id):
+        raise ValidationFailed(_("X-Stand-Boot: нужен UUID загрузки"), "bad_boot")
+    mono_text = request.headers.get("X-Stand-Mono-Ms")
+    mono_ms = None
+    if mono_text is not None:
+        if not mono_text.isdigit() or len(mono_text) > 15:
+            raise ValidationFailed(_("X-Stand-Mono-Ms: нужно целое число"), "bad_mono")
+        mono_ms = int(mono_text)
+    now = utcnow()
+    clock = StandClock(
+        now=now,
+        stand_time=stand_time,
+        boot_id=boot_id,
+        mono_ms=mono_ms,
+        previous_boot_id=stand.boot_id,
+        previous_skew_ms=stand.clock_skew_ms,
+    )
+    if record:
+        try:
+            record_contact(stand, stand_time, boot_id, now)
+        except OverflowError:
+            raise ValidationFailed(_("X-Stand-Clock: время вне допустимого"), "bad_clock") from None
+    return stand, clock
+
+
+@bp.route("/enrol", methods=["POST"])
+def enrol_stand() -> Any:
+    code = _json_object().get("code")
+    if not isinstance(code, str) or len(code) > 100:
+        raise ValidationFailed(_("Укажите код подключения"), "code_required")
+    stand, token = enrol(code)
+    return jsonify(stand_id=stand.id, site_id=stand.site_id, token=token)
+
+
+@bp.route("/status", methods=["GET"])
+def status() -> Any:
+    stand, _clock = _authenticated()
+    return jsonify(
+        stand_id=stand.id,
+        site_id=stand.site_id,
+        acked_seq=last_seq(stand),
+        server_time=format_utc(utcnow()),
+    )
+
+
+@bp.route("/events", methods=["POST"])
+def events() -> Any:
+    stand, clock = _authenticated(record=False)
+    events = _json_object().get("events")
+    if not isinstance(events, list):
+        raise ValidationFailed(_("Нужен список events"), "bad_batch")
+    if len(events) > MAX_BATCH:
+        raise ValidationFailed(
+            _("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large"
+        )
+    rules = PointsRules.from_config(current_app.config["AQ"])
+    result = apply_batch(stand, events, clock, rules)
+    answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(utcnow())}
+    if result.refused is None:
+        return jsonify(answer)
+    answer["refused"] = result.refused.to_dict()
+    return jsonify(answer), result.refused.status
+
+
+@bp.route("/heartbeat", methods=["POST"])
+def heartbeat() -> Any:
+    stand, clock = _authenticated()
+    record_heartbeat(stand, parse_heartbeat(request.get_json(silent=True)), clock.now)
+    return jsonify(server_time=format_utc(utcnow()))
+
+
+def _query_int(name: str, default: int, low: int, high: int) -> int:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or len(text) > 19 or not low <= int(text) <= high:
+        # e.g. "limit (1–5000): нужно целое число"
+        raise ValidationFailed(
+            _("%(name)s: нужно целое число", name=f"{name} ({low}–{high})"), f"bad_{name}"
+        )
+    return int(text)
+
+
+@bp.route("/directory", methods=["GET"])
+def directory() -> Any:
+    stand, _clock = _authenticated()
+    cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
+    limit = _query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    body = directory_page(stand, cursor, limit, current_app.config["AQ"])
+    response = current_app.response_class(body, mimetype="application/json")
+    response.headers["Vary"] = "Accept-Encoding"
+    # A full walk is tens of megabytes of JSON for a large chain; gzip makes it a few. Level 1:
+    # a poll in a busy chain is ~300 kB, compressed in a third of level 5's time; a walk comes
+    # out 2 % larger.
+    if len(body) > GZIP_FROM_BYTES and "gzip" in request.accept_encodings:
+        response.set_data(gzip.compress(body, compresslevel=1))
+        response.headers["Content-Encoding"] = "gzip"
+    return response

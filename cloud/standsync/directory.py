@@ -1,0 +1,285 @@
+"""The directory a site's stands work from, built from the central database (see
+``sync.directory`` for the document).
+
+Until the sync agent fetches it, an operator exports it to a file
+(``aquastand-cloud export-directory``) and loads it at the stand. It holds every client who
+is not deleted (a member washes at any site), their linked cards, plates and QR token ids, the
+ids of revoked QR tokens, all tariffs with every version, and the staff who may log in at the
+site's stands: its attendants and every active operator, administrator and owner with a PIN.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
+from functools import reduce
+from typing import Any
+
+import peewee as pw
+from flask_babel import gettext as _
+
+from cloud.clients.qrkeys import public_key
+from cloud.config import CloudConfig
+from cloud.db import db_proxy, utcnow
+from cloud.errors import NotFound
+from cloud.models import (
+    Client,
+    ClientPhone,
+    Credential,
+    LedgerEntry,
+    Site,
+    StandEvent,
+    Tariff,
+    TariffVersion,
+    User,
+    UserSite,
+)
+from sync.directory import (
+    ClientEntry,
+    CredentialEntry,
+    Directory,
+    StaffEntry,
+    TariffEntry,
+    TariffVersionEntry,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Which rows to read: ids, or a query selecting them. A directory page passes its window of the
+# change log as a query, so a thousand changed clients are one subquery rather than a thousand
+# parameters to build into the statement, send and parse on every poll.
+Ids = Collection[int] | pw.SelectBase
+
+
+def _among(field: pw.Field, ids: Ids) -> pw.Expression:
+    """``field`` is one of ``ids``."""
+    return field.in_(ids if isinstance(ids, pw.SelectBase) else sorted(ids))
+
+
+def tariff_entries(ids: Collection[int] | None = None) -> tuple[TariffEntry, ...]:
+    """Tariffs with every version, by id (all of them, or those of ``ids``)."""
+    tariffs = Tariff.select().order_by(Tariff.id)
+    versions_query = TariffVersion.select().order_by(TariffVersion.effective_from, TariffVersion.id)
+    if ids is not None:
+        tariffs = tariffs.where(_among(Tariff.id, ids))
+        versions_query = versions_query.where(_among(TariffVersion.tariff, ids))
+    versions: dict[int, list[TariffVersionEntry]] = defaultdict(list)
+    for row in versions_query:
+        versions[row.tariff_id].append(TariffVersionEntry(row.id, row.effective_from, row.rates()))
+    return tuple(TariffEntry(t.id, t.name, t.active, tuple(versions[t.id])) for t in tariffs)
+
+
+def default_tariff_of(tariffs: tuple[TariffEntry, ...], now: datetime) -> int | None:
+    """The oldest active tariff that is in force now."""
+    usable = [t.id for t in tariffs if t.active and t.version_at(now) is not None]
+    return min(usable, default=None)
+
+
+REGISTRATIONS = ("guest.registered", "client.registered")
+
+
+def stand_uuids(ids: Ids | None = None) -> dict[int, list[str]]:
+    """The uuids stands registered each client under (of all clients, or of ``ids``): its own
+    ``Client.uuid`` and those of registrations attached to it (cloud/ingest.py,
+    ``client_by_uuid``); a uuid that is another client's own stays with that one."""
+    own = Client.select(Client.id, Client.uuid).where(Client.uuid.is_null(False))
+    attached = StandEvent.select(StandEvent.client, StandEvent.subject_uuid).where(
+        StandEvent.type.in_(REGISTRATIONS)
+        & StandEvent.client.is_null(False)
+        & StandEvent.subject_uuid.is_null(False)
+    )
+    if ids is not None:
+        own = own.where(_among(Client.id, ids))
+        attached = attached.where(_among(StandEvent.client, ids))
+    uuids: dict[int, list[str]] = defaultdict(list)
+    owner: dict[str, int] = {}
+    for client_id, uuid in own.tuples():
+        uuids[client_id].append(uuid)
+        owner[uuid] = client_id
+    rows = list(attached.order_by(StandEvent.id).tuples())
+    others = {uuid for _client, uuid in rows if uuid not in owner}
+    if others:
+        owned = Client.select(Client.uuid).where(Client.uuid.in_(sorted(others))).tuples()
+        owner.update((uuid, 0) for (uuid,) in owned)  # another client's own uuid
+    for client_id, uuid in rows:
+        if owner.setdefault(uuid, client_id) == client_id and uuid not in uuids[client_id]:
+            uuids[client_id].append(uuid)
+    return uuids
+
+
+def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
+    """Clients who are not deleted (all of them, or those of ``ids``), by id."""
+    live = Client.deleted_at.is_null()
+    if ids is not None:
+        live &= _among(Client.id, ids)
+    phones: dict[int, list[str]] = defaultdict(list)
+    phone_rows = (
+        ClientPhone.select(ClientPhone.client, ClientPhone.phone)
+        .join(Client)
+        .where(live)
+        .order_by(ClientPhone.client, ClientPhone.position, ClientPhone.id)
+    )
+    for row in phone_rows:
+        phones[row.client_id].append(row.phone)
+    uuids = stand_uuids(ids)
+    # One statement, so each balance and the ledger position it reflects come from one snapshot.
+    position = pw.fn.COALESCE(pw.fn.MAX(LedgerEntry.id), 0)
+    rows = (
+        Client.select(
+            Client.id,
+            Client.kind,
+            Client.name,
+            Client.blocked,
+            Client.default_tariff,
+            Client.balance_kopecks,
+            position,
+            Client.points_balance,
+            Client.points_spending,
+            Client.discount_percent,
+            Client.discount_kopecks,
+        )
+        .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.client == Client.id))
+        .where(live)
+        .group_by(Client.id)
+        .order_by(Client.id)
+        .tuples()
+    )
+    return tuple(
+        ClientEntry(
+            id=client_id,
+            kind=kind,
+            name=name,
+            phones=tuple(phones[client_id]),
+            blocked=bool(blocked),
+            default_tariff_id=default_tariff_id,
+            balance_kopecks=int(balance),
+            ledger_position=int(ledger_position),
+            overdraft_limit_kopecks=None,
+            points_balance=int(points),
+            points_spending=spending,
+            discount_percent=percent,
+            discount_kopecks=int(fixed),
+            uuids=tuple(uuids.get(client_id, ())),
+        )
+        for (
+            client_id,
+            kind,
+            name,
+            blocked,
+            default_tariff_id,
+            balance,
+            ledger_position,
+            points,
+            spending,
+            percent,
+            fixed,
+        ) in rows
+    )
+
+
+def credential_entries(
+    keys: Collection[tuple[str, str]] | None = None,
+) -> tuple[CredentialEntry, ...]:
+    """Linked credentials of live clients (all of them, or those of these (kind, value) keys)."""
+    if keys is None:
+        where = Credential.unlinked_at.is_null() & Client.deleted_at.is_null()
+        linked = Credential.select().join(Client).where(where).order_by(Credential.id)
+        return tuple(
+            CredentialEntry(c.client_id, c.kind, c.value, c.lost, c.daily_limit_kopecks)
+            for c in linked
+        )
+    values: dict[str, set[str]] = defaultdict(set)
+    for kind, value in keys:
+        values[kind].add(value)
+    if not values:
+        return ()
+    # Kind and value together, so the (kind, value) index of linked credentials serves; the
+    # clients are checked apart, by id, so the plan does not hinge on table statistics.
+    held = reduce(
+        operator.or_,
+        [(Credential.kind == k) & Credential.value.in_(sorted(v)) for k, v in values.items()],
+    )
+    rows = [
+        CredentialEntry(client_id, kind, value, lost, limit)
+        for client_id, kind, value, lost, limit in Credential.select(
+            Credential.client,
+            Credential.kind,
+            Credential.value,
+            Credential.lost,
+            Credential.daily_limit_kopecks,
+        )
+        .where(Credential.unlinked_at.is_null() & held)
+        .order_by(Credential.id)
+        .tuples()
+    ]
+    owners = sorted({c.client_id for c in rows})
+    live = {
+        client_id
+        for (client_id,) in Client.select(Client.id)
+        .where(Client.id.in_(owners) & Client.deleted_at.is_null())
+        .tuples()
+    }
+    return tuple(c for c in rows if c.client_id in live)
+
+
+def _credentials() -> tuple[tuple[CredentialEntry, ...], tuple[str, ...]]:
+    """Linked credentials of live clients, and the ids of QR tokens no longer linked."""
+    credentials = credential_entries()
+    active_qr = {c.value for c in credentials if c.kind == "qr"}
+    unlinked = (
+        Credential.select(Credential.value)
+        .where((Credential.kind == "qr") & Credential.unlinked_at.is_null(False))
+        .order_by(Credential.id)
+    )
+    revoked = tuple(dict.fromkeys(c.value for c in unlinked if c.value not in active_qr))
+    return credentials, revoked
+
+
+def staff_entries(site_id: int, ids: Collection[int] | None = None) -> tuple[StaffEntry, ...]:
+    """Who may log in at the site's stands: its attendants and every active operator,
+    administrator and owner, if they have a PIN (all of them, or those of ``ids``)."""
+    at_site = UserSite.select(UserSite.user).where(UserSite.site == site_id)
+    where = (
+        User.active
+        & User.deleted_at.is_null()
+        & (User.pin_hash != "")
+        & ((User.role != "attendant") | User.id.in_(at_site))
+    )
+    if ids is not None:
+        where &= _among(User.id, ids)
+    rows = User.select().where(where).order_by(User.id)
+    return tuple(StaffEntry(u.id, u.full_name, u.role, u.pin_hash) for u in rows)
+
+
+def build_directory(
+    site_id: int, config: CloudConfig, default_tariff_id: int | None = None
+) -> dict[str, Any]:
+    """The directory of ``site_id`` as JSON-ready data; its ``version`` is the generation time
+    in milliseconds since the epoch. ``default_tariff_id`` is the stand's tariff for clients
+    without one (default: the oldest active tariff in force)."""
+    site = Site.get_or_none(Site.id == site_id)
+    if site is None:
+        raise NotFound(_("Площадка не найдена"))
+    key = public_key(config).decode("ascii")
+    with db_proxy.atomic():
+        now = utcnow()
+        tariffs = tariff_entries()
+        if default_tariff_id is not None and default_tariff_id not in {t.id for t in tariffs}:
+            raise NotFound(_("Тариф не найден"), "tariff_not_found")
+        credentials, revoked = _credentials()
+        directory = Directory(
+            version=(now - EPOCH) // timedelta(milliseconds=1),
+            generated_at=now,
+            site_id=site.id,
+            qr_public_key_pem=key,
+            default_tariff_id=default_tariff_id or default_tariff_of(tariffs, now),
+            tariffs=tariffs,
+            clients=client_entries(),
+            credentials=credentials,
+            revoked_qr_token_ids=revoked,
+            staff=staff_entries(site.id),
+            points_value_kopecks=config.points_value_kopecks,
+        )
+    return directory.to_dict()
