@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from cloud.api import api_endpoint, bp
 from cloud.clients import corporate
+from cloud.clients import scope as client_scope
 from cloud.clients import service as clientbook
 from cloud.clients.api import CredentialOut
 from cloud.clients.statements import monthly_statement, parse_month, statement_to_dict
@@ -101,7 +102,7 @@ class StatementOut(BaseModel):
 
 
 def _client(client_id: int) -> Any:
-    return clientbook.get_client(acting_user(), client_id)
+    return client_scope.get_client(acting_user(), client_id)
 
 
 @bp.get("/clients/<int:client_id>/account")

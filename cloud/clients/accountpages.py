@@ -12,7 +12,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 
 from cloud.clients import corporate
-from cloud.clients import service as clientbook
+from cloud.clients import scope as client_scope
 from cloud.clients.statements import Statement, monthly_statement, parse_month
 from cloud.csvexport import CSV_BOM, CSV_SEPARATOR, hours_minutes, roubles_plain, safe_cell
 from cloud.db import utcnow
@@ -28,7 +28,7 @@ bp = Blueprint("accounts", __name__, url_prefix="/clients")
 
 
 def _client(client_id: int) -> Client:
-    return clientbook.get_client(acting_user(), client_id)
+    return client_scope.get_client(acting_user(), client_id)
 
 
 def _status(error: Exception) -> int:

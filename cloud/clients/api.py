@@ -13,6 +13,9 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cloud.api import api_endpoint, bp, page_args
+from cloud.clients import credentials as credential_book
+from cloud.clients import scope as client_scope
+from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
 from cloud.db import db_proxy
 from cloud.errors import ValidationFailed
@@ -190,7 +193,7 @@ TERMS = (
 
 
 def _client(client_id: int) -> Any:
-    return clientbook.get_client(acting_user(), client_id)
+    return client_scope.get_client(acting_user(), client_id)
 
 
 def _optional_int(name: str) -> int | None:
@@ -231,7 +234,7 @@ def _optional_bool(name: str) -> bool | None:
 def clients_list() -> Any:
     limit, offset = page_args()
     kind = request.args.get("kind") or None
-    rows, total = clientbook.search_clients(
+    rows, total = client_search.search_clients(
         acting_user(),
         q=request.args.get("q", ""),
         kind=kind,
@@ -319,7 +322,7 @@ def client_promote(client_id: int, body: PromoteIn) -> Any:
     response=CredentialList,
 )
 def client_credentials(client_id: int) -> Any:
-    credentials = clientbook.active_credentials(_client(client_id))
+    credentials = credential_book.active_credentials(_client(client_id))
     return {"items": [clientbook.credential_to_dict(row) for row in credentials]}
 
 
@@ -328,7 +331,7 @@ def client_credentials(client_id: int) -> Any:
     Capability.EDIT_CLIENTS, "Link an NFC card", body=CardIn, response=CredentialOut, status=201
 )
 def client_link_card(client_id: int, body: CardIn) -> Any:
-    credential = clientbook.link_card(acting_user(), _client(client_id), body.uid)
+    credential = credential_book.link_card(acting_user(), _client(client_id), body.uid)
     return clientbook.credential_to_dict(credential)
 
 
@@ -337,14 +340,14 @@ def client_link_card(client_id: int, body: CardIn) -> Any:
     Capability.EDIT_CLIENTS, "Link a car plate", body=PlateIn, response=CredentialOut, status=201
 )
 def client_link_plate(client_id: int, body: PlateIn) -> Any:
-    credential = clientbook.link_plate(acting_user(), _client(client_id), body.plate)
+    credential = credential_book.link_plate(acting_user(), _client(client_id), body.plate)
     return clientbook.credential_to_dict(credential)
 
 
 @bp.delete("/clients/<int:client_id>/credentials/<int:credential_id>")
 @api_endpoint(Capability.EDIT_CLIENTS, "Unlink a card, plate or QR token", status=204)
 def client_unlink_credential(client_id: int, credential_id: int) -> Any:
-    clientbook.unlink_credential(acting_user(), _client(client_id), credential_id)
+    credential_book.unlink_credential(acting_user(), _client(client_id), credential_id)
     return None
 
 
@@ -353,7 +356,7 @@ def client_unlink_credential(client_id: int, credential_id: int) -> Any:
     Capability.EDIT_CLIENTS, "Mark a card lost (it stays refused)", response=CredentialOut
 )
 def client_card_lost(client_id: int, credential_id: int) -> Any:
-    credential = clientbook.mark_card_lost(acting_user(), _client(client_id), credential_id)
+    credential = credential_book.mark_card_lost(acting_user(), _client(client_id), credential_id)
     return clientbook.credential_to_dict(credential)
 
 
@@ -410,7 +413,7 @@ def client_adjust(client_id: int, body: AdjustmentIn) -> Any:
     Capability.VIEW_CLIENTS, "The client's current QR token (the first is issued)", response=QrOut
 )
 def client_qr(client_id: int) -> Any:
-    token = clientbook.ensure_qr(acting_user(), _client(client_id), current_app.config["AQ"])
+    token = credential_book.ensure_qr(acting_user(), _client(client_id), current_app.config["AQ"])
     return {"token": token}
 
 
@@ -422,5 +425,5 @@ def client_qr(client_id: int) -> Any:
     status=201,
 )
 def client_qr_reissue(client_id: int) -> Any:
-    token = clientbook.issue_qr(acting_user(), _client(client_id), current_app.config["AQ"])
+    token = credential_book.issue_qr(acting_user(), _client(client_id), current_app.config["AQ"])
     return {"token": token}

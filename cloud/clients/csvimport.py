@@ -18,6 +18,7 @@ from typing import Any
 from flask_babel import gettext as _
 from tqdm import tqdm
 
+from cloud.clients import credentials as client_credentials
 from cloud.clients import service as clientbook
 from cloud.db import db_proxy
 from cloud.errors import DomainError
@@ -94,7 +95,7 @@ def _repeats(line: int, fields: dict[str, Any], seen: dict[tuple[str, str], int]
     problems = []
     for column, kind, normalise in (
         ("plates", "plate", normalise_plate),
-        ("cards", "card", clientbook.normalise_card_uid),
+        ("cards", "card", client_credentials.normalise_card_uid),
     ):
         for value in fields[column]:
             try:

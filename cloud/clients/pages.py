@@ -13,6 +13,10 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from cloud.catalog.sites import visible_sites
+from cloud.clients import comments as client_comments
+from cloud.clients import credentials as client_credentials
+from cloud.clients import scope as client_scope
+from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
 from cloud.clients.counters import counters_of
 from cloud.errors import DomainError, ValidationFailed
@@ -60,7 +64,7 @@ def _tariffs() -> list[Tariff]:
 
 
 def _client(client_id: int) -> Client:
-    return clientbook.get_client(acting_user(), client_id)
+    return client_scope.get_client(acting_user(), client_id)
 
 
 # --- the list ---------------------------------------------------------------------------------
@@ -75,7 +79,7 @@ def index() -> Any:
     site_id = args.get("site_id", type=int)
     offset = max(args.get("offset", 0, type=int), 0)
     limit = current_app.config["AQ"].page_size
-    rows, total = clientbook.search_clients(
+    rows, total = client_search.search_clients(
         acting_user(),
         q=args.get("q", ""),
         kind=kind,
@@ -185,11 +189,11 @@ def _page(
             "clients/view.html",
             client=client,
             data=clientbook.client_to_dict(client),
-            credentials=clientbook.active_credentials(client),
+            credentials=client_credentials.active_credentials(client),
             sessions=sessions,
             sessions_total=sessions_total,
             entries=ledger.entries(client, limit=100),
-            comments=clientbook.comments_of(client),
+            comments=client_comments.comments_of(client),
             open_session=clientbook.has_open_session(client),
             home_site=Site.get_or_none(Site.id == client.home_site_id),
             tariff=Tariff.get_or_none(Tariff.id == client.default_tariff_id),
@@ -258,7 +262,7 @@ def comment(client_id: int) -> Any:
         session = (
             sessionbook.get_session(acting_user(), session_id) if session_id is not None else None
         )
-        clientbook.add_comment(acting_user(), client, request.form.get("text", ""), session)
+        client_comments.add_comment(acting_user(), client, request.form.get("text", ""), session)
     except (DomainError, RuleError) as error:
         return _failed(client, "comment", error)
     return _back(client, _("Комментарий добавлен"))
@@ -269,7 +273,7 @@ def comment(client_id: int) -> Any:
 def link_card(client_id: int) -> Any:
     client = _client(client_id)
     try:
-        clientbook.link_card(acting_user(), client, request.form.get("uid", ""))
+        client_credentials.link_card(acting_user(), client, request.form.get("uid", ""))
     except (DomainError, RuleError) as error:
         return _failed(client, "card", error)
     return _back(client, _("Карта привязана"))
@@ -280,7 +284,7 @@ def link_card(client_id: int) -> Any:
 def link_plate(client_id: int) -> Any:
     client = _client(client_id)
     try:
-        clientbook.link_plate(acting_user(), client, request.form.get("plate", ""))
+        client_credentials.link_plate(acting_user(), client, request.form.get("plate", ""))
     except (DomainError, RuleError) as error:
         return _failed(client, "plate", error)
     return _back(client, _("Номер автомобиля привязан"))
@@ -290,7 +294,7 @@ def link_plate(client_id: int) -> Any:
 @requires(Capability.EDIT_CLIENTS)
 def unlink(client_id: int, credential_id: int) -> Any:
     client = _client(client_id)
-    clientbook.unlink_credential(acting_user(), client, credential_id)
+    client_credentials.unlink_credential(acting_user(), client, credential_id)
     return _back(client, _("Отвязано"))
 
 
@@ -298,7 +302,7 @@ def unlink(client_id: int, credential_id: int) -> Any:
 @requires(Capability.EDIT_CLIENTS)
 def mark_lost(client_id: int, credential_id: int) -> Any:
     client = _client(client_id)
-    clientbook.mark_card_lost(acting_user(), client, credential_id)
+    client_credentials.mark_card_lost(acting_user(), client, credential_id)
     return _back(client, _("Карта отмечена потерянной: она больше не откроет сессию"))
 
 
@@ -411,7 +415,7 @@ def promote(client_id: int) -> Any:
 def qr(client_id: int) -> Any:
     """The client's QR code, ready to print; the first one is issued on first view."""
     client = _client(client_id)
-    token = clientbook.ensure_qr(acting_user(), client, current_app.config["AQ"])
+    token = client_credentials.ensure_qr(acting_user(), client, current_app.config["AQ"])
     svg = segno.make(token, error="m").svg_inline(border=4, omitsize=True)
     return render_template(
         "clients/qr.html", client=client, data=clientbook.client_to_dict(client), svg=svg
@@ -422,6 +426,6 @@ def qr(client_id: int) -> Any:
 @requires(Capability.EDIT_CLIENTS)
 def reissue_qr(client_id: int) -> Any:
     client = _client(client_id)
-    clientbook.issue_qr(acting_user(), client, current_app.config["AQ"])
+    client_credentials.issue_qr(acting_user(), client, current_app.config["AQ"])
     flash(_("Выпущен новый QR-код, прежний больше не действует"), "success")
     return redirect(url_for("clients.qr", client_id=client.id))

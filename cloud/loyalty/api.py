@@ -9,7 +9,7 @@ from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from cloud.api import api_endpoint, bp, page_args
-from cloud.clients import service as clientbook
+from cloud.clients import scope as client_scope
 from cloud.loyalty import bonus
 from cloud.loyalty import history as bonushistory
 from cloud.permissions import Capability
@@ -89,7 +89,7 @@ def bonuses_history() -> Any:
     query=HISTORY_QUERY,
 )
 def client_points(client_id: int) -> Any:
-    return _history(clientbook.get_client(acting_user(), client_id).id)
+    return _history(client_scope.get_client(acting_user(), client_id).id)
 
 
 @bp.post("/clients/<int:client_id>/points")
@@ -101,6 +101,6 @@ def client_points(client_id: int) -> Any:
     status=201,
 )
 def client_points_adjust(client_id: int, body: PointsIn) -> Any:
-    client = clientbook.get_client(acting_user(), client_id)
+    client = client_scope.get_client(acting_user(), client_id)
     entry = bonus.adjust_points(acting_user(), client, body.points, body.reason, bonus.app_rules())
     return bonushistory.entry_to_dict(entry)

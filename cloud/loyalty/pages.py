@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext as _
 
-from cloud.clients import service as clientbook
+from cloud.clients import scope as client_scope
 from cloud.clients.pages import _back, _failed
 from cloud.csvexport import CSV_BOM
 from cloud.errors import DomainError, ValidationFailed
@@ -77,20 +77,20 @@ def _discount_fields(form: Any) -> dict[str, int]:
 @bp.post("/clients/<int:client_id>/terms")
 @requires(Capability.EDIT_CLIENTS)
 def terms(client_id: int) -> Any:
-    client = clientbook.get_client(acting_user(), client_id)
+    client = client_scope.get_client(acting_user(), client_id)
     try:
         fields = _discount_fields(request.form)
         spending = request.form.get("points_spending", client.points_spending)
         bonus.update_terms(client, points_spending=spending, **fields)
     except (DomainError, RuleError) as error:
-        return _failed(clientbook.get_client(acting_user(), client_id), "terms", error)
+        return _failed(client_scope.get_client(acting_user(), client_id), "terms", error)
     return _back(client, _("Скидка и списание баллов сохранены"))
 
 
 @bp.post("/clients/<int:client_id>/points")
 @requires(Capability.ADJUST_POINTS)
 def adjust(client_id: int) -> Any:
-    client = clientbook.get_client(acting_user(), client_id)
+    client = client_scope.get_client(acting_user(), client_id)
     try:
         points = _whole_number(
             request.form.get("points"), _("Укажите целое число баллов, не ноль"), "bad_points"
@@ -160,13 +160,13 @@ def history_csv() -> Any:
 @bp.get("/clients/<int:client_id>/bonuses")
 @requires(Capability.VIEW_CLIENTS)
 def client_history(client_id: int) -> Any:
-    return _history_page(clientbook.get_client(acting_user(), client_id))
+    return _history_page(client_scope.get_client(acting_user(), client_id))
 
 
 @bp.get("/clients/<int:client_id>/bonuses.csv")
 @requires(Capability.VIEW_CLIENTS)
 def client_history_csv(client_id: int) -> Any:
-    client = clientbook.get_client(acting_user(), client_id)
+    client = client_scope.get_client(acting_user(), client_id)
     return _csv(client, f"bonuses_client_{client.id}.csv")
 
 

@@ -29,7 +29,7 @@ import peewee as pw
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
-from cloud.clients.service import of_sites
+from cloud.clients.scope import of_sites
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, NotFound, ValidationFailed

@@ -9,7 +9,8 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from cloud.clients import service as clientbook
+from cloud.clients import comments as client_comments
+from cloud.clients import scope as client_scope
 from cloud.errors import DomainError
 from cloud.labels import entry_labels, kind_labels
 from cloud.models import LedgerEntry, Session, User
@@ -49,7 +50,7 @@ def _page(session: Session, error: str = "", text: str = "", status: int = 200) 
         started_by=_staff_name(session.started_by_id),
         ended_by=_staff_name(session.ended_by_id),
         entries=entries,
-        comments=clientbook.comments_on(session),
+        comments=client_comments.comments_on(session),
         error=error,
         text=text,
         kind_labels=kind_labels(),
@@ -73,8 +74,8 @@ def comment(session_id: int) -> Any:
     session = get_session(actor, session_id)
     text = request.form.get("text", "")
     try:
-        client = clientbook.get_client(actor, session.client_id)
-        clientbook.add_comment(actor, client, text, session)
+        client = client_scope.get_client(actor, session.client_id)
+        client_comments.add_comment(actor, client, text, session)
     except (DomainError, RuleError) as error:
         status = error.status if isinstance(error, DomainError) else 400
         return _page(session, error.message, text, status)

@@ -9,6 +9,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from cloud.clients import comments as client_comments
+from cloud.clients import credentials as client_credentials
+from cloud.clients import scope as client_scope
+from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
 from cloud.clients.qrkeys import public_key
 from cloud.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -163,18 +167,18 @@ def test_a_clash_with_another_sites_client_does_not_tell_an_attendant_its_name(
 def test_an_attendant_does_not_see_another_sites_client(world: World) -> None:
     attendant = world.users["attendant"]
     with pytest.raises(NotFound):
-        clientbook.get_client(attendant, world.other_site_client.id)
-    rows, total = clientbook.search_clients(attendant)
+        client_scope.get_client(attendant, world.other_site_client.id)
+    rows, total = client_search.search_clients(attendant)
     assert world.other_site_client.id not in _ids(rows)
     assert total == 2
-    assert clientbook.get_client(world.users["operator"], world.other_site_client.id)
+    assert client_scope.get_client(world.users["operator"], world.other_site_client.id)
 
 
 def test_an_attendant_sees_a_client_who_washed_at_their_site(world: World) -> None:
     _session(world, world.other_site_client)
-    rows, _total = clientbook.search_clients(world.users["attendant"], q="гагарина")
+    rows, _total = client_search.search_clients(world.users["attendant"], q="гагарина")
     assert _ids(rows) == {world.other_site_client.id}
-    assert clientbook.get_client(world.users["attendant"], world.other_site_client.id)
+    assert client_scope.get_client(world.users["attendant"], world.other_site_client.id)
 
 
 @pytest.mark.parametrize(
@@ -196,45 +200,45 @@ def test_an_attendant_sees_a_client_who_washed_at_their_site(world: World) -> No
     ],
 )
 def test_search_finds_the_member_by_name_plate_phone_or_card(world: World, query: str) -> None:
-    rows, total = clientbook.search_clients(world.users["operator"], q=query)
+    rows, total = client_search.search_clients(world.users["operator"], q=query)
     assert world.member.id in _ids(rows), query
     assert total == len(rows)
 
 
 def test_a_cyrillic_plate_is_found_when_typed_in_latin_letters(world: World) -> None:
     client = clientbook.create_client(world.users["operator"], kind="guest", plates=["Т222ТТ77"])
-    rows, _total = clientbook.search_clients(world.users["operator"], q="t222tt77")
+    rows, _total = client_search.search_clients(world.users["operator"], q="t222tt77")
     assert _ids(rows) == {client.id}
 
 
 def test_search_by_name_ignores_case_and_yo(world: World) -> None:
     client = clientbook.create_client(world.users["operator"], kind="member", name="Фёдор Ёлкин")
     for query in ("ФЕДОР", "ёлкин", "елкин"):
-        rows, _total = clientbook.search_clients(world.users["operator"], q=query)
+        rows, _total = client_search.search_clients(world.users["operator"], q=query)
         assert _ids(rows) == {client.id}, query
 
 
 def test_search_does_not_treat_like_wildcards_as_wildcards(world: World) -> None:
-    rows, total = clientbook.search_clients(world.users["operator"], q="%")
+    rows, total = client_search.search_clients(world.users["operator"], q="%")
     assert rows == [] and total == 0
 
 
 def test_search_filters_by_kind_site_and_blocked(world: World) -> None:
     operator = world.users["operator"]
     clientbook.set_blocked(operator, world.guest, True, "долг")
-    guests, _ = clientbook.search_clients(operator, kind="guest")
+    guests, _ = client_search.search_clients(operator, kind="guest")
     assert _ids(guests) == {world.guest.id}
-    site_b, _ = clientbook.search_clients(operator, site_id=world.site_b.id)
+    site_b, _ = client_search.search_clients(operator, site_id=world.site_b.id)
     assert _ids(site_b) == {world.other_site_client.id}
-    blocked, _ = clientbook.search_clients(operator, blocked=True)
+    blocked, _ = client_search.search_clients(operator, blocked=True)
     assert _ids(blocked) == {world.guest.id}
-    not_blocked, _ = clientbook.search_clients(operator, blocked=False)
+    not_blocked, _ = client_search.search_clients(operator, blocked=False)
     assert world.guest.id not in _ids(not_blocked)
 
 
 def test_search_pages_results(world: World) -> None:
-    first, total = clientbook.search_clients(world.users["operator"], limit=2)
-    second, _ = clientbook.search_clients(world.users["operator"], limit=2, offset=2)
+    first, total = client_search.search_clients(world.users["operator"], limit=2)
+    second, _ = client_search.search_clients(world.users["operator"], limit=2, offset=2)
     assert total == 3 and len(first) == 2 and len(second) == 1
     assert not _ids(first) & _ids(second)
 
@@ -244,15 +248,15 @@ def test_search_pages_results(world: World) -> None:
 
 def test_linking_unlinking_and_reusing_a_plate(world: World) -> None:
     operator = world.users["operator"]
-    plate = clientbook.link_plate(operator, world.member, "м777мм77")
+    plate = client_credentials.link_plate(operator, world.member, "м777мм77")
     assert plate.value == "М777ММ77"
     with pytest.raises(Conflict, match="этому клиенту"):
-        clientbook.link_plate(operator, world.member, "M777MM77")
+        client_credentials.link_plate(operator, world.member, "M777MM77")
     with pytest.raises(Conflict, match="Иван Петров"):
-        clientbook.link_plate(operator, world.guest, "M777MM77")
-    clientbook.unlink_credential(operator, world.member, plate.id)
+        client_credentials.link_plate(operator, world.guest, "M777MM77")
+    client_credentials.unlink_credential(operator, world.member, plate.id)
     assert Credential.get_by_id(plate.id).unlinked_at is not None
-    reused = clientbook.link_plate(operator, world.guest, "M777MM77")
+    reused = client_credentials.link_plate(operator, world.guest, "M777MM77")
     assert reused.client_id == world.guest.id
     assert "М777ММ77" not in clientbook.client_to_dict(world.member)["plates"]
 
@@ -260,23 +264,23 @@ def test_linking_unlinking_and_reusing_a_plate(world: World) -> None:
 def test_a_lost_card_stays_linked_and_cannot_be_given_to_someone_else(world: World) -> None:
     operator = world.users["operator"]
     card = Credential.get((Credential.client == world.member) & (Credential.kind == "card"))
-    clientbook.mark_card_lost(operator, world.member, card.id)
+    client_credentials.mark_card_lost(operator, world.member, card.id)
     data = clientbook.client_to_dict(world.member)
     assert data["cards"] == [] and data["lost_cards"] == ["04A1B2C3D4E5F6"]
     with pytest.raises(Conflict):
-        clientbook.link_card(operator, world.guest, "04A1B2C3D4E5F6")
+        client_credentials.link_card(operator, world.guest, "04A1B2C3D4E5F6")
 
 
 def test_only_a_card_can_be_marked_lost(world: World) -> None:
     plate = Credential.get((Credential.client == world.member) & (Credential.kind == "plate"))
     with pytest.raises(ValidationFailed):
-        clientbook.mark_card_lost(world.users["operator"], world.member, plate.id)
+        client_credentials.mark_card_lost(world.users["operator"], world.member, plate.id)
 
 
 def test_another_clients_credential_cannot_be_unlinked_through_this_client(world: World) -> None:
     plate = Credential.get(Credential.client == world.guest)
     with pytest.raises(NotFound):
-        clientbook.unlink_credential(world.users["operator"], world.member, plate.id)
+        client_credentials.unlink_credential(world.users["operator"], world.member, plate.id)
     assert Credential.get_by_id(plate.id).unlinked_at is None
 
 
@@ -338,8 +342,8 @@ def test_deleting_frees_credentials_and_keeps_the_ledger(world: World) -> None:
     clientbook.delete_client(operator, world.member)
     assert Client.get_by_id(world.member.id).deleted_at is not None
     with pytest.raises(NotFound):
-        clientbook.get_client(operator, world.member.id)
-    assert world.member.id not in _ids(clientbook.search_clients(operator, q="Иван")[0])
+        client_scope.get_client(operator, world.member.id)
+    assert world.member.id not in _ids(client_search.search_clients(operator, q="Иван")[0])
     assert LedgerEntry.select().where(LedgerEntry.client == world.member.id).count() == 1
     newcomer = clientbook.create_client(
         operator, kind="member", name="Новый", plates=["А123ВС77"], cards=["04A1B2C3D4E5F6"]
@@ -362,21 +366,21 @@ def test_a_qr_token_verifies_with_the_public_key_and_reissue_revokes_the_old_one
 ) -> None:
     config = app.config["AQ"]
     operator = world.users["operator"]
-    assert clientbook.current_qr(operator, world.member, config) is None
-    first = clientbook.ensure_qr(operator, world.member, config)
+    assert client_credentials.current_qr(operator, world.member, config) is None
+    first = client_credentials.ensure_qr(operator, world.member, config)
     claims = qrtoken.verify(public_key(config), first)
     assert claims.client_id == world.member.id
-    assert clientbook.current_qr(operator, world.member, config) == first
-    assert clientbook.ensure_qr(operator, world.member, config) == first
+    assert client_credentials.current_qr(operator, world.member, config) == first
+    assert client_credentials.ensure_qr(operator, world.member, config) == first
 
-    second = clientbook.issue_qr(operator, world.member, config)
+    second = client_credentials.issue_qr(operator, world.member, config)
     new_claims = qrtoken.verify(public_key(config), second)
     assert new_claims.token_id != claims.token_id
     old = Credential.get((Credential.kind == "qr") & (Credential.value == claims.token_id))
     assert old.unlinked_at is not None
     active = Credential.select().where((Credential.kind == "qr") & Credential.unlinked_at.is_null())
     assert [row.value for row in active] == [new_claims.token_id]
-    assert clientbook.current_qr(operator, world.member, config) == second
+    assert client_credentials.current_qr(operator, world.member, config) == second
 
 
 # --- comments ---------------------------------------------------------------------------------
@@ -384,20 +388,20 @@ def test_a_qr_token_verifies_with_the_public_key_and_reissue_revokes_the_old_one
 
 def test_comments_come_back_in_time_order(world: World) -> None:
     operator = world.users["operator"]
-    clientbook.add_comment(operator, world.member, "первый")
-    clientbook.add_comment(world.users["attendant"], world.member, "второй")
-    texts = [comment.text for comment in clientbook.comments_of(world.member)]
+    client_comments.add_comment(operator, world.member, "первый")
+    client_comments.add_comment(world.users["attendant"], world.member, "второй")
+    texts = [comment.text for comment in client_comments.comments_of(world.member)]
     assert texts == ["первый", "второй"]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "x" * 2001])
 def test_an_empty_or_too_long_comment_is_refused(world: World, text: str) -> None:
     with pytest.raises(ValidationFailed):
-        clientbook.add_comment(world.users["operator"], world.member, text)
+        client_comments.add_comment(world.users["operator"], world.member, text)
     assert Comment.select().count() == 0
 
 
 def test_a_comment_on_another_clients_session_is_refused(world: World) -> None:
     session = _session(world, world.guest)
     with pytest.raises(ValidationFailed):
-        clientbook.add_comment(world.users["operator"], world.member, "текст", session=session)
+        client_comments.add_comment(world.users["operator"], world.member, "текст", session=session)

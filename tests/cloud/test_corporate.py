@@ -15,6 +15,7 @@ import pytest
 from flask import current_app
 
 from cloud.clients import corporate
+from cloud.clients import credentials as client_credentials
 from cloud.clients import service as clientbook
 from cloud.ledger.service import post_entry
 from cloud.models import (
@@ -53,7 +54,7 @@ def _card(value: str = CARD) -> Credential:
 def account(world: World) -> Client:
     """The member as a corporate account with a second card and a 150 ₽ limit on the first."""
     clientbook.update_client(None, world.member, corporate=True)
-    clientbook.link_card(None, world.member, SECOND_CARD)
+    client_credentials.link_card(None, world.member, SECOND_CARD)
     corporate.set_card_limit(None, world.member, _card().id, LIMIT)
     return Client.get_by_id(world.member.id)
 
@@ -499,10 +500,10 @@ def test_a_card_passed_on_to_another_client_starts_its_day_afresh_for_them(
     stream = Stream(world.stand_a.id, datetime.now(UTC) - timedelta(minutes=30))
     _push(world.stand_a.id, stream, _wash(stream, world, "card", CARD, 16))  # 160 ₽, over
     assert Session.get().over_daily_limit is True
-    clientbook.unlink_credential(None, account, _card().id)
+    client_credentials.unlink_credential(None, account, _card().id)
     newcomer = world.other_site_client
     clientbook.update_client(None, newcomer, corporate=True)
-    card = clientbook.link_card(None, newcomer, CARD)
+    card = client_credentials.link_card(None, newcomer, CARD)
     corporate.set_card_limit(None, newcomer, card.id, LIMIT)
 
     rows = corporate.card_rows(newcomer, datetime.now(UTC), "Europe/Moscow")

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from flask import Flask
 
 from cloud import cli
+from cloud.clients.credentials import issue_qr
 from cloud.clients.qrkeys import public_key
-from cloud.clients.service import delete_client, issue_qr
+from cloud.clients.service import delete_client
 from cloud.db import db_proxy
 from cloud.errors import NotFound
 from cloud.ledger.service import record_topup

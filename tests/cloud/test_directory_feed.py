@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 
 from cloud.catalog import tariffs
 from cloud.changes import changes_after, current_position, ids_between, record_change
+from cloud.clients import credentials as client_credentials
 from cloud.clients import service as clientbook
 from cloud.db import db_proxy, utcnow
 from cloud.ledger import service as ledger
@@ -176,7 +177,7 @@ def test_a_block_reaches_the_stand_in_the_next_poll(world: World, stand: StandCo
 
 def test_an_unlinked_card_is_a_tombstone(world: World, stand: StandCopy) -> None:
     card = Credential.get(Credential.value == "04A1B2C3D4E5F6")
-    clientbook.unlink_credential(world.users["operator"], world.member, card.id)
+    client_credentials.unlink_credential(world.users["operator"], world.member, card.id)
 
     page = stand.fetch()
 
@@ -377,7 +378,7 @@ def _operations(
         made["qr_old"] = Credential.get(
             (Credential.client == member.id) & (Credential.kind == "qr")
         ).value
-        clientbook.issue_qr(operator, member, config)
+        client_credentials.issue_qr(operator, member, config)
 
     def new_tariff() -> None:
         made["tariff"] = tariffs.create_tariff(owner, name="Экспресс", rates=RATES)
@@ -415,27 +416,27 @@ def _operations(
         ),
         (
             "link card",
-            lambda: clientbook.link_card(operator, member, "0102030405060708090A"),
+            lambda: client_credentials.link_card(operator, member, "0102030405060708090A"),
             has_credential("card", "0102030405060708090A"),
         ),
         (
             "link plate",
-            lambda: clientbook.link_plate(operator, member, "В456ОР99"),
+            lambda: client_credentials.link_plate(operator, member, "В456ОР99"),
             has_credential("plate", "В456ОР99"),
         ),
         (
             "lost card",
-            lambda: clientbook.mark_card_lost(operator, member, card().id),
+            lambda: client_credentials.mark_card_lost(operator, member, card().id),
             lambda p: p.credentials[0].lost,
         ),
         (
             "unlink card",
-            lambda: clientbook.unlink_credential(operator, member, card().id),
+            lambda: client_credentials.unlink_credential(operator, member, card().id),
             dead_credential("card", "04A1B2C3D4E5F6"),
         ),
         (
             "first QR",
-            lambda: clientbook.issue_qr(operator, member, config),
+            lambda: client_credentials.issue_qr(operator, member, config),
             lambda p: p.credentials[0].kind == "qr",
         ),
         (

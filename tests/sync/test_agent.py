@@ -15,13 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from cloud.clients.service import (
-    delete_client,
-    link_card,
-    mark_card_lost,
-    set_blocked,
-    unlink_credential,
-)
+from cloud.clients.credentials import link_card, mark_card_lost, unlink_credential
+from cloud.clients.service import delete_client, set_blocked
 from cloud.ledger.service import post_entry
 from cloud.models import Client, Credential, LedgerEntry, Session, Stand, StandEvent, StandHeartbeat
 from cloud.standsync.commands import request_end
