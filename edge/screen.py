@@ -429,7 +429,7 @@ def cards() -> ResponseReturnValue:
 @bp.route("/sessions/<session_uuid>/end", methods=["GET", "POST"])
 @staff_required
 def end_from_dashboard(session_uuid: str) -> ResponseReturnValue:
-    found = LocalSession.get_or_none(LocalSession.uuid == session_uuid)
+    found = _parts().store.session(session_uuid)
     if found is None:
         abort(404)
     card = next((c for c in _cards() if c["id"] == session_uuid), None)
