@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 
 from edge.config import EdgeConfig, load_config
+from edge.screen import StateServer
 from edge.stand import Stand, drop_frame, drop_qr_text, simulated, simulated_nfc_device
-from edge.state import StateServer
 from edge.store import Store
 from edge.watchdog import Watchdog
 from hardware.nfc import emulate_card

@@ -14,7 +14,8 @@ from werkzeug.security import generate_password_hash
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
-from edge.state import StandParts, StateServer
+from edge.screen import StateServer
+from edge.stand import StandParts
 from edge.store import Store
 from sync.directory import validate_directory
 from sync.money import format_kopecks

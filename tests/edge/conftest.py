@@ -21,8 +21,8 @@ import requests
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
+from edge.screen import StateServer
 from edge.stand import Stand
-from edge.state import StateServer
 from edge.store import Outbox, Store
 from hardware.nfc import emulate_card
 from sync import qrtoken

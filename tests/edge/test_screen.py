@@ -18,7 +18,8 @@ from werkzeug.security import generate_password_hash
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
-from edge.state import StandParts, create_state_app
+from edge.screen import create_state_app
+from edge.stand import StandParts
 from edge.store import (
     LocalClient,
     LocalComment,

@@ -25,8 +25,8 @@ from cloud.standauth import provision_stand
 from edge.cli import main as edge_cli
 from edge.config import EdgeConfig, load_config
 from edge.engine import Engine
+from edge.screen import StateServer
 from edge.stand import Stand
-from edge.state import StateServer
 from edge.store import Store, StoreAdapter
 from edge.syncwiring import EngineCommands
 from sync.agent import SyncAgent, enrol
