@@ -39,7 +39,7 @@ from typing import Any
 
 from edge.config import EdgeConfig
 from edge.stand import Stand
-from edge.store import Outbox, Store
+from edge.store import Store
 from hardware.feedback import GpioFeedback, make_pin_factory
 from sync import qrtoken
 from sync.directory import validate_directory
@@ -197,7 +197,7 @@ def run_sessions(stand: Stand, taps_done: int, sessions: int) -> None:
     for number in range(taps_done, total_taps):
         stand._on_uid(uid(number % CARDS + 1))
     deadline = time.monotonic() + 600
-    while Outbox.select().count() < total_taps:
+    while stand.store.tables.Outbox.select().count() < total_taps:
         if time.monotonic() > deadline:
             raise RuntimeError("the stand did not keep up")
         time.sleep(0.2)

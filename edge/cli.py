@@ -16,10 +16,9 @@ from pathlib import Path
 import click
 
 from edge.config import EdgeConfig, load_config
+from edge.screen import StateServer
 from edge.stand import Stand, drop_frame, drop_qr_text, simulated, simulated_nfc_device
-from edge.state import StateServer
 from edge.store import Store
-from edge.syncwiring import forget_cursor
 from edge.watchdog import Watchdog
 from hardware.nfc import emulate_card
 from sync.agent import CentralUnreachable, enrol
@@ -65,7 +64,7 @@ def load_directory(file: Path, force: bool) -> None:
                 )
                 # The sync agent's cursor belongs to the copy just replaced: its next poll
                 # starts over from 0 and replaces the file's copy with the central one.
-                forget_cursor()
+                store.forget_cursor()
         finally:
             store.close()
     except RuleError as error:

@@ -303,7 +303,7 @@ class Engine:
             session = self._open_session(session_uuid)
             balance = self._end(session, method, _staff(actor), comment)
             self._signal_end(balance)
-            return LocalSession.get_by_id(session_uuid)
+            return self._session(session_uuid)
 
     def record_topup(self, client_id: int, amount_kopecks: int, method: str, actor: int) -> str:
         """Money taken for a client (cash, card, transfer); returns the top-up's uuid."""
@@ -429,7 +429,7 @@ class Engine:
                     self._end(session, "auto", "auto")
                 else:
                     continue
-                ended.append(LocalSession.get_by_id(session.uuid))
+                ended.append(self._session(session.uuid))
             if ended:
                 self._signal("attention", "auto_ended")
             self.store.checkpoint()  # here, between taps, rather than in a tap's commit
@@ -567,8 +567,14 @@ class Engine:
             return balance
         return balance + self.store.points_of(client.id) * self.store.points_value_kopecks()
 
+    def _session(self, session_uuid: str) -> LocalSession:
+        """A session known to be stored (one this engine has just started or ended)."""
+        session = self.store.session(session_uuid)
+        assert session is not None
+        return session
+
     def _open_session(self, session_uuid: str) -> LocalSession:
-        session = LocalSession.get_or_none(LocalSession.uuid == session_uuid)
+        session = self.store.session(session_uuid)
         if session is None or session.ended_at is not None:
             raise RuleError("Сеанс не найден или уже завершён", "not_open")
         return session

@@ -23,6 +23,8 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -35,7 +37,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from edge.config import EdgeConfig
 from edge.engine import Engine
 from edge.store import Store
-from edge.syncwiring import make_agent
+from edge.syncwiring import make_agent, sync_state
 from hardware.camera import (
     DirectoryFrameSource,
     FrameSource,
@@ -305,3 +307,80 @@ class Stand:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+# --- what the web app uses of a stand (``edge.screen``) ------------------------------------
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else format_utc(moment)
+
+
+def _health(health: Any) -> dict[str, Any]:
+    return {
+        key: _iso(value) if isinstance(value, datetime) else value
+        for key, value in asdict(health).items()
+    }
+
+
+@dataclass(frozen=True)
+class StandParts:
+    """What the web app uses of a stand: ``devices()`` gives each device's health as JSON;
+    ``agent`` is the sync agent of an enrolled stand (None: not enrolled, never online)."""
+
+    config: EdgeConfig
+    store: Store
+    engine: Engine
+    devices: Callable[[], dict[str, Any]]
+    agent: SyncAgent | None = None
+
+
+def parts_of(stand: Stand | StandParts) -> StandParts:
+    """``stand``'s parts; a Stand's devices are its NFC reader and QR camera."""
+    if isinstance(stand, StandParts):
+        return stand
+
+    def devices() -> dict[str, Any]:
+        assert stand.reader is not None and stand.camera is not None
+        return {
+            "reader": {"device": stand.config.nfc_device, **_health(stand.reader.health())},
+            "camera": {"source": stand.config.camera, **_health(stand.camera.health())},
+        }
+
+    return StandParts(stand.config, stand.store, stand.engine, devices, stand.agent)
+
+
+def state_of(stand: Stand | StandParts) -> dict[str, Any]:
+    """What ``GET /api/state`` returns (see the issue's "Commands and interfaces")."""
+    parts = parts_of(stand)
+    store, engine = parts.store, parts.engine
+    sessions = store.open_sessions()
+    client_ids = {session.client_id for session in sessions}
+    names: dict[int, str] = {}
+    for client_id in client_ids:
+        client = store.client(client_id)
+        names[client_id] = "" if client is None else str(client.name)
+    plates = store.first_plates(client_ids) if client_ids else {}
+    last = engine.last_feedback
+    return {
+        "open_sessions": [
+            {
+                "id": session.uuid,
+                "client_id": session.client_id,
+                "client_name": names.get(session.client_id, ""),
+                "plate": plates.get(session.client_id),
+                "started_at": _iso(session.started_at),
+                "cost_kopecks": engine.running_cost(session),
+            }
+            for session in sessions
+        ],
+        "last_feedback": None
+        if last is None
+        else {"pattern": last.pattern, "at": _iso(last.at), "reason": last.reason},
+        "outbox": store.outbox_size(),
+        "directory_version": store.directory_version(),
+        # The agent's view: a reply from the central service within the last few cycles.
+        "online": parts.agent is not None and parts.agent.online(),
+        "sync": sync_state(parts.agent, store),
+        "devices": parts.devices(),
+    }

@@ -14,8 +14,9 @@ from werkzeug.security import generate_password_hash
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
-from edge.state import StandParts, StateServer
-from edge.store import LocalSession, Store
+from edge.screen import StateServer
+from edge.stand import StandParts
+from edge.store import Store
 from sync.directory import validate_directory
 from sync.money import format_kopecks
 from tests.edge.conftest import (
@@ -111,7 +112,7 @@ def test_attendant_registers_a_guest_ends_the_session_with_a_comment_and_tops_up
     page.click("button:has-text('Завершить сеанс')")
     page.wait_for_url("**/clients/*")
     assert "Сеанс завершён" in page.inner_text(".flash")
-    (session,) = LocalSession.select()
+    (session,) = stand_screen.store.tables.LocalSession.select()
     assert page.url == f"{url}/clients/{session.client_id}"
 
     page.fill("#topup input[name=amount]", "150")

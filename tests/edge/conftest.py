@@ -21,8 +21,8 @@ import requests
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
+from edge.screen import StateServer
 from edge.stand import Stand
-from edge.state import StateServer
 from edge.store import Outbox, Store
 from hardware.nfc import emulate_card
 from sync import qrtoken
@@ -220,7 +220,7 @@ def with_client(doc: dict[str, Any], client_id: int, **changes: Any) -> dict[str
 
 def events(store: Store, event_type: str | None = None) -> list[Any]:
     """The outbox's events in seq order (each read back through the shared validator)."""
-    rows = Outbox.select().order_by(Outbox.seq)
+    rows = store.tables.Outbox.select().order_by(store.tables.Outbox.seq)
     found = [row.event() for row in rows]
     return [e for e in found if event_type is None or e.type == event_type]
 

@@ -10,7 +10,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from edge.cli import main
-from edge.store import DirClient, DirCredential, DirStaff, Store
+from edge.store import Store
 from tests.edge.conftest import IVAN, IVAN_CARD, SITE_ID, VERSION, directory_doc
 
 
@@ -41,9 +41,12 @@ def test_load_directory_loads_the_exported_file_and_prints_counts(tmp_path: Path
     assert "5 clients, 8 credentials" in result.output
     store = stored(tmp_path)
     assert store.directory_version() == VERSION
-    assert DirClient.get_by_id(IVAN).name == "Иван Петров"
-    assert DirCredential.get(DirCredential.value == IVAN_CARD).client_id == IVAN
-    assert DirStaff.select().count() == 1
+    assert store.tables.DirClient.get_by_id(IVAN).name == "Иван Петров"
+    assert (
+        store.tables.DirCredential.get(store.tables.DirCredential.value == IVAN_CARD).client_id
+        == IVAN
+    )
+    assert store.tables.DirStaff.select().count() == 1
     store.close()
 
 
@@ -83,5 +86,5 @@ def test_a_broken_file_is_refused_and_nothing_is_loaded(tmp_path: Path) -> None:
     assert "credentials[0].client_id" in invalid.output
     assert garbled.exit_code == 1 and "not a JSON file" in garbled.output
     store = stored(tmp_path)
-    assert store.directory_version() == 0 and DirClient.select().count() == 0
+    assert store.directory_version() == 0 and store.tables.DirClient.select().count() == 0
     store.close()

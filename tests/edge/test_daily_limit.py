@@ -12,8 +12,7 @@ import pytest
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
-from edge.store import DirCredential, LocalSession, Store
-from edge.syncwiring import StoreAdapter
+from edge.store import Store, StoreAdapter
 from sync.directory import validate_directory, validate_directory_page
 from sync.errors import RuleError
 from tests.edge.conftest import (
@@ -57,7 +56,7 @@ def wash(engine: Engine, clock: FakeClock, minutes: int, uid: str = IVAN_CARD) -
 
 
 def test_the_limit_arrives_with_the_directory(limited: Store) -> None:
-    card = DirCredential.get(DirCredential.value == IVAN_CARD)
+    card = limited.tables.DirCredential.get(limited.tables.DirCredential.value == IVAN_CARD)
 
     assert card.daily_limit_kopecks == LIMIT
 
@@ -70,7 +69,12 @@ def test_a_card_is_refused_offline_once_its_sessions_today_cost_the_limit(
 
     engine.on_uid(IVAN_CARD)
 
-    costs = [s.cost_kopecks for s in LocalSession.select().order_by(LocalSession.started_at)]
+    costs = [
+        s.cost_kopecks
+        for s in limited.tables.LocalSession.select().order_by(
+            limited.tables.LocalSession.started_at
+        )
+    ]
     assert costs == [10_000, 6_000]
     assert feedback.patterns == ["accepted", "ended", "accepted", "ended", "refused"]
     assert engine.last_feedback is not None and engine.last_feedback.code == "daily_limit"
@@ -200,10 +204,20 @@ def test_a_directory_page_changes_and_removes_the_limit(
 
     adapter = StoreAdapter(limited, clock, SITE_ID)
     adapter.apply_directory_page(validate_directory_page(page(40_000)))
-    assert DirCredential.get(DirCredential.value == IVAN_CARD).daily_limit_kopecks == 40_000
+    assert (
+        limited.tables.DirCredential.get(
+            limited.tables.DirCredential.value == IVAN_CARD
+        ).daily_limit_kopecks
+        == 40_000
+    )
 
     adapter.apply_directory_page(validate_directory_page(page(None)))
-    assert DirCredential.get(DirCredential.value == IVAN_CARD).daily_limit_kopecks is None
+    assert (
+        limited.tables.DirCredential.get(
+            limited.tables.DirCredential.value == IVAN_CARD
+        ).daily_limit_kopecks
+        is None
+    )
 
 
 def test_a_stand_database_made_before_the_new_columns_gets_them_and_keeps_its_sessions(
@@ -220,9 +234,14 @@ def test_a_stand_database_made_before_the_new_columns_gets_them_and_keeps_its_se
 
     reopened = Store(config.database_path)
     try:
-        (session,) = LocalSession.select()
+        (session,) = reopened.tables.LocalSession.select()
         assert session.cost_kopecks == 5_000  # the minimum charge
         assert (session.credential_kind, session.credential_value) == (None, None)
-        assert DirCredential.get(DirCredential.value == IVAN_CARD).daily_limit_kopecks is None
+        assert (
+            reopened.tables.DirCredential.get(
+                reopened.tables.DirCredential.value == IVAN_CARD
+            ).daily_limit_kopecks
+            is None
+        )
     finally:
         reopened.close()

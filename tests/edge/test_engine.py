@@ -10,7 +10,7 @@ import pytest
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
-from edge.store import LocalLedger, LocalSession, Outbox, Store
+from edge.store import LocalSession, Store
 from sync.directory import validate_directory
 from sync.errors import RuleError
 from tests.edge.conftest import (
@@ -43,8 +43,9 @@ from tests.edge.conftest import (
 )
 
 
-def open_sessions() -> list[LocalSession]:
-    return list(LocalSession.select().where(LocalSession.ended_at.is_null()))
+def open_sessions(store: Store) -> list[LocalSession]:
+    sessions = store.tables.LocalSession
+    return list(sessions.select().where(sessions.ended_at.is_null()))
 
 
 def reload(store: Store, clock: FakeClock, doc: dict[str, Any]) -> None:
@@ -60,7 +61,7 @@ def test_first_tap_starts_a_session_and_lights_accepted(
     engine.on_uid(IVAN_CARD)
 
     assert feedback.patterns == ["accepted"]
-    (session,) = open_sessions()
+    (session,) = open_sessions(store)
     assert (session.client_id, session.tariff_version_id, session.start_method) == (
         IVAN,
         STANDARD_NOW,
@@ -102,7 +103,7 @@ def test_second_tap_ends_the_session_and_charges_the_tariff_price(
     # 10 min 30 s is 11 started minutes at 10 ₽ (the later 99,99 ₽ version is not in force yet).
     cost = 11 * 1000
     assert feedback.patterns == ["accepted", "ended"]
-    session = LocalSession.get()
+    session = store.tables.LocalSession.get()
     assert (session.duration_s, session.cost_kopecks, session.end_method) == (630, cost, "card")
     assert session.ended_at == clock.now() and not session.auto_ended
     assert store.balance_of(IVAN) == 100_000 - cost
@@ -116,7 +117,7 @@ def test_second_tap_ends_the_session_and_charges_the_tariff_price(
         "auto": False,
         "comment": "",
     }
-    (charge,) = LocalLedger.select()
+    (charge,) = store.tables.LocalLedger.select()
     assert (charge.kind, charge.amount_kopecks, charge.event_id) == ("charge", -cost, ended.id)
 
 
@@ -131,7 +132,10 @@ def test_a_short_session_costs_the_minimum_charge_and_one_within_grace_is_free(
     clock.advance(75)
     engine.on_uid(IVAN_CARD)
 
-    costs = [s.cost_kopecks for s in LocalSession.select().order_by(LocalSession.started_at)]
+    costs = [
+        s.cost_kopecks
+        for s in store.tables.LocalSession.select().order_by(store.tables.LocalSession.started_at)
+    ]
     assert costs == [0, 5000]  # 5 s is within 10 s of grace; 75 s is 2 minutes, below 50 ₽
     assert store.balance_of(IVAN) == 100_000 - 5000
 
@@ -139,7 +143,7 @@ def test_a_short_session_costs_the_minimum_charge_and_one_within_grace_is_free(
 def test_card_uid_is_read_whatever_its_case_and_separators(engine: Engine) -> None:
     engine.on_uid("04:a1:b2:c3:d4:e5:f6")
 
-    assert [s.client_id for s in open_sessions()] == [IVAN]
+    assert [s.client_id for s in open_sessions(engine.store)] == [IVAN]
 
 
 def test_a_second_tap_within_two_seconds_of_the_start_is_a_bounce(
@@ -150,14 +154,14 @@ def test_a_second_tap_within_two_seconds_of_the_start_is_a_bounce(
     engine.on_uid(IVAN_CARD)
 
     assert feedback.patterns == ["accepted"]
-    assert len(open_sessions()) == 1
+    assert len(open_sessions(store)) == 1
     assert len(events(store)) == 1
 
     clock.advance(1)
     engine.on_uid(IVAN_CARD)
 
     assert feedback.patterns == ["accepted", "ended"]
-    assert open_sessions() == []
+    assert open_sessions(store) == []
 
 
 def test_a_bounce_right_after_the_end_does_not_start_a_new_session(
@@ -170,7 +174,7 @@ def test_a_bounce_right_after_the_end_does_not_start_a_new_session(
     engine.on_uid(IVAN_CARD)
 
     assert feedback.patterns == ["accepted", "ended"]
-    assert open_sessions() == []
+    assert open_sessions(engine.store) == []
 
 
 def test_sessions_of_different_clients_run_alongside(
@@ -181,7 +185,7 @@ def test_sessions_of_different_clients_run_alongside(
     clock.advance(120)
     engine.on_uid(IVAN_CARD)
 
-    assert [s.client_id for s in open_sessions()] == [EXPRESS_FAN]
+    assert [s.client_id for s in open_sessions(store)] == [EXPRESS_FAN]
     assert feedback.patterns == ["accepted", "accepted", "ended"]
     assert [e.seq for e in events(store)] == [1, 2, 3]
 
@@ -193,7 +197,7 @@ def test_the_clients_default_tariff_is_used_before_the_stands(
     clock.advance(3 * 60)
     engine.on_uid(EXPRESS_CARD)
 
-    session = LocalSession.get()
+    session = store.tables.LocalSession.get()
     assert session.tariff_version_id == EXPRESS_NOW
     assert session.cost_kopecks == 3 * 2000
 
@@ -205,7 +209,7 @@ def test_an_inactive_default_tariff_falls_back_to_the_stands(
 
     engine.on_uid(EXPRESS_CARD)
 
-    assert open_sessions()[0].tariff_version_id == STANDARD_NOW
+    assert open_sessions(store)[0].tariff_version_id == STANDARD_NOW
 
 
 # --- refusals ----------------------------------------------------------------------------------
@@ -231,7 +235,7 @@ def test_a_refused_card_lights_red_and_is_recorded(
     engine.on_uid(uid)
 
     assert feedback.patterns == ["refused"]
-    assert LocalSession.select().count() == 0
+    assert store.tables.LocalSession.select().count() == 0
     (event,) = events(store)
     assert (event.type, event.actor, event.seq) == ("tap.refused", "card", 1)
     assert event.payload == {
@@ -253,7 +257,7 @@ def test_a_lost_card_cannot_end_the_session_either(
     engine.on_uid(IVAN_LOST_CARD)
 
     assert feedback.patterns == ["accepted", "refused"]
-    assert len(open_sessions()) == 1
+    assert len(open_sessions(engine.store)) == 1
 
 
 def test_a_client_blocked_during_the_session_can_still_end_it(
@@ -268,7 +272,7 @@ def test_a_client_blocked_during_the_session_can_still_end_it(
     engine.on_uid(IVAN_CARD)
 
     assert feedback.patterns == ["accepted", "ended", "refused"]
-    assert open_sessions() == []
+    assert open_sessions(store) == []
 
 
 def test_no_tariff_in_force_refuses_the_start(
@@ -293,7 +297,7 @@ def test_a_valid_qr_code_starts_and_ends_a_session(
     engine.on_qr(qr_token(IVAN, IVAN_QR_ID))
 
     assert feedback.patterns == ["accepted", "ended"]
-    session = LocalSession.get()
+    session = store.tables.LocalSession.get()
     assert (session.start_method, session.end_method, session.cost_kopecks) == ("qr", "qr", 5000)
     assert [e.actor for e in events(store)] == ["qr", "qr"]
 
@@ -306,7 +310,7 @@ def test_a_card_can_end_a_session_started_by_qr(
     engine.on_uid(IVAN_CARD)
 
     assert feedback.patterns == ["accepted", "ended"]
-    assert LocalSession.get().end_method == "card"
+    assert engine.store.tables.LocalSession.get().end_method == "card"
 
 
 def test_a_qr_issued_after_the_directory_is_accepted_by_its_signature(
@@ -325,7 +329,7 @@ def test_a_qr_code_signed_with_another_key_is_refused_as_forged(
     engine.on_qr(forged)
 
     assert feedback.patterns == ["refused"]
-    assert LocalSession.select().count() == 0
+    assert store.tables.LocalSession.select().count() == 0
     (event,) = events(store)
     assert event.payload == {
         "credential_kind": "qr",
@@ -447,7 +451,7 @@ def test_a_stale_directory_refuses_a_members_card_start_but_not_the_attendants(
     assert engine.last_feedback is not None and engine.last_feedback.code == "stale_directory"
     [refused] = events(store)
     assert (refused.type, refused.payload["reason"]) == ("tap.refused", "stale_directory")
-    assert LocalSession.select().count() == 0
+    assert store.tables.LocalSession.select().count() == 0
     # An attendant, who takes payment in person, may still start one on the screen.
     session = engine.start_session(IVAN, None, ATTENDANT_ID)
     assert (session.client_id, session.start_method) == (IVAN, "screen")
@@ -487,8 +491,8 @@ def test_the_screen_refuses_a_start_with_the_reason_and_stores_nothing(
         engine.start_session(client_id, tariff_id, ATTENDANT_ID)
 
     assert info.value.code == code and info.value.message
-    assert LocalSession.select().count() == 0
-    assert Outbox.select().count() == 0
+    assert store.tables.LocalSession.select().count() == 0
+    assert store.tables.Outbox.select().count() == 0
     assert feedback.patterns == []
 
 
@@ -509,7 +513,7 @@ def test_the_screen_does_not_start_a_second_session_or_end_one_twice(
         "not_open",
         "not_open",
     )
-    assert Outbox.select().count() == 2
+    assert engine.store.tables.Outbox.select().count() == 2
 
 
 def test_a_too_long_comment_is_refused(engine: Engine) -> None:
@@ -519,7 +523,7 @@ def test_a_too_long_comment_is_refused(engine: Engine) -> None:
         engine.end_session(session.uuid, ATTENDANT_ID, comment="x" * 2001)
 
     assert info.value.code == "bad_comment"
-    assert len(open_sessions()) == 1
+    assert len(open_sessions(engine.store)) == 1
 
 
 def test_a_topup_raises_the_balance_and_is_recorded(engine: Engine, store: Store) -> None:
@@ -536,7 +540,7 @@ def test_a_topup_raises_the_balance_and_is_recorded(engine: Engine, store: Store
         "method": "cash",
     }
     engine.on_uid(PETR_CARD)
-    assert len(open_sessions()) == 1
+    assert len(open_sessions(store)) == 1
 
 
 @pytest.mark.parametrize(
@@ -557,7 +561,9 @@ def test_a_bad_topup_is_refused_and_stores_nothing(
         engine.record_topup(client_id, amount, method, ATTENDANT_ID)
 
     assert info.value.code == code
-    assert LocalLedger.select().count() == 0 and Outbox.select().count() == 0
+    assert (
+        store.tables.LocalLedger.select().count() == 0 and store.tables.Outbox.select().count() == 0
+    )
 
 
 # --- forgotten sessions ----------------------------------------------------------------------
@@ -597,7 +603,7 @@ def test_a_session_reaching_the_maximum_amount_ends_by_itself(
     (ended,) = engine.tick()
 
     assert (ended.client_id, ended.cost_kopecks, ended.auto_ended) == (EXPRESS_FAN, 20_000, True)
-    assert [s.client_id for s in open_sessions()] == [IVAN]
+    assert [s.client_id for s in open_sessions(store)] == [IVAN]
 
 
 # --- time ------------------------------------------------------------------------------------
@@ -612,7 +618,7 @@ def test_after_a_reboot_the_duration_comes_from_the_wall_clock(
 
     restarted.on_uid(IVAN_CARD)
 
-    session = LocalSession.get()
+    session = store.tables.LocalSession.get()
     assert session.duration_s == 5 * 60
     assert events(store)[-1].boot_id == clock.boot_id
 
@@ -626,7 +632,7 @@ def test_within_a_boot_the_duration_ignores_a_wall_clock_jump(
 
     engine.on_uid(IVAN_CARD)
 
-    assert LocalSession.get().duration_s == 120
+    assert engine.store.tables.LocalSession.get().duration_s == 120
 
 
 # --- durability ------------------------------------------------------------------------------
@@ -655,7 +661,7 @@ def test_a_crash_between_the_write_and_the_light_keeps_the_session_and_its_event
     with pytest.raises(RuntimeError):
         engine.on_uid(IVAN_CARD)
 
-    (session,) = open_sessions()
+    (session,) = open_sessions(store)
     (event,) = events(store)
     assert event.payload["session_uuid"] == session.uuid
 
@@ -671,8 +677,8 @@ def test_a_failure_inside_the_transaction_leaves_neither_session_nor_event(
         with pytest.raises(OSError):
             engine.on_uid(IVAN_CARD)
 
-    assert LocalSession.select().count() == 0
-    assert Outbox.select().count() == 0
+    assert store.tables.LocalSession.select().count() == 0
+    assert store.tables.Outbox.select().count() == 0
     assert feedback.patterns == []
     engine.on_uid(IVAN_CARD)
     assert [e.seq for e in events(store)] == [1]
@@ -692,7 +698,7 @@ def test_a_failure_while_ending_keeps_the_session_open_and_uncharged(
         with pytest.raises(OSError):
             engine.on_uid(IVAN_CARD)
 
-    assert len(open_sessions()) == 1
+    assert len(open_sessions(store)) == 1
     assert [e.type for e in events(store)] == ["session.started"]
     assert store.balance_of(IVAN) == 100_000
 
@@ -716,7 +722,7 @@ def test_the_directory_is_stale_after_the_configured_age(
 
 def test_running_cost_follows_the_clock(engine: Engine, clock: FakeClock) -> None:
     engine.on_uid(IVAN_CARD)
-    (session,) = open_sessions()
+    (session,) = open_sessions(engine.store)
     clock.advance(7 * 60 + 1)
 
     assert engine.elapsed_s(session) == 7 * 60 + 1
@@ -730,7 +736,7 @@ def test_a_bystander_tap_unrelated_to_the_session_is_refused(
     engine.on_uid("CAFEBABE")
 
     assert feedback.patterns == ["accepted", "refused"]
-    assert len(open_sessions()) == 1
+    assert len(open_sessions(store)) == 1
 
 
 def test_taps_from_several_threads_are_numbered_without_gaps(engine: Engine, store: Store) -> None:

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from edge.engine import Engine
-from edge.store import LocalLedger, LocalSession, Store
+from edge.store import Store
 from sync.directory import validate_directory
 from tests.edge.conftest import (
     IVAN,
@@ -44,7 +44,7 @@ def test_the_discount_at_the_start_prices_the_end_and_the_event(
     clock.advance(600)
     engine.on_uid(IVAN_CARD)
 
-    [session] = LocalSession.select()
+    [session] = store.tables.LocalSession.select()
     assert session.cost_kopecks == 9000
     [ended] = events(store, "session.ended")
     assert ended.payload["cost_kopecks"] == 9000
@@ -69,7 +69,7 @@ def test_points_first_pays_with_points_and_the_event_carries_them(
 
     [ended] = events(store, "session.ended")
     assert (ended.payload["points_spent"], ended.payload["points_kopecks"]) == (60, 6000)
-    [entry] = LocalLedger.select()
+    [entry] = store.tables.LocalLedger.select()
     assert (entry.amount_kopecks, entry.amount_points) == (-4000, -60)
     assert store.points_of(IVAN) == 0
     assert store.balance_of(IVAN) == 96_000

@@ -18,7 +18,8 @@ from werkzeug.security import generate_password_hash
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
-from edge.state import StandParts, create_state_app
+from edge.screen import create_state_app
+from edge.stand import StandParts
 from edge.store import (
     LocalClient,
     LocalComment,
@@ -133,9 +134,9 @@ def red_line(response: Any) -> str:
     return match.group(1) if match else ""
 
 
-def counts() -> dict[str, int]:
+def counts(store: Store) -> dict[str, int]:
     models = (Outbox, LocalLedger, LocalSession, LocalClient, LocalCredential, LocalComment)
-    return {model.__name__: model.select().count() for model in models}
+    return {model.__name__: store.tables[model].select().count() for model in models}
 
 
 # --- log-in and lock ------------------------------------------------------------------------
@@ -230,8 +231,8 @@ def test_a_changed_pin_ends_the_session(
     assert signed_in.get("/").status_code == 302
 
 
-def test_csrf_is_required_on_every_form(signed_in: FlaskClient) -> None:
-    before = counts()
+def test_csrf_is_required_on_every_form(signed_in: FlaskClient, store: Store) -> None:
+    before = counts(store)
     for path, data in [
         (LOGIN, {"pin": PIN}),
         (f"/clients/{IVAN}/topup", {"amount": "100", "method": "cash"}),
@@ -241,7 +242,7 @@ def test_csrf_is_required_on_every_form(signed_in: FlaskClient) -> None:
         response = signed_in.post(path, data=data)
         assert response.status_code == 400, path
         assert "Страница устарела" in red_line(response)
-    assert counts() == before
+    assert counts(store) == before
 
 
 def test_the_secret_key_is_kept_owner_only(app: Flask, config: EdgeConfig) -> None:
@@ -499,25 +500,25 @@ def test_a_member_is_registered_with_phone_plate_and_card(
     ],
 )
 def test_bad_input_is_a_red_line_and_stores_nothing(
-    signed_in: FlaskClient, path: str, data: dict[str, str], message: str
+    signed_in: FlaskClient, store: Store, path: str, data: dict[str, str], message: str
 ) -> None:
-    before = counts()
+    before = counts(store)
 
     response = post(signed_in, path, **data)
 
     assert response.status_code == 400
     assert message in red_line(response)
-    assert counts() == before
+    assert counts(store) == before
 
 
 def test_a_comment_on_ending_longer_than_allowed_ends_nothing(
     signed_in: FlaskClient, engine: Engine
 ) -> None:
     session = engine.start_session(IVAN, None, ATTENDANT_ID)
-    before = counts()
+    before = counts(engine.store)
     response = post(signed_in, f"/sessions/{session.uuid}/end", comment="x" * 2001)
     assert response.status_code == 400 and "2000" in red_line(response)
-    assert counts() == before
+    assert counts(engine.store) == before
 
 
 def test_a_guest_plate_of_a_known_client_links_to_them(signed_in: FlaskClient) -> None:

@@ -4,23 +4,27 @@ balances that count local money exactly once, and event numbers that are never r
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edge.config import EdgeConfig
 from edge.engine import Engine
-from edge.store import DirClient, DirCredential, LocalClient, LocalSession, Outbox, Store, StoreMeta
+from edge.store import Store
 from sync.directory import validate_directory
 from sync.errors import RuleError
 from tests.edge.conftest import (
+    ATTENDANT_ID,
     IVAN,
     IVAN_CARD,
     PETR,
+    REVOKED_QR_ID,
     SITE_ID,
     STAND_ID,
     VERSION,
     FakeClock,
+    RecordingFeedback,
     directory_doc,
     events,
     with_client,
@@ -77,7 +81,10 @@ def test_loading_a_directory_replaces_the_copy(store: Store, clock: FakeClock) -
     assert counts == {"tariffs": 3, "clients": 4, "credentials": 6, "revoked_qr": 1, "staff": 1}
     assert store.credential("card", IVAN_CARD) is None
     assert store.client(PETR) is None
-    assert DirClient.select().count() == 4 and DirCredential.select().count() == 6
+    assert (
+        store.tables.DirClient.select().count() == 4
+        and store.tables.DirCredential.select().count() == 6
+    )
     assert store.directory_version() == VERSION + 1
     assert store.directory_loaded_at() == clock.now()
 
@@ -143,13 +150,13 @@ def test_a_failed_load_keeps_the_previous_copy(
     def broken(*args: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(store, "_insert_directory", broken)
+    monkeypatch.setattr(store, "_upsert", broken)
     with pytest.raises(OSError):
         load(store, clock, directory_doc(version=VERSION + 1))
 
     assert store.directory_version() == VERSION
     assert store.credential("card", IVAN_CARD) is not None
-    assert DirClient.select().count() == 5
+    assert store.tables.DirClient.select().count() == 5
 
 
 def test_a_reload_keeps_open_sessions_and_their_price(
@@ -163,7 +170,7 @@ def test_a_reload_keeps_open_sessions_and_their_price(
 
     engine.on_uid(IVAN_CARD)
 
-    assert LocalSession.get().cost_kopecks == 10 * 1000  # the rates it started with
+    assert store.tables.LocalSession.get().cost_kopecks == 10 * 1000  # the rates it started with
 
 
 def test_event_numbers_are_never_reused_even_after_acknowledged_events_are_removed(
@@ -171,7 +178,7 @@ def test_event_numbers_are_never_reused_even_after_acknowledged_events_are_remov
 ) -> None:
     append(store, clock, 3)
     store.mark_acked(3)
-    Outbox.delete().execute()  # the agent may prune acknowledged events
+    store.tables.Outbox.delete().execute()  # the agent may prune acknowledged events
     store.close()
 
     reopened = Store(config.database_path)
@@ -203,24 +210,30 @@ def test_an_invalid_event_is_never_stored(store: Store, clock: FakeClock) -> Non
             actor="card",
         )
 
-    assert Outbox.select().count() == 0
+    assert store.tables.Outbox.select().count() == 0
     assert store.next_seq() == 1
 
 
 def test_opening_a_schema_1_database_walks_the_directory_again(
     store: Store, config: EdgeConfig
 ) -> None:
-    StoreMeta.insert(key="directory_cursor", value="41").on_conflict_replace().execute()
-    StoreMeta.update(value="1").where(StoreMeta.key == "schema_version").execute()
+    store.tables.StoreMeta.insert(
+        key="directory_cursor", value="41"
+    ).on_conflict_replace().execute()
+    store.tables.StoreMeta.update(value="1").where(
+        store.tables.StoreMeta.key == "schema_version"
+    ).execute()
     store.close()
 
     reopened = Store(config.database_path)
 
-    assert StoreMeta.get_by_id("directory_cursor").value == "0"  # no client uuids held yet
-    assert StoreMeta.get_by_id("schema_version").value == "2"
+    assert (
+        reopened.tables.StoreMeta.get_by_id("directory_cursor").value == "0"
+    )  # no client uuids held yet
+    assert reopened.tables.StoreMeta.get_by_id("schema_version").value == "2"
     reopened.close()
     again = Store(config.database_path)
-    assert StoreMeta.get_by_id("directory_cursor").value == "0"
+    assert again.tables.StoreMeta.get_by_id("directory_cursor").value == "0"
     again.close()
 
 
@@ -243,6 +256,37 @@ def test_a_local_client_is_re_linked_once_it_has_a_session_open_under_one_id_onl
     assert store.open_session_of(int(local.id)) is not None
     engine.end_session(str(session.uuid), actor=7)
     load(store, clock, {**doc, "version": VERSION + 3})
-    assert LocalClient.select().count() == 0
+    assert store.tables.LocalClient.select().count() == 0
     assert [s.uuid for s in store.sessions_of(60)][-1] == session.uuid
     assert len(store.sessions_of(60)) == 2
+
+
+def test_two_stores_in_one_process_each_see_only_their_own_rows(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    first = Store(tmp_path / "a" / "stand.sqlite3")
+    second = Store(tmp_path / "b" / "stand.sqlite3")  # opened after the first, used alongside
+    try:
+        load(first, clock, directory_doc())
+        load(second, clock, directory_doc(staff=[], revoked_qr_token_ids=[]))
+        for store, name, plate in ((first, "Первый", "А111АА77"), (second, "Второй", "В222ВВ77")):
+            store.add_local_client(
+                str(uuid.uuid4()), "member", name, [], [("plate", plate)], clock.now()
+            )
+        config = EdgeConfig(data_dir=tmp_path / "a", stand_id=STAND_ID, site_id=SITE_ID)
+        Engine(first, RecordingFeedback(), config, clock).record_topup(
+            IVAN, 10_000, "cash", ATTENDANT_ID
+        )
+
+        assert [c.name for c in first.find_clients(name="Перв")] == ["Первый"]
+        assert [c.name for c in second.find_clients(name="Втор")] == ["Второй"]
+        assert first.find_clients(name="Втор") == [] and second.find_clients(name="Перв") == []
+        assert [s.full_name for s in first.staff()] == ["Анна Смирнова"] and second.staff() == []
+        assert first.is_revoked(REVOKED_QR_ID) and not second.is_revoked(REVOKED_QR_ID)
+        assert first.outbox_size() == 1 and second.outbox_size() == 0
+        assert (first.balance_of(IVAN), second.balance_of(IVAN)) == (110_000, 100_000)
+        assert [t.LocalClient.select().count() for t in (first.tables, second.tables)] == [1, 1]
+        assert [t.LocalLedger.select().count() for t in (first.tables, second.tables)] == [1, 0]
+    finally:
+        first.close()
+        second.close()

@@ -8,7 +8,6 @@ from typing import Any
 
 from edge.engine import MESSAGES
 from edge.stand import drop_qr_text
-from edge.store import LocalLedger, LocalSession
 from hardware.nfc import emulate_card
 from tests.edge.conftest import (
     BLOCKED,
@@ -56,7 +55,7 @@ def assert_refused(running: Running, code: str, client_id: int | None, value: st
     assert refused.payload["reason"] == code
     assert refused.payload["client_id"] == client_id
     assert refused.payload["credential_value"] == value
-    assert LocalSession.select().count() == 0
+    assert running.stand.store.tables.LocalSession.select().count() == 0
     assert 1.0 in pin_history(stand, config.pin_red)
     assert 1.0 in pin_history(stand, config.pin_buzzer)
     assert 1.0 not in pin_history(stand, config.pin_green)
@@ -114,7 +113,7 @@ def test_a_qr_code_signed_with_another_key_is_refused(running: Running) -> None:
     assert refused.payload["reason"] == "forged"
     assert refused.payload["credential_kind"] == "qr"
     assert refused.payload["client_id"] is None  # a forged token's claims are not trusted
-    assert LocalSession.select().count() == 0
+    assert running.stand.store.tables.LocalSession.select().count() == 0
     assert 1.0 in pin_history(stand, config.pin_red)
     assert 1.0 not in pin_history(stand, config.pin_green)
 
@@ -168,11 +167,11 @@ def test_a_forgotten_session_ends_by_itself(start_stand: StartStand) -> None:
     assert payload["method"] == "auto"
     assert payload["auto"] is True
     assert payload["duration_s"] == 3  # billed for exactly the maximum
-    session = LocalSession.get_by_id(payload["session_uuid"])
+    session = stand.store.tables.LocalSession.get_by_id(payload["session_uuid"])
     assert session.auto_ended and session.end_method == "auto" and session.duration_s == 3
     # One started minute at 10 ₽, raised to the minimum charge of 50 ₽, charged to the balance.
     assert payload["cost_kopecks"] == 5_000
-    [charge] = LocalLedger.select()
+    [charge] = stand.store.tables.LocalLedger.select()
     assert (charge.event_id, charge.amount_kopecks) == (ended.id, -5_000)
     assert stand.store.balance_of(IVAN) == 100_000 - 5_000
     # Amber (red full, green half) blinking three times with beeps, once played through.
@@ -183,5 +182,5 @@ def test_a_forgotten_session_ends_by_itself(start_stand: StartStand) -> None:
 
     # Held no longer: the card is not taken for a new tap after the automatic end.
     running.let_the_card_go()
-    wait_for("no new session", lambda: LocalSession.select().count() == 1)
+    wait_for("no new session", lambda: stand.store.tables.LocalSession.select().count() == 1)
     assert len(events(stand.store)) == 2

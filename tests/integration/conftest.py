@@ -25,10 +25,10 @@ from cloud.standsync.standauth import provision_stand
 from edge.cli import main as edge_cli
 from edge.config import EdgeConfig, load_config
 from edge.engine import Engine
+from edge.screen import StateServer
 from edge.stand import Stand
-from edge.state import StateServer
-from edge.store import Store, db
-from edge.syncwiring import EngineCommands, StoreAdapter
+from edge.store import Store, StoreAdapter
+from edge.syncwiring import EngineCommands
 from sync.agent import SyncAgent, enrol
 from tests.cloud.conftest import (  # the central fixtures, shared with the central tests
     _truncate_all,
@@ -39,7 +39,7 @@ from tests.cloud.conftest import (  # the central fixtures, shared with the cent
     postgres_schema_url,
     world,
 )
-from tests.edge.conftest import DEBOUNCE_S, Running
+from tests.edge.conftest import DEBOUNCE_S, RecordingFeedback, Running
 from tests.edge.conftest import free_port as edge_free_port
 
 WAIT_S = 20.0
@@ -252,14 +252,6 @@ class StepClock:
         self.skip_ns += int(seconds * 1e9)
 
 
-class RecordingFeedback:
-    def __init__(self) -> None:
-        self.patterns: list[str] = []
-
-    def play(self, pattern: str) -> None:
-        self.patterns.append(pattern)
-
-
 @dataclass
 class DirectStand:
     """A stand without devices: its store, engine and agent, cycled by the test."""
@@ -279,11 +271,6 @@ class DirectStand:
             return ok and self.store.outbox_size() == 0
 
         wait_for(what, drained, timeout)
-
-    def activate(self) -> None:
-        """Point the stand models at this stand's database (one is bound per process: a test
-        with two stands switches between them)."""
-        db.initialize(self.store.database)
 
     def close(self) -> None:
         self.agent.close()

@@ -12,7 +12,6 @@ from cloud.clients import corporate
 from cloud.clients import service as clientbook
 from cloud.ledger.service import post_entry
 from cloud.models import Credential, Session, StandEvent
-from edge.store import DirCredential, LocalSession
 from tests.integration.conftest import Central, DirectStand, provision
 
 MEMBER_CARD = "04A1B2C3D4E5F6"
@@ -21,13 +20,12 @@ LIMIT = 15_000  # 150 ₽; World's tariff is 10 ₽ a started minute for members
 
 def _wash(stand: DirectStand, minutes: int) -> int:
     """A session started and ended by taps of the card; its cost at the stand."""
-    stand.activate()
     stand.engine.on_uid(MEMBER_CARD)
     [session] = stand.store.open_sessions()
     stand.clock.advance(minutes * 60)
     stand.engine.on_uid(MEMBER_CARD)
     stand.clock.advance(5)  # past the bounce guard
-    return int(LocalSession.get_by_id(session.uuid).cost_kopecks)
+    return int(stand.store.tables.LocalSession.get_by_id(session.uuid).cost_kopecks)
 
 
 def test_a_card_limit_is_enforced_offline_per_stand_and_flagged_centrally(
@@ -40,9 +38,13 @@ def test_a_card_limit_is_enforced_offline_per_stand_and_flagged_centrally(
     stand_a: DirectStand = direct_stand(central.url, provision(world.site_a, "Пост 7"), name="a")
     stand_b: DirectStand = direct_stand(central.url, provision(world.site_a, "Пост 8"), name="b")
     for stand in (stand_a, stand_b):
-        stand.activate()
         stand.sync("the directory")
-        assert DirCredential.get(DirCredential.value == MEMBER_CARD).daily_limit_kopecks == LIMIT
+        assert (
+            stand.store.tables.DirCredential.get(
+                stand.store.tables.DirCredential.value == MEMBER_CARD
+            ).daily_limit_kopecks
+            == LIMIT
+        )
 
     # Stand A, with no sync from here on: two washes, the second past the limit, then refused.
     first = _wash(stand_a, 10)
@@ -63,7 +65,6 @@ def test_a_card_limit_is_enforced_offline_per_stand_and_flagged_centrally(
     assert stand_b.feedback.patterns[-1] == "ended"
 
     for stand in (stand_a, stand_b):
-        stand.activate()
         stand.sync("the sessions up")
 
     central_sessions = list(Session.select().order_by(Session.ended_at))

@@ -12,7 +12,6 @@ import pytest
 
 from cloud.ledger.service import post_entry
 from cloud.models import Client, LedgerEntry, Session, StandEvent
-from edge.store import LocalLedger, LocalSession, Outbox
 from tests.integration.conftest import (
     Central,
     DirectStand,
@@ -37,20 +36,21 @@ def one_session(stand: DirectStand, seconds: float = 61) -> None:
 def assert_central_matches(stand: DirectStand) -> None:
     """Everything the stand holds is acknowledged, and the central service has each of its
     events, sessions and money movements exactly once."""
-    stand.activate()
     stand_id = stand.config.stand_id
-    assert Outbox.select().where(~Outbox.acked).count() == 0
-    outbox = {row.id: row.seq for row in Outbox.select()}
+    assert stand.store.tables.Outbox.select().where(~stand.store.tables.Outbox.acked).count() == 0
+    outbox = {row.id: row.seq for row in stand.store.tables.Outbox.select()}
     central_events = {
         row.event_uuid: row.seq for row in StandEvent.select().where(StandEvent.stand == stand_id)
     }
     assert central_events == outbox
-    local_sessions = {s.uuid: s.cost_kopecks for s in LocalSession.select()}
+    local_sessions = {s.uuid: s.cost_kopecks for s in stand.store.tables.LocalSession.select()}
     central_sessions = {
         s.uuid: s.cost_kopecks for s in Session.select().where(Session.stand == stand_id)
     }
     assert central_sessions == local_sessions
-    local_money = sorted((e.event_id, e.amount_kopecks) for e in LocalLedger.select())
+    local_money = sorted(
+        (e.event_id, e.amount_kopecks) for e in stand.store.tables.LocalLedger.select()
+    )
     central_money = sorted(
         (e.event.event_uuid, e.amount_kopecks)
         for e in LedgerEntry.select()
@@ -89,7 +89,7 @@ def test_the_central_service_down_for_200_sessions_then_back_applies_each_once(
 
         assert_central_matches(stand)
         assert Session.select().where(Session.ended_at.is_null(False)).count() == 200
-        spent = sum(s.cost_kopecks for s in LocalSession.select())
+        spent = sum(s.cost_kopecks for s in stand.store.tables.LocalSession.select())
         assert int(Client.get_by_id(rich_member.id).balance_kopecks) == before - spent
         assert stand.agent.run_once(force=True)
         assert stand.store.balance_of(rich_member.id) == before - spent
@@ -121,7 +121,7 @@ def test_a_proxy_that_drops_delays_duplicates_and_cuts_replies_loses_and_doubles
         for fault in ("drop", "lose_reply", "cut", "duplicate", "delay"):
             assert proxy.counts.get(fault, 0) > 0, proxy.counts
         assert_central_matches(stand)
-        moved = sum(e.amount_kopecks for e in LocalLedger.select())
+        moved = sum(e.amount_kopecks for e in stand.store.tables.LocalLedger.select())
         assert int(Client.get_by_id(rich_member.id).balance_kopecks) == before + moved
         assert stand.store.balance_of(rich_member.id) == before + moved
     finally:
@@ -165,14 +165,12 @@ def test_two_stands_spending_one_balance_offline_are_both_charged(
         proxy.faults.down = True
 
         for stand in (first, second):
-            stand.activate()
             assert stand.store.balance_of(world.member.id) == 10_000
             one_session(stand, seconds=8 * 60)  # 80 ₽ each: both allowed, 100 ₽ seen by each
             assert stand.store.balance_of(world.member.id) == 2_000
 
         proxy.faults.down = False
         for stand in (first, second):
-            stand.activate()
             stand.sync()
 
         for stand in (first, second):
@@ -182,7 +180,6 @@ def test_two_stands_spending_one_balance_offline_are_both_charged(
             (LedgerEntry.client == world.member.id) & (LedgerEntry.kind == "charge")
         )
         assert sorted(c.amount_kopecks for c in charges) == [-8_000, -8_000]
-        first.activate()
         assert first.agent.run_once(force=True)
         assert first.store.balance_of(world.member.id) == -6_000
     finally:

@@ -8,7 +8,6 @@ from typing import Any
 
 from cloud.ledger.service import post_entry
 from cloud.models import Client, LedgerEntry, StandEvent
-from edge.store import LocalLedger
 from tests.integration.conftest import Central, DirectStand, Faults, FaultyProxy, provision
 
 MEMBER_CARD = "04A1B2C3D4E5F6"
@@ -37,17 +36,15 @@ def test_points_spent_offline_at_two_stands_are_settled_once_and_the_rest_in_mon
         proxy.faults.down = True
 
         for stand in (first, second):
-            stand.activate()
             assert stand.store.points_of(world.member.id) == 100
             eight_minutes(stand)  # 80 ₽: 80 points at each stand
             assert stand.store.points_of(world.member.id) == 20
             assert stand.store.balance_of(world.member.id) == 0
-            [entry] = LocalLedger.select()
+            [entry] = stand.store.tables.LocalLedger.select()
             assert (entry.amount_kopecks, entry.amount_points) == (0, -80)
 
         proxy.faults.down = False
         for stand in (first, second):
-            stand.activate()
             stand.sync()
 
         member = Client.get_by_id(world.member.id)
@@ -61,7 +58,6 @@ def test_points_spent_offline_at_two_stands_are_settled_once_and_the_rest_in_mon
         assert flagged.stand_id == second.config.stand_id
 
         for stand in (first, second):
-            stand.activate()
             assert stand.agent.run_once(force=True)
             assert stand.store.points_of(world.member.id) == 0
             assert stand.store.balance_of(world.member.id) == -6000

@@ -14,8 +14,8 @@ from cloud.clients.service import set_blocked
 from cloud.ledger.service import post_entry
 from cloud.models import LedgerEntry, Session, TariffVersion
 from edge.config import load_config
+from edge.screen import StateServer
 from edge.stand import Stand
-from edge.state import StateServer
 from sync.money import format_kopecks
 from tests.edge.conftest import (
     IVAN_CARD,

@@ -21,7 +21,7 @@ from cloud.ledger.service import post_entry
 from cloud.models import LedgerEntry, Session, StandEvent
 from edge.config import load_config
 from edge.engine import Engine
-from edge.store import LocalLedger, LocalSession, Outbox, Store
+from edge.store import Store
 from tests.integration.conftest import (
     Central,
     RecordingFeedback,
@@ -128,18 +128,20 @@ def test_a_stand_killed_while_pushing_and_restarted_loses_and_doubles_nothing(
 
     store = Store(config.database_path)
     try:
-        outbox = {row.id: row.seq for row in Outbox.select()}
+        outbox = {row.id: row.seq for row in store.tables.Outbox.select()}
         central_events = {
             row.event_uuid: row.seq
             for row in StandEvent.select().where(StandEvent.stand == stand_id)
         }
         assert central_events == outbox
-        local_sessions = {s.uuid: s.cost_kopecks for s in LocalSession.select()}
+        local_sessions = {s.uuid: s.cost_kopecks for s in store.tables.LocalSession.select()}
         central_sessions = {
             s.uuid: s.cost_kopecks for s in Session.select().where(Session.stand == stand_id)
         }
         assert central_sessions == local_sessions
-        local_money = sorted((e.event_id, e.amount_kopecks) for e in LocalLedger.select())
+        local_money = sorted(
+            (e.event_id, e.amount_kopecks) for e in store.tables.LocalLedger.select()
+        )
         central_money = sorted(
             (e.event.event_uuid, e.amount_kopecks)
             for e in LedgerEntry.select().join(StandEvent).where(StandEvent.stand == stand_id)

@@ -128,9 +128,11 @@ def test_enrolment_without_a_central_service_says_it_is_unreachable() -> None:
 def test_the_first_sync_loads_the_directory_and_reports_a_heartbeat(
     stand: DirectStand, world: Any
 ) -> None:
-    card = DirCredential.get(DirCredential.value == MEMBER_CARD)
+    card = stand.store.tables.DirCredential.get(
+        stand.store.tables.DirCredential.value == MEMBER_CARD
+    )
     assert card.client_id == world.member.id
-    assert DirClient.get_by_id(world.member.id).name == "Иван Петров"
+    assert stand.store.tables.DirClient.get_by_id(world.member.id).name == "Иван Петров"
     assert stand.agent.status.cursor > 0
     assert stand.agent.online()
     beat = StandHeartbeat.get(StandHeartbeat.stand == stand.config.stand_id)
@@ -237,8 +239,8 @@ def test_a_stand_whose_database_was_replaced_does_not_paper_over_the_conflict(
     token = stand.agent._http.headers["Authorization"].removeprefix("Bearer ")
     stand.store.close()
     from edge.engine import Engine
-    from edge.store import Store
-    from edge.syncwiring import EngineCommands, StoreAdapter
+    from edge.store import Store, StoreAdapter
+    from edge.syncwiring import EngineCommands
 
     fresh = Store(tmp_path / "fresh.sqlite3")
     engine = Engine(fresh, stand.feedback, stand.config, stand.clock)
@@ -270,7 +272,7 @@ def test_a_central_block_and_a_lost_card_reach_the_stand_on_the_next_poll(
 
     assert stand.agent.run_once(force=True)
 
-    assert DirClient.get_by_id(world.member.id).blocked
+    assert stand.store.tables.DirClient.get_by_id(world.member.id).blocked
     stand.engine.on_uid(MEMBER_CARD)
     assert stand.store.open_sessions() == []
     assert stand.feedback.patterns[-1] == "refused"
@@ -440,11 +442,33 @@ def test_lost_unlinked_and_newly_linked_cards_and_a_deleted_client_reach_the_sta
 
     assert stand.agent.run_once(force=True)
 
-    assert DirCredential.get(DirCredential.value == MEMBER_CARD).lost
-    assert DirCredential.get_or_none(DirCredential.value == "А123ВС77") is None
-    assert DirCredential.get(DirCredential.value == "0A0B0C0D").client_id == world.guest.id
-    assert DirClient.get_or_none(DirClient.id == world.other_site_client.id) is None
-    assert DirCredential.get_or_none(DirCredential.value == "Е001КХ50") is None
+    assert stand.store.tables.DirCredential.get(
+        stand.store.tables.DirCredential.value == MEMBER_CARD
+    ).lost
+    assert (
+        stand.store.tables.DirCredential.get_or_none(
+            stand.store.tables.DirCredential.value == "А123ВС77"
+        )
+        is None
+    )
+    assert (
+        stand.store.tables.DirCredential.get(
+            stand.store.tables.DirCredential.value == "0A0B0C0D"
+        ).client_id
+        == world.guest.id
+    )
+    assert (
+        stand.store.tables.DirClient.get_or_none(
+            stand.store.tables.DirClient.id == world.other_site_client.id
+        )
+        is None
+    )
+    assert (
+        stand.store.tables.DirCredential.get_or_none(
+            stand.store.tables.DirCredential.value == "Е001КХ50"
+        )
+        is None
+    )
     stand.engine.on_uid(MEMBER_CARD)
     assert stand.feedback.patterns[-1] == "refused"
 
@@ -467,7 +491,6 @@ def test_loading_a_directory_file_makes_the_next_poll_start_over(
         env={"AQUASTAND_DATA_DIR": str(stand.config.data_dir)},
     )
     assert result.exit_code == 0, result.output
-    stand.activate()
     assert stand.agent.store.directory_cursor() == 0
 
     assert stand.agent.run_once(force=True)

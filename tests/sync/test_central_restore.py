@@ -19,7 +19,7 @@ from cloud.db import is_postgresql
 from cloud.ledger.service import post_entry
 from cloud.models import ALL_MODELS, Client, LedgerEntry, StandEvent, StandHeartbeat
 from cloud.standsync.heartbeat import stands_health
-from edge.store import LocalLedger, Outbox
+from edge.store import LocalLedger, Outbox, Store
 from tests.integration.conftest import (
     Central,
     DirectStand,
@@ -82,8 +82,9 @@ def central_ledger() -> list[tuple[int, str, int, str]]:
     return [(e.client_id, e.kind, e.amount_kopecks, e.event.event_uuid) for e in rows]
 
 
-def stand_ledger() -> list[tuple[int, str, int, str]]:
-    rows = LocalLedger.select().order_by(LocalLedger.id)
+def stand_ledger(store: Store) -> list[tuple[int, str, int, str]]:
+    ledger = store.tables.LocalLedger
+    rows = ledger.select().order_by(ledger.id)
     return [(r.client_id, r.kind, r.amount_kopecks, r.event_id) for r in rows]
 
 
@@ -128,7 +129,7 @@ def test_a_gap_after_a_restore_is_repaired_by_sending_again_from_the_expected_se
 
     assert [e.seq for e in StandEvent.select().order_by(StandEvent.seq)] == list(range(1, 8))
     assert central_ledger() == [
-        (c, k, a, e) for c, k, a, e in stand_ledger()
+        (c, k, a, e) for c, k, a, e in stand_ledger(stand.store)
     ]  # the stand's every entry, once
     member = Client.get_by_id(world.member.id)
     assert stand.store.balance_of(world.member.id) == member.balance_kopecks
@@ -174,10 +175,13 @@ def test_acknowledged_events_are_pruned_by_age_and_by_count(stand: DirectStand, 
     wash_and_top_up(stand, world)
     stand.sync()
     stand.engine.record_topup(world.member.id, 1_000, "cash", world.users["attendant"].id)
-    times = {row.seq: row.occurred_at for row in Outbox.select()}
+    times = {row.seq: row.occurred_at for row in stand.store.tables.Outbox.select()}
 
     assert stand.store.prune_acknowledged(times[3], keep_max=100) == 2  # seq 1 and 2: older
     assert stand.store.prune_acknowledged(times[1], keep_max=2) == 2  # beyond the newest two
-    assert [row.seq for row in Outbox.select().order_by(Outbox.seq)] == [5, 6, 7]
+    assert [
+        row.seq
+        for row in stand.store.tables.Outbox.select().order_by(stand.store.tables.Outbox.seq)
+    ] == [5, 6, 7]
     assert stand.store.outbox_size() == 1  # the one not acknowledged is never pruned
     assert stand.store.acked_up_to() == 6

@@ -48,16 +48,20 @@ def test_a_guest_registered_here_becomes_one_client_under_the_central_id(
     local, session = stand.engine.register_guest(PLATE, None, attendant)
     stand.clock.advance(125)
     stand.engine.end_session(str(session.uuid), attendant)
-    cost = -int(LocalLedger.get(LocalLedger.client_id == local.id).amount_kopecks)
+    cost = -int(
+        stand.store.tables.LocalLedger.get(
+            stand.store.tables.LocalLedger.client_id == local.id
+        ).amount_kopecks
+    )
 
     stand.sync()
 
     guest = central_client(str(local.uuid))
-    assert LocalClient.select().count() == 0
+    assert stand.store.tables.LocalClient.select().count() == 0
     assert [int(c.id) for c in stand.store.find_clients(plate=PLATE)] == [guest.id]
     credential = stand.store.credential("plate", PLATE)
     assert credential is not None and credential.client.id == guest.id
-    assert LocalSession.get_by_id(session.uuid).client_id == guest.id
+    assert stand.store.tables.LocalSession.get_by_id(session.uuid).client_id == guest.id
     assert [s.uuid for s in stand.store.sessions_of(guest.id)] == [session.uuid]
     assert guest.balance_kopecks == -cost
     assert stand.store.balance_of(guest.id) == -cost
@@ -81,7 +85,7 @@ def test_entries_not_yet_acknowledged_are_kept_when_the_client_is_re_linked(
 
     member = central_client(str(local.uuid))
     assert member.balance_kopecks == 50_000
-    assert LocalClient.select().count() == 0
+    assert stand.store.tables.LocalClient.select().count() == 0
     assert stand.store.balance_of(member.id) == 70_000
     old_id = stand.store.client(local.id)  # a screen still showing the old id
     assert old_id is not None and old_id.id == member.id
@@ -100,13 +104,12 @@ def test_a_full_walk_re_links_a_client_registered_here(stand: DirectStand, world
     attendant = world.users["attendant"].id
     local, _session = stand.engine.register_guest(PLATE, None, attendant)
     stand.agent._push()
-    from edge.syncwiring import forget_cursor
 
-    forget_cursor()  # the next poll is a reset walk (Store.load_directory)
+    stand.store.forget_cursor()  # the next poll is a reset walk (replacing the copy)
 
     stand.agent._poll()
 
     guest = central_client(str(local.uuid))
-    assert LocalClient.select().count() == 0
-    assert DirClient.get_by_id(guest.id).kind == "guest"
+    assert stand.store.tables.LocalClient.select().count() == 0
+    assert stand.store.tables.DirClient.get_by_id(guest.id).kind == "guest"
     assert stand.store.open_session_of(guest.id) is not None

@@ -1,0 +1,117 @@
+"""The stand's web app (:func:`create_state_app`): the JSON state for the screen and for tests
+(``GET /api/state``) and the attendant's touchscreen: PIN log-in (``login``), the dashboard
+of open sessions (``dashboard``), client search and the client account (``clients``), and
+registering guests and members (``registering``). :class:`StateServer` serves it with
+waitress in a background thread.
+
+The app needs only what :class:`edge.stand.StandParts` holds (configuration, store, engine,
+the devices' health), so tests build it without hardware; a running ``Stand`` gives its own.
+
+Every action goes through the engine, which writes its local effect and its event in one
+transaction before the screen confirms it (a redirect with a flash). Bad input is answered
+with a red line and status 400, and nothing is stored.
+
+Log-in: the attendant picks their name among the site's staff and types the PIN, checked
+against the directory's werkzeug hash. The Flask session holds the staff id, a tag of the
+PIN hash (a changed PIN or a removed staff member ends the session at the next request) and
+the time of the last touch; after ``screen_idle_lock_s`` without one the next request goes
+back to the PIN keypad, and the page's script goes there by itself. Five wrong PINs lock that
+staff member out for a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, render_template, session
+from flask.typing import ResponseReturnValue
+from flask_babel import Babel, get_locale, gettext
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+# The route modules add their pages to the blueprint when imported.
+from edge.screen import clients, dashboard, login, registering  # noqa: F401
+from edge.screen.context import EXTENSION, LANGUAGES, ScreenContext, bp, clock_text
+from edge.screen.pins import PinGuard
+from edge.screen.server import StateServer
+from edge.stand import Stand, StandParts, parts_of, state_of
+from sync.money import format_kopecks
+
+EDGE_DIR = Path(__file__).resolve().parent.parent  # templates, static files, translations
+TRANSLATIONS = EDGE_DIR / "translations"
+MAX_BODY_BYTES = 64 * 1024
+
+__all__ = ["StateServer", "create_state_app", "ensure_secret_key", "init_app"]
+
+
+def ensure_secret_key(data_dir: Path) -> str:
+    """The screen's session key, created on first use and kept owner-only in ``data_dir``."""
+    path = data_dir / "screen_secret_key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it meanwhile: use theirs
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def create_state_app(stand: Stand | StandParts) -> Flask:
+    """The Flask app serving ``stand``'s state and its touchscreen."""
+    parts = parts_of(stand)
+    app = Flask(__name__, root_path=str(EDGE_DIR))
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.secret_key = ensure_secret_key(parts.config.data_dir)
+    database = parts.store.database
+
+    @app.before_request
+    def _connect() -> None:
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _disconnect(_error: BaseException | None) -> None:
+        if not database.is_closed():
+            database.close()
+
+    @app.get("/api/state")
+    def api_state() -> ResponseReturnValue:
+        response = jsonify(state_of(parts))
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    init_app(app, parts, lambda: state_of(parts))
+    return app
+
+
+def init_app(app: Flask, parts: StandParts, state: Callable[[], dict[str, Any]]) -> None:
+    """Add the touchscreen to ``app``: ``state()`` is what ``/api/state`` says."""
+    app.extensions[EXTENSION] = ScreenContext(parts, state, PinGuard())
+    app.config.update(
+        BABEL_DEFAULT_LOCALE="ru",
+        BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SESSION_COOKIE_SAMESITE="Strict",
+        # The lock screen may stay open for hours; the token lives as long as the session.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    CSRFProtect(app)
+    Babel(app, locale_selector=_select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.filters["money"] = format_kopecks
+    app.jinja_env.filters["clock"] = clock_text
+    app.register_blueprint(bp)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_error: CSRFError) -> ResponseReturnValue:
+        message = gettext("Страница устарела: откройте её заново и повторите")
+        return render_template("error.html", error=message), 400
+
+
+def _select_locale() -> str:
+    lang = session.get("lang")
+    return lang if lang in LANGUAGES else "ru"

@@ -1,0 +1,67 @@
+"""Registering a guest (by car plate, their session starts at once) or a member."""
+
+from __future__ import annotations
+
+from flask import flash, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext
+
+from edge.screen.clients import tariff_choice
+from edge.screen.context import bp, error_text, stand_parts
+from edge.screen.login import staff_required
+from sync.errors import RuleError
+from sync.plates import normalise_plate
+
+
+@bp.route("/guests/new", methods=["GET", "POST"])
+@staff_required
+def new_guest() -> ResponseReturnValue:
+    """A guest by car plate; their session starts at once (the seed's rule)."""
+    parts = stand_parts()
+    tariffs = parts.store.active_tariffs(parts.engine.clock.now())
+    default = parts.store.default_tariff_id()
+    if request.method == "GET":
+        return render_template("guest.html", tariffs=tariffs, default_tariff=default, form={})
+    try:
+        tariff_id = tariff_choice(request.form.get("tariff_id", ""))
+        guest, _session = parts.engine.register_guest(
+            request.form.get("plate", ""), tariff_id, g.staff.id
+        )
+    except RuleError as error:
+        owner = None
+        if error.code == "credential_taken":
+            taken = parts.store.credential("plate", normalise_plate(request.form["plate"]))
+            owner = None if taken is None else taken.client_id
+        page = render_template(
+            "guest.html",
+            tariffs=tariffs,
+            default_tariff=default,
+            form=request.form,
+            error=error_text(error),
+            owner=owner,
+        )
+        return page, 400
+    plate = parts.store.credentials_of(int(guest.id), "plate")[0]
+    flash(gettext("Гость %(plate)s зарегистрирован, сеанс начат", plate=plate), "success")
+    return redirect(url_for("screen.dashboard"))
+
+
+@bp.route("/members/new", methods=["GET", "POST"])
+@staff_required
+def new_member() -> ResponseReturnValue:
+    if request.method == "GET":
+        return render_template("member.html", form={})
+    form = request.form
+
+    def listed(key: str) -> list[str]:
+        value = form.get(key, "").strip()
+        return [value] if value else []
+
+    try:
+        member = stand_parts().engine.register_member(
+            form.get("name", ""), listed("phone"), listed("plate"), listed("card"), g.staff.id
+        )
+    except RuleError as error:
+        return render_template("member.html", form=form, error=error_text(error)), 400
+    flash(gettext("Клиент %(name)s зарегистрирован", name=member.name), "success")
+    return redirect(url_for("screen.client", client_id=member.id))
