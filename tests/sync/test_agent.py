@@ -22,13 +22,7 @@ from cloud.models import Client, Credential, LedgerEntry, Session, Stand, StandE
 from cloud.standsync.commands import request_end
 from cloud.standsync.standauth import revoke
 from edge.store import DirClient, DirCredential, Outbox
-from sync.agent import (
-    CentralUnreachable,
-    Command,
-    SyncAgent,
-    enrol,
-    merge_pages,
-)
+from sync.agent import CentralUnreachable, Command, SyncAgent, enrol
 from sync.directory import (
     ClientEntry,
     CredentialEntry,
@@ -37,6 +31,7 @@ from sync.directory import (
     Tombstones,
 )
 from sync.errors import RuleError
+from sync.pagemerge import merge_pages
 from tests.integration.conftest import (
     Central,
     DirectStand,
