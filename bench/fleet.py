@@ -51,18 +51,16 @@ from typing import Any
 
 import requests
 import urllib3
+from scratch import POSTGRES_URL, postgres_schema
 
 from cloud import create_app
 from cloud.changes import adopt_unlogged, current_position
-from cloud.db import open_database, release
+from cloud.db import release
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Tariff, TariffVersion
 from cloud.standsync.standauth import enrol, provision_stand
 from sync.document import format_utc
 
-POSTGRES_URL = os.environ.get(
-    "AQUASTAND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 STANDS_PER_SITE = 10
 THREADS_PER_PROCESS = 64
 
@@ -304,11 +302,9 @@ def main() -> None:
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    schema = f"aqfleet_{uuid.uuid4().hex[:10]}"
-    admin = open_database(POSTGRES_URL)
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    try:
+    with postgres_schema(prefix="aqfleet") as url:
+        if url is None:
+            raise SystemExit(f"postgresql: not available at {POSTGRES_URL}")
         with tempfile.TemporaryDirectory(prefix="aq-fleet-") as temp:
             data_dir = Path(temp)
             started = time.perf_counter()
@@ -336,9 +332,6 @@ def main() -> None:
                 server.terminate()
                 server.wait(30)
             server_cpu_s = children_cpu_s() - at_start - generator_cpu_s
-    finally:
-        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
     latencies = sorted(ms for found, _errors in results for ms in found)
     errors = sum(failed for _found, failed in results)
     p50 = statistics.median(latencies)

@@ -30,21 +30,18 @@ import secrets
 import statistics
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import peewee
+from scratch import POSTGRES_URL, postgres_schema
 
 from cloud import create_app
-from cloud.db import db_proxy, open_database
+from cloud.db import db_proxy
 from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS, User
 from cloud.staff.auth import new_api_token
 
-POSTGRES_URL = os.environ.get(
-    "AQUASTAND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 SITES, STANDS_PER_SITE, TARIFFS, STAFF = 50, 4, 3, 40
 
 
@@ -279,28 +276,24 @@ def main() -> None:
         f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
         f"python={platform.python_version()}"
     )
-    admin = open_database(POSTGRES_URL)
-    schema = f"aqbench_{uuid.uuid4().hex[:10]}"
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-        with tempfile.TemporaryDirectory() as tmp:
-            app = create_app(data_dir=tmp, database_url=url, secret_key=secrets.token_hex(16))
-            database = app.extensions["aquastand_db"]
-            upgrade(database)
-            began = time.perf_counter()
-            fill(database, args.sessions, args.clients, args.heartbeat_days)
-            print(f"  fill took {time.perf_counter() - began:.0f} s", flush=True)
-            with app.app_context():
-                results = time_requests(app, args.repeats)
-            database.close()
-    finally:
-        db_proxy.obj.close()
-        if args.keep:
-            print(f"  kept: {url}")
-        else:
-            admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+    with postgres_schema(keep=args.keep) as url:
+        if url is None:
+            raise SystemExit(f"postgresql: not available at {POSTGRES_URL}")
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                app = create_app(data_dir=tmp, database_url=url, secret_key=secrets.token_hex(16))
+                database = app.extensions["aquastand_db"]
+                upgrade(database)
+                began = time.perf_counter()
+                fill(database, args.sessions, args.clients, args.heartbeat_days)
+                print(f"  fill took {time.perf_counter() - began:.0f} s", flush=True)
+                with app.app_context():
+                    results = time_requests(app, args.repeats)
+                database.close()
+        finally:
+            db_proxy.obj.close()  # before the schema is dropped, or the drop waits for it
+            if args.keep:
+                print(f"  kept: {url}")
     slowest = max(results, key=lambda result: result[1])
     print(f"reports sessions={args.sessions} slowest_ms={slowest[1]:.0f} slowest={slowest[0]}")
 

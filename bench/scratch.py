@@ -1,4 +1,5 @@
-"""The scratch PostgreSQL schema a bench script works in, dropped when it is done."""
+"""The scratch PostgreSQL schema a bench script or the test suite works in, dropped when it is
+done: the one helper for it (bench scripts import ``scratch``, the tests ``bench.scratch``)."""
 
 from __future__ import annotations
 
@@ -19,21 +20,29 @@ POSTGRES_URL = os.environ.get(
 
 
 @contextmanager
-def postgres_schema() -> Iterator[str | None]:
-    """The URL of a new private schema in ``POSTGRES_URL`` (None when PostgreSQL does not
-    answer); the schema and all in it are dropped afterwards."""
-    admin = open_database(POSTGRES_URL)
+def postgres_schema(
+    server_url: str = POSTGRES_URL, prefix: str = "aqbench", keep: bool = False
+) -> Iterator[str | None]:
+    """The URL of a new private schema named ``prefix_…`` in the database at ``server_url``
+    (None when PostgreSQL does not answer there); the schema and all in it are dropped
+    afterwards, unless ``keep``.
+
+        with postgres_schema() as url:
+            app = create_app(data_dir=tmp, database_url=url)
+    """
+    admin = open_database(server_url)
     try:
         admin.connect()
     except peewee.OperationalError:
         yield None
         return
-    schema = f"aqbench_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.execute_sql(f'CREATE SCHEMA "{schema}"')
     try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+        yield f"{server_url}?options=-csearch_path%3D{schema}"
     finally:
-        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        if not keep:
+            admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
         admin.close()
 
 

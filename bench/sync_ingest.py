@@ -42,6 +42,7 @@ from typing import Any
 
 import peewee
 import requests
+from scratch import POSTGRES_URL, postgres_schema
 from werkzeug.serving import make_server
 
 from cloud import create_app
@@ -53,9 +54,6 @@ from cloud.standsync.standauth import provision_stand
 from sync.document import format_utc
 from sync.events import validate_event
 
-POSTGRES_URL = os.environ.get(
-    "AQUASTAND_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 MEMBERS = 50
 SUBJECT_KEYS = {
     "session.started": "session_uuid",
@@ -136,14 +134,10 @@ def database_url(kind: str, directory: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{directory / 'central.sqlite3'}"
         return
-    schema = f"aqbench_{uuid.uuid4().hex[:10]}"
-    admin = open_database(POSTGRES_URL)
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+    with postgres_schema() as url:
+        if url is None:
+            raise SystemExit(f"postgresql: not available at {POSTGRES_URL}")
+        yield url
 
 
 @dataclass

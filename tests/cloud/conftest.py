@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +15,9 @@ from flask import Flask
 from flask.globals import _cv_app
 from flask.testing import FlaskClient
 
+from bench.scratch import postgres_schema
 from cloud import create_app
-from cloud.db import open_database, release
+from cloud.db import db_proxy, open_database, release
 from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS
 from tests.conftest import need
@@ -29,16 +29,6 @@ PASSWORD = "correct-horse-1"
 ROLES = ("attendant", "operator", "administrator", "owner")
 
 
-def _postgres_available() -> bool:
-    try:
-        database = open_database(POSTGRES_URL)
-        database.connect()
-        database.close()
-        return True
-    except peewee.OperationalError:
-        return False
-
-
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """scrypt costs ~75 ms a hash; the suite hashes thousands of times, so it uses cheap PBKDF2."""
@@ -47,23 +37,15 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[str | None]:
-    """A private schema in the test database for this run, with the current tables made once."""
-    if not _postgres_available():
-        yield None
-        return
-    schema = f"aqtest_{uuid.uuid4().hex[:10]}"
-    admin = open_database(POSTGRES_URL)
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    url = f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    database = open_database(url)
-    from cloud.db import db_proxy
-
-    db_proxy.initialize(database)
-    upgrade(database)
-    database.close()
-    yield url
-    admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-    admin.close()
+    """A private schema in the test database for this run, with the current tables made once
+    (None when PostgreSQL does not answer)."""
+    with postgres_schema(POSTGRES_URL, prefix="aqtest") as url:
+        if url is not None:
+            database = open_database(url)
+            db_proxy.initialize(database)
+            upgrade(database)
+            database.close()
+        yield url
 
 
 def _truncate_all(url: str) -> None:

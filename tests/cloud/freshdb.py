@@ -10,7 +10,8 @@ from pathlib import Path
 
 import peewee
 
-from cloud.db import bind, db_proxy, open_database
+from bench.scratch import postgres_schema
+from cloud.db import bind, db_proxy
 from tests.cloud.conftest import POSTGRES_URL
 
 
@@ -20,14 +21,9 @@ def empty_database_url(like_url: str, directory: Path) -> Iterator[str]:
     if like_url.startswith("sqlite"):
         yield f"sqlite:///{directory / f'empty-{uuid.uuid4().hex[:8]}.sqlite3'}"
         return
-    schema = f"aqempty_{uuid.uuid4().hex[:10]}"
-    admin = open_database(POSTGRES_URL)
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+    with postgres_schema(POSTGRES_URL, prefix="aqempty") as url:
+        assert url is not None, f"PostgreSQL does not answer at {POSTGRES_URL}"
+        yield url
 
 
 @contextmanager
