@@ -13,7 +13,8 @@ from flask import Flask
 
 from cloud.models import User
 from cloud.staff.service import create_staff
-from edge.state import StandParts, create_state_app
+from edge.screen import create_state_app
+from edge.stand import StandParts
 from tests.cloud.conftest import login
 from tests.integration.conftest import Central, DirectStand, provision
 
@@ -60,7 +61,6 @@ def test_a_scrypt_password_logs_in_centrally_and_the_scrypt_pin_opens_the_stand(
 
     stand: DirectStand = direct_stand(central.url, provision(world.site_a, "Пост 5"))
     stand.sync("the stand's first directory")
-    stand.activate()
     at_stand = stand.store.staff_member(member.id)
     assert at_stand is not None
     assert at_stand.pin_hash == stored.pin_hash
