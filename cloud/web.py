@@ -18,6 +18,7 @@ from cloud.errors import DomainError
 from cloud.models import User
 from cloud.permissions import Capability, role_can
 from sync.errors import RuleError
+from sync.lengths import MAX_COMMENT, MAX_NAME
 from sync.money import format_kopecks
 
 
@@ -56,6 +57,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.globals["can"] = _can
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["max_name"] = MAX_NAME  # form limits of the shared rules
+    app.jinja_env.globals["max_comment"] = MAX_COMMENT
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Any:

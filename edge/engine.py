@@ -56,7 +56,6 @@ from the wall clock (a restart after a power cut).
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -66,6 +65,7 @@ from pathlib import Path
 from typing import Protocol
 
 from edge.config import EdgeConfig
+from edge.refusals import REFUSAL_TEXTS, Refused, refusal
 from edge.store import (
     AnyClient,
     DirCredential,
@@ -76,32 +76,25 @@ from edge.store import (
 )
 from sync import qrtoken
 from sync.bonus import split_cost
-from sync.directory import CARD_UID
+from sync.cards import compact_card_uid, normalise_card_uid
 from sync.errors import RuleError
-from sync.events import MAX_COMMENT, PAYMENT_METHODS, Payload
+from sync.events import PAYMENT_METHODS, Payload
+from sync.lengths import MAX_COMMENT, MAX_NAME
 from sync.limits import limit_reached, local_day
 from sync.phones import normalise_phone
 from sync.plates import normalise_plate
 from sync.pricing import price
 
 MAX_TOPUP_KOPECKS = 100_000_000
-MAX_NAME = 200
-_UID_SEPARATORS = re.compile(r"[\s:\-]+")
 
+# The reason the stand's state gives for the feedback it played last: what went well here,
+# what was refused in the one table of refusals.
 MESSAGES = {
     "started": "Сеанс начат",
     "ended": "Сеанс завершён",
     "negative": "Баланс отрицательный: обратитесь к администратору",
     "auto_ended": "Сеанс завершён автоматически",
-    "unknown": "Карта или QR-код не найдены",
-    "lost": "Карта отмечена как потерянная",
-    "blocked": "Клиент заблокирован",
-    "forged": "QR-код недействителен",
-    "revoked": "QR-код отозван",
-    "overdraft": "Недостаточно средств на балансе",
-    "stale_directory": "Нет связи с сервером слишком долго: обратитесь к администратору",
-    "no_tariff": "Нет действующего тарифа",
-    "daily_limit": "Дневной лимит карты исчерпан",
+    **REFUSAL_TEXTS,
 }
 
 
@@ -152,18 +145,6 @@ class LastFeedback:
     reason: str
 
 
-class Refused(RuleError):
-    """A start, an end or a tap refused by a rule; ``code`` is one of ``sync.events.REFUSALS``."""
-
-    def __init__(self, message: str, code: str, client_id: int | None = None):
-        super().__init__(message, code)
-        self.client_id = client_id
-
-
-def _refusal(code: str, client_id: int | None = None) -> Refused:
-    return Refused(MESSAGES[code], code, client_id)
-
-
 @dataclass(frozen=True)
 class StartedWith:
     """The credential a start was made with, and the card's daily limit if it has one."""
@@ -171,10 +152,6 @@ class StartedWith:
     kind: str  # card, plate or qr
     value: str  # the card UID, normalised plate or QR token id
     daily_limit_kopecks: int | None = None
-
-
-def normalise_uid(uid_hex: str) -> str:
-    return _UID_SEPARATORS.sub("", uid_hex).upper()
 
 
 class Engine:
@@ -198,13 +175,13 @@ class Engine:
 
     def on_uid(self, uid_hex: str) -> None:
         """A card was tapped (called from the reader's thread)."""
-        uid = normalise_uid(uid_hex)
+        uid = compact_card_uid(uid_hex)  # any card in the directory, whatever its length
         with self._lock:
             credential = self.store.credential("card", uid)
             if credential is None:
-                self._refuse("card", uid, _refusal("unknown"))
+                self._refuse("card", uid, refusal("unknown"))
             elif credential.lost:
-                self._refuse("card", uid, _refusal("lost", credential.client.id))
+                self._refuse("card", uid, refusal("lost", credential.client.id))
             else:
                 limit = (
                     credential.daily_limit_kopecks
@@ -218,18 +195,18 @@ class Engine:
         with self._lock:
             key = self.store.qr_public_key()
             if key is None:
-                self._refuse("qr", payload, _refusal("unknown"))
+                self._refuse("qr", payload, refusal("unknown"))
                 return
             try:
                 claims = qrtoken.verify(key, payload)
             except RuleError:
-                self._refuse("qr", payload, _refusal("forged"))
+                self._refuse("qr", payload, refusal("forged"))
                 return
             client = self.store.client(claims.client_id)
             if self.store.is_revoked(claims.token_id):
-                self._refuse("qr", claims.token_id, _refusal("revoked", claims.client_id))
+                self._refuse("qr", claims.token_id, refusal("revoked", claims.client_id))
             elif client is None:
-                self._refuse("qr", claims.token_id, _refusal("unknown"))
+                self._refuse("qr", claims.token_id, refusal("unknown"))
             else:
                 self._tap(StartedWith("qr", claims.token_id), client)
 
@@ -246,8 +223,8 @@ class Engine:
                 self._start(client, None, kind, kind, credential)
             else:
                 balance = self._end(session, kind, kind)
-        except Refused as refusal:
-            self._refuse(kind, value, refusal)
+        except Refused as refused:
+            self._refuse(kind, value, refused)
             return
         self._recent[(kind, value)] = mono
         if session is None:
@@ -255,17 +232,17 @@ class Engine:
         else:
             self._signal_end(balance)
 
-    def _refuse(self, kind: str, value: str, refusal: Refused) -> None:
+    def _refuse(self, kind: str, value: str, refused: Refused) -> None:
         payload: Payload = {
             "credential_kind": kind,
             "credential_value": value[:512],
-            "reason": refusal.code,
+            "reason": refused.code,
             # A local client has no central id yet; the event then names none.
-            "client_id": refusal.client_id if refusal.client_id and refusal.client_id > 0 else None,
+            "client_id": refused.client_id if refused.client_id and refused.client_id > 0 else None,
         }
         with self.store.atomic():
             self._event("tap.refused", payload, kind)
-        self._signal("refused", refusal.code)
+        self._signal("refused", refused.code)
 
     # --- the screen -------------------------------------------------------------------------
 
@@ -380,7 +357,7 @@ class Engine:
         self, name: str, phones: list[str], plates: list[str], cards: list[str], actor: int
     ) -> LocalClient:
         """A club member registered here (``client.registered``); phones and plates are
-        normalised, card UIDs are hex. RuleError on a bad or already used value."""
+        normalised, card UIDs too (``sync.cards``). RuleError on a bad or already used value."""
         name = " ".join(name.split())
         if not name:
             raise RuleError("Введите имя клиента", "bad_name")
@@ -388,10 +365,7 @@ class Engine:
             raise RuleError(f"Имя — не длиннее {MAX_NAME} символов", "bad_name")
         phones = list(dict.fromkeys(normalise_phone(p) for p in phones))
         plates = list(dict.fromkeys(normalise_plate(p) for p in plates))
-        cards = list(dict.fromkeys(normalise_uid(c) for c in cards))
-        for card in cards:
-            if not CARD_UID.fullmatch(card):
-                raise RuleError(f"Некорректный номер карты: «{card[:40]}»", "bad_card")
+        cards = list(dict.fromkeys(normalise_card_uid(c) for c in cards))
         staff = _staff(actor)
         credentials = [("plate", p) for p in plates] + [("card", c) for c in cards]
         with self._lock:
@@ -493,7 +467,7 @@ class Engine:
             if version is None and (stand_default := self.store.default_tariff_id()):
                 version = self.store.tariff_version_at(stand_default, now)
         if version is None:
-            raise _refusal("no_tariff", client.id)
+            raise refusal("no_tariff", client.id)
         return version
 
     def _daily_limit_reached(self, client_id: int, credential: StartedWith, now: datetime) -> bool:
@@ -518,16 +492,16 @@ class Engine:
         session_uuid = str(uuid.uuid4())
         with self.store.atomic():
             if client.blocked:
-                raise _refusal("blocked", client.id)
+                raise refusal("blocked", client.id)
             if client.kind == "member":
                 limit = client.overdraft_limit_kopecks
                 limit = self.config.overdraft_limit_kopecks if limit is None else limit
                 if self._spendable(client) <= -limit:
-                    raise _refusal("overdraft", client.id)
+                    raise refusal("overdraft", client.id)
                 if method != "screen" and self.directory_is_stale():
-                    raise _refusal("stale_directory", client.id)
+                    raise refusal("stale_directory", client.id)
             if credential is not None and self._daily_limit_reached(client.id, credential, now):
-                raise _refusal("daily_limit", client.id)
+                raise refusal("daily_limit", client.id)
             version = self._tariff_version(client, tariff_id, now)
             session = self.store.add_session(
                 LocalSession(

@@ -26,7 +26,8 @@ stands (with PIN hashes) and the stand's default tariff. It is JSON::
 export uses the generation time in milliseconds since the epoch; the sync agent will use the
 central cursor. ``ledger_position`` is the id of the last ledger entry the balance includes
 (0: none). ``overdraft_limit_kopecks`` null means the stand's configured limit. Card UIDs are
-upper-case hex, plates are normalised (``sync.plates``), QR values are token ids.
+in their stored form (``sync.cards.CARD_UID``: upper-case hex, any length a stand or the central
+service ever linked), plates are normalised (``sync.plates``), QR values are token ids.
 ``daily_limit_kopecks`` (optional, null or absent: none) caps what a card may be charged on one
 local day: a stand refuses a start with it once its sessions of that card today reach it.
 ``points_balance`` is the client's bonus points at the same ledger position,
@@ -51,8 +52,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sync.bonus import DEFAULT_POINT_VALUE_KOPECKS, POINTS_SPENDING
+from sync.cards import CARD_UID
 from sync.document import Fields, format_utc
 from sync.errors import RuleError
+from sync.lengths import MAX_COMMENT, MAX_NAME
 from sync.plates import normalise_plate
 from sync.pricing import Discount, Kind, Rates
 
@@ -60,7 +63,6 @@ FORMAT = 1
 ROLES = ("attendant", "operator", "administrator", "owner")
 CREDENTIAL_KINDS = ("card", "plate", "qr")
 CLIENT_KINDS = ("member", "guest")
-CARD_UID = re.compile(r"(?:[0-9A-F]{2}){2,32}")
 QR_TOKEN_ID = re.compile(r"[0-9a-f]{32}")
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 MAX_CLIENT_UUIDS = 1000
@@ -298,7 +300,7 @@ def _clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...
         client = ClientEntry(
             id=item.integer("id", 1),
             kind="member" if kind == "member" else "guest",
-            name=item.text("name", 200),
+            name=item.text("name", MAX_NAME),
             phones=tuple(item.texts("phones", 20)),
             blocked=item.flag("blocked"),
             default_tariff_id=default_tariff_id,
@@ -397,7 +399,7 @@ def _staff(doc: Fields) -> tuple[StaffEntry, ...]:
     for item in doc.objects("staff"):
         member = StaffEntry(
             id=item.integer("id", 1),
-            full_name=item.text("full_name", 200),
+            full_name=item.text("full_name", MAX_NAME),
             role=item.choice("role", ROLES),
             pin_hash=item.text("pin_hash", 255, empty=False),
         )
@@ -592,7 +594,7 @@ def _commands(doc: Fields) -> tuple[StandCommand, ...]:
             id=item.integer("id", 1),
             type=item.choice("type", COMMAND_TYPES),
             session_uuid=item.text("session_uuid", 36, UUID_TEXT),
-            comment=item.text("comment", 2000),
+            comment=item.text("comment", MAX_COMMENT),
             issued_by=item.optional_integer("issued_by", 1),
         )
         _unique(item, "id", seen, command.id)

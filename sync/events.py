@@ -28,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sync.directory import CARD_UID, QR_TOKEN_ID
+from sync.cards import CARD_UID
+from sync.directory import QR_TOKEN_ID
 from sync.document import Fields, format_utc
 from sync.errors import RuleError
+from sync.lengths import MAX_COMMENT, MAX_NAME
 from sync.phones import normalise_phone
 from sync.plates import normalise_plate
 
@@ -53,7 +55,6 @@ REFUSALS = (
     "no_tariff",
     "daily_limit",
 )
-MAX_COMMENT = 2000
 MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
 _DOCUMENT = "Событие"
 
@@ -193,7 +194,7 @@ def _client_registered(f: Fields) -> Payload:
     _normalised(f, "plates", plates, normalise_plate)
     return {
         "client_uuid": f.text("client_uuid", 36, UUID),
-        "name": f.text("name", 200, empty=False),
+        "name": f.text("name", MAX_NAME, empty=False),
         "phones": phones,
         "plates": plates,
         "cards": f.texts("cards", 64, CARD_UID),

@@ -84,7 +84,7 @@ class ClientCreate(BaseModel):
     phones: list[str] = Field(default_factory=list)
     email: str = ""
     plates: list[str] = Field(default_factory=list)
-    cards: list[str] = Field(default_factory=list, description="NFC UIDs, 4, 7 or 10 bytes hex")
+    cards: list[str] = Field(default_factory=list, description="NFC UIDs, 4, 7, 8 or 10 bytes hex")
     default_tariff_id: StrictInt | None = None
     note: str = ""
     site_id: StrictInt | None = Field(

@@ -14,9 +14,7 @@ from cloud.models import (
     Stand,
     User,
 )
-
-MAX_COMMENT = 2000
-
+from sync.lengths import MAX_COMMENT
 
 # --- comments --------------------------------------------------------------------------------
 

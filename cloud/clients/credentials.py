@@ -4,7 +4,6 @@ naming the clash (the holder named only if the actor may see them)."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 import peewee as pw
@@ -21,31 +20,26 @@ from cloud.models import (
     Credential,
     User,
 )
-from sync import qrtoken
+from sync import cards, qrtoken
 from sync.errors import RuleError
 from sync.plates import normalise_plate
 
-CARD_UID_HEX_LENGTHS = (8, 14, 20)  # 4-, 7- and 10-byte NFC UIDs
 
-_UID_SEPARATORS = re.compile(r"[\s:\-]+")
-_HEX = re.compile(r"[0-9A-F]+")
-
-
-# --- card UIDs ---
-def normalise_card_uid(text: str) -> str:
-    """An NFC card UID as upper-case hex without separators: ``04:a1:b2:c3`` -> ``04A1B2C3``."""
-    raw = text if isinstance(text, str) else ""
-    uid = _UID_SEPARATORS.sub("", raw).upper()
-    if not _HEX.fullmatch(uid) or len(uid) not in CARD_UID_HEX_LENGTHS:
+# --- card UIDs -------------------------------------------------------------------------------
+def card_uid(text: str) -> str:
+    """A card UID in its canonical form by the shared rule (``sync.cards``: 4, 7, 8 or 10
+    bytes of hex, separators and case ignored), refused in the language of the page."""
+    try:
+        return cards.normalise_card_uid(text)
+    except RuleError as error:
         raise RuleError(
             _(
-                "Некорректный номер карты: «%(uid)s» — нужен UID из 4, 7 или 10 байт "
-                "(8, 14 или 20 шестнадцатеричных знаков)",
-                uid=raw.strip()[:40],
+                "Некорректный номер карты: «%(uid)s» — нужен UID из 4, 7, 8 или 10 байт "
+                "(8, 14, 16 или 20 шестнадцатеричных знаков)",
+                uid=(text if isinstance(text, str) else "").strip()[:40],
             ),
-            "bad_card_uid",
-        )
-    return uid
+            error.code,  # the same words as the shared rule's, through the catalogue
+        ) from None
 
 
 # --- credentials -----------------------------------------------------------------------------
@@ -97,7 +91,7 @@ def _link_one(actor: User | None, client: Client, kind: str, value: str) -> Cred
 
 
 def link_card(actor: User | None, client: Client, uid: str) -> Credential:
-    return _link_one(actor, client, "card", normalise_card_uid(uid))
+    return _link_one(actor, client, "card", card_uid(uid))
 
 
 def link_plate(actor: User | None, client: Client, plate: str) -> Credential:

@@ -95,7 +95,7 @@ def _repeats(line: int, fields: dict[str, Any], seen: dict[tuple[str, str], int]
     problems = []
     for column, kind, normalise in (
         ("plates", "plate", normalise_plate),
-        ("cards", "card", client_credentials.normalise_card_uid),
+        ("cards", "card", client_credentials.card_uid),
     ):
         for value in fields[column]:
             try:

@@ -19,11 +19,11 @@ from cloud.models import (
     User,
     name_search_key,
 )
+from sync.cards import compact_card_uid
 from sync.errors import RuleError
 from sync.phones import normalise_phone
 from sync.plates import normalise_plate
 
-_UID_SEPARATORS = re.compile(r"[\s:\-]+")
 _HEX = re.compile(r"[0-9A-F]+")
 _PHONE_LIKE = re.compile(r"\+?[\d\s\-().]+")
 
@@ -65,7 +65,7 @@ def _phone_fragments(text: str) -> list[str]:
 
 
 def _card_fragment(text: str) -> str | None:
-    uid = _UID_SEPARATORS.sub("", text).upper()
+    uid = compact_card_uid(text)
     return uid if len(uid) >= 4 and _HEX.fullmatch(uid) else None
 
 

@@ -19,7 +19,7 @@ from flask_babel import gettext as _
 
 from cloud import changes
 from cloud.clients.counters import counters_of
-from cloud.clients.credentials import link, normalise_card_uid
+from cloud.clients.credentials import card_uid, link
 from cloud.clients.scope import home_site
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, utcnow
@@ -33,13 +33,12 @@ from cloud.models import (
     Tariff,
     User,
 )
+from sync.lengths import MAX_NAME
 from sync.phones import normalise_phone
 from sync.plates import normalise_plate
 
-MAX_NAME = 200
 MAX_EMAIL = 200
 MAX_NOTE = 2000
-MAX_COMMENT = 2000
 MAX_BLOCK_REASON = 300
 MAX_PHONES = 10
 MAX_CREDENTIALS = 50  # per call: a corporate client may have many cards and plates
@@ -108,7 +107,7 @@ def _clean_plates(plates: Iterable[str]) -> list[str]:
 
 
 def _clean_cards(cards: Iterable[str]) -> list[str]:
-    return _clean_list(cards, normalise_card_uid, MAX_CREDENTIALS, _("Карты"))
+    return _clean_list(cards, card_uid, MAX_CREDENTIALS, _("Карты"))
 
 
 def _active_tariff(tariff_id: int | None) -> Tariff | None:

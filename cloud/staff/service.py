@@ -30,6 +30,7 @@ from cloud.models import ROLES, ApiToken, Site, User, UserSite, name_search_key
 from cloud.permissions import Capability, role_can
 from cloud.staff.auth import new_api_token, set_password, set_pin
 from sync.errors import RuleError
+from sync.lengths import MAX_NAME
 from sync.phones import normalise_phone
 
 ROLE_LABELS = {
@@ -38,7 +39,6 @@ ROLE_LABELS = {
     "administrator": lazy_gettext("Администратор"),
     "owner": lazy_gettext("Владелец"),
 }
-MAX_NAME = 200
 # Ids beyond a 32-bit key are no row of ours; PostgreSQL would fail on them rather than say no.
 MAX_ID = 2**31 - 1
 

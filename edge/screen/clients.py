@@ -10,6 +10,7 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
+from edge.refusals import refusal
 from edge.screen.context import bp, clock_text, display_name, error_text, stand_parts
 from edge.screen.dashboard import cards_of_open_sessions
 from edge.screen.login import staff_required
@@ -127,7 +128,7 @@ def tariff_choice(raw: str) -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or len(raw) > 9:
-        raise RuleError("Нет действующего тарифа", "no_tariff")
+        raise refusal("no_tariff")
     return int(raw)
 
 

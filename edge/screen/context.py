@@ -12,9 +12,11 @@ from flask import Blueprint, current_app
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
+from edge.refusals import REFUSAL_TEXTS, Refused
 from edge.screen.pins import PinGuard
 from edge.store import AnyClient
 from sync.errors import RuleError
+from sync.lengths import MAX_COMMENT, MAX_NAME
 
 if TYPE_CHECKING:
     from edge.stand import StandParts
@@ -24,24 +26,20 @@ EXTENSION = "aquastand_screen"
 # Polls that keep the dashboard live; they do not count as a touch unless the page says so.
 JSON_ENDPOINTS = ("screen.live", "screen.cards")
 
-# Domain messages are Russian and name the value typed; other languages get these by code.
+# Domain messages are Russian and name the value typed; other languages get these by code
+# (a refusal by the engine, ``Refused``, gets its text from ``edge.refusals``).
 ERRORS = {
     "bad_plate": _l("Некорректный номер автомобиля"),
     "bad_phone": _l("Некорректный номер телефона"),
     "bad_amount": _l("Некорректная сумма"),
     "bad_method": _l("Выберите способ оплаты: наличные, карта или перевод"),
-    "bad_comment": _l("Введите текст комментария (не длиннее 2000 символов)"),
-    "bad_name": _l("Введите имя клиента (не длиннее 200 символов)"),
-    "bad_card": _l("Некорректный номер карты"),
+    "bad_comment": _l("Введите текст комментария (не длиннее %(n)d символов)", n=MAX_COMMENT),
+    "bad_name": _l("Введите имя клиента (не длиннее %(n)d символов)", n=MAX_NAME),
+    "bad_card_uid": _l("Некорректный номер карты: нужен UID из 4, 7, 8 или 10 байт"),
     "credential_taken": _l("Этот номер или карта уже принадлежит другому клиенту"),
     "unknown": _l("Клиент не найден"),
     "already_open": _l("У клиента уже идёт сеанс"),
     "not_open": _l("Сеанс не найден или уже завершён"),
-    "no_tariff": _l("Нет действующего тарифа"),
-    "blocked": _l("Клиент заблокирован"),
-    "overdraft": _l("Недостаточно средств на балансе"),
-    "stale_directory": _l("Нет связи с сервером слишком долго: обратитесь к администратору"),
-    "daily_limit": _l("Дневной лимит карты исчерпан"),
 }
 METHOD_NAMES = {"cash": _l("Наличные"), "card": _l("Карта"), "transfer": _l("Перевод")}
 KIND_NAMES = {"member": _l("Член клуба"), "guest": _l("Гость")}
@@ -95,9 +93,12 @@ def clock_text(seconds: int) -> str:
 
 
 def error_text(error: RuleError) -> str:
-    if str(get_locale()) != "ru" and error.code in ERRORS:
-        return str(ERRORS[error.code])
-    return error.message
+    """The message of ``error`` in the screen's language."""
+    if str(get_locale()) == "ru":
+        return error.message
+    if isinstance(error, Refused):
+        return gettext(REFUSAL_TEXTS[error.code])
+    return str(ERRORS[error.code]) if error.code in ERRORS else error.message
 
 
 def display_name(client: AnyClient | None, plate: str | None) -> str:
@@ -152,4 +153,5 @@ def _template_globals() -> dict[str, Any]:
         "kind_names": KIND_NAMES,
         "method_names": METHOD_NAMES,
         "end_methods": END_METHODS,
+        "max_comment": MAX_COMMENT,
     }

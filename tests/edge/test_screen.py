@@ -30,6 +30,7 @@ from edge.store import (
     Store,
 )
 from sync.directory import validate_directory
+from sync.lengths import MAX_COMMENT, MAX_NAME
 from sync.money import format_kopecks
 from tests.edge.conftest import (
     ATTENDANT_ID,
@@ -497,6 +498,8 @@ def test_a_member_is_registered_with_phone_plate_and_card(
         ("/members/new", {"name": "Ира", "phone": "12345"}, "Некорректный номер телефона"),
         ("/members/new", {"name": "Ира", "plate": "А123ВС77"}, "уже принадлежит"),
         ("/members/new", {"name": "Ира", "card": "XYZ"}, "Некорректный номер карты"),
+        ("/members/new", {"name": "Ира", "card": "01:02:03:04:05"}, "4, 7, 8 или 10 байт"),
+        ("/members/new", {"name": "Ира" * MAX_NAME}, "не длиннее 200 символов"),
     ],
 )
 def test_bad_input_is_a_red_line_and_stores_nothing(
@@ -544,6 +547,31 @@ def test_english_is_one_touch_away(signed_in: FlaskClient, engine: Engine) -> No
     assert red_line(response) == "Invalid amount"
     signed_in.get("/lang/ru")
     assert "Сеансы" in text(signed_in.get("/"))
+
+
+def test_refusals_and_limits_are_english_when_chosen(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    doc = with_client(directory_doc(version=VERSION + 2, staff=STAFF), IVAN, blocked=True)
+    store.load_directory(validate_directory(doc), clock.now())
+    signed_in.get("/lang/en")
+
+    blocked = post(signed_in, f"/clients/{IVAN}/start")
+    card = post(signed_in, "/members/new", name="Ира", card="0102030405")
+    comment = post(signed_in, f"/clients/{IVAN}/comment", text="x" * (MAX_COMMENT + 1))
+
+    assert red_line(blocked) == "The client is blocked"
+    assert red_line(card) == "Invalid card number: a UID of 4, 7, 8 or 10 bytes is needed"
+    assert red_line(comment) == f"Type the comment (at most {MAX_COMMENT} characters)"
+
+
+def test_the_comment_boxes_hold_as_much_as_the_rule_allows(
+    signed_in: FlaskClient, engine: Engine
+) -> None:
+    session = engine.start_session(IVAN, None, ATTENDANT_ID)
+    for page in (f"/clients/{IVAN}", f"/sessions/{session.uuid}/end"):
+        boxes = re.findall(r'<textarea[^>]*maxlength="(\d+)"', text(signed_in.get(page)))
+        assert boxes and set(boxes) == {str(MAX_COMMENT)}
 
 
 def test_the_card_of_a_member_registered_here_starts_a_session_when_tapped(
