@@ -10,7 +10,7 @@ thread on 127.0.0.1 (port 0); the stand's first download walks ``GET /sync/v1/di
 cursor 0 with requests until ``more`` is false (wall time, and body bytes as sent: gzip, which requests
 asks for), then polls once more with the cursor it got (nothing changed: the bytes of an idle
 poll). Every page is validated
-with ``sync.directory.validate_directory_page`` after the clock stops, and the walk must have
+with ``sync.directorypage.validate_directory_page`` after the clock stops, and the walk must have
 brought every client and credential.
 
     .venv/bin/python bench/directory_download.py [--clients 100000] [--limit 1000]
@@ -43,7 +43,7 @@ from cloud.migrations import upgrade
 from cloud.models import Client, Credential, Site, name_search_key
 from cloud.staff import service as staffbook
 from cloud.standsync.standauth import enrol, provision_stand
-from sync.directory import validate_directory_page
+from sync.directorypage import validate_directory_page
 from sync.document import format_utc
 from sync.pricing import Rates
 

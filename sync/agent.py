@@ -52,10 +52,7 @@ from typing import Any, Protocol
 
 import requests
 
-from sync.directory import (
-    DirectoryPage,
-    validate_directory_page,
-)
+from sync.directorypage import DirectoryPage, validate_directory_page
 from sync.document import format_utc
 from sync.errors import RuleError
 from sync.events import Event

@@ -55,7 +55,7 @@ from sync.bonus import DEFAULT_POINT_VALUE_KOPECKS, POINTS_SPENDING
 from sync.cards import CARD_UID
 from sync.document import Fields, format_utc
 from sync.errors import RuleError
-from sync.lengths import MAX_COMMENT, MAX_NAME
+from sync.lengths import MAX_NAME
 from sync.plates import normalise_plate
 from sync.pricing import Discount, Kind, Rates
 
@@ -228,7 +228,7 @@ def staff_dict(member: StaffEntry) -> dict[str, object]:
     }
 
 
-def _check_public_key(fields: Fields, key: str) -> str:
+def check_public_key(fields: Fields, key: str) -> str:
     pem = fields.text(key, 2000, empty=False)
     try:
         public = serialization.load_pem_public_key(pem.encode("ascii", "replace"))
@@ -255,13 +255,13 @@ def _rates(fields: Fields) -> Rates:
     return rates
 
 
-def _unique(fields: Fields, key: str, seen: set[object], value: object) -> None:
+def check_unique(fields: Fields, key: str, seen: set[object], value: object) -> None:
     if value in seen:
         raise fields.fail(key, f"значение {value} повторяется")
     seen.add(value)
 
 
-def _tariffs(doc: Fields) -> tuple[TariffEntry, ...]:
+def parse_tariffs(doc: Fields) -> tuple[TariffEntry, ...]:
     tariffs: list[TariffEntry] = []
     tariff_ids: set[object] = set()
     version_ids: set[object] = set()
@@ -273,7 +273,7 @@ def _tariffs(doc: Fields) -> tuple[TariffEntry, ...]:
                 effective_from=v.moment("effective_from"),
                 rates=_rates(v.nested("rates")),
             )
-            _unique(v, "id", version_ids, version.id)
+            check_unique(v, "id", version_ids, version.id)
             versions.append(version)
         tariff = TariffEntry(
             id=item.integer("id", 1),
@@ -281,12 +281,12 @@ def _tariffs(doc: Fields) -> tuple[TariffEntry, ...]:
             active=item.flag("active"),
             versions=tuple(versions),
         )
-        _unique(item, "id", tariff_ids, tariff.id)
+        check_unique(item, "id", tariff_ids, tariff.id)
         tariffs.append(tariff)
     return tuple(tariffs)
 
 
-def _clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...]:
+def parse_clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...]:
     """The clients; ``tariff_ids`` None: a page, whose tariffs may have come earlier."""
     clients: list[ClientEntry] = []
     seen: set[object] = set()
@@ -310,7 +310,7 @@ def _clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry, ...
             **_loyalty(item),
             uuids=_client_uuids(item, seen_uuids),
         )
-        _unique(item, "id", seen, client.id)
+        check_unique(item, "id", seen, client.id)
         clients.append(client)
     return tuple(clients)
 
@@ -338,7 +338,7 @@ def _loyalty(item: Fields) -> dict[str, Any]:
     return values
 
 
-def _point_value(doc: Fields) -> int:
+def parse_point_value(doc: Fields) -> int:
     if not doc.has("points_value_kopecks"):
         return DEFAULT_POINT_VALUE_KOPECKS
     return doc.integer("points_value_kopecks", 1)
@@ -350,11 +350,11 @@ def _client_uuids(item: Fields, seen: set[object]) -> tuple[str, ...]:
         return ()
     uuids = tuple(dict.fromkeys(item.texts("uuids", 36, UUID_TEXT, MAX_CLIENT_UUIDS)))
     for uuid in uuids:
-        _unique(item, "uuids", seen, uuid)
+        check_unique(item, "uuids", seen, uuid)
     return uuids
 
 
-def _credential_value(item: Fields, kind: str) -> str:
+def credential_value(item: Fields, kind: str) -> str:
     if kind == "card":
         return item.text("value", 64, CARD_UID)
     if kind == "qr":
@@ -369,7 +369,7 @@ def _credential_value(item: Fields, kind: str) -> str:
     return value
 
 
-def _credentials(doc: Fields, client_ids: set[int] | None) -> tuple[CredentialEntry, ...]:
+def parse_credentials(doc: Fields, client_ids: set[int] | None) -> tuple[CredentialEntry, ...]:
     """The credentials; ``client_ids`` None: a page, whose clients may have come earlier."""
     credentials: list[CredentialEntry] = []
     seen: set[object] = set()
@@ -378,7 +378,7 @@ def _credentials(doc: Fields, client_ids: set[int] | None) -> tuple[CredentialEn
         credential = CredentialEntry(
             client_id=item.integer("client_id", 1),
             kind="card" if kind == "card" else "qr" if kind == "qr" else "plate",
-            value=_credential_value(item, kind),
+            value=credential_value(item, kind),
             lost=item.flag("lost"),
             daily_limit_kopecks=(
                 item.optional_integer("daily_limit_kopecks", 0)
@@ -388,12 +388,12 @@ def _credentials(doc: Fields, client_ids: set[int] | None) -> tuple[CredentialEn
         )
         if client_ids is not None and credential.client_id not in client_ids:
             raise item.fail("client_id", "такого клиента нет в справочнике")
-        _unique(item, "value", seen, (credential.kind, credential.value))
+        check_unique(item, "value", seen, (credential.kind, credential.value))
         credentials.append(credential)
     return tuple(credentials)
 
 
-def _staff(doc: Fields) -> tuple[StaffEntry, ...]:
+def parse_staff(doc: Fields) -> tuple[StaffEntry, ...]:
     staff: list[StaffEntry] = []
     seen: set[object] = set()
     for item in doc.objects("staff"):
@@ -403,7 +403,7 @@ def _staff(doc: Fields) -> tuple[StaffEntry, ...]:
             role=item.choice("role", ROLES),
             pin_hash=item.text("pin_hash", 255, empty=False),
         )
-        _unique(item, "id", seen, member.id)
+        check_unique(item, "id", seen, member.id)
         staff.append(member)
     return tuple(staff)
 
@@ -415,236 +415,22 @@ def validate_directory(obj: object) -> Directory:
     doc = Fields(obj, _DOCUMENT)
     if doc.integer("format") != FORMAT:
         raise doc.fail("format", f"поддерживается только формат {FORMAT}")
-    tariffs = _tariffs(doc)
+    tariffs = parse_tariffs(doc)
     tariff_ids = {t.id for t in tariffs}
     default_tariff_id = doc.optional_integer("default_tariff_id", 1)
     if default_tariff_id is not None and default_tariff_id not in tariff_ids:
         raise doc.fail("default_tariff_id", "такого тарифа нет в справочнике")
-    clients = _clients(doc, tariff_ids)
+    clients = parse_clients(doc, tariff_ids)
     return Directory(
         version=doc.integer("version", 1),
         generated_at=doc.moment("generated_at"),
         site_id=doc.integer("site_id", 1),
-        qr_public_key_pem=_check_public_key(doc, "qr_public_key_pem"),
+        qr_public_key_pem=check_public_key(doc, "qr_public_key_pem"),
         default_tariff_id=default_tariff_id,
         tariffs=tariffs,
         clients=clients,
-        credentials=_credentials(doc, {c.id for c in clients}),
+        credentials=parse_credentials(doc, {c.id for c in clients}),
         revoked_qr_token_ids=tuple(doc.texts("revoked_qr_token_ids", 32, QR_TOKEN_ID, 10_000_000)),
-        staff=_staff(doc),
-        points_value_kopecks=_point_value(doc),
-    )
-
-
-# --- the directory page: what ``GET /sync/v1/directory`` answers ------------------------------
-
-COMMAND_TYPES = ("end_session",)
-MAX_PAGE_ROWS = 20_000  # per list: a page holds at most 5000 changes, each at most two rows
-_PAGE = "Страница справочника"
-
-
-@dataclass(frozen=True)
-class CredentialKey:
-    """What identifies a credential at a stand: its kind and value."""
-
-    kind: CredentialKind
-    value: str
-
-
-@dataclass(frozen=True)
-class Tombstones:
-    """What a stand deletes from its copy: deleted clients, unlinked or reassigned-away
-    credentials, tariffs and staff who may no longer log in at the site."""
-
-    clients: tuple[int, ...] = ()
-    credentials: tuple[CredentialKey, ...] = ()
-    tariffs: tuple[int, ...] = ()
-    staff: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class StandCommand:
-    """An order for the stand, repeated on every poll until done: ``end_session`` asks it to
-    end a session (it sends the ordinary session.ended event)."""
-
-    id: int
-    type: str
-    session_uuid: str
-    comment: str
-    issued_by: int | None
-
-
-@dataclass(frozen=True)
-class DirectoryPage:
-    """One answer of ``GET /sync/v1/directory?cursor=N&limit=M``.
-
-    The stand sends the ``cursor`` of the last page it applied (0: it has none) and applies the
-    answer, rows and cursor, in one transaction:
-
-    - ``reset`` true: a walk over everything. The answer to ``cursor=0`` is its first page: the
-      stand empties its copy before applying it. Every page of the walk says ``reset`` and all
-      but the last say ``more``; the stand asks again at once with the cursor it got. A cursor
-      the service does not know (e.g. after a database restore) is answered with an empty page
-      with ``cursor`` 0, ``reset`` and ``more``: the stand starts the walk again from 0.
-    - ``reset`` false: what changed since the cursor, as current values (not history).
-      ``more`` says another page follows at once.
-
-    Within one page no key is both upserted and tombstoned; tombstones may name rows the stand
-    never had (ignore them). A credential's client and a client's default tariff arrive in the
-    same page or an earlier one. ``cursor`` is opaque: store it, send it back. Upserts replace
-    the row with the same id (credentials: the same kind and value)."""
-
-    cursor: int
-    more: bool
-    reset: bool
-    site_id: int
-    stand_id: int
-    server_time: datetime
-    qr_public_key_pem: str
-    default_tariff_id: int | None
-    clients: tuple[ClientEntry, ...] = ()
-    credentials: tuple[CredentialEntry, ...] = ()
-    tariffs: tuple[TariffEntry, ...] = ()
-    staff: tuple[StaffEntry, ...] = ()
-    revoked_qr_token_ids: tuple[str, ...] = ()
-    tombstones: Tombstones = Tombstones()
-    commands: tuple[StandCommand, ...] = ()
-    points_value_kopecks: int = DEFAULT_POINT_VALUE_KOPECKS
-    # The stand's last event the central service holds (None: not said). Below what the stand
-    # had acknowledged after a restore of the central database from a backup.
-    acked_seq: int | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        """The JSON form (``validate_directory_page`` reads it back to an equal page)."""
-        return {
-            "cursor": self.cursor,
-            "more": self.more,
-            "reset": self.reset,
-            "site_id": self.site_id,
-            "stand_id": self.stand_id,
-            "server_time": format_utc(self.server_time),
-            "qr_public_key_pem": self.qr_public_key_pem,
-            "default_tariff_id": self.default_tariff_id,
-            "points_value_kopecks": self.points_value_kopecks,
-            "upserts": {
-                "clients": [client_dict(c) for c in self.clients],
-                "credentials": [credential_dict(c) for c in self.credentials],
-                "tariffs": [tariff_dict(t) for t in self.tariffs],
-                "staff": [staff_dict(s) for s in self.staff],
-                "revoked_qr_token_ids": list(self.revoked_qr_token_ids),
-            },
-            "tombstones": {
-                "clients": list(self.tombstones.clients),
-                "credentials": [
-                    {"kind": k.kind, "value": k.value} for k in self.tombstones.credentials
-                ],
-                "tariffs": list(self.tombstones.tariffs),
-                "staff": list(self.tombstones.staff),
-            },
-            "commands": [
-                {
-                    "id": c.id,
-                    "type": c.type,
-                    "session_uuid": c.session_uuid,
-                    "comment": c.comment,
-                    "issued_by": c.issued_by,
-                }
-                for c in self.commands
-            ],
-            **({} if self.acked_seq is None else {"acked_seq": self.acked_seq}),
-        }
-
-
-def _ids(fields: Fields, key: str) -> tuple[int, ...]:
-    ids: dict[int, None] = {}
-    for item in fields.items(key, MAX_PAGE_ROWS):
-        if not isinstance(item, int) or isinstance(item, bool) or item < 1:
-            raise fields.fail(key, "нужен список целых чисел не меньше 1")
-        if item in ids:
-            raise fields.fail(key, f"значение {item} повторяется")
-        ids[item] = None
-    return tuple(ids)
-
-
-def _tombstones(doc: Fields) -> Tombstones:
-    fields = doc.nested("tombstones")
-    keys: list[CredentialKey] = []
-    seen: set[object] = set()
-    for item in fields.objects("credentials", MAX_PAGE_ROWS):
-        kind = item.choice("kind", CREDENTIAL_KINDS)
-        key = CredentialKey(
-            kind="card" if kind == "card" else "qr" if kind == "qr" else "plate",
-            value=_credential_value(item, kind),
-        )
-        _unique(item, "value", seen, key)
-        keys.append(key)
-    return Tombstones(
-        clients=_ids(fields, "clients"),
-        credentials=tuple(keys),
-        tariffs=_ids(fields, "tariffs"),
-        staff=_ids(fields, "staff"),
-    )
-
-
-def _commands(doc: Fields) -> tuple[StandCommand, ...]:
-    commands: list[StandCommand] = []
-    seen: set[object] = set()
-    for item in doc.objects("commands", 1000):
-        command = StandCommand(
-            id=item.integer("id", 1),
-            type=item.choice("type", COMMAND_TYPES),
-            session_uuid=item.text("session_uuid", 36, UUID_TEXT),
-            comment=item.text("comment", MAX_COMMENT),
-            issued_by=item.optional_integer("issued_by", 1),
-        )
-        _unique(item, "id", seen, command.id)
-        commands.append(command)
-    return tuple(commands)
-
-
-def _check_disjoint(doc: Fields, what: str, upserted: set[object], dead: set[object]) -> None:
-    both = upserted & dead
-    if both:
-        raise doc.fail(f"tombstones.{what}", f"{sorted(map(str, both))[0]} и обновлён, и удалён")
-
-
-def validate_directory_page(obj: object) -> DirectoryPage:
-    """Check a parsed JSON directory page and return it typed; RuleError(code "bad_document")
-    naming the first bad field otherwise."""
-    doc = Fields(obj, _PAGE)
-    upserts = doc.nested("upserts")
-    tariffs = _tariffs(upserts)
-    clients = _clients(upserts, None)
-    credentials = _credentials(upserts, None)
-    staff = _staff(upserts)
-    tombstones = _tombstones(doc)
-    _check_disjoint(doc, "clients", {c.id for c in clients}, set(tombstones.clients))
-    _check_disjoint(doc, "tariffs", {t.id for t in tariffs}, set(tombstones.tariffs))
-    _check_disjoint(doc, "staff", {s.id for s in staff}, set(tombstones.staff))
-    _check_disjoint(
-        doc,
-        "credentials",
-        {f"{c.kind}:{c.value}" for c in credentials},
-        {f"{k.kind}:{k.value}" for k in tombstones.credentials},
-    )
-    return DirectoryPage(
-        cursor=doc.integer("cursor", 0),
-        more=doc.flag("more"),
-        reset=doc.flag("reset"),
-        site_id=doc.integer("site_id", 1),
-        stand_id=doc.integer("stand_id", 1),
-        server_time=doc.moment("server_time"),
-        qr_public_key_pem=_check_public_key(doc, "qr_public_key_pem"),
-        default_tariff_id=doc.optional_integer("default_tariff_id", 1),
-        clients=clients,
-        credentials=credentials,
-        tariffs=tariffs,
-        staff=staff,
-        revoked_qr_token_ids=tuple(
-            upserts.texts("revoked_qr_token_ids", 32, QR_TOKEN_ID, MAX_PAGE_ROWS)
-        ),
-        tombstones=tombstones,
-        commands=_commands(doc),
-        points_value_kopecks=_point_value(doc),
-        acked_seq=doc.integer("acked_seq", 0) if doc.has("acked_seq") else None,
+        staff=parse_staff(doc),
+        points_value_kopecks=parse_point_value(doc),
     )

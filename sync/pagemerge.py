@@ -7,16 +7,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
-from sync.directory import (
-    ClientEntry,
-    CredentialEntry,
-    CredentialKey,
-    DirectoryPage,
-    StaffEntry,
-    StandCommand,
-    TariffEntry,
-    Tombstones,
-)
+from sync.directory import ClientEntry, CredentialEntry, StaffEntry, TariffEntry
+from sync.directorypage import CredentialKey, DirectoryPage, StandCommand, Tombstones
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -3,7 +3,7 @@ authenticates with its own token (cloud/standauth.py), and CSRF does not apply.
 
 - ``POST /sync/v1/enrol`` ``{"code"}`` → ``{"stand_id", "site_id", "token"}`` (no token needed).
 - ``GET /sync/v1/status`` → ``{"stand_id", "site_id", "acked_seq", "server_time"}``.
-- ``GET /sync/v1/directory?cursor=N&limit=M`` → a directory page (``sync.directory.DirectoryPage``,
+- ``GET /sync/v1/directory?cursor=N&limit=M`` → a directory page (``sync.directorypage.DirectoryPage``,
   cloud/directoryfeed.py): ``limit`` 1–5000 changes, default 1000; gzip-encoded when the
   request accepts it and the page is over 1 KiB.
 - ``POST /sync/v1/events`` ``{"events": [...]}`` → ``{"acked_seq", "server_time"}`` and, when

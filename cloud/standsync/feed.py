@@ -1,5 +1,5 @@
 """Directory pages for stands: ``GET /sync/v1/directory?cursor=N&limit=M`` (the page is
-``sync.directory.DirectoryPage``; the changes come from cloud/changes.py).
+``sync.directorypage.DirectoryPage``; the changes come from cloud/changes.py).
 
 A page reads the change entries after the cursor, in order, at most ``limit`` of them, and
 answers each with the row's current values: an upsert, or a tombstone when the row is gone from
@@ -55,16 +55,8 @@ from cloud.standsync.directory import (
     tariff_entries,
 )
 from cloud.standsync.ingest import last_seq
-from sync.directory import (
-    ClientEntry,
-    CredentialEntry,
-    CredentialKey,
-    DirectoryPage,
-    StandCommand,
-    TariffEntry,
-    Tombstones,
-    client_dict,
-)
+from sync.directory import ClientEntry, CredentialEntry, TariffEntry, client_dict
+from sync.directorypage import CredentialKey, DirectoryPage, StandCommand, Tombstones
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000

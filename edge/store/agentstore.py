@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from edge.config import EdgeConfig
 from sync.agent import StandClock
-from sync.directory import DirectoryPage
+from sync.directorypage import DirectoryPage
 from sync.events import Event
 
 if TYPE_CHECKING:

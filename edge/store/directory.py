@@ -11,7 +11,8 @@ from typing import Any
 
 from edge.store.base import DIRECTORY_CURSOR_KEY, StoreBase
 from edge.store.fields import rates_to_json
-from sync.directory import ClientEntry, Directory, DirectoryPage, Tombstones
+from sync.directory import ClientEntry, Directory
+from sync.directorypage import DirectoryPage, Tombstones
 from sync.errors import RuleError
 
 log = logging.getLogger(__name__)

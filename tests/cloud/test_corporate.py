@@ -31,7 +31,7 @@ from cloud.models import (
 from cloud.standsync.directory import client_entries
 from cloud.standsync.feed import directory_page
 from cloud.standsync.ingest import StandClock, apply_batch
-from sync.directory import validate_directory_page
+from sync.directorypage import validate_directory_page
 from sync.money import format_kopecks
 from tests.cloud.conftest import World, post_form
 from tests.cloud.eventstream import T0, Stream

@@ -28,7 +28,7 @@ from cloud.staff import service as staffbook
 from cloud.standsync.feed import WALK_MARK
 from cloud.standsync.ingest import StandClock, apply_batch
 from cloud.standsync.standauth import provision_stand, revoke
-from sync.directory import DirectoryPage, validate_directory_page
+from sync.directorypage import DirectoryPage, validate_directory_page
 from sync.document import format_utc
 from sync.pricing import Rates
 from tests.cloud import schema_v1

@@ -13,7 +13,8 @@ import pytest
 from edge.config import EdgeConfig
 from edge.engine import Engine
 from edge.store import Store, StoreAdapter
-from sync.directory import validate_directory, validate_directory_page
+from sync.directory import validate_directory
+from sync.directorypage import validate_directory_page
 from sync.errors import RuleError
 from tests.edge.conftest import (
     ATTENDANT_ID,

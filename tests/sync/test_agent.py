@@ -23,13 +23,8 @@ from cloud.standsync.commands import request_end
 from cloud.standsync.standauth import revoke
 from edge.store import DirClient, DirCredential, Outbox
 from sync.agent import CentralUnreachable, Command, SyncAgent, enrol
-from sync.directory import (
-    ClientEntry,
-    CredentialEntry,
-    CredentialKey,
-    DirectoryPage,
-    Tombstones,
-)
+from sync.directory import ClientEntry, CredentialEntry
+from sync.directorypage import CredentialKey, DirectoryPage, Tombstones
 from sync.errors import RuleError
 from sync.pagemerge import merge_pages
 from tests.integration.conftest import (

@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sync import qrtoken
-from sync.directory import validate_directory, validate_directory_page
+from sync.directory import validate_directory
+from sync.directorypage import validate_directory_page
 from sync.errors import RuleError
 
 PUBLIC_PEM = qrtoken.public_key_pem(qrtoken.generate_private_key_pem()).decode()

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sync.directory import validate_directory, validate_directory_page
+from sync.directory import validate_directory
+from sync.directorypage import validate_directory_page
 from sync.errors import RuleError
 from sync.events import validate_event
 from sync.limits import limit_reached, local_day, went_over

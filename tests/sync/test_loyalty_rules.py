@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sync.bonus import split_cost
-from sync.directory import validate_directory_page
+from sync.directorypage import validate_directory_page
 from sync.errors import RuleError
 from sync.events import validate_event
 from sync.pricing import Discount, Rates, price
