@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -97,17 +98,21 @@ def plan(run: Plan, p: SessionEnded, row: Row) -> None:
         run.defer(session.uuid, spend)
         return
     if cost > 0:
-        posting = Posting(
-            client_id=session.client_id,
-            kind="charge",
-            amount_kopecks=-cost,
-            site_id=run.stand.site_id,
-            created_by_id=session.ended_by_id,
-            created_at=at,
-        )
-        run.posting(session.uuid, posting)
+        run.posting(session.uuid, _charge(run, session, cost, at))
         if run.rules.accrual_on == "charge":
             run.accrue(session.client_id, cost, at)
+
+
+def _charge(run: Plan, session: Session, kopecks: int, at: datetime) -> Posting:
+    """The charge of ``kopecks`` in money for the session (without its event's id)."""
+    return Posting(
+        client_id=session.client_id,
+        kind="charge",
+        amount_kopecks=-kopecks,
+        site_id=run.stand.site_id,
+        created_by_id=session.ended_by_id,
+        created_at=at,
+    )
 
 
 def _spend_points(
@@ -129,18 +134,7 @@ def _spend_points(
     money = p.cost_kopecks - spent.kopecks
     if money > 0:
         post_entries(
-            [
-                Posting(
-                    client_id=session.client_id,
-                    kind="charge",
-                    amount_kopecks=-money,
-                    site_id=run.stand.site_id,
-                    created_by_id=session.ended_by_id,
-                    created_at=at,
-                    event_id=event_id,
-                    session_id=session_id,
-                )
-            ]
+            [replace(_charge(run, session, money, at), event_id=event_id, session_id=session_id)]
         )
         if run.rules.accrual_on == "charge":
             bonus.accrue(session.client_id, run.rules, money, at=at, event_id=event_id)
