@@ -6,7 +6,7 @@ temporary directory) the central app is served by werkzeug on 127.0.0.1 (a free 
 thread of this process. One stand is provisioned and enrolled through ``POST /sync/v1/enrol``,
 then pushes ``--events`` events (sessions started and ended, and top-ups, of 50 members) in
 batches of ``--batch`` with ``POST /sync/v1/events``, one request at a time, as a stand's agent
-does. Each batch is validated and applied in one transaction (cloud/ingest.py): the session
+does. Each batch is validated and applied in one transaction (cloud/standsync/ingest/): the session
 rows, the charges and top-ups in the ledger, the balances, the events table.
 
 Beside it, in the same database and run: the same ``StandEvent`` rows (under a second stand
@@ -23,7 +23,6 @@ Last lines: ``sync_ingest db=postgresql ingest_eps=… bare_eps=… ratio=…`` 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -49,17 +48,12 @@ from cloud import create_app
 from cloud.db import open_database, release
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Stand, StandEvent, Tariff, TariffVersion
-from cloud.standsync.ingest import StandClock, corrected_time
+from cloud.standsync.ingest import StandClock, event_row
 from cloud.standsync.standauth import provision_stand
 from sync.document import format_utc
 from sync.events import validate_event
 
 MEMBERS = 50
-SUBJECT_KEYS = {
-    "session.started": "session_uuid",
-    "session.ended": "session_uuid",
-    "topup.recorded": "topup_uuid",
-}
 
 
 class EventStream:
@@ -193,32 +187,14 @@ def push(base: str, token: str, batches: list[list[dict[str, Any]]]) -> float:
 
 
 def event_rows(stand: Stand, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The StandEvent rows ingest writes for ``batch``, under ``stand`` with fresh ids."""
+    """The StandEvent rows ingest writes for ``batch`` (its own row builder), under ``stand``
+    with fresh ids."""
     now = datetime.now(UTC)
-    rows = []
-    for raw in batch:
-        event = validate_event(raw)
-        at, source = corrected_time(event, StandClock(now=now, stand_time=now))
-        key = SUBJECT_KEYS.get(event.type)
-        rows.append(
-            {
-                "stand": stand.id,
-                "seq": event.seq,
-                "event_uuid": str(uuid.uuid4()),
-                "type": event.type,
-                "occurred_at_raw": raw["occurred_at"],
-                "occurred_at": at,
-                "time_source": source,
-                "boot_id": event.boot_id,
-                "mono_ms": event.mono_ms,
-                "actor": event.actor,
-                "directory_version": event.directory_version,
-                "payload": json.dumps(event.payload, ensure_ascii=False),
-                "subject_uuid": event.payload.get(key) if key else None,
-                "received_at": now,
-            }
-        )
-    return rows
+    clock = StandClock(now=now, stand_time=now)
+    return [
+        {**event_row(stand, validate_event(raw), raw, clock), "event_uuid": str(uuid.uuid4())}
+        for raw in batch
+    ]
 
 
 def bare_insert(database: peewee.Database, batches: list[list[dict[str, Any]]]) -> float:

@@ -20,7 +20,9 @@ directory the decision was made with (0: none loaded).
 
 A client is referred to by ``client_id`` (known centrally) or ``client_uuid`` (registered at
 this stand and not yet known centrally): exactly one of the two is set. The payload of each
-type is listed in :data:`PAYLOAD_READERS`; unknown keys are dropped.
+type is listed in :data:`PAYLOAD_READERS`, which reads it into its dataclass of
+``sync.payloads`` (``Event.data``); unknown keys are dropped. ``Event.payload`` is the JSON
+form, as the stand built it.
 """
 
 import re
@@ -33,6 +35,18 @@ from sync.directory import QR_TOKEN_ID
 from sync.document import Fields, format_utc
 from sync.errors import RuleError
 from sync.lengths import MAX_COMMENT, MAX_NAME
+from sync.payloads import (
+    CardLinked,
+    ClientRegistered,
+    CommentAdded,
+    EventPayload,
+    GuestRegistered,
+    SessionEnded,
+    SessionStarted,
+    TapRefused,
+    TopupRecorded,
+)
+from sync.payloads import Payload as Payload  # the edge builds payloads in this JSON form
 from sync.phones import normalise_phone
 from sync.plates import normalise_plate
 
@@ -58,11 +72,12 @@ REFUSALS = (
 MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
 _DOCUMENT = "Событие"
 
-Payload = dict[str, object]
-
 
 @dataclass(frozen=True)
 class Event:
+    """A checked event: the envelope's fields and the typed payload ``data`` (one of
+    ``sync.payloads``); ``payload`` is its JSON form."""
+
     id: str
     stand_id: int
     seq: int
@@ -72,7 +87,12 @@ class Event:
     mono_ms: int
     actor: str
     directory_version: int
-    payload: Payload
+    data: EventPayload
+
+    @property
+    def payload(self) -> Payload:
+        """The payload's JSON form, as sent (a fresh dictionary at each call)."""
+        return self.data.to_dict()
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form (``validate_event`` reads it back to an equal Event)."""
@@ -86,23 +106,24 @@ class Event:
             "mono_ms": self.mono_ms,
             "actor": self.actor,
             "directory_version": self.directory_version,
-            "payload": dict(self.payload),
+            "payload": self.payload,
         }
 
 
-def _client_ref(f: Fields) -> Payload:
+def _client_ref(f: Fields) -> tuple[int | None, str | None]:
+    """``client_id`` and ``client_uuid``: exactly one of them set."""
     client_id = f.optional_integer("client_id", 1)
     client_uuid = f.optional_text("client_uuid", 36, UUID)
     if (client_id is None) == (client_uuid is None):
         raise f.fail("client_id", "нужен ровно один из client_id и client_uuid")
-    return {"client_id": client_id, "client_uuid": client_uuid}
+    return client_id, client_uuid
 
 
-def _started_with(f: Fields) -> Payload:
+def _started_with(f: Fields) -> tuple[str | None, str | None]:
     """The credential a session was started with: a card UID, a normalised plate or a QR
     token id, or both null (not known: a screen start, or a stand older than these keys)."""
     if not f.has("credential_kind") and not f.has("credential_value"):
-        return {"credential_kind": None, "credential_value": None}
+        return None, None
     kind = f.choice("credential_kind", CREDENTIAL_KINDS)
     if kind == "card":
         value = f.text("credential_value", 64, CARD_UID)
@@ -111,37 +132,51 @@ def _started_with(f: Fields) -> Payload:
     else:
         value = f.text("credential_value", 20)
         _normalised(f, "credential_value", [value], normalise_plate)
-    return {"credential_kind": kind, "credential_value": value}
+    return kind, value
 
 
-def _session_started(f: Fields) -> Payload:
-    return {
-        "session_uuid": f.text("session_uuid", 36, UUID),
-        **_client_ref(f),
-        "tariff_version_id": f.integer("tariff_version_id", 1),
-        "client_kind": f.choice("client_kind", CLIENT_KINDS),
-        "method": f.choice("method", START_METHODS),
-        **_started_with(f),
-    }
+def _session_started(f: Fields) -> SessionStarted:
+    session_uuid = f.text("session_uuid", 36, UUID)
+    client_id, client_uuid = _client_ref(f)
+    tariff_version_id = f.integer("tariff_version_id", 1)
+    client_kind = f.choice("client_kind", CLIENT_KINDS)
+    method = f.choice("method", START_METHODS)
+    credential_kind, credential_value = _started_with(f)
+    return SessionStarted(
+        session_uuid=session_uuid,
+        client_id=client_id,
+        client_uuid=client_uuid,
+        tariff_version_id=tariff_version_id,
+        client_kind=client_kind,
+        method=method,
+        credential_kind=credential_kind,
+        credential_value=credential_value,
+    )
 
 
-def _session_ended(f: Fields) -> Payload:
+def _session_ended(f: Fields) -> SessionEnded:
     method = f.choice("method", END_METHODS)
     auto = f.flag("auto")
     if auto != (method == "auto"):
         raise f.fail("auto", "true тогда и только тогда, когда method = auto")
-    payload: Payload = {
-        "session_uuid": f.text("session_uuid", 36, UUID),
-        "duration_s": f.integer("duration_s", 0),
-        "cost_kopecks": f.integer("cost_kopecks", 0),
-        "method": method,
-        "auto": auto,
-        "comment": f.text("comment", MAX_COMMENT),
-    }
-    return {**payload, **_points_spent(f, payload["cost_kopecks"])}  # type: ignore[arg-type]
+    session_uuid = f.text("session_uuid", 36, UUID)
+    duration_s = f.integer("duration_s", 0)
+    cost_kopecks = f.integer("cost_kopecks", 0)
+    comment = f.text("comment", MAX_COMMENT)
+    points_spent, points_kopecks = _points_spent(f, cost_kopecks)
+    return SessionEnded(
+        session_uuid=session_uuid,
+        duration_s=duration_s,
+        cost_kopecks=cost_kopecks,
+        method=method,
+        auto=auto,
+        comment=comment,
+        points_spent=points_spent,
+        points_kopecks=points_kopecks,
+    )
 
 
-def _points_spent(f: Fields, cost: int) -> Payload:
+def _points_spent(f: Fields, cost: int) -> tuple[int, int]:
     """The optional bonus points paid towards the cost (``sync.bonus``): ``points_spent``
     points worth ``points_kopecks`` of it; both absent (older stands) or both positive."""
     points = f.integer("points_spent", 0) if f.has("points_spent") else 0
@@ -150,25 +185,31 @@ def _points_spent(f: Fields, cost: int) -> Payload:
         raise f.fail("points_kopecks", "задаётся вместе с points_spent")
     if covered > cost:
         raise f.fail("points_kopecks", "не больше cost_kopecks")
-    return {"points_spent": points, "points_kopecks": covered} if points else {}
+    return points, covered
 
 
-def _topup_recorded(f: Fields) -> Payload:
-    return {
-        "topup_uuid": f.text("topup_uuid", 36, UUID),
-        **_client_ref(f),
-        "amount_kopecks": f.integer("amount_kopecks", 1),
-        "method": f.choice("method", PAYMENT_METHODS),
-    }
+def _topup_recorded(f: Fields) -> TopupRecorded:
+    topup_uuid = f.text("topup_uuid", 36, UUID)
+    client_id, client_uuid = _client_ref(f)
+    return TopupRecorded(
+        topup_uuid=topup_uuid,
+        client_id=client_id,
+        client_uuid=client_uuid,
+        amount_kopecks=f.integer("amount_kopecks", 1),
+        method=f.choice("method", PAYMENT_METHODS),
+    )
 
 
-def _comment_added(f: Fields) -> Payload:
-    return {
-        "comment_uuid": f.text("comment_uuid", 36, UUID),
-        **_client_ref(f),
-        "session_uuid": f.optional_text("session_uuid", 36, UUID),
-        "text": f.text("text", MAX_COMMENT, empty=False),
-    }
+def _comment_added(f: Fields) -> CommentAdded:
+    comment_uuid = f.text("comment_uuid", 36, UUID)
+    client_id, client_uuid = _client_ref(f)
+    return CommentAdded(
+        comment_uuid=comment_uuid,
+        client_id=client_id,
+        client_uuid=client_uuid,
+        session_uuid=f.optional_text("session_uuid", 36, UUID),
+        text=f.text("text", MAX_COMMENT, empty=False),
+    )
 
 
 def _normalised(f: Fields, key: str, values: list[str], normalise: Callable[[str], str]) -> None:
@@ -181,43 +222,46 @@ def _normalised(f: Fields, key: str, values: list[str], normalise: Callable[[str
             raise f.fail(key, f"«{value}» не в нормальной форме")
 
 
-def _guest_registered(f: Fields) -> Payload:
+def _guest_registered(f: Fields) -> GuestRegistered:
     plate = f.text("plate", 20)
     _normalised(f, "plate", [plate], normalise_plate)
-    return {"client_uuid": f.text("client_uuid", 36, UUID), "plate": plate}
+    return GuestRegistered(client_uuid=f.text("client_uuid", 36, UUID), plate=plate)
 
 
-def _client_registered(f: Fields) -> Payload:
+def _client_registered(f: Fields) -> ClientRegistered:
     phones = f.texts("phones", 20)
     plates = f.texts("plates", 20)
     _normalised(f, "phones", phones, normalise_phone)
     _normalised(f, "plates", plates, normalise_plate)
-    return {
-        "client_uuid": f.text("client_uuid", 36, UUID),
-        "name": f.text("name", MAX_NAME, empty=False),
-        "phones": phones,
-        "plates": plates,
-        "cards": f.texts("cards", 64, CARD_UID),
-        # The guest who became this member, if any (their history stays theirs).
-        "guest_client_id": f.optional_integer("guest_client_id", 1),
-        "guest_client_uuid": f.optional_text("guest_client_uuid", 36, UUID),
-    }
+    return ClientRegistered(
+        client_uuid=f.text("client_uuid", 36, UUID),
+        name=f.text("name", MAX_NAME, empty=False),
+        phones=tuple(phones),
+        plates=tuple(plates),
+        cards=tuple(f.texts("cards", 64, CARD_UID)),
+        guest_client_id=f.optional_integer("guest_client_id", 1),
+        guest_client_uuid=f.optional_text("guest_client_uuid", 36, UUID),
+    )
 
 
-def _card_linked(f: Fields) -> Payload:
-    return {**_client_ref(f), "uid": f.text("uid", 64, CARD_UID)}
+def _card_linked(f: Fields) -> CardLinked:
+    client_id, client_uuid = _client_ref(f)
+    return CardLinked(client_id=client_id, client_uuid=client_uuid, uid=f.text("uid", 64, CARD_UID))
 
 
-def _tap_refused(f: Fields) -> Payload:
-    return {
-        "credential_kind": f.choice("credential_kind", CREDENTIAL_KINDS),
-        "credential_value": f.text("credential_value", MAX_CREDENTIAL_TEXT),
-        "reason": f.choice("reason", REFUSALS),
-        "client_id": f.optional_integer("client_id", 1),
-    }
+def _tap_refused(f: Fields) -> TapRefused:
+    return TapRefused(
+        credential_kind=f.choice("credential_kind", CREDENTIAL_KINDS),
+        credential_value=f.text("credential_value", MAX_CREDENTIAL_TEXT),
+        reason=f.choice("reason", REFUSALS),
+        client_id=f.optional_integer("client_id", 1),
+    )
 
 
-PAYLOAD_READERS: dict[str, Callable[[Fields], Payload]] = {
+# The event types, each with the reader that checks its payload and builds its typed form:
+# the one registry of event types (the central service has an applier for each, a test
+# walks both).
+PAYLOAD_READERS: dict[str, Callable[[Fields], EventPayload]] = {
     "session.started": _session_started,
     "session.ended": _session_ended,
     "topup.recorded": _topup_recorded,
@@ -245,5 +289,5 @@ def validate_event(obj: object) -> Event:
         mono_ms=f.integer("mono_ms", 0),
         actor=f.text("actor", 18, ACTOR),
         directory_version=f.integer("directory_version", 0),
-        payload=PAYLOAD_READERS[event_type](f.nested("payload")),
+        data=PAYLOAD_READERS[event_type](f.nested("payload")),
     )

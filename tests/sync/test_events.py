@@ -4,7 +4,9 @@ ones are refused with a message naming the field."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from sync.errors import RuleError
-from sync.events import EVENT_TYPES, validate_event
+from sync.events import EVENT_TYPES, PAYLOAD_READERS, validate_event
 
 A = "0b4a2f0e-8d3c-4f7e-9a61-2f5b8c9d0e1f"
 B = "5f0c9e1d-2b3a-4c5d-8e7f-6a7b8c9d0e1f"
@@ -98,6 +100,26 @@ def test_a_good_event_reads_back_to_what_was_written(event_type: str) -> None:
     assert parsed.to_dict() == event(event_type)
     assert validate_event(json.loads(json.dumps(parsed.to_dict()))) == parsed
     assert parsed.occurred_at == datetime(2024, 6, 10, 6, 13, 20, 123456, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_a_payload_is_read_into_its_frozen_dataclass_and_gives_the_same_json(
+    event_type: str,
+) -> None:
+    parsed = validate_event(event(event_type))
+
+    assert type(parsed.data) is typing.get_type_hints(PAYLOAD_READERS[event_type])["return"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.data.client_id = 1  # type: ignore[misc, union-attr]
+    # The same text, key order included: the central service stores it as sent.
+    assert json.dumps(parsed.payload) == json.dumps(PAYLOADS[event_type])
+
+
+def test_points_spent_on_a_session_are_in_its_payload_only_when_some_were() -> None:
+    spent = with_payload("session.ended", points_spent=50, points_kopecks=5000)
+
+    assert validate_event(spent).to_dict() == spent
+    assert "points_spent" not in validate_event(event("session.ended")).payload
 
 
 @pytest.mark.parametrize("actor", ["card", "qr", "auto", "1", "123456"])

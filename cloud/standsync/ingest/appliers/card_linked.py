@@ -1,0 +1,15 @@
+"""``card.linked``: a card UID is linked to the client; one another client holds is skipped
+(flag ``credential_conflict``)."""
+
+from __future__ import annotations
+
+from cloud.standsync.ingest.appliers.links import link
+from cloud.standsync.ingest.context import Applier, Applying
+from sync.payloads import CardLinked
+
+
+def apply(a: Applying, p: CardLinked) -> None:
+    link(a, a.client(p), "card", p.uid)
+
+
+APPLIER = Applier[CardLinked](apply=apply)

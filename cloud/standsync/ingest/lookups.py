@@ -1,0 +1,79 @@
+"""Who an event names: the staff member behind ``actor`` and the client behind
+``client_id``/``client_uuid`` (a uuid a stand registered a client under)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+import peewee as pw
+from flask_babel import gettext as _
+
+from cloud.models import Client, StandEvent, User
+from cloud.standsync.ingest.outcomes import Refused
+
+REGISTRATIONS = ("guest.registered", "client.registered")
+
+
+class ClientRef(Protocol):
+    """A payload naming a client (``sync.payloads``): exactly one of the two is set."""
+
+    @property
+    def client_id(self) -> int | None: ...
+
+    @property
+    def client_uuid(self) -> str | None: ...
+
+
+def staff(actor: str) -> User | None:
+    """The staff member an event's ``actor`` names, if it names one this service knows."""
+    if not actor.isdigit() or int(actor) > 2**31 - 1:
+        return None
+    return User.get_or_none(User.id == int(actor))
+
+
+def existing_ids(model: type[pw.Model], ids: set[int]) -> set[int]:
+    """Those of ``ids`` that are rows of ``model``."""
+    if not ids:
+        return set()
+    query = model.select(model.id).where(model.id.in_(sorted(ids))).tuples()
+    return {row_id for (row_id,) in query}
+
+
+def clients_by_uuid(uuids: Iterable[str]) -> dict[str, int]:
+    """The client id of each uuid a stand registered a client under (see ``client_by_uuid``);
+    unknown uuids are left out."""
+    wanted = sorted(set(uuids))
+    if not wanted:
+        return {}
+    found: dict[str, int] = dict(
+        Client.select(Client.uuid, Client.id).where(Client.uuid.in_(wanted)).tuples()
+    )
+    missing = [uuid for uuid in wanted if uuid not in found]
+    if missing:
+        registrations = (
+            StandEvent.select(StandEvent.subject_uuid, StandEvent.client)
+            .where(
+                StandEvent.subject_uuid.in_(missing)
+                & StandEvent.type.in_(REGISTRATIONS)
+                & StandEvent.client.is_null(False)
+            )
+            .order_by(StandEvent.id)
+            .tuples()
+        )
+        for uuid, client_id in registrations:
+            found.setdefault(uuid, client_id)
+    return found
+
+
+def client_by_uuid(uuid: str) -> Client | None:
+    """The client a stand registered under ``uuid``: the one with that uuid, or the existing
+    client the registration was attached to."""
+    client_id = clients_by_uuid([uuid]).get(uuid)
+    return Client.get_by_id(client_id) if client_id is not None else None
+
+
+def unknown_client(p: ClientRef) -> Refused:
+    """The refusal of an event naming a client this service does not know."""
+    ref = p.client_id or p.client_uuid
+    return Refused(_("Клиент %(ref)s неизвестен", ref=ref), "unknown_client")

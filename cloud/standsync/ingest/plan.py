@@ -1,0 +1,153 @@
+"""A run's plan: events of the common kinds (sessions, top-ups, refused taps) worked out in
+memory against what a few queries read for the whole run, then written together (``run``).
+
+The appliers of those kinds (``appliers``) read the plan's state (``session``, ``client_id``,
+``versions``, ...) and add to it: ``StandEvent`` rows, sessions started or ended, postings,
+comments and bonus-point effects. Nothing is written while planning, so an event to refuse
+is found before anything of it is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from cloud.ledger.service import Posting
+from cloud.loyalty import bonus
+from cloud.loyalty.bonus import PointsRules
+from cloud.models import Client, Session, Stand, StandEvent, TariffVersion, User
+from cloud.standsync import commands
+from cloud.standsync.ingest.lookups import ClientRef, clients_by_uuid, existing_ids, unknown_client
+from sync.events import Event
+from sync.payloads import SessionEnded, SessionStarted, TopupRecorded
+from sync.pricing import Discount
+
+Row = dict[str, Any]  # a StandEvent row (``rows.event_row``)
+# Done after the money postings, in event order, given the event's id and its session's id
+# (None when it has none): bonus points (cloud/loyalty/bonus.py).
+Deferred = Callable[[int, int | None], None]
+
+
+class Plan:
+    """What a run of events reads once and what its events will write (module docstring)."""
+
+    def __init__(self, stand: Stand, events: list[Event], rules: PointsRules = bonus.OFF) -> None:
+        self.stand = stand
+        self.rules = rules
+        self.rows: list[Row] = []  # StandEvent rows, in order
+        self.new_sessions: dict[str, Session] = {}  # started in this run (not stored yet)
+        self.ended: list[Session] = []  # stored sessions this run ends
+        self.completed: list[tuple[Session, datetime]] = []  # their pending commands done
+        # (row index, session uuid or None, posting without its event and session ids)
+        self.postings: list[tuple[int, str | None, Posting]] = []
+        # (session uuid, Comment row without its session id): comments given at an end
+        self.comments: list[tuple[str, Row]] = []
+        # (row index, session uuid or None, what to do once the row and session are stored)
+        self.deferred: list[tuple[int, str | None, Deferred]] = []
+        self._read(events)
+
+    def _read(self, events: list[Event]) -> None:
+        """What the run's events refer to, a query (or none) per table."""
+        stand = self.stand
+        data = [event.data for event in events]
+        actors = {int(e.actor) for e in events if e.actor.isdigit() and int(e.actor) < 2**31}
+        self.staff_ids = existing_ids(User, actors)
+        refs = [d for d in data if isinstance(d, SessionStarted | TopupRecorded)]
+        self.client_ids = existing_ids(
+            Client, {r.client_id for r in refs if r.client_id is not None and r.client_id < 2**31}
+        )
+        self.uuid_clients = clients_by_uuid(
+            r.client_uuid for r in refs if r.client_uuid is not None
+        )
+        session_uuids = sorted(
+            {d.session_uuid for d in data if isinstance(d, SessionStarted | SessionEnded)}
+        )
+        self.sessions: dict[str, Session] = (
+            {s.uuid: s for s in Session.select().where(Session.uuid.in_(session_uuids))}
+            if session_uuids
+            else {}
+        )
+        version_ids = {d.tariff_version_id for d in data if isinstance(d, SessionStarted)}
+        version_ids = {v for v in version_ids if v < 2**31}
+        version_ids |= {s.tariff_version_id for s in self.sessions.values()}
+        self.versions: dict[int, TariffVersion] = (
+            {
+                v.id: v
+                for v in TariffVersion.select().where(TariffVersion.id.in_(sorted(version_ids)))
+            }
+            if version_ids
+            else {}
+        )
+        topups = sorted({d.topup_uuid for d in data if isinstance(d, TopupRecorded)})
+        self.applied_topups: set[str] = (
+            {
+                uuid
+                for (uuid,) in StandEvent.select(StandEvent.subject_uuid)
+                .where((StandEvent.type == "topup.recorded") & StandEvent.subject_uuid.in_(topups))
+                .tuples()
+            }
+            if topups
+            else set()
+        )
+        open_here = [
+            s.id for s in self.sessions.values() if s.ended_at is None and s.stand_id == stand.id
+        ]
+        self.commanded = commands.pending_session_ids(open_here)
+        self.discounts = _discounts(
+            self.client_ids
+            | set(self.uuid_clients.values())
+            | {s.client_id for s in self.sessions.values()}
+        )
+
+    def staff_id(self, actor: str) -> int | None:
+        """The staff member behind ``actor``, if this service knows them."""
+        return int(actor) if actor.isdigit() and int(actor) in self.staff_ids else None
+
+    def client_id(self, p: ClientRef) -> int:
+        """The client the payload names; refused when unknown."""
+        client_id = p.client_id
+        found = (
+            (client_id if client_id in self.client_ids else None)
+            if client_id is not None
+            else self.uuid_clients.get(p.client_uuid or "")
+        )
+        if found is None:
+            raise unknown_client(p)
+        return found
+
+    def session(self, uuid: str) -> Session | None:
+        """The session, started in this run or stored."""
+        new = self.new_sessions.get(uuid)
+        return new if new is not None else self.sessions.get(uuid)
+
+    def defer(self, session_uuid: str | None, action: Deferred) -> None:
+        """Do ``action`` for the event being planned once it is stored (``Deferred``)."""
+        self.deferred.append((len(self.rows), session_uuid, action))
+
+    def posting(self, session_uuid: str | None, posting: Posting) -> None:
+        """Post ``posting`` for the event being planned (and its session) when written."""
+        self.postings.append((len(self.rows), session_uuid, posting))
+
+    def accrue(self, client_id: int, kopecks: int, at: datetime) -> None:
+        """Accrue bonus points for ``kopecks`` paid or topped up, if the rules give any."""
+        rules = self.rules
+        if rules.accrual(kopecks):
+
+            def accrue(event_id: int, _session_id: int | None) -> None:
+                bonus.accrue(client_id, rules, kopecks, at=at, event_id=event_id)
+
+            self.defer(None, accrue)
+
+
+def _discounts(client_ids: set[int]) -> dict[int, Discount]:
+    """The personal discounts of those of these clients who have one."""
+    ids = sorted(i for i in client_ids if i < 2**31)
+    if not ids:
+        return {}
+    has_one = (Client.discount_percent != 0) | (Client.discount_kopecks != 0)
+    rows = (
+        Client.select(Client.id, Client.discount_percent, Client.discount_kopecks)
+        .where(Client.id.in_(ids) & has_one)
+        .tuples()
+    )
+    return {client_id: Discount(percent, fixed) for client_id, percent, fixed in rows}
