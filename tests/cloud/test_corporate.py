@@ -17,7 +17,7 @@ from flask import current_app
 from cloud.clients import corporate
 from cloud.clients import credentials as client_credentials
 from cloud.clients import service as clientbook
-from cloud.clock import Clock, FixedClock
+from cloud.clock import Clock, FixedClock, app_now
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
@@ -254,13 +254,15 @@ def test_a_new_card_limit_reaches_the_stands_in_the_next_directory_page(
 ) -> None:
     stand = Stand.get_by_id(world.stand_a.id)
     config = current_app.config["AQ"]
-    walk = validate_directory_page(json.loads(directory_page(stand, 0, 5000, config)))
+    walk = validate_directory_page(json.loads(directory_page(stand, 0, 5000, config, app_now())))
     limits = {c.value: c.daily_limit_kopecks for c in walk.credentials}
     assert limits[CARD] == LIMIT and limits[SECOND_CARD] is None
 
     corporate.set_card_limit(None, account, _card(SECOND_CARD).id, 70_000)
 
-    page = validate_directory_page(json.loads(directory_page(stand, walk.cursor, 5000, config)))
+    page = validate_directory_page(
+        json.loads(directory_page(stand, walk.cursor, 5000, config, app_now()))
+    )
     assert [(c.value, c.daily_limit_kopecks) for c in page.credentials] == [(SECOND_CARD, 70_000)]
 
 
