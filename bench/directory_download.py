@@ -28,6 +28,7 @@ import platform
 import secrets
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def fill(count: int) -> str:
     """The site, stand, tariff, staff and ``count`` clients; returns the stand's token."""
     site = Site.create(name="Мойка на Ленина")
     rates = Rates(1000, 1500, 60, 5000, None, 10)
-    tariffs.create_tariff(None, name="Стандарт", rates=rates)
+    tariffs.create_tariff(None, name="Стандарт", rates=rates, now=datetime.now(UTC))
     for number, role in enumerate(("attendant", "operator", "administrator", "owner"), 1):
         staffbook.create_staff(
             name=f"Сотрудник {role}",

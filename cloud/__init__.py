@@ -12,6 +12,8 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from cloud.clock import EXTENSION as CLOCK_EXTENSION
+from cloud.clock import Clock, SystemClock
 from cloud.config import CloudConfig, ensure_secret_key, load_config
 from cloud.db import bind
 from cloud.loyalty.bonus import PointsRules
@@ -39,8 +41,13 @@ def _select_locale() -> str:
     return chosen or current_app.config["AQ"].default_locale
 
 
-def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
-    """Build the central Flask app; ``overrides`` are configuration fields (tests use them)."""
+def create_app(
+    config: CloudConfig | None = None, clock: Clock | None = None, **overrides: Any
+) -> Flask:
+    """Build the central Flask app; ``overrides`` are configuration fields (tests use them).
+
+    ``clock`` is where every decision about the time comes from (``cloud.clock``; default: the
+    wall clock); tests give a ``FixedClock``."""
     config = config or load_config(**overrides)
     PointsRules.from_config(config)  # a bad bonus setting stops the start, not a later request
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +70,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         )
     database = bind(config.effective_database_url, pooled=True)
     app.extensions["aquastand_db"] = database
+    app.extensions[CLOCK_EXTENSION] = clock or SystemClock()
 
     from cloud import routes
 

@@ -177,6 +177,7 @@ def demo_data(url: str) -> None:
 
     Runs once: if the demo site exists, it only prints the logins again."""
     from cloud import create_app
+    from cloud.clock import app_now
     from cloud.demodata import DEMO_STAFF, load_demo_data
 
     config, database = _open_database()
@@ -184,7 +185,7 @@ def demo_data(url: str) -> None:
     app = create_app(config)
     with app.app_context():
         try:
-            summary = load_demo_data(ZoneInfo(config.timezone))
+            summary = load_demo_data(ZoneInfo(config.timezone), app_now())
         except (DomainError, RuleError) as error:
             raise click.ClickException(error.message) from error
         finally:
@@ -242,6 +243,7 @@ def export_directory(site_name: str, output: str | None, default_tariff: str) ->
     import json
     import os
 
+    from cloud.db import utcnow
     from cloud.models import Site, Tariff
     from cloud.standsync.directory import build_directory
 
@@ -257,7 +259,7 @@ def export_directory(site_name: str, output: str | None, default_tariff: str) ->
             raise click.ClickException(f"no tariff named {default_tariff!r}")
         tariff_id = tariff.id
     try:
-        document = build_directory(site.id, config, tariff_id)
+        document = build_directory(site.id, config, utcnow(), tariff_id)
     finally:
         database.close()
     text = json.dumps(document, ensure_ascii=False, indent=1) + "\n"
@@ -313,6 +315,7 @@ def check(as_json: bool) -> None:
     import json
 
     from cloud import create_app
+    from cloud.clock import app_now
     from cloud.integrity.checks import run_checks
 
     config, database = _open_database()
@@ -320,7 +323,7 @@ def check(as_json: bool) -> None:
     app = create_app(config)
     with app.app_context():
         try:
-            results = run_checks()
+            results = run_checks(app_now())
         finally:
             app.extensions["aquastand_db"].close()
     failed = [result for result in results if not result.ok]
@@ -434,6 +437,7 @@ def restore_command(file: Path, yes: bool) -> None:
 def expire_points() -> None:
     """Expire bonus points not used within ``points_expiry_days`` (first in, first out; see
     cloud/bonus.py). Safe to run at any time and as often as you like: cron it daily."""
+    from cloud.db import utcnow
     from cloud.loyalty.bonus import PointsRules, expire_all
 
     config, database = _open_database()
@@ -441,7 +445,7 @@ def expire_points() -> None:
     try:
         rules = PointsRules.from_config(config)
         with database.connection_context():
-            changed, points = expire_all(rules)
+            changed, points = expire_all(rules, utcnow())
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     finally:

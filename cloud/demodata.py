@@ -16,7 +16,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from cloud.clients.service import create_client, set_blocked
-from cloud.db import db_proxy, utcnow
+from cloud.db import db_proxy
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
@@ -153,13 +153,14 @@ def demo_present() -> bool:
     return bool(Site.select().where(Site.name == DEMO_SITE_NAME).exists())
 
 
-def load_demo_data(tz: ZoneInfo, now: datetime | None = None) -> DemoSummary | None:
+def load_demo_data(tz: ZoneInfo, now: datetime) -> DemoSummary | None:
     """Create the demo chain in one transaction; None (and nothing written) if it is there.
 
-    ``tz`` is the chain's local time zone: sessions happen in local opening hours."""
+    ``tz`` is the chain's local time zone: sessions happen in local opening hours; the
+    history ends at ``now``."""
     if demo_present():
         return None
-    chain = _Chain(rng=random.Random(SEED), tz=tz, now=now or utcnow())
+    chain = _Chain(rng=random.Random(SEED), tz=tz, now=now)
     with db_proxy.atomic():
         _make_sites(chain)
         _make_tariffs(chain)

@@ -12,6 +12,7 @@ from flask import Blueprint, g, jsonify, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
+from cloud.clock import app_now
 from cloud.errors import DomainError, Forbidden, ValidationFailed
 from cloud.permissions import Capability, role_can
 from cloud.staff.auth import user_for_api_token
@@ -41,7 +42,7 @@ def _bearer_user() -> Any:
     scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized(_("Нужен заголовок Authorization: Bearer <токен>"))
-    user = user_for_api_token(token.strip())
+    user = user_for_api_token(token.strip(), app_now())
     if user is None:
         raise Unauthorized(_("Токен недействителен или отозван"))
     return user

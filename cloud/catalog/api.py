@@ -15,7 +15,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt
 import cloud.catalog.sites as site_service
 import cloud.catalog.tariffs as tariff_service
 from cloud.api import api_endpoint, bp, page_args
-from cloud.db import db_proxy, utcnow
+from cloud.clock import app_now
+from cloud.db import db_proxy
 from cloud.errors import ValidationFailed
 from cloud.permissions import Capability
 from cloud.web import acting_user
@@ -130,7 +131,7 @@ PAGING = {"limit": "1..500, default 50", "offset": "default 0"}
 @api_endpoint(Capability.VIEW_CATALOG, "List tariffs", response=TariffList, query=PAGING)
 def list_tariffs() -> Any:
     limit, offset = page_args()
-    states = tariff_service.overview(utcnow())
+    states = tariff_service.overview(app_now())
     items = [tariff_service.state_to_dict(state) for state in states[offset : offset + limit]]
     return {"items": items, "total": len(states)}
 
@@ -144,16 +145,21 @@ def list_tariffs() -> Any:
     status=201,
 )
 def create_tariff(body: TariffCreate) -> Any:
+    now = app_now()
     tariff = tariff_service.create_tariff(
-        acting_user(), name=body.name, rates=body.rates(), effective_from=body.effective_from
+        acting_user(),
+        name=body.name,
+        rates=body.rates(),
+        now=now,
+        effective_from=body.effective_from,
     )
-    return tariff_service.tariff_to_dict(tariff, utcnow())
+    return tariff_service.tariff_to_dict(tariff, now)
 
 
 @bp.route("/tariffs/<int:tariff_id>", methods=["GET"])
 @api_endpoint(Capability.VIEW_CATALOG, "Read a tariff and its versions", response=TariffOut)
 def read_tariff(tariff_id: int) -> Any:
-    return tariff_service.tariff_to_dict(tariff_service.get_tariff(tariff_id), utcnow())
+    return tariff_service.tariff_to_dict(tariff_service.get_tariff(tariff_id), app_now())
 
 
 @bp.route("/tariffs/<int:tariff_id>", methods=["PATCH"])
@@ -170,7 +176,7 @@ def update_tariff(tariff_id: int, body: TariffPatch) -> Any:
             tariff_service.rename_tariff(tariff, body.name)
         if body.active is not None:
             tariff_service.set_active(tariff, body.active)
-    return tariff_service.tariff_to_dict(tariff, utcnow())
+    return tariff_service.tariff_to_dict(tariff, app_now())
 
 
 @bp.route("/tariffs/<int:tariff_id>/versions", methods=["POST"])
@@ -183,7 +189,9 @@ def update_tariff(tariff_id: int, body: TariffPatch) -> Any:
 )
 def add_tariff_version(tariff_id: int, body: VersionCreate) -> Any:
     tariff = tariff_service.get_tariff(tariff_id)
-    version = tariff_service.add_version(acting_user(), tariff, body.rates(), body.effective_from)
+    version = tariff_service.add_version(
+        acting_user(), tariff, body.rates(), body.effective_from, app_now()
+    )
     return tariff_service.version_to_dict(version)
 
 

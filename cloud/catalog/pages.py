@@ -18,7 +18,7 @@ import cloud.catalog.sites as site_service
 import cloud.catalog.tariffs as tariff_service
 import cloud.standsync.heartbeat as heartbeat
 import cloud.standsync.standauth as standauth
-from cloud.db import utcnow
+from cloud.clock import app_now
 from cloud.errors import DomainError, ValidationFailed
 from cloud.models import Site, Tariff, TariffVersion
 from cloud.permissions import Capability, requires
@@ -114,7 +114,7 @@ def _timezone() -> str:
 
 
 def _tomorrow() -> str:
-    today = utcnow().astimezone(ZoneInfo(_timezone())).date()
+    today = app_now().astimezone(ZoneInfo(_timezone())).date()
     return (today + timedelta(days=1)).isoformat()
 
 
@@ -124,7 +124,7 @@ def _tomorrow() -> str:
 @bp.route("/tariffs")
 @requires(Capability.VIEW_CATALOG)
 def tariffs() -> Any:
-    now = utcnow()
+    now = app_now()
     return render_template("catalog/tariffs.html", states=tariff_service.overview(now), now=now)
 
 
@@ -135,7 +135,10 @@ def new_tariff() -> Any:
         return render_template("catalog/tariff_new.html", form=rates_form_values(None))
     try:
         tariff = tariff_service.create_tariff(
-            acting_user(), name=request.form.get("name", ""), rates=rates_from_form(request.form)
+            acting_user(),
+            name=request.form.get("name", ""),
+            rates=rates_from_form(request.form),
+            now=app_now(),
         )
     except (DomainError, RuleError) as error:
         message, status = _failure(error)
@@ -152,7 +155,7 @@ def _tariff_page(
     version_form: Mapping[str, str] | None = None,
     name: str | None = None,
 ) -> Any:
-    now = utcnow()
+    now = app_now()
     state = tariff_service.state_of(tariff, now)
     if version_form is None:
         base = state.current or (state.versions[-1] if state.versions else None)
@@ -180,15 +183,16 @@ def tariff(tariff_id: int) -> Any:
 @requires(Capability.MANAGE_CATALOG)
 def add_tariff_version(tariff_id: int) -> Any:
     tariff = tariff_service.get_tariff(tariff_id)
+    now = app_now()
     try:
         rates = rates_from_form(request.form)
         day = parse_day(request.form.get("effective_day", ""))
-        when = tariff_service.effective_from_for_day(day, _timezone(), utcnow())
-        version = tariff_service.add_version(acting_user(), tariff, rates, when)
+        when = tariff_service.effective_from_for_day(day, _timezone(), now)
+        version = tariff_service.add_version(acting_user(), tariff, rates, when, now)
     except (DomainError, RuleError) as error:
         message, status = _failure(error)
         return _tariff_page(tariff, error=message, status=status, version_form=request.form)
-    if version.effective_from <= utcnow():
+    if version.effective_from <= now:
         flash(_("Новые цены действуют с этого момента"), "success")
     else:
         flash(_("Новые цены запланированы"), "success")
@@ -256,7 +260,7 @@ def _site_page(
     """The site page; ``typed`` keeps what was typed into the form that was refused,
     ``enrolment`` is a stand's new enrolment code, shown this once."""
     summary = site_service.summaries(acting_user(), [site])[0]
-    now = utcnow()
+    now = app_now()
     page = render_template(
         "catalog/site.html",
         summary=summary,
@@ -324,14 +328,14 @@ def provision_stand(stand_id: int) -> Any:
     """A new one-time enrolment code, shown on the page this once (not redirected: the code
     must not travel in a flash message in the session cookie)."""
     stand = site_service.get_stand(acting_user(), stand_id)
-    return _site_page(stand.site, enrolment=standauth.issue_code(stand))
+    return _site_page(stand.site, enrolment=standauth.issue_code(stand, app_now()))
 
 
 @bp.route("/stands/<int:stand_id>/revoke", methods=["POST"])
 @requires(Capability.MANAGE_CATALOG)
 def revoke_stand(stand_id: int) -> Any:
     stand = site_service.get_stand(acting_user(), stand_id)
-    standauth.revoke(stand)
+    standauth.revoke(stand, app_now())
     flash(
         _("Пост «%(name)s» отключён: его токен больше не принимается", name=stand.name), "success"
     )
@@ -345,7 +349,7 @@ def stands() -> Any:
     table every few seconds."""
     return render_template(
         "catalog/stands.html",
-        stands=heartbeat.stands_health(acting_user(), utcnow()),
+        stands=heartbeat.stands_health(acting_user(), app_now()),
         refresh_seconds=heartbeat.REFRESH_SECONDS,
         alarm_minutes=int(heartbeat.OUTBOX_ALARM_AFTER.total_seconds() // 60),
     )

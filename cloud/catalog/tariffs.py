@@ -17,7 +17,7 @@ import peewee
 from flask_babel import gettext as _
 
 from cloud import changes
-from cloud.db import db_proxy, utcnow
+from cloud.db import db_proxy
 from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.models import Tariff, TariffVersion, User
 from sync.money import format_kopecks
@@ -103,12 +103,17 @@ def _new_version(actor: User | None, tariff: Tariff, rates: Rates, when: datetim
 
 
 def create_tariff(
-    actor: User | None, *, name: str, rates: Rates, effective_from: datetime | None = None
+    actor: User | None,
+    *,
+    name: str,
+    rates: Rates,
+    now: datetime,
+    effective_from: datetime | None = None,
 ) -> Tariff:
-    """Create an active tariff and its first version (effective now unless a moment is given)."""
+    """Create an active tariff and its first version (effective ``now`` unless a moment is
+    given)."""
     name = clean_name(name)
     validate_rates(rates)
-    now = utcnow()
     when = now.replace(microsecond=0) if effective_from is None else effective_from
     _check_effective_from(when, now)
     try:
@@ -124,11 +129,11 @@ def create_tariff(
 
 
 def add_version(
-    actor: User | None, tariff: Tariff, rates: Rates, effective_from: datetime
+    actor: User | None, tariff: Tariff, rates: Rates, effective_from: datetime, now: datetime
 ) -> TariffVersion:
-    """Schedule new rates for ``tariff`` from ``effective_from`` (not in the past) on."""
+    """Schedule new rates for ``tariff`` from ``effective_from`` (not before ``now``) on."""
     validate_rates(rates)
-    _check_effective_from(effective_from, utcnow())
+    _check_effective_from(effective_from, now)
     with db_proxy.atomic():
         changes.record_change(changes.TARIFF, [tariff.id])
         clash = TariffVersion.select().where(

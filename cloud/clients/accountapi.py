@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from cloud.api import api_endpoint, bp
@@ -15,7 +15,7 @@ from cloud.clients import scope as client_scope
 from cloud.clients import service as clientbook
 from cloud.clients.api import CredentialOut
 from cloud.clients.statements import monthly_statement, parse_month, statement_to_dict
-from cloud.db import utcnow
+from cloud.clock import app_now
 from cloud.permissions import Capability
 from cloud.web import acting_user
 
@@ -112,7 +112,8 @@ def _client(client_id: int) -> Any:
     response=AccountOut,
 )
 def account_get(client_id: int) -> Any:
-    return corporate.account_view(acting_user(), _client(client_id))
+    timezone = current_app.config["AQ"].timezone
+    return corporate.account_view(acting_user(), _client(client_id), app_now(), timezone)
 
 
 @bp.post("/clients/<int:client_id>/drivers")
@@ -158,6 +159,6 @@ def card_limit_set(client_id: int, credential_id: int, body: CardLimitIn) -> Any
 )
 def statement_get(client_id: int) -> Any:
     client = _client(client_id)
-    timezone = corporate.service_timezone()
-    month = parse_month(request.args.get("month"), utcnow(), timezone)
+    timezone = current_app.config["AQ"].timezone
+    month = parse_month(request.args.get("month"), app_now(), timezone)
     return statement_to_dict(monthly_statement(client, month, timezone))

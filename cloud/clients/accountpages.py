@@ -8,14 +8,23 @@ import csv
 import io
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from cloud.clients import corporate
 from cloud.clients import scope as client_scope
 from cloud.clients.statements import Statement, monthly_statement, parse_month
+from cloud.clock import app_now
 from cloud.csvexport import CSV_BOM, CSV_SEPARATOR, hours_minutes, roubles_plain, safe_cell
-from cloud.db import utcnow
 from cloud.errors import DomainError, ValidationFailed
 from cloud.labels import credential_labels, entry_labels, method_labels
 from cloud.models import Client
@@ -36,13 +45,13 @@ def _status(error: Exception) -> int:
 
 
 def _page(client: Client, error: str = "", status: int = 200) -> Any:
-    timezone = corporate.service_timezone()
+    timezone = current_app.config["AQ"].timezone
     return (
         render_template(
             "clients/account.html",
             client=client,
             drivers=corporate.drivers_of(client),
-            cards=corporate.card_rows(client, utcnow(), timezone),
+            cards=corporate.card_rows(client, app_now(), timezone),
             groups=corporate.session_groups(acting_user(), client),
             credential_labels=credential_labels(),
             error=error,
@@ -112,8 +121,8 @@ def card_limit(client_id: int, credential_id: int) -> Any:
 
 
 def _statement(client: Client) -> Statement:
-    timezone = corporate.service_timezone()
-    month = parse_month(request.args.get("month"), utcnow(), timezone)
+    timezone = current_app.config["AQ"].timezone
+    month = parse_month(request.args.get("month"), app_now(), timezone)
     return monthly_statement(client, month, timezone)
 
 

@@ -28,7 +28,8 @@ from flask_babel import gettext as _
 
 from cloud import changes
 from cloud.clock import iso_utc
-from cloud.db import db_proxy, utcnow
+from cloud.config import CloudConfig
+from cloud.db import db_proxy
 from cloud.errors import NotFound, ValidationFailed
 from cloud.ledger.service import MAX_AMOUNT_KOPECKS
 from cloud.models import (
@@ -46,14 +47,14 @@ from sync.limits import local_day, went_over
 
 MAX_DRIVER_NAME = 200
 MAX_DRIVERS = 200
-DEFAULT_TIMEZONE = "Europe/Moscow"
 SESSIONS_PER_GROUP = 20
 OVER_LIMIT_FLAG = "over_daily_limit"
 
 
-def service_timezone() -> str:
-    """The configured time zone (the app's, or the default outside an app)."""
-    return current_app.config["AQ"].timezone if has_app_context() else DEFAULT_TIMEZONE
+def _app_timezone() -> str:
+    """The running app's time zone (the configuration's default outside an app): only for
+    ``flag_over_daily_limit`` callers that do not pass one yet (cloud/standsync/ingest.py)."""
+    return str(current_app.config["AQ"].timezone if has_app_context() else CloudConfig.timezone)
 
 
 # --- drivers ----------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def flag_over_daily_limit(session_uuids: list[str], timezone: str | None = None)
     Called in the transaction that applied the ends (cloud/ingest.py)."""
     if not session_uuids:
         return []
-    zone = timezone or service_timezone()
+    zone = timezone or _app_timezone()
     ended = (
         Session.select(Session.credential_value, Session.started_at)
         .where(
@@ -397,14 +398,16 @@ def group_to_dict(group: CredentialGroup) -> dict[str, Any]:
     }
 
 
-def account_view(actor: User | None, client: Client, now: datetime | None = None) -> dict[str, Any]:
-    """The account as the API gives it: drivers, cards, sessions per card and plate."""
-    moment = now or utcnow()
+def account_view(
+    actor: User | None, client: Client, now: datetime, timezone: str
+) -> dict[str, Any]:
+    """The account as the API gives it: drivers, cards (with their spend on ``now``'s day in
+    ``timezone``), sessions per card and plate."""
     return {
         "client_id": client.id,
         "corporate": client.corporate,
         "balance_kopecks": client.balance_kopecks,
         "drivers": [driver_to_dict(d) for d in drivers_of(client)],
-        "cards": [card_to_dict(r) for r in card_rows(client, moment, service_timezone())],
+        "cards": [card_to_dict(r) for r in card_rows(client, now, timezone)],
         "groups": [group_to_dict(g) for g in session_groups(actor, client)],
     }

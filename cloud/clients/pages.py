@@ -23,6 +23,7 @@ from cloud.errors import DomainError, ValidationFailed
 from cloud.labels import credential_labels, entry_labels, kind_labels, method_labels
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
+from cloud.loyalty.bonus import PointsRules
 from cloud.models import Client, Site, Tariff, UserSite
 from cloud.permissions import Capability, requires, site_scope
 from cloud.sessions import service as sessionbook
@@ -149,7 +150,7 @@ def create() -> Any:
         )
     except (DomainError, RuleError) as error:
         return _new_form("clients/new.html", form, error.message, _error_status(error))
-    bonus.welcome(client, bonus.app_rules())
+    bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
     flash(_("Участник клуба зарегистрирован"), "success")
     return redirect(url_for("clients.view", client_id=client.id))
 
@@ -402,7 +403,7 @@ def promote(client_id: int) -> Any:
             client = _client(client_id)
             error, status = failure.message, _error_status(failure)
         else:
-            bonus.welcome(client, bonus.app_rules())
+            bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
             return _back(client, _("Гость зарегистрирован участником клуба"))
     return render_template("clients/promote.html", client=client, form=form, error=error), status
 

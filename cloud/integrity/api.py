@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from cloud.api import api_endpoint, bp
+from cloud.clock import app_now
 from cloud.integrity.checks import run_checks
 from cloud.permissions import Capability
 
@@ -37,7 +38,7 @@ class DiagnosticsOut(BaseModel):
     response=DiagnosticsOut,
 )
 def diagnostics() -> dict[str, Any]:
-    results = run_checks()
+    results = run_checks(app_now())
     return {
         "ok": all(result.ok for result in results),
         "checks": [result.to_dict() for result in results],

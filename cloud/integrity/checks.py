@@ -10,7 +10,7 @@ The checks read aggregates (GROUP BY, HAVING, a window over a stand's events) so
 does the work in a pass over each table, whatever its size; only the rows of a violation come
 back. Each check lists at most ``limit`` violations and says when there were more.
 
-    for result in run_checks():
+    for result in run_checks(now):
         print(result.title, "OK" if result.ok else len(result.violations))
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import peewee as pw
@@ -25,7 +26,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from cloud.catalog.tariffs import validate_rates
-from cloud.db import utcnow
 from cloud.errors import DomainError
 from cloud.models import (
     Client,
@@ -363,9 +363,10 @@ def _gaps(stand_id: int) -> list[tuple[int, int]]:
     return [(_int(prev) + 1, _int(seq) - 1) for prev, seq in query]
 
 
-def tariffs(limit: int = LIMIT) -> list[Violation]:
+def tariffs(limit: int, now: datetime) -> list[Violation]:
     """Each tariff version's numbers are within the rules of cloud/tariffs.py (checked by the
-    same function that checks a new version), and each active tariff has a version in force.
+    same function that checks a new version), and each active tariff has a version in force
+    at ``now``.
     Tariff tables are small: the versions are read and checked one by one."""
     violations = []
     versions = TariffVersion.select(TariffVersion, Tariff).join(Tariff).order_by(TariffVersion.id)
@@ -386,7 +387,7 @@ def tariffs(limit: int = LIMIT) -> list[Violation]:
                 )
             )
     in_force = TariffVersion.select(TariffVersion.id).where(
-        (TariffVersion.tariff == Tariff.id) & (TariffVersion.effective_from <= utcnow())
+        (TariffVersion.tariff == Tariff.id) & (TariffVersion.effective_from <= now)
     )
     for tariff in (
         Tariff.select().where(Tariff.active & ~pw.fn.EXISTS(in_force)).order_by(Tariff.id)
@@ -411,23 +412,45 @@ def tariffs(limit: int = LIMIT) -> list[Violation]:
 class Check:
     code: str
     title: Any  # a lazy string: translated when shown
-    run: Callable[[int], list[Violation]]
+    run: Callable[[int, datetime], list[Violation]]  # (limit, now)
+
+
+def _timeless(
+    check: Callable[[int], list[Violation]],
+) -> Callable[[int, datetime], list[Violation]]:
+    """A check whose answer does not depend on the time."""
+    return lambda limit, _now: check(limit)
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("balances", _l("Балансы равны сумме операций"), cached_balances),
-    Check("open_sessions", _l("У клиента не больше одной открытой сессии"), open_sessions),
-    Check("credentials", _l("Карта, номер или QR-код — у одного клиента"), shared_credentials),
-    Check("charges", _l("Каждая завершённая сессия оценена и списана один раз"), session_charges),
-    Check("event_sequences", _l("События каждого поста идут без пропусков"), event_sequences),
+    Check("balances", _l("Балансы равны сумме операций"), _timeless(cached_balances)),
+    Check(
+        "open_sessions", _l("У клиента не больше одной открытой сессии"), _timeless(open_sessions)
+    ),
+    Check(
+        "credentials",
+        _l("Карта, номер или QR-код — у одного клиента"),
+        _timeless(shared_credentials),
+    ),
+    Check(
+        "charges",
+        _l("Каждая завершённая сессия оценена и списана один раз"),
+        _timeless(session_charges),
+    ),
+    Check(
+        "event_sequences",
+        _l("События каждого поста идут без пропусков"),
+        _timeless(event_sequences),
+    ),
     Check("tariffs", _l("Тарифы корректны и действуют"), tariffs),
 )
 
 
-def run_checks(limit: int = LIMIT) -> list[CheckResult]:
-    """Every check, in order. A check with more than ``limit`` violations lists ``limit``."""
+def run_checks(now: datetime, limit: int = LIMIT) -> list[CheckResult]:
+    """Every check at ``now``, in order. A check with more than ``limit`` violations lists
+    ``limit``."""
     results = []
     for check in CHECKS:
-        found = check.run(limit + 1)
+        found = check.run(limit + 1, now)
         results.append(CheckResult(check.code, str(check.title), found[:limit], len(found) > limit))
     return results

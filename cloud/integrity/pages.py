@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 
+from cloud.clock import app_now
 from cloud.integrity.checks import run_checks
 from cloud.models import Stand
 from cloud.permissions import Capability, requires
@@ -53,7 +54,7 @@ def object_links(
 @bp.get("")
 @requires(Capability.REPORTS)
 def index() -> Any:
-    results = run_checks()
+    results = run_checks(app_now())
     stand_sites = _stand_sites(results)
     return render_template(
         "diagnostics/index.html",

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from cloud.api import api_endpoint, bp, page_args
 from cloud.clients import scope as client_scope
+from cloud.clock import app_now
 from cloud.loyalty import bonus
 from cloud.loyalty import history as bonushistory
+from cloud.loyalty.bonus import PointsRules
 from cloud.permissions import Capability
 from cloud.web import acting_user
 
@@ -60,7 +62,9 @@ HISTORY_QUERY = {
 
 def _history(client_id: int | None) -> dict[str, Any]:
     limit, offset = page_args()
-    wanted = bonushistory.parse_filter(request.args, current_app.config["AQ"].timezone, client_id)
+    wanted = bonushistory.parse_filter(
+        request.args, current_app.config["AQ"].timezone, app_now(), client_id
+    )
     found = bonushistory.history(acting_user(), wanted, limit, offset)
     return {
         "items": [bonushistory.entry_to_dict(entry) for entry in found.entries],
@@ -102,5 +106,6 @@ def client_points(client_id: int) -> Any:
 )
 def client_points_adjust(client_id: int, body: PointsIn) -> Any:
     client = client_scope.get_client(acting_user(), client_id)
-    entry = bonus.adjust_points(acting_user(), client, body.points, body.reason, bonus.app_rules())
+    rules = PointsRules.from_config(current_app.config["AQ"])
+    entry = bonus.adjust_points(acting_user(), client, body.points, body.reason, rules, app_now())
     return bonushistory.entry_to_dict(entry)

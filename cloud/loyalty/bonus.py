@@ -61,11 +61,12 @@ MAX_REASON = 300
 class PointsRules:
     """The configured bonus programme (cloud.config: the ``points_*`` settings)."""
 
-    value_kopecks: int = 100
-    welcome: int = 0
-    accrual_percent: int = 0
-    accrual_on: str = "topup"
-    expiry_days: int = 365
+    # The defaults are the configuration's (its one home); ``OFF`` below is these rules.
+    value_kopecks: int = CloudConfig.points_value_kopecks
+    welcome: int = CloudConfig.points_welcome
+    accrual_percent: int = CloudConfig.points_accrual_percent
+    accrual_on: str = CloudConfig.points_accrual_on
+    expiry_days: int = CloudConfig.points_expiry_days
 
     @classmethod
     def from_config(cls, config: CloudConfig) -> PointsRules:
@@ -98,13 +99,6 @@ class PointsRules:
 
 
 OFF = PointsRules()
-
-
-def app_rules() -> PointsRules:
-    """The rules of the running app's configuration (for routes)."""
-    from flask import current_app
-
-    return PointsRules.from_config(current_app.config["AQ"])
 
 
 # --- posting -----------------------------------------------------------------------------------
@@ -191,10 +185,9 @@ def _post_expiry(client: Client, delta: int, now: datetime, reason: str) -> None
         post_entry(client, "bonus_expiry", 0, amount_points=delta, created_at=now, reason=reason)
 
 
-def settle_expiry(client: Client, rules: PointsRules, now: datetime | None = None) -> int:
+def settle_expiry(client: Client, rules: PointsRules, now: datetime) -> int:
     """Post what expired (or must be given back) by ``now``; the points moved (negative:
     expired)."""
-    now = now or utcnow()
     points = _Points.of(client.id)
     delta = points.expired - points.due(rules.expiry_days, now)
     reason = _("Не использованы %(n)s дн.", n=rules.expiry_days) if delta < 0 else ""
@@ -204,10 +197,9 @@ def settle_expiry(client: Client, rules: PointsRules, now: datetime | None = Non
     return delta
 
 
-def expire_all(rules: PointsRules, now: datetime | None = None) -> tuple[int, int]:
-    """``settle_expiry`` for every client with points entries: (clients changed, points
-    expired)."""
-    now = now or utcnow()
+def expire_all(rules: PointsRules, now: datetime) -> tuple[int, int]:
+    """``settle_expiry`` for every client with points entries at ``now``: (clients changed,
+    points expired)."""
     ids = (
         LedgerEntry.select(LedgerEntry.client)
         .where(LedgerEntry.kind.in_(POINTS_KINDS))
@@ -306,10 +298,10 @@ def _check_live(client: Client) -> None:
 
 
 def adjust_points(
-    actor: User, client: Client, points: object, reason: str, rules: PointsRules
+    actor: User, client: Client, points: object, reason: str, rules: PointsRules, now: datetime
 ) -> LedgerEntry:
-    """A manual accrual (positive) or deduction (negative) of points, with a reason; a
-    deduction takes at most the points the client has (after expiry)."""
+    """A manual accrual (positive) or deduction (negative) of points, with a reason, at
+    ``now``; a deduction takes at most the points the client has (after expiry by ``now``)."""
     if not role_can(actor.role, Capability.ADJUST_POINTS):
         raise Forbidden(_("Начислять и списывать баллы вручную может администратор или владелец"))
     _check_live(client)
@@ -325,14 +317,20 @@ def adjust_points(
             _("Причина — не длиннее %(n)s символов", n=MAX_REASON), "reason_too_long"
         )
     with db_proxy.atomic():
-        settle_expiry(client, rules)
+        settle_expiry(client, rules, now)
         client = Client.get_by_id(client.id)
         if points < 0 and client.points_balance + points < 0:
             raise ValidationFailed(
                 _("У клиента только %(n)s баллов", n=client.points_balance), "not_enough_points"
             )
         return post_entry(
-            client, "bonus_adjustment", 0, amount_points=points, created_by=actor, reason=reason
+            client,
+            "bonus_adjustment",
+            0,
+            amount_points=points,
+            created_by=actor,
+            reason=reason,
+            created_at=now,
         )
 
 

@@ -17,7 +17,6 @@ from flask_babel import gettext as _
 
 from cloud.clock import iso_utc
 from cloud.csvexport import CSV_SEPARATOR, safe_cell
-from cloud.db import utcnow
 from cloud.errors import ValidationFailed
 from cloud.models import POINTS_KINDS, Client, ClientPhone, LedgerEntry, User
 from cloud.periods import parse_period
@@ -49,9 +48,11 @@ class HistoryFilter:
     end: datetime | None = None
 
 
-def parse_filter(args: Any, timezone: str, client_id: int | None = None) -> HistoryFilter:
+def parse_filter(
+    args: Any, timezone: str, now: datetime, client_id: int | None = None
+) -> HistoryFilter:
     """A filter from query arguments (``phone``, ``operation``, ``method``, ``staff_id``,
-    ``from``, ``to``); ValidationFailed on a bad one."""
+    ``from``, ``to``; a period is read as of ``now``); ValidationFailed on a bad one."""
     operation = (args.get("operation") or "").strip() or None
     if operation is not None and operation not in OPERATIONS:
         raise ValidationFailed(_("Неизвестная операция с баллами"), "bad_operation")
@@ -69,7 +70,7 @@ def parse_filter(args: Any, timezone: str, client_id: int | None = None) -> Hist
     first, last = (args.get("from") or "").strip(), (args.get("to") or "").strip()
     start = end = None
     if first or last:
-        today = utcnow().date()
+        today = now.date()
         period = parse_period(first or "2000-01-01", last or "2999-12-31", timezone, today)
         start, end = (period.start if first else None), (period.end if last else None)
     return HistoryFilter(

@@ -11,10 +11,12 @@ from flask_babel import gettext as _
 
 from cloud.clients import scope as client_scope
 from cloud.clients.pages import _back, _failed
+from cloud.clock import app_now
 from cloud.csvexport import CSV_BOM
 from cloud.errors import DomainError, ValidationFailed
 from cloud.loyalty import bonus
 from cloud.loyalty import history as bonushistory
+from cloud.loyalty.bonus import PointsRules
 from cloud.loyalty.history import HistoryFilter
 from cloud.models import Client, User
 from cloud.permissions import Capability, requires
@@ -96,7 +98,12 @@ def adjust(client_id: int) -> Any:
             request.form.get("points"), _("Укажите целое число баллов, не ноль"), "bad_points"
         )
         bonus.adjust_points(
-            acting_user(), client, points, request.form.get("reason", ""), bonus.app_rules()
+            acting_user(),
+            client,
+            points,
+            request.form.get("reason", ""),
+            PointsRules.from_config(current_app.config["AQ"]),
+            app_now(),
         )
     except (DomainError, RuleError) as error:
         return _failed(client, "points", error)
@@ -104,7 +111,9 @@ def adjust(client_id: int) -> Any:
 
 
 def _filter(client_id: int | None) -> HistoryFilter:
-    return bonushistory.parse_filter(request.args, current_app.config["AQ"].timezone, client_id)
+    return bonushistory.parse_filter(
+        request.args, current_app.config["AQ"].timezone, app_now(), client_id
+    )
 
 
 def _page_number() -> int:

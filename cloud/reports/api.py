@@ -10,7 +10,7 @@ from flask import current_app, request
 from pydantic import BaseModel, Field
 
 from cloud.api import api_endpoint, bp
-from cloud.db import utcnow
+from cloud.clock import app_now
 from cloud.periods import Period, period_for
 from cloud.permissions import Capability
 from cloud.reports import debts as debtreport
@@ -122,7 +122,9 @@ class StandReportOut(BaseModel):
 
 def _period() -> Period:
     args = request.args
-    return period_for(args.get("from"), args.get("to"), current_app.config["AQ"].timezone, utcnow())
+    return period_for(
+        args.get("from"), args.get("to"), current_app.config["AQ"].timezone, app_now()
+    )
 
 
 @bp.route("/reports/topups")
@@ -174,4 +176,4 @@ def reports_debts() -> dict[str, Any]:
     query=PERIOD_QUERY,
 )
 def reports_stands() -> dict[str, Any]:
-    return standreport.stand_report(acting_user(), _period(), utcnow()).to_dict()
+    return standreport.stand_report(acting_user(), _period(), app_now()).to_dict()

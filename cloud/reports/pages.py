@@ -16,8 +16,8 @@ from typing import Any
 from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
+from cloud.clock import app_now
 from cloud.csvexport import csv_download, csv_response, csv_text, hours_minutes, roubles_plain
-from cloud.db import utcnow
 from cloud.errors import ValidationFailed
 from cloud.periods import Period, period_for
 from cloud.permissions import Capability, requires
@@ -56,7 +56,7 @@ def topup_grouping_labels() -> dict[str, str]:
 
 def _period_from_request() -> Period:
     args, timezone = request.args, current_app.config["AQ"].timezone
-    return period_for(args.get("from"), args.get("to"), timezone, utcnow())
+    return period_for(args.get("from"), args.get("to"), timezone, app_now())
 
 
 def _page(template: str, build: Callable[[], dict[str, Any]], **context: Any) -> Any:
@@ -91,7 +91,7 @@ def _summary_from_request() -> Summary[SummaryRow]:
     args = request.args
     timezone = current_app.config["AQ"].timezone
     return summary_for(
-        acting_user(), args.get("from"), args.get("to"), args.get("group_by"), timezone, utcnow()
+        acting_user(), args.get("from"), args.get("to"), args.get("group_by"), timezone, app_now()
     )
 
 
@@ -361,7 +361,7 @@ def debts_csv() -> Any:
 
 
 def _stand_report() -> standreport.StandReport:
-    return standreport.stand_report(acting_user(), _period_from_request(), utcnow())
+    return standreport.stand_report(acting_user(), _period_from_request(), app_now())
 
 
 def _stand_chart(report: standreport.StandReport) -> Any:

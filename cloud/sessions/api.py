@@ -10,8 +10,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, Field
 
 from cloud.api import api_endpoint, bp, page_args
-from cloud.clock import iso_utc
-from cloud.db import utcnow
+from cloud.clock import app_now, iso_utc
 from cloud.errors import ValidationFailed
 from cloud.permissions import Capability
 from cloud.reports.sessions import summary_for
@@ -134,7 +133,7 @@ def sessions_list() -> dict[str, Any]:
     query={"site_id": "only this site"},
 )
 def sessions_open() -> dict[str, Any]:
-    now = utcnow()
+    now = app_now()
     items = live_views(open_sessions(acting_user(), _int_arg("site_id")), now)
     return {"server_time": iso_utc(now), "items": items, "total": len(items)}
 
@@ -162,6 +161,6 @@ def reports_summary() -> dict[str, Any]:
     args = request.args
     timezone = current_app.config["AQ"].timezone
     result = summary_for(
-        acting_user(), args.get("from"), args.get("to"), args.get("group_by"), timezone, utcnow()
+        acting_user(), args.get("from"), args.get("to"), args.get("group_by"), timezone, app_now()
     )
     return result.to_dict()

@@ -13,8 +13,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from flask_babel import gettext as _
 from werkzeug.routing import BuildError
 
-from cloud.clock import iso_utc
-from cloud.db import utcnow
+from cloud.clock import app_now, iso_utc
 from cloud.errors import DomainError, NotFound
 from cloud.models import Site
 from cloud.permissions import Capability, requires, site_scope
@@ -37,7 +36,7 @@ def client_url(client_id: int) -> str:
 
 def _cards(site_id: int | None) -> tuple[list[dict[str, Any]], str]:
     """The open sessions as cards (with display texts and the client page link), and the time."""
-    now = utcnow()
+    now = app_now()
     cards = live_views(open_sessions(acting_user(), site_id), now)
     ending = pending_session_ids([card["id"] for card in cards])
     for card in cards:

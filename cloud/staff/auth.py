@@ -6,15 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from flask import (
-    current_app,
-)
 from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from cloud.db import db_proxy, utcnow
+from cloud.config import CloudConfig
+from cloud.db import db_proxy
 from cloud.models import ApiToken, LoginThrottle, User
 from sync.errors import RuleError
 from sync.phones import normalise_phone
@@ -37,7 +35,9 @@ def new_api_token(user: User) -> str:
     return token
 
 
-def user_for_api_token(token: str) -> User | None:
+def user_for_api_token(token: str, now: datetime) -> User | None:
+    """The active staff member whose unrevoked API token this is (its use noted at ``now``),
+    or None."""
     digest = hash_secret(token)
     row = ApiToken.get_or_none((ApiToken.token_hash == digest) & ApiToken.revoked_at.is_null())
     if row is None or not hmac.compare_digest(row.token_hash, digest):
@@ -45,7 +45,7 @@ def user_for_api_token(token: str) -> User | None:
     user = row.user
     if not user.active or user.deleted_at is not None:
         return None
-    ApiToken.update(last_used_at=utcnow()).where(ApiToken.id == row.id).execute()
+    ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
     return user
 
 
@@ -62,8 +62,7 @@ def set_pin(user: User, pin: str) -> None:
     user.pin_hash = generate_password_hash(pin, method=PASSWORD_METHOD)
 
 
-def _throttle_locked(keys: list[str]) -> bool:
-    now = utcnow()
+def _throttle_locked(keys: list[str], now: datetime) -> bool:
     return (
         LoginThrottle.select()
         .where(LoginThrottle.key.in_(keys) & (LoginThrottle.locked_until > now))
@@ -71,13 +70,11 @@ def _throttle_locked(keys: list[str]) -> bool:
     )
 
 
-def _record_failure(key: str, limit: int) -> None:
+def _record_failure(key: str, limit: int, window: timedelta, now: datetime) -> None:
     """Count a failure under ``key``; the ``limit``-th within the lock window locks the key.
 
     Failures older than the window are forgotten, so a typo a week does not add up to a lock.
     The increment is done by the database, so parallel attempts cannot slip past the limit."""
-    now = utcnow()
-    window = timedelta(minutes=current_app.config["AQ"].login_lock_minutes)
     with db_proxy.atomic():
         LoginThrottle.insert(key=key, failures=0, updated_at=now).on_conflict_ignore().execute()
         LoginThrottle.update(failures=0).where(
@@ -93,15 +90,17 @@ def _record_failure(key: str, limit: int) -> None:
             row.save()
 
 
-def authenticate(phone_text: str, password: str, address: str) -> User | None:
-    """The user for these credentials, or None; counts failures per account and per address."""
-    config = current_app.config["AQ"]
+def authenticate(
+    phone_text: str, password: str, address: str, config: CloudConfig, now: datetime
+) -> User | None:
+    """The user for these credentials, or None; counts failures per account and per address
+    (limits and lock window from ``config``) at ``now``."""
     try:
         phone = normalise_phone(phone_text)
     except RuleError:
         phone = phone_text.strip()[:40]
     keys = [f"phone:{phone}", f"addr:{address}"]
-    if _throttle_locked(keys):
+    if _throttle_locked(keys, now):
         return None
     user = User.get_or_none((User.phone == phone) & User.deleted_at.is_null())
     ok = check_password_hash(
@@ -110,6 +109,7 @@ def authenticate(phone_text: str, password: str, address: str) -> User | None:
     if user is not None and ok and user.active:
         LoginThrottle.delete().where(LoginThrottle.key == keys[0]).execute()
         return user
-    _record_failure(keys[0], config.login_max_failures)
-    _record_failure(keys[1], config.login_max_failures_per_address)
+    window = timedelta(minutes=config.login_lock_minutes)
+    _record_failure(keys[0], config.login_max_failures, window, now)
+    _record_failure(keys[1], config.login_max_failures_per_address, window, now)
     return None

@@ -8,13 +8,23 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
+from cloud.clock import app_now
 from cloud.models import User
 from cloud.staff.auth import authenticate
 
@@ -82,7 +92,11 @@ def login() -> Any:
             flash(_("Введите телефон и пароль"), "error")
             return render_template("login.html", form=form), 400
         user = authenticate(
-            form.phone.data or "", form.password.data or "", request.remote_addr or ""
+            form.phone.data or "",
+            form.password.data or "",
+            request.remote_addr or "",
+            current_app.config["AQ"],
+            app_now(),
         )
         if user is not None:
             _start_session(user)

@@ -29,7 +29,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from cloud.db import utcnow
+from cloud.clock import app_now
 from cloud.errors import DomainError, ValidationFailed
 from cloud.loyalty.bonus import PointsRules
 from cloud.models import Stand
@@ -96,7 +96,7 @@ def _authenticated(record: bool = True) -> tuple[Stand, StandClock]:
         if not mono_text.isdigit() or len(mono_text) > 15:
             raise ValidationFailed(_("X-Stand-Mono-Ms: нужно целое число"), "bad_mono")
         mono_ms = int(mono_text)
-    now = utcnow()
+    now = app_now()
     clock = StandClock(
         now=now,
         stand_time=stand_time,
@@ -118,7 +118,7 @@ def enrol_stand() -> Any:
     code = _json_object().get("code")
     if not isinstance(code, str) or len(code) > 100:
         raise ValidationFailed(_("Укажите код подключения"), "code_required")
-    stand, token = enrol(code)
+    stand, token = enrol(code, app_now())
     return jsonify(stand_id=stand.id, site_id=stand.site_id, token=token)
 
 
@@ -129,7 +129,7 @@ def status() -> Any:
         stand_id=stand.id,
         site_id=stand.site_id,
         acked_seq=last_seq(stand),
-        server_time=format_utc(utcnow()),
+        server_time=format_utc(app_now()),
     )
 
 
@@ -145,7 +145,7 @@ def events() -> Any:
         )
     rules = PointsRules.from_config(current_app.config["AQ"])
     result = apply_batch(stand, events, clock, rules)
-    answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(utcnow())}
+    answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(app_now())}
     if result.refused is None:
         return jsonify(answer)
     answer["refused"] = result.refused.to_dict()
@@ -156,7 +156,7 @@ def events() -> Any:
 def heartbeat() -> Any:
     stand, clock = _authenticated()
     record_heartbeat(stand, parse_heartbeat(request.get_json(silent=True)), clock.now)
-    return jsonify(server_time=format_utc(utcnow()))
+    return jsonify(server_time=format_utc(app_now()))
 
 
 def _query_int(name: str, default: int, low: int, high: int) -> int:
@@ -173,10 +173,10 @@ def _query_int(name: str, default: int, low: int, high: int) -> int:
 
 @bp.route("/directory", methods=["GET"])
 def directory() -> Any:
-    stand, _clock = _authenticated()
+    stand, clock = _authenticated()
     cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
     limit = _query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    body = directory_page(stand, cursor, limit, current_app.config["AQ"])
+    body = directory_page(stand, cursor, limit, current_app.config["AQ"], clock.now)
     response = current_app.response_class(body, mimetype="application/json")
     response.headers["Vary"] = "Accept-Encoding"
     # A full walk is tens of megabytes of JSON for a large chain; gzip makes it a few. Level 1:

@@ -15,7 +15,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud.db import db_proxy, utcnow
+from cloud.db import db_proxy
 from cloud.errors import Conflict, ValidationFailed
 from cloud.models import Session, StandCommand, User
 from cloud.sessions.service import get_session
@@ -96,11 +96,11 @@ def pending_session_ids(session_ids: list[int]) -> set[int]:
     return {row.session_id for row in query}
 
 
-def complete_for_session(session: Session, at: datetime | None = None) -> int:
+def complete_for_session(session: Session, at: datetime) -> int:
     """Mark the session's pending commands done: its session.ended has been applied.
     Returns how many there were."""
     return int(
-        StandCommand.update(done_at=at or utcnow())
+        StandCommand.update(done_at=at)
         .where((StandCommand.session == session.id) & StandCommand.done_at.is_null())
         .execute()
     )

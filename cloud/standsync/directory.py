@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 
 from cloud.clients.qrkeys import public_key
 from cloud.config import CloudConfig
-from cloud.db import db_proxy, utcnow
+from cloud.db import db_proxy
 from cloud.errors import NotFound
 from cloud.models import (
     Client,
@@ -254,9 +254,9 @@ def staff_entries(site_id: int, ids: Collection[int] | None = None) -> tuple[Sta
 
 
 def build_directory(
-    site_id: int, config: CloudConfig, default_tariff_id: int | None = None
+    site_id: int, config: CloudConfig, now: datetime, default_tariff_id: int | None = None
 ) -> dict[str, Any]:
-    """The directory of ``site_id`` as JSON-ready data; its ``version`` is the generation time
+    """The directory of ``site_id`` at ``now`` as JSON-ready data; its ``version`` is ``now``
     in milliseconds since the epoch. ``default_tariff_id`` is the stand's tariff for clients
     without one (default: the oldest active tariff in force)."""
     site = Site.get_or_none(Site.id == site_id)
@@ -264,7 +264,6 @@ def build_directory(
         raise NotFound(_("Площадка не найдена"))
     key = public_key(config).decode("ascii")
     with db_proxy.atomic():
-        now = utcnow()
         tariffs = tariff_entries()
         if default_tariff_id is not None and default_tariff_id not in {t.id for t in tariffs}:
             raise NotFound(_("Тариф не найден"), "tariff_not_found")

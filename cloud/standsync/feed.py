@@ -44,7 +44,7 @@ from flask import current_app
 from cloud import changes
 from cloud.clients.qrkeys import public_key
 from cloud.config import CloudConfig
-from cloud.db import db_proxy, is_postgresql, utcnow
+from cloud.db import db_proxy, is_postgresql
 from cloud.models import Credential, Stand
 from cloud.standsync.commands import pending_commands
 from cloud.standsync.directory import (
@@ -238,9 +238,9 @@ def _read_page(
 
 
 def directory_page(
-    stand: Stand, cursor: int, limit: int, config: CloudConfig, now: datetime | None = None
+    stand: Stand, cursor: int, limit: int, config: CloudConfig, now: datetime
 ) -> bytes:
-    """The JSON of the page answering ``cursor`` for ``stand`` (see the module)."""
+    """The JSON of the page answering ``cursor`` for ``stand`` at ``now`` (see the module)."""
     if not 0 <= cursor <= MAX_CURSOR or not 1 <= limit <= MAX_LIMIT:
         raise ValueError("cursor or limit out of range")
     reset = cursor == 0 or cursor >= WALK_MARK
@@ -251,7 +251,7 @@ def directory_page(
     with db_proxy.atomic():
         if isolate:
             db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        clients, page = _read_page(stand, start, limit, reset, config, now or utcnow())
+        clients, page = _read_page(stand, start, limit, reset, config, now)
     return _page_json(page, clients)
 
 

@@ -11,8 +11,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel
 
 from cloud.api import api_endpoint, bp
-from cloud.clock import iso_utc
-from cloud.db import utcnow
+from cloud.clock import app_now, iso_utc
 from cloud.errors import ValidationFailed
 from cloud.permissions import Capability
 from cloud.standsync.heartbeat import stands_health
@@ -63,7 +62,7 @@ def _site_id_arg() -> int | None:
     query={"site_id": "only the stands of this site"},
 )
 def stand_health() -> Any:
-    now = utcnow()
+    now = app_now()
     items = []
     for health in stands_health(acting_user(), now, _site_id_arg()):
         item = asdict(health)

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from bench.scratch import postgres_schema
 from cloud import create_app
+from cloud.clock import Clock, FixedClock, SystemClock
 from cloud.db import db_proxy, open_database, release
 from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS
@@ -96,9 +97,17 @@ class RequestIsolatedClient(FlaskClient):
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
+def clock(request: pytest.FixtureRequest) -> Clock:
+    """The app's clock: the wall clock, or a ``FixedClock`` at the moment a test gives
+    (``@pytest.mark.parametrize("clock", [moment], indirect=True)``)."""
+    moment = getattr(request, "param", None)
+    return SystemClock() if moment is None else FixedClock(moment)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Any, clock: Clock) -> Iterator[Flask]:
     app = create_app(
-        data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret"
+        data_dir=tmp_path / "data", database_url=database_url, secret_key="test-secret", clock=clock
     )
     app.config["TESTING"] = True
     app.test_client_class = RequestIsolatedClient

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from cloud import create_app
+from cloud.clock import app_now
 from cloud.errors import Forbidden, ValidationFailed
 from cloud.ledger.service import ledger_balance, post_entry
 from cloud.loyalty import bonus
@@ -279,8 +280,8 @@ def test_a_session_started_after_the_expiry_cannot_spend_the_expired_points(worl
 
 def test_an_administrator_grants_and_deducts_points_with_a_reason(world: World) -> None:
     admin = world.users["administrator"]
-    bonus.adjust_points(admin, world.member, 500, "  Компенсация   за ожидание ", RULES)
-    bonus.adjust_points(admin, world.member, -200, "Ошибка", RULES)
+    bonus.adjust_points(admin, world.member, 500, "  Компенсация   за ожидание ", RULES, app_now())
+    bonus.adjust_points(admin, world.member, -200, "Ошибка", RULES, app_now())
 
     entries = list(LedgerEntry.select().where(LedgerEntry.kind == "bonus_adjustment"))
     assert [(e.amount_points, e.reason, e.created_by_id) for e in entries] == [
@@ -305,14 +306,14 @@ def test_a_bad_manual_operation_is_refused_and_changes_nothing(
     world: World, points: Any, reason: str, code: str
 ) -> None:
     with pytest.raises(ValidationFailed) as error:
-        bonus.adjust_points(world.users["owner"], world.member, points, reason, RULES)
+        bonus.adjust_points(world.users["owner"], world.member, points, reason, RULES, app_now())
     assert error.value.code == code
     assert points_entries(world.member) == []
 
 
 def test_an_operator_may_not_grant_points(world: World) -> None:
     with pytest.raises(Forbidden):
-        bonus.adjust_points(world.users["operator"], world.member, 10, "Подарок", RULES)
+        bonus.adjust_points(world.users["operator"], world.member, 10, "Подарок", RULES, app_now())
 
 
 # --- discounts -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from flask import current_app
 from cloud.clients import corporate
 from cloud.clients import credentials as client_credentials
 from cloud.clients import service as clientbook
+from cloud.clock import Clock, FixedClock, app_now
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
@@ -40,6 +41,13 @@ CARD = "04A1B2C3D4E5F6"  # the member's card in World
 PLATE = "А123ВС77"  # the member's plate in World
 SECOND_CARD = "0A0B0C0D"
 LIMIT = 15_000
+MIDDAY = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 12:00 in Moscow
+AFTER_MIDNIGHT = datetime(2026, 3, 1, 21, 30, tzinfo=UTC)  # 00:30 in Moscow, still 1 March in UTC
+# "Today" is the service's (Moscow) day of the app's clock: tests that look at today's spend
+# pin the clock, also just after midnight, where the day in Moscow and in UTC differ.
+PINNED_CLOCK = pytest.mark.parametrize(
+    "clock", [MIDDAY, AFTER_MIDNIGHT], ids=["midday", "00:30 Moscow"], indirect=True
+)
 
 
 def _text(response: Any) -> str:
@@ -246,13 +254,15 @@ def test_a_new_card_limit_reaches_the_stands_in_the_next_directory_page(
 ) -> None:
     stand = Stand.get_by_id(world.stand_a.id)
     config = current_app.config["AQ"]
-    walk = validate_directory_page(json.loads(directory_page(stand, 0, 5000, config)))
+    walk = validate_directory_page(json.loads(directory_page(stand, 0, 5000, config, app_now())))
     limits = {c.value: c.daily_limit_kopecks for c in walk.credentials}
     assert limits[CARD] == LIMIT and limits[SECOND_CARD] is None
 
     corporate.set_card_limit(None, account, _card(SECOND_CARD).id, 70_000)
 
-    page = validate_directory_page(json.loads(directory_page(stand, walk.cursor, 5000, config)))
+    page = validate_directory_page(
+        json.loads(directory_page(stand, walk.cursor, 5000, config, app_now()))
+    )
     assert [(c.value, c.daily_limit_kopecks) for c in page.credentials] == [(SECOND_CARD, 70_000)]
 
 
@@ -336,11 +346,12 @@ def test_a_session_that_arrives_late_flags_the_later_one_it_pushed_over(
 # --- the account page ---------------------------------------------------------------------------
 
 
+@PINNED_CLOCK
 def test_the_account_page_lists_cards_with_limits_and_today_and_sessions_per_card_and_plate(
-    as_role: Any, world: World, account: Client
+    as_role: Any, world: World, account: Client, clock: Clock
 ) -> None:
-    now = datetime.now(UTC)
-    stream = Stream(world.stand_a.id, now - timedelta(minutes=40))
+    # The three washes take 22 minutes and end before the clock's moment, all on its day.
+    stream = Stream(world.stand_a.id, clock.now() - timedelta(minutes=25))
     _push(world.stand_a.id, stream, _wash(stream, world, "card", CARD, 12))
     _push(world.stand_a.id, stream, _wash(stream, world, "plate", PLATE, 3))
     _push(world.stand_a.id, stream, _wash(stream, world, "plate", PLATE, 4))
@@ -367,6 +378,27 @@ def test_the_account_page_lists_cards_with_limits_and_today_and_sessions_per_car
     assert cards[CARD]["spent_today_kopecks"] == 12_000 and not cards[CARD]["limit_reached"]
     assert cards[CARD]["drivers"] == ["Сергей Водителев"]
     assert cards[SECOND_CARD]["daily_limit_kopecks"] is None
+
+
+@pytest.mark.parametrize(
+    "clock", [AFTER_MIDNIGHT - timedelta(minutes=40)], ids=["23:50 Moscow"], indirect=True
+)
+def test_todays_spend_on_the_account_starts_afresh_at_midnight_in_moscow(
+    world: World, client: Any, account: Client, clock: FixedClock
+) -> None:
+    stream = Stream(world.stand_a.id, clock.now() - timedelta(minutes=20))  # 23:50 − 20 min
+    _push(world.stand_a.id, stream, _wash(stream, world, "card", CARD, 12))
+    path = f"/api/v1/clients/{account.id}/account"
+
+    def spent_today() -> int:
+        body = client.get(path, headers=world.bearer("operator")).get_json()
+        return int({c["uid"]: c for c in body["cards"]}[CARD]["spent_today_kopecks"])
+
+    before_midnight = spent_today()
+    clock.set(AFTER_MIDNIGHT)  # 00:30 in Moscow: a new day there, the same one in UTC
+    after_midnight = spent_today()
+
+    assert (before_midnight, after_midnight) == (12_000, 0)
 
 
 # --- the monthly statement ----------------------------------------------------------------------
@@ -494,10 +526,11 @@ def test_the_client_card_counts_sessions_time_money_visits_and_comments(
     assert listed["items"][0]["counters"]["sessions"] == 3
 
 
+@PINNED_CLOCK
 def test_a_card_passed_on_to_another_client_starts_its_day_afresh_for_them(
-    world: World, account: Client
+    world: World, account: Client, clock: Clock
 ) -> None:
-    stream = Stream(world.stand_a.id, datetime.now(UTC) - timedelta(minutes=30))
+    stream = Stream(world.stand_a.id, clock.now() - timedelta(minutes=20))
     _push(world.stand_a.id, stream, _wash(stream, world, "card", CARD, 16))  # 160 ₽, over
     assert Session.get().over_daily_limit is True
     client_credentials.unlink_credential(None, account, _card().id)
@@ -506,7 +539,7 @@ def test_a_card_passed_on_to_another_client_starts_its_day_afresh_for_them(
     card = client_credentials.link_card(None, newcomer, CARD)
     corporate.set_card_limit(None, newcomer, card.id, LIMIT)
 
-    rows = corporate.card_rows(newcomer, datetime.now(UTC), "Europe/Moscow")
+    rows = corporate.card_rows(newcomer, clock.now(), "Europe/Moscow")
 
     assert [(r.credential.value, r.spent_today_kopecks, r.limit_reached) for r in rows] == [
         (CARD, 0, False)

@@ -17,6 +17,7 @@ from cloud import cli
 from cloud.clients.credentials import issue_qr
 from cloud.clients.qrkeys import public_key
 from cloud.clients.service import delete_client
+from cloud.clock import app_now
 from cloud.db import db_proxy
 from cloud.errors import NotFound
 from cloud.ledger.service import record_topup
@@ -28,7 +29,7 @@ from tests.cloud.conftest import PASSWORD, World
 
 
 def export(app: Flask, world: World, **kwargs: Any) -> Directory:
-    document = build_directory(world.site_a.id, app.config["AQ"], **kwargs)
+    document = build_directory(world.site_a.id, app.config["AQ"], app_now(), **kwargs)
     return validate_directory(json.loads(json.dumps(document)))
 
 
@@ -159,9 +160,11 @@ def test_tariffs_carry_every_version_and_the_stand_default(app: Flask, world: Wo
 
 def test_a_missing_site_or_tariff_is_not_found(app: Flask, world: World) -> None:
     with pytest.raises(NotFound):
-        build_directory(world.site_b.id + 100, app.config["AQ"])
+        build_directory(world.site_b.id + 100, app.config["AQ"], app_now())
     with pytest.raises(NotFound):
-        build_directory(world.site_a.id, app.config["AQ"], default_tariff_id=world.tariff.id + 1)
+        build_directory(
+            world.site_a.id, app.config["AQ"], app_now(), default_tariff_id=world.tariff.id + 1
+        )
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from cloud.catalog import tariffs
 from cloud.changes import changes_after, current_position, ids_between, record_change
 from cloud.clients import credentials as client_credentials
 from cloud.clients import service as clientbook
+from cloud.clock import app_now
 from cloud.db import db_proxy, utcnow
 from cloud.ledger import service as ledger
 from cloud.migrations import latest_version, upgrade
@@ -147,7 +148,7 @@ def test_the_walk_matches_the_exported_directory(
 ) -> None:
     from cloud.standsync.directory import build_directory
 
-    document = build_directory(world.site_a.id, app.config["AQ"])
+    document = build_directory(world.site_a.id, app.config["AQ"], app_now())
     assert sorted(c["id"] for c in document["clients"]) == sorted(stand.clients)
     assert sorted(s["id"] for s in document["staff"]) == sorted(stand.staff)
     assert len(document["credentials"]) == len(stand.credentials)
@@ -381,7 +382,7 @@ def _operations(
         client_credentials.issue_qr(operator, member, config)
 
     def new_tariff() -> None:
-        made["tariff"] = tariffs.create_tariff(owner, name="Экспресс", rates=RATES)
+        made["tariff"] = tariffs.create_tariff(owner, name="Экспресс", rates=RATES, now=utcnow())
 
     def new_staff() -> None:
         made["staff"] = staffbook.create_staff(
@@ -470,7 +471,9 @@ def _operations(
         ("create tariff", new_tariff, tariff_in),
         (
             "new version",
-            lambda: tariffs.add_version(owner, made["tariff"], RATES, utcnow() + timedelta(days=1)),
+            lambda: tariffs.add_version(
+                owner, made["tariff"], RATES, utcnow() + timedelta(days=1), utcnow()
+            ),
             lambda p: len(p.tariffs[0].versions) == 2,
         ),
         (

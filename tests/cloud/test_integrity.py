@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from flask import Flask
 
 from cloud import cli
+from cloud.clock import app_now
 from cloud.db import db_proxy, utcnow
 from cloud.integrity import checks as integrity
 from cloud.integrity.checks import run_checks
@@ -37,7 +38,7 @@ from tests.cloud.sessionrows import add_session
 
 def failing(code: str) -> list[integrity.Violation]:
     """The violations of one check; every other check must pass."""
-    results = {result.code: result for result in run_checks()}
+    results = {result.code: result for result in run_checks(app_now())}
     others = {c: [v.message for v in r.violations] for c, r in results.items() if c != code}
     assert all(not messages for messages in others.values()), others
     return results[code].violations
@@ -72,7 +73,7 @@ def busy_day(world: World) -> None:
 def test_the_data_the_services_write_passes_every_check(world: World) -> None:
     busy_day(world)
 
-    results = run_checks()
+    results = run_checks(app_now())
 
     assert [(r.code, r.violations) for r in results] == [(r.code, []) for r in results]
     assert [r.code for r in results] == [c.code for c in integrity.CHECKS]
@@ -321,7 +322,7 @@ def test_each_check_lists_at_most_the_limit_and_says_there_were_more(world: Worl
     for client in (world.member, world.guest, world.other_site_client):
         Client.update(balance_kopecks=1).where(Client.id == client.id).execute()
 
-    results = {r.code: r for r in run_checks(limit=2)}
+    results = {r.code: r for r in run_checks(app_now(), limit=2)}
 
     assert len(results["balances"].violations) == 2 and results["balances"].truncated
     assert not results["tariffs"].truncated

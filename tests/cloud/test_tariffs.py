@@ -36,7 +36,7 @@ def counts() -> tuple[int, int]:
 def test_a_change_applies_from_its_date_and_never_reprices_the_past(world: Any) -> None:
     admin = world.users["administrator"]
     change_at = utcnow() + timedelta(days=1)
-    tariffs.add_version(admin, world.tariff, DEARER, change_at)
+    tariffs.add_version(admin, world.tariff, DEARER, change_at, utcnow())
 
     started_yesterday = utcnow() - timedelta(days=1)
     old = tariffs.version_at(world.tariff, started_yesterday)
@@ -55,7 +55,9 @@ def test_no_version_before_the_first_one(world: Any) -> None:
 
 
 def test_new_tariff_applies_at_once_with_its_first_version(world: Any) -> None:
-    tariff = tariffs.create_tariff(world.users["owner"], name="  Экспресс  ", rates=CHEAP)
+    tariff = tariffs.create_tariff(
+        world.users["owner"], name="  Экспресс  ", rates=CHEAP, now=utcnow()
+    )
     assert tariff.name == "Экспресс"
     version = tariffs.version_at(tariff, utcnow())
     assert version.rates() == CHEAP
@@ -65,32 +67,40 @@ def test_new_tariff_applies_at_once_with_its_first_version(world: Any) -> None:
 def test_a_version_may_not_start_in_the_past(world: Any) -> None:
     before = counts()
     with pytest.raises(ValidationFailed) as caught:
-        tariffs.add_version(None, world.tariff, DEARER, utcnow() - timedelta(minutes=5))
+        tariffs.add_version(None, world.tariff, DEARER, utcnow() - timedelta(minutes=5), utcnow())
     assert "прошлом" in caught.value.message
     with pytest.raises(ValidationFailed):
         tariffs.create_tariff(
-            None, name="Вчерашний", rates=CHEAP, effective_from=utcnow() - timedelta(days=1)
+            None,
+            name="Вчерашний",
+            rates=CHEAP,
+            effective_from=utcnow() - timedelta(days=1),
+            now=utcnow(),
         )
     assert counts() == before
 
 
 def test_a_version_a_few_seconds_old_counts_as_now(world: Any) -> None:
-    version = tariffs.add_version(None, world.tariff, DEARER, utcnow() - timedelta(seconds=20))
+    version = tariffs.add_version(
+        None, world.tariff, DEARER, utcnow() - timedelta(seconds=20), utcnow()
+    )
     assert tariffs.version_at(world.tariff, utcnow()).id == version.id
 
 
 def test_two_versions_may_not_start_at_the_same_moment(world: Any) -> None:
     when = utcnow() + timedelta(days=3)
-    tariffs.add_version(None, world.tariff, DEARER, when)
+    tariffs.add_version(None, world.tariff, DEARER, when, utcnow())
     before = counts()
     with pytest.raises(Conflict):
-        tariffs.add_version(None, world.tariff, CHEAP, when)
+        tariffs.add_version(None, world.tariff, CHEAP, when, utcnow())
     assert counts() == before
 
 
 def test_far_future_is_refused(world: Any) -> None:
     with pytest.raises(ValidationFailed):
-        tariffs.add_version(None, world.tariff, DEARER, datetime(9999, 12, 31, tzinfo=UTC))
+        tariffs.add_version(
+            None, world.tariff, DEARER, datetime(9999, 12, 31, tzinfo=UTC), utcnow()
+        )
 
 
 @pytest.mark.parametrize(
@@ -108,10 +118,10 @@ def test_far_future_is_refused(world: Any) -> None:
 def test_bad_rates_store_nothing(world: Any, rates: Rates) -> None:
     before = counts()
     with pytest.raises((RuleError, ValidationFailed)) as caught:
-        tariffs.create_tariff(None, name="Новый", rates=rates)
+        tariffs.create_tariff(None, name="Новый", rates=rates, now=utcnow())
     assert caught.value.message.startswith("Тариф")
     with pytest.raises((RuleError, ValidationFailed)):
-        tariffs.add_version(None, world.tariff, rates, utcnow() + timedelta(days=1))
+        tariffs.add_version(None, world.tariff, rates, utcnow() + timedelta(days=1), utcnow())
     assert counts() == before
 
 
@@ -119,7 +129,7 @@ def test_bad_rates_store_nothing(world: Any, rates: Rates) -> None:
 def test_tariff_names_are_unique_whatever_the_case(world: Any, name: str) -> None:
     before = counts()
     with pytest.raises(Conflict) as caught:
-        tariffs.create_tariff(None, name=name, rates=CHEAP)
+        tariffs.create_tariff(None, name=name, rates=CHEAP, now=utcnow())
     assert caught.value.status == 409
     assert counts() == before
 
@@ -128,12 +138,12 @@ def test_tariff_names_are_unique_whatever_the_case(world: Any, name: str) -> Non
 def test_tariff_name_must_be_present_and_short(world: Any, name: str) -> None:
     before = counts()
     with pytest.raises(ValidationFailed):
-        tariffs.create_tariff(None, name=name, rates=CHEAP)
+        tariffs.create_tariff(None, name=name, rates=CHEAP, now=utcnow())
     assert counts() == before
 
 
 def test_rename_keeps_names_unique(world: Any) -> None:
-    other = tariffs.create_tariff(None, name="Экспресс", rates=CHEAP)
+    other = tariffs.create_tariff(None, name="Экспресс", rates=CHEAP, now=utcnow())
     with pytest.raises(Conflict):
         tariffs.rename_tariff(other, "Стандарт")
     tariffs.rename_tariff(other, "Экспресс плюс")
@@ -164,7 +174,7 @@ def test_a_day_in_a_form_means_local_midnight_and_today_means_now(app: Any) -> N
 
 def test_tariff_as_the_api_shows_it(world: Any) -> None:
     when = utcnow() + timedelta(days=2)
-    tariffs.add_version(None, world.tariff, DEARER, when)
+    tariffs.add_version(None, world.tariff, DEARER, when, utcnow())
     data = tariffs.tariff_to_dict(world.tariff, utcnow())
     assert data["name"] == "Стандарт"
     assert data["active"] is True

@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 from tests.cloud.conftest import (  # the central fixtures, shared with the browser tests
     _truncate_all,
     app,
+    clock,
     fast_password_hashing,
     postgres_schema_url,
     world,

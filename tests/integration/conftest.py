@@ -34,6 +34,7 @@ from tests.cloud.conftest import (  # the central fixtures, shared with the cent
     _truncate_all,
     app,
     as_role,
+    clock,
     database_url,
     fast_password_hashing,
     postgres_schema_url,

@@ -10,6 +10,7 @@ from typing import Any
 
 from cloud.clients import corporate
 from cloud.clients import service as clientbook
+from cloud.clock import app_now
 from cloud.ledger.service import post_entry
 from cloud.models import Credential, Session, StandEvent
 from tests.integration.conftest import Central, DirectStand, provision
@@ -76,7 +77,8 @@ def test_a_card_limit_is_enforced_offline_per_stand_and_flagged_centrally(
     assert [s.over_daily_limit for s in central_sessions] == [False, True, True]
     refused = StandEvent.get(StandEvent.type == "tap.refused")
     assert json.loads(refused.payload)["reason"] == "daily_limit"
-    account = corporate.account_view(None, world.member)
+    timezone = central.app.config["AQ"].timezone
+    account = corporate.account_view(None, world.member, app_now(), timezone)
     [card_row] = [c for c in account["cards"] if c["uid"] == MEMBER_CARD]
     assert card_row["spent_today_kopecks"] == first + second + third
     assert card_row["limit_reached"] is True

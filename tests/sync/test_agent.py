@@ -17,6 +17,7 @@ import requests
 
 from cloud.clients.credentials import link_card, mark_card_lost, unlink_credential
 from cloud.clients.service import delete_client, set_blocked
+from cloud.clock import app_now
 from cloud.ledger.service import post_entry
 from cloud.models import Client, Credential, LedgerEntry, Session, Stand, StandEvent, StandHeartbeat
 from cloud.standsync.commands import request_end
@@ -34,6 +35,7 @@ from tests.integration.conftest import (
     _truncate_all,
     app,
     central,
+    clock,
     database_url,
     direct_stand,
     fast_password_hashing,
@@ -471,7 +473,7 @@ def test_loading_a_directory_file_makes_the_next_poll_start_over(
     from cloud.standsync.directory import build_directory
     from edge.cli import main
 
-    document = build_directory(world.site_a.id, app_config())
+    document = build_directory(world.site_a.id, app_config(), app_now())
     path = tmp_path / "directory.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     stand.store.close()
