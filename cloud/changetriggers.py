@@ -21,6 +21,9 @@ The triggers are made with the schema (``upgrade``) and by migration 12; ``insta
 makes them again, so a later migration that changes ``SOURCES`` calls it once more.
 """
 
+# The SQL here is built from model metadata and constants only, never from input.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -29,11 +32,11 @@ import peewee as pw
 
 from cloud.changes import CLIENT, CREDENTIAL, STAFF, TARIFF
 from cloud.models import (
+    REGISTRATIONS,
     BaseModel,
     Client,
     ClientPhone,
     Credential,
-    REGISTRATIONS,
     LedgerEntry,
     StandEvent,
     Tariff,
@@ -62,6 +65,15 @@ def _of(field: pw.ForeignKeyField) -> str:
 _REGISTERED = ", ".join(f"'{kind}'" for kind in REGISTRATIONS)
 
 SOURCES: tuple[Source, ...] = (
+    # A deleted client's linked credentials leave the stands with it (credential_entries skips
+    # them), no later than the client: first.
+    Source(
+        Client,
+        CREDENTIAL,
+        ("deleted_at",),
+        'SELECT "id" AS id FROM "credential" WHERE "client_id" = {row}."id" '
+        'AND "unlinked_at" IS NULL',
+    ),
     Source(
         Client,
         CLIENT,
@@ -78,13 +90,6 @@ SOURCES: tuple[Source, ...] = (
             "deleted_at",
             "uuid",
         ),
-    ),
-    # A deleted client's credentials leave the stands with it (credential_entries skips them).
-    Source(
-        Client,
-        CREDENTIAL,
-        ("deleted_at",),
-        'SELECT "id" AS id FROM "credential" WHERE "client_id" = {row}."id"',
     ),
     Source(ClientPhone, CLIENT, ("client", "phone", "position"), _of(ClientPhone.client)),
     # A ledger entry moves the balance and the ledger position the stand holds it at.
@@ -127,25 +132,44 @@ _NOW = {
     "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
     "postgresql": "(now() AT TIME ZONE 'UTC')",
 }
+_OPERATIONS = ("INSERT", "DELETE", "UPDATE")
 
 
-def _name(source: Source) -> str:
-    return f"directory_{source.model._meta.table_name}_{source.entity}"
+def _tables() -> dict[str, list[Source]]:
+    """The sources of each table, in ``SOURCES`` order (the order their entries are taken)."""
+    tables: dict[str, list[Source]] = {}
+    for source in SOURCES:
+        tables.setdefault(source.model._meta.table_name, []).append(source)
+    return tables
 
 
 def _columns(source: Source) -> list[str]:
     return [source.model._meta.fields[name].column_name for name in source.columns]
 
 
-def _ids(source: Source, row: str) -> str:
-    ids = source.ids.format(row=row)
-    if not source.when:
-        return ids
-    return f"SELECT y.id FROM ({ids}) AS y WHERE {source.when.format(row=row)}"
+def _when(source: Source, row: str) -> str:
+    return source.when.format(row=row) if source.when else "TRUE"
 
 
-def _record(source: Source, ids: str, engine: str) -> str:
-    """Statements giving the rows ``ids`` selects new positions, as ``record_change`` does."""
+def _condition(source: Source, operation: str, engine: str) -> str:
+    """When a row written by ``operation`` is a change for ``source`` (SQL on OLD and NEW)."""
+    if operation != "UPDATE":
+        return _when(source, "NEW" if operation == "INSERT" else "OLD")
+    differs = "IS NOT" if engine == "sqlite" else "IS DISTINCT FROM"
+    changed = " OR ".join(f'OLD."{c}" {differs} NEW."{c}"' for c in _columns(source))
+    return f"({changed}) AND ({_when(source, 'OLD')} OR {_when(source, 'NEW')})"
+
+
+def _ids(source: Source, operation: str, engine: str) -> str:
+    """The ids of the entity rows changed by a row that ``operation`` wrote."""
+    rows = {"INSERT": ("NEW",), "DELETE": ("OLD",), "UPDATE": ("OLD", "NEW")}[operation]
+    ids = " UNION ".join(source.ids.format(row=row) for row in rows)
+    return f"SELECT z.id FROM ({ids}) AS z WHERE {_condition(source, operation, engine)}"
+
+
+def _record(source: Source, operation: str, engine: str) -> str:
+    """Statements giving the changed rows new positions, as ``record_change`` does."""
+    ids = _ids(source, operation, engine)
     return (
         'INSERT INTO "directory_change" ("position", "entity", "entity_id", "changed_at") '
         f"SELECT c.\"position\" + ROW_NUMBER() OVER (ORDER BY x.id), '{source.entity}', x.id, "
@@ -158,41 +182,31 @@ def _record(source: Source, ids: str, engine: str) -> str:
     )
 
 
-def _conditions(source: Source, engine: str) -> dict[str, str]:
-    """The WHEN condition of each operation's trigger ("" for none)."""
-    differs = "IS NOT" if engine == "sqlite" else "IS DISTINCT FROM"
-    changed = " OR ".join(f'OLD."{c}" {differs} NEW."{c}"' for c in _columns(source))
-    if not source.when:
-        return {"INSERT": "", "DELETE": "", "UPDATE": changed}
-    old, new = source.when.format(row="OLD"), source.when.format(row="NEW")
-    return {"INSERT": new, "DELETE": old, "UPDATE": f"({changed}) AND (({old}) OR ({new}))"}
-
-
-def _events(source: Source) -> dict[str, str]:
-    columns = ", ".join(f'"{c}"' for c in _columns(source))
-    return {"INSERT": "INSERT", "DELETE": "DELETE", "UPDATE": f"UPDATE OF {columns}"}
-
-
-def _rows(operation: str, source: Source) -> str:
+def _trigger(sources: list[Source], operation: str, engine: str) -> tuple[str, str]:
+    """The event clause and the WHEN condition of the table's trigger for ``operation``."""
     if operation == "UPDATE":
-        return f"{_ids(source, 'OLD')} UNION {_ids(source, 'NEW')}"
-    return _ids(source, "NEW" if operation == "INSERT" else "OLD")
+        columns = sorted({c for source in sources for c in _columns(source)})
+        event = "UPDATE OF " + ", ".join(f'"{c}"' for c in columns)
+    else:
+        event = operation
+    conditions = [_condition(source, operation, engine) for source in sources]
+    when = "" if "TRUE" in conditions else " OR ".join(f"({c})" for c in conditions)
+    return event, when
 
 
 def sqlite_statements() -> list[str]:
     """The triggers' DDL on SQLite, dropping any earlier ones first."""
     statements = []
-    for source in SOURCES:
-        table = source.model._meta.table_name
-        events, conditions = _events(source), _conditions(source, "sqlite")
-        for operation in ("INSERT", "DELETE", "UPDATE"):
-            name = f"{_name(source)}_{operation.lower()}"
-            when = f" WHEN {conditions[operation]}" if conditions[operation] else ""
+    for table, sources in _tables().items():
+        for operation in _OPERATIONS:
+            name = f"directory_{table}_{operation.lower()}"
+            event, when = _trigger(sources, operation, "sqlite")
+            body = " ".join(_record(source, operation, "sqlite") for source in sources)
             statements += [
                 f'DROP TRIGGER IF EXISTS "{name}"',
-                f'CREATE TRIGGER "{name}" AFTER {events[operation]} ON "{table}" FOR EACH ROW'
-                f"{when} BEGIN INSERT OR IGNORE INTO {_COUNTER} (\"id\", \"position\") "
-                f"VALUES (1, 0); {_record(source, _rows(operation, source), 'sqlite')} END",
+                f'CREATE TRIGGER "{name}" AFTER {event} ON "{table}" FOR EACH ROW'
+                f"{f' WHEN {when}' if when else ''} BEGIN "
+                f'INSERT OR IGNORE INTO {_COUNTER} ("id", "position") VALUES (1, 0); {body} END',
             ]
     return statements
 
@@ -211,33 +225,31 @@ END $$"""
 def postgresql_statements() -> list[str]:
     """The triggers' DDL on PostgreSQL (functions and triggers), dropping earlier ones first."""
     statements = [_HOLD]
-    held: dict[str, set[str]] = {}
-    for source in SOURCES:
-        table = source.model._meta.table_name
-        held.setdefault(table, set()).update(_columns(source))
-        name = _name(source)
-        branches = {op: _record(source, _rows(op, source), "postgresql") for op in _events(source)}
+    for table, sources in _tables().items():
+        name = f"directory_{table}"
+        branches = {
+            op: " ".join(_record(source, op, "postgresql") for source in sources)
+            for op in _OPERATIONS
+        }
         statements.append(
             f'CREATE OR REPLACE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql AS $$\n'
             f"BEGIN\n    IF TG_OP = 'INSERT' THEN {branches['INSERT']}\n"
             f"    ELSIF TG_OP = 'DELETE' THEN {branches['DELETE']}\n"
             f"    ELSE {branches['UPDATE']}\n    END IF;\n    RETURN NULL;\nEND $$"
         )
-        events, conditions = _events(source), _conditions(source, "postgresql")
-        for operation in ("INSERT", "DELETE", "UPDATE"):
+        for operation in _OPERATIONS:
             trigger = f"{name}_{operation.lower()}"
-            when = f" WHEN ({conditions[operation]})" if conditions[operation] else ""
+            event, when = _trigger(sources, operation, "postgresql")
             statements += [
                 f'DROP TRIGGER IF EXISTS "{trigger}" ON "{table}"',
-                f'CREATE TRIGGER "{trigger}" AFTER {events[operation]} ON "{table}" '
-                f'FOR EACH ROW{when} EXECUTE FUNCTION "{name}"()',
+                f'CREATE TRIGGER "{trigger}" AFTER {event} ON "{table}" FOR EACH ROW'
+                f'{f" WHEN ({when})" if when else ""} EXECUTE FUNCTION "{name}"()',
             ]
-    for table, columns in held.items():
-        listed = ", ".join(f'"{c}"' for c in sorted(columns))
+        held, _when_any = _trigger(sources, "UPDATE", "postgresql")
         statements += [
             f'DROP TRIGGER IF EXISTS "directory_hold" ON "{table}"',
-            f'CREATE TRIGGER "directory_hold" BEFORE INSERT OR DELETE OR UPDATE OF {listed} '
-            f'ON "{table}" FOR EACH STATEMENT EXECUTE FUNCTION "directory_hold"()',
+            f'CREATE TRIGGER "directory_hold" BEFORE INSERT OR DELETE OR {held} ON "{table}" '
+            'FOR EACH STATEMENT EXECUTE FUNCTION "directory_hold"()',
         ]
     return statements
 
