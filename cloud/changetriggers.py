@@ -3,13 +3,13 @@ forget to: a service, a bulk ``Model.update()``, an import, a migration or an SQ
 move the changed row's entry to a new position in the same transaction as the change.
 
 ``SOURCES`` names every table and column the directory reads (cloud/standsync/directory.py)
-and whose entry a row's change moves. tests/cloud/test_directory_feed.py derives the columns
-from what the directory builder reads and changes each of them behind the services' back, so a
-column read but missing here fails there.
+and whose entry a row's change moves. tests/cloud/test_directory_changes.py derives the
+columns from what the directory builder reads and changes each of them behind the services'
+back, so a column read but missing here fails there.
 
-Each source has, on SQLite and PostgreSQL alike, row triggers after INSERT, after DELETE and
-after an UPDATE that changes one of its columns (a save that rewrites the same values is no
-change). The trigger does what ``changes.record_change`` does: it takes as many positions from
+Each table has, on SQLite and PostgreSQL alike, row triggers after INSERT, after DELETE and
+after an UPDATE that changes one of its sources' columns (a save that rewrites the same values
+is no change); they record its sources' changes in ``SOURCES`` order. The trigger does what ``changes.record_change`` does: it takes as many positions from
 the counter row as rows changed and upserts their entries. Updating the counter row locks it
 until commit on PostgreSQL, so positions still commit in the order they were handed out.
 
