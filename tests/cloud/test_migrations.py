@@ -210,11 +210,12 @@ def drop_change_triggers(database: peewee.Database) -> None:
     """Back to version 11: no triggers record directory changes."""
     if isinstance(database, peewee.PostgresqlDatabase):
         rows = database.execute_sql(
-            "SELECT tgname, tgrelid::regclass::text FROM pg_trigger"
-            " WHERE NOT tgisinternal AND tgname LIKE 'directory%%'"
+            "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE NOT t.tgisinternal AND t.tgname LIKE 'directory%%'"
+            " AND c.relnamespace = current_schema()::regnamespace"
         ).fetchall()
         for name, table in rows:
-            database.execute_sql(f'DROP TRIGGER "{name}" ON {table}')
+            database.execute_sql(f'DROP TRIGGER "{name}" ON "{table}"')
     else:
         rows = database.execute_sql(
             "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'directory%'"
