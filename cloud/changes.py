@@ -1,10 +1,11 @@
 """Directory change tracking: which clients, credentials, tariffs and staff changed, in an order
 a stand can follow with one number, its cursor (issue 4, "Directory down").
 
-Each service function that changes what a stand's directory holds calls ``record_change`` in
-the same transaction as the change. It takes new positions from the one ``DirectoryCounter``
+Database triggers record the changes (cloud/changetriggers.py): whatever writes a row the
+directory reads, in the same transaction, takes new positions from the one ``DirectoryCounter``
 row and moves the changed rows' ``DirectoryChange`` entries to them (one entry per row: the
-latest change; the page builder reads the row's current values).
+latest change; the page builder reads the row's current values). ``record_change`` does the same
+from Python, for rows the triggers did not see (``adopt_unlogged``).
 
 Why no change is missed: the counter row is updated inside the writing transaction, so on
 PostgreSQL it stays locked until that transaction commits and the next writer waits for it
@@ -13,18 +14,18 @@ were handed out: a reader that sees position ``p`` sees every change below ``p``
 stand whose cursor is ``p`` has had every change up to it.
 
 Lock order: a transaction that records a change must take the counter before it writes any row
-another recording writer may write too (``record_change`` first, then the change), or two of
-them could wait for each other. A stand's event batch takes it at its start
-(``hold_positions``) because it records changes while writing sessions and credentials.
+another recording writer may write too, or two of them could wait for each other. On PostgreSQL
+a statement trigger takes it before any statement writes a directory row; a stand's event batch
+takes it at its start (``hold_positions``) because it writes sessions before directory rows.
 
 One entry per row rather than a growing log: the table stays as large as the directory, a
 cursor never falls "too old", and a full walk is the same read from position 0. Entries carry
 no site: which staff a stand sees is decided when its page is read (cloud/directoryfeed.py), so
 a staff member leaving a site's view is a tombstone there.
 
-Rows written around these functions (bulk loads, demo data, rows made in tests) are picked up by
-``adopt_unlogged``, which the first page of every full walk and migration 3 call: every row then
-has an entry, at a new position.
+Rows written while the triggers did not exist (databases before migration 12) are picked up by
+``adopt_unlogged``, which the first page of every full walk and migrations 3 and 12 call: every
+row then has an entry, at a new position.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ def _unlogged_ids(entity: str) -> list[int]:
 
 
 def adopt_unlogged() -> int:
-    """Give an entry to every row that has none (written around ``record_change``); returns
+    """Give an entry to every row that has none (written where no trigger saw it); returns
     how many. Cheap when there are none: the counter is only taken if some are missing."""
     missing = {entity: _unlogged_ids(entity) for entity in TABLES}
     if not any(missing.values()):

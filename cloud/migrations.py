@@ -3,7 +3,8 @@ an older one gets each later migration in order, in place, keeping its data.
 
 To change the schema: change ``cloud/models.py`` and append ``(N, function)`` to
 ``MIGRATIONS`` where the function brings a version ``N-1`` database to version ``N``
-(``playhouse.migrate`` for columns, ``create_tables`` for new tables).
+(``playhouse.migrate`` for columns, ``create_tables`` for new tables; a migration that changes
+what the directory reads calls ``changetriggers.install`` again).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
+from cloud import changetriggers
 from cloud.changes import adopt_unlogged
 from cloud.models import (
     ALL_MODELS,
@@ -279,6 +281,13 @@ def _sync_repairs(database: peewee.Database) -> None:
     migrate(migrator.add_column(table, "alarm", alarm, allow_not_null=True))
 
 
+def _add_change_triggers(database: peewee.Database) -> None:
+    """Version 12: directory changes recorded by triggers (cloud/changetriggers.py) instead of
+    by each service; rows written around the services so far get their entries first."""
+    adopt_unlogged()
+    changetriggers.install(database)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -290,6 +299,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (8, _add_corporate_accounts),
     (9, _add_comment_stands),
     (11, _sync_repairs),
+    (12, _add_change_triggers),
 ]
 BASE_VERSION = 1
 
@@ -316,6 +326,7 @@ def upgrade(
         before = current_version(database)
         if before is None:
             database.create_tables(ALL_MODELS)
+            changetriggers.install(database)
             SchemaVersion.create(version=target)
             return None, target
         if before > target:

@@ -246,6 +246,10 @@ class Session(BaseModel):
     over_daily_limit = pw.BooleanField(default=False)
 
 
+# The event types that register a client at a stand (its uuid there: cloud/standsync/).
+REGISTRATIONS = ("guest.registered", "client.registered")
+
+
 class StandEvent(BaseModel):
     """Every event a stand sent, as received (cloud/ingest.py): unique per (stand, seq) and by
     its id, so a resent event is recognised and never applied twice."""

@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import peewee
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.db import db_proxy
 from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.models import Tariff, TariffVersion, User
@@ -118,10 +117,8 @@ def create_tariff(
     _check_effective_from(when, now)
     try:
         with db_proxy.atomic():
-            changes.hold_positions()
             _check_name_free(name)
             tariff = Tariff.create(name=name)
-            changes.record_change(changes.TARIFF, [tariff.id])
             _new_version(actor, tariff, rates, when)
     except peewee.IntegrityError:
         raise _name_conflict(name) from None
@@ -135,7 +132,6 @@ def add_version(
     validate_rates(rates)
     _check_effective_from(effective_from, now)
     with db_proxy.atomic():
-        changes.record_change(changes.TARIFF, [tariff.id])
         clash = TariffVersion.select().where(
             (TariffVersion.tariff == tariff) & (TariffVersion.effective_from == effective_from)
         )
@@ -150,7 +146,6 @@ def rename_tariff(tariff: Tariff, name: str) -> Tariff:
     name = clean_name(name)
     try:
         with db_proxy.atomic():
-            changes.record_change(changes.TARIFF, [tariff.id])
             _check_name_free(name, exclude_id=tariff.id)
             Tariff.update(name=name).where(Tariff.id == tariff.id).execute()
     except peewee.IntegrityError:
@@ -163,7 +158,6 @@ def set_active(tariff: Tariff, active: bool) -> Tariff:
     """Switch a tariff on or off. An inactive tariff cannot be chosen as a client's default
     (the client book checks it); sessions already priced keep their version."""
     with db_proxy.atomic():
-        changes.record_change(changes.TARIFF, [tariff.id])
         Tariff.update(active=bool(active)).where(Tariff.id == tariff.id).execute()
     tariff.active = bool(active)
     return tariff

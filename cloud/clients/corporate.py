@@ -26,7 +26,6 @@ import peewee as pw
 from flask import current_app, has_app_context
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.clock import iso_utc
 from cloud.config import CloudConfig
 from cloud.db import db_proxy
@@ -144,7 +143,6 @@ def set_card_limit(
             _("Дневной лимит — от 0,01 до 1 000 000 ₽ (пусто — без лимита)"), "bad_limit"
         )
     with db_proxy.atomic():
-        changes.record_change(changes.CREDENTIAL, [card.id])
         card.daily_limit_kopecks = limit_kopecks
         card.save(only=[Credential.daily_limit_kopecks])
     return card

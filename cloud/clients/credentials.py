@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.clients.qrkeys import ensure_qr_key
 from cloud.clients.scope import client_label, is_visible, touch
 from cloud.config import CloudConfig
@@ -75,9 +74,7 @@ def link(actor: User | None, client: Client, kind: str, value: str) -> Credentia
         raise _clash(kind, value, _holder_text(actor, held.client_id, client), code)
     try:
         with db_proxy.atomic():
-            changes.hold_positions()
             credential = Credential.create(client=client, kind=kind, value=value)
-            changes.record_change(changes.CREDENTIAL, [credential.id])
             return credential
     except pw.IntegrityError:  # linked by someone else between our check and our insert
         raise _clash(kind, value, _("другому клиенту"), f"{kind}_taken") from None
@@ -113,7 +110,6 @@ def unlink_credential(actor: User | None, client: Client, credential_id: int) ->
     """Unlink a card, plate or QR token; the row stays as history and the value is free again."""
     credential = _active_credential(client, credential_id)
     with db_proxy.atomic():
-        changes.record_change(changes.CREDENTIAL, [credential.id])
         credential.unlinked_at = utcnow()
         credential.save()
         touch(client)
@@ -126,7 +122,6 @@ def mark_card_lost(actor: User | None, client: Client, credential_id: int) -> Cr
     if credential.kind != "card":
         raise ValidationFailed(_("Потерянной можно отметить только карту"), "not_a_card")
     with db_proxy.atomic():
-        changes.record_change(changes.CREDENTIAL, [credential.id])
         credential.lost = True
         credential.save()
         touch(client)
@@ -167,26 +162,17 @@ def issue_qr(actor: User | None, client: Client, config: CloudConfig) -> str:
     claims = qrtoken.new_claims(client.id, issued_at)
     token = qrtoken.sign(ensure_qr_key(config), claims)
     with db_proxy.atomic():
-        changes.hold_positions()
-        current = (Credential.client == client.id) & (Credential.kind == "qr")
-        revoked = [
-            c.id
-            for c in Credential.select(Credential.id).where(
-                current & Credential.unlinked_at.is_null()
-            )
-        ]
         Credential.update(unlinked_at=utcnow()).where(
             (Credential.client == client.id)
             & (Credential.kind == "qr")
             & Credential.unlinked_at.is_null()
         ).execute()
-        issued = Credential.create(
+        Credential.create(
             client=client,
             kind="qr",
             value=claims.token_id,
             created_at=datetime.fromtimestamp(issued_at, UTC),
         )
-        changes.record_change(changes.CREDENTIAL, [*revoked, issued.id])
         touch(client)
     return token
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.clients.counters import counters_of
 from cloud.clients.credentials import card_uid, link
 from cloud.clients.scope import home_site
@@ -168,7 +167,6 @@ def create_client(
     site = home_site(actor, site_id)
     note = _clean_note(note)
     with db_proxy.atomic():
-        changes.hold_positions()
         client = Client.create(
             kind=kind,
             name=name,
@@ -179,7 +177,6 @@ def create_client(
             member_since=utcnow() if kind == "member" else None,
             created_by=actor,
         )
-        changes.record_change(changes.CLIENT, [client.id])
         _set_phones(client, phone_list)
         for plate in plate_list:
             link(actor, client, "plate", plate)
@@ -210,7 +207,6 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
         client.corporate = bool(fields["corporate"])
     phone_list = _clean_phones(fields["phones"]) if "phones" in fields else None
     with db_proxy.atomic():
-        changes.record_change(changes.CLIENT, [client.id])
         client.updated_at = utcnow()
         client.save()
         if phone_list is not None:
@@ -230,7 +226,6 @@ def set_blocked(actor: User | None, client: Client, blocked: bool, reason: str =
     client.blocked_reason = reason if blocked else ""
     client.updated_at = utcnow()
     with db_proxy.atomic():
-        changes.record_change(changes.CLIENT, [client.id])
         client.save()
     return client
 
@@ -250,13 +245,7 @@ def delete_client(actor: User | None, client: Client) -> None:
         )
     now = utcnow()
     with db_proxy.atomic():
-        changes.hold_positions()
-        linked = Credential.select(Credential.id).where(
-            (Credential.client == client.id) & Credential.unlinked_at.is_null()
-        )
         # Credentials first: the stand drops them no later than their client.
-        changes.record_change(changes.CREDENTIAL, [c.id for c in linked])
-        changes.record_change(changes.CLIENT, [client.id])
         Credential.update(unlinked_at=now).where(
             (Credential.client == client.id) & Credential.unlinked_at.is_null()
         ).execute()
@@ -283,7 +272,6 @@ def promote_to_member(
     email = _clean_email(email)
     card_list = _clean_cards(cards)
     with db_proxy.atomic():
-        changes.record_change(changes.CLIENT, [client.id])
         client.kind = "member"
         client.name = name
         client.email = email

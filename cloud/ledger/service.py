@@ -17,7 +17,6 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, insert_rows, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
@@ -57,8 +56,7 @@ def _check_movement(kind: str, amount_kopecks: object, amount_points: object = 0
 def _move_balances(deltas: dict[int, int], field: pw.Field = Client.balance_kopecks) -> None:
     """Move the cached balances (``field``: money or points) of these clients by these sums
     with an SQL expression (``balance + delta``), one statement for up to ``_CHUNK`` clients.
-    Call it inside the transaction that inserts the entries, after recording the clients'
-    directory change."""
+    Call it inside the transaction that inserts the entries."""
     ids = sorted(client_id for client_id, delta in deltas.items() if delta)
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
@@ -90,8 +88,6 @@ def post_entry(
     and ``created_at`` when it happened there (default: now)."""
     _check_movement(kind, amount_kopecks, amount_points)
     with db_proxy.atomic():
-        # The stands' copies learn the new balance and its ledger position (cloud/changes.py).
-        changes.record_change(changes.CLIENT, [client.id])
         entry = LedgerEntry.create(
             client=client,
             kind=kind,
@@ -170,7 +166,6 @@ def post_entries(postings: Sequence[Posting]) -> None:
     # No savepoint inside the caller's transaction: it saves two round trips a batch, and the
     # only refusals (bad kind or amount) come before any write.
     with nullcontext() if db_proxy.in_transaction() else db_proxy.atomic():
-        changes.record_change(changes.CLIENT, deltas)
         insert_rows(LedgerEntry, rows)
         _move_balances(deltas)
         _move_balances(points, Client.points_balance)

@@ -42,7 +42,6 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
@@ -354,7 +353,6 @@ def update_terms(client: Client, **fields: Any) -> Client:
         fixed,
     )
     with db_proxy.atomic():
-        changes.record_change(changes.CLIENT, [client.id])
         client.updated_at = utcnow()
         client.save()
     return client

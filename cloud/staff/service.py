@@ -23,7 +23,6 @@ import peewee
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
-from cloud.changes import STAFF, hold_positions, record_change
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cloud.models import ROLES, ApiToken, Site, User, UserSite, name_search_key
@@ -230,14 +229,12 @@ def create_staff(
         set_pin(user, pin)
     try:
         with db_proxy.atomic():
-            hold_positions()
             user.phone = _clean_phone(phone)
             sites = _clean_sites(site_ids or [])
             for site_name in site_names or []:
                 site, _created = Site.get_or_create(name=site_name.strip())
                 sites.append(site)
             user.save()
-            record_change(STAFF, [user.id])
             _save_sites(user, sites)
     except peewee.IntegrityError:  # the unique phone index, when two writers race the check
         raise _phone_taken() from None
@@ -273,7 +270,6 @@ def update_staff(actor: User | None, user: User, changes: StaffChanges) -> User:
         user.active = changes.active
     try:
         with db_proxy.atomic():
-            record_change(STAFF, [user.id])
             if changes.phone is not None:
                 user.phone = _clean_phone(changes.phone, exclude=user)
             sites = _clean_sites(changes.site_ids) if changes.site_ids is not None else None
@@ -297,7 +293,6 @@ def change_pin(actor: User | None, user: User, pin: str) -> None:
     _check_may_manage(actor, user)
     set_pin(user, pin)
     with db_proxy.atomic():
-        record_change(STAFF, [user.id])
         user.save()
 
 
@@ -310,7 +305,6 @@ def delete_staff(actor: User | None, user: User) -> None:
     _check_keeps_an_owner(user)
     now = utcnow()
     with db_proxy.atomic():
-        record_change(STAFF, [user.id])
         User.update(deleted_at=now, active=False, session_version=User.session_version + 1).where(
             User.id == user.id
         ).execute()

@@ -25,6 +25,7 @@ from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.errors import NotFound
 from cloud.models import (
+    REGISTRATIONS,
     Client,
     ClientPhone,
     Credential,
@@ -53,6 +54,24 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Ids = Collection[int] | pw.SelectBase
 
 
+# What a credential entry holds, in its order.
+CREDENTIAL_FIELDS = (
+    Credential.client,
+    Credential.kind,
+    Credential.value,
+    Credential.lost,
+    Credential.daily_limit_kopecks,
+)
+RATE_FIELDS = (
+    TariffVersion.member_per_minute,
+    TariffVersion.guest_per_minute,
+    TariffVersion.step_s,
+    TariffVersion.min_charge,
+    TariffVersion.cap,
+    TariffVersion.grace_s,
+)
+
+
 def _among(field: pw.Field, ids: Ids) -> pw.Expression:
     """``field`` is one of ``ids``."""
     return field.in_(ids if isinstance(ids, pw.SelectBase) else sorted(ids))
@@ -60,8 +79,14 @@ def _among(field: pw.Field, ids: Ids) -> pw.Expression:
 
 def tariff_entries(ids: Collection[int] | None = None) -> tuple[TariffEntry, ...]:
     """Tariffs with every version, by id (all of them, or those of ``ids``)."""
-    tariffs = Tariff.select().order_by(Tariff.id)
-    versions_query = TariffVersion.select().order_by(TariffVersion.effective_from, TariffVersion.id)
+    # Only the columns the entries hold: each is tracked (cloud/changetriggers.py).
+    tariffs = Tariff.select(Tariff.id, Tariff.name, Tariff.active).order_by(Tariff.id)
+    versions_query = TariffVersion.select(
+        TariffVersion.id,
+        TariffVersion.tariff,
+        TariffVersion.effective_from,
+        *RATE_FIELDS,
+    ).order_by(TariffVersion.effective_from, TariffVersion.id)
     if ids is not None:
         tariffs = tariffs.where(_among(Tariff.id, ids))
         versions_query = versions_query.where(_among(TariffVersion.tariff, ids))
@@ -75,9 +100,6 @@ def default_tariff_of(tariffs: tuple[TariffEntry, ...], now: datetime) -> int | 
     """The oldest active tariff that is in force now."""
     usable = [t.id for t in tariffs if t.active and t.version_at(now) is not None]
     return min(usable, default=None)
-
-
-REGISTRATIONS = ("guest.registered", "client.registered")
 
 
 def stand_uuids(ids: Ids | None = None) -> dict[int, list[str]]:
@@ -185,11 +207,10 @@ def credential_entries(
     """Linked credentials of live clients (all of them, or those of these (kind, value) keys)."""
     if keys is None:
         where = Credential.unlinked_at.is_null() & Client.deleted_at.is_null()
-        linked = Credential.select().join(Client).where(where).order_by(Credential.id)
-        return tuple(
-            CredentialEntry(c.client_id, c.kind, c.value, c.lost, c.daily_limit_kopecks)
-            for c in linked
+        linked = (
+            Credential.select(*CREDENTIAL_FIELDS).join(Client).where(where).order_by(Credential.id)
         )
+        return tuple(CredentialEntry(*row) for row in linked.tuples())
     values: dict[str, set[str]] = defaultdict(set)
     for kind, value in keys:
         values[kind].add(value)
@@ -202,14 +223,8 @@ def credential_entries(
         [(Credential.kind == k) & Credential.value.in_(sorted(v)) for k, v in values.items()],
     )
     rows = [
-        CredentialEntry(client_id, kind, value, lost, limit)
-        for client_id, kind, value, lost, limit in Credential.select(
-            Credential.client,
-            Credential.kind,
-            Credential.value,
-            Credential.lost,
-            Credential.daily_limit_kopecks,
-        )
+        CredentialEntry(*row)
+        for row in Credential.select(*CREDENTIAL_FIELDS)
         .where(Credential.unlinked_at.is_null() & held)
         .order_by(Credential.id)
         .tuples()
@@ -249,8 +264,8 @@ def staff_entries(site_id: int, ids: Collection[int] | None = None) -> tuple[Sta
     )
     if ids is not None:
         where &= _among(User.id, ids)
-    rows = User.select().where(where).order_by(User.id)
-    return tuple(StaffEntry(u.id, u.full_name, u.role, u.pin_hash) for u in rows)
+    rows = User.select(User.id, User.full_name, User.role, User.pin_hash).where(where)
+    return tuple(StaffEntry(*row) for row in rows.order_by(User.id).tuples())
 
 
 def build_directory(

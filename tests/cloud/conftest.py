@@ -61,6 +61,9 @@ def _truncate_all(url: str) -> None:
             database.execute_sql(f'DELETE FROM "{table}"')  # noqa: S608
             sequence = f"pg_get_serial_sequence('\"{table}\"', 'id')"
             database.execute_sql(f"SELECT setval({sequence}, 1, false)")
+        # The deletes of directory rows were recorded by the triggers (cloud/changetriggers.py).
+        database.execute_sql('DELETE FROM "directory_change"')
+        database.execute_sql('DELETE FROM "directory_counter"')
     database.close()
 
 

@@ -603,8 +603,7 @@ def test_a_second_writer_waits_for_the_first_so_positions_commit_in_order(
 
     def writer(name: str, client_id: int, hold: bool) -> None:
         try:
-            with db_proxy.atomic():
-                record_change("client", [client_id])
+            with db_proxy.atomic():  # the change recorded by the triggers, not by a call
                 Client.update(blocked=True).where(Client.id == client_id).execute()
                 if hold:
                     recorded.set()

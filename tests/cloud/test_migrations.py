@@ -204,3 +204,43 @@ def test_version_6_adds_heartbeat_silences_from_the_log_and_the_report_indexes(
         for index in empty.get_indexes(model._meta.table_name)
     }
     assert set(names) <= indexes
+
+
+def drop_change_triggers(database: peewee.Database) -> None:
+    """Back to version 11: no triggers record directory changes."""
+    if isinstance(database, peewee.PostgresqlDatabase):
+        rows = database.execute_sql(
+            "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE NOT t.tgisinternal AND t.tgname LIKE 'directory%%'"
+            " AND c.relnamespace = current_schema()::regnamespace"
+        ).fetchall()
+        for name, table in rows:
+            database.execute_sql(f'DROP TRIGGER "{name}" ON "{table}"')
+    else:
+        rows = database.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'directory%'"
+        ).fetchall()
+        for (name,) in rows:
+            database.execute_sql(f'DROP TRIGGER "{name}"')
+    assert rows, "the schema had no change triggers"
+
+
+def test_version_12_records_directory_changes_by_triggers_and_adopts_the_rows_before_them(
+    empty: peewee.Database,
+) -> None:
+    from cloud.changes import changes_after, current_position
+    from cloud.models import Client
+
+    upgrade(empty)
+    drop_change_triggers(empty)
+    SchemaVersion.update(version=11).execute()
+    before = Client.create(kind="member", name="Иван")  # written while nothing records it
+    assert current_position() == 0
+
+    assert upgrade(empty) == (11, latest_version())
+
+    Client.update(blocked=True).where(Client.id == before.id).execute()
+    after = Client.create(kind="guest")
+    entries = [(c.entity, c.entity_id) for c in changes_after(0, 10)]
+    assert entries == [("client", before.id), ("client", after.id)]
+    assert current_position() == 3  # adopted, then blocked, then the new one

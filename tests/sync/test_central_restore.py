@@ -17,7 +17,15 @@ from flask import Flask
 
 from cloud.db import is_postgresql
 from cloud.ledger.service import post_entry
-from cloud.models import ALL_MODELS, Client, LedgerEntry, StandEvent, StandHeartbeat
+from cloud.models import (
+    ALL_MODELS,
+    Client,
+    DirectoryChange,
+    DirectoryCounter,
+    LedgerEntry,
+    StandEvent,
+    StandHeartbeat,
+)
 from cloud.standsync.heartbeat import stands_health
 from edge.store import LocalLedger, Outbox, Store
 from tests.integration.conftest import (
@@ -57,7 +65,12 @@ def restore(app: Flask, saved: Backup) -> None:
     with database.atomic():
         for model in reversed(peewee.sort_models(ALL_MODELS)):
             database.execute_sql(f'DELETE FROM "{model._meta.table_name}"')  # noqa: S608
-        for model in peewee.sort_models(ALL_MODELS):
+        # The change log last, as saved: the triggers record the other rows as they go in (a
+        # real restore makes the triggers after the data).
+        log = [DirectoryChange, DirectoryCounter]
+        for model in [m for m in peewee.sort_models(ALL_MODELS) if m not in log] + log:
+            if model in log:
+                database.execute_sql(f'DELETE FROM "{model._meta.table_name}"')  # noqa: S608
             table = model._meta.table_name
             columns, rows = saved[table]
             names = ", ".join(f'"{c}"' for c in columns)

@@ -9,10 +9,8 @@ from typing import Protocol
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud.models import Client, StandEvent, User
+from cloud.models import REGISTRATIONS, Client, StandEvent, User
 from cloud.standsync.ingest.outcomes import Refused
-
-REGISTRATIONS = ("guest.registered", "client.registered")
 
 
 class ClientRef(Protocol):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.loyalty import bonus
 from cloud.models import Client, ClientPhone
 from cloud.standsync.ingest.appliers.links import link, registered_before
@@ -56,7 +55,6 @@ def apply(a: Applying, p: ClientRegistered) -> None:
         a.flag("already_member", _("Клиент №%(id)s уже участник клуба", id=client.id))
     a.row.client = client
     bonus.welcome(client, a.rules, at=a.at, event=a.row)
-    changes.record_change(changes.CLIENT, [client.id])
     known = {row.phone for row in ClientPhone.select().where(ClientPhone.client == client.id)}
     for position, phone in enumerate(p.phones, start=len(known)):
         if phone not in known:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.models import Client, Credential
 from cloud.standsync.ingest.appliers.links import active_credential, registered_before
 from cloud.standsync.ingest.context import Applier, Applying
@@ -26,7 +25,6 @@ def apply(a: Applying, p: GuestRegistered) -> None:
         if holder.uuid is None:
             Client.update(uuid=p.client_uuid).where(Client.id == holder.id).execute()
         a.row.client = holder
-        changes.record_change(changes.CLIENT, [holder.id])  # its uuids now include this one
         a.flag("linked_existing_guest", _("Номер %(plate)s уже у гостя: это он", plate=plate))
         return
     guest = Client.create(
@@ -37,7 +35,6 @@ def apply(a: Applying, p: GuestRegistered) -> None:
         created_at=a.at,
     )
     a.row.client = guest
-    changes.record_change(changes.CLIENT, [guest.id])
     if holder is not None:
         a.flag(
             "plate_conflict",
@@ -45,7 +42,6 @@ def apply(a: Applying, p: GuestRegistered) -> None:
         )
     else:
         linked = Credential.create(client=guest, kind="plate", value=plate, created_at=a.at)
-        changes.record_change(changes.CREDENTIAL, [linked.id])
 
 
 APPLIER = Applier[GuestRegistered](subject=lambda p: p.client_uuid, apply=apply)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.models import Client, Credential
 from cloud.standsync.ingest.context import Applying
 from cloud.standsync.ingest.lookups import client_by_uuid
@@ -24,7 +23,6 @@ def link(a: Applying, client: Client, kind: str, value: str) -> None:
     held = active_credential(kind, value)
     if held is None:
         linked = Credential.create(client=client, kind=kind, value=value, created_at=a.at)
-        changes.record_change(changes.CREDENTIAL, [linked.id])
     elif held.client_id != client.id:
         a.flag(
             "credential_conflict",

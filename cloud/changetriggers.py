@@ -1,0 +1,265 @@
+"""The database triggers that record directory changes (cloud/changes.py), so no writer can
+forget to: a service, a bulk ``Model.update()``, an import, a migration or an SQL console all
+move the changed row's entry to a new position in the same transaction as the change.
+
+``SOURCES`` names every table and column the directory reads (cloud/standsync/directory.py)
+and whose entry a row's change moves. tests/cloud/test_directory_changes.py derives the
+columns from what the directory builder reads and changes each of them behind the services'
+back, so a column read but missing here fails there.
+
+Each table has, on SQLite and PostgreSQL alike, row triggers after INSERT, after DELETE and
+after an UPDATE that changes one of its sources' columns (a save that rewrites the same values
+is no change); they record its sources' changes in ``SOURCES`` order. The trigger does what ``changes.record_change`` does: it takes as many positions from
+the counter row as rows changed and upserts their entries. Updating the counter row locks it
+until commit on PostgreSQL, so positions still commit in the order they were handed out.
+
+Lock order (cloud/changes.py): on PostgreSQL every tracked table also has a statement trigger
+that locks the counter row before the statement touches any row, so two writers of directory
+rows never each hold what the other waits for. SQLite lets one writer at a time anyway.
+
+The triggers are made with the schema (``upgrade``) and by migration 12; ``install`` drops and
+makes them again, so a later migration that changes ``SOURCES`` calls it once more.
+"""
+
+# The SQL here is built from model metadata and constants only, never from input.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import peewee as pw
+
+from cloud.changes import CLIENT, CREDENTIAL, STAFF, TARIFF
+from cloud.models import (
+    REGISTRATIONS,
+    BaseModel,
+    Client,
+    ClientPhone,
+    Credential,
+    LedgerEntry,
+    StandEvent,
+    Tariff,
+    TariffVersion,
+    User,
+    UserSite,
+)
+
+
+class Source(NamedTuple):
+    """Rows of ``model`` whose ``columns`` (field names) the directory reads: writing one is a
+    change of the ``entity`` rows that ``ids`` selects (SQL, ``{row}`` the written row, its one
+    column named ``id``), for rows that meet ``when`` (SQL on ``{row}``; empty: every row)."""
+
+    model: type[BaseModel]
+    entity: str
+    columns: tuple[str, ...]
+    ids: str = 'SELECT {row}."id" AS id'
+    when: str = ""
+
+
+def _of(field: pw.ForeignKeyField) -> str:
+    return f'SELECT {{row}}."{field.column_name}" AS id'
+
+
+_REGISTERED = ", ".join(f"'{kind}'" for kind in REGISTRATIONS)
+
+SOURCES: tuple[Source, ...] = (
+    # A deleted client's linked credentials leave the stands with it (credential_entries skips
+    # them), no later than the client: first.
+    Source(
+        Client,
+        CREDENTIAL,
+        ("deleted_at",),
+        'SELECT "id" AS id FROM "credential" WHERE "client_id" = {row}."id" '
+        'AND "unlinked_at" IS NULL',
+    ),
+    Source(
+        Client,
+        CLIENT,
+        (
+            "kind",
+            "name",
+            "blocked",
+            "default_tariff",
+            "balance_kopecks",
+            "points_balance",
+            "points_spending",
+            "discount_percent",
+            "discount_kopecks",
+            "deleted_at",
+            "uuid",
+        ),
+    ),
+    Source(ClientPhone, CLIENT, ("client", "phone", "position"), _of(ClientPhone.client)),
+    # A ledger entry moves the balance and the ledger position the stand holds it at.
+    Source(LedgerEntry, CLIENT, ("client",), _of(LedgerEntry.client)),
+    # A registration attached to a client is one of the uuids stands know it by.
+    Source(
+        StandEvent,
+        CLIENT,
+        ("client", "subject_uuid", "type"),
+        _of(StandEvent.client),
+        f'{{row}}."type" IN ({_REGISTERED}) AND {{row}}."client_id" IS NOT NULL',
+    ),
+    Source(
+        Credential,
+        CREDENTIAL,
+        ("client", "kind", "value", "lost", "daily_limit_kopecks", "unlinked_at"),
+    ),
+    Source(Tariff, TARIFF, ("name", "active")),
+    Source(
+        TariffVersion,
+        TARIFF,
+        (
+            "tariff",
+            "effective_from",
+            "member_per_minute",
+            "guest_per_minute",
+            "step_s",
+            "min_charge",
+            "cap",
+            "grace_s",
+        ),
+        _of(TariffVersion.tariff),
+    ),
+    Source(User, STAFF, ("full_name", "role", "pin_hash", "active", "deleted_at")),
+    Source(UserSite, STAFF, ("user", "site"), _of(UserSite.user)),
+)
+
+_COUNTER = '"directory_counter"'
+_NOW = {
+    "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+    "postgresql": "(now() AT TIME ZONE 'UTC')",
+}
+_OPERATIONS = ("INSERT", "DELETE", "UPDATE")
+
+
+def _tables() -> dict[str, list[Source]]:
+    """The sources of each table, in ``SOURCES`` order (the order their entries are taken)."""
+    tables: dict[str, list[Source]] = {}
+    for source in SOURCES:
+        tables.setdefault(source.model._meta.table_name, []).append(source)
+    return tables
+
+
+def _columns(source: Source) -> list[str]:
+    return [source.model._meta.fields[name].column_name for name in source.columns]
+
+
+def _when(source: Source, row: str) -> str:
+    return source.when.format(row=row) if source.when else "TRUE"
+
+
+def _condition(source: Source, operation: str, engine: str) -> str:
+    """When a row written by ``operation`` is a change for ``source`` (SQL on OLD and NEW)."""
+    if operation != "UPDATE":
+        return _when(source, "NEW" if operation == "INSERT" else "OLD")
+    differs = "IS NOT" if engine == "sqlite" else "IS DISTINCT FROM"
+    changed = " OR ".join(f'OLD."{c}" {differs} NEW."{c}"' for c in _columns(source))
+    return f"({changed}) AND ({_when(source, 'OLD')} OR {_when(source, 'NEW')})"
+
+
+def _ids(source: Source, operation: str, engine: str) -> str:
+    """The ids of the entity rows changed by a row that ``operation`` wrote."""
+    rows = {"INSERT": ("NEW",), "DELETE": ("OLD",), "UPDATE": ("OLD", "NEW")}[operation]
+    ids = " UNION ".join(source.ids.format(row=row) for row in rows)
+    return f"SELECT z.id FROM ({ids}) AS z WHERE {_condition(source, operation, engine)}"
+
+
+def _record(source: Source, operation: str, engine: str) -> str:
+    """Statements giving the changed rows new positions, as ``record_change`` does."""
+    ids = _ids(source, operation, engine)
+    return (
+        'INSERT INTO "directory_change" ("position", "entity", "entity_id", "changed_at") '
+        f"SELECT c.\"position\" + ROW_NUMBER() OVER (ORDER BY x.id), '{source.entity}', x.id, "
+        f"{_NOW[engine]} FROM {_COUNTER} AS c, ({ids}) AS x "
+        'WHERE c."id" = 1 AND x.id IS NOT NULL '
+        'ON CONFLICT ("entity", "entity_id") DO UPDATE SET "position" = excluded."position", '
+        '"changed_at" = excluded."changed_at"; '
+        f'UPDATE {_COUNTER} SET "position" = "position" + '
+        f'(SELECT COUNT(*) FROM ({ids}) AS x WHERE x.id IS NOT NULL) WHERE "id" = 1;'
+    )
+
+
+def _trigger(sources: list[Source], operation: str, engine: str) -> tuple[str, str]:
+    """The event clause and the WHEN condition of the table's trigger for ``operation``."""
+    if operation == "UPDATE":
+        columns = sorted({c for source in sources for c in _columns(source)})
+        event = "UPDATE OF " + ", ".join(f'"{c}"' for c in columns)
+    else:
+        event = operation
+    conditions = [_condition(source, operation, engine) for source in sources]
+    when = "" if "TRUE" in conditions else " OR ".join(f"({c})" for c in conditions)
+    return event, when
+
+
+def sqlite_statements() -> list[str]:
+    """The triggers' DDL on SQLite, dropping any earlier ones first."""
+    statements = []
+    for table, sources in _tables().items():
+        for operation in _OPERATIONS:
+            name = f"directory_{table}_{operation.lower()}"
+            event, when = _trigger(sources, operation, "sqlite")
+            body = " ".join(_record(source, operation, "sqlite") for source in sources)
+            statements += [
+                f'DROP TRIGGER IF EXISTS "{name}"',
+                f'CREATE TRIGGER "{name}" AFTER {event} ON "{table}" FOR EACH ROW'
+                f"{f' WHEN {when}' if when else ''} BEGIN "
+                f'INSERT OR IGNORE INTO {_COUNTER} ("id", "position") VALUES (1, 0); {body} END',
+            ]
+    return statements
+
+
+_HOLD = f"""CREATE OR REPLACE FUNCTION "directory_hold"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM {_COUNTER} WHERE "id" = 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO {_COUNTER} ("id", "position") VALUES (1, 0) ON CONFLICT ("id") DO NOTHING;
+        PERFORM 1 FROM {_COUNTER} WHERE "id" = 1 FOR UPDATE;
+    END IF;
+    RETURN NULL;
+END $$"""
+
+
+def postgresql_statements() -> list[str]:
+    """The triggers' DDL on PostgreSQL (functions and triggers), dropping earlier ones first."""
+    statements = [_HOLD]
+    for table, sources in _tables().items():
+        name = f"directory_{table}"
+        branches = {
+            op: " ".join(_record(source, op, "postgresql") for source in sources)
+            for op in _OPERATIONS
+        }
+        statements.append(
+            f'CREATE OR REPLACE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql AS $$\n'
+            f"BEGIN\n    IF TG_OP = 'INSERT' THEN {branches['INSERT']}\n"
+            f"    ELSIF TG_OP = 'DELETE' THEN {branches['DELETE']}\n"
+            f"    ELSE {branches['UPDATE']}\n    END IF;\n    RETURN NULL;\nEND $$"
+        )
+        for operation in _OPERATIONS:
+            trigger = f"{name}_{operation.lower()}"
+            event, when = _trigger(sources, operation, "postgresql")
+            statements += [
+                f'DROP TRIGGER IF EXISTS "{trigger}" ON "{table}"',
+                f'CREATE TRIGGER "{trigger}" AFTER {event} ON "{table}" FOR EACH ROW'
+                f'{f" WHEN ({when})" if when else ""} EXECUTE FUNCTION "{name}"()',
+            ]
+        held, _when_any = _trigger(sources, "UPDATE", "postgresql")
+        statements += [
+            f'DROP TRIGGER IF EXISTS "directory_hold" ON "{table}"',
+            f'CREATE TRIGGER "directory_hold" BEFORE INSERT OR DELETE OR {held} ON "{table}" '
+            'FOR EACH STATEMENT EXECUTE FUNCTION "directory_hold"()',
+        ]
+    return statements
+
+
+def install(database: pw.Database) -> None:
+    """Make (again) the triggers, and the counter row they take positions from."""
+    postgresql = isinstance(database, pw.PostgresqlDatabase)
+    with database.atomic():
+        for sql in postgresql_statements() if postgresql else sqlite_statements():
+            database.execute_sql(sql)
+        database.execute_sql(
+            f'INSERT INTO {_COUNTER} ("id", "position") VALUES (1, 0) ON CONFLICT ("id") DO NOTHING'
+        )
