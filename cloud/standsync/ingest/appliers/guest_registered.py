@@ -41,7 +41,7 @@ def apply(a: Applying, p: GuestRegistered) -> None:
             _("Номер %(plate)s уже у клиента №%(id)s: гость без номера", plate=plate, id=holder.id),
         )
     else:
-        linked = Credential.create(client=guest, kind="plate", value=plate, created_at=a.at)
+        Credential.create(client=guest, kind="plate", value=plate, created_at=a.at)
 
 
 APPLIER = Applier[GuestRegistered](subject=lambda p: p.client_uuid, apply=apply)

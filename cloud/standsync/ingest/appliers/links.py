@@ -22,7 +22,7 @@ def link(a: Applying, client: Client, kind: str, value: str) -> None:
     (``credential_conflict``)."""
     held = active_credential(kind, value)
     if held is None:
-        linked = Credential.create(client=client, kind=kind, value=value, created_at=a.at)
+        Credential.create(client=client, kind=kind, value=value, created_at=a.at)
     elif held.client_id != client.id:
         a.flag(
             "credential_conflict",
