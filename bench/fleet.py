@@ -122,7 +122,7 @@ def provision(url: str, data_dir: Path, count: int) -> list[SimulatedStand]:
             client = Client.create(kind="member", name=f"Клиент {number}", home_site=site)
             fleet.append(SimulatedStand(stand.id, token, client.id, version.id, 0))
         # The stands start where their first walk after enrolment left them: at the position
-        # that covers the rows made here (written around record_change, so adopted first).
+        # that covers the rows made here (made before the change triggers saw them, so adopted first).
         adopt_unlogged()
         cursor = current_position()
     release(database)

@@ -1,4 +1,4 @@
-"""Time of every integrity check (cloud/integrity.py) on a big database, next to one bare
+"""Time of every integrity check (cloud/integrity/checks.py) on a big database, next to one bare
 full scan of the ledger, the largest table.
 
 For each database (an SQLite file in a temporary directory, and PostgreSQL in a private schema

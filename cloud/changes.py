@@ -20,7 +20,7 @@ takes it at its start (``hold_positions``) because it writes sessions before dir
 
 One entry per row rather than a growing log: the table stays as large as the directory, a
 cursor never falls "too old", and a full walk is the same read from position 0. Entries carry
-no site: which staff a stand sees is decided when its page is read (cloud/directoryfeed.py), so
+no site: which staff a stand sees is decided when its page is read (cloud/standsync/feed.py), so
 a staff member leaving a site's view is a tombstone there.
 
 Rows written while the triggers did not exist (databases before migration 12) are picked up by

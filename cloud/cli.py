@@ -436,7 +436,7 @@ def restore_command(file: Path, yes: bool) -> None:
 @main.command("expire-points")
 def expire_points() -> None:
     """Expire bonus points not used within ``points_expiry_days`` (first in, first out; see
-    cloud/bonus.py). Safe to run at any time and as often as you like: cron it daily."""
+    cloud/loyalty/bonus.py). Safe to run at any time and as often as you like: cron it daily."""
     from cloud.db import utcnow
     from cloud.loyalty.bonus import PointsRules, expire_all
 

@@ -35,7 +35,7 @@ class CloudConfig:
     max_request_bytes: int = 2 * 1024 * 1024
     trusted_proxy_count: int = 0  # >0 only behind a reverse proxy that sets X-Forwarded-For
     page_size: int = 50
-    # Mailings (cloud/mailings.py) go through this SMTP server; no host: mailings are off.
+    # Mailings (cloud/marketing/mailings.py) go through this SMTP server; no host: mailings are off.
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_username: str = ""  # empty: no log-in
@@ -43,7 +43,7 @@ class CloudConfig:
     smtp_sender: str = ""  # the From address, e.g. "Аквастенд <news@example.ru>"
     smtp_security: str = "starttls"  # starttls, ssl (implicit TLS, port 465) or none
     smtp_timeout: int = 30  # seconds per SMTP operation
-    # Bonus points (cloud/bonus.py): what a point is worth, the welcome bonus of a new member,
+    # Bonus points (cloud/loyalty/bonus.py): what a point is worth, the welcome bonus of a new member,
     # the accrual (a percentage of top-ups or of session charges, "topup" or "charge") and
     # how many days unspent points live (0: they never expire).
     points_value_kopecks: int = 100

@@ -95,7 +95,7 @@ def insert_rows(
 ) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (by field name, every row with the same keys) with SQL written here, up to
     ``chunk`` rows a statement: for bulk writes whose cost peewee's query builder would set
-    (cloud/ingest.py, bench/sync_ingest.py). Values go through each field's ``db_value``.
+    (cloud/standsync/ingest/, bench/sync_ingest.py). Values go through each field's ``db_value``.
 
     ``returning`` names fields to read back from the inserted rows (raw database values, in no
     particular order) where the database can (PostgreSQL, SQLite 3.35+); else the result is

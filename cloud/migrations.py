@@ -61,7 +61,7 @@ def _with_default(field: peewee.Field, default: str) -> peewee.Field:
 
 def _add_sync(database: peewee.Database) -> None:
     """Version 2: stand enrolment and clocks, the events stands send, and the uuids and
-    re-pricing columns that applying them needs (cloud/standauth.py, cloud/ingest.py)."""
+    re-pricing columns that applying them needs (cloud/standsync/standauth.py, cloud/standsync/ingest/)."""
     database.create_tables([StandEvent])
     migrator = SchemaMigrator.from_database(database)
     stand_fields = (
@@ -97,7 +97,7 @@ def _add_sync(database: peewee.Database) -> None:
 
 def _add_commands_and_heartbeats(database: peewee.Database) -> None:
     """Version 4: commands to stands (remote end of a session) and their heartbeats, latest
-    and over time (cloud/commands.py, cloud/heartbeat.py)."""
+    and over time (cloud/standsync/commands.py, cloud/standsync/heartbeat.py)."""
     database.create_tables([StandCommand, StandHeartbeat, StandHeartbeatLog])
 
 
@@ -111,7 +111,7 @@ def _add_directory_changes(database: peewee.Database) -> None:
 def _add_comment_stands(database: peewee.Database) -> None:
     """Version 9: the stand a comment was written at, and the comment history complete: a
     comment given when a session ended (so far only in ``Session.comment``) becomes a comment
-    of its client and session, as cloud/ingest.py now records it; a comment that came from a
+    of its client and session, as cloud/standsync/ingest/ now records it; a comment that came from a
     stand learns its stand from the comment.added event it was made from."""
     migrator = SchemaMigrator.from_database(database)
     migrate(migrator.add_column(Comment._meta.table_name, "stand_id", Comment.stand))
@@ -142,8 +142,8 @@ def _add_comment_stands(database: peewee.Database) -> None:
 
 
 def _add_segments_and_mailings(database: peewee.Database) -> None:
-    """Version 5: segments, mailings and their recipients (cloud/segmentbook.py,
-    cloud/mailings.py), and the client's unsubscribe flag."""
+    """Version 5: segments, mailings and their recipients (cloud/marketing/segments.py,
+    cloud/marketing/mailings.py), and the client's unsubscribe flag."""
     database.create_tables([Segment, Mailing, MailingRecipient])
     migrator = SchemaMigrator.from_database(database)
     unsubscribed = _with_default(peewee.BooleanField(default=False), "FALSE")
@@ -172,7 +172,7 @@ def _silence_backfill_sql(database: peewee.Database) -> str:
 
 
 def _add_report_indexes(database: peewee.Database) -> None:
-    """Version 6: what the reports need to answer fast on a large chain (cloud/reports.py):
+    """Version 6: what the reports need to answer fast on a large chain (cloud/reports/pages.py):
     the heartbeat log's silences (filled in from the log kept so far) and the indexes of
     ``REPORT_INDEXES``."""
     add_missing_column(database, StandHeartbeatLog, "silence_s")
@@ -182,7 +182,7 @@ def _add_report_indexes(database: peewee.Database) -> None:
 
 
 def _add_corporate_accounts(database: peewee.Database) -> None:
-    """Version 8: corporate accounts (cloud/corporate.py): the corporate flag, drivers, a
+    """Version 8: corporate accounts (cloud/clients/corporate.py): the corporate flag, drivers, a
     per-card daily limit, and the credential each session was started with."""
     database.create_tables([ClientDriver])
     migrator = SchemaMigrator.from_database(database)
@@ -211,7 +211,7 @@ def _add_corporate_accounts(database: peewee.Database) -> None:
 
 def _add_points_and_discounts(database: peewee.Database) -> None:
     """Version 7: bonus points on the ledger and the client's points spending order and
-    personal discount (cloud/bonus.py). A ledger entry's event is unique per kind now (a
+    personal discount (cloud/loyalty/bonus.py). A ledger entry's event is unique per kind now (a
     session's end may charge money, spend points and accrue points)."""
     migrator = SchemaMigrator.from_database(database)
     client = Client._meta.table_name
@@ -267,7 +267,7 @@ UNUSED_INDEXES = (
 
 
 def _sync_repairs(database: peewee.Database) -> None:
-    """Version 11: a stand's alarm in its latest heartbeat (cloud/heartbeat.py; version 4
+    """Version 11: a stand's alarm in its latest heartbeat (cloud/standsync/heartbeat.py; version 4
     creates the table from today's model, with the column already), and ``UNUSED_INDEXES``
     dropped."""
     for index in UNUSED_INDEXES:

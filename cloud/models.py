@@ -14,7 +14,7 @@ ROLES = ("attendant", "operator", "administrator", "owner")
 CLIENT_KINDS = ("member", "guest")
 CREDENTIAL_KINDS = ("card", "plate", "qr")
 MONEY_KINDS = ("topup", "charge", "adjustment", "refund")
-# Bonus points (cloud/bonus.py): their entries move amount_points, never amount_kopecks.
+# Bonus points (cloud/loyalty/bonus.py): their entries move amount_points, never amount_kopecks.
 POINTS_KINDS = ("bonus_welcome", "bonus_accrual", "bonus_spend", "bonus_expiry", "bonus_adjustment")
 LEDGER_KINDS = MONEY_KINDS + POINTS_KINDS
 POINTS_SPENDING = ("points_first", "money_first", "off")
@@ -41,7 +41,7 @@ class Stand(BaseModel):
     site = pw.ForeignKeyField(Site, backref="stands", on_delete="RESTRICT")
     name = pw.CharField(max_length=100)
     created_at = UtcDateTimeField(default=utcnow)
-    # Enrolment and authentication (cloud/standauth.py): only SHA-256 hashes of the secrets.
+    # Enrolment and authentication (cloud/standsync/standauth.py): only SHA-256 hashes of the secrets.
     token_hash = pw.CharField(max_length=64, null=True)
     enrol_code_hash = pw.CharField(max_length=64, null=True, unique=True)
     enrol_code_expires_at = UtcDateTimeField(null=True)
@@ -154,14 +154,14 @@ class Client(BaseModel):
     home_site = pw.ForeignKeyField(Site, null=True, on_delete="SET NULL", backref="clients")
     blocked = pw.BooleanField(default=False)
     blocked_reason = pw.CharField(max_length=300, default="")
-    # Asked not to receive mailings (cloud/mailings.py skips them).
+    # Asked not to receive mailings (cloud/marketing/mailings.py skips them).
     unsubscribed = pw.BooleanField(default=False)
 
-    # One account with several cards, plates and drivers, one balance (cloud/corporate.py).
+    # One account with several cards, plates and drivers, one balance (cloud/clients/corporate.py).
     corporate = pw.BooleanField(default=False)
     # A cache of sum(LedgerEntry.amount_kopecks), updated in the same transaction as each entry.
     balance_kopecks = pw.BigIntegerField(default=0)
-    # The same for sum(LedgerEntry.amount_points) (cloud/bonus.py); points spending order and
+    # The same for sum(LedgerEntry.amount_points) (cloud/loyalty/bonus.py); points spending order and
     # the personal discount (sync.bonus, sync.pricing.Discount).
     points_balance = pw.BigIntegerField(default=0)
     points_spending = pw.CharField(max_length=20, default="points_first")
@@ -204,7 +204,7 @@ class Credential(BaseModel):
     lost = pw.BooleanField(default=False)
     created_at = UtcDateTimeField(default=utcnow)
     unlinked_at = UtcDateTimeField(null=True)
-    # A card's charges on one local day may not exceed this (None: no limit; cloud/corporate.py).
+    # A card's charges on one local day may not exceed this (None: no limit; cloud/clients/corporate.py).
     daily_limit_kopecks = pw.BigIntegerField(null=True)
 
 
@@ -251,7 +251,7 @@ REGISTRATIONS = ("guest.registered", "client.registered")
 
 
 class StandEvent(BaseModel):
-    """Every event a stand sent, as received (cloud/ingest.py): unique per (stand, seq) and by
+    """Every event a stand sent, as received (cloud/standsync/ingest/): unique per (stand, seq) and by
     its id, so a resent event is recognised and never applied twice."""
 
     stand = pw.ForeignKeyField(Stand, backref="events", on_delete="RESTRICT")
@@ -259,7 +259,7 @@ class StandEvent(BaseModel):
     event_uuid = pw.CharField(max_length=36, unique=True)
     type = pw.CharField(max_length=40)
     occurred_at_raw = pw.CharField(max_length=40)  # the stand's wall clock, as sent
-    occurred_at = UtcDateTimeField(index=True)  # corrected (see cloud/ingest.py)
+    occurred_at = UtcDateTimeField(index=True)  # corrected (see cloud/standsync/ingest/)
     time_source = pw.CharField(max_length=10)  # clock, mono, raw, received
     boot_id = pw.CharField(max_length=36)
     mono_ms = pw.BigIntegerField()
@@ -305,7 +305,7 @@ class LedgerEntry(BaseModel):
 
 class Comment(BaseModel):
     """A note on a client, and maybe one of their sessions: written in the central app, at a
-    stand (comment.added), or given when a session ended (cloud/ingest.py)."""
+    stand (comment.added), or given when a session ended (cloud/standsync/ingest/)."""
 
     client = pw.ForeignKeyField(Client, backref="comments", on_delete="CASCADE")
     session = pw.ForeignKeyField(Session, null=True, on_delete="SET NULL", backref="comments")
@@ -336,7 +336,7 @@ ALL_MODELS: list[type[BaseModel]] = [
 ]
 
 
-# --- commands to stands and their live state (cloud/commands.py, cloud/heartbeat.py) ---------
+# --- commands to stands and their live state (cloud/standsync/commands.py, cloud/standsync/heartbeat.py) ---------
 
 
 class StandCommand(BaseModel):
@@ -425,7 +425,7 @@ class DirectoryChange(BaseModel):
 ALL_MODELS.extend([DirectoryCounter, DirectoryChange])
 
 
-# --- segments and mailings (cloud/segmentbook.py, cloud/mailings.py) --------------------------
+# --- segments and mailings (cloud/marketing/segments.py, cloud/marketing/mailings.py) --------------------------
 
 MAILING_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
 
@@ -471,7 +471,7 @@ class MailingRecipient(BaseModel):
 ALL_MODELS.extend([Segment, Mailing, MailingRecipient])
 
 
-# --- indexes the reports read by (cloud/reports.py; migration 6) ------------------------------
+# --- indexes the reports read by (cloud/reports/pages.py; migration 6) ------------------------------
 
 # Partial where the report reads a small part of a large table. Plain SQL, the same text on
 # SQLite and PostgreSQL, run by create_tables on a fresh database and by the migration.
@@ -507,7 +507,7 @@ for _model, _sql in REPORT_INDEXES:
     _model.add_index(pw.SQL(_sql))
 
 
-# --- corporate accounts (cloud/corporate.py) ---------------------------------------------------
+# --- corporate accounts (cloud/clients/corporate.py) ---------------------------------------------------
 
 
 class ClientDriver(BaseModel):

@@ -345,7 +345,7 @@ def revoke_stand(stand_id: int) -> Any:
 @bp.route("/stands")
 @requires(Capability.VIEW_CATALOG)
 def stands() -> Any:
-    """Every stand of the user's sites at a glance (cloud/heartbeat.py); the page refreshes its
+    """Every stand of the user's sites at a glance (cloud/standsync/heartbeat.py); the page refreshes its
     table every few seconds."""
     return render_template(
         "catalog/stands.html",

@@ -64,7 +64,7 @@ class ClientOut(BaseModel):
     member_since: str | None
     created_at: str
     counters: CountersOut
-    points_balance: int = Field(description="bonus points (cloud/bonus.py)")
+    points_balance: int = Field(description="bonus points (cloud/loyalty/bonus.py)")
     points_spending: Literal["points_first", "money_first", "off"]
     discount_percent: int = Field(description="personal discount per session, 0..100 %")
     discount_kopecks: int = Field(description="or a fixed discount per session, kopecks")

@@ -9,7 +9,7 @@ ordinary credentials of that one client and spend its one balance. On top of tha
   travels down to the stands in the directory, and a stand refuses a start with the card once
   its sessions of the card today have reached it. The stand knows only its own sessions, so
   the central service flags every session whose end took the card's spend on that day over
-  the limit, counting every stand (``flag_over_daily_limit``, called by cloud/ingest.py);
+  the limit, counting every stand (``flag_over_daily_limit``, called by cloud/standsync/ingest/);
 - the account page: drivers, cards with their limits and today's spend, sessions grouped by
   the card or plate that started them (``Session.credential_kind``/``credential_value``).
 
@@ -201,7 +201,7 @@ def flag_over_daily_limit(session_uuids: list[str], timezone: str | None = None)
     stand in the order they ended, each flagged once the running sum of their costs exceeds
     the limit. The whole day is looked at again, so a session that reaches us late (a stand
     that was offline) flags the ones that ended after it. Returns the ids newly flagged.
-    Called in the transaction that applied the ends (cloud/ingest.py)."""
+    Called in the transaction that applied the ends (cloud/standsync/ingest/)."""
     if not session_uuids:
         return []
     zone = timezone or _app_timezone()

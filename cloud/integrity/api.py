@@ -1,4 +1,4 @@
-"""API: the integrity checks (cloud/integrity.py), each with OK or its violations."""
+"""API: the integrity checks (cloud/integrity/checks.py), each with OK or its violations."""
 
 from __future__ import annotations
 

@@ -229,7 +229,7 @@ def _distinct(values: Any) -> list[int]:
 
 def session_charges(limit: int = LIMIT) -> list[Violation]:
     """Every ended session has a cost and exactly one charge entry of that cost (a free session
-    none, as cloud/ingest.py posts none); an open session has no charge yet."""
+    none, as cloud/standsync/ingest/ posts none); an open session has no charge yet."""
     charge = (LedgerEntry.session == Session.id) & (LedgerEntry.kind == "charge")
     count = pw.fn.COUNT(LedgerEntry.id)
     charged = pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
@@ -364,7 +364,7 @@ def _gaps(stand_id: int) -> list[tuple[int, int]]:
 
 
 def tariffs(limit: int, now: datetime) -> list[Violation]:
-    """Each tariff version's numbers are within the rules of cloud/tariffs.py (checked by the
+    """Each tariff version's numbers are within the rules of cloud/catalog/tariffs.py (checked by the
     same function that checks a new version), and each active tariff has a version in force
     at ``now``.
     Tariff tables are small: the versions are read and checked one by one."""

@@ -1,4 +1,4 @@
-"""The diagnostics page: every integrity check (cloud/integrity.py) with OK or its violations,
+"""The diagnostics page: every integrity check (cloud/integrity/checks.py) with OK or its violations,
 each naming the clients, sessions, stands and tariffs concerned with links to their pages.
 
 Capability REPORTS (operators, administrators, owners): the checks read the whole chain, not

@@ -1,5 +1,5 @@
 """The ledger: every movement of a client's money or bonus points is an entry, and a balance
-is their sum (money: ``amount_kopecks``; points: ``amount_points``, cloud/bonus.py).
+is their sum (money: ``amount_kopecks``; points: ``amount_points``, cloud/loyalty/bonus.py).
 
 ``post_entry`` (and ``post_entries``, the same for many entries at once) is the one place a
 balance changes. It inserts the entry and moves the cached ``Client.balance_kopecks`` with an
@@ -233,7 +233,7 @@ def ledger_balance(client: Client) -> int:
 
 def _newest_first(client: Client) -> pw.ModelSelect:
     """The client's money entries with the staff member who made each (read in the same
-    query); points entries are the bonus history's (cloud/bonus.py)."""
+    query); points entries are the bonus history's (cloud/loyalty/bonus.py)."""
     return (
         LedgerEntry.select(LedgerEntry, User)
         .join(User, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.created_by == User.id))

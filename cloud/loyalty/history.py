@@ -1,7 +1,7 @@
 """The bonus history (seed 004): points entries of one client, of the clients with a phone,
 or of every client the caller may see, filtered by operation (accrual, spending, expiry,
 manual), method (automatically or by a person, or one staff member) and period; with its sums,
-as a page (cloud/loyalty.py), CSV and JSON (cloud/api/bonuses.py)."""
+as a page (cloud/loyalty/pages.py), CSV and JSON (cloud/loyalty/api.py)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ MONEY_LIMIT = 10**12  # kopecks
 
 
 class SegmentFilter(BaseModel):
-    """The conditions of a segment; every one is optional (see ``cloud/segmentbook.py``)."""
+    """The conditions of a segment; every one is optional (see ``cloud/marketing/segments.py``)."""
 
     model_config = ConfigDict(extra="forbid")
 

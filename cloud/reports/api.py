@@ -1,6 +1,6 @@
-"""API: the reports (cloud/reports.py pages) as JSON: top-ups by period, method, site or staff
+"""API: the reports (cloud/reports/pages.py pages) as JSON: top-ups by period, method, site or staff
 member; the top-up history; the balances that went negative with their sessions; stand health
-over a period. The sessions report is ``/reports/summary`` (cloud/api/sessions.py)."""
+over a period. The sessions report is ``/reports/summary`` (cloud/sessions/api.py)."""
 
 from __future__ import annotations
 

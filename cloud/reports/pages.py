@@ -5,7 +5,7 @@ the top-up history of any client; balances that went negative and the sessions t
 them; stand health over a period (offline time, outbox peaks, re-priced sessions).
 
 The figures come from ``cloud.sessions.service``, ``cloud.reports.topups``, ``cloud.reports.debts`` and
-``cloud.reports.stands``; the JSON API gives the same (cloud/api/reports.py)."""
+``cloud.reports.stands``; the JSON API gives the same (cloud/reports/api.py)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ RowT = TypeVar("RowT", bound=ReportRow)
 
 @dataclass(frozen=True)
 class Summary(Generic[RowT]):
-    """Figures of a period per group (the sessions', or the top-ups' in cloud/topupreport.py),
+    """Figures of a period per group (the sessions', or the top-ups' in cloud/reports/topups.py),
     in time order for days, weeks and months, and the totals."""
 
     period: Period

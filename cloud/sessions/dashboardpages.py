@@ -2,7 +2,7 @@
 running cost. The page ticks the time in the browser (static/dashboard.js) and refreshes the
 cards from ``live.json``, whose costs come from the shared pricing code on the server.
 
-A forgotten session can be ended remotely from its card (cloud/commands.py): the stand ends it
+A forgotten session can be ended remotely from its card (cloud/standsync/commands.py): the stand ends it
 at its next poll, and the card shows "завершение запрошено" until then."""
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The stands' API under ``/sync/v1`` (DESIGN.md, sync protocol). Not a staff API: a stand
-authenticates with its own token (cloud/standauth.py), and CSRF does not apply.
+authenticates with its own token (cloud/standsync/standauth.py), and CSRF does not apply.
 
 - ``POST /sync/v1/enrol`` ``{"code"}`` → ``{"stand_id", "site_id", "token"}`` (no token needed).
 - ``GET /sync/v1/status`` → ``{"stand_id", "site_id", "acked_seq", "server_time"}``.
 - ``GET /sync/v1/directory?cursor=N&limit=M`` → a directory page (``sync.directorypage.DirectoryPage``,
-  cloud/directoryfeed.py): ``limit`` 1–5000 changes, default 1000; gzip-encoded when the
+  cloud/standsync/feed.py): ``limit`` 1–5000 changes, default 1000; gzip-encoded when the
   request accepts it and the page is over 1 KiB.
 - ``POST /sync/v1/events`` ``{"events": [...]}`` → ``{"acked_seq", "server_time"}`` and, when
   an event was refused, ``"refused": {"seq", "code", "message"}`` with status 422 (the event) or
@@ -13,7 +13,7 @@ authenticates with its own token (cloud/standauth.py), and CSRF does not apply.
   below what the stand had acknowledged, and the stand sends again from there.
 - ``POST /sync/v1/heartbeat`` ``{"version", "uptime_s", "outbox", "oldest_unacked_at",
   "cursor", "last_sync_at", "reader", "camera", "alarm"}`` → ``{"server_time"}``
-  (cloud/heartbeat.py).
+  (cloud/standsync/heartbeat.py).
 
 Every request but enrolment carries ``Authorization: Bearer <stand token>`` and
 ``X-Stand-Clock: <ISO 8601 UTC>``; ``X-Stand-Boot`` (boot uuid) and ``X-Stand-Mono-Ms`` (its

@@ -3,7 +3,7 @@
 An operator (or an attendant at their own site) ends a forgotten session remotely: the command
 is stored here, travels to the stand in every directory poll (``pending_commands``) and is done
 when the stand's ordinary session.ended event for that session is applied
-(``complete_for_session``, called by cloud/ingest.py). The stand, not this service, ends the
+(``complete_for_session``, called by cloud/standsync/ingest/). The stand, not this service, ends the
 session: it prices it and charges the balance as for any other end, so nothing is charged twice.
 """
 

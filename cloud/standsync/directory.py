@@ -104,7 +104,7 @@ def default_tariff_of(tariffs: tuple[TariffEntry, ...], now: datetime) -> int | 
 
 def stand_uuids(ids: Ids | None = None) -> dict[int, list[str]]:
     """The uuids stands registered each client under (of all clients, or of ``ids``): its own
-    ``Client.uuid`` and those of registrations attached to it (cloud/ingest.py,
+    ``Client.uuid`` and those of registrations attached to it (cloud/standsync/ingest/,
     ``client_by_uuid``); a uuid that is another client's own stays with that one."""
     own = Client.select(Client.id, Client.uuid).where(Client.uuid.is_null(False))
     attached = StandEvent.select(StandEvent.client, StandEvent.subject_uuid).where(

@@ -1,4 +1,4 @@
-"""Stands' live state in the JSON API: the stands page's table (cloud/heartbeat.py) as JSON."""
+"""Stands' live state in the JSON API: the stands page's table (cloud/standsync/heartbeat.py) as JSON."""
 
 from __future__ import annotations
 

@@ -169,7 +169,7 @@ def state_of(stand: Stand, now: datetime) -> str:
 # A contact this recent, with the same boot and the skew within the tolerance, is not written
 # again: a stand's poll follows its push at once, and a write per request cost every poll a
 # commit (bench/fleet.py). The stands page counts a stand online for 30 s after its contact
-# (cloud/heartbeat.py, ONLINE_WITHIN).
+# (cloud/standsync/heartbeat.py, ONLINE_WITHIN).
 CONTACT_REFRESH = timedelta(seconds=5)
 SKEW_TOLERANCE_MS = 500
 

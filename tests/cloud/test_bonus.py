@@ -1,4 +1,4 @@
-"""Bonus points centrally (cloud/bonus.py): the welcome bonus, accrual on top-ups or charges,
+"""Bonus points centrally (cloud/loyalty/bonus.py): the welcome bonus, accrual on top-ups or charges,
 points spent by sessions as stands report them, two stands spending the same points offline,
 expiry first in first out and across a session, manual operations, and discounts re-priced."""
 

@@ -1,6 +1,6 @@
-"""Integrity checks (cloud/integrity.py): data written directly into the tables, around the
+"""Integrity checks (cloud/integrity/checks.py): data written directly into the tables, around the
 services, breaks one rule at a time and the check for that rule lists it; the data the
-services write (a stand's events applied by cloud/ingest.py) passes every check. The same
+services write (a stand's events applied by cloud/standsync/ingest/) passes every check. The same
 through ``aquastand-cloud check``, the diagnostics page and ``GET /api/v1/diagnostics``."""
 
 from __future__ import annotations
