@@ -44,7 +44,7 @@ def write_every_table(world: World) -> None:
     """Rows beyond the world's, so every table the directory reads has one to change, the
     newest of each being one the site's directory holds."""
     ledger.record_topup(None, world.member, 10_000, "cash")
-    tariffs.create_tariff(world.users["owner"], name="Экспресс", rates=RATES)
+    tariffs.create_tariff(world.users["owner"], name="Экспресс", rates=RATES, now=utcnow())
     staffbook.create_staff(
         name="Аквастендист с Гагарина",
         phone="+79000000088",
@@ -81,7 +81,7 @@ def read_columns(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str
         write_every_table(world)
         database.close()  # a new connection: no statement prepared before the authorizer
         database.connection().set_authorizer(authorise)
-        build_directory(world.site_a.id, app.config["AQ"])
+        build_directory(world.site_a.id, app.config["AQ"], utcnow())
         database.connection().set_authorizer(None)
     release(database)
     return reads

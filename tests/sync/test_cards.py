@@ -22,6 +22,7 @@ from tests.integration.conftest import (
     _truncate_all,
     app,
     central,
+    clock,
     database_url,
     direct_stand,
     fast_password_hashing,
