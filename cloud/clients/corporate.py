@@ -23,11 +23,9 @@ from datetime import datetime
 from typing import Any
 
 import peewee as pw
-from flask import current_app, has_app_context
 from flask_babel import gettext as _
 
 from cloud.clock import iso_utc
-from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.errors import NotFound, ValidationFailed
 from cloud.ledger.service import MAX_AMOUNT_KOPECKS
@@ -48,12 +46,6 @@ MAX_DRIVER_NAME = 200
 MAX_DRIVERS = 200
 SESSIONS_PER_GROUP = 20
 OVER_LIMIT_FLAG = "over_daily_limit"
-
-
-def _app_timezone() -> str:
-    """The running app's time zone (the configuration's default outside an app): only for
-    ``flag_over_daily_limit`` callers that do not pass one yet (cloud/standsync/ingest.py)."""
-    return str(current_app.config["AQ"].timezone if has_app_context() else CloudConfig.timezone)
 
 
 # --- drivers ----------------------------------------------------------------------------------
@@ -195,7 +187,7 @@ def _limits_of(values: set[str]) -> dict[str, tuple[int, int]]:
     return {value: (limit, client_id) for value, limit, client_id in rows}
 
 
-def flag_over_daily_limit(session_uuids: list[str], timezone: str | None = None) -> list[int]:
+def flag_over_daily_limit(session_uuids: list[str], timezone: str) -> list[int]:
     """Flag the sessions that took a card over its daily limit, on the days of these ended
     sessions (``sync.limits``): on each such card and day, the card's ended sessions at every
     stand in the order they ended, each flagged once the running sum of their costs exceeds
@@ -204,7 +196,6 @@ def flag_over_daily_limit(session_uuids: list[str], timezone: str | None = None)
     Called in the transaction that applied the ends (cloud/standsync/ingest/)."""
     if not session_uuids:
         return []
-    zone = timezone or _app_timezone()
     ended = (
         Session.select(Session.credential_value, Session.started_at)
         .where(
@@ -214,7 +205,7 @@ def flag_over_daily_limit(session_uuids: list[str], timezone: str | None = None)
         )
         .tuples()
     )
-    days = {(value, local_day(started, zone)) for value, started in ended}
+    days = {(value, local_day(started, timezone)) for value, started in ended}
     limits = _limits_of({value for value, _day in days}) if days else {}
     flagged: list[int] = []
     for value, (since, until) in sorted(days):

@@ -144,7 +144,7 @@ def events() -> Any:
             _("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large"
         )
     rules = PointsRules.from_config(current_app.config["AQ"])
-    result = apply_batch(stand, events, clock, rules)
+    result = apply_batch(stand, events, clock, rules, current_app.config["AQ"].timezone)
     answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(app_now())}
     if result.refused is None:
         return jsonify(answer)

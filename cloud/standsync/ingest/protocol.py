@@ -29,6 +29,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud import changes
+from cloud.config import CloudConfig
 from cloud.db import db_proxy, is_postgresql
 from cloud.errors import DomainError
 from cloud.loyalty import bonus
@@ -59,18 +60,23 @@ class BatchResult:
 
 
 def apply_batch(
-    stand: Stand, envelopes: list[Any], clock: StandClock, rules: PointsRules = bonus.OFF
+    stand: Stand,
+    envelopes: list[Any],
+    clock: StandClock,
+    rules: PointsRules = bonus.OFF,
+    timezone: str = CloudConfig.timezone,
 ) -> BatchResult:
-    """Apply ``envelopes`` (parsed JSON events) from the authenticated ``stand``.
+    """Apply ``envelopes`` (parsed JSON events) from the authenticated ``stand``; ``timezone``
+    is the service's (a card's daily limit counts its calendar days).
 
     Two requests of one stand racing past the lock (a unique index catching the second) are
     resolved by applying the batch again: the events the first stored are duplicates then."""
     if len(envelopes) > MAX_BATCH:
         raise Refused(_("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large", 400)
     try:
-        return _apply_batch(stand, envelopes, clock, rules)
+        return _apply_batch(stand, envelopes, clock, rules, timezone)
     except pw.IntegrityError:
-        return _apply_batch(stand, envelopes, clock, rules)
+        return _apply_batch(stand, envelopes, clock, rules, timezone)
 
 
 def last_seq(stand: Stand) -> int:
@@ -88,7 +94,7 @@ def _batch_transaction() -> Any:
 
 
 def _apply_batch(
-    stand: Stand, envelopes: list[Any], clock: StandClock, rules: PointsRules
+    stand: Stand, envelopes: list[Any], clock: StandClock, rules: PointsRules, timezone: str
 ) -> BatchResult:
     with _batch_transaction():
         # The contact first: it locks the stand's row (PostgreSQL) for the batch, and shares
@@ -100,7 +106,7 @@ def _apply_batch(
         changes.hold_positions()  # before any write: the batch records directory changes
         acked, by_seq, known_ids = _stored(stand, envelopes)
         fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
-        acked, refusal = _apply_events(stand, fresh, clock, acked, rules)
+        acked, refusal = _apply_events(stand, fresh, clock, acked, rules, timezone)
         return BatchResult(acked, refusal or stop)
 
 
@@ -206,6 +212,7 @@ def _apply_events(
     clock: StandClock,
     acked: int,
     rules: PointsRules,
+    timezone: str,
 ) -> tuple[int, Refusal | None]:
     """Apply the checked new events in order: runs of the common kinds together, the others
     one by one. Returns the last seq applied and the refusal that stopped it, if any."""
@@ -224,7 +231,7 @@ def _apply_events(
         end = index
         while end < len(fresh) and fresh[end][0].type in RUN_KINDS:
             end += 1
-        rows, refusal = apply_run(stand, clock, fresh[index:end], rules)
+        rows, refusal = apply_run(stand, clock, fresh[index:end], rules, timezone)
         if rows:
             acked = rows[-1]["seq"]
         if refusal is not None:

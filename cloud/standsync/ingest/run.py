@@ -57,12 +57,13 @@ def apply_run(
     clock: StandClock,
     events: list[tuple[Event, Any]],
     rules: PointsRules,
+    timezone: str,
 ) -> tuple[list[Row], Refusal | None]:
     """Plan and write ``events`` (each with its JSON as received); the rows written, in
     order, and the refusal of the event that stopped the run, if any."""
     plan = Plan(stand, [event for event, _raw in events], rules)
     refusal = _plan_events(plan, clock, events)
-    _write(plan)
+    _write(plan, timezone)
     return plan.rows, refusal
 
 
@@ -80,7 +81,7 @@ def _plan_events(plan: Plan, clock: StandClock, events: list[tuple[Event, Any]])
     return None
 
 
-def _write(plan: Plan) -> None:
+def _write(plan: Plan, timezone: str) -> None:
     """Store the planned events and their effects."""
     if not plan.rows:
         return
@@ -96,7 +97,7 @@ def _write(plan: Plan) -> None:
         commands.complete_for_session(session, at)
     event_ids = _inserted(StandEvent, plan.rows, "event_uuid")
     ended = [s.uuid for s in [*plan.ended, *new] if s.ended_at is not None]
-    corporate.flag_over_daily_limit(ended)
+    corporate.flag_over_daily_limit(ended, timezone)
     for session in plan.sessions.values():
         session_ids.setdefault(session.uuid, session.id)
     if plan.comments:
