@@ -100,8 +100,8 @@ def fill(count: int) -> str:
                     {"client": client_id, "kind": "plate", "value": plate(n), "created_at": now}
                 )
             Credential.insert_many(rows).execute()
-    code = provision_stand(site, "Пост 1").code
-    _stand, token = enrol(code)
+    code = provision_stand(site, "Пост 1", utcnow()).code
+    _stand, token = enrol(code, utcnow())
     return token
 
 

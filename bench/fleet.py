@@ -55,7 +55,7 @@ from scratch import POSTGRES_URL, postgres_schema
 
 from cloud import create_app
 from cloud.changes import adopt_unlogged, current_position
-from cloud.db import release
+from cloud.db import release, utcnow
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Tariff, TariffVersion
 from cloud.standsync.standauth import enrol, provision_stand
@@ -117,8 +117,8 @@ def provision(url: str, data_dir: Path, count: int) -> list[SimulatedStand]:
         for number in range(count):
             if number % STANDS_PER_SITE == 0:
                 site = Site.create(name=f"Мойка {number // STANDS_PER_SITE + 1}")
-            code = provision_stand(site, f"Пост {number % STANDS_PER_SITE + 1}").code
-            stand, token = enrol(code)
+            code = provision_stand(site, f"Пост {number % STANDS_PER_SITE + 1}", utcnow()).code
+            stand, token = enrol(code, utcnow())
             client = Client.create(kind="member", name=f"Клиент {number}", home_site=site)
             fleet.append(SimulatedStand(stand.id, token, client.id, version.id, 0))
         # The stands start where their first walk after enrolment left them: at the position

@@ -45,7 +45,7 @@ from scratch import POSTGRES_URL, postgres_schema
 from werkzeug.serving import make_server
 
 from cloud import create_app
-from cloud.db import open_database, release
+from cloud.db import open_database, release, utcnow
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Stand, StandEvent, Tariff, TariffVersion
 from cloud.standsync.ingest import StandClock, event_row
@@ -219,7 +219,7 @@ def run(kind: str, events: int, batch: int) -> Result:
         upgrade(database)
         with app.app_context():
             stand, scratch, members, version_id = world()
-            code = provision_stand(stand.site, stand.name).code
+            code = provision_stand(stand.site, stand.name, utcnow()).code
         server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

@@ -285,6 +285,7 @@ def provision_stand(site_name: str, name: str) -> None:
     """Print a one-time enrolment code for a stand (alone on the last line); the stand
     exchanges it for its token with `aquastand-edge enrol`. A new code replaces an unused one;
     the stand's current token keeps working until the new code is used."""
+    from cloud.db import utcnow
     from cloud.models import Site
     from cloud.standsync.standauth import provision_stand as provision
 
@@ -294,7 +295,7 @@ def provision_stand(site_name: str, name: str) -> None:
         site = Site.get_or_none(Site.name == site_name)
         if site is None:
             raise click.ClickException(f"no site named {site_name!r}")
-        provisioned = provision(site, name)
+        provisioned = provision(site, name, utcnow())
     except (DomainError, RuleError) as error:
         raise click.ClickException(error.message) from error
     finally:

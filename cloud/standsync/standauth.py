@@ -24,7 +24,7 @@ from flask_babel import gettext as _
 
 from cloud.catalog.sites import create_stand
 from cloud.catalog.tariffs import clean_name, same_name
-from cloud.db import db_proxy, utcnow
+from cloud.db import db_proxy
 from cloud.errors import Conflict, DomainError
 from cloud.models import Site, Stand
 
@@ -64,9 +64,8 @@ class Provisioned:
     expires_at: datetime
 
 
-def issue_code(stand: Stand, now: datetime | None = None) -> Provisioned:
+def issue_code(stand: Stand, now: datetime) -> Provisioned:
     """A new enrolment code for ``stand`` (any earlier unused code stops working)."""
-    now = now or utcnow()
     code = _new_code()
     expires = now + CODE_LIFETIME
     Stand.update(
@@ -79,7 +78,7 @@ def issue_code(stand: Stand, now: datetime | None = None) -> Provisioned:
     return Provisioned(stand, code, expires)
 
 
-def provision_stand(site: Site, name: str, now: datetime | None = None) -> Provisioned:
+def provision_stand(site: Site, name: str, now: datetime) -> Provisioned:
     """The stand of ``site`` named ``name`` (created if there is none) with a new code."""
     name = clean_name(name)
     with db_proxy.atomic():
@@ -92,9 +91,8 @@ def provision_stand(site: Site, name: str, now: datetime | None = None) -> Provi
         return issue_code(stand, now)
 
 
-def enrol(code: str, now: datetime | None = None) -> tuple[Stand, str]:
+def enrol(code: str, now: datetime) -> tuple[Stand, str]:
     """Exchange an enrolment code for the stand's new secret token (returned once)."""
-    now = now or utcnow()
     normal = normalise_code(code)
     if not normal:
         raise Unauthorized(_("Укажите код подключения"), "code_required")
@@ -126,9 +124,8 @@ def enrol(code: str, now: datetime | None = None) -> tuple[Stand, str]:
     return Stand.get_by_id(stand.id), token
 
 
-def revoke(stand: Stand, now: datetime | None = None) -> None:
+def revoke(stand: Stand, now: datetime) -> None:
     """The stand's token and any pending code stop working at once."""
-    now = now or utcnow()
     Stand.update(
         token_hash=None, enrol_code_hash=None, enrol_code_expires_at=None, revoked_at=now
     ).where(Stand.id == stand.id).execute()

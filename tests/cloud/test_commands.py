@@ -133,7 +133,7 @@ def test_bad_requests_store_nothing(world: World, as_role: Any) -> None:
 def test_the_stands_session_ended_event_makes_the_command_done(
     client: FlaskClient, world: World, as_role: Any
 ) -> None:
-    code = provision_stand(world.site_a, world.stand_a.name).code
+    code = provision_stand(world.site_a, world.stand_a.name, utcnow()).code
     token = client.post("/sync/v1/enrol", json={"code": code}).get_json()["token"]
     stream = Stream(world.stand_a.id, start=utcnow())
     session_uuid, started = stream.started(world.member.id, world.tariff_version.id)

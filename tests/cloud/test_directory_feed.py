@@ -49,7 +49,7 @@ def enrolled(client: FlaskClient, world: World) -> str:
 
 def enrolled_stand(client: FlaskClient, world: World, name: str) -> str:
     """The token of the site's stand ``name``, provisioned (again) and enrolled."""
-    code = provision_stand(world.site_a, name).code
+    code = provision_stand(world.site_a, name, utcnow()).code
     response = client.post(f"{SYNC}/enrol", json={"code": code})
     assert response.status_code == 200, response.get_json()
     return str(response.get_json()["token"])
@@ -240,7 +240,7 @@ def test_attendants_of_another_site_are_not_in_the_staff(world: World, stand: St
 
 
 def test_a_revoked_stand_is_refused(world: World, stand: StandCopy) -> None:
-    revoke(Stand.get_by_id(world.stand_a.id))
+    revoke(Stand.get_by_id(world.stand_a.id), utcnow())
 
     response = stand.client.get(f"{SYNC}/directory?cursor=0", headers=headers(stand.token))
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cloud.db import utcnow
 from cloud.ledger.service import post_entry
 from cloud.models import Client, Session, Stand
 from cloud.standsync.standauth import provision_stand
@@ -144,7 +145,7 @@ def test_offline_sessions_at_two_stands_synced_later_are_marked(world, client):
     post_entry(world.member, "topup", 10000, method="cash", created_at=T0 - timedelta(hours=1))
     tokens = {}
     for site, stand in ((world.site_a, world.stand_a), (world.site_b, world.stand_b)):
-        code = provision_stand(site, stand.name).code
+        code = provision_stand(site, stand.name, utcnow()).code
         tokens[stand.id] = client.post("/sync/v1/enrol", json={"code": code}).get_json()["token"]
     a, b = Stream(world.stand_a.id), Stream(world.stand_b.id)
     b.wait(300)

@@ -35,7 +35,7 @@ CODE = re.compile(r"[A-Z2-7]{4}(?:-[A-Z2-7]{4}){7}")
 def test_provisioning_a_new_stand_creates_it_and_stores_only_the_codes_hash(
     world: World,
 ) -> None:
-    provisioned = provision_stand(world.site_a, "Пост 2")
+    provisioned = provision_stand(world.site_a, "Пост 2", utcnow())
 
     assert CODE.fullmatch(provisioned.code)  # 32 base32 characters: 160 bits
     stand = Stand.get_by_id(provisioned.stand.id)
@@ -48,7 +48,7 @@ def test_provisioning_a_new_stand_creates_it_and_stores_only_the_codes_hash(
 
 
 def test_provisioning_an_existing_stand_by_name_reuses_it(world: World) -> None:
-    provisioned = provision_stand(world.site_a, "  пост 1 ")
+    provisioned = provision_stand(world.site_a, "  пост 1 ", utcnow())
 
     assert provisioned.stand.id == world.stand_a.id
     assert Stand.select().where(Stand.site == world.site_a).count() == 1
@@ -56,14 +56,14 @@ def test_provisioning_an_existing_stand_by_name_reuses_it(world: World) -> None:
 
 def test_provisioning_with_an_empty_name_is_refused(world: World) -> None:
     with pytest.raises(ValidationFailed):
-        provision_stand(world.site_a, "   ")
+        provision_stand(world.site_a, "   ", utcnow())
     assert Stand.select().count() == 2
 
 
 def test_a_code_enrols_the_stand_once_as_typed_by_a_person(world: World) -> None:
-    code = provision_stand(world.site_a, "Пост 1").code
+    code = provision_stand(world.site_a, "Пост 1", utcnow()).code
 
-    stand, token = enrol(f"  {code.lower().replace('-', ' ')} ")
+    stand, token = enrol(f"  {code.lower().replace('-', ' ')} ", utcnow())
 
     assert stand.id == world.stand_a.id
     assert len(token.partition(".")[2]) >= 43  # 256 bits in URL-safe base64
@@ -72,7 +72,7 @@ def test_a_code_enrols_the_stand_once_as_typed_by_a_person(world: World) -> None
     assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert state_of(stored, utcnow()) == "connected"
     with pytest.raises(Conflict) as used:
-        enrol(code)
+        enrol(code, utcnow())
     assert used.value.status == 409 and used.value.code == "code_used"
 
 
@@ -80,11 +80,11 @@ def test_an_expired_or_unknown_code_is_refused(world: World) -> None:
     old = issue_code(world.stand_a, now=utcnow() - timedelta(hours=25)).code
 
     with pytest.raises(Unauthorized) as expired:
-        enrol(old)
+        enrol(old, utcnow())
     with pytest.raises(Unauthorized) as unknown:
-        enrol("AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG-HHHH")
+        enrol("AAAA-BBBB-CCCC-DDDD-EEEE-FFFF-GGGG-HHHH", utcnow())
     with pytest.raises(Unauthorized):
-        enrol("")
+        enrol("", utcnow())
 
     assert expired.value.code == "code_expired" and "истёк" in expired.value.message
     assert unknown.value.code == "unknown_code"
@@ -92,23 +92,23 @@ def test_an_expired_or_unknown_code_is_refused(world: World) -> None:
 
 
 def test_a_revoked_stands_token_and_pending_code_stop_working_at_once(world: World) -> None:
-    _stand, token = enrol(provision_stand(world.site_a, "Пост 1").code)
-    pending = issue_code(world.stand_a).code
+    _stand, token = enrol(provision_stand(world.site_a, "Пост 1", utcnow()).code, utcnow())
+    pending = issue_code(world.stand_a, utcnow()).code
 
-    revoke(world.stand_a)
+    revoke(world.stand_a, utcnow())
 
     assert stand_for_token(token) is None
     with pytest.raises(Unauthorized):
-        enrol(pending)
+        enrol(pending, utcnow())
     assert state_of(Stand.get_by_id(world.stand_a.id), utcnow()) == "revoked"
 
 
 def test_reprovisioning_keeps_the_old_token_until_the_new_code_replaces_it(world: World) -> None:
-    _stand, old_token = enrol(provision_stand(world.site_a, "Пост 1").code)
-    code = provision_stand(world.site_a, "Пост 1").code
+    _stand, old_token = enrol(provision_stand(world.site_a, "Пост 1", utcnow()).code, utcnow())
+    code = provision_stand(world.site_a, "Пост 1", utcnow()).code
     assert stand_for_token(old_token) is not None
 
-    _stand, new_token = enrol(code)
+    _stand, new_token = enrol(code, utcnow())
 
     assert stand_for_token(old_token) is None
     assert stand_for_token(new_token).id == world.stand_a.id
@@ -116,7 +116,7 @@ def test_reprovisioning_keeps_the_old_token_until_the_new_code_replaces_it(world
 
 @pytest.mark.parametrize("token", ["", "abc", "1.", "99.x", "1.wrong-secret", "1" * 30 + ".x"])
 def test_a_malformed_or_wrong_token_finds_no_stand(world: World, token: str) -> None:
-    enrol(provision_stand(world.site_a, "Пост 1").code)
+    enrol(provision_stand(world.site_a, "Пост 1", utcnow()).code, utcnow())
 
     assert stand_for_token(token) is None
 
@@ -142,13 +142,13 @@ def test_an_administrator_connects_a_stand_from_the_site_page_and_sees_the_code_
     assert code is not None
     again = browser.get(f"/sites/{world.site_a.id}").get_data(as_text=True)
     assert _code_on(again) is None and "ждёт подключения" in again
-    assert enrol(code)[0].id == world.stand_a.id
+    assert enrol(code, utcnow())[0].id == world.stand_a.id
     connected = browser.get(f"/sites/{world.site_a.id}").get_data(as_text=True)
     assert '<span class="badge member">подключён</span>' in connected
 
 
 def test_an_administrator_revokes_a_stand_from_the_site_page(world: World, as_role: Any) -> None:
-    _stand, token = enrol(provision_stand(world.site_a, "Пост 1").code)
+    _stand, token = enrol(provision_stand(world.site_a, "Пост 1", utcnow()).code, utcnow())
     browser = as_role("administrator")
 
     response = post_form(browser, f"/stands/{world.stand_a.id}/revoke", {})
@@ -164,7 +164,7 @@ def test_an_administrator_revokes_a_stand_from_the_site_page(world: World, as_ro
 def test_operators_may_not_connect_or_revoke_stands(
     world: World, as_role: Any, action: str
 ) -> None:
-    _stand, token = enrol(provision_stand(world.site_a, "Пост 1").code)
+    _stand, token = enrol(provision_stand(world.site_a, "Пост 1", utcnow()).code, utcnow())
     browser = as_role("operator")
 
     response = post_form(browser, f"/stands/{world.stand_a.id}/{action}", {})
@@ -210,7 +210,7 @@ def test_provision_stand_prints_a_code_that_enrols_the_stand(world: World, comma
     assert result.exit_code == 0, result.output
     code = result.output.strip().splitlines()[-1]
     assert CODE.fullmatch(code)
-    stand, _token = enrol(code)
+    stand, _token = enrol(code, utcnow())
     assert (stand.name, stand.site_id) == ("Пост 3", world.site_a.id)
 
 

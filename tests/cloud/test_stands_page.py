@@ -19,7 +19,7 @@ from tests.cloud.conftest import World
 
 
 def enrol_stand(world: World, site: Any, name: str) -> Stand:
-    stand, _token = enrol(provision_stand(site, name).code)
+    stand, _token = enrol(provision_stand(site, name, utcnow()).code, utcnow())
     return stand
 
 
@@ -41,7 +41,7 @@ def test_states_come_from_the_age_of_the_latest_heartbeat(world: World, as_role:
     silent = enrol_stand(world, world.site_a, "Пост 4")
     never = create_stand(world.site_a, "Пост 5")
     revoked = enrol_stand(world, world.site_a, "Пост 6")
-    revoke(revoked)
+    revoke(revoked, utcnow())
     heartbeat_ago(online, 5)
     heartbeat_ago(stale, 120)
     heartbeat_ago(offline, 600)

@@ -22,7 +22,7 @@ SYNC = "/sync/v1"
 
 
 def enrolled(client: FlaskClient, world: World) -> str:
-    code = provision_stand(world.site_a, world.stand_a.name).code
+    code = provision_stand(world.site_a, world.stand_a.name, utcnow()).code
     response = client.post(f"{SYNC}/enrol", json={"code": code})
     assert response.status_code == 200, response.get_json()
     return str(response.get_json()["token"])
@@ -39,7 +39,7 @@ def headers(token: str, stand_time: datetime | None = None, **extra: str) -> dic
 def test_enrolment_exchanges_the_code_for_the_stands_token(
     client: FlaskClient, world: World
 ) -> None:
-    code = provision_stand(world.site_a, "Пост 1").code
+    code = provision_stand(world.site_a, "Пост 1", utcnow()).code
 
     response = client.post(f"{SYNC}/enrol", json={"code": code})
 
@@ -53,7 +53,7 @@ def test_enrolment_exchanges_the_code_for_the_stands_token(
 
 
 def test_a_used_code_is_refused_with_a_message(client: FlaskClient, world: World) -> None:
-    code = provision_stand(world.site_a, "Пост 1").code
+    code = provision_stand(world.site_a, "Пост 1", utcnow()).code
     first = client.post(f"{SYNC}/enrol", json={"code": code})
 
     second = client.post(f"{SYNC}/enrol", json={"code": code})
@@ -116,7 +116,7 @@ def test_a_revoked_stands_token_is_refused_at_once(client: FlaskClient, world: W
     token = enrolled(client, world)
     assert client.get(f"{SYNC}/status", headers=headers(token)).status_code == 200
 
-    revoke(world.stand_a)
+    revoke(world.stand_a, utcnow())
 
     response = client.post(f"{SYNC}/events", headers=headers(token), json={"events": []})
     assert response.status_code == 401

@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from flask import Flask
 from werkzeug.serving import make_server
 
+from cloud.db import utcnow
 from cloud.standsync.standauth import provision_stand
 from edge.cli import main as edge_cli
 from edge.config import EdgeConfig, load_config
@@ -280,7 +281,7 @@ class DirectStand:
 
 def provision(site: Any, name: str) -> str:
     """A one-time enrolment code for a new stand of ``site``."""
-    return provision_stand(site, name).code
+    return provision_stand(site, name, utcnow()).code
 
 
 @pytest.fixture

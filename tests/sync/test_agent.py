@@ -18,6 +18,7 @@ import requests
 from cloud.clients.credentials import link_card, mark_card_lost, unlink_credential
 from cloud.clients.service import delete_client, set_blocked
 from cloud.clock import app_now
+from cloud.db import utcnow
 from cloud.ledger.service import post_entry
 from cloud.models import Client, Credential, LedgerEntry, Session, Stand, StandEvent, StandHeartbeat
 from cloud.standsync.commands import request_end
@@ -306,7 +307,7 @@ def test_a_remote_end_from_the_dashboard_ends_the_session_at_the_stand(
 
 
 def test_a_revoked_stand_is_refused_and_backs_off(stand: DirectStand, world: Any) -> None:
-    revoke(Stand.get_by_id(stand.config.stand_id))
+    revoke(Stand.get_by_id(stand.config.stand_id), utcnow())
     stand.engine.record_topup(world.member.id, 10_000, "cash", actor=world.users["attendant"].id)
 
     assert stand.agent.run_once(force=True) is False
