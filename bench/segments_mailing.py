@@ -37,6 +37,7 @@ from aiosmtpd.controller import Controller
 from scratch import on_each_database
 
 from cloud import create_app
+from cloud.clock import SystemClock
 from cloud.db import db_proxy
 from cloud.marketing import mailings
 from cloud.marketing import segments as segmentbook
@@ -213,7 +214,7 @@ def run(db: str, url: str, data_dir: Path, clients: int, send: int) -> str:
                 .count()
             )
             sink.limit, sink.count = send, 0
-            send_s, report = timed(lambda: mailings.send_queued(config, sink.full))
+            send_s, report = timed(lambda: mailings.send_queued(config, SystemClock(), sink.full))
             bare_s = bare_smtp(port, report.sent)
     finally:
         database.close()

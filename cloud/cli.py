@@ -351,6 +351,7 @@ def send_mailings() -> None:
     import threading
 
     from cloud import create_app
+    from cloud.clock import app_clock
     from cloud.marketing.mailings import send_queued
 
     config, database = _open_database()
@@ -360,7 +361,7 @@ def send_mailings() -> None:
     previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     try:
         with app.app_context():
-            report = send_queued(config, stop)
+            report = send_queued(config, app_clock(), stop)
     except (DomainError, RuleError) as error:
         raise click.ClickException(error.message) from error
     except KeyboardInterrupt:

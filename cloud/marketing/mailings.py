@@ -31,7 +31,7 @@ import peewee as pw
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from cloud.clock import iso_utc
+from cloud.clock import Clock, iso_utc
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import NotFound, ValidationFailed
@@ -352,56 +352,59 @@ class SendReport:
     mailings: set[int] = field(default_factory=set)
 
 
-def _mark(recipient_id: int, status: str, reason: str = "", email: str | None = None) -> None:
+def _mark(
+    clock: Clock, recipient_id: int, status: str, reason: str = "", email: str | None = None
+) -> None:
     values: dict[Any, Any] = {
         MailingRecipient.status: status,
         MailingRecipient.reason: reason[:MAX_REASON],
-        MailingRecipient.updated_at: utcnow(),
+        MailingRecipient.updated_at: clock.now(),
     }
     if email is not None:
         values[MailingRecipient.email] = email
     MailingRecipient.update(values).where(MailingRecipient.id == recipient_id).execute()
 
 
-def _claim(recipient_id: int) -> bool:
+def _claim(clock: Clock, recipient_id: int) -> bool:
     """Take a queued recipient for this sender; False if another sender took it first."""
     claimed = (
-        MailingRecipient.update(status="sending", updated_at=utcnow())
+        MailingRecipient.update(status="sending", updated_at=clock.now())
         .where((MailingRecipient.id == recipient_id) & (MailingRecipient.status == "queued"))
         .execute()
     )
     return claimed == 1
 
 
-def _fail_stale_claims(config: CloudConfig) -> int:
+def _fail_stale_claims(config: CloudConfig, clock: Clock) -> int:
     """Claims older than any sender could hold one: their sender died mid-message."""
     hold = max(STALE_CLAIM, timedelta(seconds=4 * config.smtp_timeout))
+    now = clock.now()
     return int(
-        MailingRecipient.update(status="failed", reason=INTERRUPTED, updated_at=utcnow())
-        .where(
-            (MailingRecipient.status == "sending") & (MailingRecipient.updated_at < utcnow() - hold)
-        )
+        MailingRecipient.update(status="failed", reason=INTERRUPTED, updated_at=now)
+        .where((MailingRecipient.status == "sending") & (MailingRecipient.updated_at < now - hold))
         .execute()
     )
 
 
-def _send_one(outbox: SmtpOutbox, mailing: Mailing, recipient_id: int, report: SendReport) -> None:
+def _send_one(
+    outbox: SmtpOutbox, clock: Clock, mailing: Mailing, recipient_id: int, report: SendReport
+) -> None:
     """Send to the client as they are now: one who unsubscribed, lost the address or was
     deleted since the mailing was queued is skipped; a changed address is used and recorded."""
     recipient = MailingRecipient.get_by_id(recipient_id)
     client = Client.get_or_none(Client.id == recipient.client_id)
     reason = _skip_reason(client) if client is not None else "deleted"
     if client is None or reason:
-        _mark(recipient_id, "skipped", reason)
+        _mark(clock, recipient_id, "skipped", reason)
         report.skipped += 1
         return
     try:
         outbox.send(build_message(mailing, client, outbox.config.smtp_sender))
     except SendFailed as failure:
-        _mark(recipient_id, "failed", failure.reason, client.email)
+        _mark(clock, recipient_id, "failed", failure.reason, client.email)
         report.failed += 1
     else:
-        _mark(recipient_id, "sent", "", client.email)
+        _mark(clock, recipient_id, "sent", "", client.email)
         report.sent += 1
 
 
@@ -414,22 +417,25 @@ def _queued_ids(mailing: Mailing) -> list[int]:
     return [row.id for row in query]
 
 
-def _finish_if_done(mailing: Mailing) -> None:
+def _finish_if_done(clock: Clock, mailing: Mailing) -> None:
     waiting = MailingRecipient.select().where(
         (MailingRecipient.mailing == mailing.id)
         & MailingRecipient.status.in_(["queued", "sending"])
     )
     if not waiting.exists():
-        Mailing.update(finished_at=utcnow()).where(
+        Mailing.update(finished_at=clock.now()).where(
             (Mailing.id == mailing.id) & Mailing.finished_at.is_null()
         ).execute()
 
 
-def send_queued(config: CloudConfig, stop: threading.Event | None = None) -> SendReport:
+def send_queued(
+    config: CloudConfig, clock: Clock, stop: threading.Event | None = None
+) -> SendReport:
     """Send every queued message, oldest mailing first; returns early once ``stop`` is set
-    (the rest stay queued for the next run)."""
+    (the rest stay queued for the next run). The sender runs for long, so it takes a clock,
+    not a moment."""
     check_mail_config(config)
-    report = SendReport(interrupted=_fail_stale_claims(config))
+    report = SendReport(interrupted=_fail_stale_claims(config, clock))
     outbox = SmtpOutbox(config)
     unfinished = list(Mailing.select().where(Mailing.finished_at.is_null()).order_by(Mailing.id))
     try:
@@ -437,10 +443,10 @@ def send_queued(config: CloudConfig, stop: threading.Event | None = None) -> Sen
             for recipient_id in _queued_ids(mailing):
                 if stop is not None and stop.is_set():
                     return report
-                if _claim(recipient_id):
+                if _claim(clock, recipient_id):
                     report.mailings.add(mailing.id)
-                    _send_one(outbox, mailing, recipient_id, report)
-            _finish_if_done(mailing)
+                    _send_one(outbox, clock, mailing, recipient_id, report)
+            _finish_if_done(clock, mailing)
     finally:
         outbox.close()
     return report

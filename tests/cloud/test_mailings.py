@@ -23,6 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cloud import cli
+from cloud.clock import FixedClock, SystemClock
 from cloud.db import db_proxy, utcnow
 from cloud.marketing import mailings
 from cloud.marketing import segments as segmentbook
@@ -151,7 +152,7 @@ def test_each_reachable_client_gets_one_personalised_message_in_russian(
 ) -> None:
     mailing = queue(app, audience)
 
-    report = send_queued(app.config["AQ"])
+    report = send_queued(app.config["AQ"], SystemClock())
 
     assert (report.sent, report.failed) == (3, 0)
     assert addresses(outbox) == sorted(c.email for c in audience.reachable)
@@ -172,7 +173,7 @@ def test_clients_without_an_address_or_unsubscribed_are_skipped_with_the_reason(
     app: Flask, outbox: Recorder, audience: Audience
 ) -> None:
     mailing = queue(app, audience)
-    send_queued(app.config["AQ"])
+    send_queued(app.config["AQ"], SystemClock())
 
     recorded = statuses(mailing)
 
@@ -193,7 +194,7 @@ def test_a_client_who_unsubscribes_after_queueing_receives_nothing(
         headers=world.bearer("operator"),
     )
 
-    send_queued(app.config["AQ"])
+    send_queued(app.config["AQ"], SystemClock())
 
     assert response.status_code == 200 and response.get_json()["unsubscribed"] is True
     assert leaving.email not in addresses(outbox)
@@ -208,7 +209,7 @@ def test_a_refused_recipient_is_failed_with_the_server_reply_and_the_rest_are_se
     outbox.refuse.add(refused.email)
     mailing = queue(app, audience)
 
-    report = send_queued(app.config["AQ"])
+    report = send_queued(app.config["AQ"], SystemClock())
 
     status, reason = statuses(mailing)[refused.id]
     assert (report.sent, report.failed) == (2, 1)
@@ -222,7 +223,7 @@ def test_a_server_that_is_down_fails_every_message_and_the_run_still_ends(
     app.config["AQ"].smtp_port = free_port()  # nothing listens there
     mailing = queue(app, audience)
 
-    report = send_queued(app.config["AQ"])
+    report = send_queued(app.config["AQ"], SystemClock())
 
     recorded = statuses(mailing)
     assert (report.sent, report.failed) == (0, 3)
@@ -239,10 +240,10 @@ def test_a_stopped_run_resumed_sends_only_the_rest_and_nobody_twice(
     stop = threading.Event()
     outbox.after_each = lambda count: stop.set() if count == 1 else None
 
-    first = send_queued(app.config["AQ"], stop)
+    first = send_queued(app.config["AQ"], SystemClock(), stop)
     between = statuses(mailing)
-    second = send_queued(app.config["AQ"])
-    third = send_queued(app.config["AQ"])
+    second = send_queued(app.config["AQ"], SystemClock())
+    third = send_queued(app.config["AQ"], SystemClock())
 
     assert first.sent == 1
     assert sorted(status for status, _r in between.values()) == [
@@ -256,6 +257,29 @@ def test_a_stopped_run_resumed_sends_only_the_rest_and_nobody_twice(
     assert addresses(outbox) == sorted(c.email for c in audience.reachable)  # each once
 
 
+def test_a_claim_is_taken_for_interrupted_only_once_the_sender_clock_passes_the_hold(
+    app: Flask, outbox: Recorder, audience: Audience
+) -> None:
+    """A claim younger than the hold may belong to a sender still at work: left alone. The
+    same claim, with the sender's clock past the hold, is failed (never sent twice)."""
+    mailing = queue(app, audience)
+    claimed = audience.reachable[0]
+    start = utcnow()
+    MailingRecipient.update(status="sending", updated_at=start).where(
+        (MailingRecipient.mailing == mailing.id) & (MailingRecipient.client == claimed.id)
+    ).execute()
+    clock = FixedClock(start)
+    clock.advance(minutes=1)
+
+    early = send_queued(app.config["AQ"], clock)
+    assert (early.interrupted, statuses(mailing)[claimed.id][0]) == (0, "sending")
+
+    clock.advance(hours=1)
+    late = send_queued(app.config["AQ"], clock)
+    assert (late.interrupted, statuses(mailing)[claimed.id][0]) == (1, "failed")
+    assert claimed.email not in addresses(outbox)
+
+
 def test_a_message_cut_off_mid_send_is_never_sent_again(
     app: Flask, outbox: Recorder, audience: Audience
 ) -> None:
@@ -267,7 +291,7 @@ def test_a_message_cut_off_mid_send_is_never_sent_again(
         (MailingRecipient.mailing == mailing.id) & (MailingRecipient.client == cut_off.id)
     ).execute()
 
-    report = send_queued(app.config["AQ"])
+    report = send_queued(app.config["AQ"], SystemClock())
 
     status, reason = statuses(mailing)[cut_off.id]
     assert report.interrupted == 1 and report.sent == 2
@@ -285,7 +309,7 @@ def test_two_senders_at_once_send_each_message_once(
     def sender() -> None:
         with app.app_context():
             try:
-                send_queued(app.config["AQ"])
+                send_queued(app.config["AQ"], SystemClock())
             except BaseException as error:  # reported by the assertion below
                 errors.append(error)
             finally:
@@ -312,7 +336,7 @@ def test_the_name_is_replaced_literally_never_formatted(
     body = "Привет, {name}! {0} {body.__class__} %(name)s {{name}}"
     queue(app, audience, subject="{name}: {__import__}", body=body)
 
-    send_queued(app.config["AQ"])
+    send_queued(app.config["AQ"], SystemClock())
 
     (received,) = outbox.received
     name = "{0.__class__} {name}"
@@ -351,7 +375,7 @@ def test_api_queues_a_mailing_then_reports_its_state_and_recipients(
     )
     mailing_id = created.get_json()["id"]
     before = client.get(f"/api/v1/mailings/{mailing_id}", headers=headers).get_json()
-    send_queued(app.config["AQ"])
+    send_queued(app.config["AQ"], SystemClock())
     after = client.get(f"/api/v1/mailings/{mailing_id}", headers=headers).get_json()
     recipients = client.get(f"/api/v1/mailings/{mailing_id}/recipients", headers=headers).get_json()
     listed = client.get("/api/v1/mailings", headers=headers).get_json()
@@ -429,7 +453,7 @@ def test_sending_from_the_page_queues_and_the_status_page_shows_each_recipient(
     mailing = Mailing.get()
     waiting = browser.get(f"/mailings/{mailing.id}").get_data(as_text=True)
     nothing_yet = list(outbox.received)
-    send_queued(app.config["AQ"])
+    send_queued(app.config["AQ"], SystemClock())
     done = browser.get(f"/mailings/{mailing.id}").get_data(as_text=True)
     listed = browser.get("/mailings").get_data(as_text=True)
 
