@@ -206,6 +206,26 @@ def demo_data(url: str) -> None:
         )
 
 
+@main.command("demo-credentials")
+def demo_credentials() -> None:
+    """Print a demo member's card UID and another demo member's QR token on one line (what
+    `make demo` has its simulated readers present)."""
+    from cloud import create_app
+    from cloud.demodata import demo_credentials as credentials
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    app = create_app(config)
+    with app.app_context():
+        try:
+            card, token = credentials(config)
+        except StopIteration:
+            raise click.ClickException("no demo members: run demo-data first") from None
+        finally:
+            app.extensions["aquastand_db"].close()
+    click.echo(f"{card} {token}")
+
+
 @main.command("import-clients")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--site", default="", help="Home site (name) of every imported client")

@@ -15,12 +15,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from cloud.clients.credentials import ensure_qr
 from cloud.clients.service import create_client, set_blocked
+from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
     Comment,
+    Credential,
     LedgerEntry,
     Session,
     Site,
@@ -463,3 +466,24 @@ def _block_and_comment(chain: _Chain) -> None:
     Comment.create(
         client=by_name[DEBTOR_MEMBER], author=operator, text=reminder, created_at=yesterday
     )
+
+
+def demo_credentials(config: CloudConfig) -> tuple[str, str]:
+    """A card to tap (an active member's with money) and a QR token to scan (another such
+    member's, issued if there is none yet): what the demo's simulated readers present."""
+    members = [
+        client
+        for client in Client.select()
+        .where((Client.kind == "member") & ~Client.blocked & Client.deleted_at.is_null())
+        .order_by(Client.id)
+        if client.balance_kopecks > 0
+    ]
+    cards = {
+        card.client_id: card.value
+        for card in Credential.select()
+        .where((Credential.kind == "card") & ~Credential.lost & Credential.unlinked_at.is_null())
+        .order_by(Credential.id.desc())
+    }
+    tapper = next(member for member in members if member.id in cards)
+    scanner = next(member for member in members if member.id != tapper.id)
+    return cards[tapper.id], ensure_qr(None, scanner, config)

@@ -32,32 +32,7 @@ export AQUASTAND_DATA_DIR=$DEMO_DATA_DIR AQUASTAND_DATABASE_URL=$DEMO_DATABASE_U
 "$BIN/aquastand-cloud" demo-data --url "$CENTRAL/"
 
 # A demo member's card to tap and a demo member's QR code to scan (issued if there is none yet).
-found=$(
-    "$BIN/python" - <<'EOF'
-from cloud import create_app
-from cloud.clients.service import ensure_qr
-from cloud.config import load_config
-from cloud.models import Client, Credential
-
-config = load_config()
-app = create_app(config)
-with app.app_context():
-    members = [
-        c for c in Client.select().where(
-            (Client.kind == "member") & ~Client.blocked & Client.deleted_at.is_null()
-        ).order_by(Client.id)
-        if c.balance_kopecks > 0
-    ]
-    cards = {
-        c.client_id: c.value for c in Credential.select().where(
-            (Credential.kind == "card") & ~Credential.lost & Credential.unlinked_at.is_null()
-        ).order_by(Credential.id.desc())
-    }
-    tapper = next(m for m in members if m.id in cards)
-    scanner = next(m for m in members if m.id != tapper.id)
-    print(cards[tapper.id], ensure_qr(None, scanner, config))
-EOF
-)
+found=$("$BIN/aquastand-cloud" demo-credentials)
 read -r CARD_UID QR_TOKEN <<<"$found"
 
 pids=()

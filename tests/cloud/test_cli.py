@@ -19,11 +19,14 @@ from click.testing import CliRunner, Result
 from flask import Flask
 
 from cloud import cli, migrations
+from cloud.clients.qrkeys import public_key
+from cloud.config import load_config
 from cloud.db import db_proxy
 from cloud.demodata import DEMO_SITE_NAME, DEMO_STAFF
 from cloud.ledger.service import ledger_balance
 from cloud.migrations import latest_version
-from cloud.models import Client, LedgerEntry, SchemaVersion, Session, Site, User
+from cloud.models import Client, Credential, LedgerEntry, SchemaVersion, Session, Site, User
+from sync import qrtoken
 from tests.cloud.conftest import post_form
 from tests.cloud.freshdb import bound, empty_database_url
 
@@ -144,6 +147,26 @@ def test_demo_data_is_consistent_and_its_staff_can_log_in(
     browser = app.test_client()
     response = post_form(browser, "/login", {"phone": owner.phone, "password": owner.password})
     assert response.status_code == 302
+
+
+def test_demo_credentials_are_a_members_active_card_and_another_members_valid_qr_token(
+    app: Flask, database_url: str, use_database: Any, tmp_path: Path
+) -> None:
+    """What `make demo` has its readers present: both must open a session at a stand."""
+    use_database(database_url)
+    assert run("demo-data").exit_code == 0
+
+    result = run("demo-credentials")
+
+    assert result.exit_code == 0, result.output
+    uid, token = result.output.split()
+    card = Credential.get((Credential.kind == "card") & (Credential.value == uid))
+    assert not card.lost and card.unlinked_at is None
+    assert card.client.kind == "member" and card.client.balance_kopecks > 0
+    cli_config = load_config(data_dir=tmp_path / "cli-data")  # the commands' data directory
+    claims = qrtoken.verify(public_key(cli_config), token)
+    assert claims.client_id != card.client_id
+    assert Client.get_by_id(claims.client_id).balance_kopecks > 0
 
 
 def test_demo_data_needs_the_schema_first(empty_url: str, use_database: Any) -> None:
