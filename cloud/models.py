@@ -8,6 +8,7 @@ from typing import Any
 import peewee as pw
 
 from cloud.db import UtcDateTimeField, db_proxy, utcnow
+from cloud.modelkeys import CredentialKeys, SessionKeys, StandKeys
 from sync.pricing import Rates
 
 ROLES = ("attendant", "operator", "administrator", "owner")
@@ -22,6 +23,8 @@ PAYMENT_METHODS = ("cash", "card", "transfer")
 
 
 class BaseModel(pw.Model):
+    id = pw.AutoField()  # the key peewee would add by itself, declared so mypy knows it
+
     class Meta:
         database = db_proxy
         legacy_table_names = False
@@ -37,7 +40,7 @@ class Site(BaseModel):
     created_at = UtcDateTimeField(default=utcnow)
 
 
-class Stand(BaseModel):
+class Stand(BaseModel, StandKeys):
     site = pw.ForeignKeyField(Site, backref="stands", on_delete="RESTRICT")
     name = pw.CharField(max_length=100)
     created_at = UtcDateTimeField(default=utcnow)
@@ -195,7 +198,7 @@ class ClientPhone(BaseModel):
     position = pw.IntegerField(default=0)
 
 
-class Credential(BaseModel):
+class Credential(BaseModel, CredentialKeys):
     """An NFC card UID, a car plate or a QR token id; each active one points to one client."""
 
     client = pw.ForeignKeyField(Client, backref="credentials", on_delete="CASCADE")
@@ -214,7 +217,7 @@ Credential.add_index(
 )
 
 
-class Session(BaseModel):
+class Session(BaseModel, SessionKeys):
     """A wash session, written by the stand and brought here by sync."""
 
     uuid = pw.CharField(max_length=36, null=True, unique=True)  # the stand's session_uuid

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol, cast
 
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud.models import REGISTRATIONS, Client, StandEvent, User
+from cloud.models import REGISTRATIONS, BaseModel, Client, StandEvent, User
 from cloud.standsync.ingest.outcomes import Refused
 
 
@@ -30,12 +30,17 @@ def staff(actor: str) -> User | None:
     return User.get_or_none(User.id == int(actor))
 
 
-def existing_ids(model: type[pw.Model], ids: set[int]) -> set[int]:
+def tuples(query: pw.ModelSelect[Any]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``query`` as tuples (peewee's stubs type ``.tuples()`` as yielding models)."""
+    return cast(Iterator[tuple[Any, ...]], iter(query.tuples()))
+
+
+def existing_ids(model: type[BaseModel], ids: set[int]) -> set[int]:
     """Those of ``ids`` that are rows of ``model``."""
     if not ids:
         return set()
-    query = model.select(model.id).where(model.id.in_(sorted(ids))).tuples()
-    return {row_id for (row_id,) in query}
+    query = model.select(model.id).where(model.id.in_(sorted(ids)))
+    return {row_id for (row_id,) in tuples(query)}
 
 
 def clients_by_uuid(uuids: Iterable[str]) -> dict[str, int]:
@@ -45,7 +50,7 @@ def clients_by_uuid(uuids: Iterable[str]) -> dict[str, int]:
     if not wanted:
         return {}
     found: dict[str, int] = dict(
-        Client.select(Client.uuid, Client.id).where(Client.uuid.in_(wanted)).tuples()
+        tuples(Client.select(Client.uuid, Client.id).where(Client.uuid.in_(wanted)))
     )
     missing = [uuid for uuid in wanted if uuid not in found]
     if missing:
@@ -57,9 +62,8 @@ def clients_by_uuid(uuids: Iterable[str]) -> dict[str, int]:
                 & StandEvent.client.is_null(False)
             )
             .order_by(StandEvent.id)
-            .tuples()
         )
-        for uuid, client_id in registrations:
+        for uuid, client_id in tuples(registrations):
             found.setdefault(uuid, client_id)
     return found
 

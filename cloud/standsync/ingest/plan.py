@@ -17,7 +17,13 @@ from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
 from cloud.models import Client, Session, Stand, StandEvent, TariffVersion, User
 from cloud.standsync import commands
-from cloud.standsync.ingest.lookups import ClientRef, clients_by_uuid, existing_ids, unknown_client
+from cloud.standsync.ingest.lookups import (
+    ClientRef,
+    clients_by_uuid,
+    existing_ids,
+    tuples,
+    unknown_client,
+)
 from sync.events import Event
 from sync.payloads import SessionEnded, SessionStarted, TopupRecorded
 from sync.pricing import Discount
@@ -63,7 +69,11 @@ class Plan:
             {d.session_uuid for d in data if isinstance(d, SessionStarted | SessionEnded)}
         )
         self.sessions: dict[str, Session] = (
-            {s.uuid: s for s in Session.select().where(Session.uuid.in_(session_uuids))}
+            {
+                s.uuid: s
+                for s in Session.select().where(Session.uuid.in_(session_uuids))
+                if s.uuid is not None  # always, found by it: says so to mypy
+            }
             if session_uuids
             else {}
         )
@@ -82,9 +92,11 @@ class Plan:
         self.applied_topups: set[str] = (
             {
                 uuid
-                for (uuid,) in StandEvent.select(StandEvent.subject_uuid)
-                .where((StandEvent.type == "topup.recorded") & StandEvent.subject_uuid.in_(topups))
-                .tuples()
+                for (uuid,) in tuples(
+                    StandEvent.select(StandEvent.subject_uuid).where(
+                        (StandEvent.type == "topup.recorded") & StandEvent.subject_uuid.in_(topups)
+                    )
+                )
             }
             if topups
             else set()
@@ -145,9 +157,7 @@ def _discounts(client_ids: set[int]) -> dict[int, Discount]:
     if not ids:
         return {}
     has_one = (Client.discount_percent != 0) | (Client.discount_kopecks != 0)
-    rows = (
-        Client.select(Client.id, Client.discount_percent, Client.discount_kopecks)
-        .where(Client.id.in_(ids) & has_one)
-        .tuples()
+    rows = Client.select(Client.id, Client.discount_percent, Client.discount_kopecks).where(
+        Client.id.in_(ids) & has_one
     )
-    return {client_id: Discount(percent, fixed) for client_id, percent, fixed in rows}
+    return {client_id: Discount(percent, fixed) for client_id, percent, fixed in tuples(rows)}

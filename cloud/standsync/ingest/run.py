@@ -8,17 +8,16 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import peewee as pw
-
 from cloud.clients import corporate
 from cloud.db import insert_rows, update_rows
 from cloud.errors import DomainError
 from cloud.ledger.service import post_entries
 from cloud.loyalty.bonus import PointsRules
-from cloud.models import Comment, Session, Stand, StandEvent
+from cloud.models import BaseModel, Comment, Session, Stand, StandEvent
 from cloud.standsync import commands
 from cloud.standsync.ingest.appliers import APPLIERS
 from cloud.standsync.ingest.clock import StandClock
+from cloud.standsync.ingest.lookups import tuples
 from cloud.standsync.ingest.outcomes import Refusal
 from cloud.standsync.ingest.plan import Plan, Row
 from cloud.standsync.ingest.rows import event_row
@@ -96,7 +95,7 @@ def _write(plan: Plan, timezone: str) -> None:
     for session, at in plan.completed:
         commands.complete_for_session(session, at)
     event_ids = _inserted(StandEvent, plan.rows, "event_uuid")
-    ended = [s.uuid for s in [*plan.ended, *new] if s.ended_at is not None]
+    ended = [s.uuid for s in [*plan.ended, *new] if s.ended_at is not None and s.uuid is not None]
     corporate.flag_over_daily_limit(ended, timezone)
     for session in plan.sessions.values():
         session_ids.setdefault(session.uuid, session.id)
@@ -118,7 +117,7 @@ def _write(plan: Plan, timezone: str) -> None:
         action(event_id, session_ids[uuid] if uuid is not None else None)
 
 
-def _inserted(model: type[pw.Model], rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
+def _inserted(model: type[BaseModel], rows: list[dict[str, Any]], key: str) -> dict[Any, int]:
     """Insert the rows; the id of each by its value of ``key`` (a unique field)."""
     if not rows:
         return {}
@@ -126,5 +125,5 @@ def _inserted(model: type[pw.Model], rows: list[dict[str, Any]], key: str) -> di
     if not returned:  # an SQLite without RETURNING: read them back
         field = model._meta.fields[key]
         query = model.select(field, model.id).where(field.in_([row[key] for row in rows]))
-        returned = list(query.tuples())
+        returned = list(tuples(query))
     return dict(returned)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from flask_babel import gettext as _
 
@@ -32,7 +32,7 @@ from cloud.standsync.ingest.context import Applier
 from cloud.standsync.ingest.outcomes import Refused, flag_row, with_flag
 from cloud.standsync.ingest.plan import Plan, Row
 from sync.payloads import SessionEnded
-from sync.pricing import NO_DISCOUNT, price
+from sync.pricing import NO_DISCOUNT, Kind, price
 
 MAX_DURATION_S = 7 * 24 * 3600
 
@@ -66,18 +66,19 @@ def plan(run: Plan, p: SessionEnded, row: Row) -> None:
         return
     version = run.versions[session.tariff_version_id]
     discount = run.discounts.get(session.client_id, NO_DISCOUNT)
-    repriced = price(version.rates(), session.client_kind, p.duration_s, discount)
+    kind = cast(Kind, session.client_kind)  # the column holds CLIENT_KINDS only
+    repriced = price(version.rates(), kind, p.duration_s, discount)
     at = row["occurred_at"]
     session.ended_at = at
     session.duration_s = p.duration_s
     session.cost_kopecks = cost
     session.end_method = p.method
-    session.ended_by = run.staff_id(row["actor"])
+    session.ended_by_id = run.staff_id(row["actor"])
     session.repriced_cost_kopecks = repriced
     session.price_mismatch = repriced != cost
     if p.comment:
         session.comment = p.comment
-        run.comments.append((session.uuid, _end_comment(session, run.stand, at)))
+        run.comments.append((p.session_uuid, _end_comment(session, run.stand, at)))
     if session.uuid not in run.new_sessions:
         run.ended.append(session)
         if session.id in run.commanded:
