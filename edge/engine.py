@@ -294,19 +294,18 @@ class Engine:
             raise RuleError("Выберите способ оплаты: наличные, карта или перевод", "bad_method")
         topup_uuid = str(uuid.uuid4())
         with self._lock:
-            if self.store.client(client_id) is None:
-                raise RuleError("Клиент не найден", "unknown")
+            client = self._known_client(client_id)
             now = self.clock.now()
             payload: Payload = {
                 "topup_uuid": topup_uuid,
-                **self._client_ref(client_id),
+                **self._client_ref(client),
                 "amount_kopecks": amount_kopecks,
                 "method": method,
             }
             with self.store.atomic():
                 event_id = self._event("topup.recorded", payload, _staff(actor), now)
                 self.store.add_ledger_entry(
-                    event_id, client_id, "topup", amount_kopecks, now, method
+                    event_id, client.id, "topup", amount_kopecks, now, method
                 )
         return topup_uuid
 
@@ -317,18 +316,17 @@ class Engine:
         text = _comment_text(text, required=True)
         comment_uuid = str(uuid.uuid4())
         with self._lock:
-            if self.store.client(client_id) is None:
-                raise RuleError("Клиент не найден", "unknown")
+            client = self._known_client(client_id)
             now = self.clock.now()
             payload: Payload = {
                 "comment_uuid": comment_uuid,
-                **self._client_ref(client_id),
+                **self._client_ref(client),
                 "session_uuid": session_uuid,
                 "text": text,
             }
             with self.store.atomic():
                 self._event("comment.added", payload, _staff(actor), now)
-                self.store.add_comment(comment_uuid, client_id, text, actor, now, session_uuid)
+                self.store.add_comment(comment_uuid, client.id, text, actor, now, session_uuid)
         return comment_uuid
 
     def register_guest(
@@ -448,10 +446,21 @@ class Engine:
         )
         return event_id
 
-    def _client_ref(self, client_id: int) -> Payload:
-        """How an event names a client: its central id, or a local client's uuid."""
-        client_uuid = self.store.client_uuid_of(client_id)
-        return {"client_id": None if client_uuid else client_id, "client_uuid": client_uuid}
+    def _known_client(self, client_id: int) -> AnyClient:
+        """The client ``client_id`` names now: a screen may still show a client registered
+        here by the negative id it had before the directory re-linked it to its central id."""
+        client = self.store.client(client_id)
+        if client is None:
+            raise RuleError("Клиент не найден", "unknown")
+        return client
+
+    @staticmethod
+    def _client_ref(client: AnyClient) -> Payload:
+        """How an event names a client: its central id, or, registered here and not yet
+        known centrally (a negative id), the uuid it was registered under."""
+        if client.id < 0:
+            return {"client_id": None, "client_uuid": str(client.uuid)}
+        return {"client_id": int(client.id), "client_uuid": None}
 
     def _tariff_version(
         self, client: AnyClient, tariff_id: int | None, now: datetime
@@ -523,7 +532,7 @@ class Engine:
             )
             payload: Payload = {
                 "session_uuid": session_uuid,
-                **self._client_ref(client.id),
+                **self._client_ref(client),
                 "tariff_version_id": version.id,
                 "client_kind": client.kind,
                 "method": method,

@@ -75,11 +75,6 @@ class LocalClients(StoreBase):
                 relinked += 1
         return relinked
 
-    def client_uuid_of(self, client_id: int) -> str | None:
-        """The uuid a local client's events use (None for a directory client)."""
-        client = self.client(client_id) if client_id < 0 else None
-        return None if client is None else str(client.uuid)
-
     def credentials_of(self, client_id: int, kind: str) -> list[str]:
         """The values of a client's credentials of ``kind`` (lost ones too), in order."""
         t = self.tables

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cloud.ledger.service import post_entry
-from cloud.models import Client, LedgerEntry
+from cloud.models import Client, Comment, LedgerEntry
 from edge.store import DirClient, LocalClient, LocalLedger, LocalSession
 from tests.integration.conftest import (
     Central,
@@ -99,6 +99,35 @@ def test_entries_not_yet_acknowledged_are_kept_when_the_client_is_re_linked(
     assert stand.store.balance_of(member.id) == 70_000
     topups = LedgerEntry.select().where(LedgerEntry.client == member.id)
     assert sorted(e.amount_kopecks for e in topups) == [20_000, 50_000]
+
+
+def test_a_screen_still_showing_the_old_id_tops_up_and_comments_under_the_central_id(
+    stand: DirectStand, world: Any
+) -> None:
+    """The attendant registered a member, the directory re-linked them, and the screen still
+    shows the old negative id: a top-up and a comment go to the central client (this once
+    answered a server error: a re-linked client has no uuid of its own at the stand)."""
+    attendant = world.users["attendant"].id
+    local = stand.engine.register_member(
+        "Пётр Иванов", ["+79035550102"], ["К556МР197"], [], attendant
+    )
+    stand.sync()
+    member = central_client(str(local.uuid))
+    assert stand.store.tables.LocalClient.select().count() == 0
+
+    stand.engine.record_topup(local.id, 30_000, "cash", attendant)
+    stand.engine.add_comment(local.id, "Пополнил наличными", attendant)
+
+    pending = stand.store.pending_events(10)
+    assert [(e.type, e.payload["client_id"]) for e in pending] == [
+        ("topup.recorded", member.id),
+        ("comment.added", member.id),
+    ]
+    assert stand.store.balance_of(member.id) == 30_000
+    stand.sync()
+    assert central_client(str(local.uuid)).balance_kopecks == 30_000
+    comments = Comment.select().where(Comment.client == member.id)
+    assert [c.text for c in comments] == ["Пополнил наличными"]
 
 
 def test_a_full_walk_re_links_a_client_registered_here(stand: DirectStand, world: Any) -> None:
