@@ -24,13 +24,16 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, jsonify, render_template, session
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel, get_locale, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import InternalServerError
 
 # The route modules add their pages to the blueprint when imported.
 from edge.screen import clients, dashboard, login, registering  # noqa: F401
@@ -104,12 +107,30 @@ def init_app(app: Flask, parts: StandParts, state: Callable[[], dict[str, Any]])
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["money"] = format_kopecks
     app.jinja_env.filters["clock"] = clock_text
+    zone = ZoneInfo(parts.config.timezone)
+    app.jinja_env.filters["localtime"] = lambda moment, fmt="%d.%m.%Y %H:%M": local_time(
+        moment, zone, fmt
+    )
     app.register_blueprint(bp)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_error: CSRFError) -> ResponseReturnValue:
         message = gettext("Страница устарела: откройте её заново и повторите")
         return render_template("error.html", error=message), 400
+
+    @app.errorhandler(InternalServerError)
+    def _server_error(_error: InternalServerError) -> ResponseReturnValue:
+        # Flask has logged the exception; the kiosk needs words and a way back, not a bare page.
+        message = gettext(
+            "Что-то пошло не так, действие не выполнено. Вернитесь на главный экран и "
+            "повторите; если повторится, сообщите администратору"
+        )
+        return render_template("error.html", error=message), 500
+
+
+def local_time(moment: datetime, zone: ZoneInfo, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    """``moment`` (UTC-aware, as stored) on the stand's wall clock: the site's time zone."""
+    return moment.astimezone(zone).strftime(fmt)
 
 
 def _select_locale() -> str:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 import stat
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -400,6 +402,51 @@ def test_a_comment_on_a_client_is_an_event_and_shown(signed_in: FlaskClient, sto
     assert event.payload["text"] == "Просил мягкую щётку"
     assert (event.payload["client_id"], event.payload["session_uuid"]) == (IVAN, None)
     assert "Просил мягкую щётку" in text(signed_in.get(f"/clients/{IVAN}"))
+
+
+def test_times_on_the_client_page_are_the_sites_local_time(
+    signed_in: FlaskClient, engine: Engine, clock: FakeClock
+) -> None:
+    """The stand keeps UTC and shows the site's wall clock (Europe/Moscow, UTC+3)."""
+    engine.add_comment(IVAN, "Утренняя мойка", ATTENDANT_ID)
+    engine.start_session(IVAN, None, ATTENDANT_ID)
+
+    page = text(signed_in.get(f"/clients/{IVAN}"))
+
+    local = clock.now().astimezone(ZoneInfo("Europe/Moscow"))
+    assert local.strftime("%d.%m.%Y %H:%M") in page  # the comment
+    assert local.strftime("%d.%m %H:%M") in page  # the session's start
+    assert clock.now().strftime("%H:%M") not in page and "UTC" not in page
+
+
+def test_a_server_error_is_a_russian_line_with_a_way_back(
+    app: Flask, signed_in: FlaskClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kiosk has no address bar: an unexpected failure says so in words and offers the way
+    back to the main screen instead of a bare "Internal Server Error"."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    def broken(*_args: Any, **_kwargs: Any) -> str:
+        raise RuntimeError("the disk went away")
+
+    monkeypatch.setattr(engine, "record_topup", broken)
+    with _quiet(app):
+        response = post(signed_in, f"/clients/{IVAN}/topup", amount="100", method="cash")
+
+    assert response.status_code == 500
+    assert "Что-то пошло не так, действие не выполнено" in red_line(response)
+    assert 'href="/"' in response.get_data(as_text=True)
+    assert "Internal Server Error" not in response.get_data(as_text=True)
+
+
+@contextmanager
+def _quiet(app: Flask) -> Iterator[None]:
+    """Keep Flask's logged traceback of the planted failure out of the test's output."""
+    app.logger.disabled = True
+    try:
+        yield
+    finally:
+        app.logger.disabled = False
 
 
 # --- registering ----------------------------------------------------------------------------
