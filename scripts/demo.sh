@@ -47,6 +47,14 @@ trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 trap stop EXIT
 
+# Whether every process given is still running.
+all_running() {
+    local pid
+    for pid in "$@"; do
+        kill -0 "$pid" 2>/dev/null || return 1
+    done
+}
+
 # Wait (up to a minute) until every URL given answers.
 wait_for() {
     "$BIN/python" - "$@" <<'EOF'
@@ -71,7 +79,8 @@ EOF
 }
 
 "$BIN/aquastand-cloud" serve --host "$DEMO_HOST" --port "$PORT" &
-pids+=($!)
+central_pid=$!
+pids+=("$central_pid")
 wait_for "$CENTRAL/"
 
 # Each stand: its own data dir, screen port and udp reader; enrolled unless it already is. The
@@ -124,6 +133,21 @@ EOF
 done
 echo
 
+cat <<EOF
+Offline work: stop the central service (kill $central_pid): the stands go on, taps and the
+screens work from their directory copies and queue their events. Start it again with
+  AQUASTAND_DATA_DIR='$DEMO_DATA_DIR' AQUASTAND_DATABASE_URL='$DEMO_DATABASE_URL' $BIN/aquastand-cloud serve --host $DEMO_HOST --port $PORT
+and the stands send what they did.
+
+EOF
+
+# The stands outlive the central service (that is what they are for): only a stand that stops,
+# or Ctrl+C, ends the demo.
+stands=("${pids[@]:1}")
 wait -n "${pids[@]}" || true
+if ! kill -0 "$central_pid" 2>/dev/null && all_running "${stands[@]}"; then
+    echo "the central service stopped: the stands work offline (Ctrl+C stops them)" >&2
+    wait -n "${stands[@]}" || true
+fi
 echo "a demo process stopped; stopping the others" >&2
 exit 1
