@@ -125,6 +125,10 @@ def config_for(data_dir: Path) -> EdgeConfig:
         pin_factory="mock",
         camera="directory",
         tap_repeat_s=0.0,  # every tap acts: cards come round again quickly
+        # 250 members' sessions open at once at one stand, each ended by its next tap: the
+        # post's guards would turn most taps into refusals instead of starts and ends.
+        one_session_per_post=False,
+        end_guard_s=0,
         max_session_s=0,
     )
 

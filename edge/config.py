@@ -48,6 +48,12 @@ class EdgeConfig:
     camera_dir: str = ""  # empty: <data_dir>/camera
     debounce_s: float = 3.0  # the reader reports one UID once within this time
     tap_repeat_s: float = 2.0  # the engine ignores a credential again this soon after it acted
+    # A tap by another client while a session runs here is refused ("post_busy"); the
+    # attendant may still start a second session on the screen.
+    one_session_per_post: bool = True
+    # A tap this soon after its session's start does not end it ("too_soon_to_end"); the
+    # screen's end is not held back. 0: a tap ends at once.
+    end_guard_s: int = 60
     max_session_s: int = 3 * 3600  # a session running this long ends by itself (0: never)
     max_session_kopecks: int = 0  # a session costing this much ends by itself (0: never)
     overdraft_limit_kopecks: int = 0  # a member may start while balance > -limit

@@ -6,7 +6,15 @@ Rules (DESIGN.md, taps and feedback, offline rules):
   client's default tariff (if active and in force), else the stand's default; the tariff
   version in force now prices it. Any credential of that client again ends the session,
   prices it with ``sync.pricing`` and charges the balance. One client has one open session at
-  a stand; other clients' sessions run alongside.
+  a stand.
+- One car per post (``one_session_per_post``, on by default): a card or QR start while any
+  session is open here is refused ("post_busy") and changes nothing but the ``tap.refused``
+  event. Only taps are held back: an attendant may start a second session on the screen, and
+  the client whose session runs here ends it with a tap as usual.
+- Ending is deliberate (``end_guard_s``): a card or QR tap sooner than that after its
+  session's start (as ``elapsed_s`` measures) does not end it; it is refused
+  ("too_soon_to_end", saying in how many seconds a tap will end it) with the "running"
+  pattern, not the red "refused" one, since the wash goes on. The screen's end is not held.
 - Refused, with a ``tap.refused`` event and the "refused" pattern: an unknown card or QR
   token; a lost card (even to end a session: the screen ends it); a blocked client's start
   (a blocked client may still end a session, which stops the charge); a QR code that is not
@@ -102,7 +110,8 @@ class Feedback(Protocol):
     """Light and sound for the customer (``hardware.feedback`` or a recording in tests)."""
 
     def play(self, pattern: str) -> None:
-        """Start ``pattern`` ("accepted", "ended", "refused", "attention"); returns at once."""
+        """Start ``pattern`` ("accepted", "ended", "refused", "attention", "running");
+        returns at once."""
 
 
 class Clock(Protocol):
@@ -220,8 +229,10 @@ class Engine:
         session = self.store.open_session_of(client.id)
         try:
             if session is None:
+                self._check_post_free(client)
                 self._start(client, None, kind, kind, credential)
             else:
+                self._check_end_guard(session)
                 balance = self._end(session, kind, kind)
         except Refused as refused:
             self._refuse(kind, value, refused)
@@ -231,6 +242,18 @@ class Engine:
             self._signal("accepted", "started")
         else:
             self._signal_end(balance)
+
+    def _check_post_free(self, client: AnyClient) -> None:
+        """Refuse a tap's start while another session runs at this post (if so configured)."""
+        if self.config.one_session_per_post and self.store.open_sessions():
+            raise refusal("post_busy", client.id)
+
+    def _check_end_guard(self, session: LocalSession) -> None:
+        """Refuse a tap's end sooner than ``end_guard_s`` after the session's start."""
+        elapsed = self.elapsed_s(session)
+        if elapsed < self.config.end_guard_s:
+            wait_s = self.config.end_guard_s - elapsed
+            raise refusal("too_soon_to_end", session.client_id, seconds=wait_s)
 
     def _refuse(self, kind: str, value: str, refused: Refused) -> None:
         payload: Payload = {
@@ -242,7 +265,9 @@ class Engine:
         }
         with self.store.atomic():
             self._event("tap.refused", payload, kind)
-        self._signal("refused", refused.code)
+        # The session goes on after an end held back: a calm light, not the red alarm.
+        pattern = "running" if refused.code == "too_soon_to_end" else "refused"
+        self._signal(pattern, refused.code, refused.message)
 
     # --- the screen -------------------------------------------------------------------------
 
@@ -627,9 +652,11 @@ class Engine:
         else:
             self._signal("ended", "ended")
 
-    def _signal(self, pattern: str, code: str) -> None:
-        """Remember and play ``pattern``; called only after the action's commit."""
-        self.last_feedback = LastFeedback(pattern, self.clock.now(), code, MESSAGES[code])
+    def _signal(self, pattern: str, code: str, reason: str | None = None) -> None:
+        """Remember and play ``pattern``; called only after the action's commit. ``reason``:
+        the text when it names values (a refusal's), else ``MESSAGES[code]``."""
+        reason = MESSAGES[code] if reason is None else reason
+        self.last_feedback = LastFeedback(pattern, self.clock.now(), code, reason)
         self.feedback.play(pattern)
 
 

@@ -5,9 +5,11 @@ texts are the stand's own: the central service stores the code and shows no text
 Russian, the stand's language of record (the engine's ``Refused`` carries one and the stand's
 state reports the last); the touchscreen shows them in the chosen language through its
 catalogue. ``N_`` only marks them for extraction (edge/translations/babel.cfg reads this
-module): no request chooses a language where a card is tapped.
+module): no request chooses a language where a card is tapped. A text may name values
+(``%(seconds)d``); the refusal carries them in ``params`` to fill the text in any language.
 
     raise refusal("blocked", client_id)  # Refused("Клиент заблокирован", "blocked")
+    refusal("too_soon_to_end", 1, seconds=42).message  # "… приложите ещё раз через 42 с"
 """
 
 from sync.errors import RuleError
@@ -28,17 +30,32 @@ REFUSAL_TEXTS = {
     "stale_directory": N_("Нет связи с сервером слишком долго: обратитесь к администратору"),
     "no_tariff": N_("Нет действующего тарифа"),
     "daily_limit": N_("Дневной лимит карты исчерпан"),
+    "post_busy": N_("Пост занят"),
+    "too_soon_to_end": N_("Сеанс идёт: чтобы завершить, приложите ещё раз через %(seconds)d с"),
 }
 
 
 class Refused(RuleError):
     """A start, an end or a tap refused by a rule; ``code`` is one of ``sync.events.REFUSALS``."""
 
-    def __init__(self, message: str, code: str, client_id: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        code: str,
+        client_id: int | None = None,
+        params: dict[str, int] | None = None,
+    ):
         super().__init__(message, code)
         self.client_id = client_id
+        self.params = params or {}
 
 
-def refusal(code: str, client_id: int | None = None) -> Refused:
-    """The refusal ``code`` with its text, naming the client refused if one is known."""
-    return Refused(REFUSAL_TEXTS[code], code, client_id)
+def refusal_text(template: str, params: dict[str, int]) -> str:
+    """``template`` (a table text or its translation) with the refusal's values filled in."""
+    return template % params if params else template
+
+
+def refusal(code: str, client_id: int | None = None, **params: int) -> Refused:
+    """The refusal ``code`` with its text, naming the client refused if one is known and
+    filling in the values its text names (``seconds=42``)."""
+    return Refused(refusal_text(REFUSAL_TEXTS[code], params), code, client_id, params)

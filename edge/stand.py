@@ -376,7 +376,12 @@ def state_of(stand: Stand | StandParts) -> dict[str, Any]:
         ],
         "last_feedback": None
         if last is None
-        else {"pattern": last.pattern, "at": _iso(last.at), "reason": last.reason},
+        else {
+            "pattern": last.pattern,
+            "at": _iso(last.at),
+            "reason": last.reason,
+            "reason_code": last.code,
+        },
         "outbox": store.outbox_size(),
         "directory_version": store.directory_version(),
         # The agent's view: a reply from the central service within the last few cycles.

@@ -58,6 +58,9 @@ PATTERNS: dict[str, tuple[Step, ...]] = {
     "refused": (Step(RED, True, 0.8), Step(RED, False, 0.7)),
     # "See the attendant": amber blinking with three beeps.
     "attention": (Step(AMBER, True, 0.2), Step(OFF, False, 0.2)) * 3,
+    # "Still running, nothing changed": two slow green blinks, silent (unlike "accepted", it
+    # does not read as a new start; unlike "refused", it does not alarm).
+    "running": (Step(GREEN, False, 0.3), Step(OFF, False, 0.3)) * 2,
 }
 
 # Looped while idle and the central service is unreachable.

@@ -125,7 +125,7 @@ done
 for i in "${!POSTS[@]}"; do
     cat <<EOF
 
-"${POSTS[$i]}": tap a demo member's card (again to end the session):
+"${POSTS[$i]}": tap a demo member's card (again, a minute or more later, to end the session):
   AQUASTAND_DATA_DIR='${stand_dirs[$i]}' $BIN/aquastand-edge tap $CARD_UID
 "${POSTS[$i]}": show a demo member's QR code to the camera:
   AQUASTAND_DATA_DIR='${stand_dirs[$i]}' $BIN/aquastand-edge scan --text '$QR_TOKEN'

@@ -68,6 +68,8 @@ REFUSALS = (
     "stale_directory",
     "no_tariff",
     "daily_limit",
+    "post_busy",
+    "too_soon_to_end",
 )
 MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
 _DOCUMENT = "Событие"

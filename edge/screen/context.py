@@ -12,7 +12,7 @@ from flask import Blueprint, current_app
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
-from edge.refusals import REFUSAL_TEXTS, Refused
+from edge.refusals import REFUSAL_TEXTS, Refused, refusal_text
 from edge.screen.pins import PinGuard
 from edge.store import AnyClient
 from sync.errors import RuleError
@@ -97,7 +97,7 @@ def error_text(error: RuleError) -> str:
     if str(get_locale()) == "ru":
         return error.message
     if isinstance(error, Refused):
-        return gettext(REFUSAL_TEXTS[error.code])
+        return refusal_text(gettext(REFUSAL_TEXTS[error.code]), error.params)
     return str(ERRORS[error.code]) if error.code in ERRORS else error.message
 
 

@@ -446,6 +446,28 @@ def test_card_links_comments_and_refused_taps_are_stored(world: World, stream: S
     assert json.loads(stored.payload)["reason"] == "unknown"
 
 
+@pytest.mark.parametrize("reason", ["post_busy", "too_soon_to_end"])
+def test_a_tap_refused_by_a_post_guard_is_accepted_and_stored(
+    world: World, stream: Stream, reason: str
+) -> None:
+    refused = stream.event(
+        "tap.refused",
+        {
+            "credential_kind": "card",
+            "credential_value": "04AABBCCDD",
+            "reason": reason,
+            "client_id": world.member.id,
+        },
+    )
+
+    result = push(world, stream, [refused])
+
+    assert result.acked_seq == 1
+    [stored] = StandEvent.select().where(StandEvent.type == "tap.refused")
+    assert json.loads(stored.payload)["reason"] == reason
+    assert json.loads(stored.payload)["client_id"] == world.member.id
+
+
 # --- schema version 2 ------------------------------------------------------------------------
 
 

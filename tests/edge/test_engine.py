@@ -122,8 +122,9 @@ def test_second_tap_ends_the_session_and_charges_the_tariff_price(
 
 
 def test_a_short_session_costs_the_minimum_charge_and_one_within_grace_is_free(
-    engine: Engine, store: Store, clock: FakeClock
+    engine: Engine, store: Store, clock: FakeClock, config: EdgeConfig
 ) -> None:
+    config.end_guard_s = 0  # a 5 s wash ended by a tap: no guard against an early end
     engine.on_uid(IVAN_CARD)
     clock.advance(5)
     engine.on_uid(IVAN_CARD)
@@ -147,8 +148,9 @@ def test_card_uid_is_read_whatever_its_case_and_separators(engine: Engine) -> No
 
 
 def test_a_second_tap_within_two_seconds_of_the_start_is_a_bounce(
-    engine: Engine, store: Store, feedback: RecordingFeedback, clock: FakeClock
+    engine: Engine, store: Store, feedback: RecordingFeedback, clock: FakeClock, config: EdgeConfig
 ) -> None:
+    config.end_guard_s = 0  # the bounce window alone, not the guard against an early end
     engine.on_uid(IVAN_CARD)
     clock.advance(1.5)
     engine.on_uid(IVAN_CARD)
@@ -178,8 +180,9 @@ def test_a_bounce_right_after_the_end_does_not_start_a_new_session(
 
 
 def test_sessions_of_different_clients_run_alongside(
-    engine: Engine, store: Store, feedback: RecordingFeedback, clock: FakeClock
+    engine: Engine, store: Store, feedback: RecordingFeedback, clock: FakeClock, config: EdgeConfig
 ) -> None:
+    config.one_session_per_post = False  # a stand serving several cars at once
     engine.on_uid(IVAN_CARD)
     engine.on_uid(EXPRESS_CARD)
     clock.advance(120)
@@ -593,6 +596,7 @@ def test_a_session_reaching_the_maximum_amount_ends_by_itself(
     store: Store, feedback: RecordingFeedback, config: EdgeConfig, clock: FakeClock
 ) -> None:
     config.max_session_kopecks = 20_000
+    config.one_session_per_post = False  # two cars by card at one stand
     engine = Engine(store, feedback, config, clock)
     engine.on_uid(IVAN_CARD)
     engine.on_uid(EXPRESS_CARD)  # 20 ₽ a minute: reaches the amount first

@@ -199,6 +199,9 @@ def test_a_stand_killed_at_random_moments_keeps_whole_actions_only(tmp_path: Pat
         AQUASTAND_EDGE_DEBOUNCE_S=str(DEBOUNCE_S),
         AQUASTAND_EDGE_TAP_REPEAT_S="0",
         AQUASTAND_EDGE_MAX_SESSION_S="0",
+        # Many members wash alongside Ivan, each starting and ending within seconds.
+        AQUASTAND_EDGE_ONE_SESSION_PER_POST="false",
+        AQUASTAND_EDGE_END_GUARD_S="0",
         PYTHONUNBUFFERED="1",
     )
     url = f"http://127.0.0.1:{port}"

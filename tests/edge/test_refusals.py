@@ -13,7 +13,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 from edge.engine import MESSAGES
-from edge.refusals import REFUSAL_TEXTS, refusal
+from edge.refusals import REFUSAL_TEXTS, refusal, refusal_text
 from sync.events import REFUSALS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,3 +74,11 @@ def test_every_touchscreen_text_has_an_english_translation() -> None:
 
 def test_the_compiled_catalogue_matches_the_committed_one() -> None:
     assert _compiled() == _committed()
+
+
+def test_a_refusal_text_that_names_a_value_is_filled_in_both_languages() -> None:
+    refused = refusal("too_soon_to_end", 7, seconds=42)
+    assert refused.message == "Сеанс идёт: чтобы завершить, приложите ещё раз через 42 с"
+    assert refused.params == {"seconds": 42}
+    english = _compiled()[REFUSAL_TEXTS["too_soon_to_end"]]
+    assert refusal_text(english, refused.params) == "Session running: to end it, tap again in 42 s"

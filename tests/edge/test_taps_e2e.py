@@ -12,6 +12,8 @@ from hardware.nfc import emulate_card
 from tests.edge.conftest import (
     BLOCKED,
     BLOCKED_CARD,
+    EXPRESS_CARD,
+    EXPRESS_FAN,
     IVAN,
     IVAN_CARD,
     IVAN_LOST_CARD,
@@ -64,8 +66,9 @@ def assert_refused(running: Running, code: str, client_id: int | None, value: st
 def test_a_card_held_over_many_polls_and_put_back_at_once_is_one_tap(
     start_stand: StartStand,
 ) -> None:
-    # No bounce guard in the engine: only the reader's debounce keeps this one tap.
-    running = start_stand(tap_repeat_s=0.0)
+    # No bounce guard in the engine: only the reader's debounce keeps this one tap (and no
+    # guard against an early end, so that the next tap ends the session at once).
+    running = start_stand(tap_repeat_s=0.0, end_guard_s=0)
     stand, config = running.stand, running.stand.config
 
     # Held for four poll cycles and more, lifted, and put back within the debounce window.
@@ -116,6 +119,28 @@ def test_a_qr_code_signed_with_another_key_is_refused(running: Running) -> None:
     assert running.stand.store.tables.LocalSession.select().count() == 0
     assert 1.0 in pin_history(stand, config.pin_red)
     assert 1.0 not in pin_history(stand, config.pin_green)
+
+
+def test_another_clients_card_at_a_busy_post_is_refused(running: Running) -> None:
+    stand, config = running.stand, running.stand.config
+    running.tap(IVAN_CARD)
+    wait_state(running.url, "Ivan's session", lambda s: len(s["open_sessions"]) == 1)
+    assert 1.0 not in pin_history(stand, config.pin_red)
+
+    running.tap(EXPRESS_CARD)
+
+    state = wait_state(running.url, "the refusal", lambda s: pattern(s) == "refused")
+    assert state["last_feedback"]["reason_code"] == "post_busy"
+    assert state["last_feedback"]["reason"] == MESSAGES["post_busy"]
+    assert [s["client_id"] for s in state["open_sessions"]] == [IVAN]
+    started, refused = events(stand.store)
+    assert started.type == "session.started"
+    assert (refused.type, refused.payload["reason"]) == ("tap.refused", "post_busy")
+    assert refused.payload["client_id"] == EXPRESS_FAN
+    assert refused.payload["credential_value"] == EXPRESS_CARD
+    assert stand.store.tables.LocalSession.select().count() == 1
+    assert stand.store.tables.LocalLedger.select().count() == 0
+    assert 1.0 in pin_history(stand, config.pin_red)  # the red light of a refusal
 
 
 def test_a_member_below_the_overdraft_limit_is_refused(start_stand: StartStand) -> None:

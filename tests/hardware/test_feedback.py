@@ -64,6 +64,12 @@ EXPECTED = {
         "blue": [0],
         "buzzer": [0, 1, 0, 1, 0, 1, 0],
     },
+    "running": {
+        "red": [0],
+        "green": [0, 1, 0, 1, 0],
+        "blue": [0],
+        "buzzer": [0],
+    },
 }
 
 

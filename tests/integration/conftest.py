@@ -338,13 +338,14 @@ def enrol_with_cli(data_dir: Path, url: str, code: str) -> Any:
 
 
 @pytest.fixture
-def running_stand(tmp_path: Path) -> Iterator[Callable[[str, str], Running]]:
-    """``running_stand(url, code)``: enrol a stand with the CLI, then run it (reader on nfcpy's
-    udp link, MockFactory lights, the sync agent every half second) with its state server on
-    a free port, as ``aquastand-edge run --simulate`` would. Closed after the test."""
+def running_stand(tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    """``running_stand(url, code, **config_changes)``: enrol a stand with the CLI, then run it
+    (reader on nfcpy's udp link, MockFactory lights, the sync agent every half second) with
+    its state server on a free port, as ``aquastand-edge run --simulate`` would. Closed after
+    the test."""
     with contextlib.ExitStack() as stack:
 
-        def start(url: str, code: str) -> Running:
+        def start(url: str, code: str, **changes: Any) -> Running:
             data_dir = tmp_path / "stand"
             result = enrol_with_cli(data_dir, url, code)
             assert result.exit_code == 0, result.output
@@ -356,6 +357,7 @@ def running_stand(tmp_path: Path) -> Iterator[Callable[[str, str], Running]]:
                 debounce_s=DEBOUNCE_S,
                 tap_repeat_s=1.0,
                 sync_interval_s=0.5,
+                **changes,
             )
             stand = stack.enter_context(Stand(config))
             server = stack.enter_context(StateServer(stand, port=0))
