@@ -23,6 +23,8 @@ TOKEN_FILE = "stand_token"  # noqa: S105 - a file name, not a secret
 ENROLMENT_KEYS = ("stand_id", "site_id", "central_url")
 ALIASES = {"data_dir": "AQUASTAND_DATA_DIR", "nfc_device": "AQUASTAND_NFC_DEVICE"}
 CHOICES = {"pin_factory": ("lgpio", "mock"), "camera": ("picamera2", "directory")}
+OPTIONAL_INTS = {"pin_relay"}  # unset (None) unless given; "" or "none" in the environment
+PINS = ("pin_red", "pin_green", "pin_blue", "pin_buzzer", "pin_relay")
 
 
 def default_data_dir() -> Path:
@@ -44,6 +46,11 @@ class EdgeConfig:
     pin_green: int = 27
     pin_blue: int = 22
     pin_buzzer: int = 18
+    led_active_high: bool = True  # false: a common-anode LED, lit by pulling its pins low
+    buzzer_active_high: bool = True  # false: a buzzer board that sounds on a low pin
+    # The post's equipment relay, on exactly while a session is open here (None: no relay).
+    pin_relay: int | None = None
+    relay_active_high: bool = True  # false: a relay board that switches on a low pin
     camera: str = "picamera2"  # or "directory": frames from image files in camera_dir
     camera_dir: str = ""  # empty: <data_dir>/camera
     debounce_s: float = 3.0  # the reader reports one UID once within this time
@@ -97,6 +104,9 @@ class EdgeConfig:
 
 
 def _coerce(name: str, raw: object, current: object) -> object:
+    if name in OPTIONAL_INTS:
+        text = str(raw).strip()
+        return None if text.lower() in {"", "none"} else int(text)
     if isinstance(current, bool):
         return str(raw).lower() in {"1", "true", "yes", "on"}
     if isinstance(current, int):
@@ -116,12 +126,28 @@ def _check(config: EdgeConfig) -> None:
         value = getattr(config, f.name)
         if isinstance(value, int | float) and value < 0:
             raise ValueError(f"{f.name} must not be negative")
+    _check_pins(config)
     if not 1 <= config.port <= 65535:
         raise ValueError("port must be between 1 and 65535")
     try:
         ZoneInfo(config.timezone)
     except (ValueError, ZoneInfoNotFoundError):
         raise ValueError(f"timezone: unknown time zone {config.timezone!r}") from None
+
+
+def _check_pins(config: EdgeConfig) -> None:
+    """Refuse two devices on one GPIO pin (the relay on the LED's pin would switch the
+    equipment with the light)."""
+    seen: dict[int, str] = {}
+    for name in PINS:
+        pin = getattr(config, name)
+        if pin is None:
+            continue
+        if pin in seen:
+            raise ValueError(
+                f"{name}: GPIO {pin} is already {seen[pin]}; give each device its own pin"
+            )
+        seen[pin] = name
 
 
 def _from_env(env: Mapping[str, str], name: str) -> str | None:

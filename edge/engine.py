@@ -46,6 +46,9 @@ Rules (DESIGN.md, taps and feedback, offline rules):
   centrally lists sessions per card and plate.
 - ``tick()`` ends sessions running longer than ``max_session_s`` (billed for exactly that
   long) or costing ``max_session_kopecks`` or more, marked auto, with the "attention" pattern.
+- The post's equipment relay (``pin_relay``) is on exactly while a session is open here
+  (:mod:`edge.equipment`): each start and end tells it after its transaction commits, so it
+  never waits on the database; a stand restarted with a session open turns it on at once.
 
 Every action writes its local effect and its event in one transaction and only then plays the
 feedback, so a light never confirms anything that is not on disk. The methods are called from
@@ -67,12 +70,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
 from edge.config import EdgeConfig
+from edge.equipment import Equipment
 from edge.refusals import REFUSAL_TEXTS, Refused, refusal
 from edge.store import (
     AnyClient,
@@ -82,6 +88,7 @@ from edge.store import (
     LocalSession,
     Store,
 )
+from hardware.relay import NoOutput, Output
 from sync import qrtoken
 from sync.bonus import split_cost
 from sync.cards import compact_card_uid, normalise_card_uid
@@ -167,7 +174,12 @@ class Engine:
     """The stand's session engine; see the module's rules."""
 
     def __init__(
-        self, store: Store, feedback: Feedback, config: EdgeConfig, clock: Clock | None = None
+        self,
+        store: Store,
+        feedback: Feedback,
+        config: EdgeConfig,
+        clock: Clock | None = None,
+        relay: Output | None = None,
     ):
         if config.stand_id < 1:
             raise ValueError("stand_id is not configured: the stand cannot number its events")
@@ -179,6 +191,11 @@ class Engine:
         self._lock = threading.RLock()
         # Credential -> monotonic ns of the start or end it last made (the bounce guard).
         self._recent: dict[tuple[str, str], int] = {}
+        # Sessions opened (True) or closed (False) by the transaction under way (``_atomic``).
+        self._changes: list[tuple[bool, str]] = []
+        self._depth = 0
+        open_now = [session.uuid for session in store.open_sessions()]
+        self.equipment = Equipment(relay or NoOutput(), open_now)
 
     # --- taps and scans ---------------------------------------------------------------------
 
@@ -364,7 +381,7 @@ class Engine:
         with self._lock:
             now = self.clock.now()
             client_uuid = str(uuid.uuid4())
-            with self.store.atomic():
+            with self._atomic():
                 client = self.store.add_local_client(
                     client_uuid, "guest", "", [], [("plate", plate)], now
                 )
@@ -524,7 +541,7 @@ class Engine:
     ) -> LocalSession:
         now = self.clock.now()
         session_uuid = str(uuid.uuid4())
-        with self.store.atomic():
+        with self._atomic():
             if client.blocked:
                 raise refusal("blocked", client.id)
             if client.kind == "member":
@@ -565,7 +582,30 @@ class Engine:
                 "credential_value": credential.value if credential else None,
             }
             self._event("session.started", payload, actor, now)
+            self._changes.append((True, session_uuid))
         return session
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """A write transaction (nested: a savepoint) that opens or closes sessions; once the
+        outermost one commits, the equipment follows what it opened and closed. A rollback
+        (of a savepoint too) forgets the changes made inside it."""
+        mark = len(self._changes)
+        self._depth += 1
+        try:
+            with self.store.atomic():
+                yield
+        except BaseException:
+            del self._changes[mark:]
+            raise
+        finally:
+            self._depth -= 1
+        if self._depth == 0:
+            changes, self._changes = self._changes, []
+            self.equipment.follow(
+                opened=[key for opened, key in changes if opened],
+                closed=[key for opened, key in changes if not opened],
+            )
 
     def _spendable(self, client: AnyClient) -> int:
         """The money balance plus, for a client who spends points, what their points seen
@@ -601,7 +641,7 @@ class Engine:
         duration = self.elapsed_s(session) if duration_s is None else duration_s
         cost = price(session.session_rates(), session.kind(), duration, session.discount())
         auto = method == "auto"
-        with self.store.atomic():
+        with self._atomic():
             client = self.store.client(session.client_id)
             split = split_cost(
                 cost,
@@ -634,6 +674,7 @@ class Engine:
                 payload["points_spent"] = split.points
                 payload["points_kopecks"] = split.points_kopecks
             event_id = self._event("session.ended", payload, actor, now)
+            self._changes.append((False, session.uuid))
             if cost:
                 self.store.add_ledger_entry(
                     event_id,

@@ -46,6 +46,7 @@ from hardware.camera import (
 )
 from hardware.feedback import GpioFeedback, make_pin_factory
 from hardware.nfc import NfcpyReader
+from hardware.relay import GpioOutput, NoOutput, make_output
 from sync.agent import SyncAgent
 from sync.document import format_utc
 
@@ -136,6 +137,7 @@ class Stand:
         self._scheduler: BackgroundScheduler | None = None
         self.pin_factory: Any = None
         self.feedback: GpioFeedback | None = None
+        self.relay: GpioOutput | NoOutput | None = None
         self.reader: NfcpyReader | None = None
         self.camera: QrScanner | None = None
         self.agent: SyncAgent | None = None
@@ -147,8 +149,16 @@ class Stand:
                 config.pin_blue,
                 config.pin_buzzer,
                 pin_factory=self.pin_factory,
+                led_active_high=config.led_active_high,
+                buzzer_active_high=config.buzzer_active_high,
             )
-            self.engine = Engine(self.store, self.feedback, config)
+            # Off from here on; the engine turns it on if a session is still open.
+            self.relay = make_output(
+                config.pin_relay,
+                pin_factory=self.pin_factory,
+                active_high=config.relay_active_high,
+            )
+            self.engine = Engine(self.store, self.feedback, config, relay=self.relay)
             self.reader = NfcpyReader(config.nfc_device, self._on_uid, debounce_s=config.debounce_s)
             self.camera = QrScanner(self._frame_source(), self._on_qr)
             self.agent = make_agent(
@@ -293,6 +303,8 @@ class Stand:
             self._worker.join()
         if self.feedback is not None:
             self.feedback.close()
+        if self.relay is not None:
+            self.relay.close()  # the equipment stops with the stand
         if self.pin_factory is not None:
             self.pin_factory.close()
         self.store.close()
@@ -342,9 +354,12 @@ def parts_of(stand: Stand | StandParts) -> StandParts:
 
     def devices() -> dict[str, Any]:
         assert stand.reader is not None and stand.camera is not None
+        relay = stand.relay if stand.config.pin_relay is not None else None
         return {
             "reader": {"device": stand.config.nfc_device, **_health(stand.reader.health())},
             "camera": {"source": stand.config.camera, **_health(stand.camera.health())},
+            # The equipment relay: "on", "off", or None when no relay is wired.
+            "relay": None if relay is None else ("on" if relay.is_on else "off"),
         }
 
     return StandParts(stand.config, stand.store, stand.engine, devices, stand.agent)

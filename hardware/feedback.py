@@ -103,7 +103,8 @@ class GpioFeedback(ClosedOnExit):
     ...     feedback.play("accepted")
 
     ``time_scale`` multiplies every step's duration (tests play patterns fast with 0.01).
-    ``led_active_high`` is False for a common-anode LED.
+    ``led_active_high`` is False for a common-anode LED, ``buzzer_active_high`` for a buzzer
+    board that sounds on a low pin.
     """
 
     def __init__(
@@ -116,12 +117,15 @@ class GpioFeedback(ClosedOnExit):
         pin_factory: Factory,
         time_scale: float = 1.0,
         led_active_high: bool = True,
+        buzzer_active_high: bool = True,
     ) -> None:
         self._led = RGBLED(
             red_pin, green_pin, blue_pin, active_high=led_active_high, pin_factory=pin_factory
         )
         try:
-            self._buzzer = Buzzer(buzzer_pin, pin_factory=pin_factory)
+            self._buzzer = Buzzer(
+                buzzer_pin, active_high=buzzer_active_high, pin_factory=pin_factory
+            )
         except BaseException:
             self._led.close()
             raise

@@ -82,6 +82,34 @@ def test_each_pattern_plays_its_colour_and_beeps(
     assert histories(factory) == EXPECTED[pattern]
 
 
+@pytest.mark.parametrize("pattern", sorted(EXPECTED))
+@pytest.mark.parametrize("inverted", [("led",), ("buzzer",), ("led", "buzzer")])
+def test_active_low_wiring_inverts_the_pin_values(
+    factory: Any, pattern: str, inverted: tuple[str, ...]
+) -> None:
+    with GpioFeedback(
+        RED,
+        GREEN,
+        BLUE,
+        BUZZER,
+        pin_factory=factory,
+        time_scale=FAST,
+        led_active_high="led" not in inverted,
+        buzzer_active_high="buzzer" not in inverted,
+    ) as feedback:
+        forget_history(factory)
+        feedback.play(pattern)
+        assert feedback.wait_idle(timeout=5)
+        played = histories(factory)  # before closing gives the pins back
+    low = {"red", "green", "blue"} if "led" in inverted else set()
+    low |= {"buzzer"} if "buzzer" in inverted else set()
+    expected = {
+        name: [1 - value for value in values] if name in low else values
+        for name, values in EXPECTED[pattern].items()
+    }
+    assert played == expected
+
+
 def test_every_pattern_in_the_table_is_checked() -> None:
     assert set(PATTERNS) == set(EXPECTED)
 
