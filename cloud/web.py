@@ -86,7 +86,9 @@ def init_app(app: Flask) -> None:
         message = messages.get(status, error.description or error.name)
         if isinstance(error, CSRFError):
             message = _("Форма устарела или открыта не отсюда: обновите страницу и повторите")
+        # What the exception says besides its body (a 405's Allow: the methods there are).
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
         if _is_api():
             code = (error.name or "error").lower().replace(" ", "_")
-            return jsonify(error={"code": code, "message": message}), status
-        return render_template("error.html", status=status, message=message), status
+            return jsonify(error={"code": code, "message": message}), status, headers
+        return render_template("error.html", status=status, message=message), status, headers

@@ -19,6 +19,10 @@ from cloud.staff.auth import user_for_api_token
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+MAX_LIMIT = 500
+MAX_OFFSET = 10**9  # far past any list; keeps the number inside a database's integer
+MAX_ROW_ID = 2**31 - 1
+
 
 @dataclass
 class EndpointDoc:
@@ -29,7 +33,8 @@ class EndpointDoc:
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200
-    query: dict[str, str] = field(default_factory=dict)  # name -> description
+    # name -> description, or (description, JSON schema) where the name's usual one won't do
+    query: dict[str, str | tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 class Unauthorized(DomainError):
@@ -68,7 +73,7 @@ def api_endpoint(
     body: type[BaseModel] | None = None,
     response: type[BaseModel] | None = None,
     status: int = 200,
-    query: dict[str, str] | None = None,
+    query: dict[str, str | tuple[str, dict[str, Any]]] | None = None,
 ) -> Callable[[Any], Any]:
     """Authenticate by bearer token, check ``capability`` (None: any authenticated user), parse
     ``body`` into the view's ``body`` argument, and answer JSON with ``status``."""
@@ -105,9 +110,20 @@ def page_args() -> tuple[int, int]:
         raise ValidationFailed(
             _("limit и offset должны быть целыми числами"), "bad_paging"
         ) from None
-    if not 1 <= limit <= 500 or offset < 0:
+    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
         raise ValidationFailed(_("limit от 1 до 500, offset не меньше 0"), "bad_paging")
     return limit, offset
 
 
-__all__ = ["api_endpoint", "bp", "page_args", "parse_body"]
+def id_arg(name: str) -> int | None:
+    """An optional row id (1 or more) in the query string (``site_id=3``); None when absent or empty.
+    Past 2³¹−1 (where PostgreSQL's integer columns end) it is refused, not a database error."""
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ROW_ID:
+        raise ValidationFailed(_("%(name)s: нужно целое число", name=name), "bad_parameter")
+    return int(raw)
+
+
+__all__ = ["api_endpoint", "bp", "id_arg", "page_args", "parse_body"]

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, jsonify
 from pydantic import BaseModel
 
-from cloud.api import bp
+from cloud.api import MAX_LIMIT, MAX_OFFSET, MAX_ROW_ID, bp
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -23,6 +23,45 @@ ERROR_SCHEMA = {
 }
 
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+# A row id, or empty for none (the code reads an empty parameter as an absent one).
+_ROW_ID = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID},
+        {"type": "string", "maxLength": 0},
+    ]
+}
+# A day, or empty for the default (the code reads an empty parameter as an absent one).
+_DAY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
+# What a query parameter of a given name accepts, wherever it appears (an endpoint may give its
+# own schema instead, as ``(description, schema)``); a name not here is free text.
+QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
+    "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    "site_id": _ROW_ID,
+    "stand_id": _ROW_ID,
+    "client_id": _ROW_ID,
+    "staff_id": _ROW_ID,
+    "from": _DAY,
+    "to": _DAY,
+    "month": {"type": "string", "pattern": "^$|^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"},
+    "phone": {"type": "string", "pattern": "^(\\+7|8)[0-9]{10}$"},
+    "blocked": {"type": "string", "enum": ["true", "false", "1", "0"]},
+    "active": {"type": "string", "enum": ["true", "false", "all", "1", "0", "yes", "no"]},
+    "kind": {"type": "string", "enum": ["member", "guest"]},
+    "status": {"type": "string", "enum": ["open", "ended"]},
+}
+
+
+def _query_parameter(name: str, spec: str | tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    text, schema = spec if isinstance(spec, tuple) else (spec, QUERY_SCHEMAS.get(name))
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": text,
+        "schema": schema or {"type": "string"},
+    }
 
 
 def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
@@ -43,16 +82,7 @@ def _operation(rule: Any, method: str, doc: Any, components: dict[str, Any]) -> 
         }
         for converter, name in _PARAM.findall(rule.rule)
     ]
-    params += [
-        {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": text,
-            "schema": {"type": "string"},
-        }
-        for name, text in doc.query.items()
-    ]
+    params += [_query_parameter(name, spec) for name, spec in doc.query.items()]
     success: dict[str, Any] = {"description": "OK"}
     if doc.response is not None:
         success["content"] = {"application/json": {"schema": _schema_ref(doc.response, components)}}
@@ -70,6 +100,7 @@ def _operation(rule: Any, method: str, doc: Any, components: dict[str, Any]) -> 
             "401": error,
             "403": error,
             "404": error,
+            **({} if method == "GET" else {"409": error}),
         },
         "security": [{"bearer": []}],
     }

@@ -8,16 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import request
-from flask_babel import gettext as _
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
 import cloud.catalog.sites as site_service
 import cloud.catalog.tariffs as tariff_service
-from cloud.api import api_endpoint, bp, page_args
+from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clock import app_now
 from cloud.db import db_proxy
-from cloud.errors import ValidationFailed
 from cloud.permissions import Capability
 from cloud.web import acting_user
 from sync.pricing import Rates
@@ -238,15 +235,6 @@ def update_site(site_id: int, body: NameBody) -> Any:
     return _site_detail(site_id)
 
 
-def _site_id_arg() -> int | None:
-    raw = request.args.get("site_id", "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise ValidationFailed(_("site_id должен быть целым числом"), "bad_site_id")
-    return int(raw)
-
-
 @bp.route("/stands", methods=["GET"])
 @api_endpoint(
     Capability.VIEW_CATALOG,
@@ -257,7 +245,7 @@ def _site_id_arg() -> int | None:
 def list_stands() -> Any:
     limit, offset = page_args()
     user = acting_user()
-    site_id = _site_id_arg()
+    site_id = id_arg("site_id")
     site = site_service.get_site(user, site_id) if site_id is not None else None
     query = site_service.visible_stands(user, site)
     total = query.count()

@@ -12,7 +12,7 @@ from flask import current_app, request
 from flask_babel import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from cloud.api import api_endpoint, bp, page_args
+from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clients import credentials as credential_book
 from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
@@ -197,15 +197,6 @@ def _client(client_id: int) -> Any:
     return client_scope.get_client(acting_user(), client_id)
 
 
-def _optional_int(name: str) -> int | None:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        raise ValidationFailed(_("%(name)s должен быть целым числом", name=name), "bad_query")
-    return int(text)
-
-
 def _optional_bool(name: str) -> bool | None:
     text = request.args.get(name, "").strip().lower()
     if not text:
@@ -239,7 +230,7 @@ def clients_list() -> Any:
         acting_user(),
         q=request.args.get("q", ""),
         kind=kind,
-        site_id=_optional_int("site_id"),
+        site_id=id_arg("site_id"),
         blocked=_optional_bool("blocked"),
         limit=limit,
         offset=offset,

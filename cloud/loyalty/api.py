@@ -50,8 +50,14 @@ class PointsIn(BaseModel):
 
 HISTORY_QUERY = {
     "phone": "the clients with this phone (any common form)",
-    "operation": "accrual, spending, expiry or manual",
-    "method": "auto (by the service) or staff (by a person)",
+    "operation": (
+        "accrual, spending, expiry or manual",
+        {"type": "string", "enum": list(bonushistory.OPERATIONS)},
+    ),
+    "method": (
+        "auto (by the service) or staff (by a person)",
+        {"type": "string", "enum": list(bonushistory.METHODS)},
+    ),
     "staff_id": "made by this staff member",
     "from": "first day, YYYY-MM-DD (service time zone)",
     "to": "last day, YYYY-MM-DD",

@@ -132,7 +132,13 @@ def _period() -> Period:
     Capability.REPORTS,
     "Top-ups taken in a period: count and sum per day, week, month, method, site or staff",
     response=TopupSummaryOut,
-    query={**PERIOD_QUERY, "group_by": "day (default), week, month, method, site or staff"},
+    query={
+        **PERIOD_QUERY,
+        "group_by": (
+            "day (default), week, month, method, site or staff",
+            {"type": "string", "enum": list(topupreport.GROUPINGS)},
+        ),
+    },
 )
 def reports_topups() -> dict[str, Any]:
     group_by = topupreport.check_grouping(request.args.get("group_by"))

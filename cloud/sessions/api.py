@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import current_app, request
-from flask_babel import gettext as _
 from pydantic import BaseModel, Field
 
-from cloud.api import api_endpoint, bp, page_args
+from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clock import app_now, iso_utc
-from cloud.errors import ValidationFailed
+from cloud.periods import GROUPINGS
 from cloud.permissions import Capability
 from cloud.reports.sessions import summary_for
 from cloud.sessions.service import (
@@ -88,15 +87,6 @@ class SummaryOut(BaseModel):
     total: SummaryRowOut
 
 
-def _int_arg(name: str) -> int | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit():
-        raise ValidationFailed(_("%(name)s: нужно целое число", name=name), "bad_parameter")
-    return int(raw)
-
-
 @bp.route("/sessions")
 @api_endpoint(
     Capability.VIEW_CLIENTS,
@@ -115,10 +105,10 @@ def sessions_list() -> dict[str, Any]:
     limit, offset = page_args()
     rows, total = list_sessions(
         acting_user(),
-        client_id=_int_arg("client_id"),
+        client_id=id_arg("client_id"),
         status=request.args.get("status") or None,
-        site_id=_int_arg("site_id"),
-        stand_id=_int_arg("stand_id"),
+        site_id=id_arg("site_id"),
+        stand_id=id_arg("stand_id"),
         limit=limit,
         offset=offset,
     )
@@ -134,7 +124,7 @@ def sessions_list() -> dict[str, Any]:
 )
 def sessions_open() -> dict[str, Any]:
     now = app_now()
-    items = live_views(open_sessions(acting_user(), _int_arg("site_id")), now)
+    items = live_views(open_sessions(acting_user(), id_arg("site_id")), now)
     return {"server_time": iso_utc(now), "items": items, "total": len(items)}
 
 
@@ -152,9 +142,12 @@ def session_get(session_id: int) -> dict[str, Any]:
     query={
         "from": "first day, YYYY-MM-DD (default: first day of this month)",
         "to": "last day, YYYY-MM-DD, inclusive (default: last day of this month)",
-        "group_by": "day, week, month (a row per period, empty ones too), site (default), "
-        "stand, tariff, client_kind, or started_by (staff:<id>, or self:<method> for a card "
-        "or QR self-service start)",
+        "group_by": (
+            "day, week, month (a row per period, empty ones too), site (default), "
+            "stand, tariff, client_kind, or started_by (staff:<id>, or self:<method> for a card "
+            "or QR self-service start)",
+            {"type": "string", "enum": list(GROUPINGS)},
+        ),
     },
 )
 def reports_summary() -> dict[str, Any]:

@@ -6,13 +6,10 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from flask import request
-from flask_babel import gettext as _
 from pydantic import BaseModel
 
-from cloud.api import api_endpoint, bp
+from cloud.api import api_endpoint, bp, id_arg
 from cloud.clock import app_now, iso_utc
-from cloud.errors import ValidationFailed
 from cloud.permissions import Capability
 from cloud.standsync.heartbeat import stands_health
 from cloud.web import acting_user
@@ -45,15 +42,6 @@ class StandHealthList(BaseModel):
     server_time: datetime
 
 
-def _site_id_arg() -> int | None:
-    raw = request.args.get("site_id", "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or len(raw) > 10:
-        raise ValidationFailed(_("site_id должен быть целым числом"), "bad_site_id")
-    return int(raw)
-
-
 @bp.route("/stands/health", methods=["GET"])
 @api_endpoint(
     Capability.VIEW_CATALOG,
@@ -64,7 +52,7 @@ def _site_id_arg() -> int | None:
 def stand_health() -> Any:
     now = app_now()
     items = []
-    for health in stands_health(acting_user(), now, _site_id_arg()):
+    for health in stands_health(acting_user(), now, id_arg("site_id")):
         item = asdict(health)
         for key, value in item.items():
             if isinstance(value, datetime):

@@ -285,6 +285,10 @@ def test_summary_is_for_operators_and_above(client, world):
         ("/api/v1/sessions?site_id=-1", "bad_parameter"),
         ("/api/v1/sessions?limit=0", "bad_paging"),
         ("/api/v1/sessions/open?site_id=x", "bad_parameter"),
+        ("/api/v1/sessions?site_id=0", "bad_parameter"),  # ids start at 1, as documented
+        ("/api/v1/stands/health?site_id=2147483648", "bad_parameter"),  # past PostgreSQL's int
+        ("/api/v1/clients?site_id=0", "bad_parameter"),
+        ("/api/v1/sessions?offset=1000000001", "bad_paging"),
     ],
 )
 def test_bad_parameters_are_400_with_a_message(client, world, path, code):
@@ -306,3 +310,24 @@ def test_openapi_documents_the_session_endpoints(client):
         assert "get" in paths[path]
     summary = paths["/api/v1/reports/summary"]["get"]
     assert {param["name"] for param in summary["parameters"]} == {"from", "to", "group_by"}
+
+
+def test_a_method_the_route_lacks_is_405_naming_the_ones_it_has(client, world):
+    response = client.open("/api/v1/sessions/open", method="TRACE", headers=world.bearer("owner"))
+
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+
+
+def test_openapi_types_the_query_parameters_as_the_code_reads_them(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    listing = document["paths"]["/api/v1/sessions"]["get"]
+    schemas = {p["name"]: p["schema"] for p in listing["parameters"] if p["in"] == "query"}
+
+    assert schemas["limit"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
+    assert schemas["status"]["enum"] == ["open", "ended"]
+    assert {"type": "integer", "minimum": 1, "maximum": 2**31 - 1} in schemas["site_id"]["anyOf"]
+    summary = document["paths"]["/api/v1/reports/summary"]["get"]["parameters"]
+    assert "week" in next(p for p in summary if p["name"] == "group_by")["schema"]["enum"]
+    assert "409" in document["paths"]["/api/v1/clients"]["post"]["responses"]
