@@ -15,7 +15,7 @@ from werkzeug.routing import IntegerConverter
 from cloud.clock import EXTENSION as CLOCK_EXTENSION
 from cloud.clock import Clock, SystemClock
 from cloud.config import CloudConfig, ensure_secret_key, load_config
-from cloud.db import bind
+from cloud.db import MAX_ROW_ID, bind
 from cloud.loyalty.bonus import PointsRules
 
 csrf = CSRFProtect()
@@ -28,7 +28,7 @@ class RowIdConverter(IntegerConverter):
 
     def to_python(self, value: str) -> int:
         number = int(value)
-        if number > 2**31 - 1:
+        if number > MAX_ROW_ID:
             raise NotFound()
         return number
 

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from cloud.clock import app_now
+from cloud.db import MAX_ROW_ID
 from cloud.errors import DomainError, Forbidden, ValidationFailed
 from cloud.permissions import Capability, role_can
 from cloud.staff.auth import user_for_api_token
@@ -21,7 +22,6 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_LIMIT = 500
 MAX_OFFSET = 10**9  # far past any list; keeps the number inside a database's integer
-MAX_ROW_ID = 2**31 - 1
 
 
 @dataclass

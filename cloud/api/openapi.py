@@ -8,7 +8,8 @@ from typing import Any
 from flask import current_app, jsonify
 from pydantic import BaseModel
 
-from cloud.api import MAX_LIMIT, MAX_OFFSET, MAX_ROW_ID, bp
+from cloud.api import MAX_LIMIT, MAX_OFFSET, bp
+from cloud.db import MAX_ROW_ID
 
 ERROR_SCHEMA = {
     "type": "object",

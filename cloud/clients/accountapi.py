@@ -16,6 +16,7 @@ from cloud.clients import service as clientbook
 from cloud.clients.api import CredentialOut
 from cloud.clients.statements import monthly_statement, parse_month, statement_to_dict
 from cloud.clock import app_now
+from cloud.db import RowId
 from cloud.permissions import Capability
 from cloud.web import acting_user
 
@@ -32,7 +33,7 @@ class DriverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    card_id: StrictInt | None = Field(default=None, description="one of the client's cards")
+    card_id: RowId | None = Field(default=None, description="one of the client's cards")
 
 
 class CardLimitIn(BaseModel):

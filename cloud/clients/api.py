@@ -17,7 +17,7 @@ from cloud.clients import credentials as credential_book
 from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
-from cloud.db import db_proxy
+from cloud.db import RowId, db_proxy
 from cloud.errors import ValidationFailed
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
@@ -86,9 +86,9 @@ class ClientCreate(BaseModel):
     email: str = ""
     plates: list[str] = Field(default_factory=list)
     cards: list[str] = Field(default_factory=list, description="NFC UIDs, 4, 7, 8 or 10 bytes hex")
-    default_tariff_id: StrictInt | None = None
+    default_tariff_id: RowId | None = None
     note: str = ""
-    site_id: StrictInt | None = Field(
+    site_id: RowId | None = Field(
         default=None, description="home site; an attendant's own site when omitted"
     )
 
@@ -102,7 +102,7 @@ class ClientPatch(BaseModel):
     email: str | None = None
     note: str | None = None
     phones: list[str] | None = None
-    default_tariff_id: StrictInt | None = None
+    default_tariff_id: RowId | None = None
     blocked: StrictBool | None = None
     blocked_reason: str | None = None
     unsubscribed: StrictBool | None = None

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import current_app
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api import api_endpoint, bp, page_args
 from cloud.clients import service as clientbook
 from cloud.clients.api import ClientList
+from cloud.db import RowId
 from cloud.marketing import mailings
 from cloud.marketing import segments as segmentbook
 from cloud.marketing.segments import SegmentFilter
@@ -55,7 +56,7 @@ class SegmentPatch(BaseModel):
 class MailingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    segment_id: StrictInt
+    segment_id: RowId
     subject: str = Field(description="{name} becomes the client's name")
     body: str = Field(description="plain text; {name} becomes the client's name")
 

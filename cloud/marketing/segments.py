@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 
 from cloud.clients.scope import of_sites
 from cloud.clock import iso_utc
-from cloud.db import db_proxy, utcnow
+from cloud.db import RowId, db_proxy, utcnow
 from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.models import (
     Client,
@@ -56,7 +56,7 @@ class SegmentFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["member", "guest"] | None = None
-    site_id: StrictInt | None = Field(default=None, description="home site or a visit there")
+    site_id: RowId | None = Field(default=None, description="home site or a visit there")
     last_visit_from: date | None = Field(default=None, description="latest visit on/after")
     last_visit_before: date | None = Field(default=None, description="latest visit before")
     period_from: date | None = Field(default=None, description="visits/spending counted from")

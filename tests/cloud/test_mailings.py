@@ -360,6 +360,22 @@ def test_a_mailing_is_refused_when_no_smtp_server_is_configured(
     assert Mailing.select().count() == 0 and MailingRecipient.select().count() == 0
 
 
+@pytest.mark.parametrize("segment_id", [2**64 - 1, -(2**63), 2**31])
+def test_a_segment_id_past_the_databases_integers_is_a_400_not_a_server_error(
+    client: FlaskClient, world: World, outbox: Recorder, segment_id: int
+) -> None:
+    """Found by Schemathesis: 2⁶⁴−1 reached the database and overflowed it (a 500)."""
+    response = client.post(
+        "/api/v1/mailings",
+        json={"segment_id": segment_id, "subject": "Тема", "body": "Текст"},
+        headers=world.bearer("operator"),
+    )
+
+    assert response.status_code == 400
+    assert "segment_id" in response.get_json()["error"]["message"]
+    assert Mailing.select().count() == 0
+
+
 # --- the API ---------------------------------------------------------------------------------
 
 
