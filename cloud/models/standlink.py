@@ -1,0 +1,92 @@
+"""What the central service keeps of its link to each stand: commands sent down, heartbeats
+and their log (cloud/standsync/commands.py, cloud/standsync/heartbeat.py), and the
+directory's change log (cloud/changes.py)."""
+
+from __future__ import annotations
+
+import peewee as pw
+
+from cloud.db import UtcDateTimeField, utcnow
+from cloud.models.core import BaseModel, Session, Stand, User
+
+# --- commands to stands and their live state (cloud/standsync/commands.py, cloud/standsync/heartbeat.py) ---------
+
+
+class StandCommand(BaseModel):
+    """An order for a stand, repeated on every directory poll until done: ``end_session`` is
+    done when the stand's session.ended event for that session is applied."""
+
+    stand = pw.ForeignKeyField(Stand, backref="commands", on_delete="CASCADE")
+    type = pw.CharField(max_length=20)
+    session = pw.ForeignKeyField(Session, backref="commands", on_delete="CASCADE")
+    comment = pw.TextField(default="")
+    issued_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    created_at = UtcDateTimeField(default=utcnow)
+    done_at = UtcDateTimeField(null=True)
+
+
+# One pending command per session: a second request returns the first.
+StandCommand.add_index(StandCommand.session, unique=True, where=StandCommand.done_at.is_null())
+
+
+class StandHeartbeat(BaseModel):
+    """The latest heartbeat of a stand (one row per stand): what the stands page shows."""
+
+    stand = pw.ForeignKeyField(Stand, unique=True, backref="+", on_delete="CASCADE")
+    received_at = UtcDateTimeField()
+    version = pw.CharField(max_length=50)
+    uptime_s = pw.BigIntegerField()
+    outbox = pw.BigIntegerField()  # events not yet acknowledged
+    oldest_unacked_at = UtcDateTimeField(null=True)
+    cursor = pw.BigIntegerField()  # directory cursor
+    last_sync_at = UtcDateTimeField(null=True)
+    reader = pw.TextField(default="{}")  # JSON object as the stand sent it (scalars only)
+    camera = pw.TextField(default="{}")
+    # What the stand cannot repair by itself, e.g. events the central service lost in a restore
+    # from a backup that the stand no longer keeps ("" when all is well).
+    alarm = pw.TextField(default="")
+
+
+class StandHeartbeatLog(BaseModel):
+    """Heartbeats over time, at most one a minute per stand, for the stand health report."""
+
+    stand = pw.ForeignKeyField(Stand, backref="+", on_delete="CASCADE")
+    received_at = UtcDateTimeField()
+    version = pw.CharField(max_length=50)
+    uptime_s = pw.BigIntegerField()
+    outbox = pw.BigIntegerField()
+    oldest_unacked_at = UtcDateTimeField(null=True)
+    cursor = pw.BigIntegerField()
+    clock_skew_ms = pw.BigIntegerField(null=True)
+    reader_state = pw.CharField(max_length=20, default="")
+    camera_state = pw.CharField(max_length=20, default="")
+    # Seconds since the stand's previous heartbeat when that silence was longer than
+    # heartbeat.ONLINE_WITHIN (the heartbeat that ends an outage), else NULL.
+    silence_s = pw.BigIntegerField(null=True)
+
+    class Meta:
+        indexes = ((("stand", "received_at"), False),)
+
+
+# --- directory change tracking (cloud/changes.py) ----------------------------------------------
+
+
+class DirectoryCounter(BaseModel):
+    """One row (id 1): the last directory change position handed out. A writer bumps it inside
+    its own transaction, which locks the row until commit, so positions commit in order."""
+
+    id = pw.IntegerField(primary_key=True)
+    position = pw.BigIntegerField(default=0)
+
+
+class DirectoryChange(BaseModel):
+    """The latest change of each directory row: ``entity`` is client, credential, tariff or
+    staff and ``entity_id`` its row id. A new change of the row moves it to a new position."""
+
+    position = pw.BigIntegerField(unique=True)
+    entity = pw.CharField(max_length=20)
+    entity_id = pw.BigIntegerField()
+    changed_at = UtcDateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("entity", "entity_id"), True),)
