@@ -68,15 +68,15 @@ from the wall clock (a restart after a power cut).
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Protocol
 
+from edge.attendant import AttendantActions, StartedWith, _comment_text, _staff
+from edge.clock import Clock, SystemClock
 from edge.config import EdgeConfig
 from edge.equipment import Equipment
 from edge.refusals import REFUSAL_TEXTS, Refused, refusal
@@ -84,23 +84,18 @@ from edge.store import (
     AnyClient,
     DirCredential,
     DirTariffVersion,
-    LocalClient,
     LocalSession,
     Store,
 )
 from hardware.relay import NoOutput, Output
 from sync import qrtoken
 from sync.bonus import split_cost
-from sync.cards import compact_card_uid, normalise_card_uid
+from sync.cards import compact_card_uid
 from sync.errors import RuleError
-from sync.events import PAYMENT_METHODS, Payload
-from sync.lengths import MAX_COMMENT, MAX_NAME
+from sync.events import Payload
 from sync.limits import limit_reached, local_day
-from sync.phones import normalise_phone
 from sync.plates import normalise_plate
 from sync.pricing import price
-
-MAX_TOPUP_KOPECKS = 100_000_000
 
 # The reason the stand's state gives for the feedback it played last: what went well here,
 # what was refused in the one table of refusals.
@@ -121,36 +116,6 @@ class Feedback(Protocol):
         returns at once."""
 
 
-class Clock(Protocol):
-    """Wall and monotonic time; ``boot_id`` names the boot the monotonic clock counts in."""
-
-    boot_id: str
-
-    def now(self) -> datetime: ...
-
-    def monotonic_ns(self) -> int: ...
-
-
-def read_boot_id(path: Path = Path("/proc/sys/kernel/random/boot_id")) -> str:
-    """Linux's id of this boot (CLOCK_MONOTONIC counts from it, across process restarts);
-    a fresh id per process where there is none."""
-    try:
-        return str(uuid.UUID(path.read_text().strip()))
-    except (OSError, ValueError):
-        return str(uuid.uuid4())
-
-
-class SystemClock:
-    def __init__(self) -> None:
-        self.boot_id = read_boot_id()
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic_ns(self) -> int:
-        return time.monotonic_ns()
-
-
 @dataclass(frozen=True)
 class LastFeedback:
     """The pattern played last, when, and why (``code`` for programs, ``reason`` for people)."""
@@ -161,16 +126,7 @@ class LastFeedback:
     reason: str
 
 
-@dataclass(frozen=True)
-class StartedWith:
-    """The credential a start was made with, and the card's daily limit if it has one."""
-
-    kind: str  # card, plate or qr
-    value: str  # the card UID, normalised plate or QR token id
-    daily_limit_kopecks: int | None = None
-
-
-class Engine:
+class Engine(AttendantActions):
     """The stand's session engine; see the module's rules."""
 
     def __init__(
@@ -323,109 +279,6 @@ class Engine:
             balance = self._end(session, method, _staff(actor), comment)
             self._signal_end(balance)
             return self._session(session_uuid)
-
-    def record_topup(self, client_id: int, amount_kopecks: int, method: str, actor: int) -> str:
-        """Money taken for a client (cash, card, transfer); returns the top-up's uuid."""
-        if isinstance(amount_kopecks, bool) or not isinstance(amount_kopecks, int):
-            raise RuleError("Сумма должна быть целым числом копеек", "bad_amount")
-        if amount_kopecks <= 0:
-            raise RuleError("Сумма пополнения должна быть больше нуля", "bad_amount")
-        if amount_kopecks > MAX_TOPUP_KOPECKS:
-            raise RuleError("Слишком большая сумма: не больше 1 000 000 ₽", "bad_amount")
-        if method not in PAYMENT_METHODS:
-            raise RuleError("Выберите способ оплаты: наличные, карта или перевод", "bad_method")
-        topup_uuid = str(uuid.uuid4())
-        with self._lock:
-            client = self._known_client(client_id)
-            now = self.clock.now()
-            payload: Payload = {
-                "topup_uuid": topup_uuid,
-                **self._client_ref(client),
-                "amount_kopecks": amount_kopecks,
-                "method": method,
-            }
-            with self.store.atomic():
-                event_id = self._event("topup.recorded", payload, _staff(actor), now)
-                self.store.add_ledger_entry(
-                    event_id, client.id, "topup", amount_kopecks, now, method
-                )
-        return topup_uuid
-
-    def add_comment(
-        self, client_id: int, text: str, actor: int, session_uuid: str | None = None
-    ) -> str:
-        """A comment on a client (and maybe one of their sessions); returns its uuid."""
-        text = _comment_text(text, required=True)
-        comment_uuid = str(uuid.uuid4())
-        with self._lock:
-            client = self._known_client(client_id)
-            now = self.clock.now()
-            payload: Payload = {
-                "comment_uuid": comment_uuid,
-                **self._client_ref(client),
-                "session_uuid": session_uuid,
-                "text": text,
-            }
-            with self.store.atomic():
-                self._event("comment.added", payload, _staff(actor), now)
-                self.store.add_comment(comment_uuid, client.id, text, actor, now, session_uuid)
-        return comment_uuid
-
-    def register_guest(
-        self, plate_text: str, tariff_id: int | None, actor: int
-    ) -> tuple[LocalClient, LocalSession]:
-        """A guest known only by a car plate, registered here, whose session starts at once:
-        the client, ``guest.registered`` and ``session.started`` in one transaction."""
-        plate = normalise_plate(plate_text)
-        staff = _staff(actor)
-        with self._lock:
-            now = self.clock.now()
-            client_uuid = str(uuid.uuid4())
-            with self._atomic():
-                client = self.store.add_local_client(
-                    client_uuid, "guest", "", [], [("plate", plate)], now
-                )
-                payload: Payload = {"client_uuid": client_uuid, "plate": plate}
-                self._event("guest.registered", payload, staff, now)
-                session = self._start(
-                    client, tariff_id, "screen", staff, StartedWith("plate", plate)
-                )
-            self._signal("accepted", "started")
-            return client, session
-
-    def register_member(
-        self, name: str, phones: list[str], plates: list[str], cards: list[str], actor: int
-    ) -> LocalClient:
-        """A club member registered here (``client.registered``); phones and plates are
-        normalised, card UIDs too (``sync.cards``). RuleError on a bad or already used value."""
-        name = " ".join(name.split())
-        if not name:
-            raise RuleError("Введите имя клиента", "bad_name")
-        if len(name) > MAX_NAME:
-            raise RuleError(f"Имя — не длиннее {MAX_NAME} символов", "bad_name")
-        phones = list(dict.fromkeys(normalise_phone(p) for p in phones))
-        plates = list(dict.fromkeys(normalise_plate(p) for p in plates))
-        cards = list(dict.fromkeys(normalise_card_uid(c) for c in cards))
-        staff = _staff(actor)
-        credentials = [("plate", p) for p in plates] + [("card", c) for c in cards]
-        with self._lock:
-            now = self.clock.now()
-            client_uuid = str(uuid.uuid4())
-            with self.store.atomic():
-                client = self.store.add_local_client(
-                    client_uuid, "member", name, phones, credentials, now
-                )
-                payload: Payload = {
-                    "client_uuid": client_uuid,
-                    "name": name,
-                    "phones": phones,
-                    "plates": plates,
-                    "cards": cards,
-                    "guest_client_id": None,
-                    "guest_client_uuid": None,
-                }
-                self._event("client.registered", payload, staff, now)
-            return client
 
     # --- forgotten sessions -----------------------------------------------------------------
 
@@ -699,18 +552,3 @@ class Engine:
         reason = MESSAGES[code] if reason is None else reason
         self.last_feedback = LastFeedback(pattern, self.clock.now(), code, reason)
         self.feedback.play(pattern)
-
-
-def _comment_text(text: str, required: bool) -> str:
-    text = text.strip() if isinstance(text, str) else ""
-    if required and not text:
-        raise RuleError("Введите текст комментария", "bad_comment")
-    if len(text) > MAX_COMMENT:
-        raise RuleError(f"Комментарий — не длиннее {MAX_COMMENT} символов", "bad_comment")
-    return text
-
-
-def _staff(actor: int) -> str:
-    if isinstance(actor, bool) or not isinstance(actor, int) or actor < 1:
-        raise ValueError(f"not a staff id: {actor!r}")
-    return str(actor)
