@@ -11,7 +11,7 @@ from typing import Any
 
 from edge.store.base import DIRECTORY_CURSOR_KEY, StoreBase
 from edge.store.fields import rates_to_json
-from sync.directory import ClientEntry, Directory
+from sync.directory import ClientEntry, Directory, client_dict
 from sync.directorypage import DirectoryPage, Tombstones
 from sync.errors import RuleError
 
@@ -26,21 +26,10 @@ def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
 
 
 def _client_row(client: ClientEntry) -> dict[str, Any]:
-    return {
-        "id": client.id,
-        "kind": client.kind,
-        "name": client.name,
-        "phones": list(client.phones),
-        "blocked": client.blocked,
-        "default_tariff_id": client.default_tariff_id,
-        "balance_kopecks": client.balance_kopecks,
-        "ledger_position": client.ledger_position,
-        "overdraft_limit_kopecks": client.overdraft_limit_kopecks,
-        "points_balance": client.points_balance,
-        "points_spending": client.points_spending,
-        "discount_percent": client.discount_percent,
-        "discount_kopecks": client.discount_kopecks,
-    }
+    """The ``DirClient`` row of a client: its wire form but the uuids (``DirClientUuid`` rows)."""
+    row = client_dict(client)
+    del row["uuids"]
+    return row
 
 
 class DirectoryCopy(StoreBase):
