@@ -118,12 +118,15 @@ class Feedback(Protocol):
 
 @dataclass(frozen=True)
 class LastFeedback:
-    """The pattern played last, when, and why (``code`` for programs, ``reason`` for people)."""
+    """The pattern played last, when, and why (``code`` for programs, ``reason`` for people);
+    ``session_uuid`` names the session a start, an end or a held-back end concerns (the
+    customer's display, :mod:`edge.display`, shows that session's figures)."""
 
     pattern: str
     at: datetime
     code: str
     reason: str
+    session_uuid: str | None = None
 
 
 class Engine(AttendantActions):
@@ -203,18 +206,18 @@ class Engine(AttendantActions):
         try:
             if session is None:
                 self._check_post_free(client)
-                self._start(client, None, kind, kind, credential)
+                started = self._start(client, None, kind, kind, credential)
             else:
                 self._check_end_guard(session)
                 balance = self._end(session, kind, kind)
         except Refused as refused:
-            self._refuse(kind, value, refused)
+            self._refuse(kind, value, refused, session.uuid if session else None)
             return
         self._recent[(kind, value)] = mono
         if session is None:
-            self._signal("accepted", "started")
+            self._signal("accepted", "started", session_uuid=started.uuid)
         else:
-            self._signal_end(balance)
+            self._signal_end(balance, session.uuid)
 
     def _check_post_free(self, client: AnyClient) -> None:
         """Refuse a tap's start while another session runs at this post (if so configured)."""
@@ -228,7 +231,9 @@ class Engine(AttendantActions):
             wait_s = self.config.end_guard_s - elapsed
             raise refusal("too_soon_to_end", session.client_id, seconds=wait_s)
 
-    def _refuse(self, kind: str, value: str, refused: Refused) -> None:
+    def _refuse(
+        self, kind: str, value: str, refused: Refused, session_uuid: str | None = None
+    ) -> None:
         payload: Payload = {
             "credential_kind": kind,
             "credential_value": value[:512],
@@ -240,7 +245,7 @@ class Engine(AttendantActions):
             self._event("tap.refused", payload, kind)
         # The session goes on after an end held back: a calm light, not the red alarm.
         pattern = "running" if refused.code == "too_soon_to_end" else "refused"
-        self._signal(pattern, refused.code, refused.message)
+        self._signal(pattern, refused.code, refused.message, session_uuid)
 
     # --- the screen -------------------------------------------------------------------------
 
@@ -263,7 +268,7 @@ class Engine(AttendantActions):
                     raise RuleError(f"Номер {plate} не принадлежит клиенту", "bad_plate")
                 started_with = StartedWith("plate", plate)
             session = self._start(client, tariff_id, "screen", _staff(actor), started_with)
-            self._signal("accepted", "started")
+            self._signal("accepted", "started", session_uuid=session.uuid)
             return session
 
     def end_session(
@@ -277,7 +282,7 @@ class Engine(AttendantActions):
         with self._lock:
             session = self._open_session(session_uuid)
             balance = self._end(session, method, _staff(actor), comment)
-            self._signal_end(balance)
+            self._signal_end(balance, session_uuid)
             return self._session(session_uuid)
 
     # --- forgotten sessions -----------------------------------------------------------------
@@ -298,7 +303,7 @@ class Engine(AttendantActions):
                     continue
                 ended.append(self._session(session.uuid))
             if ended:
-                self._signal("attention", "auto_ended")
+                self._signal("attention", "auto_ended", session_uuid=ended[-1].uuid)
             self.store.checkpoint()  # here, between taps, rather than in a tap's commit
         return ended
 
@@ -540,15 +545,17 @@ class Engine(AttendantActions):
                 )
             return self.store.balance_of(session.client_id)
 
-    def _signal_end(self, balance: int) -> None:
+    def _signal_end(self, balance: int, session_uuid: str) -> None:
         if balance < 0:
-            self._signal("attention", "negative")
+            self._signal("attention", "negative", session_uuid=session_uuid)
         else:
-            self._signal("ended", "ended")
+            self._signal("ended", "ended", session_uuid=session_uuid)
 
-    def _signal(self, pattern: str, code: str, reason: str | None = None) -> None:
+    def _signal(
+        self, pattern: str, code: str, reason: str | None = None, session_uuid: str | None = None
+    ) -> None:
         """Remember and play ``pattern``; called only after the action's commit. ``reason``:
         the text when it names values (a refusal's), else ``MESSAGES[code]``."""
         reason = MESSAGES[code] if reason is None else reason
-        self.last_feedback = LastFeedback(pattern, self.clock.now(), code, reason)
+        self.last_feedback = LastFeedback(pattern, self.clock.now(), code, reason, session_uuid)
         self.feedback.play(pattern)

@@ -35,6 +35,7 @@ import segno
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from edge.config import EdgeConfig
+from edge.display import customer_display
 from edge.engine import Engine
 from edge.store import Store
 from edge.syncwiring import make_agent, sync_state
@@ -366,7 +367,9 @@ def parts_of(stand: Stand | StandParts) -> StandParts:
 
 
 def state_of(stand: Stand | StandParts) -> dict[str, Any]:
-    """What ``GET /api/state`` returns (see the issue's "Commands and interfaces")."""
+    """What ``GET /api/state`` returns (see the issue's "Commands and interfaces"); its
+    ``display`` is the customer's (:mod:`edge.display`), ``post_busy`` whether a session is
+    open here."""
     parts = parts_of(stand)
     store, engine = parts.store, parts.engine
     sessions = store.open_sessions()
@@ -397,6 +400,8 @@ def state_of(stand: Stand | StandParts) -> dict[str, Any]:
             "reason": last.reason,
             "reason_code": last.code,
         },
+        "display": customer_display(engine).as_json(),
+        "post_busy": bool(sessions),
         "outbox": store.outbox_size(),
         "directory_version": store.directory_version(),
         # The agent's view: a reply from the central service within the last few cycles.

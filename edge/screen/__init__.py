@@ -36,7 +36,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import InternalServerError
 
 # The route modules add their pages to the blueprint when imported.
-from edge.screen import clients, dashboard, login, registering  # noqa: F401
+from edge.screen import clients, customer, dashboard, login, registering  # noqa: F401
 from edge.screen.context import EXTENSION, LANGUAGES, ScreenContext, bp, clock_text
 from edge.screen.pins import PinGuard
 from edge.screen.server import StateServer

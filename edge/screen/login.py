@@ -1,5 +1,7 @@
 """Log-in, lock and language: the staff as big buttons, the PIN keypad, signing out, and
-``staff_required`` for every other page (see the package's notes)."""
+``staff_required`` for every other page (see the package's notes). Signed out, locked after
+idleness or logged out, the screen is the customer's display (``screen.customer``); its
+"Персонал" button leads here."""
 
 from __future__ import annotations
 
@@ -36,24 +38,23 @@ def _sign_out() -> None:
         session.pop(key, None)
 
 
-def _current_staff() -> tuple[DirStaff | None, int | None]:
-    """The signed-in staff member, or None and (if the screen locked from idleness) whose
-    PIN screen to show."""
+def _current_staff() -> DirStaff | None:
+    """The signed-in staff member; None (and signed out) once the screen locked."""
     staff_id = session.get("staff_id")
     if not isinstance(staff_id, int):
-        return None, None
+        return None
     member = stand_parts().store.staff_member(staff_id)
     if member is None or session.get("pin_tag") != _pin_tag(member.pin_hash):
         _sign_out()
-        return None, None
+        return None
     idle_s = stand_parts().config.screen_idle_lock_s
     seen = session.get("seen_at")
     boot_id, seen_s = seen if isinstance(seen, list) and len(seen) == 2 else (None, None)
     fresh = boot_id == stand_parts().engine.clock.boot_id and isinstance(seen_s, int | float)
     if not fresh or (idle_s and now_s() - seen_s > idle_s):
         _sign_out()
-        return None, staff_id
-    return member, None
+        return None
+    return member
 
 
 def staff_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
@@ -61,12 +62,10 @@ def staff_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., Re
 
     @functools.wraps(view)
     def wrapped(**kwargs: Any) -> ResponseReturnValue:
-        member, locked = _current_staff()
+        member = _current_staff()
         polling = request.endpoint in JSON_ENDPOINTS
         if member is None:
-            target = (
-                url_for("screen.pin", staff_id=locked, idle=1) if locked else url_for("screen.lock")
-            )
+            target = url_for("screen.customer")
             if polling:
                 return jsonify({"locked": True, "location": target}), 401
             return redirect(target)
@@ -80,7 +79,7 @@ def staff_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., Re
 
 @bp.get("/lock")
 def lock() -> ResponseReturnValue:
-    """The locked screen: the site's staff as big buttons."""
+    """The staff's way in from the customer's display: the site's staff as big buttons."""
     _sign_out()
     return render_template("lock.html", staff=stand_parts().store.staff())
 
@@ -92,7 +91,7 @@ def pin(staff_id: int) -> ResponseReturnValue:
         abort(404)
     if request.method == "GET":
         _sign_out()  # the keypad is the locked screen: whoever was signed in is no longer
-        return render_template("pin.html", member=member, idle=request.args.get("idle") == "1")
+        return render_template("pin.html", member=member)
     pins, now = screen_context().pins, now_s()
     wait_s = pins.locked_for(staff_id, now)
     if wait_s:
@@ -125,7 +124,7 @@ def _pin_matches(pin_hash: str, typed: str) -> bool:
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
     _sign_out()
-    return redirect(url_for("screen.lock"))
+    return redirect(url_for("screen.customer"))
 
 
 @bp.get("/lang/<code>")

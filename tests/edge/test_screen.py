@@ -147,7 +147,8 @@ def counts(store: Store) -> dict[str, int]:
 
 def test_the_screen_starts_locked_with_the_staff_as_buttons(client: FlaskClient) -> None:
     response = client.get("/")
-    assert response.status_code == 302 and response.location == "/lock"
+    assert response.status_code == 302 and response.location == "/customer"
+    assert 'href="/lock"' in text(client.get("/customer"))  # the staff's button
     page = text(client.get("/lock"))
     assert f'href="/pin/{ATTENDANT_ID}"' in page and "Анна Смирнова" in page
     assert f'href="/pin/{OTHER_ID}"' in page
@@ -197,9 +198,9 @@ def test_the_screen_locks_after_the_idle_time(
     clock.advance(2)
 
     response = signed_in.get("/")
-    assert (response.status_code, response.location) == (302, f"/pin/{ATTENDANT_ID}?idle=1")
-    assert signed_in.get("/").location == "/lock"  # signed out, not just redirected
-    assert "заблокирован после простоя" in text(signed_in.get(response.location))
+    assert (response.status_code, response.location) == (302, "/customer")
+    with signed_in.session_transaction() as cookie:
+        assert "staff_id" not in cookie  # signed out, not just redirected
 
 
 def test_a_poll_after_a_touch_keeps_the_screen_open_and_a_locked_poll_says_where_to_go(
@@ -213,17 +214,17 @@ def test_a_poll_after_a_touch_keeps_the_screen_open_and_a_locked_poll_says_where
     clock.advance(config.screen_idle_lock_s + 1)
     response = signed_in.get("/live")
     assert response.status_code == 401
-    assert response.get_json() == {"locked": True, "location": f"/pin/{ATTENDANT_ID}?idle=1"}
+    assert response.get_json() == {"locked": True, "location": "/customer"}
 
 
 def test_opening_the_keypad_signs_out(signed_in: FlaskClient) -> None:
     assert signed_in.get(LOGIN).status_code == 200
-    assert signed_in.get("/").location == "/lock"
+    assert signed_in.get("/").location == "/customer"
 
 
 def test_logging_out_locks_the_screen(signed_in: FlaskClient) -> None:
     response = post(signed_in, "/logout")
-    assert response.location == "/lock"
+    assert response.location == "/customer"
     assert signed_in.get("/").status_code == 302
 
 
@@ -654,7 +655,7 @@ def test_a_reboot_locks_the_screen_and_a_wall_clock_jump_does_not(
     clock.wall += timedelta(days=400)  # the clock set by NTP after boot
     assert signed_in.get("/").status_code == 200
     clock.reboot(down_s=5)
-    assert signed_in.get("/").location == f"/pin/{ATTENDANT_ID}?idle=1"
+    assert signed_in.get("/").location == "/customer"
 
 
 def test_the_account_starts_a_session_for_the_car_chosen_by_plate(
