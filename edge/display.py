@@ -110,7 +110,8 @@ def _running_session(engine: Engine) -> LocalSession | None:
     named = [s for s in sessions if last is not None and s.uuid == last.session_uuid]
     if named:
         return named[0]
-    return max(sessions, key=lambda s: s.started_at, default=None)
+    newest: LocalSession | None = max(sessions, key=lambda s: s.started_at, default=None)
+    return newest
 
 
 def _verdict(engine: Engine, verdict: LastFeedback, translate: Translate) -> Display | None:

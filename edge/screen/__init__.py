@@ -1,8 +1,21 @@
 """The stand's web app (:func:`create_state_app`): the JSON state for the screen and for tests
-(``GET /api/state``) and the attendant's touchscreen: PIN log-in (``login``), the dashboard
-of open sessions (``dashboard``), client search and the client account (``clients``), and
-registering guests and members (``registering``). :class:`StateServer` serves it with
-waitress in a background thread.
+(``GET /api/state``), the customer's display (``customer``) and the attendant's touchscreen:
+PIN log-in (``login``), the dashboard of open sessions (``dashboard``), client search and the
+client account (``clients``), and registering guests and members (``registering``).
+:class:`StateServer` serves it with waitress in a background thread.
+
+The customer's display: while no attendant is signed in, the stand's screen is the
+customer's (``GET /customer``, no log-in, also for a second screen facing the customer).
+It says "Приложите карту или покажите QR-код" at rest and answers a tap in large type:
+started (the first word of the client's name, the tariff, the balance), ended (duration,
+charge, balance after), refused (the reason in plain words, "ещё раз через … с" for an end
+held back); a verdict stays ``edge.display.VERDICT_SHOW_S`` seconds, then the display shows
+the session running at the post (time, running cost, balance left) or rests again. What it
+shows is :mod:`edge.display`'s, also in ``/api/state``'s ``display``; the page redraws itself
+every second from ``GET /customer/display`` (edge/static/customer.js, customer.css: black on
+white, which holds up in daylight, verdicts in bands of colour with white type at 7:1 or
+more). Russian, or English at ``?lang=en`` (its RU/EN buttons), whatever the attendant chose.
+A discreet "Персонал" button leads to the staff's log-in.
 
 The app needs only what :class:`edge.stand.StandParts` holds (configuration, store, engine,
 the devices' health), so tests build it without hardware; a running ``Stand`` gives its own.
@@ -11,12 +24,14 @@ Every action goes through the engine, which writes its local effect and its even
 transaction before the screen confirms it (a redirect with a flash). Bad input is answered
 with a red line and status 400, and nothing is stored.
 
-Log-in: the attendant picks their name among the site's staff and types the PIN, checked
-against the directory's werkzeug hash. The Flask session holds the staff id, a tag of the
-PIN hash (a changed PIN or a removed staff member ends the session at the next request) and
-the time of the last touch; after ``screen_idle_lock_s`` without one the next request goes
-back to the PIN keypad, and the page's script goes there by itself. Five wrong PINs lock that
-staff member out for a minute.
+Log-in: from the customer's display ("Персонал") the attendant picks their name among the
+site's staff and types the PIN, checked against the directory's werkzeug hash. The Flask
+session holds the staff id, a tag of the PIN hash (a changed PIN or a removed staff member
+ends the session at the next request) and the time of the last touch; after
+``screen_idle_lock_s`` without one the attendant is signed out and the screen goes back to
+the customer's display (the next request is sent there, and the page's script goes there by
+itself; so do the staff list and the PIN keypad when left untouched that long). Five wrong
+PINs lock that staff member out for a minute.
 """
 
 from __future__ import annotations

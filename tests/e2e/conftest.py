@@ -21,6 +21,7 @@ from tests.cloud.conftest import (  # the central fixtures, shared with the brow
     world,
 )
 from tests.conftest import need
+from tests.edge.conftest import start_stand  # a simulated stand, for the customer's display
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

@@ -81,8 +81,10 @@ def test_attendant_registers_a_guest_ends_the_session_with_a_comment_and_tops_up
     url = stand_screen.url
     page.set_default_timeout(TIMEOUT_MS)
 
-    # Locked at first: pick the staff member, type the PIN on the keypad.
+    # Locked at first, the customer's display: the staff button, the name, the PIN keypad.
     page.goto(f"{url}/")
+    page.wait_for_url(f"{url}/customer")
+    page.click("a.customer-staff")
     page.wait_for_url(f"{url}/lock")
     page.click("a.staff:has-text('Анна Смирнова')")
     for digit in PIN:
@@ -142,16 +144,19 @@ def log_in(page: Any, url: str) -> None:
 
 
 @pytest.mark.parametrize("stand_screen", [2], indirect=True)
-def test_an_untouched_screen_goes_back_to_the_pin_keypad(
+def test_an_untouched_screen_goes_back_to_the_customer_display(
     page: Any, stand_screen: StandScreen
 ) -> None:
     page.set_default_timeout(TIMEOUT_MS)
     log_in(page, stand_screen.url)
 
-    page.wait_for_url(f"{stand_screen.url}/pin/{ATTENDANT_ID}?idle=1")  # by itself
-    assert "заблокирован после простоя" in page.inner_text("main")
+    page.wait_for_url(f"{stand_screen.url}/customer")  # by itself
+    assert page.inner_text(".verdict") == "Приложите карту или покажите QR-код"
     page.goto(f"{stand_screen.url}/")
-    page.wait_for_url(f"{stand_screen.url}/lock")  # the server signed the attendant out
+    page.wait_for_url(f"{stand_screen.url}/customer")  # the server signed the attendant out
+    # A PIN keypad opened and left: back to the customer's display too.
+    page.goto(f"{stand_screen.url}/pin/{ATTENDANT_ID}")
+    page.wait_for_url(f"{stand_screen.url}/customer")
 
 
 @pytest.mark.parametrize("size", [(800, 480), (1280, 800)])

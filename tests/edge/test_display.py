@@ -6,8 +6,8 @@ English)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +25,6 @@ from tests.edge.conftest import (
     BLOCKED_CARD,
     EXPRESS_CARD,
     GUEST,
-    IVAN,
     IVAN_CARD,
     IVAN_LOST_CARD,
     PETR_CARD,
@@ -56,9 +55,7 @@ def test_a_start_shows_the_first_name_the_tariff_and_the_balance_then_the_runnin
     assert customer_display(engine).kind == "started"  # still fresh
     clock.advance(0.5)
     # Eight seconds are inside the tariff's 10 free seconds: nothing to pay yet.
-    assert customer_display(engine) == Display(
-        "running", "Сеанс идёт", VERDICT_SHOW_S, 0, 100_000
-    )
+    assert customer_display(engine) == Display("running", "Сеанс идёт", VERDICT_SHOW_S, 0, 100_000)
 
     clock.advance(5 * 60 - VERDICT_SHOW_S)  # five minutes at 10 ₽
     assert customer_display(engine) == Display("running", "Сеанс идёт", 300, 5_000, 95_000)
@@ -227,7 +224,9 @@ def test_the_customer_page_needs_no_log_in_and_is_russian_by_default(
     assert view["lines"] == [{"label": "Баланс", "value": "1\xa0000,00\xa0₽", "negative": False}]
 
 
-def test_the_customer_page_in_english(client: FlaskClient, engine: Engine, clock: FakeClock) -> None:
+def test_the_customer_page_in_english(
+    client: FlaskClient, engine: Engine, clock: FakeClock
+) -> None:
     html = client.get("/customer?lang=en").get_data(as_text=True)
     assert 'lang="en"' in html and "Tap your card or show your QR code" in html
     assert "Staff" in html
