@@ -110,8 +110,7 @@ def _running_session(engine: Engine) -> LocalSession | None:
     named = [s for s in sessions if last is not None and s.uuid == last.session_uuid]
     if named:
         return named[0]
-    newest: LocalSession | None = max(sessions, key=lambda s: s.started_at, default=None)
-    return newest
+    return max(sessions, key=lambda s: s.started_at, default=None)
 
 
 def _verdict(engine: Engine, verdict: LastFeedback, translate: Translate) -> Display | None:
