@@ -9,10 +9,11 @@ reports it under ``"display"``. Kinds:
   the balance;
 - ``ended``: a session has just ended: its duration, what it cost, the balance after (with
   "see the attendant" when that is negative; also an automatic end);
-- ``refused``: a tap was refused: the reason in plain words (``edge.refusals``); an end held
-  back by ``end_guard_s`` counts down the seconds left;
+- ``refused``: a tap was refused: the reason in plain words (``edge.refusals``);
 - ``running``: a session is open at the post and no verdict is fresh: its elapsed time, its
-  running cost and the balance left after that cost.
+  running cost and the balance left after that cost. An end held back by ``end_guard_s`` is
+  no refusal for the customer (the wash goes on, the light is the calm "running" one): the
+  running view with the seconds left until a tap ends it.
 
 A verdict (started, ended, refused) is fresh for ``VERDICT_SHOW_S`` seconds of the engine's
 clock after it was played; then the display falls back to running or idle. The verdict names
@@ -95,11 +96,14 @@ def customer_display(engine: Engine, translate: Translate = _untranslated) -> Di
     running = _running_session(engine)
     if running is None:
         return Display("idle", translate(IDLE_TEXT))
-    cost = engine.running_cost(running)
-    balance = engine.store.balance_of(running.client_id)
-    return Display(
-        "running", translate(RUNNING_TEXT), engine.elapsed_s(running), cost, balance - cost
-    )
+    return _running(engine, running, translate(RUNNING_TEXT))
+
+
+def _running(engine: Engine, session: LocalSession, text: str) -> Display:
+    """The running view of ``session``: elapsed time, running cost, balance left after it."""
+    cost = engine.running_cost(session)
+    balance = engine.store.balance_of(session.client_id)
+    return Display("running", text, engine.elapsed_s(session), cost, balance - cost)
 
 
 def _running_session(engine: Engine) -> LocalSession | None:
@@ -117,8 +121,11 @@ def _verdict(engine: Engine, verdict: LastFeedback, translate: Translate) -> Dis
     """The verdict's view; None for a start or an end whose session is not stored."""
     store = engine.store
     session = None if verdict.session_uuid is None else store.session(verdict.session_uuid)
+    held_back = verdict.code == "too_soon_to_end"
+    if held_back and session is not None and session.ended_at is None:
+        return _running(engine, session, _countdown(engine, session, translate))
     if verdict.code in REFUSAL_TEXTS:
-        return Display("refused", _refusal_text(engine, verdict, session, translate))
+        return Display("refused", _refusal_text(verdict, translate))
     if session is None:
         return None
     balance = store.balance_of(session.client_id)
@@ -132,15 +139,16 @@ def _verdict(engine: Engine, verdict: LastFeedback, translate: Translate) -> Dis
     return Display("ended", text, session.duration_s, session.cost_kopecks, balance)
 
 
-def _refusal_text(
-    engine: Engine, verdict: LastFeedback, session: LocalSession | None, translate: Translate
-) -> str:
-    """The refusal's words: an end held back counts down from its session's start; a text
-    naming values this cannot rebuild stays as the engine wrote it (Russian)."""
+def _countdown(engine: Engine, session: LocalSession, translate: Translate) -> str:
+    """An end held back: how many seconds from now a tap will end ``session``."""
+    seconds = max(1, engine.config.end_guard_s - engine.elapsed_s(session))
+    return refusal_text(translate(REFUSAL_TEXTS["too_soon_to_end"]), {"seconds": seconds})
+
+
+def _refusal_text(verdict: LastFeedback, translate: Translate) -> str:
+    """The refusal's words; a text naming values this cannot rebuild stays as the engine
+    wrote it (Russian)."""
     template = REFUSAL_TEXTS[verdict.code]
-    if verdict.code == "too_soon_to_end" and session is not None and session.ended_at is None:
-        seconds = max(1, engine.config.end_guard_s - engine.elapsed_s(session))
-        return refusal_text(translate(template), {"seconds": seconds})
     if "%(" in template:
         return verdict.reason
     return translate(template)

@@ -104,7 +104,7 @@ def test_a_second_client_at_a_busy_post_reads_post_busy_then_the_running_session
     assert customer_display(engine) == Display("running", "Сеанс идёт", 68, 5_000, 95_000)
 
 
-def test_an_end_held_back_counts_down_the_seconds_left(
+def test_an_end_held_back_shows_the_running_wash_and_counts_down_the_seconds_left(
     engine: Engine, clock: FakeClock, config: EdgeConfig
 ) -> None:
     engine.on_uid(IVAN_CARD)
@@ -112,7 +112,12 @@ def test_an_end_held_back_counts_down_the_seconds_left(
     engine.on_uid(IVAN_CARD)  # 40 s before a tap may end it
 
     held = customer_display(engine)
-    assert held == Display("refused", "Сеанс идёт: чтобы завершить, приложите ещё раз через 40 с")
+    (session,) = engine.store.open_sessions()
+    cost = engine.running_cost(session)
+    balance = engine.store.balance_of(session.client_id)
+    text = "Сеанс идёт: чтобы завершить, приложите ещё раз через 40 с"
+    # No refusal for the customer: the wash goes on, with its figures.
+    assert held == Display("running", text, 20, cost, balance - cost)
     assert config.end_guard_s == 60
     clock.advance(3)
     assert customer_display(engine).text.endswith("через 37 с")
@@ -235,7 +240,7 @@ def test_the_customer_page_in_english(
     clock.advance(20)
     engine.on_uid(IVAN_CARD)
     view = client.get("/customer/display?lang=en").get_json()
-    assert view["kind"] == "refused"
+    assert view["kind"] == "running"
     assert view["text"] == "Session running: to end it, tap again in 40 s"
     clock.advance(VERDICT_SHOW_S)
     view = client.get("/customer/display?lang=en").get_json()
