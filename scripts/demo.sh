@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # The demo (`make demo`): the central service with demo data and two simulated stands of the site
 # "Аквастенд на Ленина" ("Пост 1" and "Пост 2"), each enrolled with the central service and
-# syncing with it over HTTP on loopback, until Ctrl+C (or SIGTERM) stops them all.
+# syncing with it over HTTP on loopback, until Ctrl+C (or SIGTERM) stops them all. The central
+# service may be stopped and started again meanwhile: the stands work on offline.
+#
+# The demo data opens no session: once the stands have the site's directory, the demo taps a
+# demo member's card at each post (`aquastand-edge tap`), so its open sessions are the stands'
+# own and can be ended anywhere (the card again, the stand's screen, the central dashboard).
+# Then it prints, per post, that card and another member's QR code to show there next.
 #
 # Settings (the Makefile passes them): BIN (the virtual environment's bin), DEMO_DATA_DIR,
 # DEMO_DATABASE_URL (empty: SQLite in DEMO_DATA_DIR), DEMO_HOST, PORT (central service, 8000),
