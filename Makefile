@@ -61,6 +61,7 @@ format: venv
 # The demo never uses the caller's AQUASTAND_* settings, which may name a real installation:
 # its data directory is DEMO_DATA_DIR, its database DEMO_DATABASE_URL (empty: SQLite in there).
 # scripts/demo.sh runs the central service and two enrolled simulated stands (DEMO_DATA_DIR/stand-1, -2).
+# It needs only what `venv` sets up (libzbar0): no browser, the README has the pages opened in any.
 DEMO_DATA_DIR ?= $(CURDIR)/.demo-data
 DEMO_DATABASE_URL ?=
 

@@ -196,8 +196,7 @@ def demo_data(url: str) -> None:
         click.echo(
             f"demo data created: {summary.sites} sites, {summary.stands} stands, "
             f"{summary.tariffs} tariffs, {summary.staff} staff, {summary.members} members, "
-            f"{summary.guests} guests, {summary.sessions} sessions ({summary.open_sessions} open), "
-            f"{summary.topups} top-ups"
+            f"{summary.guests} guests, {summary.sessions} sessions, {summary.topups} top-ups"
         )
     click.echo(f"\nOpen {url} and log in (phone / password; PIN for stand screens):")
     for login in DEMO_STAFF:
@@ -207,9 +206,10 @@ def demo_data(url: str) -> None:
 
 
 @main.command("demo-credentials")
-def demo_credentials() -> None:
-    """Print a demo member's card UID and another demo member's QR token on one line (what
-    `make demo` has its simulated readers present)."""
+@click.option("--post", default=1, show_default=True, help="The demo post, 1 or 2")
+def demo_credentials(post: int) -> None:
+    """Print, on one line, the card UID `make demo` taps at its demo post POST to open a
+    session there and another demo member's QR token to show there next."""
     from cloud import create_app
     from cloud.demodata import demo_credentials as credentials
 
@@ -218,9 +218,9 @@ def demo_credentials() -> None:
     app = create_app(config)
     with app.app_context():
         try:
-            card, token = credentials(config)
-        except StopIteration:
-            raise click.ClickException("no demo members: run demo-data first") from None
+            card, token = credentials(config, post)
+        except LookupError as error:
+            raise click.ClickException(str(error)) from None
         finally:
             app.extensions["aquastand_db"].close()
     click.echo(f"{card} {token}")

@@ -3,8 +3,13 @@
 Two sites with three stands, two tariffs (one changed two weeks ago), staff of every role
 with known passwords and PINs, twenty members (one corporate, one blocked, one in debt) and
 eight guests, a month of ended sessions priced with the shared pricing rule and charged to
-the ledger, top-ups, comments and one open session per stand. A seeded generator makes the
-same chain on every run, dated relative to "now".
+the ledger, top-ups and comments. A seeded generator makes the same chain on every run, dated
+relative to "now".
+
+No session is left open here: an open session written centrally is one no stand knows (it
+cannot be ended at the stand nor remotely). ``make demo`` opens its sessions through the
+demo site's stands instead, tapping the cards of :data:`DEMO_WASHERS`, who are topped up
+enough for a long wash.
 
 Loading is all-or-nothing and happens once: if the demo site exists, nothing is written."""
 
@@ -104,6 +109,13 @@ BLOCKED_MEMBER = "Голубев Виктор Олегович"
 BLOCK_REASON = "Картой пользуется другой водитель: разблокировать после звонка владельцу"
 DEBTOR_MEMBER = "Тарасов Денис Валерьевич"  # never tops up again: shows a negative balance
 GUEST_COUNT = 8
+# Per demo post (STANDS[DEMO_SITE_NAME], in order): the member whose card `make demo` taps there
+# to open a session, and the member whose QR code it prints for the reader to show there next.
+DEMO_WASHERS = (
+    ("Петрова Мария Александровна", "Новиков Алексей Игоревич"),
+    ("Соколов Андрей Викторович", "Фёдорова Татьяна Юрьевна"),
+)
+WASHER_BALANCE = 200_000  # topped up to at least 2 000 ₽: a wash of hours is covered
 
 PLATE_LETTERS = "АВЕКМНОРСТУХ"
 PLATE_REGIONS = ("77", "97", "99", "177", "197", "199", "50", "750")
@@ -129,7 +141,6 @@ class DemoSummary:
     members: int = 0
     guests: int = 0
     sessions: int = 0
-    open_sessions: int = 0
     topups: int = 0
 
 
@@ -170,7 +181,7 @@ def load_demo_data(tz: ZoneInfo, now: datetime) -> DemoSummary | None:
         _make_staff(chain)
         _make_clients(chain)
         _make_history(chain)
-        _make_open_sessions(chain)
+        _top_up_washers(chain)
         _block_and_comment(chain)
     return chain.summary
 
@@ -430,29 +441,15 @@ def _ended_session(chain: _Chain, stand: Stand, start: datetime) -> datetime:
     return end
 
 
-def _make_open_sessions(chain: _Chain) -> None:
-    """One open session on each stand, started minutes ago, by three different clients."""
-    regulars = [
-        c
-        for c in chain.clients
-        if c.kind == "member" and c.name not in (BLOCKED_MEMBER, DEBTOR_MEMBER)
-    ]
-    guests = [c for c in chain.clients if c.kind == "guest"]
-    picks = ((regulars[1], "card", 6), (guests[0], "plate", 14), (regulars[0], "qr", 23))
-    for stand, (client, method, minutes_ago) in zip(chain.stands, picks, strict=True):
-        start = chain.now - timedelta(minutes=minutes_ago)
-        Session.create(
-            client=client,
-            stand=stand,
-            site=stand.site_id,
-            tariff_version=_version_at(chain, client, start),
-            client_kind=client.kind,
-            started_at=start,
-            start_method=method,
-            started_by=chain.attendant_of[stand.site_id],
-        )
-    chain.summary.sessions += len(picks)
-    chain.summary.open_sessions = len(picks)
+def _top_up_washers(chain: _Chain) -> None:
+    """The demo washers top up this morning, each to at least :data:`WASHER_BALANCE`."""
+    by_name = {client.name: client for client in chain.clients}
+    morning = _local_midnight(chain, 0) + timedelta(hours=8)
+    when = min(morning, chain.now - timedelta(minutes=30))
+    for name in sorted({name for pair in DEMO_WASHERS for name in pair}):
+        washer = by_name[name]
+        while chain.balances[washer.id] < WASHER_BALANCE:
+            _topup(chain, washer, TOPUPS[-1], when, chain.sites[washer.home_site_id])
 
 
 def _block_and_comment(chain: _Chain) -> None:
@@ -468,22 +465,38 @@ def _block_and_comment(chain: _Chain) -> None:
     )
 
 
-def demo_credentials(config: CloudConfig) -> tuple[str, str]:
-    """A card to tap (an active member's with money) and a QR token to scan (another such
-    member's, issued if there is none yet): what the demo's simulated readers present."""
-    members = [
-        client
-        for client in Client.select()
-        .where((Client.kind == "member") & ~Client.blocked & Client.deleted_at.is_null())
-        .order_by(Client.id)
-        if client.balance_kopecks > 0
-    ]
-    cards = {
-        card.client_id: card.value
-        for card in Credential.select()
-        .where((Credential.kind == "card") & ~Credential.lost & Credential.unlinked_at.is_null())
+def _active_card(client: Client) -> str:
+    card = (
+        Credential.select()
+        .where(
+            (Credential.client == client.id)
+            & (Credential.kind == "card")
+            & ~Credential.lost
+            & Credential.unlinked_at.is_null()
+        )
         .order_by(Credential.id.desc())
+        .first()
+    )
+    if card is None:
+        raise LookupError(f"{client.name} has no card to tap")
+    return str(card.value)
+
+
+def demo_credentials(config: CloudConfig, post: int = 1) -> tuple[str, str]:
+    """What ``make demo`` presents at its demo post number ``post`` (1-based): the card of the
+    member whose session it opens there, and the QR token (issued if there is none yet) of the
+    member to start the next one. LookupError if the demo data is not there."""
+    if not 1 <= post <= len(DEMO_WASHERS):
+        raise LookupError(f"the demo has posts 1 to {len(DEMO_WASHERS)}")
+    tapper_name, scanner_name = DEMO_WASHERS[post - 1]
+    members = {
+        client.name: client
+        for client in Client.select().where(
+            (Client.kind == "member")
+            & Client.name.in_([tapper_name, scanner_name])
+            & Client.deleted_at.is_null()
+        )
     }
-    tapper = next(member for member in members if member.id in cards)
-    scanner = next(member for member in members if member.id != tapper.id)
-    return cards[tapper.id], ensure_qr(None, scanner, config)
+    if len(members) < 2:
+        raise LookupError("no demo members: run demo-data first")
+    return _active_card(members[tapper_name]), ensure_qr(None, members[scanner_name], config)

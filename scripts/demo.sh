@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # The demo (`make demo`): the central service with demo data and two simulated stands of the site
 # "Аквастенд на Ленина" ("Пост 1" and "Пост 2"), each enrolled with the central service and
-# syncing with it over HTTP on loopback, until Ctrl+C (or SIGTERM) stops them all.
+# syncing with it over HTTP on loopback, until Ctrl+C (or SIGTERM) stops them all. The central
+# service may be stopped and started again meanwhile: the stands work on offline.
+#
+# The demo data opens no session: once the stands have the site's directory, the demo taps a
+# demo member's card at each post (`aquastand-edge tap`), so its open sessions are the stands'
+# own and can be ended anywhere (the card again, the stand's screen, the central dashboard).
+# Then it prints, per post, that card and another member's QR code to show there next.
 #
 # Settings (the Makefile passes them): BIN (the virtual environment's bin), DEMO_DATA_DIR,
 # DEMO_DATABASE_URL (empty: SQLite in DEMO_DATA_DIR), DEMO_HOST, PORT (central service, 8000),
@@ -31,9 +37,14 @@ export AQUASTAND_DATA_DIR=$DEMO_DATA_DIR AQUASTAND_DATABASE_URL=$DEMO_DATABASE_U
 "$BIN/aquastand-cloud" init
 "$BIN/aquastand-cloud" demo-data --url "$CENTRAL/"
 
-# A demo member's card to tap and a demo member's QR code to scan (issued if there is none yet).
-found=$("$BIN/aquastand-cloud" demo-credentials)
-read -r CARD_UID QR_TOKEN <<<"$found"
+# Per post: the card of the demo member whose session the demo opens there, and another demo
+# member's QR code (issued if there is none yet) to start the next session there.
+cards=() tokens=()
+for i in "${!POSTS[@]}"; do
+    found=$("$BIN/aquastand-cloud" demo-credentials --post $((i + 1)))
+    read -r card token <<<"$found"
+    cards+=("$card") tokens+=("$token")
+done
 
 pids=()
 stop() {
@@ -78,6 +89,58 @@ for url in sys.argv[1:]:
 EOF
 }
 
+# Open the demo's sessions as customers do, through the stands: once a stand has the site's
+# directory, tap its post's card at its reader (unless a session is open there already, left by
+# an earlier run), wait until the stand has sent the start to the central service, and print
+# who washes at each post. Arguments: state URL, data directory and card, per post.
+open_sessions() {
+    "$BIN/python" - "$BIN/aquastand-edge" "$@" <<'EOF'
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+edge, posts = sys.argv[1], sys.argv[2:]
+
+
+def state(url):
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def wait(url, done, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while not done(state(url)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def tap(url, data_dir, card):
+    """Tap until a session is open (a card can go unseen on the simulated link; a refused
+    tap is refused again, and then the demo says why)."""
+    env = {**os.environ, "AQUASTAND_DATA_DIR": data_dir}
+    for _attempt in range(3):
+        subprocess.run([edge, "tap", card], env=env, check=True, stdout=sys.stderr)
+        if wait(url, lambda s: s["open_sessions"], timeout_s=5):
+            return
+    sys.exit(f"{url}: the tap of {card} opened no session: {state(url)['last_feedback']}")
+
+
+for url, data_dir, card in zip(posts[0::3], posts[1::3], posts[2::3], strict=True):
+    if not wait(url, lambda s: s["sync"]["last_sync_at"]):
+        sys.exit(f"{url}: no directory from the central service")
+    if not state(url)["open_sessions"]:
+        tap(url, data_dir, card)
+    if not wait(url, lambda s: not s["outbox"]):
+        sys.exit(f"{url}: the central service did not take the stand's events")
+    print(", ".join(session["client_name"] for session in state(url)["open_sessions"]))
+EOF
+}
+
 "$BIN/aquastand-cloud" serve --host "$DEMO_HOST" --port "$PORT" &
 central_pid=$!
 pids+=("$central_pid")
@@ -110,6 +173,12 @@ EOF
     state_urls+=("http://127.0.0.1:$((EDGE_PORT + i))/api/state")
 done
 wait_for "${state_urls[@]}"
+seed=()
+for i in "${!POSTS[@]}"; do
+    seed+=("${state_urls[$i]}" "${stand_dirs[$i]}" "${cards[$i]}")
+done
+seeded=$(open_sessions "${seed[@]}")
+mapfile -t washing <<<"$seeded"
 
 cat <<EOF
 
@@ -125,10 +194,11 @@ done
 for i in "${!POSTS[@]}"; do
     cat <<EOF
 
-"${POSTS[$i]}": tap a demo member's card (again, a minute or more later, to end the session):
-  AQUASTAND_DATA_DIR='${stand_dirs[$i]}' $BIN/aquastand-edge tap $CARD_UID
-"${POSTS[$i]}": show a demo member's QR code to the camera:
-  AQUASTAND_DATA_DIR='${stand_dirs[$i]}' $BIN/aquastand-edge scan --text '$QR_TOKEN'
+"${POSTS[$i]}": washing now: ${washing[$i]:-nobody}. The demo opened the session with this card:
+tap it again (a minute or more after the start: sooner the stand says how long to wait) to end it
+  AQUASTAND_DATA_DIR='${stand_dirs[$i]}' $BIN/aquastand-edge tap ${cards[$i]}
+then, with the post free, show another member's QR code to start a session (again to end it)
+  AQUASTAND_DATA_DIR='${stand_dirs[$i]}' $BIN/aquastand-edge scan --text '${tokens[$i]}'
 EOF
 done
 echo

@@ -22,7 +22,7 @@ from cloud import cli, migrations
 from cloud.clients.qrkeys import public_key
 from cloud.config import load_config
 from cloud.db import db_proxy
-from cloud.demodata import DEMO_SITE_NAME, DEMO_STAFF
+from cloud.demodata import DEMO_SITE_NAME, DEMO_STAFF, WASHER_BALANCE
 from cloud.ledger.service import ledger_balance
 from cloud.migrations import latest_version
 from cloud.models import Client, Credential, LedgerEntry, SchemaVersion, Session, Site, User
@@ -137,7 +137,10 @@ def test_demo_data_is_consistent_and_its_staff_can_log_in(
         "administrator",
         "owner",
     }
-    assert Session.select().where(Session.ended_at.is_null()).count() == 3
+    # No open session: `make demo` opens its sessions through the stands.
+    assert Session.select().where(Session.ended_at.is_null()).count() == 0
+    checked = run("check")
+    assert checked.exit_code == 0 and "FAIL" not in checked.output, checked.output
     for client in Client.select():
         assert client.balance_kopecks == ledger_balance(client), client.name
     assert Client.select().where(Client.balance_kopecks < 0).count() >= 1
@@ -167,6 +170,16 @@ def test_demo_credentials_are_a_members_active_card_and_another_members_valid_qr
     claims = qrtoken.verify(public_key(cli_config), token)
     assert claims.client_id != card.client_id
     assert Client.get_by_id(claims.client_id).balance_kopecks > 0
+    second = run("demo-credentials", "--post", "2")
+    assert second.exit_code == 0, second.output
+    uid2, token2 = second.output.split()
+    card2 = Credential.get((Credential.kind == "card") & (Credential.value == uid2))
+    claims2 = qrtoken.verify(public_key(cli_config), token2)
+    washers = {card.client_id, claims.client_id, card2.client_id, claims2.client_id}
+    assert len(washers) == 4  # at most one session per post, of different clients
+    for washer in washers:
+        assert Client.get_by_id(washer).balance_kopecks >= WASHER_BALANCE
+    assert run("demo-credentials", "--post", "3").exit_code != 0
 
 
 def test_demo_data_needs_the_schema_first(empty_url: str, use_database: Any) -> None:
