@@ -13,7 +13,7 @@
     ru: ["йцукенгшщзхъ", "фывапролджэё", "ячсмитьбю"],
     en: ["qwertyuiop", "asdfghjkl", "zxcvbnm"]
   };
-  var DIGITS = [["1", "2", "3", "back"], ["4", "5", "6", ","], ["7", "8", "9", "."], ["+", "0", "letters", "done"]];
+  var DIGITS = [["1", "2", "3", "back"], ["4", "5", "6", "+"], ["7", "8", "9", ","], ["letters", "0", "space", "done"]];
   var TEXT_TYPES = ["text", "search", "tel", "email", "password", "number", "url"];
   var labels = osk.dataset;
   var field = null; // the field being typed into
@@ -79,7 +79,7 @@
     button.tabIndex = -1;
     button.dataset.oskKey = key;
     button.textContent = label;
-    if (wide) button.style.flexGrow = String(wide);
+    if (wide && layout !== "digits") button.style.flexGrow = String(wide); // a grid there
     if (key === "done") button.className = "primary";
     if (key === "shift" && shift) button.className = shift === 2 ? "on locked" : "on";
     if (key === "back") button.setAttribute("aria-label", labels.back);
@@ -94,7 +94,8 @@
   }
   function special(key) {
     var names = {
-      back: ["⌫", 1.5], done: [labels.done, 2], shift: ["⇧", 1.5], space: [labels.space, 5],
+      back: ["⌫", 1.5], done: [labels.done, 2], shift: ["⇧", 1.5],
+      space: [layout === "digits" ? "␣" : labels.space, 5],
       digits: ["123", 1.5], letters: [labels.letters, 1], lang: [letters === "ru" ? "EN" : "RU", 1.2]
     };
     return keyButton(key, names[key][0], names[key][1]);

@@ -11,7 +11,7 @@ import pytest
 
 from sync.money import format_kopecks
 from tests.e2e.conftest import PIN, TIMEOUT_MS, StandScreen, log_in
-from tests.edge.conftest import events
+from tests.edge.conftest import ATTENDANT_ID, events
 
 
 def test_attendant_registers_a_guest_ends_the_session_with_a_comment_and_tops_up(
@@ -54,6 +54,7 @@ def test_attendant_registers_a_guest_ends_the_session_with_a_comment_and_tops_up
     (session,) = stand_screen.store.tables.LocalSession.select()
     assert page.url == f"{url}/clients/{session.client_id}"
 
+    page.click(".tabs [data-tab=topup]")
     page.fill("#topup input[name=amount]", "150")
     page.click("#topup label.pick:has-text('Карта')")
     with page.expect_navigation():  # the same address again, after the redirect
@@ -61,6 +62,7 @@ def test_attendant_registers_a_guest_ends_the_session_with_a_comment_and_tops_up
     assert "Баланс пополнен на 150,00" in page.inner_text(".flash").replace("\xa0", " ")
     shown = page.inner_text(".balance")
     assert shown == format_kopecks(stand_screen.store.balance_of(session.client_id))
+    page.click(".tabs [data-tab=comments]")
     assert "Помыл коврики, просил чек" in page.inner_text(".comments")
     page.screenshot(path=str(artifacts / "stand-client-topup.png"), full_page=True)
 
