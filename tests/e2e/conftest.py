@@ -21,7 +21,6 @@ from edge.screen import StateServer
 from edge.stand import StandParts
 from edge.store import Store
 from sync.directory import validate_directory
-
 from tests.cloud.conftest import (  # the central fixtures, shared with the browser tests
     _truncate_all,
     app,
@@ -39,9 +38,12 @@ from tests.edge.conftest import (
     STAND_ID,
     FakeClock,
     RecordingFeedback,
-    client,
     credential,
     directory_doc,
+    start_stand,
+)
+from tests.edge.conftest import (
+    client as client_row,
 )
 
 CHROMIUM = "/usr/bin/chromium"
@@ -198,7 +200,7 @@ COMMENTS = [
 def busy_directory() -> dict[str, Any]:
     doc = directory_doc(staff=stand_staff(len(STAND_STAFF)))
     doc["clients"].append(
-        client(
+        client_row(
             REGULAR,
             "member",
             REGULAR_NAME,
