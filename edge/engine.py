@@ -49,6 +49,8 @@ Rules (DESIGN.md, taps and feedback, offline rules):
 - The post's equipment relay (``pin_relay``) is on exactly while a session is open here
   (:mod:`edge.equipment`): each start and end tells it after its transaction commits, so it
   never waits on the database; a stand restarted with a session open turns it on at once.
+- While the screen waits for a card to link to a client (``card_wanted_until_ns``), the next
+  card tapped only becomes ``last_card``: it neither starts, ends nor is refused.
 
 Every action writes its local effect and its event in one transaction and only then plays the
 feedback, so a light never confirms anything that is not on disk. The methods are called from
@@ -155,12 +157,20 @@ class Engine(AttendantActions):
         self._depth = 0
         open_now = [session.uuid for session in store.open_sessions()]
         self.equipment = Equipment(relay or NoOutput(), open_now)
+        # The last card the reader reported (UID, monotonic ns), for the screen linking a card
+        # to a client; until ``card_wanted_until_ns`` the next tap is only recorded here.
+        self.last_card: tuple[str, int] | None = None
+        self.card_wanted_until_ns = 0
 
     # --- taps and scans ---------------------------------------------------------------------
 
     def on_uid(self, uid_hex: str) -> None:
         """A card was tapped (called from the reader's thread)."""
         uid = compact_card_uid(uid_hex)  # any card in the directory, whatever its length
+        self.last_card = (uid, self.clock.monotonic_ns())
+        if self.last_card[1] < self.card_wanted_until_ns:  # the attendant is linking this card
+            self.card_wanted_until_ns = 0
+            return
         with self._lock:
             credential = self.store.credential("card", uid)
             if credential is None:

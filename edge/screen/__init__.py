@@ -1,8 +1,11 @@
 """The stand's web app (:func:`create_state_app`): the JSON state for the screen and for tests
 (``GET /api/state``), the customer's display (``customer``) and the attendant's touchscreen:
 PIN log-in (``login``), the dashboard of open sessions (``dashboard``), client search and the
-client account (``clients``), and registering guests and members (``registering``).
-:class:`StateServer` serves it with waitress in a background thread.
+client account (``clients``), and registering guests and members (``registering``), a
+member's card linked by tapping it on the reader (``cardlink``). :class:`StateServer` serves
+it with waitress in a background thread. Every text field has the on-screen keyboard of
+``static/keyboard.js`` (the stand runs under cage with no physical keyboard), and every page
+fits 800x480 without scrolling.
 
 The customer's display: while no attendant is signed in, the stand's screen is the
 customer's (``GET /customer``, no log-in, also for a second screen facing the customer).
@@ -48,10 +51,10 @@ from flask import Flask, jsonify, render_template, session
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel, get_locale, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import InternalServerError, NotFound
 
 # The route modules add their pages to the blueprint when imported.
-from edge.screen import clients, customer, dashboard, login, registering  # noqa: F401
+from edge.screen import cardlink, clients, customer, dashboard, login, registering  # noqa: F401
 from edge.screen.context import EXTENSION, LANGUAGES, ScreenContext, bp, clock_text
 from edge.screen.pins import PinGuard
 from edge.screen.server import StateServer
@@ -132,6 +135,10 @@ def init_app(app: Flask, parts: StandParts, state: Callable[[], dict[str, Any]])
     def _csrf_error(_error: CSRFError) -> ResponseReturnValue:
         message = gettext("Страница устарела: откройте её заново и повторите")
         return render_template("error.html", error=message), 400
+
+    @app.errorhandler(NotFound)
+    def _not_found(_error: NotFound) -> ResponseReturnValue:
+        return render_template("error.html", error=gettext("Такой страницы нет")), 404
 
     @app.errorhandler(InternalServerError)
     def _server_error(_error: InternalServerError) -> ResponseReturnValue:

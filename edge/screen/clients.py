@@ -61,6 +61,16 @@ def _client_or_404(client_id: int) -> AnyClient:
     return client
 
 
+# The client page's tabs; a failed action shows its own tab again, with the red line.
+TABS = ("session", "topup", "comments", "history")
+TAB_OF_ACTION = {"screen.topup": "topup", "screen.comment": "comments"}
+
+
+def _active_tab() -> str:
+    asked = request.args.get("tab", "")
+    return TAB_OF_ACTION.get(request.endpoint or "") or (asked if asked in TABS else TABS[0])
+
+
 def _render_client(client_id: int, error: str | None = None, status: int = 200) -> Any:
     parts = stand_parts()
     store, engine = parts.store, parts.engine
@@ -98,6 +108,7 @@ def _render_client(client_id: int, error: str | None = None, status: int = 200) 
         methods=PAYMENT_METHODS,
         form=request.form if request.method == "POST" else {},
         error=error,
+        active_tab=_active_tab(),
     )
     return body, status
 
@@ -109,9 +120,11 @@ def client(client_id: int) -> ResponseReturnValue:
     return result
 
 
-def _client_action(client_id: int, action: Callable[[], str]) -> ResponseReturnValue:
-    """Run ``action`` (which returns the flash message) for an existing client; on a
-    RuleError show the account again with the red line and status 400."""
+def _client_action(
+    client_id: int, action: Callable[[], str], tab: str | None = None
+) -> ResponseReturnValue:
+    """Run ``action`` (which returns the flash message) for an existing client and show the
+    account (at ``tab``); on a RuleError show it again with the red line and status 400."""
     _client_or_404(client_id)
     try:
         message = action()
@@ -119,7 +132,7 @@ def _client_action(client_id: int, action: Callable[[], str]) -> ResponseReturnV
         result: ResponseReturnValue = _render_client(client_id, error_text(error), 400)
         return result
     flash(message, "success")
-    return redirect(url_for("screen.client", client_id=client_id))
+    return redirect(url_for("screen.client", client_id=client_id, tab=tab))
 
 
 def tariff_choice(raw: str) -> int | None:
@@ -181,4 +194,4 @@ def comment(client_id: int) -> ResponseReturnValue:
         stand_parts().engine.add_comment(client_id, request.form.get("text", ""), g.staff.id)
         return gettext("Комментарий сохранён")
 
-    return _client_action(client_id, action)
+    return _client_action(client_id, action, "comments")

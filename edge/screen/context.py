@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 LANGUAGES = ("ru", "en")
 EXTENSION = "aquastand_screen"
 # Polls that keep the dashboard live; they do not count as a touch unless the page says so.
-JSON_ENDPOINTS = ("screen.live", "screen.cards")
+JSON_ENDPOINTS = ("screen.live", "screen.cards", "screen.tapped_card")
 
 # Domain messages are Russian and name the value typed; other languages get these by code
 # (a refusal by the engine, ``Refused``, gets its text from ``edge.refusals``).

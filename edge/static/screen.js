@@ -1,4 +1,5 @@
-// Aquastand stand touchscreen: PIN keypad, live session cards, status bar, idle lock.
+// Aquastand stand touchscreen: PIN keypad, the client's tabs, a card linked by a tap, live
+// session cards, status bar, idle lock (the on-screen keyboard is keyboard.js).
 // Plain JavaScript, no dependencies. Costs come from the server (the engine prices them);
 // the clocks tick here between polls.
 (function () {
@@ -15,6 +16,71 @@
   });
   document.querySelectorAll(".keypad button[data-key=back]").forEach(function (button) {
     button.addEventListener("click", function () { pin.value = pin.value.slice(0, -1); });
+  });
+
+  // --- the client's tabs (the server marks the one to show first) ---
+  document.querySelectorAll(".tabs [data-tab]").forEach(function (tab) {
+    tab.addEventListener("click", function () {
+      document.querySelectorAll(".tabs [data-tab]").forEach(function (other) {
+        other.classList.toggle("active", other === tab);
+        other.setAttribute("aria-selected", String(other === tab));
+        document.getElementById("tab-" + other.dataset.tab).classList.toggle("active", other === tab);
+      });
+    });
+  });
+
+  // --- a card linked by a tap: wait for the reader, fill the field ---
+  var csrf = document.querySelector("meta[name=csrf-token]");
+  document.querySelectorAll("[data-card-link]").forEach(function (box) {
+    var input = box.querySelector("input[name=card]");
+    var button = box.querySelector("[data-card-wait]");
+    var status = box.querySelector("[data-card-status]");
+    var label = button.textContent, since = null, timer = null;
+    function post(url) {
+      return fetch(url, { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf.content } });
+    }
+    function show(text, kind) { status.textContent = text; status.className = "card-status " + (kind || ""); }
+    function stop() { since = null; clearTimeout(timer); button.textContent = label; }
+    function poll() {
+      var asked = since;
+      fetch(box.dataset.tappedUrl + "?since=" + asked, { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) {
+          return r.json().then(function (data) {
+            if (r.status === 401) { window.location.assign(data.location); return; }
+            if (since !== asked) return; // cancelled meanwhile
+            if (data.waiting) { timer = setTimeout(poll, 400); return; }
+            stop();
+            if (data.uid) {
+              input.value = data.uid;
+              input.dispatchEvent(new Event("input", { bubbles: true }));
+              show(status.dataset.readText + " " + data.uid, "ok");
+            } else {
+              show(data.error || "", "bad");
+            }
+          });
+        })
+        .catch(function () { if (since === asked) timer = setTimeout(poll, 1000); });
+    }
+    button.addEventListener("click", function () {
+      if (since !== null) { stop(); show("", ""); post(box.dataset.cancelUrl); return; }
+      since = "";
+      button.textContent = button.dataset.cancelText;
+      show(status.dataset.waitingText, "waiting");
+      post(box.dataset.waitUrl).then(function (r) {
+        if (!r.ok) throw new Error(String(r.status));
+        return r.json();
+      }).then(function (data) {
+        if (since !== "") return; // cancelled before the stand answered
+        since = data.since;
+        timer = setTimeout(poll, 400);
+      }).catch(function () { stop(); show(status.dataset.failedText, "bad"); });
+    });
+    window.addEventListener("pagehide", function () {
+      if (since === null) return; // leaving while the stand waits: taps are taps again
+      var form = new FormData();
+      form.append("csrf_token", csrf.content);
+      navigator.sendBeacon(box.dataset.cancelUrl, form);
+    });
   });
 
   if (!body.dataset.liveUrl) return; // not signed in: nothing live, nothing to lock

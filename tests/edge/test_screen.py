@@ -691,3 +691,80 @@ def test_the_account_shows_the_points_this_stand_may_spend_and_the_discount(
 
     page = text(signed_in.get(f"/clients/{IVAN}"))
     assert '<strong id="points">350</strong>' in page and "5 %" in page
+
+
+# --- a card linked by a tap -----------------------------------------------------------------
+
+NEW_CARD = "04C0FFEE123456"
+
+
+def wait_for_card(client: FlaskClient) -> int:
+    response = post(client, "/cards/wait")
+    assert response.status_code == 200 and response.get_json()["waiting"] is True
+    since: int = response.get_json()["since"]
+    return since
+
+
+def tapped(client: FlaskClient, since: int) -> dict[str, Any]:
+    answer: dict[str, Any] = client.get("/cards/tapped", query_string={"since": since}).get_json()
+    return answer
+
+
+def test_a_card_tapped_after_the_button_is_the_pages_and_nothing_else(
+    signed_in: FlaskClient, store: Store, engine: Engine, clock: FakeClock
+) -> None:
+    engine.on_uid("04AABBCC")  # before the button: an ordinary (refused) tap, not the page's
+    clock.advance(1)
+    since = wait_for_card(signed_in)
+    assert tapped(signed_in, since) == {"waiting": True, "uid": None, "error": None}
+    before = counts(store)
+
+    engine.on_uid("04:c0:ff:ee:12:34:56")
+
+    assert tapped(signed_in, since) == {"waiting": False, "uid": NEW_CARD, "error": None}
+    assert counts(store) == before  # not refused as unknown: no event, nothing stored
+    assert engine.last_feedback is not None and engine.last_feedback.code == "unknown"
+    engine.on_uid("04AABBCC")  # the wait took one card: the next tap is a tap again
+    assert events(store, "tap.refused")[-1].payload["credential_value"] == "04AABBCC"
+
+
+def test_a_card_of_a_client_is_not_linked_again_and_starts_nothing(
+    signed_in: FlaskClient, store: Store, engine: Engine
+) -> None:
+    since = wait_for_card(signed_in)
+
+    engine.on_uid("04A1B2C3D4E5F6")  # Ivan's
+
+    answer = tapped(signed_in, since)
+    assert answer["uid"] is None and "уже принадлежит клиенту: Иван Петров" in answer["error"]
+    assert store.open_session_of(IVAN) is None and events(store) == []
+
+
+def test_the_wait_for_a_card_ends_after_half_a_minute_or_when_cancelled(
+    signed_in: FlaskClient, store: Store, engine: Engine, clock: FakeClock
+) -> None:
+    since = wait_for_card(signed_in)
+    clock.advance(31)
+    assert "нажмите ещё раз" in tapped(signed_in, since)["error"]
+    engine.on_uid(NEW_CARD)  # too late: an ordinary tap, refused as unknown
+    assert events(store, "tap.refused")[-1].payload["reason"] == "unknown"
+    assert tapped(signed_in, since)["uid"] is None
+
+    wait_for_card(signed_in)
+    post(signed_in, "/cards/cancel")
+    engine.on_uid("04A1B2C3D4E5F6")  # Ivan's tap starts his session as usual
+    assert store.open_session_of(IVAN) is not None
+
+
+def test_waiting_for_a_card_needs_a_signed_in_attendant(
+    client: FlaskClient, engine: Engine
+) -> None:
+    assert client.get("/cards/tapped", query_string={"since": 1}).status_code == 401
+    assert client.post("/cards/wait").status_code == 400  # no CSRF token
+    assert engine.card_wanted_until_ns == 0
+
+
+def test_the_member_form_offers_to_tap_the_card_and_keeps_typing(signed_in: FlaskClient) -> None:
+    page = text(signed_in.get("/members/new"))
+    assert "Приложить карту" in page and 'name="card"' in page
+    assert "Приложите карту, чтобы привязать" in page
