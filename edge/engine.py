@@ -299,7 +299,6 @@ class Engine(AttendantActions):
                 ended.append(self._session(session.uuid))
             if ended:
                 self._signal("attention", "auto_ended")
-            self.store.checkpoint()  # here, between taps, rather than in a tap's commit
         return ended
 
     # --- reading ----------------------------------------------------------------------------
