@@ -18,6 +18,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+STALL_DIR_ENV = "FSYNC_STALL_DIR"  # the shim stalls the files under this directory
 SHIM_C = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -86,6 +87,6 @@ def stalled_env(
     found = dict(os.environ if env is None else env)
     preload = found.get("LD_PRELOAD", "")
     found["LD_PRELOAD"] = f"{shim} {preload}".strip()
-    found["FSYNC_STALL_DIR"] = str(under.resolve())
+    found[STALL_DIR_ENV] = str(under.resolve())
     found["FSYNC_STALL_MS"] = str(round(seconds * 1000))
     return found
