@@ -51,7 +51,7 @@ lint: venv
 	$(BIN)/mypy
 
 test: lint
-	scripts/system-deps.sh chromium postgresql-client curl systemd
+	scripts/system-deps.sh chromium postgresql-client curl systemd gcc
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 format: venv

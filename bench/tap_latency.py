@@ -1,23 +1,32 @@
-"""Tap latency at the stand: from the reader reporting a UID to the feedback pins changing.
+"""Tap latency at the stand: from the reader reporting a UID to the "seen" blip and to the
+verdict on the feedback pins.
 
-A whole stand (:class:`edge.stand.Stand`: store, engine worker, tick job, nfcpy udp reader,
-directory camera) runs in this process on a disposable data directory, with a directory of
-250 members with cards. Each tap is handed to the stand exactly as the NFC reader hands it
-(the reader's ``on_uid`` callback: a put on the stand's queue); the engine worker takes it,
-writes the session and its event in one durable transaction and plays the pattern. The
-clock stops when one of the LED's MockFactory pins changes state (a hook on the pin). The
-patterns are played a thousand times faster than on a stand, so the LED is dark again before
-the next tap and every tap's first pin change is its own. Cards are tapped round-robin, so
-every card alternates start and end and both paths are measured.
+A whole stand (:class:`edge.stand.Stand`: store, engine worker, tick and checkpoint jobs,
+nfcpy udp reader, directory camera) runs in this process on a disposable data directory, with
+a directory of 250 members with cards. Each tap is handed to the stand exactly as the NFC
+reader hands it (the reader's ``on_uid`` callback: the blip, then a put on the stand's
+queue); the engine worker takes it, writes the session and its event in one durable
+transaction and plays the verdict. Two clocks stop on the LED's MockFactory pins (a hook on
+each pin): the blip at the first change (pale white), the verdict at the first pin driven to
+half or more (every verdict's first colour). The patterns are played a thousand times faster
+than on a stand, so the LED is dark again before the next tap and every tap's pin changes are
+its own. Cards are tapped round-robin, so every card alternates start and end and both paths
+are measured.
 
 Beside it, in the same run: the p99 of a bare durable SQLite commit (WAL, synchronous=FULL,
 one small insert per transaction) on the same disk; the resident memory of this process,
 which hosts the stand, after 10,000 sessions (each started and ended); and the time from
 starting ``aquastand-edge run --simulate`` to its "ready" line (reader polling).
 
-    .venv/bin/python bench/tap_latency.py [--taps 1000] [--sessions 10000]
+``--fsync-stall 1.5`` runs the taps again in a child process whose every fsync of a file in
+the data directory sleeps 1.5 s first (an SD card stall: the LD_PRELOAD shim of
+``bench/fsyncstall.py``, compiled with ``cc``); only the taps (default 20 then) and the bare
+commit are measured.
 
-Last line: ``tap_latency p50_ms=… p99_ms=… commit_p99_ms=… ratio=… rss_mb=… ready_s=…``.
+    .venv/bin/python bench/tap_latency.py [--taps 1000] [--sessions 10000] [--fsync-stall S]
+
+Last line: ``tap_latency blip_p50_ms=… blip_p99_ms=… p50_ms=… p99_ms=… commit_p99_ms=…
+ratio=… rss_mb=… ready_s=…`` (with a stall: ``fsync_stall_s=…`` and no memory or start).
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from fsyncstall import STALL_DIR_ENV, build_shim, stalled_env
 
 from edge.config import EdgeConfig
 from edge.stand import Stand
@@ -139,11 +150,12 @@ def percentile(values: list[float], share: float) -> float:
 
 
 class PinWatch:
-    """Notes when any of ``pins`` (MockFactory pins) first changes state after :meth:`arm`."""
+    """Notes, after each :meth:`arm`, when any of ``pins`` (MockFactory pins) first changes
+    (the blip) and when one is first driven to half or more (the verdict)."""
 
     def __init__(self, pins: list[Any]) -> None:
-        self.changed = threading.Event()
-        self.at_ns = 0
+        self.verdict = threading.Event()
+        self.blip_ns = self.verdict_ns = 0
         for pin in pins:
             self._hook(pin)
 
@@ -152,19 +164,22 @@ class PinWatch:
 
         def hooked(value: float) -> bool:
             changed: bool = change(value)
-            if changed and not self.changed.is_set():
-                self.at_ns = time.perf_counter_ns()
-                self.changed.set()
+            if changed and not self.blip_ns:
+                self.blip_ns = time.perf_counter_ns()
+            if changed and value >= 0.5 and not self.verdict.is_set():
+                self.verdict_ns = time.perf_counter_ns()
+                self.verdict.set()
             return changed
 
         pin._change_state = hooked
 
     def arm(self) -> None:
-        self.changed.clear()
+        self.blip_ns = 0
+        self.verdict.clear()
 
 
-def measure_taps(stand: Stand, taps: int) -> tuple[list[float], int]:
-    """Milliseconds from each tap's report to its first pin change; and the taps made."""
+def measure_taps(stand: Stand, taps: int) -> tuple[list[float], list[float]]:
+    """Milliseconds from each tap's report to its blip, and to its verdict."""
     factory = make_pin_factory("mock")
     config = stand.config
     feedback = GpioFeedback(
@@ -175,24 +190,26 @@ def measure_taps(stand: Stand, taps: int) -> tuple[list[float], int]:
         pin_factory=factory,
         time_scale=FAST,
     )
-    stand.engine.feedback = feedback  # the engine's light, played fast (see the docstring)
+    # The stand's light, played fast (see the docstring): the blip's and the engine's.
+    original, stand.feedback, stand.engine.feedback = stand.feedback, feedback, feedback
     watch = PinWatch([factory.pin(p) for p in (config.pin_red, config.pin_green, config.pin_blue)])
-    latencies = []
+    blips, verdicts = [], []
     try:
         for number in range(taps):
             assert feedback.wait_idle(WAIT_S), "the pattern did not finish"
             watch.arm()
             started = time.perf_counter_ns()
             stand._on_uid(uid(number % CARDS + 1))  # what the NFC reader calls on a tap
-            if not watch.changed.wait(WAIT_S):
-                raise RuntimeError(f"no light for tap {number}")
-            latencies.append((watch.at_ns - started) / 1e6)
+            if not watch.verdict.wait(WAIT_S):
+                raise RuntimeError(f"no verdict for tap {number}")
+            blips.append((watch.blip_ns - started) / 1e6)
+            verdicts.append((watch.verdict_ns - started) / 1e6)
         assert feedback.wait_idle(WAIT_S)
     finally:
-        stand.engine.feedback = stand.feedback  # type: ignore[assignment]
+        stand.feedback = stand.engine.feedback = original  # type: ignore[assignment]
         feedback.close()
         factory.close()
-    return latencies, taps
+    return blips, verdicts
 
 
 def run_sessions(stand: Stand, taps_done: int, sessions: int) -> None:
@@ -264,16 +281,39 @@ def time_to_ready(workdir: Path) -> float:
             process.wait(WAIT_S)
 
 
+def run_stalled(seconds: float) -> int:
+    """This script again, in a child whose fsyncs of files in its data directory each sleep
+    ``seconds`` first; returns its exit status."""
+    with tempfile.TemporaryDirectory(prefix="aquastand-stall-") as tmp:
+        shim = build_shim(Path(tmp) / "shim")
+        data = Path(tmp) / "data"
+        data.mkdir()
+        command = [sys.executable, __file__, *sys.argv[1:]]
+        return subprocess.run(command, env=stalled_env(shim, data, seconds), check=False).returncode
+
+
+def summary(name: str, values: list[float]) -> str:
+    p50, p99 = statistics.median(values), percentile(values, 0.99)
+    return f"  {name:<15} p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {max(values):.3f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--taps", type=int, default=1000, help="measured taps (at least 1000)")
+    parser.add_argument("--taps", type=int, help="measured taps (1000; 20 with a stall)")
     parser.add_argument("--sessions", type=int, default=10_000, help="sessions before the RSS")
+    parser.add_argument(
+        "--fsync-stall", type=float, default=0.0, metavar="S", help="delay each fsync S seconds"
+    )
     args = parser.parse_args()
+    stall_dir = os.environ.get(STALL_DIR_ENV)
+    if args.fsync_stall and stall_dir is None:
+        raise SystemExit(run_stalled(args.fsync_stall))
+    taps = args.taps or (20 if stall_dir else 1000)
     print(
         f"{platform.node()}: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    with tempfile.TemporaryDirectory(prefix="aquastand-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="aquastand-bench-", dir=stall_dir) as tmp:
         workdir = Path(tmp)
         config = config_for(workdir / "stand")
         store = Store(config.database_path)
@@ -283,25 +323,34 @@ def main() -> None:
             stand.start()
             if not stand.wait_reader(WAIT_S):
                 raise RuntimeError("the NFC reader did not start")
-            latencies, taps = measure_taps(stand, args.taps)
-            commits = commit_times(workdir / "bare.sqlite3", args.taps)
-            tap_started = time.monotonic()
-            run_sessions(stand, taps, args.sessions)
-            rate = (2 * args.sessions - taps) / (time.monotonic() - tap_started)
-            rss = rss_mb()
-        ready = time_to_ready(workdir)
-    p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
+            blips, verdicts = measure_taps(stand, taps)
+            commits = commit_times(workdir / "bare.sqlite3", taps)
+            if not stall_dir:
+                tap_started = time.monotonic()
+                run_sessions(stand, taps, args.sessions)
+                rate = (2 * args.sessions - taps) / (time.monotonic() - tap_started)
+                rss = rss_mb()
+        if not stall_dir:
+            ready = time_to_ready(workdir)
     commit_p99 = percentile(commits, 0.99)
-    print(f"taps measured: {len(latencies)} (start and end alternating per card, {CARDS} cards)")
-    print(f"  tap to light  p50 {p50:.3f} ms  p99 {p99:.3f} ms  max {max(latencies):.3f} ms")
-    print(f"  bare commit   p50 {statistics.median(commits):.3f} ms  p99 {commit_p99:.3f} ms")
+    figures = (
+        f"blip_p50_ms={statistics.median(blips):.3f} blip_p99_ms={percentile(blips, 0.99):.3f} "
+        f"p50_ms={statistics.median(verdicts):.3f} p99_ms={percentile(verdicts, 0.99):.3f} "
+        f"commit_p99_ms={commit_p99:.3f} ratio={percentile(verdicts, 0.99) / commit_p99:.2f}"
+    )
+    if stall_dir:
+        print(f"every fsync in the data directory stalled {args.fsync_stall} s")
+    print(f"taps measured: {taps} (start and end alternating per card, {CARDS} cards)")
+    print(summary("tap to blip", blips))
+    print(summary("tap to verdict", verdicts))
+    print(summary("bare commit", commits))
+    if stall_dir:
+        print(f"tap_latency fsync_stall_s={args.fsync_stall} {figures}")
+        return
     print(f"sessions: {args.sessions} started and ended ({rate:.0f} taps/s unpaced)")
     print(f"  resident memory after them: {rss:.1f} MB")
     print(f"start to ready (aquastand-edge run --simulate): {ready:.2f} s")
-    print(
-        f"tap_latency p50_ms={p50:.3f} p99_ms={p99:.3f} commit_p99_ms={commit_p99:.3f} "
-        f"ratio={p99 / commit_p99:.2f} rss_mb={rss:.1f} ready_s={ready:.2f}"
-    )
+    print(f"tap_latency {figures} rss_mb={rss:.1f} ready_s={ready:.2f}")
 
 
 if __name__ == "__main__":

@@ -314,7 +314,6 @@ class Engine(AttendantActions):
                 ended.append(self._session(session.uuid))
             if ended:
                 self._signal("attention", "auto_ended", session_uuid=ended[-1].uuid)
-            self.store.checkpoint()  # here, between taps, rather than in a tap's commit
         return ended
 
     # --- reading ----------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 
 Devices run in their own threads and only put what they saw on one queue; a single engine
 worker thread takes items off it, one at a time, in arrival order, and calls the engine. So a
-reader never waits on the engine (its callback is a ``put``), and the engine never waits on
-hardware (feedback ``play`` returns at once). An APScheduler background job puts a tick on
-the same queue every second, so forgotten sessions end on the same thread as taps. An enrolled
-stand (``aquastand-edge enrol``) also runs the sync agent as a job every ``sync_interval_s``
+reader never waits on the engine (its callback plays the "seen" blip and does a ``put``), and
+the engine never waits on hardware (feedback ``play`` returns at once). An APScheduler
+background job puts a tick on the same queue every second, so forgotten sessions end on the
+same thread as taps; another copies SQLite's write-ahead log into the database
+(``Store.checkpoint``) on a thread of its own, never ahead of a tap. An enrolled stand
+(``aquastand-edge enrol``) also runs the sync agent as a job every ``sync_interval_s``
 (:mod:`edge.syncwiring`; the agent backs off by itself while the central service is away).
 
 ``--simulate`` (:func:`simulated`) selects gpiozero's MockFactory pins, nfcpy's udp reader on
@@ -45,7 +47,7 @@ from hardware.camera import (
     Picamera2Source,
     QrScanner,
 )
-from hardware.feedback import GpioFeedback, make_pin_factory
+from hardware.feedback import SEEN, GpioFeedback, make_pin_factory
 from hardware.nfc import NfcpyReader
 from hardware.relay import GpioOutput, NoOutput, make_output
 from sync.agent import SyncAgent
@@ -59,6 +61,7 @@ TICK_INTERVAL_S = 1.0
 # the scheduler stopped posting them (:meth:`Stand.stopped_loops`).
 TICK_STALL_S = 20.0
 SYNC_JOB_ID = "sync-agent"
+CHECKPOINT_JOB_ID = "wal-checkpoint"
 ItemKind = Literal["uid", "qr", "tick"]
 _STOP = None
 
@@ -194,6 +197,16 @@ class Stand:
             finally:
                 self.store.close()  # this pool thread's connection
 
+    def _checkpoint(self) -> None:
+        """The checkpoint job: the write-ahead log into the database, on a pool thread and its
+        own connection, so that it never queues ahead of a tap on the engine's worker."""
+        try:
+            self.store.checkpoint()
+        except Exception:
+            log.exception("the WAL checkpoint failed")
+        finally:
+            self.store.close()  # this pool thread's connection
+
     def _frame_source(self) -> FrameSource:
         if self.config.camera == "picamera2":
             return Picamera2Source()
@@ -202,10 +215,20 @@ class Stand:
     # --- device callbacks (device threads: never block) -------------------------------------
 
     def _on_uid(self, uid: str) -> None:
+        self._seen()
         self.events.put(("uid", uid))
 
     def _on_qr(self, payload: str) -> None:
+        self._seen()
         self.events.put(("qr", payload))
+
+    def _seen(self) -> None:
+        """The "seen" blip, at once on the device's thread: the verdict waits for its commit
+        (and whatever is ahead of it on the queue), which a slow SD card can stretch to
+        seconds. One blip per report: the reader reports a card once per tap, the camera a
+        code once per showing."""
+        if self.feedback is not None:
+            self.feedback.play(SEEN)
 
     def _post_tick(self) -> None:
         self.events.put(("tick", ""))
@@ -229,6 +252,14 @@ class Stand:
             "interval",
             seconds=TICK_INTERVAL_S,
             id="engine-tick",
+            max_instances=1,
+            coalesce=True,
+        )
+        self._scheduler.add_job(
+            self._checkpoint,
+            "interval",
+            seconds=TICK_INTERVAL_S,
+            id=CHECKPOINT_JOB_ID,
             max_instances=1,
             coalesce=True,
         )

@@ -7,6 +7,11 @@ dark, or, while :meth:`Feedback.status` says the central service is unreachable,
 status blink :data:`STATUS_UNREACHABLE` (a slow dim white flash, distinct from every pattern)
 until a pattern interrupts it or the service is reachable again.
 
+A tap shows two patterns: :data:`SEEN` (pale white, silent), played from the reader's or the
+camera's thread the moment it reports the card or code, before any database work; then the
+verdict ("accepted", "ended", ...), played by the engine's worker once the tap's transaction
+is on disk, which replaces the blip at once (see ``edge.stand``).
+
 Pins come from a gpiozero pin factory passed to each device, never set globally, so two stands
 in one process (tests) do not share pins: :func:`make_pin_factory` gives ``MockFactory`` for
 tests and the demo, or the lgpio factory on a Raspberry Pi.
@@ -33,6 +38,7 @@ GREEN: Colour = (0.0, 1.0, 0.0)
 BLUE: Colour = (0.0, 0.0, 1.0)
 RED: Colour = (1.0, 0.0, 0.0)
 AMBER: Colour = (1.0, 0.5, 0.0)
+PALE_WHITE: Colour = (0.4, 0.4, 0.4)
 DIM_WHITE: Colour = (0.1, 0.1, 0.1)
 
 
@@ -44,7 +50,14 @@ class Step(NamedTuple):
     seconds: float
 
 
+SEEN = "seen"
+
 PATTERNS: dict[str, tuple[Step, ...]] = {
+    # "Seen, wait for the verdict": pale white, silent (the verdicts are told apart by their
+    # beeps, which a click just before each would blur). Replaced by the verdict as soon as
+    # the tap's commit returns, so it shows only while the disk is slow; alone it means
+    # nothing was decided (a bounce the engine ignores).
+    SEEN: (Step(PALE_WHITE, False, 0.5),),
     # Green, one short beep.
     "accepted": (Step(GREEN, True, 0.15), Step(GREEN, False, 0.85)),
     # Blue, two short beeps.

@@ -4,7 +4,8 @@
 # Used by the Makefile: libzbar0 (pyzbar decodes QR codes with it) before the virtual
 # environment is made; before the tests chromium (the browser tests drive Debian's Chromium),
 # postgresql-client (pg_dump and pg_restore: `aquastand-cloud backup` and `restore`), curl (the
-# kiosk unit's wait for the stand) and systemd (systemd-analyze verifies the unit files).
+# kiosk unit's wait for the stand), systemd (systemd-analyze verifies the unit files) and gcc
+# (the SD card stall test compiles an fsync shim, bench/fsyncstall.py).
 # Installs only what is missing, with sudo when not root; runs `apt-get update` only if the
 # first install attempt fails (a fresh machine's package lists may be missing or stale).
 set -euo pipefail

@@ -21,9 +21,10 @@ PRAGMAS = {
     "synchronous": "full",
     "foreign_keys": 1,
     "busy_timeout": 10000,
-    # The engine copies the log into the database between taps (``Store.checkpoint``, every
-    # tick); a commit does it only if the log grows past this many pages (SQLite's default
-    # is 1,000, which a tap's commit reached every hundred taps or so).
+    # The stand copies the log into the database every second on a thread and connection of
+    # its own (``Store.checkpoint``, never on the engine's worker, ahead of a tap); a commit
+    # does it only if the log grows past this many pages (SQLite's default is 1,000, which a
+    # tap's commit reached every hundred taps or so).
     "wal_autocheckpoint": 10000,
 }
 
@@ -103,7 +104,9 @@ class StoreBase:
         return row
 
     def checkpoint(self) -> None:
-        """Copy the write-ahead log into the database file, waiting for no one (PASSIVE)."""
+        """Copy the write-ahead log into the database file, waiting for no one (PASSIVE): it
+        takes no write lock, so on another thread (its own connection: connections are per
+        thread) it runs beside the commits, which it never delays, however long its fsyncs."""
         self.database.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     # --- meta -------------------------------------------------------------------------------

@@ -2,24 +2,28 @@
 0) and a page of changes go through one upsert path, each with its meta values; see the
 package's notes on balances and local clients.
 
-In steps, so that a tap's commit never waits long for the write lock (a whole directory of
-10,000 clients took a second in one transaction; on a Pi's SD card, several): first the
-small tables (tariffs, staff, revoked QR codes) and a page's tombstones, then the clients
-``CLIENTS_PER_STEP`` at a time, each with its uuids and credentials, its local clients
-re-linked and its acknowledged entries settled, then (a whole directory) the rows it no longer
-holds, and last the meta values and the cursor. Each step is one transaction, so between two
-a tap sees every client either as it was or as it now is, never half of one, as if the central
-service had sent the change in several pages. The cursor moves only in the last step, and a
-whole directory's load first sets it to 0: a load cut short is fetched and applied again on
-the agent's next poll (upserts are idempotent). Inside a caller's transaction (the command
-line's file load) the steps are savepoints, so the load is all or nothing.
+In steps, so that a tap's commit never waits long for the write lock: in one transaction a
+whole directory of 10,000 clients held it for over a second (50,000: six), longer on a Pi's
+SD card. First the small tables (tariffs, staff, revoked QR codes) and a page's tombstones,
+then the clients ``CLIENTS_PER_STEP`` at a time, each with its uuids and credentials, its
+local clients re-linked and its acknowledged entries settled, then (a whole directory) the
+rows it no longer holds, and last the meta values and the cursor. Each step is one
+transaction followed by a pause as long (``DirectoryCopy._step``), so a tap waits for one
+step at most, and between two steps it sees every client either as it was or as it now is,
+never half of one, as if the central service had sent the change in several pages. The
+cursor moves only in the last step, and a whole directory's load first sets it to 0: a load
+cut short is fetched and applied again on the agent's next poll (upserts are idempotent).
+Inside a caller's transaction (the command line's file load) the steps are savepoints, so
+that load is all or nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,14 +31,16 @@ import peewee as pw
 
 from edge.store.base import DIRECTORY_CURSOR_KEY, StoreBase
 from edge.store.fields import rates_to_json
-from sync.directory import ClientEntry, Directory, client_dict
+from sync.directory import ClientEntry, CredentialEntry, Directory, client_dict
 from sync.directorypage import DirectoryPage, Tombstones
 from sync.errors import RuleError
 
 log = logging.getLogger(__name__)
 
 CHUNK = 500  # rows per statement (SQLite limits the parameters of one)
-CLIENTS_PER_STEP = 1000  # clients per transaction of a load (about 0.1 s here)
+CLIENTS_PER_STEP = 500  # clients per transaction of a load (0.05-0.15 s on a PC)
+# SQLite's busy handler lets a waiting writer sleep up to 0.1 s between tries for the lock.
+STEP_PAUSE_MAX_S = 0.1
 
 
 def _chunks(rows: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
@@ -43,23 +49,18 @@ def _chunks(rows: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
 
 
 def _client_steps(rows: Directory | DirectoryPage) -> Iterator[Directory | DirectoryPage]:
-    """``rows``'s clients, ``CLIENTS_PER_STEP`` at a time, each with its own credentials (a
-    credential of a client ``rows`` lacks is left out: the copy may be about to lose it)."""
-    by_client: dict[int, list[Any]] = {client.id: [] for client in rows.clients}
+    """``rows``'s clients, ``CLIENTS_PER_STEP`` at a time, each with its own credentials."""
+    by_client: dict[int, list[CredentialEntry]] = {client.id: [] for client in rows.clients}
     for credential in rows.credentials:
-        if credential.client_id in by_client:
-            by_client[credential.client_id].append(credential)
-        else:
-            log.warning("credential of unknown client %s skipped", credential.client_id)
+        by_client.get(credential.client_id, []).append(credential)
     for clients in _chunks(list(rows.clients), CLIENTS_PER_STEP):
-        credentials = tuple(c for client in clients for c in by_client[client.id])
         yield dataclasses.replace(
             rows,
             tariffs=(),
             staff=(),
             revoked_qr_token_ids=(),
             clients=tuple(clients),
-            credentials=credentials,
+            credentials=tuple(c for client in clients for c in by_client[client.id]),
         )
 
 
@@ -129,27 +130,46 @@ class DirectoryCopy(StoreBase):
         ``check`` runs in the first step and again in the last, which stores ``cursor`` (if
         given, else the one held before the load)."""
         whole = isinstance(rows, Directory) or rows.reset
-        with self.atomic():
+        client_ids = {client.id for client in rows.clients}
+        # Credentials of clients ``rows`` lacks: a page's may be of clients the copy holds; a
+        # whole directory's are of no client (skipped, as ``_upsert`` skips a page's).
+        others = tuple(c for c in rows.credentials if c.client_id not in client_ids)
+        for credential in others if whole else ():
+            log.warning("credential of unknown client %s skipped", credential.client_id)
+        with self._step():
             check()
             held_cursor = self.directory_cursor()
             if whole:
                 self.forget_cursor()  # a load cut short is walked again from cursor 0
             else:
                 self._delete(rows.tombstones)
-            self._upsert(dataclasses.replace(rows, clients=(), credentials=()))
+            small = dataclasses.replace(rows, clients=(), credentials=() if whole else others)
+            self._upsert(small)
         for step in _client_steps(rows):
-            with self.atomic():
+            with self._step():
                 self._upsert(step)
                 self.relink_local_clients()
                 self.settle_acknowledged([c.id for c in step.clients])
         if whole:
             self._delete_missing(rows)
-        with self.atomic():
+        with self._step():
             check()
             if whole:
                 self.settle_acknowledged()
             self._set_meta(rows, version, generated_at, now)
             self._set(DIRECTORY_CURSOR_KEY, str(held_cursor if cursor is None else cursor))
+
+    @contextmanager
+    def _step(self) -> Iterator[None]:
+        """One transaction of a load, then a pause as long as it took (up to
+        STEP_PAUSE_MAX_S), in which a writer waiting for the lock (a tap) gets it: SQLite's
+        locks are not queued, so a load taking it again at once could keep a tap waiting
+        for many steps. A load inside a caller's transaction does not pause."""
+        started = time.monotonic()
+        with self.atomic():
+            yield
+        if not self.database.in_transaction():
+            time.sleep(min(STEP_PAUSE_MAX_S, time.monotonic() - started))
 
     def settle_acknowledged(self, client_ids: list[int] | None = None) -> int:
         """Stop adding the local entries whose events the central service acknowledged to
@@ -197,7 +217,7 @@ class DirectoryCopy(StoreBase):
 
     def _delete_in_steps(self, key: pw.Field, values: list[Any]) -> None:
         for chunk in _chunks(values):
-            with self.atomic():
+            with self._step():
                 key.model.delete().where(key.in_(chunk)).execute()
 
     def _delete(self, down: Tombstones) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from gpiozero import GPIOPinInUse
 
-from hardware.feedback import PATTERNS, GpioFeedback, make_pin_factory
+from hardware.feedback import PATTERNS, SEEN, GpioFeedback, make_pin_factory
 from tests.hardware.waiting import wait_until
 
 RED, GREEN, BLUE, BUZZER = 17, 27, 22, 18
@@ -40,6 +40,12 @@ def feedback(factory: Any) -> Iterator[GpioFeedback]:
 
 
 EXPECTED = {
+    SEEN: {
+        "red": [0, 0.4, 0],
+        "green": [0, 0.4, 0],
+        "blue": [0, 0.4, 0],
+        "buzzer": [0],
+    },
     "accepted": {
         "red": [0],
         "green": [0, 1, 0],
@@ -132,6 +138,26 @@ def test_a_new_pattern_interrupts_the_one_playing(factory: Any) -> None:
         ([0, 0.5, 1, 0], [0, 1, 0]),
         ([0, 0.5, 0, 1, 0], [0, 1, 0, 1, 0]),
     )
+
+
+@pytest.mark.parametrize("verdict", ["accepted", "refused"])
+def test_a_verdict_replaces_the_seen_blip_at_once(factory: Any, verdict: str) -> None:
+    # Slowed a hundredfold, the blip alone would hold the pale white for 50 s: the verdict's
+    # colour showing within the wait's few seconds means it did not wait for the blip.
+    with GpioFeedback(RED, GREEN, BLUE, BUZZER, pin_factory=factory, time_scale=100) as feedback:
+        forget_history(factory)
+        feedback.play(SEEN)
+        wait_until(lambda: factory.pin(BLUE).state == 0.4, what="the pale white blip")
+        feedback.play(verdict)
+        assert feedback.current_pattern == verdict
+        wait_until(lambda: factory.pin(BLUE).state == 0, what="the verdict's colour")
+        played = histories(factory)  # before closing turns everything off
+    colour = "green" if verdict == "accepted" else "red"
+    other = "red" if verdict == "accepted" else "green"
+    # Pale white, then straight into the verdict's colour and beep: no dark gap between.
+    assert played[colour] == [0, 0.4, 1]
+    assert played[other] == played["blue"] == [0, 0.4, 0]
+    assert played["buzzer"] == [0, 1]
 
 
 def test_current_pattern_names_what_plays_until_it_ends(feedback: GpioFeedback) -> None:
