@@ -1,5 +1,5 @@
 """What the attendant does at the stand besides starting and ending sessions: top-ups, comments,
-registering a guest by plate or a member. Part of :class:`edge.engine.Engine` (a mixin over its
+a card given to a client, registering a guest by plate or a member. Part of :class:`edge.engine.Engine` (a mixin over its
 store, lock, events and feedback), kept apart so the engine's module reads as taps and sessions."""
 
 from __future__ import annotations
@@ -88,6 +88,20 @@ class AttendantActions:
                 self._event("comment.added", payload, _staff(actor), now)
                 self.store.add_comment(comment_uuid, client.id, text, actor, now, session_uuid)
         return comment_uuid
+
+    def link_card(self, client_id: int, uid_text: str, actor: int) -> str:
+        """Give the client a card (tapped on the reader or typed): known here at once, and
+        ``card.linked`` tells the central service. Returns the normalised UID; RuleError
+        on a bad UID or one a client has already."""
+        uid = normalise_card_uid(uid_text)
+        with self._lock:
+            client = self._known_client(client_id)
+            now = self.clock.now()
+            payload: Payload = {**self._client_ref(client), "uid": uid}
+            with self.store.atomic():
+                self.store.add_card(client.id, uid, now)
+                self._event("card.linked", payload, _staff(actor), now)
+        return uid
 
     def register_guest(
         self, plate_text: str, tariff_id: int | None, actor: int

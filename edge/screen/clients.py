@@ -62,8 +62,8 @@ def _client_or_404(client_id: int) -> AnyClient:
 
 
 # The client page's tabs; a failed action shows its own tab again, with the red line.
-TABS = ("session", "topup", "comments", "history")
-TAB_OF_ACTION = {"screen.topup": "topup", "screen.comment": "comments"}
+TABS = ("session", "topup", "comments", "history", "cards")
+TAB_OF_ACTION = {"screen.topup": "topup", "screen.comment": "comments", "screen.link_card": "cards"}
 
 
 def _active_tab() -> str:
@@ -97,6 +97,7 @@ def _render_client(client_id: int, error: str | None = None, status: int = 200) 
         client=client,
         name=display_name(client, plates[0] if plates else None),
         plates=plates,
+        cards=store.credentials_of(client_id, "card"),
         phones=list(client.phones),
         balance=store.balance_of(client_id),
         points=store.points_of(client_id),
@@ -195,3 +196,13 @@ def comment(client_id: int) -> ResponseReturnValue:
         return gettext("Комментарий сохранён")
 
     return _client_action(client_id, action, "comments")
+
+
+@bp.post("/clients/<int(signed=True):client_id>/card")
+@staff_required
+def link_card(client_id: int) -> ResponseReturnValue:
+    def action() -> str:
+        uid = stand_parts().engine.link_card(client_id, request.form.get("card", ""), g.staff.id)
+        return gettext("Карта %(uid)s привязана", uid=uid)
+
+    return _client_action(client_id, action, "cards")

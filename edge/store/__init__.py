@@ -57,6 +57,7 @@ from edge.store.lookups import DirectoryLookups
 from edge.store.models import (
     ALL_MODELS,
     DIRECTORY_MODELS,
+    AddedCard,
     AnyClient,
     AnyCredential,
     BaseModel,
@@ -98,6 +99,7 @@ __all__ = [
     "LEDGER_KINDS",
     "PRAGMAS",
     "SCHEMA_VERSION",
+    "AddedCard",
     "AnyClient",
     "AnyCredential",
     "BaseModel",

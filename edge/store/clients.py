@@ -68,12 +68,30 @@ class LocalClients(StoreBase):
                     continue
                 for model in (t.LocalSession, t.LocalLedger, t.LocalComment):
                     model.update(client_id=central_id).where(model.client_id == local_id).execute()
+                self._keep_cards_added(local_id, central_id)
                 t.LocalClient.delete().where(t.LocalClient.id == local_id).execute()
                 t.RelinkedClient.insert(
                     local_id=local_id, uuid=uuid, client_id=central_id
                 ).on_conflict_replace().execute()
                 relinked += 1
         return relinked
+
+    def _keep_cards_added(self, local_id: int, central_id: int) -> None:
+        """A re-linked client's cards the directory does not show yet (linked here after the
+        registration) stay known as cards added to the central client."""
+        t = self.tables
+        registered_at = t.LocalClient.get_by_id(local_id).created_at
+        cards = t.LocalCredential.select(t.LocalCredential.value).where(
+            (t.LocalCredential.client == local_id) & (t.LocalCredential.kind == "card")
+        )
+        for (value,) in cards.tuples():
+            known = t.DirCredential.get_or_none(
+                (t.DirCredential.kind == "card") & (t.DirCredential.value == value)
+            )
+            if known is None:
+                t.AddedCard.insert(
+                    value=value, client_id=central_id, linked_at=registered_at
+                ).on_conflict_ignore().execute()
 
     def credentials_of(self, client_id: int, kind: str) -> list[str]:
         """The values of a client's credentials of ``kind`` (lost ones too), in order."""
@@ -86,7 +104,24 @@ class LocalClients(StoreBase):
         rows = t.DirCredential.select(t.DirCredential.value).where(
             (t.DirCredential.client == client_id) & (t.DirCredential.kind == kind)
         )
-        return [row.value for row in rows.order_by(t.DirCredential.id)]
+        values = [row.value for row in rows.order_by(t.DirCredential.id)]
+        if kind == "card":
+            added = t.AddedCard.select().where(t.AddedCard.client_id == client_id)
+            values += [row.value for row in added.order_by(t.AddedCard.linked_at)]
+        return values
+
+    def add_card(self, client_id: int, uid: str, linked_at: datetime) -> None:
+        """Link card ``uid`` to the client here, in the caller's transaction: a local client's
+        own credential, else an ``AddedCard`` until the directory brings it. RuleError
+        "credential_taken" if a client has it already."""
+        t = self.tables
+        with self.atomic():
+            if self.credential("card", uid) is not None:
+                raise RuleError(f"«{uid}» уже принадлежит другому клиенту", "credential_taken")
+            if client_id < 0:
+                t.LocalCredential.create(client=client_id, kind="card", value=uid)
+            else:
+                t.AddedCard.create(value=uid, client_id=client_id, linked_at=linked_at)
 
     def first_plates(self, client_ids: set[int]) -> dict[int, str]:
         """Each client's first plate, for those that have one."""

@@ -315,6 +315,9 @@ class DirectoryCopy(StoreBase):
                 }
             )
         for chunk in _chunks(rows):
+            # The central word on a card is final: it ends a card's stay as added here.
+            cards = [row["value"] for row in chunk if row["kind"] == "card"]
+            t.AddedCard.delete().where(t.AddedCard.value.in_(cards)).execute()
             t.DirCredential.insert_many(chunk).on_conflict(
                 conflict_target=[t.DirCredential.kind, t.DirCredential.value],
                 preserve=[

@@ -35,9 +35,22 @@ class DirectoryLookups(StoreBase):
             width = len(t.LocalCredential._meta.sorted_fields)
             row = self._fetch(LOCAL_CREDENTIAL_SQL, (kind, value))
             if row is None:
-                return None
+                return self._added_card(value) if kind == "card" else None
             credential = instance(t.LocalCredential, row[:width])
             client = instance(t.LocalClient, row[width:])
+        credential.client = client
+        credential._dirty.clear()
+        return credential
+
+    def _added_card(self, value: str) -> AnyCredential | None:
+        """A card linked here to a directory client the copy does not show with it yet, as
+        the directory's own row will read (no daily limit, not lost)."""
+        t = self.tables
+        added = t.AddedCard.get_or_none(t.AddedCard.value == value)
+        client = None if added is None else self.client(added.client_id)
+        if added is None or client is None:
+            return None
+        credential = t.DirCredential(client=client.id, kind="card", value=value, lost=False)
         credential.client = client
         credential._dirty.clear()
         return credential

@@ -229,6 +229,17 @@ class LocalCredential(BaseModel):
         indexes = ((("kind", "value"), True),)
 
 
+class AddedCard(BaseModel):
+    """A card linked here to a directory client (``card.linked``) that the directory copy does
+    not hold yet: a tap knows it at once, offline too. The directory rows that bring the card
+    (to whomever the central service gave it) drop this one, so the central word is final,
+    a later unlink included."""
+
+    value = pw.CharField(primary_key=True)
+    client_id = pw.IntegerField(index=True)
+    linked_at = UtcField()
+
+
 class RelinkedClient(BaseModel):
     """A local client re-linked to the central client ``client_id`` (see the module's notes):
     a screen or a caller still holding the old negative id finds the central client."""
@@ -259,6 +270,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     LocalCredential,
     LocalComment,
     RelinkedClient,
+    AddedCard,
 ]
 
 AnyClient = DirClient | LocalClient
@@ -315,6 +327,7 @@ class Tables:
     LocalCredential: type[LocalCredential]
     LocalComment: type[LocalComment]
     RelinkedClient: type[RelinkedClient]
+    AddedCard: type[AddedCard]
 
     def __init__(self, database: pw.Database) -> None:
         self._copies: dict[type, type] = {}

@@ -147,6 +147,7 @@ def test_every_text_field_opens_the_keyboard_and_stays_in_view_above_it(
         (f"/clients/{REGULAR}", "session"): {"#end textarea": "ru"},
         (f"/clients/{REGULAR}", "topup"): {"input[name=amount]": "digits"},
         (f"/clients/{REGULAR}", "comments"): {"#comment textarea": "ru"},
+        (f"/clients/{REGULAR}", "cards"): {"#link-card input[name=card]": "en"},
         (f"/sessions/{regular_session.uuid}/end", None): {"textarea": "ru"},
         ("/guests/new", None): {"input[name=plate]": "ru"},
         ("/members/new", None): {

@@ -124,6 +124,6 @@ def test_every_page_fits_the_stand_display_without_scrolling(
         page.wait_for_selector("main .error-line")
         visit.check("error")
 
-        assert len(visit.seen) == 22, visit.seen
+        assert len(visit.seen) == 24, visit.seen
     finally:
         context.close()

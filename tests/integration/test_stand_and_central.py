@@ -12,7 +12,7 @@ from typing import Any
 
 from cloud.clients.service import set_blocked
 from cloud.ledger.service import post_entry
-from cloud.models import LedgerEntry, Session, TariffVersion
+from cloud.models import Credential, LedgerEntry, Session, TariffVersion
 from edge.config import load_config
 from edge.screen import StateServer
 from edge.stand import Stand
@@ -182,3 +182,25 @@ def test_a_stand_whose_central_service_is_away_backs_off_and_keeps_working(
         assert state["sync"]["outbox"] == 1
         assert state["sync"]["failures"] >= 3
         assert "Connection" in state["sync"]["last_error"]
+
+
+def test_a_card_given_at_the_stand_is_the_clients_centrally_and_comes_back_in_the_directory(
+    central: Central, world: Any, direct_stand: Any
+) -> None:
+    stand = direct_stand(central.url, provision(world.site_a, "Пост 3"))
+    stand.sync("the first directory")
+    new_card = "04C0FFEE123456"
+
+    stand.engine.link_card(world.member.id, new_card, world.users["attendant"].id)
+    stand.sync("the card to reach the central service")
+
+    linked = Credential.get(Credential.kind == "card", Credential.value == new_card)
+    assert (linked.client_id, linked.unlinked_at) == (world.member.id, None)
+    # The next directory brings the card: the stand's own note of it is no longer needed.
+    wait_for(
+        "the directory to bring the card",
+        lambda: (
+            stand.agent.run_once(force=True) and stand.store.tables.AddedCard.select().count() == 0
+        ),
+    )
+    assert stand.store.credential("card", new_card).client.id == world.member.id
