@@ -38,6 +38,7 @@ from cloud.models import (
     ClientPhone,
     Credential,
     LedgerEntry,
+    Session,
     StandEvent,
     Tariff,
     TariffVersion,
@@ -94,6 +95,8 @@ SOURCES: tuple[Source, ...] = (
     Source(ClientPhone, CLIENT, ("client", "phone", "position"), _of(ClientPhone.client)),
     # A ledger entry moves the balance and the ledger position the stand holds it at.
     Source(LedgerEntry, CLIENT, ("client",), _of(LedgerEntry.client)),
+    # A session opened or closed: stands learn where the client washes (one post at a time).
+    Source(Session, CLIENT, ("client", "stand", "started_at", "ended_at"), _of(Session.client)),
     # A registration attached to a client is one of the uuids stands know it by.
     Source(
         StandEvent,

@@ -15,7 +15,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud import changetriggers
-from cloud.changes import adopt_unlogged
+from cloud.changes import CLIENT, adopt_unlogged, record_change
 from cloud.models import (
     ALL_MODELS,
     REPORT_INDEXES,
@@ -288,6 +288,15 @@ def _add_change_triggers(database: peewee.Database) -> None:
     changetriggers.install(database)
 
 
+def _track_open_sessions(database: peewee.Database) -> None:
+    """Version 13: a session opened or closed is a change of its client's directory entry
+    (``open_session_stand_id``): the triggers are made again with the session table's, and
+    the clients washing now move, so stands learn of their open sessions at the next poll."""
+    changetriggers.install(database)
+    washing = Session.select(Session.client).where(Session.ended_at.is_null()).distinct()
+    record_change(CLIENT, [client_id for (client_id,) in washing.tuples()])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -300,6 +309,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (9, _add_comment_stands),
     (11, _sync_repairs),
     (12, _add_change_triggers),
+    (13, _track_open_sessions),
 ]
 BASE_VERSION = 1
 

@@ -11,6 +11,11 @@ Rules (DESIGN.md, taps and feedback, offline rules):
   session is open here is refused ("post_busy") and changes nothing but the ``tap.refused``
   event. Only taps are held back: an attendant may start a second session on the screen, and
   the client whose session runs here ends it with a tap as usual.
+- One client, one post: a card or QR start of a client whom the directory shows with a
+  session open at another stand (``open_session_stand_id``) is refused ("open_elsewhere")
+  and changes nothing but the ``tap.refused`` event; an attendant may still start one on the
+  screen, which warns. The directory lags by a poll and says nothing offline: the central
+  integrity check lists an overlap then (DESIGN.md's offline rule).
 - Ending is deliberate (``end_guard_s``): a card or QR tap sooner than that after its
   session's start (as ``elapsed_s`` measures) does not end it; it is refused
   ("too_soon_to_end", saying in how many seconds a tap will end it) with the "running"
@@ -215,6 +220,7 @@ class Engine(AttendantActions):
         session = self.store.open_session_of(client.id)
         try:
             if session is None:
+                self._check_not_open_elsewhere(client)
                 self._check_post_free(client)
                 started = self._start(client, None, kind, kind, credential)
             else:
@@ -228,6 +234,13 @@ class Engine(AttendantActions):
             self._signal("accepted", "started", session_uuid=started.uuid)
         else:
             self._signal_end(balance, session.uuid)
+
+    def _check_not_open_elsewhere(self, client: AnyClient) -> None:
+        """Refuse a tap's start while the directory shows the client's session open at
+        another stand (one car, one post: DESIGN's offline rule covers what it cannot show)."""
+        elsewhere = client.open_session_stand_id
+        if elsewhere is not None and elsewhere != self.config.stand_id:
+            raise refusal("open_elsewhere", client.id)
 
     def _check_post_free(self, client: AnyClient) -> None:
         """Refuse a tap's start while another session runs at this post (if so configured)."""

@@ -39,6 +39,10 @@ A client's ``uuids`` are the ``client_uuid`` values stands registered it under (
 those of registrations attached to it, e.g. a guest registered twice offline): a stand holding
 a client it registered itself under one of them re-links it to the central id. Optional (a
 directory without it means none).
+A client's ``open_session_stand_id`` (optional, null or absent: none) is the stand where the
+central service knows a session of the client to be open: another stand refuses the client's
+tap start ("open_elsewhere"), so one client washes at one post at a time whenever the stands
+can know it (offline, the integrity check lists an overlap).
 ``format`` changes only with an incompatible change; unknown keys are ignored.
 """
 
@@ -115,6 +119,9 @@ class ClientEntry:
         return Discount(self.discount_percent, self.discount_kopecks)
 
     uuids: tuple[str, ...] = ()  # the client_uuid values stands registered it under
+    # The stand where the central service knows a session of the client to be open (None:
+    # none). Optional: a document of an older central service says nothing.
+    open_session_stand_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,7 @@ def client_dict(client: ClientEntry) -> dict[str, object]:
         "discount_percent": client.discount_percent,
         "discount_kopecks": client.discount_kopecks,
         "uuids": list(client.uuids),
+        "open_session_stand_id": client.open_session_stand_id,
     }
 
 
@@ -309,6 +317,11 @@ def parse_clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry
             overdraft_limit_kopecks=item.optional_integer("overdraft_limit_kopecks", 0),
             **_loyalty(item),
             uuids=_client_uuids(item, seen_uuids),
+            open_session_stand_id=(
+                item.integer("open_session_stand_id", 1)
+                if item.has("open_session_stand_id")
+                else None
+            ),
         )
         check_unique(item, "id", seen, client.id)
         clients.append(client)

@@ -70,6 +70,7 @@ REFUSALS = (
     "daily_limit",
     "post_busy",
     "too_soon_to_end",
+    "open_elsewhere",
 )
 MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
 _DOCUMENT = "Событие"

@@ -30,6 +30,7 @@ from cloud.models import (
     ClientPhone,
     Credential,
     LedgerEntry,
+    Session,
     Site,
     StandEvent,
     Tariff,
@@ -131,6 +132,16 @@ def stand_uuids(ids: Ids | None = None) -> dict[int, list[str]]:
     return uuids
 
 
+def open_session_stands(ids: Ids | None = None) -> dict[int, int]:
+    """The stand of each client's open session (of those of ``ids``), the latest started if
+    the stands were offline and let a client open two."""
+    where = Session.ended_at.is_null()
+    if ids is not None:
+        where &= _among(Session.client, ids)
+    rows = Session.select(Session.client, Session.stand).where(where).order_by(Session.started_at)
+    return {client_id: stand_id for client_id, stand_id in rows.tuples()}
+
+
 def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
     """Clients who are not deleted (all of them, or those of ``ids``), by id."""
     live = Client.deleted_at.is_null()
@@ -146,6 +157,7 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
     for row in phone_rows:
         phones[row.client_id].append(row.phone)
     uuids = stand_uuids(ids)
+    open_at = open_session_stands(ids)
     # One statement, so each balance and the ledger position it reflects come from one snapshot.
     position = pw.fn.COALESCE(pw.fn.MAX(LedgerEntry.id), 0)
     rows = (
@@ -184,6 +196,7 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
             discount_percent=percent,
             discount_kopecks=int(fixed),
             uuids=tuple(uuids.get(client_id, ())),
+            open_session_stand_id=open_at.get(client_id),
         )
         for (
             client_id,

@@ -98,6 +98,7 @@ def _render_client(client_id: int, error: str | None = None, status: int = 200) 
         name=display_name(client, plates[0] if plates else None),
         plates=plates,
         cards=store.credentials_of(client_id, "card"),
+        washing_elsewhere=client.open_session_stand_id not in (None, parts.config.stand_id),
         phones=list(client.phones),
         balance=store.balance_of(client_id),
         points=store.points_of(client_id),

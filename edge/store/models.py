@@ -61,6 +61,7 @@ class DirClient(BaseModel):
     points_spending = pw.CharField(default="off")  # sync.bonus.POINTS_SPENDING
     discount_percent = pw.IntegerField(default=0)  # sync.pricing.Discount
     discount_kopecks = pw.IntegerField(default=0)
+    open_session_stand_id = pw.IntegerField(null=True)  # a session open at that stand
 
 
 class DirCredential(BaseModel):
@@ -215,6 +216,7 @@ class LocalClient(BaseModel):
     points_spending = pw.CharField(default="off")
     discount_percent = pw.IntegerField(default=0)
     discount_kopecks = pw.IntegerField(default=0)
+    open_session_stand_id = pw.IntegerField(null=True)  # never known: as DirClient's
 
 
 class LocalCredential(BaseModel):

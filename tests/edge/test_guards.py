@@ -15,16 +15,21 @@ from edge.engine import Engine
 from edge.screen import create_state_app
 from edge.stand import StandParts
 from edge.store import Store
+from sync.directory import validate_directory
 from tests.edge.conftest import (
     ATTENDANT_ID,
     EXPRESS_CARD,
     EXPRESS_FAN,
     IVAN,
     IVAN_CARD,
+    STAND_ID,
+    VERSION,
     FakeClock,
     RecordingFeedback,
+    directory_doc,
     events,
     qr_token,
+    with_client,
 )
 
 BALANCES = {IVAN: 100_000, EXPRESS_FAN: 50_000}  # as the test directory gives them
@@ -235,3 +240,54 @@ def test_the_state_names_the_code_of_the_last_feedback(
     assert (too_soon["pattern"], too_soon["reason_code"]) == ("running", "too_soon_to_end")
     assert too_soon["reason"].endswith("через 50 с")
     assert set(too_soon) == {"pattern", "at", "reason", "reason_code"}
+
+
+# --- one open session per client across posts --------------------------------------------------
+
+
+def washing_at(store: Store, clock: FakeClock, client_id: int, stand_id: int | None) -> None:
+    """A directory in which the central service knows ``client_id``'s session open at
+    ``stand_id`` (None: nowhere)."""
+    doc = with_client(directory_doc(version=VERSION + 1), client_id, open_session_stand_id=stand_id)
+    store.load_directory(validate_directory(doc), clock.now())
+
+
+@SECOND_CLIENT
+def test_a_tap_of_a_client_washing_at_another_post_is_refused_and_changes_nothing(
+    engine: Engine,
+    store: Store,
+    clock: FakeClock,
+    feedback: RecordingFeedback,
+    show: Callable[[Engine], None],
+    kind: str,
+) -> None:
+    washing_at(store, clock, EXPRESS_FAN, STAND_ID + 1)
+    before = balances(store)
+
+    show(engine)
+
+    assert open_sessions(store) == []
+    assert balances(store) == before
+    (refused,) = events(store, "tap.refused")
+    assert refused.payload["reason"] == "open_elsewhere"
+    assert refused.payload["client_id"] == EXPRESS_FAN
+    assert feedback.patterns == ["refused"]
+    assert engine.last_feedback is not None
+    assert engine.last_feedback.reason == "Сеанс клиента уже идёт на другом посту"
+
+
+def test_a_session_the_central_service_places_here_or_nowhere_does_not_hold_a_tap_back(
+    engine: Engine, store: Store, clock: FakeClock
+) -> None:
+    # Here: the central service has not heard of the end made here yet; nowhere: it has.
+    washing_at(store, clock, EXPRESS_FAN, STAND_ID)
+    express_card(engine)
+    assert open_sessions(store) == [EXPRESS_FAN]
+
+
+def test_the_attendant_may_still_start_a_client_washing_elsewhere_on_the_screen(
+    engine: Engine, store: Store, clock: FakeClock
+) -> None:
+    washing_at(store, clock, EXPRESS_FAN, STAND_ID + 1)
+    engine.start_session(EXPRESS_FAN, None, ATTENDANT_ID)
+    assert open_sessions(store) == [EXPRESS_FAN]

@@ -38,6 +38,7 @@ from tests.edge.conftest import (
     ATTENDANT_ID,
     EXPRESS,
     EXPRESS_NOW,
+    GUEST,
     IVAN,
     SITE_ID,
     STAND_ID,
@@ -768,3 +769,16 @@ def test_the_member_form_offers_to_tap_the_card_and_keeps_typing(signed_in: Flas
     page = text(signed_in.get("/members/new"))
     assert "Приложить карту" in page and 'name="card"' in page
     assert "Приложите карту, чтобы привязать" in page
+
+
+def test_the_client_page_warns_of_a_session_at_another_post(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    clients = [dict(row) for row in directory_doc()["clients"]]
+    for row in clients:
+        if row["id"] == GUEST:
+            row["open_session_stand_id"] = STAND_ID + 1
+    reload(store, clock, VERSION + 2, clients=clients)
+    warning = "Сеанс клиента уже идёт на другом посту"
+    assert warning in text(signed_in.get(f"/clients/{GUEST}"))
+    assert warning not in text(signed_in.get(f"/clients/{IVAN}"))
