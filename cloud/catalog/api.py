@@ -8,16 +8,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 import cloud.catalog.sites as site_service
 import cloud.catalog.tariffs as tariff_service
 from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clock import app_now
 from cloud.db import db_proxy
+from cloud.fields import MAX_AMOUNT_KOPECKS, Kopecks, Moment, line, whole
 from cloud.permissions import Capability
 from cloud.web import acting_user
-from sync.pricing import Rates
+from sync.pricing import MAX_GRACE_S, MAX_STEP_S, Rates
+
+CatalogName = line(tariff_service.NAME_MAX)
+Amount = whole(0, MAX_AMOUNT_KOPECKS, "kopecks")
+MAX_YEARS_AHEAD = tariff_service.MAX_YEARS_AHEAD
+StepSeconds = whole(1, MAX_STEP_S, "seconds")
+GraceSeconds = whole(0, MAX_GRACE_S, "seconds free at the start")
 
 
 class Body(BaseModel):
@@ -27,12 +34,12 @@ class Body(BaseModel):
 class RatesBody(Body):
     """Rates of one version; ranges are checked by the shared pricing rule."""
 
-    member_per_minute_kopecks: StrictInt
-    guest_per_minute_kopecks: StrictInt
-    step_s: StrictInt = 60
-    min_charge_kopecks: StrictInt = 0
-    cap_kopecks: StrictInt | None = None
-    grace_s: StrictInt = 0
+    member_per_minute_kopecks: Amount
+    guest_per_minute_kopecks: Amount
+    step_s: StepSeconds = 60
+    min_charge_kopecks: Amount = 0
+    cap_kopecks: Kopecks | None = Field(default=None, description="not below min_charge_kopecks")
+    grace_s: GraceSeconds = 0
 
     def rates(self) -> Rates:
         return Rates(
@@ -46,16 +53,16 @@ class RatesBody(Body):
 
 
 class TariffCreate(RatesBody):
-    name: StrictStr
-    effective_from: AwareDatetime | None = None  # default: now
+    name: CatalogName
+    effective_from: Moment | None = Field(default=None, description="default: now; not past")
 
 
 class VersionCreate(RatesBody):
-    effective_from: AwareDatetime
+    effective_from: Moment = Field(description=f"not past, nor over {MAX_YEARS_AHEAD} years ahead")
 
 
 class TariffPatch(Body):
-    name: StrictStr | None = None
+    name: CatalogName | None = None
     active: StrictBool | None = None
 
 
@@ -86,7 +93,7 @@ class TariffList(BaseModel):
 
 
 class NameBody(Body):
-    name: StrictStr
+    name: CatalogName
 
 
 class StandOut(BaseModel):

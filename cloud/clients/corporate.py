@@ -27,7 +27,7 @@ from flask_babel import gettext as _
 
 from cloud.clock import iso_utc
 from cloud.db import db_proxy
-from cloud.errors import NotFound, ValidationFailed
+from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.ledger.service import MAX_AMOUNT_KOPECKS
 from cloud.models import (
     Client,
@@ -53,9 +53,7 @@ OVER_LIMIT_FLAG = "over_daily_limit"
 
 def _require_corporate(client: Client) -> None:
     if not client.corporate:
-        raise ValidationFailed(
-            _("Водители бывают только у корпоративного клиента"), "not_corporate"
-        )
+        raise Conflict(_("Водители бывают только у корпоративного клиента"), "not_corporate")
 
 
 def _card_of(client: Client, credential_id: int) -> Credential:
@@ -94,9 +92,7 @@ def add_driver(
         )
     card = _card_of(client, card_id) if card_id is not None else None
     if ClientDriver.select().where(ClientDriver.client == client.id).count() >= MAX_DRIVERS:
-        raise ValidationFailed(
-            _("Не больше %(n)s водителей у одного клиента", n=MAX_DRIVERS), "too_many"
-        )
+        raise Conflict(_("Не больше %(n)s водителей у одного клиента", n=MAX_DRIVERS), "too_many")
     return ClientDriver.create(client=client, name=name, card=card)
 
 

@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, insert_rows, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
+from cloud.fields import MAX_AMOUNT_KOPECKS
 from cloud.models import (
     LEDGER_KINDS,
     MONEY_KINDS,
@@ -35,7 +36,6 @@ from cloud.models import (
 from cloud.permissions import Capability, role_can
 from sync.money import format_kopecks
 
-MAX_AMOUNT_KOPECKS = 100_000_000  # 1 000 000 ₽: larger top-ups and adjustments are typing slips
 MAX_REASON = 300
 _CHUNK = 100  # clients per balance update (bound parameters stay well under the limits)
 

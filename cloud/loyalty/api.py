@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import current_app, request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api import api_endpoint, bp, page_args
 from cloud.clients import scope as client_scope
 from cloud.clock import app_now
+from cloud.fields import non_zero, text
 from cloud.loyalty import bonus
 from cloud.loyalty import history as bonushistory
 from cloud.loyalty.bonus import PointsRules
@@ -41,11 +42,15 @@ class PointsHistory(BaseModel):
     spent: int = Field(description="points out (spent, deducted, expired), positive")
 
 
+Points = non_zero(bonus.MAX_POINTS, "non-zero; negative deducts (at most the balance)")
+Reason = text(bonus.MAX_REASON)
+
+
 class PointsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    points: StrictInt = Field(description="non-zero; negative deducts (at most the balance)")
-    reason: str
+    points: Points
+    reason: Reason
 
 
 HISTORY_QUERY = {

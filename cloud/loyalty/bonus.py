@@ -44,7 +44,7 @@ from flask_babel import gettext as _
 
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
-from cloud.errors import Forbidden, NotFound, ValidationFailed
+from cloud.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from cloud.ledger.service import post_entry
 from cloud.models import POINTS_KINDS, POINTS_SPENDING, Client, LedgerEntry, User
 from cloud.permissions import Capability, role_can
@@ -319,7 +319,7 @@ def adjust_points(
         settle_expiry(client, rules, now)
         client = Client.get_by_id(client.id)
         if points < 0 and client.points_balance + points < 0:
-            raise ValidationFailed(
+            raise Conflict(
                 _("У клиента только %(n)s баллов", n=client.points_balance), "not_enough_points"
             )
         return post_entry(
@@ -346,7 +346,9 @@ def update_terms(client: Client, **fields: Any) -> Client:
     try:
         Discount(percent, fixed).validate()
     except RuleError as error:
-        raise ValidationFailed(_discount_message(error.message), "bad_discount") from None
+        # Each value in range but both given (here or already stored): a rule between them.
+        refused = Unprocessable if percent and fixed else ValidationFailed
+        raise refused(_discount_message(error.message), "bad_discount") from None
     client.points_spending, client.discount_percent, client.discount_kopecks = (
         spending,
         percent,

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud.api import api_endpoint, bp, page_args
 from cloud.clients import service as clientbook
 from cloud.clients.api import ClientList
-from cloud.db import RowId
+from cloud.fields import RowId, line, text
 from cloud.marketing import mailings
 from cloud.marketing import segments as segmentbook
 from cloud.marketing.segments import SegmentFilter
@@ -22,6 +22,10 @@ from cloud.permissions import Capability
 from cloud.web import acting_user
 
 # --- schemas ----------------------------------------------------------------------------------
+
+SegmentName = line(segmentbook.MAX_SEGMENT_NAME)
+Subject = line(mailings.MAX_SUBJECT, description="{name} becomes the client's name")
+MailBody = text(mailings.MAX_BODY, description="plain text; {name} becomes the client's name")
 
 
 class SegmentOut(BaseModel):
@@ -40,7 +44,7 @@ class SegmentList(BaseModel):
 class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: SegmentName
     filters: SegmentFilter = Field(default_factory=SegmentFilter)
 
 
@@ -49,7 +53,7 @@ class SegmentPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
+    name: SegmentName | None = None
     filters: SegmentFilter | None = None
 
 
@@ -57,8 +61,8 @@ class MailingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     segment_id: RowId
-    subject: str = Field(description="{name} becomes the client's name")
-    body: str = Field(description="plain text; {name} becomes the client's name")
+    subject: Subject
+    body: MailBody
 
 
 class MailingCounts(BaseModel):

@@ -5,17 +5,21 @@ deactivates or deletes themselves, the last active owner stays."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cloud.api import api_endpoint, bp, page_args
 from cloud.errors import ValidationFailed
+from cloud.fields import Name, Password, Phone, Pin, RowId
+from cloud.models import ROLES
 from cloud.permissions import MATRIX, Capability
 from cloud.staff import service as staffbook
 from cloud.web import acting_user
+
+Role = Literal[ROLES]  # type: ignore[valid-type]
 
 
 class SiteRef(BaseModel):
@@ -45,12 +49,12 @@ class StaffList(BaseModel):
 class StaffCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    full_name: str
-    phone: str
-    role: str = Field(description="attendant, operator, administrator or owner")
-    site_ids: list[int] = Field(default_factory=list)
-    password: str = Field(description="at least 8 characters")
-    pin: str = Field(default="", description="4 to 8 digits for stand screens; empty for none")
+    full_name: Name
+    phone: Phone
+    role: Role
+    site_ids: list[RowId] = Field(default_factory=list, description="existing sites")
+    password: Password = Field(description="at least 8 characters")
+    pin: Pin = Field(default="", description="4 to 8 digits for stand screens; empty for none")
 
 
 class StaffPatch(BaseModel):
@@ -58,11 +62,11 @@ class StaffPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    full_name: str | None = None
-    phone: str | None = None
-    role: str | None = None
-    site_ids: list[int] | None = None
-    active: bool | None = None
+    full_name: Name | None = None
+    phone: Phone | None = None
+    role: Role | None = None
+    site_ids: list[RowId] | None = None
+    active: StrictBool | None = None
 
 
 class Me(BaseModel):
@@ -76,7 +80,7 @@ class Me(BaseModel):
 
 
 def _active_filter() -> bool | None:
-    raw = request.args.get("active", "").strip().lower()
+    raw = request.args.get("active", "")
     if raw in ("", "all"):
         return None
     if raw in ("true", "1", "yes"):
