@@ -45,7 +45,7 @@ class ValidationFailed(DomainError):
     code = "invalid"
 
 
-class Unprocessable(DomainError):
+class Unprocessable(ValidationFailed):
     """A well-formed request whose values each fit the API's schema but break a rule between
     them, or with the clock (a period that ends before it starts, a member without a name):
     422, so a client can tell it from a malformed request (400)."""

@@ -16,20 +16,72 @@ normalise, with the usual separators (tests/cloud/test_fields.py checks both way
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
 from flask_babel import gettext as _
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Strict, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    Strict,
+    ValidationError,
+    WithJsonSchema,
+    WrapValidator,
+)
+from pydantic_core import PydanticCustomError
 
 from cloud.db import MAX_ROW_ID
-from cloud.errors import ValidationFailed
-from sync.cards import CARD_UID_BYTES
-from sync.lengths import MAX_NAME
-from sync.plates import MAX_PLATE, MIN_PLATE, PLATE_LETTERS
+from cloud.errors import DomainError, ValidationFailed
+from sync.cards import CARD_UID_BYTES, normalise_card_uid
+from sync.errors import RuleError
+from sync.phones import normalise_phone
+from sync.plates import MAX_PLATE, MIN_PLATE, PLATE_LETTERS, normalise_plate
 
 # 1 000 000 ₽: larger top-ups, adjustments and limits are typing slips; keeps sums in 32 bits.
 MAX_AMOUNT_KOPECKS = 100_000_000
+
+# --- the services' words ----------------------------------------------------------------------
+
+Rule = Callable[[Any], object]  # a service's check of one value: raises DomainError or RuleError
+
+
+def refusal(code: str, words: Callable[[], str]) -> Rule:
+    """A rule that refuses whatever reaches it, in these words (for values only a range
+    or a pattern can refuse)."""
+
+    def rule(_value: Any) -> None:
+        raise ValidationFailed(words(), code)
+
+    return rule
+
+
+def said_by(rule: Rule, kind: type = object) -> WrapValidator:
+    """When the checks before it (the schema's) refuse a value, the service's own rule says why,
+    with its code and its words, as if the value had reached it; a value the rule would take
+    (a control character, a separator the pattern leaves out) is refused in general words."""
+
+    def check(value: Any, handler: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as error:
+            if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+                try:
+                    rule(value)
+                except (DomainError, RuleError) as refused:
+                    raise _refused(refused.code, refused.message) from None
+            if error.errors()[0]["type"] == "string_pattern_mismatch":
+                raise _refused("bad_text", _("Недопустимые символы или формат")) from None
+            raise
+
+    return WrapValidator(check)
+
+
+def _refused(code: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError(code, "{message}", {"message": message, "refused": True})
+
 
 # --- whole numbers ----------------------------------------------------------------------------
 
@@ -94,11 +146,10 @@ def text(max_length: int, *, required: bool = True, description: str | None = No
     return _text(_CONTROLS_BUT_BREAKS, max_length, required, description)
 
 
-Name = line(MAX_NAME)  # a person's name (client, staff member, driver)
 Password = Annotated[str, Field(min_length=8, max_length=200, pattern=rf"^[^{_CONTROLS}]*$")]
 Pin = Annotated[str, Field(pattern=r"^(?:[0-9]{4,8})?$", description="4 to 8 digits, or empty")]
 EMAIL_PATTERN = rf"^(?:[^@\s{_CONTROLS}]+@[^@\s{_CONTROLS}]+\.[^@\s{_CONTROLS}]+)?$"
-Email = Annotated[str, Field(max_length=200, pattern=EMAIL_PATTERN, description="or empty")]
+EmailText = Annotated[str, Field(max_length=200, pattern=EMAIL_PATTERN, description="or empty")]
 
 # --- cards, plates, phones ------------------------------------------------------------------
 
@@ -120,6 +171,7 @@ CardUid = Annotated[
         pattern=CARD_UID_PATTERN,
         description="NFC UID of 4, 7, 8 or 10 bytes in hex; spaces, colons, dashes ignored",
     ),
+    said_by(normalise_card_uid, str),
 ]
 
 
@@ -147,6 +199,7 @@ Plate = Annotated[
         pattern=PLATE_PATTERN,
         description="car plate: 2 to 12 letters and digits with a digit; spaces, dots, dashes ignored",
     ),
+    said_by(normalise_plate, str),
 ]
 
 _PHONE_SEPARATORS = r"[ ().\-/]"
@@ -165,6 +218,7 @@ Phone = Annotated[
         pattern=PHONE_PATTERN,
         description="+7 and 10 digits (or 8…, or 10 digits), or + and 8 to 15 digits",
     ),
+    said_by(normalise_phone, str),
 ]
 
 # --- days -------------------------------------------------------------------------------------

@@ -54,32 +54,25 @@ def _bearer_user() -> Any:
     return user
 
 
-# What pydantic's error types mean, in the service's words (``where`` is the field's path).
-def _error_message(error: Any) -> str:
-    where = ".".join(str(part) for part in error["loc"]) or "body"
-    kind, context = error["type"], error.get("ctx") or {}
-    if kind in ("json_invalid", "model_type", "model_attributes_type") and where == "body":
-        return _("Тело запроса должно быть JSON-объектом")
-    if kind == "string_pattern_mismatch":
-        return _("%(where)s: недопустимое значение (символы или формат)", where=where)
-    if kind in ("greater_than_equal", "less_than_equal", "value_error") and context:
-        return _("%(where)s: число вне допустимого диапазона", where=where)
-    if kind in ("string_too_long", "too_long", "string_too_short"):
-        return _("%(where)s: недопустимая длина", where=where)
-    return f"{where}: {error['msg']}"
-
-
 def parse_body(model: type[BaseModel]) -> Any:
     """The request's JSON body validated by ``model`` as JSON (so strings are never taken for
-    numbers or dates); a clear 400 when it does not fit."""
+    numbers or dates); a 400 when it does not fit, in the words of the rule that refused it
+    (``cloud.fields.said_by``) or pydantic's own."""
     if not request.is_json:
         raise ValidationFailed(_("Тело запроса должно быть JSON-объектом"), "bad_json")
     try:
         return model.model_validate_json(request.get_data())
     except ValidationError as error:
         first = error.errors()[0]
-        code = "bad_json" if first["type"] == "json_invalid" else "invalid"
-        raise ValidationFailed(_error_message(first), code) from None
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        context = first.get("ctx") or {}
+        if context.get("refused"):
+            raise ValidationFailed(context["message"], first["type"]) from None
+        if first["type"] in ("json_invalid", "model_type") and not first["loc"]:
+            raise ValidationFailed(
+                _("Тело запроса должно быть JSON-объектом"), "bad_json"
+            ) from None
+        raise ValidationFailed(f"{where}: {first['msg']}", "invalid") from None
 
 
 def api_endpoint(

@@ -6,7 +6,7 @@ client pages (``cloud.clients.service``, ``cloud.ledger.service``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import current_app, request
 from flask_babel import gettext as _
@@ -18,18 +18,18 @@ from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
 from cloud.db import db_proxy
-from cloud.errors import ValidationFailed
+from cloud.errors import Unprocessable, ValidationFailed
 from cloud.fields import (
     MAX_AMOUNT_KOPECKS,
     CardUid,
-    Email,
+    EmailText,
     Kopecks,
-    Name,
     Phone,
     Plate,
     RowId,
     line,
     non_zero,
+    said_by,
     text,
     whole,
 )
@@ -42,18 +42,44 @@ from cloud.web import acting_user
 from sync.lengths import MAX_NAME
 from sync.pricing import MAX_DISCOUNT_KOPECKS
 
-OptionalName = line(
-    MAX_NAME, required=False, description="a member's name (a guest's may be empty)"
-)
-Note = text(clientbook.MAX_NOTE, required=False)
-BlockReason = line(clientbook.MAX_BLOCK_REASON, required=False)
-LedgerReason = text(ledger.MAX_REASON)
-MAX_PHONES, MAX_CREDENTIALS = clientbook.MAX_PHONES, clientbook.MAX_CREDENTIALS
-AdjustmentAmount = non_zero(MAX_AMOUNT_KOPECKS, "kopecks, non-zero; negative takes money off")
-DiscountPercent = whole(0, 100, "personal discount per session, %")
-DiscountKopecks = whole(
-    0, MAX_DISCOUNT_KOPECKS, "a fixed discount per session, kopecks; not with a percentage"
-)
+# The values' types: the schema's checks, and the services' rules saying why when they refuse.
+Name = Annotated[line(MAX_NAME), said_by(lambda v: clientbook._clean_name(v, required=True), str)]
+OptionalName = Annotated[
+    line(MAX_NAME, required=False, description="a member's name (a guest's may be empty)"),
+    said_by(lambda v: clientbook._clean_name(v, required=False), str),
+]
+Email = Annotated[EmailText, said_by(clientbook._clean_email, str)]
+Note = Annotated[text(clientbook.MAX_NOTE, required=False), said_by(clientbook._clean_note, str)]
+BlockReason = Annotated[
+    line(clientbook.MAX_BLOCK_REASON, required=False), said_by(clientbook.clean_block_reason, str)
+]
+Phones = Annotated[
+    list[Phone], Field(max_length=clientbook.MAX_PHONES), said_by(clientbook._clean_phones, list)
+]
+Plates = Annotated[
+    list[Plate],
+    Field(max_length=clientbook.MAX_CREDENTIALS),
+    said_by(clientbook._clean_plates, list),
+]
+Cards = Annotated[
+    list[CardUid],
+    Field(max_length=clientbook.MAX_CREDENTIALS),
+    said_by(clientbook._clean_cards, list),
+]
+TopupAmount = Annotated[Kopecks, said_by(ledger.check_topup, int)]
+AdjustmentAmount = Annotated[
+    non_zero(MAX_AMOUNT_KOPECKS, "kopecks, non-zero; negative takes money off"),
+    said_by(ledger.check_adjustment, int),
+]
+AdjustmentReason = Annotated[text(ledger.MAX_REASON), said_by(ledger.clean_adjustment_reason, str)]
+DiscountPercent = Annotated[
+    whole(0, 100, "personal discount per session, %"),
+    said_by(lambda v: bonus.check_discount(v, 0), int),
+]
+DiscountKopecks = Annotated[
+    whole(0, MAX_DISCOUNT_KOPECKS, "a fixed discount per session, kopecks; not with a percentage"),
+    said_by(lambda v: bonus.check_discount(0, v), int),
+]
 
 # --- schemas ----------------------------------------------------------------------------------
 
@@ -111,10 +137,10 @@ class ClientCreate(BaseModel):
 
     kind: Literal["member", "guest"]
     name: OptionalName = ""
-    phones: list[Phone] = Field(default_factory=list, max_length=MAX_PHONES)
+    phones: Phones = Field(default_factory=list)
     email: Email = ""
-    plates: list[Plate] = Field(default_factory=list, max_length=MAX_CREDENTIALS)
-    cards: list[CardUid] = Field(default_factory=list, max_length=MAX_CREDENTIALS)
+    plates: Plates = Field(default_factory=list)
+    cards: Cards = Field(default_factory=list, description="NFC UIDs")
     default_tariff_id: RowId | None = None
     note: Note = ""
     site_id: RowId | None = Field(
@@ -131,7 +157,7 @@ class ClientPatch(BaseModel):
     name: OptionalName | None = Field(default=None, description="a member's may not be blank")
     email: Email | None = None
     note: Note | None = None
-    phones: list[Phone] | None = Field(default=None, max_length=MAX_PHONES)
+    phones: Phones | None = None
     default_tariff_id: RowId | None = None
     blocked: StrictBool | None = None
     blocked_reason: BlockReason | None = None
@@ -171,7 +197,7 @@ class PlateIn(BaseModel):
 class TopupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_kopecks: Kopecks
+    amount_kopecks: TopupAmount
     method: Literal["cash", "card", "transfer"]
 
 
@@ -179,7 +205,7 @@ class AdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     amount_kopecks: AdjustmentAmount
-    reason: LedgerReason
+    reason: AdjustmentReason
 
 
 class LedgerEntryOut(BaseModel):
@@ -203,9 +229,9 @@ class PromoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
-    phones: list[Phone] = Field(default_factory=list, max_length=MAX_PHONES)
+    phones: Phones = Field(default_factory=list)
     email: Email = ""
-    cards: list[CardUid] = Field(default_factory=list, max_length=MAX_CREDENTIALS)
+    cards: Cards = Field(default_factory=list)
 
 
 class QrOut(BaseModel):
@@ -302,7 +328,7 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
     blocked = given.pop("blocked", None)
     reason = given.pop("blocked_reason", None)
     if reason is not None and blocked is None and not client.blocked:
-        raise ValidationFailed(
+        raise Unprocessable(
             _("Причину блокировки указывают вместе с blocked: true"), "reason_without_block"
         )
     with db_proxy.atomic():

@@ -218,18 +218,23 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
 
 def set_blocked(actor: User | None, client: Client, blocked: bool, reason: str = "") -> Client:
     """Block (with an optional reason) or unblock a client; unblocking clears the reason."""
-    reason = " ".join((reason or "").split())
-    if len(reason) > MAX_BLOCK_REASON:
-        raise ValidationFailed(
-            _("Причина блокировки — не длиннее %(n)s символов", n=MAX_BLOCK_REASON),
-            "reason_too_long",
-        )
+    reason = clean_block_reason(reason)
     client.blocked = bool(blocked)
     client.blocked_reason = reason if blocked else ""
     client.updated_at = utcnow()
     with db_proxy.atomic():
         client.save()
     return client
+
+
+def clean_block_reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if len(reason) > MAX_BLOCK_REASON:
+        raise ValidationFailed(
+            _("Причина блокировки — не длиннее %(n)s символов", n=MAX_BLOCK_REASON),
+            "reason_too_long",
+        )
+    return reason
 
 
 def has_open_session(client: Client) -> bool:

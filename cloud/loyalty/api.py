@@ -3,7 +3,7 @@ and the bonus history across clients (the rules are ``cloud.loyalty.bonus``'s)."
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud.api import api_endpoint, bp, page_args
 from cloud.clients import scope as client_scope
 from cloud.clock import app_now
-from cloud.fields import non_zero, text
+from cloud.fields import non_zero, said_by, text
 from cloud.loyalty import bonus
 from cloud.loyalty import history as bonushistory
 from cloud.loyalty.bonus import PointsRules
@@ -42,8 +42,11 @@ class PointsHistory(BaseModel):
     spent: int = Field(description="points out (spent, deducted, expired), positive")
 
 
-Points = non_zero(bonus.MAX_POINTS, "non-zero; negative deducts (at most the balance)")
-Reason = text(bonus.MAX_REASON)
+Points = Annotated[
+    non_zero(bonus.MAX_POINTS, "non-zero; negative deducts (at most the balance)"),
+    said_by(bonus.check_points, int),
+]
+Reason = Annotated[text(bonus.MAX_REASON), said_by(bonus.clean_reason, str)]
 
 
 class PointsIn(BaseModel):

@@ -5,7 +5,7 @@ deactivates or deletes themselves, the last active owner stays."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import request
 from flask_babel import gettext as _
@@ -13,13 +13,25 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cloud.api import api_endpoint, bp, page_args
 from cloud.errors import ValidationFailed
-from cloud.fields import Name, Password, Phone, Pin, RowId
+from cloud.fields import Password, Phone, Pin, RowId, line, refusal, said_by
 from cloud.models import ROLES
 from cloud.permissions import MATRIX, Capability
 from cloud.staff import service as staffbook
 from cloud.web import acting_user
+from sync.lengths import MAX_NAME
 
-Role = Literal[ROLES]  # type: ignore[valid-type]
+# The values' types: the schema's checks, and the services' rules saying why when they refuse.
+Name = Annotated[line(MAX_NAME), said_by(staffbook._clean_name, str)]
+Role = Annotated[
+    Literal[ROLES],  # type: ignore[valid-type]
+    said_by(refusal("bad_role", lambda: _("Неизвестная роль"))),
+]
+SiteIds = Annotated[list[RowId], said_by(staffbook._clean_sites, list)]
+NewPassword = Annotated[
+    Password,
+    said_by(refusal("weak_password", lambda: _("Пароль должен быть не короче 8 символов")), str),
+]
+NewPin = Annotated[Pin, said_by(refusal("bad_pin", lambda: _("PIN — от 4 до 8 цифр")), str)]
 
 
 class SiteRef(BaseModel):
@@ -52,9 +64,9 @@ class StaffCreate(BaseModel):
     full_name: Name
     phone: Phone
     role: Role
-    site_ids: list[RowId] = Field(default_factory=list, description="existing sites")
-    password: Password = Field(description="at least 8 characters")
-    pin: Pin = Field(default="", description="4 to 8 digits for stand screens; empty for none")
+    site_ids: SiteIds = Field(default_factory=list, description="existing sites")
+    password: NewPassword = Field(description="at least 8 characters")
+    pin: NewPin = Field(default="", description="4 to 8 digits for stand screens; empty for none")
 
 
 class StaffPatch(BaseModel):
@@ -65,7 +77,7 @@ class StaffPatch(BaseModel):
     full_name: Name | None = None
     phone: Phone | None = None
     role: Role | None = None
-    site_ids: list[RowId] | None = None
+    site_ids: SiteIds | None = None
     active: StrictBool | None = None
 
 
