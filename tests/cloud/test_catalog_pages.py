@@ -135,6 +135,8 @@ BAD_RATES = [
     ({"min_charge": "60", "cap": "50"}, "меньше минимальной"),
     ({"cap": "0"}, "предельная сумма"),
 ]
+
+
 def _status(message: str) -> int:
     """Each rate fine but the cap below the minimum charge: a rule between them, 422."""
     return 422 if message == "меньше минимальной" else 400
