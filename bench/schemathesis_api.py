@@ -27,8 +27,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=100, help="per operation and phase")
     parser.add_argument("--seed", type=int, default=None, help="default: a new one each run")
+    parser.add_argument("--workers", type=int, default=1, help="Schemathesis's concurrent ones")
     args = parser.parse_args()
-    options = ["--max-examples", str(args.examples), "--workers", "2"]
+    options = ["--max-examples", str(args.examples), "--workers", str(args.workers)]
     if args.seed is not None:
         options += ["--seed", str(args.seed)]
     print(
@@ -38,8 +39,14 @@ def main() -> int:
         started = time.monotonic()
         result = run_schemathesis(service, *options)
         seconds = time.monotonic() - started
+        errors = [
+            line
+            for line in (Path(data_dir) / "server.log").read_text().splitlines()
+            if "level=error" in line
+        ]
     report = result.stdout + result.stderr
     print(report)
+    print("server errors logged:", len(errors), *errors[:20], sep="\n")
     generated = re.search(r"(\d+) generated", report)
     failures = re.search(r"(\d+) failures?", report)
     print(

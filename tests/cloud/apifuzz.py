@@ -52,14 +52,14 @@ def demo_service(data_dir: Path) -> Iterator[Service]:
     """The central service on SQLite in ``data_dir`` with the demo chain, and an owner's token."""
     env = {**os.environ, "AQUASTAND_DATA_DIR": str(data_dir)}
     env.pop("AQUASTAND_DATABASE_URL", None)
-    subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)
+    subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)  # makes data_dir
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}/"
     server = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--workers", "2"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(data_dir / "server.log").open("w"),
         start_new_session=True,
     )
     try:
