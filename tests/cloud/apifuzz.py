@@ -55,11 +55,12 @@ def demo_service(data_dir: Path) -> Iterator[Service]:
     subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)  # makes data_dir
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}/"
+    log = (data_dir / "server.log").open("w")  # what the service logs, errors included
     server = subprocess.Popen(
         [*CLI, "serve", "--port", str(port), "--workers", "2"],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=(data_dir / "server.log").open("w"),
+        stderr=log,
         start_new_session=True,
     )
     try:
@@ -78,6 +79,7 @@ def demo_service(data_dir: Path) -> Iterator[Service]:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        log.close()
 
 
 def run_schemathesis(
