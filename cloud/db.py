@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 import peewee
 from playhouse.db_url import connect
 from playhouse.pool import PooledDatabase
 from psycopg2.extras import execute_batch
-from pydantic import Field, Strict
 
 # PostgreSQL's integer columns (every id) end here: a larger number is refused before a query.
 MAX_ROW_ID = 2**31 - 1
-# An id in a request body: strict and within the columns' range (0 and negatives are left to
-# the services, which say "not found" in their own words).
-RowId = Annotated[int, Strict(), Field(ge=-MAX_ROW_ID - 1, le=MAX_ROW_ID)]
 
 db_proxy = peewee.DatabaseProxy()
 

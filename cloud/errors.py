@@ -43,3 +43,12 @@ class Forbidden(DomainError):
 class ValidationFailed(DomainError):
     status = 400
     code = "invalid"
+
+
+class Unprocessable(ValidationFailed):
+    """A well-formed request whose values each fit the API's schema but break a rule between
+    them, or with the clock (a period that ends before it starts, a member without a name):
+    422, so a client can tell it from a malformed request (400)."""
+
+    status = 422
+    code = "unprocessable"

@@ -11,7 +11,10 @@ from sync.errors import RuleError
 
 _LOOKALIKES = str.maketrans("ABEKMHOPCTYXЁ", "АВЕКМНОРСТУХЕ")
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212.]+")
-_VALID = re.compile(r"[0-9A-ZА-Я]{2,12}")
+# What a plate is made of once normalised (the central API's schema is built from these).
+PLATE_LETTERS = "A-ZА-Я"
+MIN_PLATE, MAX_PLATE = 2, 12
+_VALID = re.compile(f"[0-9{PLATE_LETTERS}]{{{MIN_PLATE},{MAX_PLATE}}}")
 _DIGIT = re.compile(r"[0-9]")
 
 

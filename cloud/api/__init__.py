@@ -3,6 +3,7 @@ states its capability and its schemas, JSON errors, and the OpenAPI document bui
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -13,8 +14,8 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 
 from cloud.clock import app_now
-from cloud.db import MAX_ROW_ID
 from cloud.errors import DomainError, Forbidden, ValidationFailed
+from cloud.fields import query_row_id
 from cloud.permissions import Capability, role_can
 from cloud.staff.auth import user_for_api_token
 
@@ -54,15 +55,23 @@ def _bearer_user() -> Any:
 
 
 def parse_body(model: type[BaseModel]) -> Any:
-    """The request's JSON body validated by ``model``; a clear 400 when it does not fit."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
+    """The request's JSON body validated by ``model`` as JSON (so strings are never taken for
+    numbers or dates); a 400 when it does not fit, in the words of the rule that refused it
+    (``cloud.fields.said_by``) or pydantic's own."""
+    if not request.is_json:
         raise ValidationFailed(_("Тело запроса должно быть JSON-объектом"), "bad_json")
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(request.get_data())
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "body"
+        context = first.get("ctx") or {}
+        if context.get("refused"):
+            raise ValidationFailed(context["message"], first["type"]) from None
+        if first["type"] in ("json_invalid", "model_type") and not first["loc"]:
+            raise ValidationFailed(
+                _("Тело запроса должно быть JSON-объектом"), "bad_json"
+            ) from None
         raise ValidationFailed(f"{where}: {first['msg']}", "invalid") from None
 
 
@@ -101,29 +110,24 @@ def api_endpoint(
     return decorator
 
 
+_WHOLE = re.compile(r"-?[0-9]{1,12}")
+
+
 def page_args() -> tuple[int, int]:
     """``limit`` (1..500, default 50) and ``offset`` query parameters of a list endpoint."""
-    try:
-        limit = int(request.args.get("limit", 50))
-        offset = int(request.args.get("offset", 0))
-    except ValueError:
+    limit, offset = request.args.get("limit", "50"), request.args.get("offset", "0")
+    if not _WHOLE.fullmatch(limit) or not _WHOLE.fullmatch(offset):
         raise ValidationFailed(
             _("limit и offset должны быть целыми числами"), "bad_paging"
         ) from None
-    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+    if not 1 <= int(limit) <= MAX_LIMIT or not 0 <= int(offset) <= MAX_OFFSET:
         raise ValidationFailed(_("limit от 1 до 500, offset не меньше 0"), "bad_paging")
-    return limit, offset
+    return int(limit), int(offset)
 
 
 def id_arg(name: str) -> int | None:
-    """An optional row id (1 or more) in the query string (``site_id=3``); None when absent or empty.
-    Past 2³¹−1 (where PostgreSQL's integer columns end) it is refused, not a database error."""
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ROW_ID:
-        raise ValidationFailed(_("%(name)s: нужно целое число", name=name), "bad_parameter")
-    return int(raw)
+    """An optional row id in the query string (``site_id=3``); None when absent or empty."""
+    return query_row_id(request.args.get(name), name)
 
 
 __all__ = ["api_endpoint", "bp", "id_arg", "page_args", "parse_body"]

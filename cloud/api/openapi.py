@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from cloud.api import MAX_LIMIT, MAX_OFFSET, bp
 from cloud.db import MAX_ROW_ID
+from cloud.fields import DAY_PATTERN, MONTH_PATTERN, PHONE_PATTERN
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -33,7 +34,12 @@ _ROW_ID = {
     ]
 }
 # A day, or empty for the default (the code reads an empty parameter as an absent one).
-_DAY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
+_DAY = {
+    "anyOf": [
+        {"type": "string", "format": "date", "pattern": DAY_PATTERN},
+        {"type": "string", "maxLength": 0},
+    ]
+}
 # What a query parameter of a given name accepts, wherever it appears (an endpoint may give its
 # own schema instead, as ``(description, schema)``); a name not here is free text.
 QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -45,8 +51,8 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
     "staff_id": _ROW_ID,
     "from": _DAY,
     "to": _DAY,
-    "month": {"type": "string", "pattern": "^$|^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$"},
-    "phone": {"type": "string", "pattern": "^(\\+7|8)[0-9]{10}$"},
+    "month": {"type": "string", "pattern": f"^$|{MONTH_PATTERN}"},
+    "phone": {"type": "string", "pattern": f"^$|{PHONE_PATTERN}"},
     "blocked": {"type": "string", "enum": ["true", "false", "1", "0"]},
     "active": {"type": "string", "enum": ["true", "false", "all", "1", "0", "yes", "no"]},
     "kind": {"type": "string", "enum": ["member", "guest"]},
@@ -56,6 +62,8 @@ QUERY_SCHEMAS: dict[str, dict[str, Any]] = {
 
 def _query_parameter(name: str, spec: str | tuple[str, dict[str, Any]]) -> dict[str, Any]:
     text, schema = spec if isinstance(spec, tuple) else (spec, QUERY_SCHEMAS.get(name))
+    if schema is not None and "enum" in schema and "" not in schema["enum"]:
+        schema = {**schema, "enum": ["", *schema["enum"]]}  # empty reads as absent
     return {
         "name": name,
         "in": "query",
@@ -73,6 +81,30 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str,
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _error(description: str) -> dict[str, Any]:
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {"description": description, "content": content}
+
+
+def _errors(method: str, doc: Any) -> dict[int, str]:
+    """The error statuses an operation can answer, with what each means there."""
+    errors = {
+        400: "malformed: a value the schema refuses, or a body that is not the JSON object asked",
+        401: "no valid bearer token",
+        403: "the caller's role may not do this",
+        404: "no such row (of the right kind) for an id in the path or the body",
+    }
+    if method != "GET":
+        errors[409] = "the data's state forbids it (taken, in use, already done, not set up)"
+    if doc.body is not None:
+        errors[413] = "body too large"
+    if doc.body is not None or {"from", "to"} & set(doc.query):
+        errors[422] = (
+            "well-formed, but breaks a rule between values (a period ending before it starts)"
+        )
+    return errors
+
+
 def _operation(rule: Any, method: str, doc: Any, components: dict[str, Any]) -> dict[str, Any]:
     params = [
         {
@@ -87,21 +119,14 @@ def _operation(rule: Any, method: str, doc: Any, components: dict[str, Any]) -> 
     success: dict[str, Any] = {"description": "OK"}
     if doc.response is not None:
         success["content"] = {"application/json": {"schema": _schema_ref(doc.response, components)}}
-    error = {
-        "description": "Error",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
+    errors = {str(status): _error(text) for status, text in _errors(method, doc).items()}
     operation: dict[str, Any] = {
         "summary": doc.summary,
         "operationId": f"{rule.endpoint.split('.')[-1]}_{method.lower()}",
         "parameters": params,
         "responses": {
             str(doc.status): success,
-            "400": error,
-            "401": error,
-            "403": error,
-            "404": error,
-            **({} if method == "GET" else {"409": error}),
+            **errors,
         },
         "security": [{"bearer": []}],
     }

@@ -5,19 +5,40 @@ adding a version (``POST /tariffs/{id}/versions``); versions are never edited.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 import cloud.catalog.sites as site_service
 import cloud.catalog.tariffs as tariff_service
 from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clock import app_now
 from cloud.db import db_proxy
+from cloud.fields import MAX_AMOUNT_KOPECKS, Kopecks, Moment, line, said_by, whole
 from cloud.permissions import Capability
 from cloud.web import acting_user
-from sync.pricing import Rates
+from sync.pricing import MAX_GRACE_S, MAX_STEP_S, Rates
+
+MAX_YEARS_AHEAD = tariff_service.MAX_YEARS_AHEAD
+
+
+def _rates_rule(field: str) -> Any:
+    """The pricing rule's words for one refused value: valid rates with this value put in."""
+    return said_by(
+        lambda value: tariff_service.validate_rates(replace(Rates(0, 0), **{field: value})), int
+    )
+
+
+# The values' types: the schema's checks, and the services' rules saying why when they refuse.
+CatalogName = Annotated[line(tariff_service.NAME_MAX), said_by(tariff_service.clean_name, str)]
+MemberRate = Annotated[whole(0, MAX_AMOUNT_KOPECKS, "kopecks"), _rates_rule("member_per_minute")]
+GuestRate = Annotated[whole(0, MAX_AMOUNT_KOPECKS, "kopecks"), _rates_rule("guest_per_minute")]
+MinCharge = Annotated[whole(0, MAX_AMOUNT_KOPECKS, "kopecks"), _rates_rule("min_charge")]
+Cap = Annotated[Kopecks, _rates_rule("cap")]
+StepSeconds = Annotated[whole(1, MAX_STEP_S, "seconds"), _rates_rule("step_s")]
+GraceSeconds = Annotated[whole(0, MAX_GRACE_S, "free seconds at the start"), _rates_rule("grace_s")]
 
 
 class Body(BaseModel):
@@ -27,12 +48,12 @@ class Body(BaseModel):
 class RatesBody(Body):
     """Rates of one version; ranges are checked by the shared pricing rule."""
 
-    member_per_minute_kopecks: StrictInt
-    guest_per_minute_kopecks: StrictInt
-    step_s: StrictInt = 60
-    min_charge_kopecks: StrictInt = 0
-    cap_kopecks: StrictInt | None = None
-    grace_s: StrictInt = 0
+    member_per_minute_kopecks: MemberRate
+    guest_per_minute_kopecks: GuestRate
+    step_s: StepSeconds = 60
+    min_charge_kopecks: MinCharge = 0
+    cap_kopecks: Cap | None = Field(default=None, description="not below min_charge_kopecks")
+    grace_s: GraceSeconds = 0
 
     def rates(self) -> Rates:
         return Rates(
@@ -46,16 +67,16 @@ class RatesBody(Body):
 
 
 class TariffCreate(RatesBody):
-    name: StrictStr
-    effective_from: AwareDatetime | None = None  # default: now
+    name: CatalogName
+    effective_from: Moment | None = Field(default=None, description="default: now; not past")
 
 
 class VersionCreate(RatesBody):
-    effective_from: AwareDatetime
+    effective_from: Moment = Field(description=f"not past, nor over {MAX_YEARS_AHEAD} years ahead")
 
 
 class TariffPatch(Body):
-    name: StrictStr | None = None
+    name: CatalogName | None = None
     active: StrictBool | None = None
 
 
@@ -86,7 +107,7 @@ class TariffList(BaseModel):
 
 
 class NameBody(Body):
-    name: StrictStr
+    name: CatalogName
 
 
 class StandOut(BaseModel):

@@ -17,8 +17,10 @@ import peewee
 from flask_babel import gettext as _
 
 from cloud.db import db_proxy
-from cloud.errors import Conflict, NotFound, ValidationFailed
+from cloud.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from cloud.fields import MAX_AMOUNT_KOPECKS
 from cloud.models import Tariff, TariffVersion, User
+from sync.errors import RuleError
 from sync.money import format_kopecks
 from sync.pricing import Rates
 
@@ -26,8 +28,6 @@ NAME_MAX = 100
 # Slack for "now": a form filled in a minute ago or a client clock slightly behind is not "past".
 PAST_SLACK = timedelta(minutes=1)
 MAX_YEARS_AHEAD = 10
-# Keeps every amount inside the 32-bit columns and far above any real wash price.
-MAX_AMOUNT_KOPECKS = 100_000_000
 
 
 def clean_name(text: str) -> str:
@@ -42,7 +42,13 @@ def clean_name(text: str) -> str:
 
 def validate_rates(rates: Rates) -> None:
     """The shared rule's checks (``RuleError``) plus an upper bound on every amount."""
-    rates.validate()
+    try:
+        rates.validate()
+    except RuleError as error:
+        if rates.cap is not None and 0 < rates.cap < rates.min_charge:
+            # Each value in its range (the API's schema sees to that), but not with each other.
+            raise Unprocessable(error.message, error.code) from None
+        raise
     amounts = (rates.member_per_minute, rates.guest_per_minute, rates.min_charge, rates.cap or 0)
     if max(amounts) > MAX_AMOUNT_KOPECKS:
         raise ValidationFailed(
@@ -76,15 +82,14 @@ def _check_effective_from(when: datetime, now: datetime) -> None:
     if when.tzinfo is None:
         raise ValidationFailed(_("Дата начала действия должна быть с часовым поясом"), "naive_time")
     # Also keeps a typo like year 9999 from overflowing when the moment is stored as UTC.
+    # Both rules measure against the clock, so a moment they refuse is well-formed: 422.
     if when.year > now.year + MAX_YEARS_AHEAD:
-        raise ValidationFailed(
+        raise Unprocessable(
             _("Дата начала действия — не дальше чем через %(n)d лет", n=MAX_YEARS_AHEAD),
             "effective_too_far",
         )
     if when < now - PAST_SLACK:
-        raise ValidationFailed(
-            _("Дата начала действия не может быть в прошлом"), "effective_in_past"
-        )
+        raise Unprocessable(_("Дата начала действия не может быть в прошлом"), "effective_in_past")
 
 
 def _new_version(actor: User | None, tariff: Tariff, rates: Rates, when: datetime) -> TariffVersion:

@@ -4,10 +4,10 @@ statement. The rules are ``cloud.clients.corporate`` and ``cloud.clients.stateme
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import current_app, request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api import api_endpoint, bp
 from cloud.clients import corporate
@@ -16,9 +16,12 @@ from cloud.clients import service as clientbook
 from cloud.clients.api import CredentialOut
 from cloud.clients.statements import monthly_statement, parse_month, statement_to_dict
 from cloud.clock import app_now
-from cloud.db import RowId
+from cloud.fields import Kopecks, RowId, line, said_by
 from cloud.permissions import Capability
 from cloud.web import acting_user
+
+DriverName = Annotated[line(corporate.MAX_DRIVER_NAME), said_by(corporate.clean_driver_name, str)]
+Limit = Annotated[Kopecks, said_by(corporate.check_limit, int)]
 
 
 class DriverOut(BaseModel):
@@ -32,14 +35,14 @@ class DriverOut(BaseModel):
 class DriverIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: DriverName
     card_id: RowId | None = Field(default=None, description="one of the client's cards")
 
 
 class CardLimitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    daily_limit_kopecks: StrictInt | None = Field(
+    daily_limit_kopecks: Limit | None = Field(
         description="kopecks per local day, 1 to 100 000 000; null removes the limit"
     )
 

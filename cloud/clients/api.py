@@ -6,25 +6,80 @@ client pages (``cloud.clients.service``, ``cloud.ledger.service``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import current_app, request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clients import credentials as credential_book
 from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
-from cloud.db import RowId, db_proxy
-from cloud.errors import ValidationFailed
+from cloud.db import db_proxy
+from cloud.errors import Unprocessable, ValidationFailed
+from cloud.fields import (
+    MAX_AMOUNT_KOPECKS,
+    CardUid,
+    EmailText,
+    Kopecks,
+    Phone,
+    Plate,
+    RowId,
+    line,
+    non_zero,
+    said_by,
+    text,
+    whole,
+)
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
 from cloud.models import Client
 from cloud.permissions import Capability
 from cloud.web import acting_user
+from sync.lengths import MAX_NAME
+from sync.pricing import MAX_DISCOUNT_KOPECKS
+
+# The values' types: the schema's checks, and the services' rules saying why when they refuse.
+Name = Annotated[line(MAX_NAME), said_by(lambda v: clientbook._clean_name(v, required=True), str)]
+OptionalName = Annotated[
+    line(MAX_NAME, required=False, description="a member's name (a guest's may be empty)"),
+    said_by(lambda v: clientbook._clean_name(v, required=False), str),
+]
+Email = Annotated[EmailText, said_by(clientbook._clean_email, str)]
+Note = Annotated[text(clientbook.MAX_NOTE, required=False), said_by(clientbook._clean_note, str)]
+BlockReason = Annotated[
+    line(clientbook.MAX_BLOCK_REASON, required=False), said_by(clientbook.clean_block_reason, str)
+]
+Phones = Annotated[
+    list[Phone], Field(max_length=clientbook.MAX_PHONES), said_by(clientbook._clean_phones, list)
+]
+Plates = Annotated[
+    list[Plate],
+    Field(max_length=clientbook.MAX_CREDENTIALS),
+    said_by(clientbook._clean_plates, list),
+]
+Cards = Annotated[
+    list[CardUid],
+    Field(max_length=clientbook.MAX_CREDENTIALS),
+    said_by(clientbook._clean_cards, list),
+]
+TopupAmount = Annotated[Kopecks, said_by(ledger.check_topup, int)]
+AdjustmentAmount = Annotated[
+    non_zero(MAX_AMOUNT_KOPECKS, "kopecks, non-zero; negative takes money off"),
+    said_by(ledger.check_adjustment, int),
+]
+AdjustmentReason = Annotated[text(ledger.MAX_REASON), said_by(ledger.clean_adjustment_reason, str)]
+DiscountPercent = Annotated[
+    whole(0, 100, "personal discount per session, %"),
+    said_by(lambda v: bonus.check_discount(v, 0), int),
+]
+DiscountKopecks = Annotated[
+    whole(0, MAX_DISCOUNT_KOPECKS, "a fixed discount per session, kopecks; not with a percentage"),
+    said_by(lambda v: bonus.check_discount(0, v), int),
+]
 
 # --- schemas ----------------------------------------------------------------------------------
 
@@ -81,37 +136,36 @@ class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["member", "guest"]
-    name: str = ""
-    phones: list[str] = Field(default_factory=list)
-    email: str = ""
-    plates: list[str] = Field(default_factory=list)
-    cards: list[str] = Field(default_factory=list, description="NFC UIDs, 4, 7, 8 or 10 bytes hex")
+    name: OptionalName = ""
+    phones: Phones = Field(default_factory=list)
+    email: Email = ""
+    plates: Plates = Field(default_factory=list)
+    cards: Cards = Field(default_factory=list, description="NFC UIDs")
     default_tariff_id: RowId | None = None
-    note: str = ""
+    note: Note = ""
     site_id: RowId | None = Field(
         default=None, description="home site; an attendant's own site when omitted"
     )
 
 
 class ClientPatch(BaseModel):
-    """Only the fields given are changed; ``default_tariff_id: null`` clears the tariff."""
+    """Only the fields given are changed (null: unchanged); ``default_tariff_id: null`` clears
+    the tariff."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
-    email: str | None = None
-    note: str | None = None
-    phones: list[str] | None = None
+    name: OptionalName | None = Field(default=None, description="a member's may not be blank")
+    email: Email | None = None
+    note: Note | None = None
+    phones: Phones | None = None
     default_tariff_id: RowId | None = None
     blocked: StrictBool | None = None
-    blocked_reason: str | None = None
+    blocked_reason: BlockReason | None = None
     unsubscribed: StrictBool | None = None
     corporate: StrictBool | None = None
     points_spending: Literal["points_first", "money_first", "off"] | None = None
-    discount_percent: StrictInt | None = Field(default=None, description="0..100")
-    discount_kopecks: StrictInt | None = Field(
-        default=None, description="a fixed discount per session; not with a percentage"
-    )
+    discount_percent: DiscountPercent | None = None
+    discount_kopecks: DiscountKopecks | None = None
 
 
 class CredentialOut(BaseModel):
@@ -131,27 +185,27 @@ class CredentialList(BaseModel):
 class CardIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    uid: str
+    uid: CardUid
 
 
 class PlateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    plate: str
+    plate: Plate
 
 
 class TopupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_kopecks: StrictInt = Field(description="kopecks, 1 to 100 000 000")
+    amount_kopecks: TopupAmount
     method: Literal["cash", "card", "transfer"]
 
 
 class AdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_kopecks: StrictInt = Field(description="kopecks, non-zero; negative takes money off")
-    reason: str
+    amount_kopecks: AdjustmentAmount
+    reason: AdjustmentReason
 
 
 class LedgerEntryOut(BaseModel):
@@ -174,10 +228,10 @@ class LedgerList(BaseModel):
 class PromoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    phones: list[str] = Field(default_factory=list)
-    email: str = ""
-    cards: list[str] = Field(default_factory=list)
+    name: Name
+    phones: Phones = Field(default_factory=list)
+    email: Email = ""
+    cards: Cards = Field(default_factory=list)
 
 
 class QrOut(BaseModel):
@@ -198,7 +252,7 @@ def _client(client_id: int) -> Any:
 
 
 def _optional_bool(name: str) -> bool | None:
-    text = request.args.get(name, "").strip().lower()
+    text = request.args.get(name, "")
     if not text:
         return None
     if text not in ("true", "false", "1", "0"):
@@ -264,13 +318,17 @@ def client_get(client_id: int) -> Any:
 )
 def client_patch(client_id: int, body: ClientPatch) -> Any:
     client = _client(client_id)
-    given = body.model_dump(include=body.model_fields_set)
+    given = {  # null leaves a field as it is, except the tariff, which it clears
+        name: value
+        for name, value in body.model_dump(include=body.model_fields_set).items()
+        if value is not None or name == "default_tariff_id"
+    }
     terms = {name: given.pop(name) for name in TERMS if given.get(name) is not None}
     given = {name: value for name, value in given.items() if name not in TERMS}
     blocked = given.pop("blocked", None)
     reason = given.pop("blocked_reason", None)
     if reason is not None and blocked is None and not client.blocked:
-        raise ValidationFailed(
+        raise Unprocessable(
             _("Причину блокировки указывают вместе с blocked: true"), "reason_without_block"
         )
     with db_proxy.atomic():

@@ -27,7 +27,7 @@ from flask_babel import gettext as _
 
 from cloud.clock import iso_utc
 from cloud.db import db_proxy
-from cloud.errors import NotFound, ValidationFailed
+from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.ledger.service import MAX_AMOUNT_KOPECKS
 from cloud.models import (
     Client,
@@ -53,9 +53,7 @@ OVER_LIMIT_FLAG = "over_daily_limit"
 
 def _require_corporate(client: Client) -> None:
     if not client.corporate:
-        raise ValidationFailed(
-            _("Водители бывают только у корпоративного клиента"), "not_corporate"
-        )
+        raise Conflict(_("Водители бывают только у корпоративного клиента"), "not_corporate")
 
 
 def _card_of(client: Client, credential_id: int) -> Credential:
@@ -85,6 +83,14 @@ def add_driver(
 ) -> ClientDriver:
     """Authorise a driver on a corporate account, optionally tied to one of its cards."""
     _require_corporate(client)
+    name = clean_driver_name(name)
+    card = _card_of(client, card_id) if card_id is not None else None
+    if ClientDriver.select().where(ClientDriver.client == client.id).count() >= MAX_DRIVERS:
+        raise Conflict(_("Не больше %(n)s водителей у одного клиента", n=MAX_DRIVERS), "too_many")
+    return ClientDriver.create(client=client, name=name, card=card)
+
+
+def clean_driver_name(name: str) -> str:
     name = " ".join((name or "").split())
     if not name:
         raise ValidationFailed(_("Укажите имя водителя"), "name_required")
@@ -92,12 +98,7 @@ def add_driver(
         raise ValidationFailed(
             _("Имя водителя — не длиннее %(n)s символов", n=MAX_DRIVER_NAME), "name_too_long"
         )
-    card = _card_of(client, card_id) if card_id is not None else None
-    if ClientDriver.select().where(ClientDriver.client == client.id).count() >= MAX_DRIVERS:
-        raise ValidationFailed(
-            _("Не больше %(n)s водителей у одного клиента", n=MAX_DRIVERS), "too_many"
-        )
-    return ClientDriver.create(client=client, name=name, card=card)
+    return name
 
 
 def remove_driver(actor: User | None, client: Client, driver_id: int) -> None:
@@ -130,14 +131,18 @@ def set_card_limit(
 ) -> Credential:
     """Set (or, with None, clear) a card's daily limit; stands get it with the directory."""
     card = _card_of(client, credential_id)
-    if limit_kopecks is not None and not 0 < limit_kopecks <= MAX_AMOUNT_KOPECKS:
-        raise ValidationFailed(
-            _("Дневной лимит — от 0,01 до 1 000 000 ₽ (пусто — без лимита)"), "bad_limit"
-        )
+    check_limit(limit_kopecks)
     with db_proxy.atomic():
         card.daily_limit_kopecks = limit_kopecks
         card.save(only=[Credential.daily_limit_kopecks])
     return card
+
+
+def check_limit(limit_kopecks: int | None) -> None:
+    if limit_kopecks is not None and not 0 < limit_kopecks <= MAX_AMOUNT_KOPECKS:
+        raise ValidationFailed(
+            _("Дневной лимит — от 0,01 до 1 000 000 ₽ (пусто — без лимита)"), "bad_limit"
+        )
 
 
 def _day_spend(

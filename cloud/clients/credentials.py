@@ -13,7 +13,7 @@ from cloud.clients.qrkeys import ensure_qr_key
 from cloud.clients.scope import client_label, is_visible, touch
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
-from cloud.errors import Conflict, NotFound, ValidationFailed
+from cloud.errors import Conflict, NotFound
 from cloud.models import (
     Client,
     Credential,
@@ -119,8 +119,8 @@ def unlink_credential(actor: User | None, client: Client, credential_id: int) ->
 def mark_card_lost(actor: User | None, client: Client, credential_id: int) -> Credential:
     """Disable a lost card. It stays linked so that a tap with it is refused, not unknown."""
     credential = _active_credential(client, credential_id)
-    if credential.kind != "card":
-        raise ValidationFailed(_("Потерянной можно отметить только карту"), "not_a_card")
+    if credential.kind != "card":  # /cards/{id} names no card: as good as none
+        raise NotFound(_("Потерянной можно отметить только карту"), "not_a_card")
     with db_proxy.atomic():
         credential.lost = True
         credential.save()

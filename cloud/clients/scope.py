@@ -8,7 +8,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.db import utcnow
-from cloud.errors import NotFound, ValidationFailed
+from cloud.errors import NotFound, Unprocessable
 from cloud.models import (
     Client,
     Session,
@@ -41,14 +41,14 @@ def home_site(actor: User | None, site_id: int | None) -> Site | None:
     if site_id is None:
         if scope is None:
             return None
-        if len(scope) != 1:
-            raise ValidationFailed(_("Выберите площадку клиента"), "site_required")
+        if len(scope) != 1:  # the request is fine; the caller has several sites to choose from
+            raise Unprocessable(_("Выберите площадку клиента"), "site_required")
         site_id = next(iter(scope))
     elif scope is not None and site_id not in scope:
-        raise ValidationFailed(_("Площадка не найдена"), "bad_site")
+        raise NotFound(_("Площадка не найдена"), "bad_site")
     site = Site.get_or_none(Site.id == site_id)
     if site is None:
-        raise ValidationFailed(_("Площадка не найдена"), "bad_site")
+        raise NotFound(_("Площадка не найдена"), "bad_site")
     return site
 
 

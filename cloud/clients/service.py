@@ -22,7 +22,7 @@ from cloud.clients.credentials import card_uid, link
 from cloud.clients.scope import home_site
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, utcnow
-from cloud.errors import Conflict, ValidationFailed
+from cloud.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from cloud.models import (
     CLIENT_KINDS,
     Client,
@@ -53,8 +53,8 @@ UPDATABLE_FIELDS = frozenset(
 
 def _clean_name(name: str, *, required: bool) -> str:
     name = " ".join((name or "").split())
-    if required and not name:
-        raise ValidationFailed(_("Укажите имя участника клуба"), "name_required")
+    if required and not name:  # a guest's may be blank: a rule between the name and the kind
+        raise Unprocessable(_("Укажите имя участника клуба"), "name_required")
     if len(name) > MAX_NAME:
         raise ValidationFailed(_("Имя — не длиннее %(n)s символов", n=MAX_NAME), "name_too_long")
     return name
@@ -112,9 +112,11 @@ def _clean_cards(cards: Iterable[str]) -> list[str]:
 def _active_tariff(tariff_id: int | None) -> Tariff | None:
     if tariff_id is None:
         return None
-    tariff = Tariff.get_or_none((Tariff.id == tariff_id) & Tariff.active)
+    tariff = Tariff.get_or_none(Tariff.id == tariff_id)
     if tariff is None:
-        raise ValidationFailed(_("Тариф не найден или отключён"), "bad_tariff")
+        raise NotFound(_("Тариф не найден или отключён"), "bad_tariff")
+    if not tariff.active:
+        raise Conflict(_("Тариф не найден или отключён"), "bad_tariff")
     return tariff
 
 
@@ -162,7 +164,7 @@ def create_client(
     plate_list = _clean_plates(plates)
     card_list = _clean_cards(cards)
     if kind == "guest" and not plate_list:
-        raise ValidationFailed(_("Для гостя укажите номер автомобиля"), "plate_required")
+        raise Unprocessable(_("Для гостя укажите номер автомобиля"), "plate_required")
     tariff = _active_tariff(default_tariff_id)
     site = home_site(actor, site_id)
     note = _clean_note(note)
@@ -216,18 +218,23 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
 
 def set_blocked(actor: User | None, client: Client, blocked: bool, reason: str = "") -> Client:
     """Block (with an optional reason) or unblock a client; unblocking clears the reason."""
-    reason = " ".join((reason or "").split())
-    if len(reason) > MAX_BLOCK_REASON:
-        raise ValidationFailed(
-            _("Причина блокировки — не длиннее %(n)s символов", n=MAX_BLOCK_REASON),
-            "reason_too_long",
-        )
+    reason = clean_block_reason(reason)
     client.blocked = bool(blocked)
     client.blocked_reason = reason if blocked else ""
     client.updated_at = utcnow()
     with db_proxy.atomic():
         client.save()
     return client
+
+
+def clean_block_reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if len(reason) > MAX_BLOCK_REASON:
+        raise ValidationFailed(
+            _("Причина блокировки — не длиннее %(n)s символов", n=MAX_BLOCK_REASON),
+            "reason_too_long",
+        )
+    return reason
 
 
 def has_open_session(client: Client) -> bool:

@@ -20,9 +20,8 @@ from flask_babel import gettext as _
 
 from cloud.clock import iso_utc
 from cloud.errors import ValidationFailed
+from cloud.fields import MONTH_PATTERN
 from cloud.models import Client, LedgerEntry, Session
-
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,12 @@ class Month:
 
 def parse_month(text: str | None, now: datetime, timezone: str) -> Month:
     """``YYYY-MM`` (empty: the current month in ``timezone``); ValidationFailed otherwise."""
-    text = (text or "").strip()
     if not text:
         today = now.astimezone(ZoneInfo(timezone))
         return Month(today.year, today.month)
-    match = _MONTH.fullmatch(text)
-    if match is None or not 1 <= int(match[2]) <= 12 or not 2000 <= int(match[1]) <= 2100:
+    if not re.fullmatch(MONTH_PATTERN, text):  # 2000-01 to 2100-12
         raise ValidationFailed(_("Месяц указывают так: 2024-03"), "bad_month")
-    return Month(int(match[1]), int(match[2]))
+    return Month(int(text[:4]), int(text[5:]))
 
 
 @dataclass

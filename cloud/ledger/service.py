@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, insert_rows, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
+from cloud.fields import MAX_AMOUNT_KOPECKS
 from cloud.models import (
     LEDGER_KINDS,
     MONEY_KINDS,
@@ -35,7 +36,6 @@ from cloud.models import (
 from cloud.permissions import Capability, role_can
 from sync.money import format_kopecks
 
-MAX_AMOUNT_KOPECKS = 100_000_000  # 1 000 000 ₽: larger top-ups and adjustments are typing slips
 MAX_REASON = 300
 _CHUNK = 100  # clients per balance update (bound parameters stay well under the limits)
 
@@ -193,9 +193,7 @@ def record_topup(
     """A top-up taken by ``actor`` (cash, card or transfer). Blocked clients may top up too:
     they usually owe money."""
     _check_live(client)
-    amount = _check_amount(amount_kopecks)
-    if amount <= 0:
-        raise ValidationFailed(_("Сумма пополнения должна быть больше нуля"), "bad_amount")
+    amount = check_topup(amount_kopecks)
     if method not in PAYMENT_METHODS:
         raise ValidationFailed(
             _("Выберите способ оплаты: наличные, карта или перевод"), "bad_method"
@@ -208,9 +206,26 @@ def adjust_balance(actor: User, client: Client, amount_kopecks: int, reason: str
     if not role_can(actor.role, Capability.ADJUST_BALANCE):
         raise Forbidden(_("Корректировать баланс может только владелец"))
     _check_live(client)
+    amount = check_adjustment(amount_kopecks)
+    reason = clean_adjustment_reason(reason)
+    return post_entry(client, "adjustment", amount, created_by=actor, reason=reason)
+
+
+def check_topup(amount_kopecks: object) -> int:
+    amount = _check_amount(amount_kopecks)
+    if amount <= 0:
+        raise ValidationFailed(_("Сумма пополнения должна быть больше нуля"), "bad_amount")
+    return amount
+
+
+def check_adjustment(amount_kopecks: object) -> int:
     amount = _check_amount(amount_kopecks)
     if amount == 0:
         raise ValidationFailed(_("Сумма корректировки не может быть нулевой"), "bad_amount")
+    return amount
+
+
+def clean_adjustment_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed(_("Укажите причину корректировки"), "reason_required")
@@ -218,7 +233,7 @@ def adjust_balance(actor: User, client: Client, amount_kopecks: int, reason: str
         raise ValidationFailed(
             _("Причина — не длиннее %(n)s символов", n=MAX_REASON), "reason_too_long"
         )
-    return post_entry(client, "adjustment", amount, created_by=actor, reason=reason)
+    return reason
 
 
 def ledger_balance(client: Client) -> int:

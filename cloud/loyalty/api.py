@@ -3,14 +3,15 @@ and the bonus history across clients (the rules are ``cloud.loyalty.bonus``'s)."
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import current_app, request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api import api_endpoint, bp, page_args
 from cloud.clients import scope as client_scope
 from cloud.clock import app_now
+from cloud.fields import non_zero, said_by, text
 from cloud.loyalty import bonus
 from cloud.loyalty import history as bonushistory
 from cloud.loyalty.bonus import PointsRules
@@ -41,11 +42,18 @@ class PointsHistory(BaseModel):
     spent: int = Field(description="points out (spent, deducted, expired), positive")
 
 
+Points = Annotated[
+    non_zero(bonus.MAX_POINTS, "non-zero; negative deducts (at most the balance)"),
+    said_by(bonus.check_points, int),
+]
+Reason = Annotated[text(bonus.MAX_REASON), said_by(bonus.clean_reason, str)]
+
+
 class PointsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    points: StrictInt = Field(description="non-zero; negative deducts (at most the balance)")
-    reason: str
+    points: Points
+    reason: Reason
 
 
 HISTORY_QUERY = {

@@ -44,7 +44,7 @@ from flask_babel import gettext as _
 
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
-from cloud.errors import Forbidden, NotFound, ValidationFailed
+from cloud.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from cloud.ledger.service import post_entry
 from cloud.models import POINTS_KINDS, POINTS_SPENDING, Client, LedgerEntry, User
 from cloud.permissions import Capability, role_can
@@ -304,22 +304,13 @@ def adjust_points(
     if not role_can(actor.role, Capability.ADJUST_POINTS):
         raise Forbidden(_("Начислять и списывать баллы вручную может администратор или владелец"))
     _check_live(client)
-    if not isinstance(points, int) or isinstance(points, bool) or points == 0:
-        raise ValidationFailed(_("Укажите целое число баллов, не ноль"), "bad_points")
-    if abs(points) > MAX_POINTS:
-        raise ValidationFailed(_("Слишком много баллов за одну операцию"), "bad_points")
-    reason = " ".join((reason or "").split())
-    if not reason:
-        raise ValidationFailed(_("Укажите причину"), "reason_required")
-    if len(reason) > MAX_REASON:
-        raise ValidationFailed(
-            _("Причина — не длиннее %(n)s символов", n=MAX_REASON), "reason_too_long"
-        )
+    points = check_points(points)
+    reason = clean_reason(reason)
     with db_proxy.atomic():
         settle_expiry(client, rules, now)
         client = Client.get_by_id(client.id)
         if points < 0 and client.points_balance + points < 0:
-            raise ValidationFailed(
+            raise Conflict(
                 _("У клиента только %(n)s баллов", n=client.points_balance), "not_enough_points"
             )
         return post_entry(
@@ -333,6 +324,26 @@ def adjust_points(
         )
 
 
+def check_points(points: object) -> int:
+    """A manual operation's points: a whole number, not 0, at most ``MAX_POINTS`` either way."""
+    if not isinstance(points, int) or isinstance(points, bool) or points == 0:
+        raise ValidationFailed(_("Укажите целое число баллов, не ноль"), "bad_points")
+    if abs(points) > MAX_POINTS:
+        raise ValidationFailed(_("Слишком много баллов за одну операцию"), "bad_points")
+    return points
+
+
+def clean_reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ValidationFailed(_("Укажите причину"), "reason_required")
+    if len(reason) > MAX_REASON:
+        raise ValidationFailed(
+            _("Причина — не длиннее %(n)s символов", n=MAX_REASON), "reason_too_long"
+        )
+    return reason
+
+
 def update_terms(client: Client, **fields: Any) -> Client:
     """Change the client's points spending order and personal discount (``EDIT_CLIENTS``):
     ``points_spending``, ``discount_percent``, ``discount_kopecks``; the stands learn them
@@ -343,10 +354,7 @@ def update_terms(client: Client, **fields: Any) -> Client:
         raise ValidationFailed(_("Неизвестный порядок списания баллов"), "bad_points_spending")
     percent = fields.get("discount_percent", client.discount_percent)
     fixed = fields.get("discount_kopecks", client.discount_kopecks)
-    try:
-        Discount(percent, fixed).validate()
-    except RuleError as error:
-        raise ValidationFailed(_discount_message(error.message), "bad_discount") from None
+    check_discount(percent, fixed)
     client.points_spending, client.discount_percent, client.discount_kopecks = (
         spending,
         percent,
@@ -356,6 +364,16 @@ def update_terms(client: Client, **fields: Any) -> Client:
         client.updated_at = utcnow()
         client.save()
     return client
+
+
+def check_discount(percent: object, fixed: object) -> None:
+    """A personal discount by the shared rule, refused in the language of the request."""
+    try:
+        Discount(percent, fixed).validate()  # type: ignore[arg-type]
+    except RuleError as error:
+        # Each value in range but both given (here or already stored): a rule between them.
+        refused = Unprocessable if percent and fixed else ValidationFailed
+        raise refused(_discount_message(error.message), "bad_discount") from None
 
 
 def _discount_message(message: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ from flask_babel import gettext as _
 from cloud.clock import iso_utc
 from cloud.csvexport import CSV_SEPARATOR, safe_cell
 from cloud.errors import ValidationFailed
+from cloud.fields import PHONE_PATTERN, query_row_id
 from cloud.models import POINTS_KINDS, Client, ClientPhone, LedgerEntry, User
 from cloud.periods import parse_period
 from cloud.permissions import site_scope
@@ -53,32 +55,32 @@ def parse_filter(
 ) -> HistoryFilter:
     """A filter from query arguments (``phone``, ``operation``, ``method``, ``staff_id``,
     ``from``, ``to``; a period is read as of ``now``); ValidationFailed on a bad one."""
-    operation = (args.get("operation") or "").strip() or None
+    operation = args.get("operation") or None
     if operation is not None and operation not in OPERATIONS:
         raise ValidationFailed(_("Неизвестная операция с баллами"), "bad_operation")
-    method = (args.get("method") or "").strip() or None
+    method = args.get("method") or None
     if method is not None and method not in METHODS:
         raise ValidationFailed(_("Способ: auto или staff"), "bad_method")
-    staff_text = (args.get("staff_id") or "").strip()
-    if staff_text and not staff_text.isdigit():
-        raise ValidationFailed(_("staff_id должен быть целым числом"), "bad_query")
-    phone_text = (args.get("phone") or "").strip()
+    staff_id = query_row_id(args.get("staff_id"), "staff_id")
+    phone_text = args.get("phone") or ""
     try:
+        if phone_text and not re.fullmatch(PHONE_PATTERN, phone_text):
+            raise RuleError("", "bad_phone")
         phone = normalise_phone(phone_text) if phone_text else None
     except RuleError:
         raise ValidationFailed(_("Некорректный номер телефона"), "bad_phone") from None
-    first, last = (args.get("from") or "").strip(), (args.get("to") or "").strip()
+    first, last = args.get("from") or "", args.get("to") or ""
     start = end = None
     if first or last:
         today = now.date()
-        period = parse_period(first or "2000-01-01", last or "2999-12-31", timezone, today)
+        period = parse_period(first or "2000-01-01", last or "2100-12-31", timezone, today)
         start, end = (period.start if first else None), (period.end if last else None)
     return HistoryFilter(
         client_id=client_id,
         phone=phone,
         operation=operation,
         method=method,
-        staff_id=int(staff_text) if staff_text else None,
+        staff_id=staff_id,
         start=start,
         end=end,
     )

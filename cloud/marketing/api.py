@@ -6,7 +6,7 @@ days are ``YYYY-MM-DD`` in the service's time zone; the rules are those of the p
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import current_app
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud.api import api_endpoint, bp, page_args
 from cloud.clients import service as clientbook
 from cloud.clients.api import ClientList
-from cloud.db import RowId
+from cloud.fields import RowId, line, said_by, text
 from cloud.marketing import mailings
 from cloud.marketing import segments as segmentbook
 from cloud.marketing.segments import SegmentFilter
@@ -22,6 +22,16 @@ from cloud.permissions import Capability
 from cloud.web import acting_user
 
 # --- schemas ----------------------------------------------------------------------------------
+
+SegmentName = Annotated[line(segmentbook.MAX_SEGMENT_NAME), said_by(segmentbook._clean_name, str)]
+Subject = Annotated[
+    line(mailings.MAX_SUBJECT, description="{name} becomes the client's name"),
+    said_by(lambda v: mailings.clean_message(v, "-"), str),
+]
+MailBody = Annotated[
+    text(mailings.MAX_BODY, description="plain text; {name} becomes the client's name"),
+    said_by(lambda v: mailings.clean_message("-", v), str),
+]
 
 
 class SegmentOut(BaseModel):
@@ -40,7 +50,7 @@ class SegmentList(BaseModel):
 class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: SegmentName
     filters: SegmentFilter = Field(default_factory=SegmentFilter)
 
 
@@ -49,7 +59,7 @@ class SegmentPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
+    name: SegmentName | None = None
     filters: SegmentFilter | None = None
 
 
@@ -57,8 +67,8 @@ class MailingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     segment_id: RowId
-    subject: str = Field(description="{name} becomes the client's name")
-    body: str = Field(description="plain text; {name} becomes the client's name")
+    subject: Subject
+    body: MailBody
 
 
 class MailingCounts(BaseModel):

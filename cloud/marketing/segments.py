@@ -27,12 +27,13 @@ from typing import Any, Literal
 
 import peewee as pw
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from cloud.clients.scope import of_sites
 from cloud.clock import iso_utc
-from cloud.db import RowId, db_proxy, utcnow
-from cloud.errors import Conflict, NotFound, ValidationFailed
+from cloud.db import db_proxy, utcnow
+from cloud.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from cloud.fields import Day, RowId, whole
 from cloud.models import (
     Client,
     ClientPhone,
@@ -48,6 +49,9 @@ from cloud.periods import Period
 MAX_SEGMENT_NAME = 100
 COUNT_LIMIT = 10**6  # visits; a bound so a typo cannot overflow an integer column comparison
 MONEY_LIMIT = 10**12  # kopecks
+Visits = whole(0, COUNT_LIMIT)
+Money = whole(0, MONEY_LIMIT)
+Balance = whole(-MONEY_LIMIT, MONEY_LIMIT)
 
 
 class SegmentFilter(BaseModel):
@@ -57,16 +61,16 @@ class SegmentFilter(BaseModel):
 
     kind: Literal["member", "guest"] | None = None
     site_id: RowId | None = Field(default=None, description="home site or a visit there")
-    last_visit_from: date | None = Field(default=None, description="latest visit on/after")
-    last_visit_before: date | None = Field(default=None, description="latest visit before")
-    period_from: date | None = Field(default=None, description="visits/spending counted from")
-    period_to: date | None = Field(default=None, description="... to this day, inclusive")
-    visits_min: StrictInt | None = Field(default=None, ge=0, le=COUNT_LIMIT)
-    visits_max: StrictInt | None = Field(default=None, ge=0, le=COUNT_LIMIT)
-    spent_min_kopecks: StrictInt | None = Field(default=None, ge=0, le=MONEY_LIMIT)
-    spent_max_kopecks: StrictInt | None = Field(default=None, ge=0, le=MONEY_LIMIT)
-    balance_below_kopecks: StrictInt | None = Field(default=None, ge=-MONEY_LIMIT, le=MONEY_LIMIT)
-    balance_above_kopecks: StrictInt | None = Field(default=None, ge=-MONEY_LIMIT, le=MONEY_LIMIT)
+    last_visit_from: Day | None = Field(default=None, description="latest visit on/after")
+    last_visit_before: Day | None = Field(default=None, description="latest visit before")
+    period_from: Day | None = Field(default=None, description="visits/spending counted from")
+    period_to: Day | None = Field(default=None, description="... to this day, inclusive")
+    visits_min: Visits | None = None
+    visits_max: Visits | None = None
+    spent_min_kopecks: Money | None = None
+    spent_max_kopecks: Money | None = None
+    balance_below_kopecks: Balance | None = None
+    balance_above_kopecks: Balance | None = None
     blocked: StrictBool | None = None
     has_card: StrictBool | None = None
     has_email: StrictBool | None = None
@@ -87,9 +91,9 @@ def check_filter(conditions: SegmentFilter) -> SegmentFilter:
     """The rules across fields and the site's existence."""
     first, last = conditions.period_from, conditions.period_to
     if first and last and first > last:
-        raise ValidationFailed(_("Начало периода позже его конца"), "bad_period")
+        raise Unprocessable(_("Начало периода позже его конца"), "bad_period")
     if conditions.site_id is not None and not Site.get_or_none(Site.id == conditions.site_id):
-        raise ValidationFailed(_("Площадка не найдена"), "bad_site")
+        raise NotFound(_("Площадка не найдена"), "bad_site")
     return conditions
 
 

@@ -17,9 +17,10 @@ from flask_babel import gettext as _
 from cloud import periods
 from cloud.clock import iso_utc
 from cloud.errors import NotFound, ValidationFailed
+from cloud.fields import query_row_id
 from cloud.labels import method_labels
 from cloud.models import PAYMENT_METHODS, Client, LedgerEntry, Site, User
-from cloud.periods import Period, parse_day
+from cloud.periods import Period, check_order, parse_day
 from cloud.permissions import site_scope
 from cloud.reports.sessions import Summary
 from cloud.reports.timebuckets import UNITS, Bucketing
@@ -131,33 +132,23 @@ class HistoryFilter:
     site_id: int | None = None
 
 
-def _id(text: str | None, name: str) -> int | None:
-    text = (text or "").strip()
-    if not text:
-        return None
-    if not text.isdigit() or len(text) > 10:
-        raise ValidationFailed(_("%(name)s: нужно целое число", name=name), "bad_parameter")
-    return int(text)
-
-
 def history_filter(args: Any, timezone: str) -> HistoryFilter:
     """The history's filter from request arguments (``from``, ``to``, ``client_id``,
     ``method``, ``site_id``); bad values raise ValidationFailed."""
     first_text, last_text = args.get("from") or "", args.get("to") or ""
-    first = parse_day(first_text, "from") if first_text.strip() else None
-    last = parse_day(last_text, "to") if last_text.strip() else None
-    if first is not None and last is not None and first > last:
-        raise ValidationFailed(_("Начало периода позже его конца"), "bad_period")
-    method = (args.get("method") or "").strip() or None
+    first = parse_day(first_text, "from") if first_text else None
+    last = parse_day(last_text, "to") if last_text else None
+    check_order(first, last)
+    method = args.get("method") or None
     if method is not None and method not in PAYMENT_METHODS:
         raise ValidationFailed(_("method: cash, card или transfer"), "bad_method")
     return HistoryFilter(
         first,
         last,
         timezone,
-        _id(args.get("client_id"), "client_id"),
+        query_row_id(args.get("client_id"), "client_id"),
         method,
-        _id(args.get("site_id"), "site_id"),
+        query_row_id(args.get("site_id"), "site_id"),
     )
 
 

@@ -5,17 +5,33 @@ deactivates or deletes themselves, the last active owner stays."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from flask import request
 from flask_babel import gettext as _
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cloud.api import api_endpoint, bp, page_args
 from cloud.errors import ValidationFailed
+from cloud.fields import Password, Phone, Pin, RowId, line, refusal, said_by
+from cloud.models import ROLES
 from cloud.permissions import MATRIX, Capability
 from cloud.staff import service as staffbook
 from cloud.web import acting_user
+from sync.lengths import MAX_NAME
+
+# The values' types: the schema's checks, and the services' rules saying why when they refuse.
+Name = Annotated[line(MAX_NAME), said_by(staffbook._clean_name, str)]
+Role = Annotated[
+    Literal[ROLES],  # type: ignore[valid-type]
+    said_by(refusal("bad_role", lambda: _("Неизвестная роль"))),
+]
+SiteIds = Annotated[list[RowId], said_by(staffbook._clean_sites, list)]
+NewPassword = Annotated[
+    Password,
+    said_by(refusal("weak_password", lambda: _("Пароль должен быть не короче 8 символов")), str),
+]
+NewPin = Annotated[Pin, said_by(refusal("bad_pin", lambda: _("PIN — от 4 до 8 цифр")), str)]
 
 
 class SiteRef(BaseModel):
@@ -45,12 +61,12 @@ class StaffList(BaseModel):
 class StaffCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    full_name: str
-    phone: str
-    role: str = Field(description="attendant, operator, administrator or owner")
-    site_ids: list[int] = Field(default_factory=list)
-    password: str = Field(description="at least 8 characters")
-    pin: str = Field(default="", description="4 to 8 digits for stand screens; empty for none")
+    full_name: Name
+    phone: Phone
+    role: Role
+    site_ids: SiteIds = Field(default_factory=list, description="existing sites")
+    password: NewPassword = Field(description="at least 8 characters")
+    pin: NewPin = Field(default="", description="4 to 8 digits for stand screens; empty for none")
 
 
 class StaffPatch(BaseModel):
@@ -58,11 +74,11 @@ class StaffPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    full_name: str | None = None
-    phone: str | None = None
-    role: str | None = None
-    site_ids: list[int] | None = None
-    active: bool | None = None
+    full_name: Name | None = None
+    phone: Phone | None = None
+    role: Role | None = None
+    site_ids: SiteIds | None = None
+    active: StrictBool | None = None
 
 
 class Me(BaseModel):
@@ -76,7 +92,7 @@ class Me(BaseModel):
 
 
 def _active_filter() -> bool | None:
-    raw = request.args.get("active", "").strip().lower()
+    raw = request.args.get("active", "")
     if raw in ("", "all"):
         return None
     if raw in ("true", "1", "yes"):

@@ -110,7 +110,7 @@ def _clean_phone(phone: str, exclude: User | None = None) -> str:
 
 def _clean_sites(site_ids: Iterable[int]) -> list[Site]:
     wanted = sorted(set(site_ids))
-    unknown = ValidationFailed(_("Неизвестная площадка"), "bad_site")
+    unknown = NotFound(_("Неизвестная площадка"), "bad_site")
     if any(not 0 < site_id <= MAX_ID for site_id in wanted):
         raise unknown
     sites = list(Site.select().where(Site.id.in_(wanted))) if wanted else []

@@ -163,7 +163,9 @@ def test_bad_tariff_bodies_are_refused_and_store_nothing(
         json={"name": "Экспресс", **RATES, **change},
         headers=world.bearer("owner"),
     )
-    assert response.status_code == 400
+    # A cap below the minimum charge and a past start fit the schema but not the rules: 422.
+    expected = 422 if message_part in ("меньше минимальной", "прошлом") else 400
+    assert response.status_code == expected
     assert message_part.lower() in response.json["error"]["message"].lower()
     assert catalog_counts() == before
 
@@ -263,8 +265,8 @@ def test_a_version_in_another_time_zone_is_the_same_moment(client: Any, world: A
     ("body", "status"),
     [
         ({**RATES}, 400),
-        ({**RATES, "effective_from": "2020-01-01T00:00:00+00:00"}, 400),
-        ({**RATES, "effective_from": "9999-12-31T23:00:00-05:00"}, 400),
+        ({**RATES, "effective_from": "2020-01-01T00:00:00+00:00"}, 422),
+        ({**RATES, "effective_from": "9999-12-31T23:00:00-05:00"}, 422),
         ({**RATES, "step_s": 0, "effective_from": FUTURE}, 400),
         ({**RATES, "step_s": "60", "effective_from": FUTURE}, 400),
         ({**RATES, "effective_from": FUTURE, "name": "x"}, 400),

@@ -135,6 +135,13 @@ BAD_RATES = [
     ({"min_charge": "60", "cap": "50"}, "меньше минимальной"),
     ({"cap": "0"}, "предельная сумма"),
 ]
+
+
+def _status(message: str) -> int:
+    """Each rate fine but the cap below the minimum charge: a rule between them, 422."""
+    return 422 if message == "меньше минимальной" else 400
+
+
 BAD_RATE_IDS = [
     "negative",
     "text",
@@ -155,7 +162,7 @@ def test_bad_new_tariff_form_stores_nothing(
     browser = as_role("administrator")
     before = catalog_counts()
     response = post_form(browser, "/tariffs/new", {"name": "Экспресс", **RATES_FORM, **change})
-    assert response.status_code == 400
+    assert response.status_code == _status(message)
     page = response.get_data(as_text=True)
     assert message.lower() in page.lower()
     assert 'value="Экспресс"' in page  # what was typed stays in the form
@@ -223,7 +230,7 @@ def test_a_change_for_today_applies_at_once(as_role: Any, world: Any) -> None:
         ("", 400, "Укажите дату"),
         ("завтра", 400, "Некорректная дата"),
         ("31.02.2030", 400, "Некорректная дата"),
-        ("2020-01-01", 400, "в прошлом"),
+        ("2020-01-01", 422, "в прошлом"),  # a day, but one the clock refuses
     ],
     ids=["empty", "text", "no-such-day", "past"],
 )
@@ -249,7 +256,7 @@ def test_bad_rates_in_a_change_store_nothing(
     before = catalog_counts()
     typed = {**RATES_FORM, "effective_day": local_day(1), **change}
     response = post_form(browser, f"/tariffs/{world.tariff.id}/versions", typed)
-    assert response.status_code == 400
+    assert response.status_code == _status(message)
     assert message.lower() in response.get_data(as_text=True).lower()
     assert catalog_counts() == before
 

@@ -188,7 +188,7 @@ def test_a_bad_driver_is_refused_and_nothing_is_stored(
 def test_a_private_client_has_no_drivers(as_role: Any, world: World) -> None:
     response = post_form(as_role("operator"), f"/clients/{world.member.id}/drivers", {"name": "Я"})
 
-    assert response.status_code == 400 and "корпоративного" in _text(response)
+    assert response.status_code == 409 and "корпоративного" in _text(response)
     assert ClientDriver.select().count() == 0
 
 

@@ -37,12 +37,13 @@ def test_every_report_page_links_to_every_other(world, as_role, path):
 )
 def test_a_bad_period_is_refused_everywhere(world, as_role, client, page, api, query, message):
     browser = as_role("owner")
+    status = 422 if "позже" in message else 400  # well-formed days in the wrong order: 422
     for path in (f"{page}?{query}", f"{page}.csv?{query}"):
         response = browser.get(path)
-        assert response.status_code == 400, path
+        assert response.status_code in {400, status}, path  # the page shows the form again
         assert message in response.get_data(as_text=True)
     answer = client.get(f"{api}?{query}", headers=world.bearer("owner"))
-    assert answer.status_code == 400
+    assert answer.status_code == status
     assert message in answer.get_json()["error"]["message"]
 
 

@@ -25,7 +25,8 @@ from typing import Any, cast
 
 from flask_babel import gettext as _
 
-from cloud.ledger.service import MAX_AMOUNT_KOPECKS, Posting, post_entries
+from cloud.fields import MAX_AMOUNT_KOPECKS
+from cloud.ledger.service import Posting, post_entries
 from cloud.loyalty import bonus
 from cloud.models import Session, Stand, StandEvent
 from cloud.standsync.ingest.context import Applier

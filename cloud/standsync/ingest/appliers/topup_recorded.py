@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from cloud.ledger.service import MAX_AMOUNT_KOPECKS, Posting
+from cloud.fields import MAX_AMOUNT_KOPECKS
+from cloud.ledger.service import Posting
 from cloud.standsync.ingest.context import Applier
 from cloud.standsync.ingest.outcomes import Refused, flag_row
 from cloud.standsync.ingest.plan import Plan, Row
