@@ -173,21 +173,24 @@ def test_the_client_page_links_to_the_clients_topup_history(world, as_role):
 
 
 @pytest.mark.parametrize(
-    ("query", "status", "message"),
+    ("query", "status", "api_status", "message"),
     [
-        ("client_id=abc", 400, "client_id"),
-        ("method=bitcoin", 400, "method"),
-        ("from=2024-03-31&to=2024-03-01", 400, "Начало периода позже его конца"),
-        ("from=31.03.2024", 400, "ГГГГ-ММ-ДД"),
-        ("client_id=999999", 404, "Клиент не найден"),
+        ("client_id=abc", 400, 400, "client_id"),
+        ("method=bitcoin", 400, 400, "method"),
+        # The API says 422 for a rule between two values its document cannot state.
+        ("from=2024-03-31&to=2024-03-01", 400, 422, "Начало периода позже его конца"),
+        ("from=31.03.2024", 400, 400, "ГГГГ-ММ-ДД"),
+        ("client_id=999999", 404, 404, "Клиент не найден"),
     ],
 )
-def test_bad_history_filters_are_refused(world, as_role, client, query, status, message):
+def test_bad_history_filters_are_refused(
+    world, as_role, client, query, status, api_status, message
+):
     page = as_role("operator").get(f"/reports/topups/history?{query}")
     assert page.status_code == status
     assert message in page.get_data(as_text=True)
     api = client.get(f"/api/v1/reports/topups/history?{query}", headers=world.bearer("owner"))
-    assert api.status_code == status
+    assert api.status_code == api_status
     assert message in api.get_json()["error"]["message"]
 
 
