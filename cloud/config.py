@@ -51,6 +51,11 @@ class CloudConfig:
     points_accrual_percent: int = 0
     points_accrual_on: str = "topup"
     points_expiry_days: int = 365
+    # What a stand's token may credit (cloud/standsync/ingest/): a top-up above either ceiling is
+    # stored but held for review (the "Held top-ups" page) instead of credited; 0: no ceiling.
+    # Per top-up, and per stand per local day (``timezone``) of the top-ups' times.
+    topup_ceiling_kopecks: int = 5_000_000  # 50 000 ₽
+    topup_stand_day_ceiling_kopecks: int = 30_000_000  # 300 000 ₽
 
     @property
     def sqlite_default_url(self) -> str:

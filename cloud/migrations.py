@@ -25,6 +25,7 @@ from cloud.models import (
     Credential,
     DirectoryChange,
     DirectoryCounter,
+    HeldTopup,
     LedgerEntry,
     Mailing,
     MailingRecipient,
@@ -288,6 +289,11 @@ def _add_change_triggers(database: peewee.Database) -> None:
     changetriggers.install(database)
 
 
+def _add_held_topups(database: peewee.Database) -> None:
+    """Version 14: top-ups over a ceiling held for review (cloud/standsync/ingest/held.py)."""
+    database.create_tables([HeldTopup])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -300,6 +306,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (9, _add_comment_stands),
     (11, _sync_repairs),
     (12, _add_change_triggers),
+    (14, _add_held_topups),
 ]
 BASE_VERSION = 1
 

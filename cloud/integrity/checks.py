@@ -30,6 +30,7 @@ from cloud.errors import DomainError
 from cloud.models import (
     Client,
     Credential,
+    HeldTopup,
     LedgerEntry,
     Session,
     Site,
@@ -405,6 +406,36 @@ def tariffs(limit: int, now: datetime) -> list[Violation]:
     return violations[:limit]
 
 
+def held_topups(limit: int = LIMIT) -> list[Violation]:
+    """No stand's top-up waits for review: one held over a ceiling (cloud/standsync/ingest/
+    held.py) is released or rejected on the held top-ups page."""
+    query = (
+        HeldTopup.select(
+            HeldTopup.id, HeldTopup.client, HeldTopup.stand, HeldTopup.amount_kopecks, Stand.name
+        )
+        .join(Stand, on=(HeldTopup.stand == Stand.id))
+        .where(HeldTopup.status == "held")
+        .order_by(HeldTopup.id)
+        .limit(limit)
+        .tuples()
+    )
+    return [
+        Violation(
+            "held_topup",
+            _(
+                "Пополнение №%(id)s на %(sum)s клиенту №%(client)s с поста «%(stand)s» "
+                "задержано для проверки",
+                id=held_id,
+                sum=format_kopecks(amount),
+                client=client_id,
+                stand=stand_name,
+            ),
+            {"held_topup": [held_id], "client": [client_id], "stand": [stand_id]},
+        )
+        for held_id, client_id, stand_id, amount, stand_name in query
+    ]
+
+
 # --- running them -----------------------------------------------------------------------------
 
 
@@ -443,6 +474,11 @@ CHECKS: tuple[Check, ...] = (
         _timeless(event_sequences),
     ),
     Check("tariffs", _l("Тарифы корректны и действуют"), tariffs),
+    Check(
+        "held_topups",
+        _l("Пополнения с постов, задержанные для проверки, рассмотрены"),
+        _timeless(held_topups),
+    ),
 )
 
 

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from cloud.config import CloudConfig
 from cloud.ledger.service import Posting
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
 from cloud.models import Client, Session, Stand, StandEvent, TariffVersion, User
 from cloud.standsync import commands
+from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits, credited_on
 from cloud.standsync.ingest.lookups import (
     ClientRef,
     clients_by_uuid,
@@ -25,6 +27,7 @@ from cloud.standsync.ingest.lookups import (
     unknown_client,
 )
 from sync.events import Event
+from sync.limits import local_day
 from sync.payloads import SessionEnded, SessionStarted, TopupRecorded
 from sync.pricing import Discount
 
@@ -37,9 +40,20 @@ Deferred = Callable[[int, int | None], None]
 class Plan:
     """What a run of events reads once and what its events will write (module docstring)."""
 
-    def __init__(self, stand: Stand, events: list[Event], rules: PointsRules = bonus.OFF) -> None:
+    def __init__(
+        self,
+        stand: Stand,
+        events: list[Event],
+        rules: PointsRules = bonus.OFF,
+        limits: Limits = DEFAULT_LIMITS,
+        timezone: str = CloudConfig.timezone,
+    ) -> None:
         self.stand = stand
         self.rules = rules
+        self.limits = limits
+        self.timezone = timezone
+        # The stand's top-ups credited on each local day (its start) so far, this run's included.
+        self.credited: dict[datetime, int] = {}
         self.rows: list[Row] = []  # StandEvent rows, in order
         self.new_sessions: dict[str, Session] = {}  # started in this run (not stored yet)
         self.ended: list[Session] = []  # stored sessions this run ends
@@ -126,6 +140,20 @@ class Plan:
         if found is None:
             raise unknown_client(p)
         return found
+
+    def over_ceiling(self, kopecks: int, at: datetime) -> str | None:
+        """Why a top-up of ``kopecks`` at ``at`` is to be held (``models.HELD_REASONS``), or
+        None: it is credited, and counts towards its day from now on (``limits``)."""
+        limits = self.limits
+        if limits.topup_kopecks and kopecks > limits.topup_kopecks:
+            return "topup"
+        day = local_day(at, self.timezone)
+        if day[0] not in self.credited:
+            self.credited[day[0]] = credited_on(self.stand.id, day)
+        if limits.stand_day_kopecks and self.credited[day[0]] + kopecks > limits.stand_day_kopecks:
+            return "stand_day"
+        self.credited[day[0]] += kopecks
+        return None
 
     def session(self, uuid: str) -> Session | None:
         """The session, started in this run or stored."""

@@ -38,6 +38,7 @@ from cloud.models import Stand, StandEvent
 from cloud.standsync.ingest.appliers import APPLIERS, RUN_KINDS
 from cloud.standsync.ingest.clock import StandClock
 from cloud.standsync.ingest.context import Applying
+from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits
 from cloud.standsync.ingest.lookups import staff
 from cloud.standsync.ingest.outcomes import Refusal, Refused
 from cloud.standsync.ingest.rows import event_row
@@ -65,18 +66,20 @@ def apply_batch(
     clock: StandClock,
     rules: PointsRules = bonus.OFF,
     timezone: str = CloudConfig.timezone,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> BatchResult:
     """Apply ``envelopes`` (parsed JSON events) from the authenticated ``stand``; ``timezone``
-    is the service's (a card's daily limit counts its calendar days).
+    is the service's (a card's daily limit and a stand's top-up ceiling count its calendar
+    days), ``limits`` what the stand is trusted with (``limits.Limits``).
 
     Two requests of one stand racing past the lock (a unique index catching the second) are
     resolved by applying the batch again: the events the first stored are duplicates then."""
     if len(envelopes) > MAX_BATCH:
         raise Refused(_("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large", 400)
     try:
-        return _apply_batch(stand, envelopes, clock, rules, timezone)
+        return _apply_batch(stand, envelopes, clock, rules, timezone, limits)
     except pw.IntegrityError:
-        return _apply_batch(stand, envelopes, clock, rules, timezone)
+        return _apply_batch(stand, envelopes, clock, rules, timezone, limits)
 
 
 def last_seq(stand: Stand) -> int:
@@ -94,7 +97,12 @@ def _batch_transaction() -> Any:
 
 
 def _apply_batch(
-    stand: Stand, envelopes: list[Any], clock: StandClock, rules: PointsRules, timezone: str
+    stand: Stand,
+    envelopes: list[Any],
+    clock: StandClock,
+    rules: PointsRules,
+    timezone: str,
+    limits: Limits,
 ) -> BatchResult:
     with _batch_transaction():
         # The contact first: it locks the stand's row (PostgreSQL) for the batch, and shares
@@ -106,7 +114,7 @@ def _apply_batch(
         changes.hold_positions()  # before any write: the batch records directory changes
         acked, by_seq, known_ids = _stored(stand, envelopes)
         fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
-        acked, refusal = _apply_events(stand, fresh, clock, acked, rules, timezone)
+        acked, refusal = _apply_events(stand, fresh, clock, acked, rules, (timezone, limits))
         return BatchResult(acked, refusal or stop)
 
 
@@ -212,7 +220,7 @@ def _apply_events(
     clock: StandClock,
     acked: int,
     rules: PointsRules,
-    timezone: str,
+    trust: tuple[str, Limits],
 ) -> tuple[int, Refusal | None]:
     """Apply the checked new events in order: runs of the common kinds together, the others
     one by one. Returns the last seq applied and the refusal that stopped it, if any."""
@@ -231,7 +239,7 @@ def _apply_events(
         end = index
         while end < len(fresh) and fresh[end][0].type in RUN_KINDS:
             end += 1
-        rows, refusal = apply_run(stand, clock, fresh[index:end], rules, timezone)
+        rows, refusal = apply_run(stand, clock, fresh[index:end], rules, *trust)
         if rows:
             acked = rows[-1]["seq"]
         if refusal is not None:

@@ -17,6 +17,7 @@ from cloud.models import BaseModel, Comment, Session, Stand, StandEvent
 from cloud.standsync import commands
 from cloud.standsync.ingest.appliers import APPLIERS
 from cloud.standsync.ingest.clock import StandClock
+from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits
 from cloud.standsync.ingest.lookups import tuples
 from cloud.standsync.ingest.outcomes import Refusal
 from cloud.standsync.ingest.plan import Plan, Row
@@ -57,10 +58,11 @@ def apply_run(
     events: list[tuple[Event, Any]],
     rules: PointsRules,
     timezone: str,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[list[Row], Refusal | None]:
     """Plan and write ``events`` (each with its JSON as received); the rows written, in
     order, and the refusal of the event that stopped the run, if any."""
-    plan = Plan(stand, [event for event, _raw in events], rules)
+    plan = Plan(stand, [event for event, _raw in events], rules, limits, timezone)
     refusal = _plan_events(plan, clock, events)
     _write(plan, timezone)
     return plan.rows, refusal

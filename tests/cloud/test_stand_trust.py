@@ -1,0 +1,259 @@
+"""A stand's token is not a key to the till (issue 19): what a stand's events may do centrally.
+
+Each test plays the attack a stolen stand token (or a stand gone wrong) makes and shows it
+refused or contained: top-ups over a ceiling held for review (released or rejected once),
+on SQLite and PostgreSQL (the central fixtures run every test on both)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cloud.clock import app_now
+from cloud.integrity.checks import run_checks
+from cloud.ledger.service import ledger_balance
+from cloud.models import Client, HeldTopup, LedgerEntry, Stand, StandEvent
+from cloud.standsync.ingest import Limits, StandClock, apply_batch
+from tests.cloud.conftest import World, csrf_token
+from tests.cloud.eventstream import Stream
+from tests.cloud.test_syncapi import SYNC, enrolled, headers
+
+RUB = 100  # kopecks
+LIMITS = Limits(topup_kopecks=50_000 * RUB, stand_day_kopecks=300_000 * RUB)
+
+
+def push(stream: Stream, events: list[dict[str, Any]], limits: Limits = LIMITS) -> Any:
+    at = StandClock(
+        now=stream.clock, stand_time=stream.clock, boot_id=stream.boot_id, mono_ms=stream.mono_ms
+    )
+    return apply_batch(Stand.get_by_id(stream.stand_id), events, at, limits=limits)
+
+
+def attendant(world: World) -> str:
+    return str(world.users["attendant"].id)
+
+
+def balance(client: Client) -> int:
+    fresh = Client.get_by_id(client.id)
+    assert fresh.balance_kopecks == ledger_balance(fresh)
+    return int(fresh.balance_kopecks)
+
+
+def topups_of(client: Client) -> list[int]:
+    query = LedgerEntry.select().where(
+        (LedgerEntry.client == client.id) & (LedgerEntry.kind == "topup")
+    )
+    return sorted(entry.amount_kopecks for entry in query)
+
+
+def held_checks() -> list[str]:
+    results = {result.code: result for result in run_checks(app_now())}
+    return [violation.kind for violation in results["held_topups"].violations]
+
+
+# --- ceilings -------------------------------------------------------------------------------
+
+
+def test_a_topup_over_the_ceiling_is_acknowledged_stored_and_held_not_credited(
+    world: World,
+) -> None:
+    """The attack: 1 000 000 ₽ to any client with one event. Acknowledged (the stand's queue
+    goes on), stored and flagged, held for review, credited nothing; the next event applies."""
+    stream = Stream(world.stand_a.id)
+    big = stream.topup(world.member.id, 1_000_000 * RUB, attendant(world))
+    small = stream.topup(world.member.id, 500 * RUB, attendant(world))
+
+    result = push(stream, [big, small])
+
+    assert result.acked_seq == 2 and result.refused is None
+    assert topups_of(world.member) == [500 * RUB]
+    assert balance(world.member) == 500 * RUB
+    event = StandEvent.get(StandEvent.event_uuid == big["id"])
+    assert event.flag == "topup_held"
+    held = HeldTopup.get(HeldTopup.event == event.id)
+    assert (held.status, held.reason, held.amount_kopecks) == ("held", "topup", 1_000_000 * RUB)
+    assert (held.client_id, held.stand_id, held.actor_id) == (
+        world.member.id,
+        world.stand_a.id,
+        world.users["attendant"].id,
+    )
+    assert held_checks() == ["held_topup"]
+
+
+def test_a_resent_held_topup_is_not_held_twice(world: World) -> None:
+    stream = Stream(world.stand_a.id)
+    big = stream.topup(world.member.id, 60_000 * RUB, attendant(world))
+    push(stream, [big])
+    again = stream.event("topup.recorded", big["payload"], attendant(world))  # new id and seq
+
+    assert push(stream, [again]).acked_seq == 2
+
+    assert HeldTopup.select().count() == 1
+    assert StandEvent.get(StandEvent.event_uuid == again["id"]).flag == "duplicate_topup"
+
+
+def test_the_stand_day_ceiling_holds_the_topup_that_would_cross_it_in_the_local_day(
+    world: World,
+) -> None:
+    """Many top-ups under the per-event ceiling: those that would take the stand's day over
+    300 000 ₽ are held; the local (Moscow) day ends at 21:00 UTC, and the next starts afresh."""
+    stream = Stream(world.stand_a.id, start=datetime(2026, 3, 2, 6, 0, tzinfo=UTC))
+    events = []
+    for _ in range(7):  # 7 × 49 000 ₽: the 7th would make 343 000 ₽
+        events.append(stream.topup(world.member.id, 49_000 * RUB, attendant(world)))
+        stream.wait(600)
+    push(stream, events)
+    stream.wait(14 * 3600)  # 21:10 UTC: 00:10 the next day in Moscow
+    next_day = stream.topup(world.member.id, 49_000 * RUB, attendant(world))
+    push(stream, [next_day])
+
+    assert topups_of(world.member) == [49_000 * RUB] * 7
+    held = list(HeldTopup.select())
+    assert [(h.reason, h.amount_kopecks) for h in held] == [("stand_day", 49_000 * RUB)]
+    assert held[0].event.event_uuid == events[6]["id"]
+
+
+def test_top_ups_of_another_stand_do_not_count_towards_this_stands_day(world: World) -> None:
+    ours, theirs = Stream(world.stand_a.id), Stream(world.stand_b.id)
+    push(theirs, [theirs.topup(world.other_site_client.id, 290_000 * RUB, "card")], Limits(0, 0))
+
+    push(ours, [ours.topup(world.member.id, 40_000 * RUB, attendant(world))])
+
+    assert topups_of(world.member) == [40_000 * RUB]
+    assert HeldTopup.select().count() == 0
+
+
+def test_ceilings_come_from_the_configuration_through_the_stands_api(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    app.config["AQ"].topup_ceiling_kopecks = 1_000 * RUB
+    token = enrolled(client, world)
+    stream = Stream(world.stand_a.id, start=datetime.now(UTC))
+    events = [
+        stream.topup(world.member.id, 1_000 * RUB, attendant(world)),
+        stream.topup(world.member.id, 1_001 * RUB, attendant(world)),
+    ]
+
+    response = client.post(f"{SYNC}/events", json={"events": events}, headers=headers(token))
+
+    assert response.status_code == 200 and response.get_json()["acked_seq"] == 2
+    assert topups_of(world.member) == [1_000 * RUB]
+    assert [h.amount_kopecks for h in HeldTopup.select()] == [1_001 * RUB]
+
+
+# --- release and reject -----------------------------------------------------------------------
+
+
+def held_one(world: World, amount: int = 70_000 * RUB) -> HeldTopup:
+    stream = Stream(world.stand_a.id)
+    push(stream, [stream.topup(world.member.id, amount, attendant(world))])
+    return HeldTopup.get()
+
+
+def post(browser: FlaskClient, path: str, **data: str) -> Any:
+    return browser.post(path, data={**data, "csrf_token": csrf_token(browser, "/held-topups")})
+
+
+def test_the_page_lists_held_topups_for_administrators_only(world: World, as_role: Any) -> None:
+    held = held_one(world)
+
+    page = as_role("administrator").get("/held-topups")
+
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'data-held-id="{held.id}"' in html
+    assert "Иван Петров" in html and "Пост 1" in html and "70\u00a0000,00\u00a0₽" in html
+    assert world.users["attendant"].full_name in html
+    assert as_role("operator").get("/held-topups").status_code == 403
+    assert as_role("attendant").get("/held-topups").status_code == 403
+
+
+def test_release_credits_exactly_once_through_the_ledger(world: World, as_role: Any) -> None:
+    held = held_one(world)
+    owner = as_role("owner")
+
+    first = post(owner, f"/held-topups/{held.id}/release")
+    second = post(owner, f"/held-topups/{held.id}/release")
+    reject = post(owner, f"/held-topups/{held.id}/reject", note="ошибка")
+
+    assert first.status_code == 302
+    assert second.status_code == 409 and reject.status_code == 409
+    assert topups_of(world.member) == [70_000 * RUB]
+    assert balance(world.member) == 70_000 * RUB
+    entry = LedgerEntry.get(LedgerEntry.kind == "topup")
+    assert entry.event_id == held.event_id and entry.created_at == held.occurred_at
+    assert entry.created_by_id == world.users["attendant"].id
+    assert entry.site_id == world.site_a.id and entry.method == "cash"
+    done = HeldTopup.get_by_id(held.id)
+    assert (done.status, done.decided_by_id, done.entry_id, done.note) == (
+        "released",
+        world.users["owner"].id,
+        entry.id,
+        "",
+    )
+    assert held_checks() == []
+
+
+def test_reject_records_who_and_why_and_credits_nothing(world: World, as_role: Any) -> None:
+    held = held_one(world)
+    admin = as_role("administrator")
+
+    without_reason = post(admin, f"/held-topups/{held.id}/reject", note="  ")
+    rejected = post(admin, f"/held-topups/{held.id}/reject", note="Деньги не поступали")
+    release = post(admin, f"/held-topups/{held.id}/release")
+
+    assert without_reason.status_code == 400
+    assert rejected.status_code == 302 and release.status_code == 409
+    done = HeldTopup.get_by_id(held.id)
+    assert (done.status, done.decided_by_id, done.note) == (
+        "rejected",
+        world.users["administrator"].id,
+        "Деньги не поступали",
+    )
+    assert topups_of(world.member) == [] and balance(world.member) == 0
+    listed = admin.get("/held-topups?status=rejected").get_data(as_text=True)
+    assert "Деньги не поступали" in listed
+
+
+def test_a_held_topup_of_a_client_deleted_since_can_only_be_rejected(
+    world: World, as_role: Any
+) -> None:
+    held = held_one(world)
+    Client.update(deleted_at=datetime.now(UTC)).where(Client.id == world.member.id).execute()
+
+    response = post(as_role("owner"), f"/held-topups/{held.id}/release")
+
+    assert response.status_code == 409
+    assert HeldTopup.get_by_id(held.id).status == "held"
+    assert topups_of(world.member) == []
+
+
+def test_the_day_ceiling_counts_a_released_topup(world: World) -> None:
+    """Released, a held top-up is credited under its own time: it counts towards its day."""
+    from cloud.standsync.ingest import held as held_service
+
+    stream = Stream(world.stand_a.id)
+    push(stream, [stream.topup(world.member.id, 60_000 * RUB, attendant(world))])
+    held_service.release(HeldTopup.get().id, world.users["owner"], stream.clock)
+    stream.wait(60)
+    after = [stream.topup(world.member.id, 49_000 * RUB, attendant(world)) for _ in range(5)]
+
+    push(stream, after)
+
+    assert topups_of(world.member) == sorted([60_000 * RUB] + [49_000 * RUB] * 4)
+    assert HeldTopup.select().where(HeldTopup.status == "held").count() == 1
+
+
+def test_diagnostics_page_counts_the_held_topups(world: World, as_role: Any) -> None:
+    stream = Stream(world.stand_a.id)
+    amounts = (70_000 * RUB, 80_000 * RUB)
+    push(stream, [stream.topup(world.member.id, a, attendant(world)) for a in amounts])
+
+    html = as_role("owner").get("/diagnostics").get_data(as_text=True)
+
+    assert 'id="check-held_topups" data-ok="false"' in html
+    assert html.count('data-kind="held_topup"') == 2
+    assert "/held-topups#held-" in html
