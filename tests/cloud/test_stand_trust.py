@@ -15,10 +15,10 @@ from flask.testing import FlaskClient
 from cloud.clock import app_now
 from cloud.integrity.checks import run_checks
 from cloud.ledger.service import ledger_balance
-from cloud.models import Client, HeldTopup, LedgerEntry, Stand, StandEvent
+from cloud.models import Client, HeldTopup, LedgerEntry, Session, Stand, StandEvent
 from cloud.standsync.ingest import Limits, StandClock, apply_batch
 from tests.cloud.conftest import World, csrf_token
-from tests.cloud.eventstream import Stream
+from tests.cloud.eventstream import Stream, new_uuid
 from tests.cloud.test_syncapi import SYNC, enrolled, headers
 
 RUB = 100  # kopecks
@@ -257,3 +257,94 @@ def test_diagnostics_page_counts_the_held_topups(world: World, as_role: Any) -> 
     assert 'id="check-held_topups" data-ok="false"' in html
     assert html.count('data-kind="held_topup"') == 2
     assert "/held-topups#held-" in html
+
+
+# --- the actor --------------------------------------------------------------------------------
+
+
+def create_staff_member(phone: str, role: str, sites: list[str], pin: str | None) -> str:
+    from cloud.staff.service import create_staff
+
+    user = create_staff(
+        name=f"Проверка {role}",
+        phone=phone,
+        role=role,
+        password="correct-horse-1",
+        pin=pin,
+        site_names=sites,
+    )
+    return str(user.id)
+
+
+def test_an_actor_who_may_not_work_at_the_stands_site_is_stored_as_unknown_and_flagged(
+    world: World,
+) -> None:
+    """The attack: a top-up and a session attributed to a staff id the stand's site does not
+    have (another site's attendant, one without a PIN, one that does not exist)."""
+    other_site = create_staff_member("+79001110001", "attendant", [world.site_b.name], "2468")
+    without_pin = create_staff_member("+79001110002", "operator", [world.site_a.name], None)
+    stream = Stream(world.stand_a.id)
+    events = [
+        stream.topup(world.member.id, 100 * RUB, other_site),
+        stream.topup(world.member.id, 200 * RUB, without_pin),
+        stream.topup(world.member.id, 300 * RUB, "99999"),
+        stream.topup(world.member.id, 400 * RUB, attendant(world)),
+    ]
+    session_uuid, started = stream.started(world.member.id, world.tariff_version.id)
+    started["actor"] = other_site
+    stream.wait(60)
+    ended = stream.ended(session_uuid, 60, 5_000, actor="99999")
+
+    result = push(stream, [*events, started, ended])
+
+    assert result.acked_seq == 6 and result.refused is None
+    entries = LedgerEntry.select().where(LedgerEntry.kind == "topup").order_by(LedgerEntry.id)
+    assert [(e.amount_kopecks, e.created_by_id) for e in entries] == [
+        (100 * RUB, None),
+        (200 * RUB, None),
+        (300 * RUB, None),
+        (400 * RUB, world.users["attendant"].id),
+    ]
+    flags = [e.flag for e in StandEvent.select().order_by(StandEvent.seq)]
+    assert flags == ["unknown_actor"] * 3 + ["", "unknown_actor", "unknown_actor"]
+    first = StandEvent.get(StandEvent.seq == 1)
+    assert first.actor == other_site and other_site in first.flag_note  # kept for the record
+    session = Session.get(Session.uuid == session_uuid)
+    assert (session.started_by_id, session.ended_by_id) == (None, None)
+    assert balance(world.member) == 1_000 * RUB - 5_000
+
+
+def test_operators_and_above_with_a_pin_are_accepted_at_every_site(world: World) -> None:
+    stream = Stream(world.stand_b.id)
+
+    push(
+        stream, [stream.topup(world.other_site_client.id, 100 * RUB, str(world.users["owner"].id))]
+    )
+
+    entry = LedgerEntry.get(LedgerEntry.kind == "topup")
+    assert entry.created_by_id == world.users["owner"].id
+    assert StandEvent.get().flag == ""
+
+
+def test_a_deactivated_attendant_is_an_unknown_actor_of_a_rare_event(world: World) -> None:
+    """A comment (applied on its own, not in a run) by an attendant deactivated since."""
+    from cloud.models import Comment, User
+
+    User.update(active=False).where(User.id == world.users["attendant"].id).execute()
+    stream = Stream(world.stand_a.id)
+    comment = stream.event(
+        "comment.added",
+        {
+            "comment_uuid": new_uuid(),
+            "client_id": world.member.id,
+            "client_uuid": None,
+            "session_uuid": None,
+            "text": "Помыл",
+        },
+        attendant(world),
+    )
+
+    assert push(stream, [comment]).acked_seq == 1
+
+    assert Comment.get().author_id is None
+    assert StandEvent.get().flag == "unknown_actor"

@@ -16,16 +16,19 @@ from cloud.config import CloudConfig
 from cloud.ledger.service import Posting
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
-from cloud.models import Client, Session, Stand, StandEvent, TariffVersion, User
+from cloud.models import Client, Session, Stand, StandEvent, TariffVersion
 from cloud.standsync import commands
 from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits, credited_on
 from cloud.standsync.ingest.lookups import (
     ClientRef,
     clients_by_uuid,
     existing_ids,
+    site_staff,
     tuples,
+    unknown_actor,
     unknown_client,
 )
+from cloud.standsync.ingest.outcomes import flag_row
 from sync.events import Event
 from sync.limits import local_day
 from sync.payloads import SessionEnded, SessionStarted, TopupRecorded
@@ -70,8 +73,7 @@ class Plan:
         """What the run's events refer to, a query (or none) per table."""
         stand = self.stand
         data = [event.data for event in events]
-        actors = {int(e.actor) for e in events if e.actor.isdigit() and int(e.actor) < 2**31}
-        self.staff_ids = existing_ids(User, actors)
+        self.staff_ids = site_staff(stand.site_id, {e.actor for e in events})
         refs = [d for d in data if isinstance(d, SessionStarted | TopupRecorded)]
         self.client_ids = existing_ids(
             Client, {r.client_id for r in refs if r.client_id is not None and r.client_id < 2**31}
@@ -126,8 +128,16 @@ class Plan:
         )
 
     def staff_id(self, actor: str) -> int | None:
-        """The staff member behind ``actor``, if this service knows them."""
+        """The staff member behind ``actor``, if accepted at the stand's site (``lookups``)."""
         return int(actor) if actor.isdigit() and int(actor) in self.staff_ids else None
+
+    def check_actor(self, row: Row) -> None:
+        """Flag the planned event ``unknown_actor`` when its actor is a staff id not accepted
+        at the stand's site: it is applied with no staff member (``staff_id`` gives None)."""
+        actor = row["actor"]
+        note = unknown_actor(actor)
+        if note is not None and self.staff_id(actor) is None:
+            flag_row(row, "unknown_actor", note)
 
     def client_id(self, p: ClientRef) -> int:
         """The client the payload names; refused when unknown."""

@@ -39,7 +39,7 @@ from cloud.standsync.ingest.appliers import APPLIERS, RUN_KINDS
 from cloud.standsync.ingest.clock import StandClock
 from cloud.standsync.ingest.context import Applying
 from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits
-from cloud.standsync.ingest.lookups import staff
+from cloud.standsync.ingest.lookups import staff, unknown_actor
 from cloud.standsync.ingest.outcomes import Refusal, Refused
 from cloud.standsync.ingest.rows import event_row
 from cloud.standsync.ingest.run import apply_run
@@ -253,7 +253,12 @@ def _apply_one(
 ) -> None:
     """Apply an event of a rare kind on its own (the caller's savepoint undoes a refused one)."""
     row = StandEvent.create(**event_row(stand, event, raw, clock))
-    applying = Applying(stand, event, row, row.occurred_at, staff(event.actor), rules)
+    applying = Applying(
+        stand, event, row, row.occurred_at, staff(stand.site_id, event.actor), rules
+    )
+    note = unknown_actor(event.actor)
+    if note is not None and applying.staff is None:
+        applying.flag("unknown_actor", note)
     apply = APPLIERS[event.type].apply
     assert apply is not None  # the rare kinds are applied one by one
     apply(applying, event.data)

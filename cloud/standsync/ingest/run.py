@@ -72,6 +72,7 @@ def _plan_events(plan: Plan, clock: StandClock, events: list[tuple[Event, Any]])
     """Plan the events in order; the refusal of the first that cannot be applied."""
     for event, raw in events:
         row = event_row(plan.stand, event, raw, clock)
+        plan.check_actor(row)
         planner = APPLIERS[event.type].plan
         assert planner is not None  # a run holds only RUN_KINDS
         try:
