@@ -9,7 +9,8 @@ from cloud.db import UtcDateTimeField
 from cloud.models.core import BaseModel, Client, LedgerEntry, Site, Stand, StandEvent, User
 
 HELD_STATUSES = ("held", "released", "rejected")
-HELD_REASONS = ("topup", "stand_day")  # over the ceiling per top-up, or per stand per day
+# Over the ceiling per top-up or per stand per day, or for a client deleted (never credited).
+HELD_REASONS = ("topup", "stand_day", "deleted_client")
 
 
 class HeldTopup(BaseModel):

@@ -348,3 +348,89 @@ def test_a_deactivated_attendant_is_an_unknown_actor_of_a_rare_event(world: Worl
 
     assert Comment.get().author_id is None
     assert StandEvent.get().flag == "unknown_actor"
+
+
+# --- deleted clients --------------------------------------------------------------------------
+
+
+def delete(client: Client) -> None:
+    from cloud.clients.service import delete_client
+
+    delete_client(None, Client.get_by_id(client.id))
+
+
+def test_a_topup_for_a_deleted_client_is_recorded_held_and_never_credited(
+    world: World, as_role: Any
+) -> None:
+    """The attack: money credited to a deleted client (who no one sees any more)."""
+    points_before = Client.get_by_id(world.member.id).points_balance
+    delete(world.member)
+    stream = Stream(world.stand_a.id)
+    topup = stream.topup(world.member.id, 100 * RUB, attendant(world))
+
+    assert push(stream, [topup]).acked_seq == 1
+
+    assert topups_of(world.member) == [] and balance(world.member) == 0
+    event = StandEvent.get(StandEvent.event_uuid == topup["id"])
+    assert event.flag == "deleted_client" and event.client_id == world.member.id
+    held = HeldTopup.get()
+    assert (held.reason, held.amount_kopecks) == ("deleted_client", 100 * RUB)
+    owner = as_role("owner")
+    assert post(owner, f"/held-topups/{held.id}/release").status_code == 409
+    assert post(owner, f"/held-topups/{held.id}/reject", note="Вернули наличные").status_code == 302
+    assert topups_of(world.member) == []
+    assert Client.get_by_id(world.member.id).points_balance == points_before
+
+
+def test_a_session_of_a_deleted_client_is_recorded_flagged_and_charges_nothing(
+    world: World,
+) -> None:
+    """A stand offline since before the deletion runs a wash for the deleted client: the
+    session is kept as the stand ran it, no money moves, and Diagnostics shows the wash not
+    paid for."""
+    stream = Stream(world.stand_a.id)
+    push(stream, [stream.topup(world.member.id, 500 * RUB, attendant(world))])
+    delete(world.member)
+    session_uuid, started = stream.started(world.member.id, world.tariff_version.id)
+    stream.wait(600)
+    ended = stream.ended(session_uuid, 600, 10_000)
+
+    assert push(stream, [started, ended]).acked_seq == 3
+
+    session = Session.get(Session.uuid == session_uuid)
+    assert session.ended_at is not None and session.cost_kopecks == 10_000
+    assert balance(world.member) == 500 * RUB
+    assert LedgerEntry.select().where(LedgerEntry.kind == "charge").count() == 0
+    flags = {e.type: e.flag for e in StandEvent.select().where(StandEvent.seq > 1)}
+    assert flags == {"session.started": "deleted_client", "session.ended": "deleted_client"}
+    results = {result.code: result for result in run_checks(app_now())}
+    assert [v.kind for v in results["charges"].violations] == ["deleted_client_not_charged"]
+
+
+def test_a_card_or_comment_for_a_deleted_client_changes_nothing(world: World) -> None:
+    from cloud.models import Comment, Credential
+
+    delete(world.member)
+    stream = Stream(world.stand_a.id)
+    card = stream.event(
+        "card.linked",
+        {"client_id": world.member.id, "client_uuid": None, "uid": "04FFEEDDCCBBAA"},
+        attendant(world),
+    )
+    comment = stream.event(
+        "comment.added",
+        {
+            "comment_uuid": new_uuid(),
+            "client_id": world.member.id,
+            "client_uuid": None,
+            "session_uuid": None,
+            "text": "Текст",
+        },
+        attendant(world),
+    )
+
+    assert push(stream, [card, comment]).acked_seq == 2
+
+    assert Credential.select().where(Credential.value == "04FFEEDDCCBBAA").count() == 0
+    assert Comment.select().count() == 0
+    assert [e.flag for e in StandEvent.select().order_by(StandEvent.seq)] == ["deleted_client"] * 2

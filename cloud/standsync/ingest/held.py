@@ -2,6 +2,9 @@
 (``limits``) is stored, flagged ``topup_held`` and kept as a ``HeldTopup``, not credited. The
 stand's event is acknowledged as any other: its queue never waits for a person.
 
+A top-up for a deleted client is held too (flag ``deleted_client``), to be rejected: it is
+never credited, and the page shows the money a stand took for someone no longer a client.
+
 An administrator or the owner then releases it (credited once, as the top-up would have been
 at the stand: its time, site, method, staff member and bonus points) or rejects it with the
 reason (never credited). A decision is taken once: releasing or rejecting one already decided
@@ -147,4 +150,5 @@ def reason_labels() -> dict[str, str]:
     return {
         "topup": _("больше предела одного пополнения"),
         "stand_day": _("больше дневного предела поста"),
+        "deleted_client": _("клиент удалён: только отклонить"),
     }

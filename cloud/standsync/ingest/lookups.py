@@ -101,6 +101,23 @@ def client_by_uuid(uuid: str) -> Client | None:
     return Client.get_by_id(client_id) if client_id is not None else None
 
 
+def deleted_ids(client_ids: Iterable[int]) -> set[int]:
+    """Those of these clients who are deleted."""
+    ids = sorted({i for i in client_ids if i <= _MAX_ID})
+    if not ids:
+        return set()
+    query = Client.select(Client.id).where(Client.id.in_(ids) & Client.deleted_at.is_null(False))
+    return {client_id for (client_id,) in tuples(query)}
+
+
+def deleted_note(client_id: int) -> str:
+    """The note of an event for a deleted client (flag ``deleted_client``): recorded, and
+    its applier changes none of the client's money, cards or comments (a session is still
+    recorded as the stand ran it)."""
+    note: str = _("Клиент №%(id)s удалён: событие записано без действия", id=client_id)
+    return note
+
+
 def unknown_client(p: ClientRef) -> Refused:
     """The refusal of an event naming a client this service does not know."""
     ref = p.client_id or p.client_uuid

@@ -22,6 +22,8 @@ from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits, credited_on
 from cloud.standsync.ingest.lookups import (
     ClientRef,
     clients_by_uuid,
+    deleted_ids,
+    deleted_note,
     existing_ids,
     site_staff,
     tuples,
@@ -121,11 +123,13 @@ class Plan:
             s.id for s in self.sessions.values() if s.ended_at is None and s.stand_id == stand.id
         ]
         self.commanded = commands.pending_session_ids(open_here)
-        self.discounts = _discounts(
+        named = (
             self.client_ids
             | set(self.uuid_clients.values())
             | {s.client_id for s in self.sessions.values()}
         )
+        self.deleted = deleted_ids(named)
+        self.discounts = _discounts(named)
 
     def staff_id(self, actor: str) -> int | None:
         """The staff member behind ``actor``, if accepted at the stand's site (``lookups``)."""
@@ -164,6 +168,14 @@ class Plan:
             return "stand_day"
         self.credited[day[0]] += kopecks
         return None
+
+    def deleted_client(self, client_id: int, row: Row) -> bool:
+        """Whether the client is deleted; if so the planned event is flagged
+        ``deleted_client``, and its applier leaves the client's money as it is."""
+        if client_id not in self.deleted:
+            return False
+        flag_row(row, "deleted_client", deleted_note(client_id))
+        return True
 
     def session(self, uuid: str) -> Session | None:
         """The session, started in this run or stored."""

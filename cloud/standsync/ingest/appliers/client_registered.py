@@ -3,7 +3,8 @@
 - A client uuid registered before: no change (flag ``duplicate_registration``).
 - The guest who became this member (``guest_client_id``/``guest_client_uuid``) becomes the
   member, keeping their history; one not found here gives a new member (flag
-  ``unknown_guest``); one who is a member already stays so (flag ``already_member``).
+  ``unknown_guest``), so does a deleted one (flag ``deleted_client``); one who is a member
+  already stays so (flag ``already_member``).
 - Phones are added; cards and plates are linked, one another client holds is skipped (flag
   ``credential_conflict``). The welcome bonus is given by the loyalty rules."""
 
@@ -15,7 +16,7 @@ from cloud.loyalty import bonus
 from cloud.models import Client, ClientPhone
 from cloud.standsync.ingest.appliers.links import link, registered_before
 from cloud.standsync.ingest.context import Applier, Applying
-from cloud.standsync.ingest.lookups import client_by_uuid
+from cloud.standsync.ingest.lookups import client_by_uuid, deleted_note
 from sync.payloads import ClientRegistered
 
 
@@ -32,7 +33,10 @@ def apply(a: Applying, p: ClientRegistered) -> None:
     if registered_before(a, p.client_uuid):
         return
     client = _former_guest(p)
-    if client is None and (p.guest_client_id or p.guest_client_uuid):
+    if client is not None and client.deleted_at is not None:
+        a.flag("deleted_client", deleted_note(client.id))
+        client = None
+    elif client is None and (p.guest_client_id or p.guest_client_uuid):
         a.flag("unknown_guest", _("Гость, ставший участником, не найден: новый клиент"))
     if client is None:
         client = Client.create(

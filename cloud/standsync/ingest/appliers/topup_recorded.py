@@ -3,7 +3,8 @@
 A top-up whose uuid was already applied (resent under a new id) has no second effect (flag
 ``duplicate_topup``). One above a ceiling of the configuration (per top-up, per stand per
 day: ``limits``) is stored and held for review, not credited (flag ``topup_held``,
-``held``). Points accrue on a credited one when the rules accrue on top-ups."""
+``held``); so is one for a deleted client (flag ``deleted_client``), which can only be
+rejected. Points accrue on a credited one when the rules accrue on top-ups."""
 
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ def plan(run: Plan, p: TopupRecorded, row: Row) -> None:
         created_by_id=run.staff_id(row["actor"]),
         created_at=row["occurred_at"],
     )
-    reason = run.over_ceiling(p.amount_kopecks, row["occurred_at"])
+    if run.deleted_client(client_id, row):
+        reason: str | None = "deleted_client"
+    else:
+        reason = run.over_ceiling(p.amount_kopecks, row["occurred_at"])
     if reason is not None:
         _hold(run, client_id, posting, reason, row)
         return
