@@ -56,6 +56,9 @@ class CloudConfig:
     # Per top-up, and per stand per local day (``timezone``) of the top-ups' times.
     topup_ceiling_kopecks: int = 5_000_000  # 50 000 ₽
     topup_stand_day_ceiling_kopecks: int = 30_000_000  # 300 000 ₽
+    # A stand event's time (after clock correction) older than this many days, or more than
+    # five minutes ahead of its receipt, is replaced by the time of receipt and flagged.
+    event_max_age_days: int = 35
 
     @property
     def sqlite_default_url(self) -> str:

@@ -6,7 +6,7 @@ on SQLite and PostgreSQL (the central fixtures run every test on both)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -17,6 +17,7 @@ from cloud.integrity.checks import run_checks
 from cloud.ledger.service import ledger_balance
 from cloud.models import Client, HeldTopup, LedgerEntry, Session, Stand, StandEvent
 from cloud.standsync.ingest import Limits, StandClock, apply_batch
+from sync.document import format_utc
 from tests.cloud.conftest import World, csrf_token
 from tests.cloud.eventstream import Stream, new_uuid
 from tests.cloud.test_syncapi import SYNC, enrolled, headers
@@ -434,3 +435,130 @@ def test_a_card_or_comment_for_a_deleted_client_changes_nothing(world: World) ->
     assert Credential.select().where(Credential.value == "04FFEEDDCCBBAA").count() == 0
     assert Comment.select().count() == 0
     assert [e.flag for e in StandEvent.select().order_by(StandEvent.seq)] == ["deleted_client"] * 2
+
+
+# --- event times ------------------------------------------------------------------------------
+
+FAR_FUTURE = "9999-12-31T23:59:59Z"
+
+
+def far_future_topup(stream: Stream, world: World) -> dict[str, Any]:
+    """A stand's top-up dated 9999-12-31 from an earlier boot (kept as sent before issue 19)."""
+    topup = stream.topup(world.member.id, 100 * RUB, attendant(world))
+    topup["occurred_at"] = FAR_FUTURE
+    topup["boot_id"] = new_uuid()
+    return topup
+
+
+def test_an_event_dated_9999_is_stored_at_its_receipt_and_the_pages_still_answer(
+    client: FlaskClient, world: World, as_role: Any
+) -> None:
+    """The attack: one event dated 9999-12-31 through the stands' API made the client's page
+    and the top-up history answer 500 for everyone."""
+    token = enrolled(client, world)
+    stream = Stream(world.stand_a.id, start=datetime.now(UTC))
+    topup = far_future_topup(stream, world)
+
+    response = client.post(f"{SYNC}/events", json={"events": [topup]}, headers=headers(token))
+
+    assert response.status_code == 200 and response.get_json()["acked_seq"] == 1
+    event = StandEvent.get()
+    assert (event.flag, event.time_source, event.occurred_at_raw) == (
+        "time_out_of_bounds",
+        "received",
+        FAR_FUTURE,
+    )
+    assert event.occurred_at == event.received_at
+    entry = LedgerEntry.get(LedgerEntry.kind == "topup")
+    assert entry.created_at == event.received_at and entry.amount_kopecks == 100 * RUB
+    owner = as_role("owner")
+    assert owner.get(f"/clients/{world.member.id}").status_code == 200
+    assert owner.get("/reports/topups/history").status_code == 200
+    assert owner.get("/reports/topups/history.csv").status_code == 200
+
+
+def test_pages_answer_with_a_date_of_9999_stored_before_the_bound(
+    world: World, as_role: Any
+) -> None:
+    """Stored by an earlier release (no bound then): a top-up, a session and a stand event
+    dated 9999-12-31. Every page that shows them still answers."""
+    from cloud.ledger.service import post_entry
+    from tests.cloud.sessionrows import add_session
+
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+    post_entry(Client.get_by_id(world.member.id), "topup", 100 * RUB, method="cash", created_at=far)
+    session = add_session(world.member, world.stand_a, world.tariff_version)
+    Session.update(started_at=far, ended_at=far, duration_s=60, cost_kopecks=0).where(
+        Session.id == session.id
+    ).execute()
+    owner = as_role("owner")
+
+    failing = []
+    for path in (
+        f"/clients/{world.member.id}",
+        f"/sessions/{session.id}",
+        "/reports/topups/history",
+        "/reports/topups/history.csv",
+        "/reports/topups/history?from=9999-12-01&to=9999-12-30",
+        "/reports/topups",
+        "/reports/sessions",
+        "/reports/sessions?from=9999-12-01&to=9999-12-30&group_by=day",
+        f"/clients/{world.member.id}/statement",
+        f"/clients/{world.member.id}/statement?from=9999-12-01&to=9999-12-30",
+        "/dashboard/live.json",
+        "/",
+        "/diagnostics",
+    ):
+        try:
+            status = owner.get(path).status_code
+        except Exception as error:
+            failing.append(f"{path}: {error!r}")
+        else:
+            if status != 200:
+                failing.append(f"{path}: {status}")
+    assert failing == []
+
+
+def test_event_times_are_bounded_to_35_days_back_and_5_minutes_ahead_of_receipt(
+    world: World,
+) -> None:
+    """Events of an earlier boot keep their time as sent (no skew known for it): within the
+    bounds it stands, outside it is replaced by the receipt time and flagged."""
+    stream = Stream(world.stand_a.id)
+    received = stream.clock
+    times = {
+        "34 days back": received - timedelta(days=34),
+        "36 days back": received - timedelta(days=36),
+        "4 minutes ahead": received + timedelta(minutes=4),
+        "6 minutes ahead": received + timedelta(minutes=6),
+        "3 years ahead": received + timedelta(days=3 * 365),
+    }
+    events = []
+    for at in times.values():
+        topup = stream.topup(world.member.id, 100 * RUB, attendant(world))
+        topup["occurred_at"] = format_utc(at)
+        topup["boot_id"] = new_uuid()
+        events.append(topup)
+
+    assert push(stream, events).acked_seq == len(events)
+
+    stored = list(StandEvent.select().order_by(StandEvent.seq))
+    assert [(e.occurred_at, e.flag) for e in stored] == [
+        (times["34 days back"], ""),
+        (received, "time_out_of_bounds"),
+        (times["4 minutes ahead"], ""),
+        (received, "time_out_of_bounds"),
+        (received, "time_out_of_bounds"),
+    ]
+    assert stored[4].occurred_at_raw == format_utc(times["3 years ahead"])
+
+
+def test_the_bound_comes_from_the_configuration(world: World) -> None:
+    stream = Stream(world.stand_a.id)
+    topup = stream.topup(world.member.id, 100 * RUB, attendant(world))
+    topup["occurred_at"] = format_utc(stream.clock - timedelta(days=8))
+    topup["boot_id"] = new_uuid()
+
+    push(stream, [topup], Limits(max_age_days=7))
+
+    assert StandEvent.get().flag == "time_out_of_bounds"

@@ -1,5 +1,5 @@
-"""What a stand's token is trusted with (the configuration's ceilings, ``Limits``) and how
-much a stand has credited on a day (``credited_on``).
+"""What a stand's token is trusted with (the configuration's ceilings and how old an event
+may be, ``Limits``) and how much a stand has credited on a day (``credited_on``).
 
 A top-up above ``topup_kopecks``, or one that would take the stand's top-ups of its local day
 (the day the top-up reports show it under) above ``stand_day_kopecks``, is stored but held for
@@ -19,14 +19,20 @@ from cloud.models import LedgerEntry, StandEvent
 
 @dataclass(frozen=True)
 class Limits:
-    """The ceilings of ``CloudConfig`` (0: none)."""
+    """The ceilings of ``CloudConfig`` (0: none) and the oldest an event's time may be
+    (``clock.bounded_time``)."""
 
     topup_kopecks: int = CloudConfig.topup_ceiling_kopecks
     stand_day_kopecks: int = CloudConfig.topup_stand_day_ceiling_kopecks
+    max_age_days: int = CloudConfig.event_max_age_days
 
     @classmethod
     def from_config(cls, config: CloudConfig) -> Limits:
-        return cls(config.topup_ceiling_kopecks, config.topup_stand_day_ceiling_kopecks)
+        return cls(
+            config.topup_ceiling_kopecks,
+            config.topup_stand_day_ceiling_kopecks,
+            config.event_max_age_days,
+        )
 
 
 DEFAULT_LIMITS = Limits()

@@ -230,7 +230,7 @@ def _apply_events(
         if event.type not in RUN_KINDS:
             try:
                 with db_proxy.atomic():
-                    _apply_one(stand, event, raw, clock, rules)
+                    _apply_one(stand, event, raw, clock, rules, trust[1])
             except (DomainError, RuleError) as error:
                 return acked, Refusal(event.seq, error.code, error.message, 422)
             acked = event.seq
@@ -249,10 +249,15 @@ def _apply_events(
 
 
 def _apply_one(
-    stand: Stand, event: Event, raw: dict[str, Any], clock: StandClock, rules: PointsRules
+    stand: Stand,
+    event: Event,
+    raw: dict[str, Any],
+    clock: StandClock,
+    rules: PointsRules,
+    limits: Limits,
 ) -> None:
     """Apply an event of a rare kind on its own (the caller's savepoint undoes a refused one)."""
-    row = StandEvent.create(**event_row(stand, event, raw, clock))
+    row = StandEvent.create(**event_row(stand, event, raw, clock, limits))
     applying = Applying(
         stand, event, row, row.occurred_at, staff(stand.site_id, event.actor), rules
     )

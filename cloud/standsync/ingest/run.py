@@ -71,7 +71,7 @@ def apply_run(
 def _plan_events(plan: Plan, clock: StandClock, events: list[tuple[Event, Any]]) -> Refusal | None:
     """Plan the events in order; the refusal of the first that cannot be applied."""
     for event, raw in events:
-        row = event_row(plan.stand, event, raw, clock)
+        row = event_row(plan.stand, event, raw, clock, plan.limits)
         plan.check_actor(row)
         planner = APPLIERS[event.type].plan
         assert planner is not None  # a run holds only RUN_KINDS
