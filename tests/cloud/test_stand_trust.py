@@ -562,3 +562,34 @@ def test_the_bound_comes_from_the_configuration(world: World) -> None:
     push(stream, [topup], Limits(max_age_days=7))
 
     assert StandEvent.get().flag == "time_out_of_bounds"
+
+
+# --- names from stands -------------------------------------------------------------------------
+
+
+def test_a_name_from_a_stand_is_cleaned_like_one_typed_centrally(world: World) -> None:
+    """The attack: a member registered at a stand as ``Иван\\r\\nBcc: …`` (a CR/LF in a name
+    stopped ``send-mailings``), with a NUL and an ESC besides."""
+    from cloud.clients.service import clean_name
+
+    raw = "  Иван\r\nBcc: all@example.ru\x00\x1b[31m\t Петров "
+    stream = Stream(world.stand_a.id)
+    registered = stream.event(
+        "client.registered",
+        {
+            "client_uuid": new_uuid(),
+            "name": raw,
+            "phones": [],
+            "plates": [],
+            "cards": [],
+            "guest_client_id": world.guest.id,
+            "guest_client_uuid": None,
+        },
+        attendant(world),
+    )
+
+    assert push(stream, [registered]).acked_seq == 1
+
+    name = Client.get_by_id(world.guest.id).name
+    assert name == "Иван Bcc: all@example.ru [31m Петров" == clean_name(raw, required=False)
+    assert name.isprintable()
