@@ -51,6 +51,14 @@ class CloudConfig:
     points_accrual_percent: int = 0
     points_accrual_on: str = "topup"
     points_expiry_days: int = 365
+    # What a stand's token may credit (cloud/standsync/ingest/): a top-up above either ceiling is
+    # stored but held for review (the "Held top-ups" page) instead of credited; 0: no ceiling.
+    # Per top-up, and per stand per local day (``timezone``) of the top-ups' times.
+    topup_ceiling_kopecks: int = 5_000_000  # 50 000 ₽
+    topup_stand_day_ceiling_kopecks: int = 30_000_000  # 300 000 ₽
+    # A stand event's time (after clock correction) older than this many days, or more than
+    # five minutes ahead of its receipt, is replaced by the time of receipt and flagged.
+    event_max_age_days: int = 35
 
     @property
     def sqlite_default_url(self) -> str:

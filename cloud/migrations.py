@@ -25,6 +25,7 @@ from cloud.models import (
     Credential,
     DirectoryChange,
     DirectoryCounter,
+    HeldTopup,
     LedgerEntry,
     Mailing,
     MailingRecipient,
@@ -297,6 +298,11 @@ def _track_open_sessions(database: peewee.Database) -> None:
     record_change(CLIENT, [client_id for (client_id,) in washing.tuples()])
 
 
+def _add_held_topups(database: peewee.Database) -> None:
+    """Version 14: top-ups over a ceiling held for review (cloud/standsync/ingest/held.py)."""
+    database.create_tables([HeldTopup])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -310,6 +316,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (11, _sync_repairs),
     (12, _add_change_triggers),
     (13, _track_open_sessions),
+    (14, _add_held_topups),
 ]
 BASE_VERSION = 1
 

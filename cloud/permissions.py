@@ -25,6 +25,7 @@ class Capability(StrEnum):
     DELETE_STAFF = "delete_staff"
     ADJUST_BALANCE = "adjust_balance"  # balance adjustments and refunds
     ADJUST_POINTS = "adjust_points"  # manual accrual and deduction of bonus points
+    REVIEW_TOPUPS = "review_topups"  # release or reject stands' top-ups held over a ceiling
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -44,6 +45,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.ADJUST_BALANCE: frozenset({"owner"}),
     # Points are a marketing tool, not money: administrators grant them too (issue 7).
     Capability.ADJUST_POINTS: frozenset({"administrator", "owner"}),
+    # A stand's top-up over a ceiling is money a stand's token alone may not credit (issue 19).
+    Capability.REVIEW_TOPUPS: frozenset({"administrator", "owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

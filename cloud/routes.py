@@ -19,6 +19,7 @@ from cloud.clients import api as clients_api
 from cloud.clients import pages as clients_pages
 from cloud.integrity import api as integrity_api
 from cloud.integrity import pages as integrity_pages
+from cloud.ledger import pages as ledger_pages
 from cloud.loyalty import api as loyalty_api
 from cloud.loyalty import pages as loyalty_pages
 from cloud.marketing import api as marketing_api
@@ -45,6 +46,7 @@ PAGES = (
     loyalty_pages,
     session_pages,
     integrity_pages,
+    ledger_pages,
     accountpages,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.

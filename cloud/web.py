@@ -30,9 +30,14 @@ def acting_user() -> User:
 
 
 def local_time(value: datetime | None, fmt: str = "%d.%m.%Y %H:%M") -> str:
+    """``value`` in the service's time zone; one at the edge of the calendar (a stand's clock
+    once stored 9999-12-31 UTC, beyond which local time does not exist) is shown in UTC."""
     if value is None:
         return "—"
-    return value.astimezone(ZoneInfo(current_app.config["AQ"].timezone)).strftime(fmt)
+    try:
+        return value.astimezone(ZoneInfo(current_app.config["AQ"].timezone)).strftime(fmt)
+    except OverflowError:
+        return value.strftime(fmt) + " UTC"
 
 
 def format_duration(seconds: int | None) -> str:

@@ -43,10 +43,10 @@ from sync.lengths import MAX_NAME
 from sync.pricing import MAX_DISCOUNT_KOPECKS
 
 # The values' types: the schema's checks, and the services' rules saying why when they refuse.
-Name = Annotated[line(MAX_NAME), said_by(lambda v: clientbook._clean_name(v, required=True), str)]
+Name = Annotated[line(MAX_NAME), said_by(lambda v: clientbook.clean_name(v, required=True), str)]
 OptionalName = Annotated[
     line(MAX_NAME, required=False, description="a member's name (a guest's may be empty)"),
-    said_by(lambda v: clientbook._clean_name(v, required=False), str),
+    said_by(lambda v: clientbook.clean_name(v, required=False), str),
 ]
 Email = Annotated[EmailText, said_by(clientbook._clean_email, str)]
 Note = Annotated[text(clientbook.MAX_NOTE, required=False), said_by(clientbook._clean_note, str)]

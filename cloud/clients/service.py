@@ -12,6 +12,7 @@ client holds is a ``Conflict`` naming the clash."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,9 +52,14 @@ UPDATABLE_FIELDS = frozenset(
 # --- normalising what people type ------------------------------------------------------------
 
 
-def _clean_name(name: str, *, required: bool) -> str:
-    name = " ".join((name or "").split())
-    if required and not name:  # a guest's may be blank: a rule between the name and the kind
+def clean_name(name: str, *, required: bool) -> str:
+    """A client's name as kept, however it came (a page, the API, an import, a stand's
+    ``client.registered``): control characters (CR, LF, tabs, NUL, ESC …) and lone surrogates
+    become spaces, runs of whitespace one space, none at the ends. A name must never break a
+    mail header or a CSV line."""
+    printable = "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in name or "")
+    name = " ".join(printable.split())
+    if required and not name:
         raise Unprocessable(_("Укажите имя участника клуба"), "name_required")
     if len(name) > MAX_NAME:
         raise ValidationFailed(_("Имя — не длиннее %(n)s символов", n=MAX_NAME), "name_too_long")
@@ -158,7 +164,7 @@ def create_client(
     their only site."""
     if kind not in CLIENT_KINDS:
         raise ValidationFailed(_("Тип клиента: участник клуба или гость"), "bad_kind")
-    name = _clean_name(name, required=kind == "member")
+    name = clean_name(name, required=kind == "member")
     phone_list = _clean_phones(phones)
     email = _clean_email(email)
     plate_list = _clean_plates(plates)
@@ -196,7 +202,7 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
             "bad_field",
         )
     if "name" in fields:
-        client.name = _clean_name(fields["name"], required=client.kind == "member")
+        client.name = clean_name(fields["name"], required=client.kind == "member")
     if "email" in fields:
         client.email = _clean_email(fields["email"])
     if "note" in fields:
@@ -274,7 +280,7 @@ def promote_to_member(
     member from today."""
     if client.kind == "member":
         raise Conflict(_("Клиент уже участник клуба"), "already_member")
-    name = _clean_name(name, required=True)
+    name = clean_name(name, required=True)
     phone_list = _clean_phones(phones)
     email = _clean_email(email)
     card_list = _clean_cards(cards)

@@ -30,6 +30,7 @@ from cloud.errors import DomainError
 from cloud.models import (
     Client,
     Credential,
+    HeldTopup,
     LedgerEntry,
     Session,
     Site,
@@ -229,7 +230,9 @@ def _distinct(values: Any) -> list[int]:
 
 def session_charges(limit: int = LIMIT) -> list[Violation]:
     """Every ended session has a cost and exactly one charge entry of that cost (a free session
-    none, as cloud/standsync/ingest/ posts none); an open session has no charge yet."""
+    none, as cloud/standsync/ingest/ posts none); an open session has no charge yet. A session
+    a stand ended for a client deleted before is recorded and not charged (ingest leaves a
+    deleted client's money as it is): listed as such, the wash that was not paid for."""
     charge = (LedgerEntry.session == Session.id) & (LedgerEntry.kind == "charge")
     count = pw.fn.COUNT(LedgerEntry.id)
     charged = pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
@@ -242,19 +245,39 @@ def session_charges(limit: int = LIMIT) -> list[Violation]:
         | (ended & (cost == 0) & (count > 0) & ~once)
         | (Session.ended_at.is_null() & (count > 0))
     )
+    deleted = Client.deleted_at
     query = (
-        Session.select(Session.id, Session.client, Session.ended_at, cost, count, charged)
+        Session.select(Session.id, Session.client, Session.ended_at, cost, count, charged, deleted)
+        .join(Client, on=(Session.client == Client.id))
+        .switch(Session)
         .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=charge)
-        .group_by(Session.id, Session.client, Session.ended_at, cost)
+        .group_by(Session.id, Session.client, Session.ended_at, cost, deleted)
         .having(wrong)
         .order_by(Session.id)
         .limit(limit)
         .tuples()
     )
     return [
-        _charge_violation(session_id, client_id, ended_at is not None, cost_value, n, _int(total))
-        for session_id, client_id, ended_at, cost_value, n, total in query
+        _deleted_not_charged(session_id, client_id, cost_value)
+        if deleted_at is not None and ended_at is not None and cost_value and n == 0
+        else _charge_violation(
+            session_id, client_id, ended_at is not None, cost_value, n, _int(total)
+        )
+        for session_id, client_id, ended_at, cost_value, n, total, deleted_at in query
     ]
+
+
+def _deleted_not_charged(session_id: int, client_id: int, cost: int) -> Violation:
+    return Violation(
+        "deleted_client_not_charged",
+        _(
+            "Сессия №%(id)s стоит %(cost)s, но не списана: клиент №%(client)s удалён до её конца",
+            id=session_id,
+            cost=format_kopecks(cost),
+            client=client_id,
+        ),
+        {"session": [session_id], "client": [client_id]},
+    )
 
 
 def _charge_violation(
@@ -405,6 +428,36 @@ def tariffs(limit: int, now: datetime) -> list[Violation]:
     return violations[:limit]
 
 
+def held_topups(limit: int = LIMIT) -> list[Violation]:
+    """No stand's top-up waits for review: one held over a ceiling (cloud/standsync/ingest/
+    held.py) is released or rejected on the held top-ups page."""
+    query = (
+        HeldTopup.select(
+            HeldTopup.id, HeldTopup.client, HeldTopup.stand, HeldTopup.amount_kopecks, Stand.name
+        )
+        .join(Stand, on=(HeldTopup.stand == Stand.id))
+        .where(HeldTopup.status == "held")
+        .order_by(HeldTopup.id)
+        .limit(limit)
+        .tuples()
+    )
+    return [
+        Violation(
+            "held_topup",
+            _(
+                "Пополнение №%(id)s на %(sum)s клиенту №%(client)s с поста «%(stand)s» "
+                "задержано для проверки",
+                id=held_id,
+                sum=format_kopecks(amount),
+                client=client_id,
+                stand=stand_name,
+            ),
+            {"held_topup": [held_id], "client": [client_id], "stand": [stand_id]},
+        )
+        for held_id, client_id, stand_id, amount, stand_name in query
+    ]
+
+
 # --- running them -----------------------------------------------------------------------------
 
 
@@ -443,6 +496,11 @@ CHECKS: tuple[Check, ...] = (
         _timeless(event_sequences),
     ),
     Check("tariffs", _l("Тарифы корректны и действуют"), tariffs),
+    Check(
+        "held_topups",
+        _l("Пополнения с постов, задержанные для проверки, рассмотрены"),
+        _timeless(held_topups),
+    ),
 )
 
 

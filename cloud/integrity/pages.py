@@ -12,11 +12,12 @@ from typing import Any
 
 from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from cloud.clock import app_now
 from cloud.integrity.checks import run_checks
 from cloud.models import Stand
-from cloud.permissions import Capability, requires
+from cloud.permissions import Capability, requires, role_can
 
 bp = Blueprint("diagnostics", __name__, url_prefix="/diagnostics")
 
@@ -48,6 +49,10 @@ def object_links(
     for tariff_id in objects.get("tariff", []):
         url = url_for("catalog.tariff", tariff_id=tariff_id)
         links.append({"text": _("тариф №%(id)s", id=tariff_id), "url": url})
+    if role_can(current_user.role, Capability.REVIEW_TOPUPS):
+        for held_id in objects.get("held_topup", []):
+            url = url_for("ledger.index", _anchor=f"held-{held_id}")
+            links.append({"text": _("задержанные пополнения"), "url": url})
     return links
 
 

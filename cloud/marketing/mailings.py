@@ -12,11 +12,16 @@ sender can win) and commits before talking to the server, then marks it ``sent``
 died mid-message is marked ``failed`` ("interrupted"), never sent again: the message may have
 gone out.
 
+One recipient never stops the run: a message the server refuses, or one that cannot even be
+built (a name stored before names were cleaned, with a line break that no mail header may
+hold), is logged and recorded as ``failed`` with the reason, and the run goes on.
+
 ``{name}`` in the subject and body becomes the client's name: a plain text replacement, not
 ``str.format``, so a body with other braces or a name like ``{0.__class__}`` stays literal."""
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
 import threading
@@ -38,6 +43,7 @@ from cloud.errors import NotFound, ValidationFailed
 from cloud.marketing import segments as segmentbook
 from cloud.models import MAILING_STATUSES, Client, Mailing, MailingRecipient, Segment, User
 
+LOG = logging.getLogger(__name__)
 NAME_PLACEHOLDER = "{name}"
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
@@ -402,6 +408,11 @@ def _send_one(
         outbox.send(build_message(mailing, client, outbox.config.smtp_sender))
     except SendFailed as failure:
         _mark(clock, recipient_id, "failed", failure.reason, client.email)
+        report.failed += 1
+    except Exception as error:  # one recipient's message must not stop the run
+        LOG.exception("mailing %s: message to client %s failed", mailing.id, client.id)
+        outbox.close()  # whatever state the connection was left in
+        _mark(clock, recipient_id, "failed", f"{type(error).__name__}: {error}", client.email)
         report.failed += 1
     else:
         _mark(clock, recipient_id, "sent", "", client.email)

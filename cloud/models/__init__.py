@@ -1,6 +1,6 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``marketing``, ``corporate``) and the indexes the reports need
+part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ from cloud.models.marketing import (
     MailingRecipient,
     Segment,
 )
+from cloud.models.review import (
+    HELD_REASONS,
+    HELD_STATUSES,
+    HeldTopup,
+)
 from cloud.models.standlink import (
     DirectoryChange,
     DirectoryCounter,
@@ -81,6 +86,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Mailing,
     MailingRecipient,
     ClientDriver,
+    HeldTopup,
 ]
 
 __all__ = [
@@ -88,6 +94,8 @@ __all__ = [
     "CACHED_BALANCES",
     "CLIENT_KINDS",
     "CREDENTIAL_KINDS",
+    "HELD_REASONS",
+    "HELD_STATUSES",
     "LEDGER_KINDS",
     "MAILING_STATUSES",
     "MONEY_KINDS",
@@ -106,6 +114,7 @@ __all__ = [
     "Credential",
     "DirectoryChange",
     "DirectoryCounter",
+    "HeldTopup",
     "LedgerEntry",
     "LoginThrottle",
     "Mailing",

@@ -35,7 +35,7 @@ from cloud.loyalty.bonus import PointsRules
 from cloud.models import Stand
 from cloud.standsync.feed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, directory_page
 from cloud.standsync.heartbeat import parse_heartbeat, record_heartbeat
-from cloud.standsync.ingest import MAX_BATCH, StandClock, apply_batch, last_seq
+from cloud.standsync.ingest import MAX_BATCH, Limits, StandClock, apply_batch, last_seq
 from cloud.standsync.standauth import Unauthorized, enrol, record_contact, stand_for_token
 from sync.document import format_utc, parse_utc
 from sync.errors import RuleError
@@ -143,8 +143,10 @@ def events() -> Any:
         raise ValidationFailed(
             _("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large"
         )
-    rules = PointsRules.from_config(current_app.config["AQ"])
-    result = apply_batch(stand, events, clock, rules, current_app.config["AQ"].timezone)
+    config = current_app.config["AQ"]
+    rules = PointsRules.from_config(config)
+    limits = Limits.from_config(config)
+    result = apply_batch(stand, events, clock, rules, config.timezone, limits)
     answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(app_now())}
     if result.refused is None:
         return jsonify(answer)

@@ -590,3 +590,23 @@ def test_segment_and_mailing_answers_fit_their_documented_schemas(
         assert list(validator.iter_errors(response.get_json())) == [], url
     assert document["paths"]["/api/v1/mailings"]["post"]["x-capability"] == "segments"
     assert len(paths) == 6
+
+
+def test_a_recipient_whose_message_cannot_be_built_is_failed_logged_and_the_rest_are_sent(
+    app: Flask, outbox: Recorder, audience: Audience, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A name with a line break (stored before stands' names were cleaned, issue 19) cannot
+    be a mail header: that recipient fails with the reason, logged, and the run goes on."""
+    broken = audience.reachable[1]
+    Client.update(name="Анна\r\nBcc: all@example.ru").where(Client.id == broken.id).execute()
+    mailing = queue(app, audience)
+
+    report = send_queued(app.config["AQ"], SystemClock())
+
+    status, reason = statuses(mailing)[broken.id]
+    assert (report.sent, report.failed) == (2, 1)
+    assert status == "failed" and reason.startswith("ValueError"), reason
+    assert addresses(outbox) == sorted(c.email for c in audience.reachable if c is not broken)
+    assert all("all@example.ru" not in r.rcpt_tos for r in outbox.received)
+    assert f"message to client {broken.id} failed" in caplog.text
+    assert Mailing.get_by_id(mailing.id).finished_at is not None

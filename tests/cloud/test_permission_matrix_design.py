@@ -42,6 +42,8 @@ ROW_CAPABILITIES: dict[str, set[Capability]] = {
 OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     # Manual bonus points: a marketing tool, not money, so administrators grant them too (issue 7).
     Capability.ADJUST_POINTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # Stands' top-ups held over a ceiling: released or rejected by an administrator (issue 19).
+    Capability.REVIEW_TOPUPS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from cloud import create_app
-from cloud.models import ClientDriver, Credential, Mailing, Segment, Session
+from cloud.models import ClientDriver, Credential, HeldTopup, Mailing, Segment, Session, StandEvent
 from cloud.permissions import ALL_ROLES, role_can
 from cloud.staff.service import create_staff
 from tests.cloud.conftest import PASSWORD, World, csrf_token
@@ -102,6 +102,7 @@ def _objects(world: World) -> dict[str, int]:
         segment=segment, segment_name=segment.name, subject="Тема", body="Текст"
     )
     driver = ClientDriver.create(client=world.member, name="Водитель проверки", card=card)
+    held = _held_topup(world)
     return {
         "user_id": target.id,
         "credential_id": card.id,
@@ -109,7 +110,38 @@ def _objects(world: World) -> dict[str, int]:
         "segment_id": segment.id,
         "mailing_id": mailing.id,
         "driver_id": driver.id,
+        "held_id": held.id,
     }
+
+
+def _held_topup(world: World) -> HeldTopup:
+    """A stand's top-up held over a ceiling (cloud/standsync/ingest/held.py)."""
+    now = datetime.now(UTC)
+    seq = StandEvent.select().count() + 1
+    event = StandEvent.create(
+        stand=world.stand_a,
+        seq=seq,
+        event_uuid=f"00000000-0000-4000-8000-{seq:012d}",
+        type="topup.recorded",
+        occurred_at_raw=now.isoformat(),
+        occurred_at=now,
+        time_source="clock",
+        boot_id="00000000-0000-4000-8000-000000000000",
+        mono_ms=1,
+        actor="card",
+        directory_version=1,
+        payload="{}",
+    )
+    return HeldTopup.create(
+        event=event,
+        client=world.member,
+        stand=world.stand_a,
+        site=world.site_a,
+        amount_kopecks=10_000_000,
+        method="cash",
+        occurred_at=now,
+        reason="topup",
+    )
 
 
 def _request(app: Flask, world: World, role: str | None, rule: str, method: str) -> Any:

@@ -10,10 +10,13 @@ at-least-once delivery.
 - ``plan`` and ``run``: sessions, top-ups and refused taps planned in memory and written
   together; ``context``: what the other kinds are applied with;
 - ``lookups`` (the staff member and client an event names) and ``outcomes`` (refused,
-  flagged).
+  flagged);
+- ``limits``: what a stand's token is trusted with (top-up ceilings); ``held``: top-ups over
+  a ceiling, kept for an administrator to release or reject.
 """
 
 from cloud.standsync.ingest.clock import SANE_YEAR, StandClock, corrected_time
+from cloud.standsync.ingest.limits import NO_LIMITS, Limits
 from cloud.standsync.ingest.lookups import client_by_uuid
 from cloud.standsync.ingest.outcomes import Refusal, Refused
 from cloud.standsync.ingest.protocol import MAX_BATCH, BatchResult, apply_batch, last_seq
@@ -21,8 +24,10 @@ from cloud.standsync.ingest.rows import event_row
 
 __all__ = [
     "MAX_BATCH",
+    "NO_LIMITS",
     "SANE_YEAR",
     "BatchResult",
+    "Limits",
     "Refusal",
     "Refused",
     "StandClock",

@@ -5,7 +5,13 @@ request added; of the boot measured at the previous request, the skew measured t
 time from an older boot is kept as sent. A time from before the clock was set (e.g. 1970,
 SteVe #136) is corrected from the monotonic clock when the event is of the current boot:
 ``server now − (current mono_ms − event mono_ms)``; otherwise the time of receipt stands in
-(``time_source`` ``received``)."""
+(``time_source`` ``received``).
+
+Then the corrected time is bounded (``bounded_time``): one older than ``max_age_days`` before
+its receipt or more than ``MAX_AHEAD`` after it (a stand clock years ahead, an event dated
+9999-12-31) is replaced by the time of receipt (``received``) and the event flagged
+``time_out_of_bounds``; the time as sent stays in ``occurred_at_raw``. A stand's wrong clock
+can thus neither rewrite closed months nor put a date on a page that no page can show."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from datetime import datetime, timedelta
 from sync.events import Event
 
 SANE_YEAR = 2020
+MAX_AHEAD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -56,3 +63,13 @@ def corrected_time(event: Event, clock: StandClock) -> tuple[datetime, str]:
     except OverflowError:  # a clock centuries off: the time of receipt is the best there is
         return clock.now, "received"
     return clock.now, "received"
+
+
+def bounded_time(
+    at: datetime, source: str, now: datetime, max_age_days: int
+) -> tuple[datetime, str, bool]:
+    """``at`` (found by ``source``) if within [``now`` − ``max_age_days``, ``now`` +
+    ``MAX_AHEAD``], else ``now``, ``received``; the last item says whether it was replaced."""
+    if now - timedelta(days=max_age_days) <= at <= now + MAX_AHEAD:
+        return at, source, False
+    return now, "received", True

@@ -11,7 +11,12 @@ from typing import Any, Generic, TypeVar
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
 from cloud.models import Client, Stand, StandEvent, User
-from cloud.standsync.ingest.lookups import ClientRef, client_by_uuid, unknown_client
+from cloud.standsync.ingest.lookups import (
+    ClientRef,
+    client_by_uuid,
+    deleted_note,
+    unknown_client,
+)
 from cloud.standsync.ingest.outcomes import with_flag
 from cloud.standsync.ingest.plan import Plan, Row
 from sync.events import Event
@@ -33,6 +38,15 @@ class Applying:
 
     def flag(self, flag: str, note: str) -> None:
         self.row.flag, self.row.flag_note = with_flag(self.row.flag, self.row.flag_note, flag, note)
+
+    def live_client(self, p: ClientRef) -> Client | None:
+        """``client``, or None for a deleted one: the event is flagged ``deleted_client`` and
+        its applier does nothing more."""
+        client = self.client(p)
+        if client.deleted_at is None:
+            return client
+        self.flag("deleted_client", deleted_note(client.id))
+        return None
 
     def client(self, p: ClientRef) -> Client:
         """The client the payload names (now the event's client); refused when unknown."""

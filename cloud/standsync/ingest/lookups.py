@@ -1,5 +1,10 @@
 """Who an event names: the staff member behind ``actor`` and the client behind
-``client_id``/``client_uuid`` (a uuid a stand registered a client under)."""
+``client_id``/``client_uuid`` (a uuid a stand registered a client under).
+
+An ``actor`` that is a staff id is accepted only for a person who may log in at the stands
+of the event's site (``site_staff``: as the directory hands out PINs); any other is applied
+as unknown (no staff member) and the event flagged ``unknown_actor``. ``card``, ``qr`` and
+``auto`` name no one and are taken as they are."""
 
 from __future__ import annotations
 
@@ -10,7 +15,10 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.models import REGISTRATIONS, BaseModel, Client, StandEvent, User
+from cloud.standsync.directory import staff_entries
 from cloud.standsync.ingest.outcomes import Refused
+
+_MAX_ID = 2**31 - 1
 
 
 class ClientRef(Protocol):
@@ -23,11 +31,29 @@ class ClientRef(Protocol):
     def client_uuid(self) -> str | None: ...
 
 
-def staff(actor: str) -> User | None:
-    """The staff member an event's ``actor`` names, if it names one this service knows."""
-    if not actor.isdigit() or int(actor) > 2**31 - 1:
+def site_staff(site_id: int, actors: Iterable[str]) -> set[int]:
+    """The staff ids among ``actors`` accepted for events of the site's stands: those who may
+    log in at them (``directory.staff_entries``: active, not deleted, with a PIN, and an
+    attendant of this site or an operator or above)."""
+    ids = {int(a) for a in actors if a.isdigit() and int(a) <= _MAX_ID}
+    return {entry.id for entry in staff_entries(site_id, ids)} if ids else set()
+
+
+def staff(site_id: int, actor: str) -> User | None:
+    """The staff member an event's ``actor`` names, if accepted at the site (``site_staff``)."""
+    accepted = site_staff(site_id, [actor])
+    return User.get_by_id(int(actor)) if accepted else None
+
+
+def unknown_actor(actor: str) -> str | None:
+    """The note of an event whose ``actor`` names a staff id not accepted (else None)."""
+    if not actor.isdigit():
         return None
-    return User.get_or_none(User.id == int(actor))
+    note: str = _(
+        "Сотрудник №%(id)s не может работать на постах этой площадки: записан как неизвестный",
+        id=actor,
+    )
+    return note
 
 
 def tuples(query: pw.ModelSelect[Any]) -> Iterator[tuple[Any, ...]]:
@@ -73,6 +99,23 @@ def client_by_uuid(uuid: str) -> Client | None:
     client the registration was attached to."""
     client_id = clients_by_uuid([uuid]).get(uuid)
     return Client.get_by_id(client_id) if client_id is not None else None
+
+
+def deleted_ids(client_ids: Iterable[int]) -> set[int]:
+    """Those of these clients who are deleted."""
+    ids = sorted({i for i in client_ids if i <= _MAX_ID})
+    if not ids:
+        return set()
+    query = Client.select(Client.id).where(Client.id.in_(ids) & Client.deleted_at.is_null(False))
+    return {client_id for (client_id,) in tuples(query)}
+
+
+def deleted_note(client_id: int) -> str:
+    """The note of an event for a deleted client (flag ``deleted_client``): recorded, and
+    its applier changes none of the client's money, cards or comments (a session is still
+    recorded as the stand ran it)."""
+    note: str = _("Клиент №%(id)s удалён: событие записано без действия", id=client_id)
+    return note
 
 
 def unknown_client(p: ClientRef) -> Refused:

@@ -12,19 +12,27 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from cloud.config import CloudConfig
 from cloud.ledger.service import Posting
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
-from cloud.models import Client, Session, Stand, StandEvent, TariffVersion, User
+from cloud.models import Client, Session, Stand, StandEvent, TariffVersion
 from cloud.standsync import commands
+from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits, credited_on
 from cloud.standsync.ingest.lookups import (
     ClientRef,
     clients_by_uuid,
+    deleted_ids,
+    deleted_note,
     existing_ids,
+    site_staff,
     tuples,
+    unknown_actor,
     unknown_client,
 )
+from cloud.standsync.ingest.outcomes import flag_row
 from sync.events import Event
+from sync.limits import local_day
 from sync.payloads import SessionEnded, SessionStarted, TopupRecorded
 from sync.pricing import Discount
 
@@ -37,9 +45,20 @@ Deferred = Callable[[int, int | None], None]
 class Plan:
     """What a run of events reads once and what its events will write (module docstring)."""
 
-    def __init__(self, stand: Stand, events: list[Event], rules: PointsRules = bonus.OFF) -> None:
+    def __init__(
+        self,
+        stand: Stand,
+        events: list[Event],
+        rules: PointsRules = bonus.OFF,
+        limits: Limits = DEFAULT_LIMITS,
+        timezone: str = CloudConfig.timezone,
+    ) -> None:
         self.stand = stand
         self.rules = rules
+        self.limits = limits
+        self.timezone = timezone
+        # The stand's top-ups credited on each local day (its start) so far, this run's included.
+        self.credited: dict[datetime, int] = {}
         self.rows: list[Row] = []  # StandEvent rows, in order
         self.new_sessions: dict[str, Session] = {}  # started in this run (not stored yet)
         self.ended: list[Session] = []  # stored sessions this run ends
@@ -56,8 +75,7 @@ class Plan:
         """What the run's events refer to, a query (or none) per table."""
         stand = self.stand
         data = [event.data for event in events]
-        actors = {int(e.actor) for e in events if e.actor.isdigit() and int(e.actor) < 2**31}
-        self.staff_ids = existing_ids(User, actors)
+        self.staff_ids = site_staff(stand.site_id, {e.actor for e in events})
         refs = [d for d in data if isinstance(d, SessionStarted | TopupRecorded)]
         self.client_ids = existing_ids(
             Client, {r.client_id for r in refs if r.client_id is not None and r.client_id < 2**31}
@@ -105,15 +123,25 @@ class Plan:
             s.id for s in self.sessions.values() if s.ended_at is None and s.stand_id == stand.id
         ]
         self.commanded = commands.pending_session_ids(open_here)
-        self.discounts = _discounts(
+        named = (
             self.client_ids
             | set(self.uuid_clients.values())
             | {s.client_id for s in self.sessions.values()}
         )
+        self.deleted = deleted_ids(named)
+        self.discounts = _discounts(named)
 
     def staff_id(self, actor: str) -> int | None:
-        """The staff member behind ``actor``, if this service knows them."""
+        """The staff member behind ``actor``, if accepted at the stand's site (``lookups``)."""
         return int(actor) if actor.isdigit() and int(actor) in self.staff_ids else None
+
+    def check_actor(self, row: Row) -> None:
+        """Flag the planned event ``unknown_actor`` when its actor is a staff id not accepted
+        at the stand's site: it is applied with no staff member (``staff_id`` gives None)."""
+        actor = row["actor"]
+        note = unknown_actor(actor)
+        if note is not None and self.staff_id(actor) is None:
+            flag_row(row, "unknown_actor", note)
 
     def client_id(self, p: ClientRef) -> int:
         """The client the payload names; refused when unknown."""
@@ -126,6 +154,28 @@ class Plan:
         if found is None:
             raise unknown_client(p)
         return found
+
+    def over_ceiling(self, kopecks: int, at: datetime) -> str | None:
+        """Why a top-up of ``kopecks`` at ``at`` is to be held (``models.HELD_REASONS``), or
+        None: it is credited, and counts towards its day from now on (``limits``)."""
+        limits = self.limits
+        if limits.topup_kopecks and kopecks > limits.topup_kopecks:
+            return "topup"
+        day = local_day(at, self.timezone)
+        if day[0] not in self.credited:
+            self.credited[day[0]] = credited_on(self.stand.id, day)
+        if limits.stand_day_kopecks and self.credited[day[0]] + kopecks > limits.stand_day_kopecks:
+            return "stand_day"
+        self.credited[day[0]] += kopecks
+        return None
+
+    def deleted_client(self, client_id: int, row: Row) -> bool:
+        """Whether the client is deleted; if so the planned event is flagged
+        ``deleted_client``, and its applier leaves the client's money as it is."""
+        if client_id not in self.deleted:
+            return False
+        flag_row(row, "deleted_client", deleted_note(client_id))
+        return True
 
     def session(self, uuid: str) -> Session | None:
         """The session, started in this run or stored."""

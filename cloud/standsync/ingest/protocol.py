@@ -38,7 +38,8 @@ from cloud.models import Stand, StandEvent
 from cloud.standsync.ingest.appliers import APPLIERS, RUN_KINDS
 from cloud.standsync.ingest.clock import StandClock
 from cloud.standsync.ingest.context import Applying
-from cloud.standsync.ingest.lookups import staff
+from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits
+from cloud.standsync.ingest.lookups import staff, unknown_actor
 from cloud.standsync.ingest.outcomes import Refusal, Refused
 from cloud.standsync.ingest.rows import event_row
 from cloud.standsync.ingest.run import apply_run
@@ -65,18 +66,20 @@ def apply_batch(
     clock: StandClock,
     rules: PointsRules = bonus.OFF,
     timezone: str = CloudConfig.timezone,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> BatchResult:
     """Apply ``envelopes`` (parsed JSON events) from the authenticated ``stand``; ``timezone``
-    is the service's (a card's daily limit counts its calendar days).
+    is the service's (a card's daily limit and a stand's top-up ceiling count its calendar
+    days), ``limits`` what the stand is trusted with (``limits.Limits``).
 
     Two requests of one stand racing past the lock (a unique index catching the second) are
     resolved by applying the batch again: the events the first stored are duplicates then."""
     if len(envelopes) > MAX_BATCH:
         raise Refused(_("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large", 400)
     try:
-        return _apply_batch(stand, envelopes, clock, rules, timezone)
+        return _apply_batch(stand, envelopes, clock, rules, timezone, limits)
     except pw.IntegrityError:
-        return _apply_batch(stand, envelopes, clock, rules, timezone)
+        return _apply_batch(stand, envelopes, clock, rules, timezone, limits)
 
 
 def last_seq(stand: Stand) -> int:
@@ -94,7 +97,12 @@ def _batch_transaction() -> Any:
 
 
 def _apply_batch(
-    stand: Stand, envelopes: list[Any], clock: StandClock, rules: PointsRules, timezone: str
+    stand: Stand,
+    envelopes: list[Any],
+    clock: StandClock,
+    rules: PointsRules,
+    timezone: str,
+    limits: Limits,
 ) -> BatchResult:
     with _batch_transaction():
         # The contact first: it locks the stand's row (PostgreSQL) for the batch, and shares
@@ -106,7 +114,7 @@ def _apply_batch(
         changes.hold_positions()  # before any write: the batch records directory changes
         acked, by_seq, known_ids = _stored(stand, envelopes)
         fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
-        acked, refusal = _apply_events(stand, fresh, clock, acked, rules, timezone)
+        acked, refusal = _apply_events(stand, fresh, clock, acked, rules, (timezone, limits))
         return BatchResult(acked, refusal or stop)
 
 
@@ -212,7 +220,7 @@ def _apply_events(
     clock: StandClock,
     acked: int,
     rules: PointsRules,
-    timezone: str,
+    trust: tuple[str, Limits],
 ) -> tuple[int, Refusal | None]:
     """Apply the checked new events in order: runs of the common kinds together, the others
     one by one. Returns the last seq applied and the refusal that stopped it, if any."""
@@ -222,7 +230,7 @@ def _apply_events(
         if event.type not in RUN_KINDS:
             try:
                 with db_proxy.atomic():
-                    _apply_one(stand, event, raw, clock, rules)
+                    _apply_one(stand, event, raw, clock, rules, trust[1])
             except (DomainError, RuleError) as error:
                 return acked, Refusal(event.seq, error.code, error.message, 422)
             acked = event.seq
@@ -231,7 +239,7 @@ def _apply_events(
         end = index
         while end < len(fresh) and fresh[end][0].type in RUN_KINDS:
             end += 1
-        rows, refusal = apply_run(stand, clock, fresh[index:end], rules, timezone)
+        rows, refusal = apply_run(stand, clock, fresh[index:end], rules, *trust)
         if rows:
             acked = rows[-1]["seq"]
         if refusal is not None:
@@ -241,11 +249,21 @@ def _apply_events(
 
 
 def _apply_one(
-    stand: Stand, event: Event, raw: dict[str, Any], clock: StandClock, rules: PointsRules
+    stand: Stand,
+    event: Event,
+    raw: dict[str, Any],
+    clock: StandClock,
+    rules: PointsRules,
+    limits: Limits,
 ) -> None:
     """Apply an event of a rare kind on its own (the caller's savepoint undoes a refused one)."""
-    row = StandEvent.create(**event_row(stand, event, raw, clock))
-    applying = Applying(stand, event, row, row.occurred_at, staff(event.actor), rules)
+    row = StandEvent.create(**event_row(stand, event, raw, clock, limits))
+    applying = Applying(
+        stand, event, row, row.occurred_at, staff(stand.site_id, event.actor), rules
+    )
+    note = unknown_actor(event.actor)
+    if note is not None and applying.staff is None:
+        applying.flag("unknown_actor", note)
     apply = APPLIERS[event.type].apply
     assert apply is not None  # the rare kinds are applied one by one
     apply(applying, event.data)

@@ -17,6 +17,7 @@ from cloud.models import BaseModel, Comment, Session, Stand, StandEvent
 from cloud.standsync import commands
 from cloud.standsync.ingest.appliers import APPLIERS
 from cloud.standsync.ingest.clock import StandClock
+from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits
 from cloud.standsync.ingest.lookups import tuples
 from cloud.standsync.ingest.outcomes import Refusal
 from cloud.standsync.ingest.plan import Plan, Row
@@ -57,10 +58,11 @@ def apply_run(
     events: list[tuple[Event, Any]],
     rules: PointsRules,
     timezone: str,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[list[Row], Refusal | None]:
     """Plan and write ``events`` (each with its JSON as received); the rows written, in
     order, and the refusal of the event that stopped the run, if any."""
-    plan = Plan(stand, [event for event, _raw in events], rules)
+    plan = Plan(stand, [event for event, _raw in events], rules, limits, timezone)
     refusal = _plan_events(plan, clock, events)
     _write(plan, timezone)
     return plan.rows, refusal
@@ -69,7 +71,8 @@ def apply_run(
 def _plan_events(plan: Plan, clock: StandClock, events: list[tuple[Event, Any]]) -> Refusal | None:
     """Plan the events in order; the refusal of the first that cannot be applied."""
     for event, raw in events:
-        row = event_row(plan.stand, event, raw, clock)
+        row = event_row(plan.stand, event, raw, clock, plan.limits)
+        plan.check_actor(row)
         planner = APPLIERS[event.type].plan
         assert planner is not None  # a run holds only RUN_KINDS
         try:

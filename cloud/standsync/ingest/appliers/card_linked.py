@@ -1,5 +1,6 @@
 """``card.linked``: a card UID is linked to the client; one another client holds is skipped
-(flag ``credential_conflict``)."""
+(flag ``credential_conflict``), and none is linked to a deleted client (flag
+``deleted_client``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from sync.payloads import CardLinked
 
 
 def apply(a: Applying, p: CardLinked) -> None:
-    link(a, a.client(p), "card", p.uid)
+    client = a.live_client(p)
+    if client is not None:
+        link(a, client, "card", p.uid)
 
 
 APPLIER = Applier[CardLinked](apply=apply)

@@ -1,7 +1,8 @@
 """``comment.added``: a staff member's comment joins the client's comment history (with the
 stand and the author), on the session it names when that is the client's session (else on
 the client, flag ``unknown_session``). A comment whose uuid was already applied (resent under
-a new id) has no second effect (flag ``duplicate_comment``)."""
+a new id) has no second effect (flag ``duplicate_comment``), nor does one on a deleted client
+(flag ``deleted_client``)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ def _already_applied(a: Applying) -> bool:
 
 
 def apply(a: Applying, p: CommentAdded) -> None:
-    client = a.client(p)
+    client = a.live_client(p)
+    if client is None:
+        return
     if _already_applied(a):
         a.flag("duplicate_comment", _("Этот комментарий уже сохранён"))
         return

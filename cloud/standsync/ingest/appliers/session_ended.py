@@ -13,6 +13,9 @@
 - Bonus points the stand spent towards the cost are spent from the central balance after the
   postings; what they do not cover is charged in money (flag ``points_short``). Points
   accrue on the money charged when the rules accrue on charges.
+- The end of a session of a deleted client ends the session as the stand told it, and
+  charges, spends and accrues nothing (flag ``deleted_client``): a deleted client's money
+  never changes; Diagnostics lists the session as not charged.
 - An end that took a card with a daily limit over that limit on the session's day is applied
   as usual (the stand let it finish) and flagged by ``cloud.clients.corporate`` when the run
   is written (``Session.over_daily_limit``, flag ``over_daily_limit``)."""
@@ -91,6 +94,9 @@ def plan(run: Plan, p: SessionEnded, row: Row) -> None:
             repriced=repriced,
         )
         flag_row(row, "price_mismatch", note)
+    if run.deleted_client(session.client_id, row):
+        flag_row(row, "deleted_client", _("Списание %(cost)s коп. не проведено", cost=cost))
+        return
     if p.points_spent:  # the charge waits for the points' check (written after the postings)
 
         def spend(event_id: int, session_id: int | None) -> None:

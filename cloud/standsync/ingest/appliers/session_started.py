@@ -2,7 +2,8 @@
 
 A ``session.started`` for a session uuid already known never reopens or changes it
 (lbbrhzn/ocpp #2135): stored, flagged ``session_exists``. The client and the tariff version
-must be known here, else the event is refused."""
+must be known here, else the event is refused. A session of a deleted client is recorded as
+the stand ran it (its end must find it) and flagged ``deleted_client``."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def plan(run: Plan, p: SessionStarted, row: Row) -> None:
     if version_id not in run.versions:
         raise Refused(_("Версия тарифа %(id)s неизвестна", id=version_id), "unknown_tariff_version")
     row["client"] = client_id
+    run.deleted_client(client_id, row)
     run.new_sessions[p.session_uuid] = Session(
         uuid=p.session_uuid,
         client=client_id,

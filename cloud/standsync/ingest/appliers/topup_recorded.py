@@ -1,7 +1,10 @@
 """``topup.recorded``: money an attendant took at the stand is credited to the client.
 
 A top-up whose uuid was already applied (resent under a new id) has no second effect (flag
-``duplicate_topup``). Points accrue on it when the rules accrue on top-ups."""
+``duplicate_topup``). One above a ceiling of the configuration (per top-up, per stand per
+day: ``limits``) is stored and held for review, not credited (flag ``topup_held``,
+``held``); so is one for a deleted client (flag ``deleted_client``), which can only be
+rejected. Points accrue on a credited one when the rules accrue on top-ups."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from flask_babel import gettext as _
 
 from cloud.fields import MAX_AMOUNT_KOPECKS
 from cloud.ledger.service import Posting
+from cloud.standsync.ingest import held
 from cloud.standsync.ingest.context import Applier
 from cloud.standsync.ingest.outcomes import Refused, flag_row
 from cloud.standsync.ingest.plan import Plan, Row
+from sync.money import format_kopecks
 from sync.payloads import TopupRecorded
 
 
@@ -39,9 +44,31 @@ def plan(run: Plan, p: TopupRecorded, row: Row) -> None:
         created_by_id=run.staff_id(row["actor"]),
         created_at=row["occurred_at"],
     )
+    if run.deleted_client(client_id, row):
+        reason: str | None = "deleted_client"
+    else:
+        reason = run.over_ceiling(p.amount_kopecks, row["occurred_at"])
+    if reason is not None:
+        _hold(run, client_id, posting, reason, row)
+        return
     run.posting(None, posting)
     if run.rules.accrual_on == "topup":
         run.accrue(client_id, p.amount_kopecks, row["occurred_at"])
+
+
+def _hold(run: Plan, client_id: int, posting: Posting, reason: str, row: Row) -> None:
+    note = _(
+        "Пополнение на %(sum)s задержано для проверки (%(why)s): не зачислено",
+        sum=format_kopecks(posting.amount_kopecks),
+        why=held.reason_labels()[reason],
+    )
+    flag_row(row, "topup_held", note)
+    stand = run.stand
+
+    def keep(event_id: int, _session_id: int | None) -> None:
+        held.hold(event_id, client_id, stand, posting, reason)
+
+    run.defer(None, keep)
 
 
 APPLIER = Applier[TopupRecorded](subject=lambda p: p.topup_uuid, check=check, plan=plan)
