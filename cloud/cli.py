@@ -84,7 +84,7 @@ def init() -> None:
     "--role", required=True, type=click.Choice(["attendant", "operator", "administrator", "owner"])
 )
 @click.option("--site", "sites", multiple=True, help="Site name (repeatable); created if missing")
-@click.option("--pin", default="", help="PIN for stand screens (4-8 digits)")
+@click.option("--pin", default="", help="PIN for stand screens (6-8 digits)")
 def create_user(name: str, phone: str, role: str, sites: tuple[str, ...], pin: str) -> None:
     """Create a staff member; the password is read from standard input."""
     from cloud.staff.service import create_staff

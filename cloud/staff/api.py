@@ -50,7 +50,7 @@ class StaffCreate(BaseModel):
     role: str = Field(description="attendant, operator, administrator or owner")
     site_ids: list[int] = Field(default_factory=list)
     password: str = Field(description="at least 8 characters")
-    pin: str = Field(default="", description="4 to 8 digits for stand screens; empty for none")
+    pin: str = Field(default="", description="6 to 8 digits for stand screens; empty for none")
 
 
 class StaffPatch(BaseModel):

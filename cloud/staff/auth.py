@@ -56,9 +56,15 @@ def set_password(user: User, password: str) -> None:
     user.session_version += 1
 
 
+MIN_PIN_DIGITS, MAX_PIN_DIGITS = 6, 8
+
+
 def set_pin(user: User, pin: str) -> None:
-    if not (pin.isdigit() and 4 <= len(pin) <= 8):
-        raise RuleError(_("PIN — от 4 до 8 цифр"), "bad_pin")
+    """A new PIN: 6 to 8 digits (a stand locks a staff member out after a few wrong tries, so
+    a million PINs hold for years). PINs of 4 or 5 digits set before keep working: only the
+    hash reaches the stand."""
+    if not (pin.isascii() and pin.isdigit() and MIN_PIN_DIGITS <= len(pin) <= MAX_PIN_DIGITS):
+        raise RuleError(_("PIN — от 6 до 8 цифр"), "bad_pin")
     user.pin_hash = generate_password_hash(pin, method=PASSWORD_METHOD)
 
 

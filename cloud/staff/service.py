@@ -289,7 +289,7 @@ def change_password(actor: User | None, user: User, password: str) -> None:
 
 
 def change_pin(actor: User | None, user: User, pin: str) -> None:
-    """Set the PIN for stand screens (4–8 digits, stored hashed)."""
+    """Set the PIN for stand screens (6–8 digits, stored hashed)."""
     _check_may_manage(actor, user)
     set_pin(user, pin)
     with db_proxy.atomic():

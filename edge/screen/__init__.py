@@ -34,7 +34,8 @@ ends the session at the next request) and the time of the last touch; after
 ``screen_idle_lock_s`` without one the attendant is signed out and the screen goes back to
 the customer's display (the next request is sent there, and the page's script goes there by
 itself; so do the staff list and the PIN keypad when left untouched that long). Five wrong
-PINs lock that staff member out for a minute.
+PINs in a row lock that staff member out for a minute, each next lock twice as long (at most
+30 minutes); the count is in the stand's database, so a restart keeps it (``pins``).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def create_state_app(stand: Stand | StandParts) -> Flask:
 
 def init_app(app: Flask, parts: StandParts, state: Callable[[], dict[str, Any]]) -> None:
     """Add the touchscreen to ``app``: ``state()`` is what ``/api/state`` says."""
-    app.extensions[EXTENSION] = ScreenContext(parts, state, PinGuard())
+    app.extensions[EXTENSION] = ScreenContext(parts, state, PinGuard(parts.store))
     app.config.update(
         BABEL_DEFAULT_LOCALE="ru",
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),

@@ -37,7 +37,7 @@ def _new_form(**changes: Any) -> dict[str, Any]:
         "phone": "8 (901) 555-44-33",
         "role": "operator",
         "password": "long-enough-1",
-        "pin": "2468",
+        "pin": "246802",
     }
     form.update(changes)
     return form
@@ -139,7 +139,7 @@ def test_administrator_creates_a_staff_member(as_role: Any, world: World, app: F
     assert response.headers["Location"] == f"/staff/{user.id}"
     assert (user.full_name, user.role, user.active) == ("Мария Иванова", "operator", True)
     assert {link.site_id for link in user.site_links} == {world.site_a.id, world.site_b.id}
-    assert user.pin_hash != "2468" and check_password_hash(user.pin_hash, "2468")
+    assert user.pin_hash != "246802" and check_password_hash(user.pin_hash, "246802")
     assert "Мария Иванова создан" in _alert(browser.get(response.headers["Location"]))
     assert login(app.test_client(), "+79015554433", "long-enough-1").status_code == 302
 
@@ -157,8 +157,8 @@ def test_pin_is_optional_when_creating(as_role: Any, world: World) -> None:
         ({"phone": "12-34"}, 400, "Некорректный номер телефона"),
         ({"phone": "8 900 000 00 01"}, 409, "Сотрудник с таким телефоном уже есть"),
         ({"password": "short"}, 400, "Пароль должен быть не короче 8 символов"),
-        ({"pin": "12a4"}, 400, "PIN — от 4 до 8 цифр"),
-        ({"pin": "123"}, 400, "PIN — от 4 до 8 цифр"),
+        ({"pin": "12a4"}, 400, "PIN — от 6 до 8 цифр"),
+        ({"pin": "123"}, 400, "PIN — от 6 до 8 цифр"),
         ({"role": "superuser"}, 400, "Неизвестная роль"),
         ({"site_ids": ["999"]}, 400, "Неизвестная площадка"),
         ({"site_ids": ["abc"]}, 400, "Неизвестная площадка"),
@@ -294,7 +294,7 @@ def test_administrator_cannot_change_an_owner(as_role: Any, world: World) -> Non
             f"/staff/{owner.id}/password",
             {"password": "new-password-1", "password_again": "new-password-1"},
         ),
-        (f"/staff/{owner.id}/pin", {"pin": "9999"}),
+        (f"/staff/{owner.id}/pin", {"pin": "999999"}),
         (f"/staff/{owner.id}/active", {"active": "0"}),
         (f"/staff/{owner.id}/tokens", {}),
     ]
@@ -407,14 +407,16 @@ def test_pin_is_set_hashed(as_role: Any, world: World) -> None:
     assert "13572468" not in stored and check_password_hash(stored, "13572468")
 
 
-@pytest.mark.parametrize("pin", ["", "123", "123456789", "12 34", "abcd"])
+@pytest.mark.parametrize(
+    "pin", ["", "123", "1234", "12345", "123456789", "12 34", "abcd", "١٢٣٤٥٦"]
+)
 def test_bad_pin_is_refused(as_role: Any, world: World, pin: str) -> None:
     before = _snapshot()
     response = post_form(
         as_role("administrator"), f"/staff/{world.users['attendant'].id}/pin", {"pin": pin}
     )
     assert response.status_code == 400
-    assert "PIN — от 4 до 8 цифр" in _alert(response)
+    assert "PIN — от 6 до 8 цифр" in _alert(response)
     assert _snapshot() == before
 
 
