@@ -29,9 +29,16 @@ class CloudConfig:
     secret_key: str = ""  # empty: generated once and kept in <data_dir>/secret_key
     timezone: str = "Europe/Moscow"
     default_locale: str = "ru"
-    login_max_failures: int = 5  # per account, then locked for login_lock_minutes
-    login_max_failures_per_address: int = 20
-    login_lock_minutes: int = 15
+    # Log-in throttling (cloud/staff/auth.py): failures allowed before delays start, for an
+    # account from one address or one known browser, an account from anywhere, an address;
+    # the first delay (doubled at each further failure, at most the maximum); how long a quiet
+    # key takes to be forgotten.
+    login_free_failures: int = 5
+    login_free_failures_per_account: int = 20
+    login_free_failures_per_address: int = 20
+    login_delay_seconds: int = 30
+    login_max_delay_seconds: int = 900
+    login_forget_hours: int = 24
     max_request_bytes: int = 2 * 1024 * 1024
     trusted_proxy_count: int = 0  # >0 only behind a reverse proxy that sets X-Forwarded-For
     page_size: int = 50

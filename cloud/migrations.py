@@ -25,6 +25,7 @@ from cloud.models import (
     Credential,
     DirectoryChange,
     DirectoryCounter,
+    FailedLogin,
     LedgerEntry,
     Mailing,
     MailingRecipient,
@@ -288,6 +289,12 @@ def _add_change_triggers(database: peewee.Database) -> None:
     changetriggers.install(database)
 
 
+def _add_account_safety(database: peewee.Database) -> None:
+    """Version 15: failed log-ins kept for the owner (cloud/staff/auth.py; ``login_throttle``
+    keeps its columns, its keys now also name an account at an address and known browsers)."""
+    database.create_tables([FailedLogin])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -300,6 +307,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (9, _add_comment_stands),
     (11, _sync_repairs),
     (12, _add_change_triggers),
+    (15, _add_account_safety),
 ]
 BASE_VERSION = 1
 

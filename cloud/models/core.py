@@ -97,12 +97,24 @@ class ApiToken(BaseModel):
 
 
 class LoginThrottle(BaseModel):
-    """Failed log-ins per account (``phone:+7…``) and per address (``addr:1.2.3.4``)."""
+    """Log-in tries counted under one key (``cloud.staff.auth``): an account from one address
+    (``pair:+7…@1.2.3.4``), an account from anywhere (``phone:+7…``), an address
+    (``addr:1.2.3.4``) or a known browser (``device:…``). ``locked_until``: no try under this
+    key is checked before then; ``updated_at``: the last try counted."""
 
     key = pw.CharField(max_length=100, unique=True)
     failures = pw.IntegerField(default=0)
     locked_until = UtcDateTimeField(null=True)
     updated_at = UtcDateTimeField(default=utcnow)
+
+
+class FailedLogin(BaseModel):
+    """A failed log-in, shown to the owner (``cloud.staff.auth.FAILED_LOGINS_KEPT`` long)."""
+
+    at = UtcDateTimeField(index=True)
+    phone = pw.CharField(max_length=40)  # as typed (normalised when it reads as a phone)
+    address = pw.CharField(max_length=64)
+    known_browser = pw.BooleanField(default=False)
 
 
 class Tariff(BaseModel):

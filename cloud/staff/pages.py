@@ -1,5 +1,6 @@
 """Staff pages: the users list, a user card (view, edit, password, PIN, activity, API tokens,
-delete) and the new-user form. The rules live in ``cloud.staff.service``."""
+delete), the new-user form and, for the owner, failed log-ins and the delays they earned.
+The rules live in ``cloud.staff.service`` and ``cloud.staff.auth``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from flask_babel import gettext as _
 from flask_login import login_user
 from werkzeug.datastructures import MultiDict
 
+from cloud.clock import app_now
 from cloud.errors import DomainError, ValidationFailed
 from cloud.models import Site, User
 from cloud.permissions import Capability, requires
+from cloud.staff import auth
 from cloud.staff import service as staffbook
 from cloud.staff.loginpages import StaffPrincipal
 from cloud.web import acting_user
@@ -252,3 +255,39 @@ def revoke_token(user_id: int) -> Any:
         return _failed(user_id, error)
     flash(_("Токен отозван"), "success")
     return redirect(url_for("staff.card", user_id=user.id))
+
+
+def _throttle_label(key: str) -> str:
+    """What a throttle key is about, in words (``cloud.staff.auth``'s keys)."""
+    kind, _sep, rest = key.partition(":")
+    if kind == "pair":
+        phone, _at, address = rest.rpartition("@")
+        return _("Вход %(phone)s с адреса %(address)s", phone=phone, address=address)
+    if kind == "phone":
+        return _("Вход %(phone)s с любого адреса", phone=rest)
+    if kind == "addr":
+        return _("Адрес %(address)s", address=rest)
+    return _("Знакомый браузер сотрудника")
+
+
+@bp.get("/failed-logins")
+@requires(Capability.DELETE_STAFF)  # the owner's
+def logins() -> Any:
+    return render_template(
+        "staff/logins.html",
+        throttles=auth.current_throttles(app_now()),
+        failures=auth.recent_failed_logins(),
+        throttle_label=_throttle_label,
+    )
+
+
+@bp.post("/failed-logins/clear")
+@requires(Capability.DELETE_STAFF)
+def clear_throttle() -> Any:
+    throttle_id = request.form.get("throttle_id", "")
+    valid = throttle_id.isdigit() and 0 < int(throttle_id) <= staffbook.MAX_ID
+    if valid and auth.clear_throttle(int(throttle_id)):
+        flash(_("Задержка снята"), "success")
+    else:
+        flash(_("Такой задержки нет: она уже снята или истекла"), "error")
+    return redirect(url_for("staff.logins"))
