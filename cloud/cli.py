@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -102,13 +103,15 @@ def create_user(name: str, phone: str, role: str, sites: tuple[str, ...], pin: s
 
 @main.command("api-token")
 @click.option("--phone", required=True)
-def api_token(phone: str) -> None:
+@click.option("--days", type=int, default=None, help="how long it works (default: api_token_days)")
+def api_token(phone: str, days: int | None) -> None:
     """Print a new API token for the staff member with this phone (alone on the last line)."""
+    from cloud.errors import DomainError
     from cloud.models import User
-    from cloud.staff.auth import new_api_token
+    from cloud.staff.service import issue_token
     from sync.phones import normalise_phone
 
-    _config, _database = _open_database()
+    config, _database = _open_database()
     try:
         normalised = normalise_phone(phone)
     except RuleError as error:
@@ -116,8 +119,13 @@ def api_token(phone: str) -> None:
     user = User.get_or_none((User.phone == normalised) & User.deleted_at.is_null() & User.active)
     if user is None:
         raise click.ClickException("no active user with this phone")
+    try:
+        days = config.api_token_days if days is None else days
+        token = issue_token(None, user, days, datetime.now(UTC))
+    except DomainError as error:
+        raise click.ClickException(error.message) from error
     click.echo(f"API token for {user.full_name} (shown once, keep it secret):")
-    click.echo(new_api_token(user))
+    click.echo(token)
 
 
 class CentralServer(BaseApplication):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 ENV_PREFIX = "AQUASTAND_"
+DEFAULT_API_TOKEN_DAYS = 90
 
 
 def default_data_dir() -> Path:
@@ -39,6 +40,7 @@ class CloudConfig:
     login_delay_seconds: int = 30
     login_max_delay_seconds: int = 900
     login_forget_hours: int = 24
+    api_token_days: int = DEFAULT_API_TOKEN_DAYS  # an API token works this long after issue
     max_request_bytes: int = 2 * 1024 * 1024
     trusted_proxy_count: int = 0  # >0 only behind a reverse proxy that sets X-Forwarded-For
     page_size: int = 50

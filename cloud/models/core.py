@@ -87,11 +87,15 @@ class UserSite(BaseModel):
 
 
 class ApiToken(BaseModel):
-    """A per-user bearer token for the JSON API; only its SHA-256 is stored."""
+    """A per-user bearer token for the JSON API; only its SHA-256 is stored. It works until
+    ``expires_at`` (none: never works) unless revoked (by hand, a password change, deletion)."""
 
     user = pw.ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    # Who issued it: the user or an owner (None: the command line).
+    issued_by = pw.ForeignKeyField(User, null=True, backref="tokens_issued", on_delete="SET NULL")
     token_hash = pw.CharField(max_length=64, unique=True)
     created_at = UtcDateTimeField(default=utcnow)
+    expires_at = UtcDateTimeField(null=True)
     last_used_at = UtcDateTimeField(null=True)
     revoked_at = UtcDateTimeField(null=True)
 

@@ -34,8 +34,8 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from cloud.config import CloudConfig
-from cloud.db import db_proxy, is_postgresql
+from cloud.config import DEFAULT_API_TOKEN_DAYS, CloudConfig
+from cloud.db import db_proxy, is_postgresql, utcnow
 from cloud.models import ApiToken, FailedLogin, LoginThrottle, User
 from sync.errors import RuleError
 from sync.phones import normalise_phone
@@ -52,17 +52,35 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def new_api_token(user: User) -> str:
+def new_api_token(
+    user: User,
+    issued_by: User | None = None,
+    days: int = DEFAULT_API_TOKEN_DAYS,
+    now: datetime | None = None,
+) -> str:
+    """A new API token for ``user``, working ``days`` from ``now``; only its hash is kept.
+    Who may issue it is ``cloud.staff.service.issue_token``'s rule."""
     token = "aqs_" + secrets.token_urlsafe(32)
-    ApiToken.create(user=user, token_hash=hash_secret(token))
+    now = now or utcnow()
+    ApiToken.create(
+        user=user,
+        issued_by=issued_by,
+        token_hash=hash_secret(token),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+    )
     return token
 
 
 def user_for_api_token(token: str, now: datetime) -> User | None:
-    """The active staff member whose unrevoked API token this is (its use noted at ``now``),
-    or None."""
+    """The active staff member whose unrevoked, unexpired API token this is (its use noted at
+    ``now``), or None."""
     digest = hash_secret(token)
-    row = ApiToken.get_or_none((ApiToken.token_hash == digest) & ApiToken.revoked_at.is_null())
+    row = ApiToken.get_or_none(
+        (ApiToken.token_hash == digest)
+        & ApiToken.revoked_at.is_null()
+        & (ApiToken.expires_at > now)
+    )
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     user = row.user

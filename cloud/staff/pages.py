@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_user
 from werkzeug.datastructures import MultiDict
@@ -130,6 +130,7 @@ def _render_card(
         user_sites=staffbook.sites_of([user])[user.id],
         tokens=staffbook.list_tokens(user),
         may_manage=staffbook.may_manage(actor, user),
+        may_issue_token=staffbook.may_issue_token(actor, user),
         is_self=actor.id == user.id,
         error=error,
         values=_values(form, user),
@@ -236,10 +237,12 @@ def create_token(user_id: int) -> Any:
     shown again (no redirect, unlike the other forms)."""
     user = staffbook.get_staff(user_id)
     try:
-        token = staffbook.issue_token(acting_user(), user)
+        days = current_app.config["AQ"].api_token_days
+        token = staffbook.issue_token(acting_user(), user, days, app_now())
     except (DomainError, RuleError) as error:
         return _failed(user_id, error)
-    return _render_card(user, new_token=token)
+    page, status = _render_card(user, new_token=token)
+    return page, status, {"Cache-Control": "no-store"}
 
 
 @bp.post("/<int:user_id>/tokens/revoke")

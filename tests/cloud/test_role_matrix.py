@@ -34,6 +34,10 @@ PUBLIC_ENDPOINTS = {
     "syncapi.directory",
 }
 
+# Rules past the matrix, for the walk's target (another staff member): an administrator has
+# manage_staff but issues API tokens only for themselves (cloud/staff/service.py).
+REFUSED_BEYOND_THE_MATRIX = {("staff.create_token", "administrator")}
+
 
 def _routes() -> list[tuple[str, str, str]]:
     app = create_app(data_dir=tempfile.mkdtemp(prefix="aq-routes-"), secret_key="routes")
@@ -142,6 +146,7 @@ def test_route_answers_role_as_the_matrix_says(
     app: Flask, world: World, role: str | None, rule: str, endpoint: str, method: str
 ) -> None:
     capability = app.view_functions[endpoint].required_capability
+    beyond = (endpoint, role) in REFUSED_BEYOND_THE_MATRIX
     response = _request(app, world, role, rule, method)
     assert response.status_code != 500, response.get_data(as_text=True)[:500]
     if role is None:
@@ -149,7 +154,7 @@ def test_route_answers_role_as_the_matrix_says(
             response.status_code,
             response.headers.get("Location"),
         )
-    elif capability is not None and not role_can(role, capability):
+    elif (capability is not None and not role_can(role, capability)) or beyond:
         assert response.status_code == 403, response.get_data(as_text=True)[:300]
     else:
         assert response.status_code not in (401, 403), response.get_data(as_text=True)[:300]

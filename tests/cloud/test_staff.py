@@ -501,7 +501,7 @@ def test_owner_deletes_a_staff_member(as_role: Any, world: World, app: Flask) ->
 def test_token_is_shown_once_works_and_can_be_revoked(
     as_role: Any, world: World, app: Flask
 ) -> None:
-    browser = as_role("administrator")
+    browser = as_role("owner")
     target = world.users["attendant"]
     response = post_form(browser, f"/staff/{target.id}/tokens", {})
     assert response.status_code == 200
