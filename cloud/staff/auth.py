@@ -23,6 +23,7 @@ Log-in throttling (``authenticate``), so that guessing is slow and nobody can lo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -36,6 +37,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from cloud.config import DEFAULT_API_TOKEN_DAYS, CloudConfig
 from cloud.db import db_proxy, is_postgresql, utcnow
+from cloud.errors import DomainError, ValidationFailed
 from cloud.models import ApiToken, FailedLogin, LoginThrottle, User
 from sync.errors import RuleError
 from sync.phones import normalise_phone
@@ -90,9 +92,23 @@ def user_for_api_token(token: str, now: datetime) -> User | None:
     return user
 
 
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of zxcvbn's list (from leaked password sets, in lower
+    case; the ``zxcvbn`` package, MIT licence): none of them is accepted (ASVS 6.2.4)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
 def set_password(user: User, password: str) -> None:
+    """A new password: at least 8 characters and none of the common ones (in any case)."""
     if len(password) < 8:
         raise RuleError(_("Пароль должен быть не короче 8 символов"), "weak_password")
+    if password.casefold() in common_passwords():
+        raise RuleError(
+            _("Это один из самых распространённых паролей: придумайте другой"), "common_password"
+        )
     user.password_hash = generate_password_hash(password, method=PASSWORD_METHOD)
     user.session_version += 1
 
@@ -235,6 +251,20 @@ def authenticate(
         known_browser=any(k.startswith("device:") for k in keys),
     )
     return LoginResult()
+
+
+def check_current_password(user: User, password: str, config: CloudConfig, now: datetime) -> None:
+    """Refuse unless ``password`` is ``user``'s (asked before they change their own). Tries
+    are counted like log-ins, under ``own:<id>``: a session left open must not become a way
+    to guess the password."""
+    key = {f"own:{user.id}": config.login_free_failures}
+    wait_s = _count_try(key, config, now)
+    if wait_s:
+        message = _("Слишком много неудачных попыток. Повторите через %(s)d с.", s=wait_s)
+        raise DomainError(message, "throttled", 429)
+    if not check_password_hash(user.password_hash or _DUMMY_HASH, password):
+        raise ValidationFailed(_("Текущий пароль введён неверно"), "wrong_current_password")
+    LoginThrottle.delete().where(LoginThrottle.key.in_(list(key))).execute()
 
 
 def current_throttles(now: datetime) -> list[LoginThrottle]:

@@ -4,11 +4,13 @@ The rules live in ``cloud.staff.service`` and ``cloud.staff.auth``."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import login_user
+from flask_login import current_user, login_user
 from werkzeug.datastructures import MultiDict
 
 from cloud.clock import app_now
@@ -172,18 +174,31 @@ def update(user_id: int) -> Any:
     return redirect(url_for("staff.card", user_id=user.id))
 
 
+def _change_password(user: User) -> None:
+    """The password form's change (the current password first, for one's own)."""
+    form = request.form
+    if form.get("password", "") != form.get("password_again", ""):
+        raise ValidationFailed(_("Пароли не совпадают"), "password_mismatch")
+    actor = acting_user()
+    if actor.id == user.id:
+        config = current_app.config["AQ"]
+        staffbook.change_own_password(
+            user, form.get("current_password", ""), form.get("password", ""), config, app_now()
+        )
+    else:
+        staffbook.change_password(actor, user, form.get("password", ""))
+    _keep_own_session(user)
+
+
 @bp.post("/<int:user_id>/password")
 @requires(Capability.MANAGE_STAFF)
 def password(user_id: int) -> Any:
     user = staffbook.get_staff(user_id)
     try:
-        if request.form.get("password", "") != request.form.get("password_again", ""):
-            raise ValidationFailed(_("Пароли не совпадают"), "password_mismatch")
-        staffbook.change_password(acting_user(), user, request.form.get("password", ""))
+        _change_password(user)
     except (DomainError, RuleError) as error:
         return _failed(user_id, error)
-    _keep_own_session(user)
-    flash(_("Пароль изменён; прочие сеансы сотрудника завершены"), "success")
+    flash(_("Пароль изменён; прочие сеансы и API-токены сотрудника завершены"), "success")
     return redirect(url_for("staff.card", user_id=user.id))
 
 
@@ -294,3 +309,79 @@ def clear_throttle() -> Any:
     else:
         flash(_("Такой задержки нет: она уже снята или истекла"), "error")
     return redirect(url_for("staff.logins"))
+
+
+# ---- one's own account: every staff member ------------------------------------------------
+
+
+def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A page of the signed-in staff member's own account: no capability beyond signing in
+    (the role-matrix walk reads ``required_capability`` None as "every role")."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        return view(*args, **kwargs)
+
+    wrapped.required_capability = None  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _render_me(error: DomainError | RuleError | None = None, new_token: str | None = None) -> Any:
+    user = User.get_by_id(acting_user().id)
+    page = render_template(
+        "staff/me.html",
+        user=user,
+        user_sites=staffbook.sites_of([user])[user.id],
+        tokens=staffbook.list_tokens(user),
+        role_labels=staffbook.ROLE_LABELS,
+        error=error.message if error else None,
+        new_token=new_token,
+    )
+    headers = {"Cache-Control": "no-store"} if new_token else {}
+    return page, _status(error) if error else 200, headers
+
+
+@bp.get("/me")
+@signed_in
+def me() -> Any:
+    return _render_me()
+
+
+@bp.post("/me/password")
+@signed_in
+def my_password() -> Any:
+    try:
+        _change_password(User.get_by_id(acting_user().id))
+    except (DomainError, RuleError) as error:
+        return _render_me(error)
+    flash(_("Пароль изменён; прочие сеансы и API-токены завершены"), "success")
+    return redirect(url_for("staff.me"))
+
+
+@bp.post("/me/tokens")
+@signed_in
+def my_token() -> Any:
+    user = User.get_by_id(acting_user().id)
+    try:
+        days = current_app.config["AQ"].api_token_days
+        token = staffbook.issue_token(user, user, days, app_now())
+    except (DomainError, RuleError) as error:
+        return _render_me(error)
+    return _render_me(new_token=token)
+
+
+@bp.post("/me/tokens/revoke")
+@signed_in
+def revoke_my_token() -> Any:
+    user = User.get_by_id(acting_user().id)
+    try:
+        token_id = request.form.get("token_id", "")
+        if not token_id.isdigit():
+            raise ValidationFailed(_("Токен не найден"), "bad_token")
+        staffbook.revoke_token(user, user, int(token_id))
+    except (DomainError, RuleError) as error:
+        return _render_me(error)
+    flash(_("Токен отозван"), "success")
+    return redirect(url_for("staff.me"))

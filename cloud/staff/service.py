@@ -28,11 +28,12 @@ import peewee
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cloud.models import ROLES, ApiToken, Site, User, UserSite, name_search_key
 from cloud.permissions import Capability, role_can
-from cloud.staff.auth import new_api_token, set_password, set_pin
+from cloud.staff.auth import check_current_password, new_api_token, set_password, set_pin
 from sync.errors import RuleError
 from sync.lengths import MAX_NAME
 from sync.phones import normalise_phone
@@ -287,8 +288,23 @@ def update_staff(actor: User | None, user: User, changes: StaffChanges) -> User:
 
 
 def change_password(actor: User | None, user: User, password: str) -> None:
-    """Set a new password; every web session and API token of the user ends."""
+    """Set someone else's new password; every web session and API token of the user ends.
+    One's own goes through ``change_own_password``, which asks for the current one."""
     _check_may_manage(actor, user)
+    if actor is not None and actor.id == user.id:
+        raise Forbidden(_("Свой пароль меняют, указав текущий"), "own_password")
+    _save_password(user, password)
+
+
+def change_own_password(
+    user: User, current: str, password: str, config: CloudConfig, now: datetime
+) -> None:
+    """``user`` changes their own password, giving the current one first."""
+    check_current_password(user, current, config, now)
+    _save_password(user, password)
+
+
+def _save_password(user: User, password: str) -> None:
     set_password(user, password)
     with db_proxy.atomic():
         user.save()

@@ -370,6 +370,7 @@ def test_own_new_password_keeps_this_session_only(as_role: Any, world: World) ->
     here, elsewhere = as_role("administrator"), as_role("administrator")
     me = world.users["administrator"]
     form = {"password": "brand-new-pass", "password_again": "brand-new-pass"}
+    form["current_password"] = PASSWORD  # one's own: the current one first
     assert post_form(here, f"/staff/{me.id}/password", form).status_code == 302
     assert not _bounced(here)
     assert _bounced(elsewhere)
