@@ -12,7 +12,7 @@ import click
 import peewee
 from gunicorn.app.base import BaseApplication
 
-from cloud.config import CloudConfig, load_config
+from cloud.config import CloudConfig, load_config, prepare_data_dir
 from cloud.db import bind
 from cloud.errors import DomainError
 from sync.errors import RuleError
@@ -20,7 +20,7 @@ from sync.errors import RuleError
 
 def _open_database() -> Any:
     config = load_config()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(config)
     return config, bind(config.effective_database_url)
 
 

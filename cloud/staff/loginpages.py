@@ -3,6 +3,10 @@
 A web session carries the user's ``session_version``; bumping it (log-out, deactivation, role or
 password change) ends every session of that user at once.
 
+A session ends ``session_idle_minutes`` after the last page the user opened or form they sent
+(a page's own background requests, ``Sec-Fetch-Mode`` other than ``navigate``, do not count)
+and ``session_max_hours`` after the log-in, whatever happens.
+
 A successful log-in also leaves a signed device cookie (``DEVICE_COOKIE``, a year): the browser
 is then known for that account, and failed log-ins from elsewhere never slow it down (see
 ``cloud.staff.auth``'s notes on throttling)."""
@@ -83,13 +87,38 @@ def local_target(target: str) -> str | None:
     return target
 
 
-def _start_session(user: User) -> None:
-    """A fresh session (no fixation), keeping only the chosen language."""
+def _fresh_session() -> None:
+    """An empty session (no fixation), keeping only the chosen language."""
     lang = session.get("lang")
     session.clear()
     if lang:
         session["lang"] = lang
+
+
+def _start_session(user: User) -> None:
+    _fresh_session()
     login_user(StaffPrincipal(user))
+    session["login_at"] = session["seen_at"] = app_now().timestamp()
+
+
+@bp.before_app_request
+def _end_stale_session() -> None:
+    """Sign out a session idle too long or open too long (see the module's notes)."""
+    if "_user_id" not in session:
+        return
+    config = current_app.config["AQ"]
+    now = app_now().timestamp()
+    started, seen = session.get("login_at"), session.get("seen_at")
+    if (
+        not isinstance(started, float | int)
+        or not isinstance(seen, float | int)
+        or now - seen > config.session_idle_minutes * 60
+        or now - started > config.session_max_hours * 3600
+    ):
+        logout_user()
+        _fresh_session()
+    elif request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate":
+        session["seen_at"] = now
 
 
 def _device_signer() -> URLSafeTimedSerializer:
@@ -163,7 +192,7 @@ def logout() -> Any:
             User.id == current_user.id
         ).execute()
     logout_user()
-    session.clear()
+    _fresh_session()
     return redirect(url_for("auth.login"))
 
 

@@ -256,8 +256,7 @@ def create_token(user_id: int) -> Any:
         token = staffbook.issue_token(acting_user(), user, days, app_now())
     except (DomainError, RuleError) as error:
         return _failed(user_id, error)
-    page, status = _render_card(user, new_token=token)
-    return page, status, {"Cache-Control": "no-store"}
+    return _render_card(user, new_token=token)  # never cached (cloud/__init__.py)
 
 
 @bp.post("/<int:user_id>/tokens/revoke")
@@ -339,8 +338,7 @@ def _render_me(error: DomainError | RuleError | None = None, new_token: str | No
         error=error.message if error else None,
         new_token=new_token,
     )
-    headers = {"Cache-Control": "no-store"} if new_token else {}
-    return page, _status(error) if error else 200, headers
+    return page, _status(error) if error else 200
 
 
 @bp.get("/me")

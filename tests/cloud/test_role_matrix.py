@@ -127,6 +127,7 @@ def _request(app: Flask, world: World, role: str | None, rule: str, method: str)
         user = world.users[role]
         with browser.session_transaction() as session:
             session["_user_id"] = f"{user.id}:{user.session_version}"
+            session["login_at"] = session["seen_at"] = datetime.now(UTC).timestamp()
             session["_fresh"] = True
     data = {"csrf_token": csrf_token(browser)} if method != "GET" else None
     return browser.open(path, method=method, data=data)
