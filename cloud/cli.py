@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ import click
 import peewee
 from gunicorn.app.base import BaseApplication
 
-from cloud.config import CloudConfig, load_config
+from cloud.config import CloudConfig, load_config, prepare_data_dir
 from cloud.db import bind
 from cloud.errors import DomainError
 from sync.errors import RuleError
@@ -19,7 +20,7 @@ from sync.errors import RuleError
 
 def _open_database() -> Any:
     config = load_config()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(config)
     return config, bind(config.effective_database_url)
 
 
@@ -84,7 +85,7 @@ def init() -> None:
     "--role", required=True, type=click.Choice(["attendant", "operator", "administrator", "owner"])
 )
 @click.option("--site", "sites", multiple=True, help="Site name (repeatable); created if missing")
-@click.option("--pin", default="", help="PIN for stand screens (4-8 digits)")
+@click.option("--pin", default="", help="PIN for stand screens (6-8 digits)")
 def create_user(name: str, phone: str, role: str, sites: tuple[str, ...], pin: str) -> None:
     """Create a staff member; the password is read from standard input."""
     from cloud.staff.service import create_staff
@@ -102,13 +103,15 @@ def create_user(name: str, phone: str, role: str, sites: tuple[str, ...], pin: s
 
 @main.command("api-token")
 @click.option("--phone", required=True)
-def api_token(phone: str) -> None:
+@click.option("--days", type=int, default=None, help="how long it works (default: api_token_days)")
+def api_token(phone: str, days: int | None) -> None:
     """Print a new API token for the staff member with this phone (alone on the last line)."""
+    from cloud.errors import DomainError
     from cloud.models import User
-    from cloud.staff.auth import new_api_token
+    from cloud.staff.service import issue_token
     from sync.phones import normalise_phone
 
-    _config, _database = _open_database()
+    config, _database = _open_database()
     try:
         normalised = normalise_phone(phone)
     except RuleError as error:
@@ -116,8 +119,13 @@ def api_token(phone: str) -> None:
     user = User.get_or_none((User.phone == normalised) & User.deleted_at.is_null() & User.active)
     if user is None:
         raise click.ClickException("no active user with this phone")
+    try:
+        days = config.api_token_days if days is None else days
+        token = issue_token(None, user, days, datetime.now(UTC))
+    except DomainError as error:
+        raise click.ClickException(error.message) from error
     click.echo(f"API token for {user.full_name} (shown once, keep it secret):")
-    click.echo(new_api_token(user))
+    click.echo(token)
 
 
 class CentralServer(BaseApplication):

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from sync.privatefiles import make_private_dir, make_private_file
+
 ENV_PREFIX = "AQUASTAND_"
+DEFAULT_API_TOKEN_DAYS = 90
 
 
 def default_data_dir() -> Path:
@@ -29,11 +32,24 @@ class CloudConfig:
     secret_key: str = ""  # empty: generated once and kept in <data_dir>/secret_key
     timezone: str = "Europe/Moscow"
     default_locale: str = "ru"
-    login_max_failures: int = 5  # per account, then locked for login_lock_minutes
-    login_max_failures_per_address: int = 20
-    login_lock_minutes: int = 15
+    # Log-in throttling (cloud/staff/auth.py): failures allowed before delays start, for an
+    # account from one address or one known browser, an account from anywhere, an address;
+    # the first delay (doubled at each further failure, at most the maximum); how long a quiet
+    # key takes to be forgotten.
+    login_free_failures: int = 5
+    login_free_failures_per_account: int = 20
+    login_free_failures_per_address: int = 20
+    login_delay_seconds: int = 30
+    login_max_delay_seconds: int = 900
+    login_forget_hours: int = 24
+    api_token_days: int = DEFAULT_API_TOKEN_DAYS  # an API token works this long after issue
     max_request_bytes: int = 2 * 1024 * 1024
     trusted_proxy_count: int = 0  # >0 only behind a reverse proxy that sets X-Forwarded-For
+    # Cookies only over HTTPS; on by itself behind a proxy (trusted_proxy_count > 0).
+    secure_cookies: bool = False
+    # A log-in session ends after this long without a request, and this long after log-in.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
     page_size: int = 50
     # Mailings (cloud/marketing/mailings.py) go through this SMTP server; no host: mailings are off.
     smtp_host: str = ""
@@ -59,6 +75,17 @@ class CloudConfig:
     # A stand event's time (after clock correction) older than this many days, or more than
     # five minutes ahead of its receipt, is replaced by the time of receipt and flagged.
     event_max_age_days: int = 35
+
+    @property
+    def cookies_need_tls(self) -> bool:
+        """Whether cookies get ``Secure``: asked for, or served behind a (TLS) proxy."""
+        return self.secure_cookies or self.trusted_proxy_count > 0
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, if the database is one."""
+        url = self.effective_database_url
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
     @property
     def sqlite_default_url(self) -> str:
@@ -111,6 +138,14 @@ def load_config(
     for name, raw in values.items():
         setattr(config, name, _coerce(name, raw, getattr(config, name)))
     return config
+
+
+def prepare_data_dir(config: CloudConfig) -> None:
+    """The data directory (0700) and the SQLite database file (0600), when they are created,
+    whatever the umask: they hold keys and password hashes."""
+    make_private_dir(config.data_dir)
+    if config.sqlite_path is not None:
+        make_private_file(config.sqlite_path)
 
 
 def keep_once(path: Path, make: Callable[[], bytes]) -> bytes:

@@ -64,15 +64,15 @@ BOTH_SITES = (DEMO_SITE_NAME, SECOND_SITE_NAME)
 # fmt: off
 DEMO_STAFF = (
     DemoLogin("owner", "Орлов Михаил Андреевич",
-              "+79000000004", "demo-owner-1", "4444", BOTH_SITES),
+              "+79000000004", "demo-owner-1", "444444", BOTH_SITES),
     DemoLogin("administrator", "Волкова Елена Игоревна",
-              "+79000000003", "demo-admin-1", "3333", BOTH_SITES),
+              "+79000000003", "demo-admin-1", "333333", BOTH_SITES),
     DemoLogin("operator", "Кузнецов Дмитрий Олегович",
-              "+79000000002", "demo-operator-1", "2222", BOTH_SITES),
+              "+79000000002", "demo-operator-1", "222222", BOTH_SITES),
     DemoLogin("attendant", "Смирнова Анна Сергеевна",
-              "+79000000001", "demo-attendant-1", "1111", LENINA),
+              "+79000000001", "demo-attendant-1", "111111", LENINA),
     DemoLogin("attendant", "Попов Артём Викторович",
-              "+79000000005", "demo-attendant-2", "5555", GAGARINA),
+              "+79000000005", "demo-attendant-2", "555555", GAGARINA),
 )
 # fmt: on
 

@@ -10,21 +10,26 @@ what the directory reads calls ``changetriggers.install`` again).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud import changetriggers
 from cloud.changes import CLIENT, adopt_unlogged, record_change
+from cloud.config import DEFAULT_API_TOKEN_DAYS
+from cloud.db import utcnow
 from cloud.models import (
     ALL_MODELS,
     REPORT_INDEXES,
+    ApiToken,
     Client,
     ClientDriver,
     Comment,
     Credential,
     DirectoryChange,
     DirectoryCounter,
+    FailedLogin,
     HeldTopup,
     LedgerEntry,
     Mailing,
@@ -303,6 +308,18 @@ def _add_held_topups(database: peewee.Database) -> None:
     database.create_tables([HeldTopup])
 
 
+def _add_account_safety(database: peewee.Database) -> None:
+    """Version 15: failed log-ins kept for the owner (cloud/staff/auth.py; ``login_throttle``
+    keeps its columns, its keys now also name an account at an address and known browsers);
+    who issued an API token and when it expires: a token issued before expires
+    ``DEFAULT_API_TOKEN_DAYS`` after this upgrade (none expires at once, none works for ever)."""
+    database.create_tables([FailedLogin])
+    add_missing_column(database, ApiToken, "issued_by")
+    add_missing_column(database, ApiToken, "expires_at")
+    expiry = utcnow() + timedelta(days=DEFAULT_API_TOKEN_DAYS)
+    ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -317,6 +334,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (12, _add_change_triggers),
     (13, _track_open_sessions),
     (14, _add_held_topups),
+    (15, _add_account_safety),
 ]
 BASE_VERSION = 1
 

@@ -25,6 +25,7 @@ from sync.agent import CentralUnreachable, enrol
 from sync.directory import validate_directory
 from sync.errors import RuleError
 from sync.logs import setup_logging
+from sync.privatefiles import make_private_dir
 
 READY_WAIT_S = 5.0
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -78,7 +79,7 @@ def load_directory(file: Path, force: bool) -> None:
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by the owner only (0600), replacing it whole: a
     temporary file in the same directory is written, synced and renamed over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -87,22 +87,38 @@ class UserSite(BaseModel):
 
 
 class ApiToken(BaseModel):
-    """A per-user bearer token for the JSON API; only its SHA-256 is stored."""
+    """A per-user bearer token for the JSON API; only its SHA-256 is stored. It works until
+    ``expires_at`` (none: never works) unless revoked (by hand, a password change, deletion)."""
 
     user = pw.ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    # Who issued it: the user or an owner (None: the command line).
+    issued_by = pw.ForeignKeyField(User, null=True, backref="tokens_issued", on_delete="SET NULL")
     token_hash = pw.CharField(max_length=64, unique=True)
     created_at = UtcDateTimeField(default=utcnow)
+    expires_at = UtcDateTimeField(null=True)
     last_used_at = UtcDateTimeField(null=True)
     revoked_at = UtcDateTimeField(null=True)
 
 
 class LoginThrottle(BaseModel):
-    """Failed log-ins per account (``phone:+7…``) and per address (``addr:1.2.3.4``)."""
+    """Log-in tries counted under one key (``cloud.staff.auth``): an account from one address
+    (``pair:+7…@1.2.3.4``), an account from anywhere (``phone:+7…``), an address
+    (``addr:1.2.3.4``) or a known browser (``device:…``). ``locked_until``: no try under this
+    key is checked before then; ``updated_at``: the last try counted."""
 
     key = pw.CharField(max_length=100, unique=True)
     failures = pw.IntegerField(default=0)
     locked_until = UtcDateTimeField(null=True)
     updated_at = UtcDateTimeField(default=utcnow)
+
+
+class FailedLogin(BaseModel):
+    """A failed log-in, shown to the owner (``cloud.staff.auth.FAILED_LOGINS_KEPT`` long)."""
+
+    at = UtcDateTimeField(index=True)
+    phone = pw.CharField(max_length=40)  # as typed (normalised when it reads as a phone)
+    address = pw.CharField(max_length=64)
+    known_browser = pw.BooleanField(default=False)
 
 
 class Tariff(BaseModel):

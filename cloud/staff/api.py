@@ -31,7 +31,7 @@ NewPassword = Annotated[
     Password,
     said_by(refusal("weak_password", lambda: _("Пароль должен быть не короче 8 символов")), str),
 ]
-NewPin = Annotated[Pin, said_by(refusal("bad_pin", lambda: _("PIN — от 4 до 8 цифр")), str)]
+NewPin = Annotated[Pin, said_by(refusal("bad_pin", lambda: _("PIN — от 6 до 8 цифр")), str)]
 
 
 class SiteRef(BaseModel):
@@ -66,7 +66,7 @@ class StaffCreate(BaseModel):
     role: Role
     site_ids: SiteIds = Field(default_factory=list, description="existing sites")
     password: NewPassword = Field(description="at least 8 characters")
-    pin: NewPin = Field(default="", description="4 to 8 digits for stand screens; empty for none")
+    pin: NewPin = Field(default="", description="6 to 8 digits for stand screens; empty for none")
 
 
 class StaffPatch(BaseModel):

@@ -1,10 +1,19 @@
 """Log-in and log-out pages (Flask-Login) and the language switch.
 
 A web session carries the user's ``session_version``; bumping it (log-out, deactivation, role or
-password change) ends every session of that user at once."""
+password change) ends every session of that user at once.
+
+A session ends ``session_idle_minutes`` after the last page the user opened or form they sent
+(a page's own background requests, ``Sec-Fetch-Mode`` other than ``navigate``, do not count)
+and ``session_max_hours`` after the log-in, whatever happens.
+
+A successful log-in also leaves a signed device cookie (``DEVICE_COOKIE``, a year): the browser
+is then known for that account, and failed log-ins from elsewhere never slow it down (see
+``cloud.staff.auth``'s notes on throttling)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,13 +30,16 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 from cloud.clock import app_now
 from cloud.models import User
-from cloud.staff.auth import authenticate
+from cloud.staff.auth import KnownBrowser, authenticate
 
+DEVICE_COOKIE = "aq_device"
+DEVICE_COOKIE_DAYS = 365
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -75,13 +87,69 @@ def local_target(target: str) -> str | None:
     return target
 
 
-def _start_session(user: User) -> None:
-    """A fresh session (no fixation), keeping only the chosen language."""
+def _fresh_session() -> None:
+    """An empty session (no fixation), keeping only the chosen language."""
     lang = session.get("lang")
     session.clear()
     if lang:
         session["lang"] = lang
+
+
+def _start_session(user: User) -> None:
+    _fresh_session()
     login_user(StaffPrincipal(user))
+    session["login_at"] = session["seen_at"] = app_now().timestamp()
+
+
+@bp.before_app_request
+def _end_stale_session() -> None:
+    """Sign out a session idle too long or open too long (see the module's notes)."""
+    if "_user_id" not in session:
+        return
+    config = current_app.config["AQ"]
+    now = app_now().timestamp()
+    started, seen = session.get("login_at"), session.get("seen_at")
+    if (
+        not isinstance(started, float | int)
+        or not isinstance(seen, float | int)
+        or now - seen > config.session_idle_minutes * 60
+        or now - started > config.session_max_hours * 3600
+    ):
+        logout_user()
+        _fresh_session()
+    elif request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate":
+        session["seen_at"] = now
+
+
+def _device_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key or "", salt="aquastand-known-browser")
+
+
+def known_browser() -> KnownBrowser | None:
+    """The account this browser logged in to before, from its signed device cookie."""
+    raw = request.cookies.get(DEVICE_COOKIE, "")
+    try:
+        user_id, device_id = _device_signer().loads(raw, max_age=DEVICE_COOKIE_DAYS * 86400)
+    except (BadSignature, TypeError, ValueError):
+        return None
+    if not isinstance(user_id, int) or not isinstance(device_id, str):
+        return None
+    return KnownBrowser(user_id, device_id)
+
+
+def _remember_browser(response: Any, user: User, browser: KnownBrowser | None) -> Any:
+    """Mark this browser as known for ``user`` (keeping its id if it was already)."""
+    same = browser is not None and browser.user_id == user.id
+    device_id = browser.device_id if browser is not None and same else secrets.token_urlsafe(16)
+    response.set_cookie(
+        DEVICE_COOKIE,
+        _device_signer().dumps([user.id, device_id]),
+        max_age=DEVICE_COOKIE_DAYS * 86400,
+        httponly=True,
+        samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+    )
+    return response
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -91,19 +159,27 @@ def login() -> Any:
         if not form.validate():
             flash(_("Введите телефон и пароль"), "error")
             return render_template("login.html", form=form), 400
-        user = authenticate(
+        browser = known_browser()
+        result = authenticate(
             form.phone.data or "",
             form.password.data or "",
             request.remote_addr or "",
+            browser,
             current_app.config["AQ"],
             app_now(),
         )
-        if user is not None:
-            _start_session(user)
+        if result.user is not None:
+            _start_session(result.user)
             target = local_target(request.args.get("next", "")) or url_for("dashboard.index")
-            return redirect(target)
-        # One answer for an unknown phone, a wrong password, an inactive or a locked account.
-        flash(_("Неверный телефон или пароль, либо вход временно заблокирован"), "error")
+            return _remember_browser(redirect(target), result.user, browser)
+        if result.wait_s:
+            # Throttled the same way whether the phone is anyone's or not.
+            wait = _("Слишком много неудачных попыток. Повторите через %(s)d с.", s=result.wait_s)
+            flash(wait, "error")
+            page = render_template("login.html", form=form)
+            return page, 429, {"Retry-After": str(result.wait_s)}
+        # One answer for an unknown phone, a wrong password or an inactive account.
+        flash(_("Неверный телефон или пароль"), "error")
         return render_template("login.html", form=form), 401
     return render_template("login.html", form=form)
 
@@ -116,7 +192,7 @@ def logout() -> Any:
             User.id == current_user.id
         ).execute()
     logout_user()
-    session.clear()
+    _fresh_session()
     return redirect(url_for("auth.login"))
 
 

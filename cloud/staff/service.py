@@ -8,7 +8,11 @@ Rules beyond the permission matrix (pages and API share them through this module
   deactivated or deleted, so the system always keeps someone who can manage it;
 - changing a role or a password, deactivating and deleting bump ``session_version``: every web
   session of that user ends at once. A deactivated user's API tokens stop working while the
-  user is inactive (``user_for_api_token`` checks the flag); deleting revokes them for good.
+  user is inactive (``user_for_api_token`` checks the flag); a password change and deleting
+  revoke them for good;
+- an API token is issued only by the staff member themselves or an owner (an administrator
+  cannot act as another administrator or an operator through one); the issuer is recorded and
+  the token expires (``CloudConfig.api_token_days``).
 
 ``actor`` is the staff member acting (None for the command line, which is trusted).
 """
@@ -17,17 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import peewee
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cloud.models import ROLES, ApiToken, Site, User, UserSite, name_search_key
 from cloud.permissions import Capability, role_can
-from cloud.staff.auth import new_api_token, set_password, set_pin
+from cloud.staff.auth import check_current_password, new_api_token, set_password, set_pin
 from sync.errors import RuleError
 from sync.lengths import MAX_NAME
 from sync.phones import normalise_phone
@@ -282,14 +288,31 @@ def update_staff(actor: User | None, user: User, changes: StaffChanges) -> User:
 
 
 def change_password(actor: User | None, user: User, password: str) -> None:
-    """Set a new password; every web session of the user ends."""
+    """Set someone else's new password; every web session and API token of the user ends.
+    One's own goes through ``change_own_password``, which asks for the current one."""
     _check_may_manage(actor, user)
+    if actor is not None and actor.id == user.id:
+        raise Forbidden(_("Свой пароль меняют, указав текущий"), "own_password")
+    _save_password(user, password)
+
+
+def change_own_password(
+    user: User, current: str, password: str, config: CloudConfig, now: datetime
+) -> None:
+    """``user`` changes their own password, giving the current one first."""
+    check_current_password(user, current, config, now)
+    _save_password(user, password)
+
+
+def _save_password(user: User, password: str) -> None:
     set_password(user, password)
-    user.save()
+    with db_proxy.atomic():
+        user.save()
+        _revoke_tokens(user, utcnow())
 
 
 def change_pin(actor: User | None, user: User, pin: str) -> None:
-    """Set the PIN for stand screens (4–8 digits, stored hashed)."""
+    """Set the PIN for stand screens (6–8 digits, stored hashed)."""
     _check_may_manage(actor, user)
     set_pin(user, pin)
     with db_proxy.atomic():
@@ -308,9 +331,7 @@ def delete_staff(actor: User | None, user: User) -> None:
         User.update(deleted_at=now, active=False, session_version=User.session_version + 1).where(
             User.id == user.id
         ).execute()
-        ApiToken.update(revoked_at=now).where(
-            (ApiToken.user == user) & ApiToken.revoked_at.is_null()
-        ).execute()
+        _revoke_tokens(user, now)
 
 
 # ---- API tokens --------------------------------------------------------------------------
@@ -320,12 +341,29 @@ def list_tokens(user: User) -> list[ApiToken]:
     return list(ApiToken.select().where(ApiToken.user == user).order_by(ApiToken.created_at.desc()))
 
 
-def issue_token(actor: User | None, user: User) -> str:
-    """A new API token for ``user``; the caller shows it once, only its hash is kept."""
-    _check_may_manage(actor, user)
+def _revoke_tokens(user: User, now: datetime) -> None:
+    ApiToken.update(revoked_at=now).where(
+        (ApiToken.user == user) & ApiToken.revoked_at.is_null()
+    ).execute()
+
+
+def may_issue_token(actor: User | None, user: User) -> bool:
+    """Only the staff member themselves or an owner (or the command line) issue their tokens."""
+    return actor is None or actor.id == user.id or actor.role == "owner"
+
+
+def issue_token(actor: User | None, user: User, days: int, now: datetime) -> str:
+    """A new API token for ``user``, working ``days`` from ``now``; the caller shows it once,
+    only its hash is kept."""
+    if not may_issue_token(actor, user):
+        raise Forbidden(
+            _("Токен выпускает только сам сотрудник или владелец"), "token_self_or_owner"
+        )
     if not user.active:
         raise Conflict(_("Сотрудник неактивен: токен не будет работать"), "inactive")
-    return new_api_token(user)
+    if not 0 < days <= 3650:
+        raise ValidationFailed(_("Срок токена — от 1 до 3650 дней"), "bad_token_days")
+    return new_api_token(user, issued_by=actor, days=days, now=now)
 
 
 def revoke_token(actor: User | None, user: User, token_id: int) -> None:

@@ -34,7 +34,8 @@ ends the session at the next request) and the time of the last touch; after
 ``screen_idle_lock_s`` without one the attendant is signed out and the screen goes back to
 the customer's display (the next request is sent there, and the page's script goes there by
 itself; so do the staff list and the PIN keypad when left untouched that long). Five wrong
-PINs lock that staff member out for a minute.
+PINs in a row lock that staff member out for a minute, each next lock twice as long (at most
+30 minutes); the count is in the stand's database, so a restart keeps it (``pins``).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, jsonify, render_template, session
+from flask import Flask, Response, jsonify, render_template, request, session
 from flask.typing import ResponseReturnValue
 from flask_babel import Babel, get_locale, gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
@@ -60,6 +61,7 @@ from edge.screen.pins import PinGuard
 from edge.screen.server import StateServer
 from edge.stand import Stand, StandParts, parts_of, state_of
 from sync.money import format_kopecks
+from sync.privatefiles import make_private_dir
 
 EDGE_DIR = Path(__file__).resolve().parent.parent  # templates, static files, translations
 TRANSLATIONS = EDGE_DIR / "translations"
@@ -72,7 +74,7 @@ def ensure_secret_key(data_dir: Path) -> str:
     """The screen's session key, created on first use and kept owner-only in ``data_dir``."""
     path = data_dir / "screen_secret_key"
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(data_dir)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # another process made it meanwhile: use theirs
@@ -101,9 +103,7 @@ def create_state_app(stand: Stand | StandParts) -> Flask:
 
     @app.get("/api/state")
     def api_state() -> ResponseReturnValue:
-        response = jsonify(state_of(parts))
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        return jsonify(state_of(parts))  # never cached: see _security_headers
 
     init_app(app, parts, lambda: state_of(parts))
     return app
@@ -111,7 +111,7 @@ def create_state_app(stand: Stand | StandParts) -> Flask:
 
 def init_app(app: Flask, parts: StandParts, state: Callable[[], dict[str, Any]]) -> None:
     """Add the touchscreen to ``app``: ``state()`` is what ``/api/state`` says."""
-    app.extensions[EXTENSION] = ScreenContext(parts, state, PinGuard())
+    app.extensions[EXTENSION] = ScreenContext(parts, state, PinGuard(parts.store))
     app.config.update(
         BABEL_DEFAULT_LOCALE="ru",
         BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS),
@@ -148,6 +148,29 @@ def init_app(app: Flask, parts: StandParts, state: Callable[[], dict[str, Any]])
             "повторите; если повторится, сообщите администратору"
         )
         return render_template("error.html", error=message), 500
+
+    app.after_request(_security_headers)
+
+
+# Scripts and styles only from /static (the screen has no inline ones).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def _security_headers(response: Response) -> Response:
+    """On every answer: no framing, no sniffing, referrers only to the stand itself (the
+    language toggle goes back by it); pages are not cached (they show clients' details)."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "static":
+        headers["Cache-Control"] = "no-store"
+    return response
 
 
 def local_time(moment: datetime, zone: ZoneInfo, fmt: str = "%d.%m.%Y %H:%M") -> str:

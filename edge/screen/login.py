@@ -25,7 +25,6 @@ from edge.screen.context import (
     seen_now,
     stand_parts,
 )
-from edge.screen.pins import PIN_LOCK_S
 from edge.store import DirStaff
 
 
@@ -92,16 +91,16 @@ def pin(staff_id: int) -> ResponseReturnValue:
     if request.method == "GET":
         _sign_out()  # the keypad is the locked screen: whoever was signed in is no longer
         return render_template("pin.html", member=member)
-    pins, now = screen_context().pins, now_s()
-    wait_s = pins.locked_for(staff_id, now)
-    if wait_s:
-        error = gettext("Слишком много неверных PIN-кодов. Подождите %(s)d с.", s=wait_s)
+    pins = screen_context().pins
+    attempt = pins.begin(staff_id, stand_parts().engine.clock.now())
+    if attempt.wait_s:
+        error = gettext("Слишком много неверных PIN-кодов. Подождите %(s)d с.", s=attempt.wait_s)
         return render_template("pin.html", member=member, error=error), 429
     typed = request.form.get("pin", "")
     well_formed = typed.isascii() and typed.isdigit() and len(typed) <= 12
     if not (well_formed and _pin_matches(member.pin_hash, typed)):
-        if pins.failed(staff_id, now):
-            error = gettext("Неверный PIN-код. Вход заблокирован на %(s)d с.", s=PIN_LOCK_S)
+        if attempt.lock_s:
+            error = gettext("Неверный PIN-код. Вход заблокирован на %(s)d с.", s=attempt.lock_s)
         else:
             error = gettext("Неверный PIN-код")
         return render_template("pin.html", member=member, error=error), 400

@@ -13,6 +13,7 @@ import peewee as pw
 
 from edge.store.models import M, Tables
 from edge.store.sql import META_SQL, SET_META_SQL
+from sync.privatefiles import make_private_file
 
 SCHEMA_VERSION = 2
 DIRECTORY_CURSOR_KEY = "directory_cursor"  # the sync agent's cursor, kept with the copy
@@ -40,7 +41,7 @@ class StoreBase:
     :class:`~edge.store.Store` build on these."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_file(path)  # the directory 0700, the file 0600 when new (and so its WAL)
         self.path = path
         self.database = pw.SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
         self.tables = Tables(self.database)

@@ -262,6 +262,16 @@ class LocalComment(BaseModel):
     created_at = UtcField()
 
 
+class PinFailures(BaseModel):
+    """Wrong PINs of one staff member on this stand's screen (``edge.screen.pins``), kept in
+    the database so that a restart does not lift a lock."""
+
+    staff_id = pw.IntegerField(primary_key=True)
+    tries = pw.IntegerField(default=0)  # tries since the last lock, each counted before its check
+    locks = pw.IntegerField(default=0)  # locks in a row without a right PIN
+    locked_until = UtcField(null=True)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     StoreMeta,
     *DIRECTORY_MODELS,
@@ -273,6 +283,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     LocalComment,
     RelinkedClient,
     AddedCard,
+    PinFailures,
 ]
 
 AnyClient = DirClient | LocalClient
@@ -330,6 +341,7 @@ class Tables:
     LocalComment: type[LocalComment]
     RelinkedClient: type[RelinkedClient]
     AddedCard: type[AddedCard]
+    PinFailures: type[PinFailures]
 
     def __init__(self, database: pw.Database) -> None:
         self._copies: dict[type, type] = {}

@@ -177,7 +177,7 @@ class World:
                 phone=f"+7900000000{number}",
                 role=role,
                 password=PASSWORD,
-                pin=f"{number}{number}{number}{number}",
+                pin=str(number) * 6,
                 site_names=[self.site_a.name],
             )
             self.users[role] = user

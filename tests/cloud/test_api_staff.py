@@ -22,7 +22,7 @@ def _body(**changes: Any) -> dict[str, Any]:
         "role": "attendant",
         "site_ids": [],
         "password": "long-enough-1",
-        "pin": "4321",
+        "pin": "432105",
     }
     body.update(changes)
     return body

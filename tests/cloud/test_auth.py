@@ -1,18 +1,16 @@
-"""Log-in and log-out: phone + password, CSRF, lock-outs that reveal nothing, safe redirects,
-sessions that end when they should."""
+"""Log-in and log-out: phone + password, CSRF, answers that reveal nothing, safe redirects,
+sessions that end when they should (throttling: tests/cloud/test_login_throttle.py)."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cloud.db import utcnow
-from cloud.models import LoginThrottle, User
+from cloud.models import User
 from tests.cloud.conftest import PASSWORD, World, csrf_token, login, post_form
 
 
@@ -52,14 +50,6 @@ def test_unknown_phone_and_wrong_password_get_the_same_answer(app: Flask, world:
     assert _answer(unknown) == _answer(wrong)
 
 
-def test_locked_account_and_unknown_phone_get_the_same_answer(app: Flask, world: World) -> None:
-    for _attempt in range(app.config["AQ"].login_max_failures):
-        login(app.test_client(), world.phone("owner"), "wrong-password")
-    locked = login(app.test_client(), world.phone("owner"), PASSWORD)
-    unknown = login(app.test_client(), "+79009999999", PASSWORD)
-    assert _answer(locked) == _answer(unknown)
-
-
 @pytest.mark.parametrize(
     "data",
     [{"phone": "", "password": PASSWORD}, {"phone": "+79000000004", "password": ""}],
@@ -78,72 +68,6 @@ def test_login_without_csrf_token_is_refused(client: FlaskClient, world: World) 
     response = client.post("/login", data={"phone": world.phone("owner"), "password": PASSWORD})
     assert response.status_code == 400
     assert _logged_in_as(client) is None
-
-
-def test_account_locks_after_repeated_failures(
-    app: Flask, client: FlaskClient, world: World
-) -> None:
-    for _attempt in range(app.config["AQ"].login_max_failures):
-        assert login(client, world.phone("owner"), "wrong-password").status_code == 401
-    assert login(client, world.phone("owner"), PASSWORD).status_code == 401
-    assert _logged_in_as(client) is None
-    # The lock is per account: from the same address another staff member still gets in.
-    assert login(app.test_client(), world.phone("operator")).status_code == 302
-
-    LoginThrottle.update(locked_until=utcnow() - timedelta(seconds=1)).where(
-        LoginThrottle.key == f"phone:{world.phone('owner')}"
-    ).execute()
-    assert login(client, world.phone("owner"), PASSWORD).status_code == 302
-    assert _logged_in_as(client) == "Сотрудник owner"
-
-
-def test_failures_below_the_limit_do_not_lock(
-    app: Flask, client: FlaskClient, world: World
-) -> None:
-    for _attempt in range(app.config["AQ"].login_max_failures - 1):
-        login(client, world.phone("owner"), "wrong-password")
-    assert login(client, world.phone("owner"), PASSWORD).status_code == 302
-
-
-def test_old_failures_are_forgotten(app: Flask, client: FlaskClient, world: World) -> None:
-    for _attempt in range(app.config["AQ"].login_max_failures - 1):
-        login(client, world.phone("owner"), "wrong-password")
-    long_ago = utcnow() - timedelta(minutes=app.config["AQ"].login_lock_minutes + 1)
-    LoginThrottle.update(updated_at=long_ago).execute()
-    login(client, world.phone("owner"), "wrong-password")
-    assert login(client, world.phone("owner"), PASSWORD).status_code == 302
-
-
-def test_unknown_phone_locks_like_a_real_one(app: Flask, world: World) -> None:
-    for _attempt in range(app.config["AQ"].login_max_failures):
-        login(app.test_client(), "+79009999999", "wrong-password")
-    row = LoginThrottle.get(LoginThrottle.key == "phone:+79009999999")
-    assert row.locked_until is not None and row.locked_until > utcnow()
-
-
-def test_address_locks_after_failures_on_many_accounts(app: Flask, world: World) -> None:
-    app.config["AQ"].login_max_failures_per_address = 3
-    attacker = {"REMOTE_ADDR": "10.0.0.9"}
-    for number in range(3):
-        browser = app.test_client()
-        response = post_form(
-            browser,
-            "/login",
-            {"phone": f"+7901000000{number}", "password": "guess-guess"},
-            environ_base=attacker,
-        )
-        assert response.status_code == 401
-    # Even the right password is refused from that address ...
-    browser = app.test_client()
-    response = post_form(
-        browser,
-        "/login",
-        {"phone": world.phone("owner"), "password": PASSWORD},
-        environ_base=attacker,
-    )
-    assert response.status_code == 401
-    # ... but not from another one.
-    assert login(app.test_client(), world.phone("owner")).status_code == 302
 
 
 def test_inactive_user_cannot_log_in(client: FlaskClient, world: World) -> None:

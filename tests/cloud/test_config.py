@@ -22,7 +22,7 @@ def test_the_file_in_the_data_directory_overrides_defaults_and_the_environment_o
 ) -> None:
     write_toml(
         tmp_path / "cloud.toml",
-        'timezone = "Asia/Yekaterinburg"\npage_size = 20\nlogin_max_failures = 3\n',
+        'timezone = "Asia/Yekaterinburg"\npage_size = 20\nlogin_free_failures = 3\n',
     )
     env = {"AQUASTAND_DATA_DIR": str(tmp_path), "AQUASTAND_PAGE_SIZE": "30"}
 
@@ -30,7 +30,7 @@ def test_the_file_in_the_data_directory_overrides_defaults_and_the_environment_o
 
     assert config.data_dir == tmp_path
     assert config.timezone == "Asia/Yekaterinburg"
-    assert config.login_max_failures == 3
+    assert config.login_free_failures == 3
     assert config.page_size == 30
     assert config.default_locale == "ru"
 

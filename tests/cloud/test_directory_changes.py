@@ -50,7 +50,7 @@ def write_every_table(world: World) -> None:
         phone="+79000000088",
         role="attendant",
         password=PASSWORD,
-        pin="8888",
+        pin="888888",
         site_ids=[world.site_b.id],
     )
     stream = Stream(world.stand_a.id)

@@ -111,7 +111,7 @@ def test_staff_are_the_sites_attendants_and_every_manager_with_a_pin(
         phone="+79000000011",
         role="attendant",
         password=PASSWORD,
-        pin="5555",
+        pin="555555",
         site_names=[world.site_b.name],
     )
     remote_operator = create_staff(
@@ -119,7 +119,7 @@ def test_staff_are_the_sites_attendants_and_every_manager_with_a_pin(
         phone="+79000000012",
         role="operator",
         password=PASSWORD,
-        pin="6666",
+        pin="666666",
         site_names=[world.site_b.name],
     )
     no_pin = create_staff(

@@ -227,7 +227,7 @@ def test_attendants_of_another_site_are_not_in_the_staff(world: World, stand: St
         phone="+79000000099",
         role="attendant",
         password=PASSWORD,
-        pin="9999",
+        pin="999999",
         site_ids=[world.site_b.id],
     )
 
@@ -390,7 +390,7 @@ def _operations(
             phone="+79000000077",
             role="operator",
             password=PASSWORD,
-            pin="5555",
+            pin="555555",
             actor=owner,
         )
 
@@ -487,7 +487,7 @@ def _operations(
             lambda p: not p.tariffs[0].active,
         ),
         ("create staff", new_staff, in_staff),
-        ("change PIN", lambda: staffbook.change_pin(owner, made["staff"], "6666"), in_staff),
+        ("change PIN", lambda: staffbook.change_pin(owner, made["staff"], "666666"), in_staff),
         (
             "make attendant elsewhere",
             lambda: staffbook.update_staff(

@@ -37,7 +37,7 @@ def _new_form(**changes: Any) -> dict[str, Any]:
         "phone": "8 (901) 555-44-33",
         "role": "operator",
         "password": "long-enough-1",
-        "pin": "2468",
+        "pin": "246802",
     }
     form.update(changes)
     return form
@@ -139,7 +139,7 @@ def test_administrator_creates_a_staff_member(as_role: Any, world: World, app: F
     assert response.headers["Location"] == f"/staff/{user.id}"
     assert (user.full_name, user.role, user.active) == ("Мария Иванова", "operator", True)
     assert {link.site_id for link in user.site_links} == {world.site_a.id, world.site_b.id}
-    assert user.pin_hash != "2468" and check_password_hash(user.pin_hash, "2468")
+    assert user.pin_hash != "246802" and check_password_hash(user.pin_hash, "246802")
     assert "Мария Иванова создан" in _alert(browser.get(response.headers["Location"]))
     assert login(app.test_client(), "+79015554433", "long-enough-1").status_code == 302
 
@@ -157,8 +157,8 @@ def test_pin_is_optional_when_creating(as_role: Any, world: World) -> None:
         ({"phone": "12-34"}, 400, "Некорректный номер телефона"),
         ({"phone": "8 900 000 00 01"}, 409, "Сотрудник с таким телефоном уже есть"),
         ({"password": "short"}, 400, "Пароль должен быть не короче 8 символов"),
-        ({"pin": "12a4"}, 400, "PIN — от 4 до 8 цифр"),
-        ({"pin": "123"}, 400, "PIN — от 4 до 8 цифр"),
+        ({"pin": "12a4"}, 400, "PIN — от 6 до 8 цифр"),
+        ({"pin": "123"}, 400, "PIN — от 6 до 8 цифр"),
         ({"role": "superuser"}, 400, "Неизвестная роль"),
         ({"site_ids": ["999"]}, 404, "Неизвестная площадка"),
         ({"site_ids": ["abc"]}, 400, "Неизвестная площадка"),
@@ -294,7 +294,7 @@ def test_administrator_cannot_change_an_owner(as_role: Any, world: World) -> Non
             f"/staff/{owner.id}/password",
             {"password": "new-password-1", "password_again": "new-password-1"},
         ),
-        (f"/staff/{owner.id}/pin", {"pin": "9999"}),
+        (f"/staff/{owner.id}/pin", {"pin": "999999"}),
         (f"/staff/{owner.id}/active", {"active": "0"}),
         (f"/staff/{owner.id}/tokens", {}),
     ]
@@ -370,6 +370,7 @@ def test_own_new_password_keeps_this_session_only(as_role: Any, world: World) ->
     here, elsewhere = as_role("administrator"), as_role("administrator")
     me = world.users["administrator"]
     form = {"password": "brand-new-pass", "password_again": "brand-new-pass"}
+    form["current_password"] = PASSWORD  # one's own: the current one first
     assert post_form(here, f"/staff/{me.id}/password", form).status_code == 302
     assert not _bounced(here)
     assert _bounced(elsewhere)
@@ -407,14 +408,16 @@ def test_pin_is_set_hashed(as_role: Any, world: World) -> None:
     assert "13572468" not in stored and check_password_hash(stored, "13572468")
 
 
-@pytest.mark.parametrize("pin", ["", "123", "123456789", "12 34", "abcd"])
+@pytest.mark.parametrize(
+    "pin", ["", "123", "1234", "12345", "123456789", "12 34", "abcd", "١٢٣٤٥٦"]
+)
 def test_bad_pin_is_refused(as_role: Any, world: World, pin: str) -> None:
     before = _snapshot()
     response = post_form(
         as_role("administrator"), f"/staff/{world.users['attendant'].id}/pin", {"pin": pin}
     )
     assert response.status_code == 400
-    assert "PIN — от 4 до 8 цифр" in _alert(response)
+    assert "PIN — от 6 до 8 цифр" in _alert(response)
     assert _snapshot() == before
 
 
@@ -499,7 +502,7 @@ def test_owner_deletes_a_staff_member(as_role: Any, world: World, app: Flask) ->
 def test_token_is_shown_once_works_and_can_be_revoked(
     as_role: Any, world: World, app: Flask
 ) -> None:
-    browser = as_role("administrator")
+    browser = as_role("owner")
     target = world.users["attendant"]
     response = post_form(browser, f"/staff/{target.id}/tokens", {})
     assert response.status_code == 200

@@ -20,7 +20,7 @@ from tests.integration.conftest import Central, DirectStand, provision
 
 PHONE = "+79000000077"
 PASSWORD = "scrypt-is-slow-1"
-PIN = "4821"
+PIN = "482107"
 CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
 

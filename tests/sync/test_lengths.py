@@ -68,7 +68,7 @@ def test_the_longest_names_typed_centrally_reach_the_stand(stand: DirectStand, w
         phone="+79005550199",
         role="attendant",
         password="длинный-пароль-1",
-        pin="7531",
+        pin="753102",
         site_names=[world.site_a.name],
     )
 
