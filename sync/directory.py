@@ -16,7 +16,8 @@ stands (with PIN hashes) and the stand's default tariff. It is JSON::
          "phones": ["+79161234567"], "blocked": false, "default_tariff_id": null,
          "balance_kopecks": 25000, "ledger_position": 41, "overdraft_limit_kopecks": null,
          "points_balance": 350, "points_spending": "points_first",
-         "discount_percent": 5, "discount_kopecks": 0, "uuids": ["5f0c…"]}],
+         "discount_percent": 5, "discount_kopecks": 0, "uuids": ["5f0c…"],
+         "open_session_stand_id": null}],
      "credentials": [{"client_id": 7, "kind": "card", "value": "04A1B2C3", "lost": false,
          "daily_limit_kopecks": 150000}],
      "revoked_qr_token_ids": ["0123456789abcdef0123456789abcdef"],
@@ -39,6 +40,11 @@ A client's ``uuids`` are the ``client_uuid`` values stands registered it under (
 those of registrations attached to it, e.g. a guest registered twice offline): a stand holding
 a client it registered itself under one of them re-links it to the central id. Optional (a
 directory without it means none).
+A client's ``open_session_stand_id`` (optional, null or absent: none) is the stand at which the
+central service knows a session of the client to be open (not ended; the latest started if
+several): a stand refuses a card or QR start of a client whose session is open at another stand
+(one open session per client across posts). It is as fresh as the stand's last sync: offline,
+or before the start at the other stand has reached the central service, a stand cannot know.
 ``format`` changes only with an incompatible change; unknown keys are ignored.
 """
 
@@ -115,6 +121,7 @@ class ClientEntry:
         return Discount(self.discount_percent, self.discount_kopecks)
 
     uuids: tuple[str, ...] = ()  # the client_uuid values stands registered it under
+    open_session_stand_id: int | None = None  # where a session of the client is open centrally
 
 
 @dataclass(frozen=True)
@@ -206,6 +213,7 @@ def client_dict(client: ClientEntry) -> dict[str, object]:
         "discount_percent": client.discount_percent,
         "discount_kopecks": client.discount_kopecks,
         "uuids": list(client.uuids),
+        "open_session_stand_id": client.open_session_stand_id,
     }
 
 
@@ -309,6 +317,11 @@ def parse_clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry
             overdraft_limit_kopecks=item.optional_integer("overdraft_limit_kopecks", 0),
             **_loyalty(item),
             uuids=_client_uuids(item, seen_uuids),
+            open_session_stand_id=(
+                item.integer("open_session_stand_id", 1)
+                if item.has("open_session_stand_id")
+                else None
+            ),
         )
         check_unique(item, "id", seen, client.id)
         clients.append(client)

@@ -61,6 +61,8 @@ class DirClient(BaseModel):
     points_spending = pw.CharField(default="off")  # sync.bonus.POINTS_SPENDING
     discount_percent = pw.IntegerField(default=0)  # sync.pricing.Discount
     discount_kopecks = pw.IntegerField(default=0)
+    # The stand where the central service knows a session of the client to be open (None: none).
+    open_session_stand_id = pw.IntegerField(null=True)
 
 
 class DirCredential(BaseModel):
