@@ -18,7 +18,7 @@ that locks the counter row before the statement touches any row, so two writers 
 rows never each hold what the other waits for. SQLite lets one writer at a time anyway.
 
 The triggers are made with the schema (``upgrade``) and by migration 12; ``install`` drops and
-makes them again, so a later migration that changes ``SOURCES`` calls it once more.
+makes them again, so a later migration that changes ``SOURCES`` calls it once more (13 did).
 """
 
 # The SQL here is built from model metadata and constants only, never from input.
@@ -38,6 +38,7 @@ from cloud.models import (
     ClientPhone,
     Credential,
     LedgerEntry,
+    Session,
     StandEvent,
     Tariff,
     TariffVersion,
@@ -87,6 +88,7 @@ SOURCES: tuple[Source, ...] = (
             "points_spending",
             "discount_percent",
             "discount_kopecks",
+            "overdraft_limit_kopecks",
             "deleted_at",
             "uuid",
         ),
@@ -94,6 +96,9 @@ SOURCES: tuple[Source, ...] = (
     Source(ClientPhone, CLIENT, ("client", "phone", "position"), _of(ClientPhone.client)),
     # A ledger entry moves the balance and the ledger position the stand holds it at.
     Source(LedgerEntry, CLIENT, ("client",), _of(LedgerEntry.client)),
+    # A session opening or closing moves where the client's session is open (one open session
+    # per client across posts): its client, and the one it had if a merge moved it.
+    Source(Session, CLIENT, ("client", "stand", "ended_at"), _of(Session.client)),
     # A registration attached to a client is one of the uuids stands know it by.
     Source(
         StandEvent,

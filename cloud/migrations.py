@@ -283,8 +283,18 @@ def _sync_repairs(database: peewee.Database) -> None:
 
 def _add_change_triggers(database: peewee.Database) -> None:
     """Version 12: directory changes recorded by triggers (cloud/changetriggers.py) instead of
-    by each service; rows written around the services so far get their entries first."""
+    by each service; rows written around the services so far get their entries first. The
+    triggers are made from today's ``SOURCES``, so the columns they name that a later version
+    adds come first (13: the client's overdraft)."""
     adopt_unlogged()
+    add_missing_column(database, Client, "overdraft_limit_kopecks")
+    changetriggers.install(database)
+
+
+def _add_client_funds(database: peewee.Database) -> None:
+    """Version 13: a client's own overdraft (credit) limit, and the directory's record of where
+    a client's session is open (cloud/changetriggers.py: the session table is a source now)."""
+    add_missing_column(database, Client, "overdraft_limit_kopecks")
     changetriggers.install(database)
 
 
@@ -300,6 +310,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (9, _add_comment_stands),
     (11, _sync_repairs),
     (12, _add_change_triggers),
+    (13, _add_client_funds),
 ]
 BASE_VERSION = 1
 

@@ -3,8 +3,9 @@
 
 Until the sync agent fetches it, an operator exports it to a file
 (``aquastand-cloud export-directory``) and loads it at the stand. It holds every client who
-is not deleted (a member washes at any site), their linked cards, plates and QR token ids, the
-ids of revoked QR tokens, all tariffs with every version, and the staff who may log in at the
+is not deleted (a member washes at any site) with their own overdraft limit and the stand where
+a session of theirs is open (one open session per client across posts), their linked cards,
+plates and QR token ids, the ids of revoked QR tokens, all tariffs with every version, and the staff who may log in at the
 site's stands: its attendants and every active operator, administrator and owner with a PIN.
 """
 
@@ -30,6 +31,7 @@ from cloud.models import (
     ClientPhone,
     Credential,
     LedgerEntry,
+    Session,
     Site,
     StandEvent,
     Tariff,
@@ -131,6 +133,15 @@ def stand_uuids(ids: Ids | None = None) -> dict[int, list[str]]:
     return uuids
 
 
+def open_session_stands(ids: Ids | None = None) -> dict[int, int]:
+    """Client id -> the stand where a session of theirs is open (not ended), the latest recorded
+    if several (of all clients, or of ``ids``)."""
+    query = Session.select(Session.client, Session.stand).where(Session.ended_at.is_null())
+    if ids is not None:
+        query = query.where(_among(Session.client, ids))
+    return dict(query.order_by(Session.id).tuples())
+
+
 def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
     """Clients who are not deleted (all of them, or those of ``ids``), by id."""
     live = Client.deleted_at.is_null()
@@ -146,6 +157,7 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
     for row in phone_rows:
         phones[row.client_id].append(row.phone)
     uuids = stand_uuids(ids)
+    open_at = open_session_stands(ids)
     # One statement, so each balance and the ledger position it reflects come from one snapshot.
     position = pw.fn.COALESCE(pw.fn.MAX(LedgerEntry.id), 0)
     rows = (
@@ -161,6 +173,7 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
             Client.points_spending,
             Client.discount_percent,
             Client.discount_kopecks,
+            Client.overdraft_limit_kopecks,
         )
         .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.client == Client.id))
         .where(live)
@@ -178,12 +191,13 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
             default_tariff_id=default_tariff_id,
             balance_kopecks=int(balance),
             ledger_position=int(ledger_position),
-            overdraft_limit_kopecks=None,
+            overdraft_limit_kopecks=None if overdraft is None else int(overdraft),
             points_balance=int(points),
             points_spending=spending,
             discount_percent=percent,
             discount_kopecks=int(fixed),
             uuids=tuple(uuids.get(client_id, ())),
+            open_session_stand_id=open_at.get(client_id),
         )
         for (
             client_id,
@@ -197,6 +211,7 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
             spending,
             percent,
             fixed,
+            overdraft,
         ) in rows
     )
 

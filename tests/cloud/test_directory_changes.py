@@ -54,9 +54,12 @@ def write_every_table(world: World) -> None:
         site_ids=[world.site_b.id],
     )
     stream = Stream(world.stand_a.id)
+    # A session open at the stand: where the client's session is open is directory content.
+    _uuid, started = stream.started(world.member.id, world.tariff_version.id)
+    # The newest event a registration, which the directory reads (the uuids stands know).
     guest = stream.event("guest.registered", {"client_uuid": new_uuid(), "plate": "К555КК77"})
     stand = Stand.get_by_id(world.stand_a.id)
-    assert apply_batch(stand, [guest], StandClock(utcnow(), utcnow())).acked_seq == 1
+    assert apply_batch(stand, [started, guest], StandClock(utcnow(), utcnow())).acked_seq == 2
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +185,7 @@ def test_the_directory_reads_columns_of_every_kind_of_directory_row(
     """The walk below changes what the builder reads: it must at least see the obvious ones."""
     tables = {field.model._meta.table_name for field in content_columns(read_columns)}
     assert {"client", "client_phone", "credential", "tariff", "tariff_version", "user"} <= tables
-    assert {"ledger_entry", "stand_event", "user_site"} <= tables
+    assert {"ledger_entry", "stand_event", "user_site", "session"} <= tables
 
 
 def change(

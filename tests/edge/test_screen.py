@@ -626,9 +626,9 @@ def test_the_card_of_a_member_registered_here_starts_a_session_when_tapped(
 ) -> None:
     post(signed_in, "/members/new", name="Мария Кузнецова", card="04AABBCC")
     member_id = store.credential("card", "04AABBCC").client_id  # type: ignore[union-attr]
-    engine.on_uid("04AABBCC")  # no money yet: the overdraft rule refuses
+    engine.on_uid("04AABBCC")  # no money yet: refused for want of the minimum charge
     refused = events(store, "tap.refused")[-1]
-    assert (refused.payload["reason"], refused.payload["client_id"]) == ("overdraft", None)
+    assert (refused.payload["reason"], refused.payload["client_id"]) == ("insufficient_funds", None)
 
     post(signed_in, f"/clients/{member_id}/topup", amount="300", method="cash")
     engine.on_uid("04AABBCC")
