@@ -25,6 +25,7 @@ class Capability(StrEnum):
     DELETE_STAFF = "delete_staff"
     ADJUST_BALANCE = "adjust_balance"  # balance adjustments and refunds
     ADJUST_POINTS = "adjust_points"  # manual accrual and deduction of bonus points
+    SET_OVERDRAFT = "set_overdraft"  # a client's own credit (overdraft) limit at the stands
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -44,6 +45,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.ADJUST_BALANCE: frozenset({"owner"}),
     # Points are a marketing tool, not money: administrators grant them too (issue 7).
     Capability.ADJUST_POINTS: frozenset({"administrator", "owner"}),
+    # Credit is money lent at the stands: administrators and the owner (issue 15).
+    Capability.SET_OVERDRAFT: frozenset({"administrator", "owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

@@ -14,17 +14,19 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clients import credentials as credential_book
+from cloud.clients import funds as client_funds
 from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
 from cloud.db import RowId, db_proxy
-from cloud.errors import ValidationFailed
+from cloud.errors import Forbidden, ValidationFailed
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
 from cloud.models import Client
-from cloud.permissions import Capability
+from cloud.permissions import Capability, role_can
 from cloud.web import acting_user
+from sync.funds import MAX_OVERDRAFT_KOPECKS
 
 # --- schemas ----------------------------------------------------------------------------------
 
@@ -38,6 +40,24 @@ class CountersOut(BaseModel):
     last_visit_at: str | None = Field(description="start of the latest session")
     registered_at: str
     comments: int = Field(description="notes and complaints staff wrote about the client")
+
+
+class FundsOut(BaseModel):
+    """What the client has to wash with now, by the stands' rule (sync/funds.py)."""
+
+    available_kopecks: int = Field(
+        description="balance + points' worth if the client spends them + own overdraft"
+    )
+    overdraft_kopecks: int = Field(description="the overdraft counted in available_kopecks")
+    overdraft_own: bool = Field(
+        description="false: the stand's configured default applies, not counted here"
+    )
+    tariff_id: int | None = Field(description="the tariff a stand would start the client with")
+    tariff_name: str
+    start_minimum_kopecks: int | None = Field(
+        description="the price of the shortest billed session at that tariff"
+    )
+    can_start: bool = Field(description="available_kopecks >= start_minimum_kopecks")
 
 
 class ClientOut(BaseModel):
@@ -68,6 +88,10 @@ class ClientOut(BaseModel):
     points_spending: Literal["points_first", "money_first", "off"]
     discount_percent: int = Field(description="personal discount per session, 0..100 %")
     discount_kopecks: int = Field(description="or a fixed discount per session, kopecks")
+    overdraft_limit_kopecks: int | None = Field(
+        description="the client's own credit at the stands; null: the stand's default"
+    )
+    funds: FundsOut
 
 
 class ClientList(BaseModel):
@@ -111,6 +135,13 @@ class ClientPatch(BaseModel):
     discount_percent: StrictInt | None = Field(default=None, description="0..100")
     discount_kopecks: StrictInt | None = Field(
         default=None, description="a fixed discount per session; not with a percentage"
+    )
+    overdraft_limit_kopecks: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_OVERDRAFT_KOPECKS,
+        description="the client's own credit at the stands, kopecks (administrator, owner); "
+        "null: the stand's default",
     )
 
 
@@ -267,6 +298,12 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
     given = body.model_dump(include=body.model_fields_set)
     terms = {name: given.pop(name) for name in TERMS if given.get(name) is not None}
     given = {name: value for name, value in given.items() if name not in TERMS}
+    overdraft_given = "overdraft_limit_kopecks" in given
+    overdraft = given.pop("overdraft_limit_kopecks", None)
+    if overdraft_given and not role_can(acting_user().role, Capability.SET_OVERDRAFT):
+        raise Forbidden(
+            _("Кредитный лимит меняют администратор и владелец"), "overdraft_not_allowed"
+        )
     blocked = given.pop("blocked", None)
     reason = given.pop("blocked_reason", None)
     if reason is not None and blocked is None and not client.blocked:
@@ -274,6 +311,8 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
             _("Причину блокировки указывают вместе с blocked: true"), "reason_without_block"
         )
     with db_proxy.atomic():
+        if overdraft_given:
+            client_funds.set_overdraft(client, overdraft)
         if terms:
             bonus.update_terms(client, **terms)
         if given:

@@ -42,6 +42,8 @@ ROW_CAPABILITIES: dict[str, set[Capability]] = {
 OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     # Manual bonus points: a marketing tool, not money, so administrators grant them too (issue 7).
     Capability.ADJUST_POINTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # A client's own overdraft (credit) at the stands: administrators and the owner (issue 15).
+    Capability.SET_OVERDRAFT: (NOT, NOT, EVERYWHERE, EVERYWHERE),
 }
 
 
