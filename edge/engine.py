@@ -241,11 +241,15 @@ class Engine(AttendantActions):
         if self.config.one_session_per_post and self.store.open_sessions():
             raise refusal("post_busy", client.id)
 
-    def _check_open_elsewhere(self, client: AnyClient) -> None:
-        """Refuse a tap's start for a client the directory shows with a session open at
-        another stand (a client registered here has none the central service knows of)."""
+    def open_elsewhere(self, client: AnyClient) -> bool:
+        """Whether the directory shows a session of the client open at another stand (a client
+        registered here has none the central service knows of)."""
         elsewhere = client.open_session_stand_id if isinstance(client, DirClient) else None
-        if elsewhere is not None and elsewhere != self.config.stand_id:
+        return elsewhere is not None and elsewhere != self.config.stand_id
+
+    def _check_open_elsewhere(self, client: AnyClient) -> None:
+        """Refuse a tap's start for a client whose session is open at another stand."""
+        if self.open_elsewhere(client):
             raise refusal("open_elsewhere", client.id)
 
     def _check_end_guard(self, session: LocalSession) -> None:

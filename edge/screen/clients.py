@@ -93,6 +93,7 @@ def _render_client(client_id: int, error: str | None = None, status: int = 200) 
         card=card,
         tariffs=tariffs,
         default_tariff=client.default_tariff_id or store.default_tariff_id(),
+        open_elsewhere=engine.open_elsewhere(client),
         history=history,
         comments=store.comments_of(client_id),
         methods=PAYMENT_METHODS,

@@ -385,6 +385,23 @@ def test_the_account_starts_a_session_with_a_chosen_tariff_and_ends_it(
     assert store.balance_of(IVAN) == 96_000
 
 
+def test_the_account_warns_of_a_session_open_at_another_post_and_starts_it_deliberately(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    assert 'id="open-elsewhere"' not in text(signed_in.get(f"/clients/{IVAN}"))
+    clients = directory_doc()["clients"]
+    elsewhere = [
+        {**c, "open_session_stand_id": STAND_ID + 1} if c["id"] == IVAN else c for c in clients
+    ]
+    reload(store, clock, VERSION + 2, clients=elsewhere)
+
+    page = text(signed_in.get(f"/clients/{IVAN}"))
+
+    assert 'id="open-elsewhere"' in page and "уже идёт на другом посту" in page
+    assert post(signed_in, f"/clients/{IVAN}/start").status_code == 302
+    assert events(store, "session.started")[-1].payload["method"] == "screen"
+
+
 def test_a_negative_balance_is_shown_in_red(
     signed_in: FlaskClient, engine: Engine, clock: FakeClock
 ) -> None:
