@@ -18,7 +18,7 @@ that locks the counter row before the statement touches any row, so two writers 
 rows never each hold what the other waits for. SQLite lets one writer at a time anyway.
 
 The triggers are made with the schema (``upgrade``) and by migration 12; ``install`` drops and
-makes them again, so a later migration that changes ``SOURCES`` calls it once more.
+makes them again, so a later migration that changes ``SOURCES`` calls it once more (13 did).
 """
 
 # The SQL here is built from model metadata and constants only, never from input.
@@ -88,6 +88,7 @@ SOURCES: tuple[Source, ...] = (
             "points_spending",
             "discount_percent",
             "discount_kopecks",
+            "overdraft_limit_kopecks",
             "deleted_at",
             "uuid",
         ),

@@ -289,15 +289,19 @@ def _sync_repairs(database: peewee.Database) -> None:
 
 def _add_change_triggers(database: peewee.Database) -> None:
     """Version 12: directory changes recorded by triggers (cloud/changetriggers.py) instead of
-    by each service; rows written around the services so far get their entries first."""
+    by each service; rows written around the services so far get their entries first. The
+    triggers are made from today's ``SOURCES``, so the columns they name that a later version
+    adds come first (13: the client's overdraft)."""
     adopt_unlogged()
+    add_missing_column(database, Client, "overdraft_limit_kopecks")
     changetriggers.install(database)
 
 
-def _track_open_sessions(database: peewee.Database) -> None:
-    """Version 13: a session opened or closed is a change of its client's directory entry
-    (``open_session_stand_id``): the triggers are made again with the session table's, and
-    the clients washing now move, so stands learn of their open sessions at the next poll."""
+def _add_client_funds(database: peewee.Database) -> None:
+    """Version 13: a client's own overdraft (credit) limit, and where a client's session is
+    open in the directory (cloud/changetriggers.py: the session table is a source now); the
+    clients washing now move, so stands learn of their open sessions at the next poll."""
+    add_missing_column(database, Client, "overdraft_limit_kopecks")
     changetriggers.install(database)
     washing = Session.select(Session.client).where(Session.ended_at.is_null()).distinct()
     record_change(CLIENT, [client_id for (client_id,) in washing.tuples()])
@@ -332,7 +336,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (9, _add_comment_stands),
     (11, _sync_repairs),
     (12, _add_change_triggers),
-    (13, _track_open_sessions),
+    (13, _add_client_funds),
     (14, _add_held_topups),
     (15, _add_account_safety),
 ]

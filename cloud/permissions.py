@@ -26,6 +26,7 @@ class Capability(StrEnum):
     ADJUST_BALANCE = "adjust_balance"  # balance adjustments and refunds
     ADJUST_POINTS = "adjust_points"  # manual accrual and deduction of bonus points
     REVIEW_TOPUPS = "review_topups"  # release or reject stands' top-ups held over a ceiling
+    SET_OVERDRAFT = "set_overdraft"  # a client's own credit (overdraft) limit at the stands
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -47,6 +48,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.ADJUST_POINTS: frozenset({"administrator", "owner"}),
     # A stand's top-up over a ceiling is money a stand's token alone may not credit (issue 19).
     Capability.REVIEW_TOPUPS: frozenset({"administrator", "owner"}),
+    # Credit is money lent at the stands: administrators and the owner (issue 15).
+    Capability.SET_OVERDRAFT: frozenset({"administrator", "owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

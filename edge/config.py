@@ -17,6 +17,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sync.errors import RuleError
+from sync.funds import check_overdraft
+
 ENV_PREFIX = "AQUASTAND_EDGE_"
 ENROLMENT_FILE = "enrolment.json"
 TOKEN_FILE = "stand_token"  # noqa: S105 - a file name, not a secret
@@ -63,7 +66,9 @@ class EdgeConfig:
     end_guard_s: int = 60
     max_session_s: int = 3 * 3600  # a session running this long ends by itself (0: never)
     max_session_kopecks: int = 0  # a session costing this much ends by itself (0: never)
-    overdraft_limit_kopecks: int = 0  # a member may start while balance > -limit
+    # A member's credit at this stand unless the directory gives their own (sync.funds): what
+    # they have available to wash counts this much below zero; at most 100 000 ₽.
+    overdraft_limit_kopecks: int = 0
     directory_max_age_s: int = 24 * 3600  # an older directory is shown as stale
     # Where a card's "day" for its daily limit begins and ends (the central service's zone).
     timezone: str = "Europe/Moscow"
@@ -127,6 +132,10 @@ def _check(config: EdgeConfig) -> None:
         if isinstance(value, int | float) and value < 0:
             raise ValueError(f"{f.name} must not be negative")
     _check_pins(config)
+    try:
+        check_overdraft(config.overdraft_limit_kopecks)
+    except RuleError as error:
+        raise ValueError(f"overdraft_limit_kopecks: {error.message}") from None
     if not 1 <= config.port <= 65535:
         raise ValueError("port must be between 1 and 65535")
     try:

@@ -11,11 +11,12 @@ Rules (DESIGN.md, taps and feedback, offline rules):
   session is open here is refused ("post_busy") and changes nothing but the ``tap.refused``
   event. Only taps are held back: an attendant may start a second session on the screen, and
   the client whose session runs here ends it with a tap as usual.
-- One client, one post: a card or QR start of a client whom the directory shows with a
-  session open at another stand (``open_session_stand_id``) is refused ("open_elsewhere")
-  and changes nothing but the ``tap.refused`` event; an attendant may still start one on the
-  screen, which warns. The directory lags by a poll and says nothing offline: the central
-  integrity check lists an overlap then (DESIGN.md's offline rule).
+- One open session per client across posts, as far as the stand can know: a card or QR start
+  of a client whom the directory shows with a session open at another stand
+  (``open_session_stand_id``) is refused ("open_elsewhere") and changes nothing but the
+  ``tap.refused`` event. The attendant may still start one on the screen deliberately. Offline,
+  or before the other start has reached the central service, the stand cannot know: the
+  central integrity check lists such overlaps and the debts report marks them (DESIGN.md).
 - Ending is deliberate (``end_guard_s``): a card or QR tap sooner than that after its
   session's start (as ``elapsed_s`` measures) does not end it; it is refused
   ("too_soon_to_end", saying in how many seconds a tap will end it) with the "running"
@@ -23,11 +24,9 @@ Rules (DESIGN.md, taps and feedback, offline rules):
 - Refused, with a ``tap.refused`` event and the "refused" pattern: an unknown card or QR
   token; a lost card (even to end a session: the screen ends it); a blocked client's start
   (a blocked client may still end a session, which stops the charge); a QR code that is not
-  signed by the central service's key or whose token id is revoked; a member whose balance is
-  not above the overdraft limit (``balance > -limit``, counting what the bonus points seen
-  here are worth unless the client never spends them; the client's own limit if the
-  directory gives one, else the configured one; guests pay at the end and are not checked);
-  a member's card or QR start while the directory is stale (older than
+  signed by the central service's key or whose token id is revoked; a start without the money
+  for it ("insufficient_funds", see money below); a member's card or QR start while the
+  directory is stale (older than
   ``directory_max_age_s``: the balance it shows may be long spent elsewhere), though an
   attendant may still start one on the screen, taking payment in person; no tariff in force.
 - A valid QR token of a known client is accepted even if its token id is not in the directory
@@ -49,8 +48,19 @@ Rules (DESIGN.md, taps and feedback, offline rules):
 - Every session records what started it (``credential_kind``/``credential_value``: the card
   UID, the QR token id, or the plate an attendant chose on the screen), so the account page
   centrally lists sessions per card and plate.
+- Money (``sync.funds``, the rule the central service uses too): what a client has available
+  is the balance seen here, what their bonus points are worth if they spend them, and their
+  overdraft (their own if the directory gives one; else, for a member, the configured
+  ``overdraft_limit_kopecks``, for a guest none). A start needs at least the price of the
+  shortest billed session at the tariff it starts with. Members always need it, on the screen
+  too; a guest needs it (a prepayment) for a card or QR start, while an attendant's start on
+  the screen is the guest's own business with the attendant: no check, no end for money.
 - ``tick()`` ends sessions running longer than ``max_session_s`` (billed for exactly that
-  long) or costing ``max_session_kopecks`` or more, marked auto, with the "attention" pattern.
+  long) or costing ``max_session_kopecks`` or more, marked auto, with the "attention" pattern;
+  and a session whose running cost has gone past what the client has available now (a top-up
+  during the wash moves the end), marked auto and billed for the longest duration the money
+  pays for (``sync.funds.funds_end_s``, not the late second the tick saw), with the
+  "attention" pattern ("funds_ended").
 - The post's equipment relay (``pin_relay``) is on exactly while a session is open here
   (:mod:`edge.equipment`): each start and end tells it after its transaction commits, so it
   never waits on the database; a stand restarted with a session open turns it on at once.
@@ -89,10 +99,12 @@ from edge.equipment import Equipment
 from edge.refusals import REFUSAL_TEXTS, Refused, refusal
 from edge.store import (
     AnyClient,
+    DirClient,
     DirCredential,
     DirTariffVersion,
     LocalSession,
     Store,
+    rates_from_json,
 )
 from hardware.relay import NoOutput, Output
 from sync import qrtoken
@@ -100,9 +112,10 @@ from sync.bonus import split_cost
 from sync.cards import compact_card_uid
 from sync.errors import RuleError
 from sync.events import Payload
+from sync.funds import available_kopecks, can_start, funds_run_out
 from sync.limits import limit_reached, local_day
 from sync.plates import normalise_plate
-from sync.pricing import price
+from sync.pricing import Discount, price
 
 # The reason the stand's state gives for the feedback it played last: what went well here,
 # what was refused in the one table of refusals.
@@ -111,6 +124,7 @@ MESSAGES = {
     "ended": "Сеанс завершён",
     "negative": "Баланс отрицательный: обратитесь к администратору",
     "auto_ended": "Сеанс завершён автоматически",
+    "funds_ended": "Средства закончились: сеанс завершён",
     **REFUSAL_TEXTS,
 }
 
@@ -220,7 +234,7 @@ class Engine(AttendantActions):
         session = self.store.open_session_of(client.id)
         try:
             if session is None:
-                self._check_not_open_elsewhere(client)
+                self._check_open_elsewhere(client)
                 self._check_post_free(client)
                 started = self._start(client, None, kind, kind, credential)
             else:
@@ -235,17 +249,21 @@ class Engine(AttendantActions):
         else:
             self._signal_end(balance, session.uuid)
 
-    def _check_not_open_elsewhere(self, client: AnyClient) -> None:
-        """Refuse a tap's start while the directory shows the client's session open at
-        another stand (one car, one post: DESIGN's offline rule covers what it cannot show)."""
-        elsewhere = client.open_session_stand_id
-        if elsewhere is not None and elsewhere != self.config.stand_id:
-            raise refusal("open_elsewhere", client.id)
-
     def _check_post_free(self, client: AnyClient) -> None:
         """Refuse a tap's start while another session runs at this post (if so configured)."""
         if self.config.one_session_per_post and self.store.open_sessions():
             raise refusal("post_busy", client.id)
+
+    def open_elsewhere(self, client: AnyClient) -> bool:
+        """Whether the directory shows a session of the client open at another stand (a client
+        registered here has none the central service knows of)."""
+        elsewhere = client.open_session_stand_id if isinstance(client, DirClient) else None
+        return elsewhere is not None and elsewhere != self.config.stand_id
+
+    def _check_open_elsewhere(self, client: AnyClient) -> None:
+        """Refuse a tap's start for a client whose session is open at another stand."""
+        if self.open_elsewhere(client):
+            raise refusal("open_elsewhere", client.id)
 
     def _check_end_guard(self, session: LocalSession) -> None:
         """Refuse a tap's end sooner than ``end_guard_s`` after the session's start."""
@@ -311,22 +329,32 @@ class Engine(AttendantActions):
     # --- forgotten sessions -----------------------------------------------------------------
 
     def tick(self) -> list[LocalSession]:
-        """End the sessions past the configured maximum duration or amount; returns them."""
+        """End the sessions past the configured maximum duration or amount, or past the
+        client's money; returns them."""
         ended: list[LocalSession] = []
+        funds_ended = False
         with self._lock:
             for session in self.store.open_sessions():
                 elapsed = self.elapsed_s(session)
                 limit_s = self.config.max_session_s
                 limit_kopecks = self.config.max_session_kopecks
-                if limit_s and elapsed >= limit_s:
+                funds_s = self._funds_end(session, elapsed)
+                if limit_s and elapsed >= limit_s and (funds_s is None or limit_s <= funds_s):
                     self._end(session, "auto", "auto", duration_s=limit_s)
+                elif funds_s is not None:
+                    self._end(session, "auto", "auto", duration_s=funds_s)
+                    funds_ended = True
                 elif limit_kopecks and self.running_cost(session) >= limit_kopecks:
                     self._end(session, "auto", "auto")
                 else:
                     continue
                 ended.append(self._session(session.uuid))
             if ended:
-                self._signal("attention", "auto_ended", session_uuid=ended[-1].uuid)
+                self._signal(
+                    "attention",
+                    "funds_ended" if funds_ended else "auto_ended",
+                    session_uuid=ended[-1].uuid,
+                )
         return ended
 
     # --- reading ----------------------------------------------------------------------------
@@ -424,16 +452,16 @@ class Engine(AttendantActions):
         with self._atomic():
             if client.blocked:
                 raise refusal("blocked", client.id)
-            if client.kind == "member":
-                limit = client.overdraft_limit_kopecks
-                limit = self.config.overdraft_limit_kopecks if limit is None else limit
-                if self._spendable(client) <= -limit:
-                    raise refusal("overdraft", client.id)
-                if method != "screen" and self.directory_is_stale():
-                    raise refusal("stale_directory", client.id)
+            if client.kind == "member" and method != "screen" and self.directory_is_stale():
+                raise refusal("stale_directory", client.id)
             if credential is not None and self._daily_limit_reached(client.id, credential, now):
                 raise refusal("daily_limit", client.id)
             version = self._tariff_version(client, tariff_id, now)
+            discount = Discount(client.discount_percent, client.discount_kopecks)
+            if _funds_guarded(client.kind, method) and not can_start(
+                self._available(client), rates_from_json(version.rates), client.kind, discount
+            ):
+                raise refusal("insufficient_funds", client.id)
             session = self.store.add_session(
                 LocalSession(
                     uuid=session_uuid,
@@ -487,13 +515,34 @@ class Engine(AttendantActions):
                 closed=[key for opened, key in changes if not opened],
             )
 
-    def _spendable(self, client: AnyClient) -> int:
-        """The money balance plus, for a client who spends points, what their points seen
-        here are worth: a member with points and no money may wash on points."""
-        balance = self.store.balance_of(client.id)
-        if client.points_spending == "off":
-            return balance
-        return balance + self.store.points_of(client.id) * self.store.points_value_kopecks()
+    def _available(self, client: AnyClient) -> int:
+        """What the client has to wash with now (``sync.funds``): the balance seen here, their
+        points seen here if they spend them, their overdraft (see the module's rules)."""
+        own = client.overdraft_limit_kopecks
+        default = self.config.overdraft_limit_kopecks if client.kind == "member" else 0
+        return available_kopecks(
+            money_kopecks=self.store.balance_of(client.id),
+            points=self.store.points_of(client.id),
+            points_spending=client.points_spending,
+            point_value_kopecks=self.store.points_value_kopecks(),
+            overdraft_kopecks=default if own is None else own,
+        )
+
+    def _funds_end(self, session: LocalSession, elapsed_s: int) -> int | None:
+        """The duration to end ``session`` at because its client's money has run out by
+        ``elapsed_s``; None while it lasts, or for a session not guarded by money."""
+        if not _funds_guarded(session.client_kind, session.start_method):
+            return None
+        client = self.store.client(session.client_id)
+        if client is None:
+            return None
+        return funds_run_out(
+            session.session_rates(),
+            session.kind(),
+            session.discount(),
+            self._available(client),
+            elapsed_s,
+        )
 
     def _session(self, session_uuid: str) -> LocalSession:
         """A session known to be stored (one this engine has just started or ended)."""
@@ -581,3 +630,9 @@ class Engine(AttendantActions):
         reason = MESSAGES[code] if reason is None else reason
         self.last_feedback = LastFeedback(pattern, self.clock.now(), code, reason, session_uuid)
         self.feedback.play(pattern)
+
+
+def _funds_guarded(client_kind: str, method: str) -> bool:
+    """Whether a start by ``method`` needs the money for it, and its session ends when the
+    money runs out: always for a member, for a guest unless an attendant started it."""
+    return client_kind == "member" or method != "screen"

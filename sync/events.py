@@ -65,6 +65,8 @@ REFUSALS = (
     "forged",
     "revoked",
     "overdraft",
+    "insufficient_funds",
+    "open_elsewhere",
     "stale_directory",
     "no_tariff",
     "daily_limit",
@@ -72,6 +74,9 @@ REFUSALS = (
     "too_soon_to_end",
     "open_elsewhere",
 )
+# Codes older stands send and today's no longer do, accepted all the same: "overdraft" (a member
+# without money, before "insufficient_funds" and sync.funds).
+RETIRED_REFUSALS = ("overdraft",)
 MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
 _DOCUMENT = "Событие"
 

@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clients import credentials as credential_book
+from cloud.clients import funds as client_funds
 from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
 from cloud.db import db_proxy
-from cloud.errors import Unprocessable, ValidationFailed
+from cloud.errors import Forbidden, Unprocessable, ValidationFailed
 from cloud.fields import (
     MAX_AMOUNT_KOPECKS,
     CardUid,
@@ -37,8 +38,9 @@ from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
 from cloud.models import Client
-from cloud.permissions import Capability
+from cloud.permissions import Capability, role_can
 from cloud.web import acting_user
+from sync.funds import MAX_OVERDRAFT_KOPECKS, check_overdraft
 from sync.lengths import MAX_NAME
 from sync.pricing import MAX_DISCOUNT_KOPECKS
 
@@ -80,6 +82,15 @@ DiscountKopecks = Annotated[
     whole(0, MAX_DISCOUNT_KOPECKS, "a fixed discount per session, kopecks; not with a percentage"),
     said_by(lambda v: bonus.check_discount(0, v), int),
 ]
+OverdraftLimit = Annotated[
+    whole(
+        0,
+        MAX_OVERDRAFT_KOPECKS,
+        "the client's own credit at the stands, kopecks (administrator, owner); "
+        "null: the stand's default",
+    ),
+    said_by(check_overdraft, int),
+]
 
 # --- schemas ----------------------------------------------------------------------------------
 
@@ -93,6 +104,24 @@ class CountersOut(BaseModel):
     last_visit_at: str | None = Field(description="start of the latest session")
     registered_at: str
     comments: int = Field(description="notes and complaints staff wrote about the client")
+
+
+class FundsOut(BaseModel):
+    """What the client has to wash with now, by the stands' rule (sync/funds.py)."""
+
+    available_kopecks: int = Field(
+        description="balance + points' worth if the client spends them + own overdraft"
+    )
+    overdraft_kopecks: int = Field(description="the overdraft counted in available_kopecks")
+    overdraft_own: bool = Field(
+        description="false: the stand's configured default applies, not counted here"
+    )
+    tariff_id: int | None = Field(description="the tariff a stand would start the client with")
+    tariff_name: str
+    start_minimum_kopecks: int | None = Field(
+        description="the price of the shortest billed session at that tariff"
+    )
+    can_start: bool = Field(description="available_kopecks >= start_minimum_kopecks")
 
 
 class ClientOut(BaseModel):
@@ -123,6 +152,10 @@ class ClientOut(BaseModel):
     points_spending: Literal["points_first", "money_first", "off"]
     discount_percent: int = Field(description="personal discount per session, 0..100 %")
     discount_kopecks: int = Field(description="or a fixed discount per session, kopecks")
+    overdraft_limit_kopecks: int | None = Field(
+        description="the client's own credit at the stands; null: the stand's default"
+    )
+    funds: FundsOut
 
 
 class ClientList(BaseModel):
@@ -166,6 +199,7 @@ class ClientPatch(BaseModel):
     points_spending: Literal["points_first", "money_first", "off"] | None = None
     discount_percent: DiscountPercent | None = None
     discount_kopecks: DiscountKopecks | None = None
+    overdraft_limit_kopecks: OverdraftLimit | None = None
 
 
 class CredentialOut(BaseModel):
@@ -318,13 +352,19 @@ def client_get(client_id: int) -> Any:
 )
 def client_patch(client_id: int, body: ClientPatch) -> Any:
     client = _client(client_id)
-    given = {  # null leaves a field as it is, except the tariff, which it clears
+    given = {  # null leaves a field as it is, except the tariff and the credit, which it clears
         name: value
         for name, value in body.model_dump(include=body.model_fields_set).items()
-        if value is not None or name == "default_tariff_id"
+        if value is not None or name in ("default_tariff_id", "overdraft_limit_kopecks")
     }
     terms = {name: given.pop(name) for name in TERMS if given.get(name) is not None}
     given = {name: value for name, value in given.items() if name not in TERMS}
+    overdraft_given = "overdraft_limit_kopecks" in given
+    overdraft = given.pop("overdraft_limit_kopecks", None)
+    if overdraft_given and not role_can(acting_user().role, Capability.SET_OVERDRAFT):
+        raise Forbidden(
+            _("Кредитный лимит меняют администратор и владелец"), "overdraft_not_allowed"
+        )
     blocked = given.pop("blocked", None)
     reason = given.pop("blocked_reason", None)
     if reason is not None and blocked is None and not client.blocked:
@@ -332,6 +372,8 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
             _("Причину блокировки указывают вместе с blocked: true"), "reason_without_block"
         )
     with db_proxy.atomic():
+        if overdraft_given:
+            client_funds.set_overdraft(client, overdraft)
         if terms:
             bonus.update_terms(client, **terms)
         if given:

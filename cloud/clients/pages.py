@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 from cloud.catalog.sites import visible_sites
 from cloud.clients import comments as client_comments
 from cloud.clients import credentials as client_credentials
+from cloud.clients import funds as client_funds
 from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
@@ -250,6 +251,19 @@ def adjust(client_id: int) -> Any:
     except (DomainError, RuleError) as error:
         return _failed(client, "adjust", error)
     return _back(client, _("Баланс скорректирован"))
+
+
+@bp.post("/<int:client_id>/overdraft")
+@requires(Capability.SET_OVERDRAFT)
+def overdraft(client_id: int) -> Any:
+    """The client's own credit limit in roubles; empty: the stand's default."""
+    client = _client(client_id)
+    text = request.form.get("overdraft", "").strip()
+    try:
+        client_funds.set_overdraft(client, parse_roubles(text) if text else None)
+    except (DomainError, RuleError) as error:
+        return _failed(_client(client_id), "overdraft", error)
+    return _back(client, _("Кредитный лимит сохранён"))
 
 
 @bp.post("/<int:client_id>/comments")

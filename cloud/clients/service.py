@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 
 from cloud.clients.counters import counters_of
 from cloud.clients.credentials import card_uid, link
+from cloud.clients.funds import funds_dicts
 from cloud.clients.scope import home_site
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, utcnow
@@ -302,7 +303,8 @@ def promote_to_member(
 
 
 def client_dicts(clients: list[Client]) -> list[dict[str, Any]]:
-    """The API form of several clients, reading their phones and credentials in two queries."""
+    """The API form of several clients, reading their phones and credentials in two queries
+    and the tariffs for their funds (``cloud.clients.funds``) in two more."""
     ids = [client.id for client in clients]
     phones: dict[int, list[str]] = {client_id: [] for client_id in ids}
     creds: dict[int, list[Credential]] = {client_id: [] for client_id in ids}
@@ -320,10 +322,12 @@ def client_dicts(clients: list[Client]) -> list[dict[str, Any]]:
         ):
             creds[cred.client_id].append(cred)
     counters = counters_of(clients)
+    funds = funds_dicts(clients)
     return [
         {
             **_client_dict(client, phones[client.id], creds[client.id]),
             "counters": counters[client.id],
+            "funds": funds[client.id],
         }
         for client in clients
     ]
@@ -354,6 +358,7 @@ def _client_dict(client: Client, phones: list[str], creds: list[Credential]) -> 
         "points_spending": client.points_spending,
         "discount_percent": client.discount_percent,
         "discount_kopecks": client.discount_kopecks,
+        "overdraft_limit_kopecks": client.overdraft_limit_kopecks,
     }
 
 

@@ -186,6 +186,8 @@ class Client(BaseModel):
     points_spending = pw.CharField(max_length=20, default="points_first")
     discount_percent = pw.IntegerField(default=0)
     discount_kopecks = pw.BigIntegerField(default=0)
+    # The client's own credit at the stands (sync.funds; None: the stand's configured default).
+    overdraft_limit_kopecks = pw.BigIntegerField(null=True)
     member_since = UtcDateTimeField(null=True)
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = UtcDateTimeField(default=utcnow)

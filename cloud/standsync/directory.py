@@ -3,8 +3,9 @@
 
 Until the sync agent fetches it, an operator exports it to a file
 (``aquastand-cloud export-directory``) and loads it at the stand. It holds every client who
-is not deleted (a member washes at any site), their linked cards, plates and QR token ids, the
-ids of revoked QR tokens, all tariffs with every version, and the staff who may log in at the
+is not deleted (a member washes at any site) with their own overdraft limit and the stand where
+a session of theirs is open (one open session per client across posts), their linked cards,
+plates and QR token ids, the ids of revoked QR tokens, all tariffs with every version, and the staff who may log in at the
 site's stands: its attendants and every active operator, administrator and owner with a PIN.
 """
 
@@ -173,6 +174,7 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
             Client.points_spending,
             Client.discount_percent,
             Client.discount_kopecks,
+            Client.overdraft_limit_kopecks,
         )
         .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.client == Client.id))
         .where(live)
@@ -190,7 +192,7 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
             default_tariff_id=default_tariff_id,
             balance_kopecks=int(balance),
             ledger_position=int(ledger_position),
-            overdraft_limit_kopecks=None,
+            overdraft_limit_kopecks=None if overdraft is None else int(overdraft),
             points_balance=int(points),
             points_spending=spending,
             discount_percent=percent,
@@ -210,6 +212,7 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
             spending,
             percent,
             fixed,
+            overdraft,
         ) in rows
     )
 

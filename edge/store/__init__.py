@@ -40,10 +40,12 @@ and ``client()`` of its old negative id answers the central client (``RelinkedCl
 Its events still waiting in the outbox keep naming it by uuid, which the central service
 knows. One person is then one client at the stand, found by plate once.
 
-Schema: tables are created if missing (a new table is the way to extend the schema; existing
-tables are never altered). ``schema_version`` 2 added the directory's client uuids: a copy
-loaded before that lacks them, so opening a version-1 database forgets the directory cursor
-and the next poll walks the whole directory again.
+Schema: tables are created if missing, and a column the models gained since the file was made
+is added on open (``ALTER TABLE … ADD COLUMN`` with its default), keeping the rows, so a stand
+upgraded in place opens its old file. ``schema_version`` 2 added the directory's client uuids,
+3 where a client's session is open elsewhere (``DirClient.open_session_stand_id``): a copy
+loaded before lacks them, so opening an older database forgets the directory cursor and the
+next poll walks the whole directory again.
 """
 
 from __future__ import annotations

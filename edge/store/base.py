@@ -15,7 +15,7 @@ from edge.store.models import M, Tables
 from edge.store.sql import META_SQL, SET_META_SQL
 from sync.privatefiles import make_private_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DIRECTORY_CURSOR_KEY = "directory_cursor"  # the sync agent's cursor, kept with the copy
 PRAGMAS = {
     "journal_mode": "wal",
@@ -49,8 +49,10 @@ class StoreBase:
         with self.atomic():
             self.database.create_tables(self.tables.all, safe=True)
             self._add_missing_columns()
-            if 0 < self._int("schema_version", 0) < 2:
-                self._set(DIRECTORY_CURSOR_KEY, "0")  # a copy without client uuids: walk again
+            if 0 < self._int("schema_version", 0) < SCHEMA_VERSION:
+                # A copy without what the directory added since (client uuids, open sessions
+                # elsewhere) is filled in only by a walk from the start: walk again.
+                self._set(DIRECTORY_CURSOR_KEY, "0")
             self._set("schema_version", str(SCHEMA_VERSION))
             last_seq = outbox.select(pw.fn.MAX(outbox.seq)).scalar() or 0
             self._set("next_seq", str(max(self._int("next_seq", 1), last_seq + 1)))

@@ -216,7 +216,6 @@ class LocalClient(BaseModel):
     points_spending = pw.CharField(default="off")
     discount_percent = pw.IntegerField(default=0)
     discount_kopecks = pw.IntegerField(default=0)
-    open_session_stand_id = pw.IntegerField(null=True)  # never known: as DirClient's
 
 
 class LocalCredential(BaseModel):

@@ -185,7 +185,7 @@ def test_the_directory_reads_columns_of_every_kind_of_directory_row(
     """The walk below changes what the builder reads: it must at least see the obvious ones."""
     tables = {field.model._meta.table_name for field in content_columns(read_columns)}
     assert {"client", "client_phone", "credential", "tariff", "tariff_version", "user"} <= tables
-    assert {"ledger_entry", "stand_event", "user_site"} <= tables
+    assert {"ledger_entry", "stand_event", "user_site", "session"} <= tables
 
 
 def change(

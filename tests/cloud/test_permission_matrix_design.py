@@ -44,6 +44,8 @@ OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     Capability.ADJUST_POINTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
     # Stands' top-ups held over a ceiling: released or rejected by an administrator (issue 19).
     Capability.REVIEW_TOPUPS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # A client's own overdraft (credit) at the stands: administrators and the owner (issue 15).
+    Capability.SET_OVERDRAFT: (NOT, NOT, EVERYWHERE, EVERYWHERE),
 }
 
 

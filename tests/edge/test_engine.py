@@ -224,7 +224,7 @@ def test_an_inactive_default_tariff_falls_back_to_the_stands(
         ("DEADBEEF", "unknown", None),
         (IVAN_LOST_CARD, "lost", IVAN),
         (BLOCKED_CARD, "blocked", BLOCKED),
-        (PETR_CARD, "overdraft", PETR),
+        (PETR_CARD, "insufficient_funds", PETR),
     ],
 )
 def test_a_refused_card_lights_red_and_is_recorded(
@@ -380,8 +380,8 @@ def test_a_qr_code_of_a_client_not_in_the_directory_is_unknown(
 # --- balances ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("balance", "pattern"), [(-9_999, "accepted"), (-10_000, "refused")])
-def test_a_member_may_start_only_while_the_balance_is_above_the_overdraft_limit(
+@pytest.mark.parametrize(("balance", "pattern"), [(-5_000, "accepted"), (-5_001, "refused")])
+def test_a_member_may_start_only_with_the_minimum_charge_within_balance_and_overdraft(
     store: Store,
     feedback: RecordingFeedback,
     config: EdgeConfig,
@@ -406,6 +406,19 @@ def test_the_clients_own_overdraft_limit_wins_over_the_stands(
     engine.on_uid(PETR_CARD)
 
     assert feedback.patterns == ["accepted"]
+
+
+def test_the_clients_own_overdraft_of_zero_wins_over_the_stands(
+    store: Store, feedback: RecordingFeedback, config: EdgeConfig, clock: FakeClock
+) -> None:
+    config.overdraft_limit_kopecks = 50_000
+    engine = Engine(store, feedback, config, clock)
+    reload(store, clock, with_client(directory_doc(), PETR, overdraft_limit_kopecks=0))
+
+    engine.on_uid(PETR_CARD)
+
+    assert feedback.patterns == ["refused"]
+    assert events(store)[0].payload["reason"] == "insufficient_funds"
 
 
 def test_a_negative_balance_after_the_end_asks_for_the_attendant(
@@ -476,7 +489,7 @@ def test_the_screen_starts_a_session_with_a_chosen_tariff(engine: Engine, clock:
     ("client_id", "tariff_id", "code"),
     [
         (BLOCKED, None, "blocked"),
-        (PETR, None, "overdraft"),
+        (PETR, None, "insufficient_funds"),  # a member needs money on the screen too
         (999, None, "unknown"),
         (IVAN, OLD, "no_tariff"),
         (IVAN, 999, "no_tariff"),

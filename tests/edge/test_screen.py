@@ -387,6 +387,23 @@ def test_the_account_starts_a_session_with_a_chosen_tariff_and_ends_it(
     assert store.balance_of(IVAN) == 96_000
 
 
+def test_the_account_warns_of_a_session_open_at_another_post_and_starts_it_deliberately(
+    signed_in: FlaskClient, store: Store, clock: FakeClock
+) -> None:
+    assert 'id="open-elsewhere"' not in text(signed_in.get(f"/clients/{IVAN}"))
+    clients = directory_doc()["clients"]
+    elsewhere = [
+        {**c, "open_session_stand_id": STAND_ID + 1} if c["id"] == IVAN else c for c in clients
+    ]
+    reload(store, clock, VERSION + 2, clients=elsewhere)
+
+    page = text(signed_in.get(f"/clients/{IVAN}"))
+
+    assert 'id="open-elsewhere"' in page and "уже идёт на другом посту" in page
+    assert post(signed_in, f"/clients/{IVAN}/start").status_code == 302
+    assert events(store, "session.started")[-1].payload["method"] == "screen"
+
+
 def test_a_negative_balance_is_shown_in_red(
     signed_in: FlaskClient, engine: Engine, clock: FakeClock
 ) -> None:
@@ -628,9 +645,9 @@ def test_the_card_of_a_member_registered_here_starts_a_session_when_tapped(
 ) -> None:
     post(signed_in, "/members/new", name="Мария Кузнецова", card="04AABBCC")
     member_id = store.credential("card", "04AABBCC").client_id  # type: ignore[union-attr]
-    engine.on_uid("04AABBCC")  # no money yet: the overdraft rule refuses
+    engine.on_uid("04AABBCC")  # no money yet: refused for want of the minimum charge
     refused = events(store, "tap.refused")[-1]
-    assert (refused.payload["reason"], refused.payload["client_id"]) == ("overdraft", None)
+    assert (refused.payload["reason"], refused.payload["client_id"]) == ("insufficient_funds", None)
 
     post(signed_in, f"/clients/{member_id}/topup", amount="300", method="cash")
     engine.on_uid("04AABBCC")

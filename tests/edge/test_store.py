@@ -230,11 +230,42 @@ def test_opening_a_schema_1_database_walks_the_directory_again(
     assert (
         reopened.tables.StoreMeta.get_by_id("directory_cursor").value == "0"
     )  # no client uuids held yet
-    assert reopened.tables.StoreMeta.get_by_id("schema_version").value == "2"
+    assert reopened.tables.StoreMeta.get_by_id("schema_version").value == "3"
     reopened.close()
     again = Store(config.database_path)
     assert again.tables.StoreMeta.get_by_id("directory_cursor").value == "0"
     again.close()
+
+
+def test_a_stand_upgraded_in_place_gains_the_open_session_column_and_walks_again(
+    store: Store, config: EdgeConfig, clock: FakeClock
+) -> None:
+    """A schema-2 file (no ``open_session_stand_id``) opens: the column is added, the rows
+    kept, and the cursor forgotten so the next poll brings where sessions are open."""
+    store.database.execute_sql('ALTER TABLE "dir_client" DROP COLUMN "open_session_stand_id"')
+    store.tables.StoreMeta.insert(
+        key="directory_cursor", value="41"
+    ).on_conflict_replace().execute()
+    store.tables.StoreMeta.update(value="2").where(
+        store.tables.StoreMeta.key == "schema_version"
+    ).execute()
+    store.close()
+
+    reopened = Store(config.database_path)
+    try:
+        ivan = reopened.client(IVAN)
+        assert ivan is not None and ivan.name == "Иван Петров"
+        assert ivan.open_session_stand_id is None
+        assert reopened.directory_cursor() == 0
+        load(
+            reopened,
+            clock,
+            with_client(directory_doc(version=VERSION + 1), IVAN, open_session_stand_id=9),
+        )
+        ivan = reopened.client(IVAN)
+        assert ivan is not None and ivan.open_session_stand_id == 9
+    finally:
+        reopened.close()
 
 
 def test_a_local_client_is_re_linked_once_it_has_a_session_open_under_one_id_only(

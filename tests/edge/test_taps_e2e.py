@@ -1,5 +1,5 @@
 """The tap and scan rules end to end: cards presented by nfcpy on its udp link to the stand's
-real nfcpy reader (debounce, blocked, lost, overdraft, auto-stop), a forged QR code dropped
+real nfcpy reader (debounce, blocked, lost, insufficient funds, auto-stop), a forged QR code dropped
 into the camera's inbox; checked in ``GET /api/state``, the outbox and the MockFactory pins."""
 
 from __future__ import annotations
@@ -143,23 +143,21 @@ def test_another_clients_card_at_a_busy_post_is_refused(running: Running) -> Non
     assert 1.0 in pin_history(stand, config.pin_red)  # the red light of a refusal
 
 
-def test_a_member_below_the_overdraft_limit_is_refused(start_stand: StartStand) -> None:
-    # 50 ₽ of overdraft allowed, 50,01 ₽ owed.
-    document = with_client(
-        directory_doc(), PETR, balance_kopecks=-5_001, overdraft_limit_kopecks=5_000
-    )
+def test_a_member_without_the_minimum_charge_is_refused(start_stand: StartStand) -> None:
+    # 50 ₽ of overdraft, 0,01 ₽ owed: 49,99 ₽ to wash with, the minimum charge is 50 ₽.
+    document = with_client(directory_doc(), PETR, balance_kopecks=-1, overdraft_limit_kopecks=5_000)
     running = start_stand(document)
 
     running.tap(PETR_CARD)
 
-    assert_refused(running, "overdraft", PETR, PETR_CARD)
-    assert running.stand.store.balance_of(PETR) == -5_001
+    assert_refused(running, "insufficient_funds", PETR, PETR_CARD)
+    assert running.stand.store.balance_of(PETR) == -1
 
 
-def test_a_member_within_the_overdraft_limit_may_start(start_stand: StartStand) -> None:
-    document = with_client(
-        directory_doc(), PETR, balance_kopecks=-4_999, overdraft_limit_kopecks=5_000
-    )
+def test_a_member_whose_overdraft_covers_the_minimum_charge_may_start(
+    start_stand: StartStand,
+) -> None:
+    document = with_client(directory_doc(), PETR, balance_kopecks=0, overdraft_limit_kopecks=5_000)
     running = start_stand(document)
 
     running.tap(PETR_CARD)

@@ -73,6 +73,7 @@ GOOD: dict[str, Any] = {
             "ledger_position": 0,
             "overdraft_limit_kopecks": 10000,
             "uuids": [GUEST_UUID, "0c9e6b1a-7d3f-4e2a-8b5c-1f0e9d8c7b6a"],
+            "open_session_stand_id": 3,
         },
     ],
     "credentials": [
@@ -104,6 +105,14 @@ def test_a_good_directory_reads_back_to_what_was_written() -> None:
     assert directory.to_dict()["generated_at"] == "2024-06-10T06:13:20Z"
     assert directory.clients[0].uuids == ()  # none given: registered centrally
     assert directory.clients[1].uuids[0] == GUEST_UUID
+    # Where a session of the client is open centrally: absent (an older central service) is none.
+    assert (
+        directory.clients[0].open_session_stand_id,
+        directory.clients[1].open_session_stand_id,
+    ) == (
+        None,
+        3,
+    )
 
 
 def test_the_version_in_force_is_the_latest_one_started() -> None:
@@ -172,6 +181,14 @@ BAD: list[tuple[Any, str]] = [
     (
         changed(lambda d: d["clients"][0].update(uuids=[GUEST_UUID])),
         f"«clients[1].uuids» — значение {GUEST_UUID} повторяется",
+    ),
+    (
+        changed(lambda d: d["clients"][1].update(open_session_stand_id=0)),
+        "«clients[1].open_session_stand_id» — нужно целое число не меньше 1",
+    ),
+    (
+        changed(lambda d: d["clients"][1].update(open_session_stand_id="3")),
+        "«clients[1].open_session_stand_id» — нужно целое число",
     ),
     (changed(lambda d: d["credentials"][0].update(client_id=9)), "«credentials[0].client_id»"),
     (changed(lambda d: d["credentials"][0].update(value="04a1b2c3")), "«credentials[0].value»"),
