@@ -72,7 +72,6 @@ REFUSALS = (
     "daily_limit",
     "post_busy",
     "too_soon_to_end",
-    "open_elsewhere",
 )
 # Codes older stands send and today's no longer do, accepted all the same: "overdraft" (a member
 # without money, before "insufficient_funds" and sync.funds).

@@ -282,7 +282,7 @@ def test_an_actor_who_may_not_work_at_the_stands_site_is_stored_as_unknown_and_f
 ) -> None:
     """The attack: a top-up and a session attributed to a staff id the stand's site does not
     have (another site's attendant, one without a PIN, one that does not exist)."""
-    other_site = create_staff_member("+79001110001", "attendant", [world.site_b.name], "2468")
+    other_site = create_staff_member("+79001110001", "attendant", [world.site_b.name], "246813")
     without_pin = create_staff_member("+79001110002", "operator", [world.site_a.name], None)
     stream = Stream(world.stand_a.id)
     events = [
@@ -510,12 +510,15 @@ def test_pages_answer_with_a_date_of_9999_stored_before_the_bound(
         "/diagnostics",
     ):
         try:
-            status = owner.get(path).status_code
+            response = owner.get(path)
         except Exception as error:
             failing.append(f"{path}: {error!r}")
-        else:
-            if status != 200:
-                failing.append(f"{path}: {status}")
+            continue
+        # A period asked for in the year 9999 may be refused with words (a report's days run
+        # 2000-2100) or shown; showing what is stored never fails.
+        allowed = (200, 400) if "from=9999" in path else (200,)
+        if response.status_code not in allowed:
+            failing.append(f"{path}: {response.status_code}")
     assert failing == []
 
 

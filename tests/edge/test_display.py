@@ -79,7 +79,7 @@ def test_an_end_shows_the_duration_the_charge_and_the_balance_then_idle(
         ("DEADBEEF", "unknown"),
         (IVAN_LOST_CARD, "lost"),
         (BLOCKED_CARD, "blocked"),
-        (PETR_CARD, "overdraft"),  # no money and no overdraft allowed
+        (PETR_CARD, "insufficient_funds"),  # no money and no overdraft allowed
     ],
 )
 def test_a_refusal_shows_its_reason_in_plain_words_then_idle(
