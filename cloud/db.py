@@ -59,7 +59,11 @@ def open_database(url: str, pooled: bool = False) -> peewee.Database:
     (bench/sync_ingest.py). ``close()`` returns a connection to the pool, ``release`` closes
     them all."""
     if url.startswith("sqlite"):
-        return connect(url, pragmas=SQLITE_PRAGMAS, autoconnect=True)
+        # Transactions take the write lock when they begin: one that read first and then
+        # writes would otherwise fail at once ("database is locked", a 500) whenever another
+        # process (the service runs several workers) wrote meanwhile; waiting at BEGIN is
+        # what busy_timeout then covers.
+        return connect(url, pragmas=SQLITE_PRAGMAS, autoconnect=True, lock_type="IMMEDIATE")
     scheme, sep, rest = url.partition("://")
     if pooled and sep and scheme in ("postgres", "postgresql"):
         return connect(
