@@ -49,3 +49,22 @@ def test_register_find_by_latin_plate_and_top_up(
         ("topup", 125050, "cash", world.users["operator"].id)
     ]
     assert client.balance_kopecks == 125050
+
+
+def test_on_a_phone_the_client_page_and_ones_own_page_never_scroll_sideways(
+    browser: Any, live_server: str, world: World
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server}/login")
+        page.fill("input[name=phone]", "+79000000004")  # the owner
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server}/")
+        for path in (f"/clients/{world.member.id}", "/staff/me"):
+            page.goto(live_server + path)
+            # Their tables are wider than a phone: they scroll inside their card.
+            assert page.evaluate("document.scrollingElement.scrollWidth") <= 390, path
+    finally:
+        context.close()
