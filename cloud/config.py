@@ -59,6 +59,10 @@ class CloudConfig:
     smtp_sender: str = ""  # the From address, e.g. "Аквастенд <news@example.ru>"
     smtp_security: str = "starttls"  # starttls, ssl (implicit TLS, port 465) or none
     smtp_timeout: int = 30  # seconds per SMTP operation
+    # SMS (cloud/notify/sms.py): "file" appends each message to sms_file (default
+    # sms-outbox.jsonl in the data directory) for the demo and tests.
+    sms_backend: str = "file"
+    sms_file: str = ""
     # Bonus points (cloud/loyalty/bonus.py): what a point is worth, the welcome bonus of a new member,
     # the accrual (a percentage of top-ups or of session charges, "topup" or "charge") and
     # how many days unspent points live (0: they never expire).
