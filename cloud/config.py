@@ -51,6 +51,9 @@ class CloudConfig:
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     page_size: int = 50
+    # Where clients reach the service, e.g. "https://wash.example.ru": links in messages to
+    # clients (the unsubscribe link every mailing carries) start with it.
+    public_url: str = ""
     # Mailings (cloud/marketing/mailings.py) go through this SMTP server; no host: mailings are off.
     smtp_host: str = ""
     smtp_port: int = 587
@@ -60,9 +63,14 @@ class CloudConfig:
     smtp_security: str = "starttls"  # starttls, ssl (implicit TLS, port 465) or none
     smtp_timeout: int = 30  # seconds per SMTP operation
     # SMS (cloud/notify/sms.py): "file" appends each message to sms_file (default
-    # sms-outbox.jsonl in the data directory) for the demo and tests.
+    # sms-outbox.jsonl in the data directory) for the demo and tests; "smsru" sends through
+    # SMS.ru with the account's api_id as sms_api_key (sms_api_url empty: SMS.ru's own) and an
+    # approved sender name, if any.
     sms_backend: str = "file"
     sms_file: str = ""
+    sms_api_key: str = ""
+    sms_api_url: str = ""
+    sms_sender_name: str = ""
     # Bonus points (cloud/loyalty/bonus.py): what a point is worth, the welcome bonus of a new member,
     # the accrual (a percentage of top-ups or of session charges, "topup" or "charge") and
     # how many days unspent points live (0: they never expire).

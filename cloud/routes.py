@@ -24,6 +24,7 @@ from cloud.loyalty import api as loyalty_api
 from cloud.loyalty import pages as loyalty_pages
 from cloud.marketing import api as marketing_api
 from cloud.marketing import pages as marketing_pages
+from cloud.marketing import unsubscribepages
 from cloud.reports import api as reports_api
 from cloud.reports import pages as reports_pages
 from cloud.sessions import api as sessions_api
@@ -48,6 +49,7 @@ PAGES = (
     integrity_pages,
     ledger_pages,
     accountpages,
+    unsubscribepages,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
@@ -77,5 +79,6 @@ def register(
         app.register_blueprint(module.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
+    csrf.exempt(unsubscribepages.bp)  # the signed token is the key; mail programs POST bare
     app.register_blueprint(stands_api.bp)  # stands authenticate with their own tokens
     csrf.exempt(stands_api.bp)

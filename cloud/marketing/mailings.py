@@ -33,6 +33,7 @@ from email.utils import formataddr, make_msgid
 from typing import Any
 
 import peewee as pw
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -41,6 +42,7 @@ from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import NotFound, ValidationFailed
 from cloud.marketing import segments as segmentbook
+from cloud.marketing.unsubscribe import unsubscribe_url
 from cloud.models import MAILING_STATUSES, Client, Mailing, MailingRecipient, Segment, User
 
 LOG = logging.getLogger(__name__)
@@ -74,6 +76,14 @@ class MailNotConfigured(ValidationFailed):
 def check_mail_config(config: CloudConfig) -> None:
     if not config.smtp_host or not config.smtp_sender:
         raise MailNotConfigured()
+    if not config.public_url.startswith(("https://", "http://")):
+        raise ValidationFailed(
+            _(
+                "Укажите public_url (адрес сервиса для клиентов): в каждом письме ссылка для отписки"
+            ),
+            "public_url_not_configured",
+            status=409,
+        )
     if config.smtp_security not in SECURITY_MODES:
         raise ValidationFailed(
             _("smtp_security: starttls, ssl или none"), "bad_smtp_security", status=409
@@ -338,14 +348,21 @@ class SmtpOutbox:
             connection.close()
 
 
-def build_message(mailing: Mailing, client: Client, sender: str) -> EmailMessage:
+def build_message(
+    mailing: Mailing, client: Client, sender: str, unsubscribe_link: str
+) -> EmailMessage:
+    """The message with its unsubscribe link: in the text and as RFC 8058 headers, which
+    mail programs show as their own one-click "unsubscribe" button."""
     message = EmailMessage()
     message["Subject"] = personalise(mailing.subject, client)
     message["From"] = sender
     message["To"] = formataddr((client.name, client.email)) if client.name else client.email
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
     # base64: any server takes it, including one without 8BITMIME.
-    message.set_content(personalise(mailing.body, client), cte="base64")
+    footer = _("Отписаться от рассылки: %(link)s", link=unsubscribe_link)
+    message["List-Unsubscribe"] = f"<{unsubscribe_link}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    message.set_content(f"{personalise(mailing.body, client)}\n\n-- \n{footer}\n", cte="base64")
     return message
 
 
@@ -405,7 +422,8 @@ def _send_one(
         report.skipped += 1
         return
     try:
-        outbox.send(build_message(mailing, client, outbox.config.smtp_sender))
+        link = unsubscribe_url(outbox.config, current_app.secret_key or "", client.id)
+        outbox.send(build_message(mailing, client, outbox.config.smtp_sender, link))
     except SendFailed as failure:
         _mark(clock, recipient_id, "failed", failure.reason, client.email)
         report.failed += 1

@@ -33,6 +33,7 @@ from tests.cloud.conftest import World, post_form
 from tests.cloud.test_openapi import _success_validator
 
 SENDER = "Аквастенд <news@aquastand.example>"
+PUBLIC_URL = "https://wash.example.ru"
 SUBJECT = "Скидка для вас, {name}"
 BODY = "Здравствуйте, {name}!\nВ субботу мойка со скидкой 20 %. Ждём вас."
 
@@ -97,6 +98,7 @@ def outbox(app: Flask, smtp_server: tuple[Recorder, int]) -> Recorder:
     config = app.config["AQ"]
     config.smtp_host, config.smtp_port = "127.0.0.1", port
     config.smtp_sender, config.smtp_security, config.smtp_timeout = SENDER, "none", 10
+    config.public_url = PUBLIC_URL
     return recorder
 
 
@@ -164,7 +166,9 @@ def test_each_reachable_client_gets_one_personalised_message_in_russian(
         assert received.message["To"].addresses[0].display_name == client.name
         assert received.message["From"].addresses[0].display_name == "Аквастенд"
         assert received.message.get_content_charset() == "utf-8"
-        assert received.message.get_content().rstrip("\n") == BODY.replace("{name}", client.name)
+        text, _, footer = received.message.get_content().partition("\n\n-- \n")
+        assert text == BODY.replace("{name}", client.name)
+        assert footer.startswith(f"Отписаться от рассылки: {PUBLIC_URL}/unsubscribe/")
     assert outbox.raw_ascii_only()  # encoded for any server: RFC 2047 headers, base64 body
     assert Mailing.get_by_id(mailing.id).finished_at is not None
 
@@ -341,7 +345,7 @@ def test_the_name_is_replaced_literally_never_formatted(
     (received,) = outbox.received
     name = "{0.__class__} {name}"
     assert received.message["Subject"] == f"{name}: {{__import__}}"
-    assert received.message.get_content().rstrip("\n") == (
+    assert received.message.get_content().partition("\n\n-- \n")[0] == (
         f"Привет, {name}! {{0}} {{body.__class__}} %(name)s {{{name}}}"
     )
 
@@ -528,6 +532,7 @@ def test_the_send_mailings_command_sends_the_queue(
         "SMTP_PORT": str(config.smtp_port),
         "SMTP_SENDER": SENDER,
         "SMTP_SECURITY": "none",
+        "PUBLIC_URL": PUBLIC_URL,
     }
     for name, value in settings.items():
         monkeypatch.setenv(f"AQUASTAND_{name}", value)

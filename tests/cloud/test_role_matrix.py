@@ -25,6 +25,8 @@ PUBLIC_ENDPOINTS = {
     "auth.logout",
     "auth.set_language",
     "api.openapi_document",
+    # A signed per-client token is the key (tests/cloud/test_unsubscribe.py).
+    "unsubscribe.page",
     # Stands' API: authenticated by stand tokens, not staff roles (tests/cloud/test_syncapi.py
     # checks that each of these answers 401 without a stand token).
     "syncapi.enrol_stand",

@@ -1,0 +1,1 @@
+"""Local servers that answer as outside providers document their APIs (SMS, payments, cash registers)."""
