@@ -347,6 +347,31 @@ def delete(client_id: int) -> Any:
     return redirect(url_for("clients.index"))
 
 
+@bp.get("/deleted")
+@requires(Capability.RESTORE_CLIENTS)
+def deleted() -> Any:
+    offset = max(request.args.get("offset", 0, type=int), 0)
+    limit = current_app.config["AQ"].page_size
+    rows, total = clientbook.deleted_clients(limit, offset)
+    return render_template(
+        "clients/deleted.html",
+        clients=rows,
+        total=total,
+        offset=offset,
+        limit=limit,
+        kind_labels=kind_labels(),
+    )
+
+
+@bp.post("/<int:client_id>/restore")
+@requires(Capability.RESTORE_CLIENTS)
+def restore(client_id: int) -> Any:
+    client = clientbook.get_deleted_client(client_id)
+    clientbook.restore_client(acting_user(), client)
+    flash(_("Клиент восстановлен. Карты, номера и QR-код привяжите заново."), "success")
+    return redirect(url_for("clients.view", client_id=client.id))
+
+
 # --- edit and promote -------------------------------------------------------------------------
 
 

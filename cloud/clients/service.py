@@ -35,6 +35,7 @@ from cloud.models import (
     User,
 )
 from sync.lengths import MAX_NAME
+from sync.money import format_kopecks
 from sync.phones import normalise_phone
 from sync.plates import normalise_plate
 
@@ -250,13 +251,41 @@ def has_open_session(client: Client) -> bool:
     )
 
 
-def delete_client(actor: User | None, client: Client) -> None:
-    """Soft delete: the client disappears from lists, its cards, plates and QR codes are
-    unlinked (free for others); its ledger and sessions are kept."""
+def _unsettled(client: Client) -> Conflict | None:
+    """Why the client cannot be deleted yet: money, a debt or points would vanish from every
+    report with them (issue 20), or a session is still running."""
+    money, points = (
+        Client.select(Client.balance_kopecks, Client.points_balance)
+        .where(Client.id == client.id)
+        .tuples()
+        .get()
+    )
+    settle = _("Сначала верните или спишите их через корректировку баланса (владелец).")
+    if money > 0:
+        text = _("На счёте клиента %(amount)s.", amount=format_kopecks(money))
+        return Conflict(f"{text} {settle}", "balance_not_zero")
+    if money < 0:
+        text = _("У клиента долг %(amount)s.", amount=format_kopecks(-money))
+        return Conflict(f"{text} {settle}", "debt_not_settled")
+    if points:
+        return Conflict(
+            _("У клиента %(n)s бонусных баллов: спишите их, прежде чем удалять.", n=points),
+            "points_not_zero",
+        )
     if has_open_session(client):
-        raise Conflict(
+        return Conflict(
             _("У клиента идёт сессия: завершите её, прежде чем удалять клиента"), "open_session"
         )
+    return None
+
+
+def delete_client(actor: User | None, client: Client) -> None:
+    """Soft delete: the client disappears from lists, its cards, plates and QR codes are
+    unlinked (free for others); its ledger and sessions are kept. Refused while the client
+    has money, a debt, points or a running session."""
+    refusal = _unsettled(client)
+    if refusal is not None:
+        raise refusal
     now = utcnow()
     with db_proxy.atomic():
         # Credentials first: the stand drops them no later than their client.
@@ -266,6 +295,30 @@ def delete_client(actor: User | None, client: Client) -> None:
         client.deleted_at = now
         client.updated_at = now
         client.save()
+
+
+def restore_client(actor: User | None, client: Client) -> None:
+    """Bring a deleted client back, with their history. Their cards, plates and QR codes
+    stay unlinked: another client may hold them now; link them again by hand."""
+    if client.deleted_at is None:
+        raise Conflict(_("Клиент не удалён"), "not_deleted")
+    client.deleted_at = None
+    client.updated_at = utcnow()
+    client.save()
+
+
+def get_deleted_client(client_id: int) -> Client:
+    client = Client.get_or_none((Client.id == client_id) & Client.deleted_at.is_null(False))
+    if client is None:
+        raise NotFound(_("Удалённый клиент не найден"))
+    return client
+
+
+def deleted_clients(limit: int, offset: int) -> tuple[list[Client], int]:
+    """Deleted clients, the latest deleted first."""
+    query = Client.select().where(Client.deleted_at.is_null(False))
+    rows = query.order_by(Client.deleted_at.desc(), Client.id.desc()).limit(limit).offset(offset)
+    return list(rows), query.count()
 
 
 def promote_to_member(

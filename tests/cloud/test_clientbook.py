@@ -339,16 +339,66 @@ def test_blocking_and_unblocking(world: World) -> None:
 def test_deleting_frees_credentials_and_keeps_the_ledger(world: World) -> None:
     operator = world.users["owner"]
     ledger.record_topup(operator, world.member, 10000, "card")
+    ledger.adjust_balance(operator, world.member, -10000, "возврат наличными")
     clientbook.delete_client(operator, world.member)
     assert Client.get_by_id(world.member.id).deleted_at is not None
     with pytest.raises(NotFound):
         client_scope.get_client(operator, world.member.id)
     assert world.member.id not in _ids(client_search.search_clients(operator, q="Иван")[0])
-    assert LedgerEntry.select().where(LedgerEntry.client == world.member.id).count() == 1
+    assert LedgerEntry.select().where(LedgerEntry.client == world.member.id).count() == 2
     newcomer = clientbook.create_client(
         operator, kind="member", name="Новый", plates=["А123ВС77"], cards=["04A1B2C3D4E5F6"]
     )
     assert clientbook.client_to_dict(newcomer)["cards"] == ["04A1B2C3D4E5F6"]
+
+
+@pytest.mark.parametrize(
+    ("money", "points", "code", "words"),
+    [
+        (150050, 0, "balance_not_zero", "На счёте клиента 1\xa0500,50\xa0₽."),
+        (-30000, 0, "debt_not_settled", "У клиента долг 300,00\xa0₽."),
+        (0, 40, "points_not_zero", "40 бонусных баллов"),
+    ],
+)
+def test_a_client_with_money_a_debt_or_points_is_not_deleted_until_settled(
+    world: World, money: int, points: int, code: str, words: str
+) -> None:
+    owner = world.users["owner"]
+    if money:
+        ledger.adjust_balance(owner, world.member, money, "до удаления")
+    if points:
+        ledger.post_entry(world.member, "bonus_adjustment", 0, amount_points=points)
+    with pytest.raises(Conflict) as refused:
+        clientbook.delete_client(owner, world.member)
+    assert refused.value.code == code and words in refused.value.message
+    assert Client.get_by_id(world.member.id).deleted_at is None
+    assert clientbook.client_to_dict(Client.get_by_id(world.member.id))["cards"]  # nothing freed
+
+    if money:
+        ledger.adjust_balance(owner, world.member, -money, "расчёт перед удалением")
+    if points:
+        ledger.post_entry(world.member, "bonus_adjustment", 0, amount_points=-points)
+    clientbook.delete_client(owner, Client.get_by_id(world.member.id))
+    assert Client.get_by_id(world.member.id).deleted_at is not None
+
+
+def test_a_deleted_client_is_listed_for_the_owner_and_restored_with_history(
+    world: World,
+) -> None:
+    owner = world.users["owner"]
+    ledger.record_topup(owner, world.guest, 5000, "cash")
+    ledger.adjust_balance(owner, world.guest, -5000, "вернули")
+    clientbook.delete_client(owner, world.guest)
+    rows, total = clientbook.deleted_clients(50, 0)
+    assert [row.id for row in rows] == [world.guest.id] and total == 1
+
+    clientbook.restore_client(owner, clientbook.get_deleted_client(world.guest.id))
+
+    assert client_scope.get_client(owner, world.guest.id).deleted_at is None
+    assert clientbook.deleted_clients(50, 0) == ([], 0)
+    assert LedgerEntry.select().where(LedgerEntry.client == world.guest.id).count() == 2
+    with pytest.raises(NotFound):
+        clientbook.get_deleted_client(world.guest.id)
 
 
 def test_a_client_with_an_open_session_cannot_be_deleted(world: World) -> None:

@@ -314,6 +314,29 @@ def test_deleting_needs_the_confirmation_and_the_role(as_role: Any, world: World
     assert admin.get(f"/clients/{world.guest.id}").status_code == 404
 
 
+def test_a_refused_deletion_says_why_and_the_owner_restores_from_the_deleted_list(
+    as_role: Any, world: World
+) -> None:
+    owner = as_role("owner")
+    ledger.record_topup(world.users["owner"], world.guest, 25000, "cash")
+    refused = post_form(owner, f"/clients/{world.guest.id}/delete", {"confirm": "yes"})
+    assert refused.status_code == 409 and "На счёте клиента 250,00\xa0₽." in _text(refused)
+    assert Client.get_by_id(world.guest.id).deleted_at is None
+
+    ledger.adjust_balance(world.users["owner"], world.guest, -25000, "вернули наличными")
+    assert (
+        post_form(owner, f"/clients/{world.guest.id}/delete", {"confirm": "yes"}).status_code == 302
+    )
+    listed = _text(owner.get("/clients/deleted"))
+    assert f"Гость №{world.guest.id}" in listed and "Восстановить" in listed
+    assert as_role("administrator").get("/clients/deleted").status_code == 403
+    restored = post_form(owner, f"/clients/{world.guest.id}/restore", {})
+    assert restored.status_code == 302
+    assert owner.get(f"/clients/{world.guest.id}").status_code == 200
+    assert "Удалённых клиентов нет" in _text(owner.get("/clients/deleted"))
+    assert post_form(owner, f"/clients/{world.member.id}/restore", {}).status_code == 404
+
+
 def test_editing_a_client(as_role: Any, world: World) -> None:
     browser = as_role("operator")
     path = f"/clients/{world.member.id}/edit"

@@ -355,8 +355,13 @@ def test_a_deactivated_attendant_is_an_unknown_actor_of_a_rare_event(world: Worl
 
 
 def delete(client: Client) -> None:
+    """Settle the client's money (deletion is refused before) and delete them."""
     from cloud.clients.service import delete_client
+    from cloud.ledger.service import post_entry
 
+    stored = Client.get_by_id(client.id)
+    if stored.balance_kopecks:
+        post_entry(stored, "adjustment", -stored.balance_kopecks, reason="расчёт")
     delete_client(None, Client.get_by_id(client.id))
 
 
@@ -400,7 +405,7 @@ def test_a_session_of_a_deleted_client_is_recorded_flagged_and_charges_nothing(
 
     session = Session.get(Session.uuid == session_uuid)
     assert session.ended_at is not None and session.cost_kopecks == 10_000
-    assert balance(world.member) == 500 * RUB
+    assert balance(world.member) == 0  # as settled before the deletion: nothing charged
     assert LedgerEntry.select().where(LedgerEntry.kind == "charge").count() == 0
     flags = {e.type: e.flag for e in StandEvent.select().where(StandEvent.seq > 1)}
     assert flags == {"session.started": "deleted_client", "session.ended": "deleted_client"}
