@@ -169,6 +169,7 @@ def serve(host: str, port: int, workers: int) -> None:
         "access_log_format": gunicorn_conf.access_log_format,
         "proc_name": gunicorn_conf.proc_name,
         "control_socket_disable": gunicorn_conf.control_socket_disable,
+        "limit_request_line": gunicorn_conf.limit_request_line,
     }
     CentralServer(config, options).run()
 

@@ -14,6 +14,9 @@ logconfig_dict = gunicorn_logging()
 # (not the query string: searches carry phone numbers and names), the status, the body size and
 # the time taken.
 access_log_format = "%(h)s %({x-forwarded-for}i)s %(m)s %(U)s %(s)s %(B)s %(M)sms"
+# The longest request line gunicorn reads (its maximum; the default 4094 answered a long search
+# with a bare 414 before the app could say what is wrong).
+limit_request_line = 8190
 # Built once before the workers fork: a broken configuration fails at once, not per worker.
 preload_app = True
 # gunicornc is not used; a control socket per user would clash between instances.

@@ -303,7 +303,10 @@ def _optional_bool(name: str) -> bool | None:
     "Search clients",
     response=ClientList,
     query={
-        "q": "name, phone, car plate or card UID (plates match however they are typed)",
+        "q": (
+            "name, phone, car plate or card UID (plates match however they are typed)",
+            {"type": "string", "maxLength": client_search.MAX_QUERY},
+        ),
         "kind": "member or guest",
         "site_id": "clients of this site (home site or a session there)",
         "blocked": "true or false",

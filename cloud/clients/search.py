@@ -84,6 +84,19 @@ def _matches(text: str) -> pw.Expression:
     return reduce(operator.or_, conditions)
 
 
+MAX_QUERY = 100  # longer than any name, phone, plate or card number
+
+
+def clean_query(q: str | None) -> str:
+    """The search text with its spaces collapsed; refused, not cut, when longer than anything
+    it could match (a pasted page of text, or a 5,000-character address)."""
+    if q and len(q) > MAX_QUERY:
+        raise ValidationFailed(
+            _("Строка поиска — не длиннее %(n)s символов", n=MAX_QUERY), "query_too_long"
+        )
+    return " ".join((q or "").split())
+
+
 def search_clients(
     actor: User | None,
     *,
@@ -108,7 +121,7 @@ def search_clients(
         query = query.where(of_sites({site_id}))
     if blocked is not None:
         query = query.where(Client.blocked == blocked)
-    text = " ".join((q or "").split())[:100]
+    text = clean_query(q)
     if text:
         query = query.where(_matches(text))
     total = query.count()

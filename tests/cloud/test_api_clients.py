@@ -119,7 +119,16 @@ def test_search_with_q_answers_items_and_total(client: FlaskClient, world: World
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=x", "offset=-1", "kind=boss", "site_id=abc", "blocked=maybe"]
+    "query",
+    [
+        "limit=0",
+        "limit=x",
+        "offset=-1",
+        "kind=boss",
+        "site_id=abc",
+        "blocked=maybe",
+        "q=" + "я" * 101,
+    ],
 )
 def test_bad_search_parameters_answer_400(client: FlaskClient, world: World, query: str) -> None:
     response = client.get(f"/api/v1/clients?{query}", headers=world.bearer("operator"))

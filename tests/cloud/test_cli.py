@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,6 +279,12 @@ def test_serve_answers_on_the_port_it_was_given(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.2)
         assert "csrf" in page, server.stderr.read().decode() if server.poll() is not None else ""
+        # A 5,000-character search reaches the app (which answers in words), not a bare 414.
+        long_search = f"http://127.0.0.1:{port}/api/v1/clients?q={'x' * 5000}"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(long_search, timeout=10)
+        assert refused.value.code == 401
+        assert json.loads(refused.value.read())["error"]["code"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

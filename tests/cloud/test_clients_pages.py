@@ -301,6 +301,17 @@ def test_blocking_and_unblocking_from_the_page(as_role: Any, world: World) -> No
     assert post_form(as_role("attendant"), path, {"action": "block"}).status_code == 403
 
 
+def test_a_search_longer_than_anything_it_could_match_is_refused_in_words(
+    as_role: Any, world: World
+) -> None:
+    page = as_role("operator").get("/clients?q=" + "А" * 5000)
+    assert page.status_code == 400
+    assert "Строка поиска — не длиннее 100 символов" in _text(page)
+    found = as_role("operator").get("/clients?q=" + "  Иван  " + " " * 50)
+    assert found.status_code == 200 and "Иван Петров" in _text(found)
+    assert 'maxlength="100"' in _text(found)
+
+
 def test_deleting_needs_the_confirmation_and_the_role(as_role: Any, world: World) -> None:
     path = f"/clients/{world.guest.id}/delete"
     assert post_form(as_role("operator"), path, {"confirm": "yes"}).status_code == 403
