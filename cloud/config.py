@@ -51,6 +51,8 @@ class CloudConfig:
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     page_size: int = 50
+    # An open session longer than this is highlighted on the dashboard (a forgotten one).
+    long_session_minutes: int = 120
     # Where clients reach the service, e.g. "https://wash.example.ru": links in messages to
     # clients (the unsubscribe link every mailing carries) start with it.
     public_url: str = ""

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from werkzeug.routing import BuildError
 
@@ -37,6 +46,7 @@ def client_url(client_id: int) -> str:
 def _cards(site_id: int | None) -> tuple[list[dict[str, Any]], str]:
     """The open sessions as cards (with display texts and the client page link), and the time."""
     now = app_now()
+    long_s = _long_seconds()
     cards = live_views(open_sessions(acting_user(), site_id), now)
     ending = pending_session_ids([card["id"] for card in cards])
     for card in cards:
@@ -46,7 +56,13 @@ def _cards(site_id: int | None) -> tuple[list[dict[str, Any]], str]:
         card["kind_label"] = _("Клуб") if card["client_kind"] == "member" else _("Гость")
         card["elapsed_text"] = format_duration(card["elapsed_s"])
         card["running_cost_text"] = format_kopecks(card["running_cost_kopecks"])
+        card["long"] = card["elapsed_s"] >= long_s
     return cards, iso_utc(now) or ""
+
+
+def _long_seconds() -> int:
+    """From how long an open session is highlighted (``long_session_minutes``)."""
+    return int(current_app.config["AQ"].long_session_minutes) * 60
 
 
 def _sites() -> list[Site]:
@@ -66,6 +82,8 @@ def _page(site_id: int | None, error: str = "", status: int = 200) -> Any:
         sites=_sites(),
         site_id=site_id,
         refresh_seconds=REFRESH_SECONDS,
+        long_seconds=_long_seconds(),
+        long_minutes=current_app.config["AQ"].long_session_minutes,
         error=error,
     )
     return page, status

@@ -10,6 +10,7 @@
   var empty = document.getElementById("no-sessions");
   var status = document.getElementById("live-status");
   var refreshMs = (parseInt(grid.dataset.refreshSeconds, 10) || 5) * 1000;
+  var longSeconds = parseInt(grid.dataset.longSeconds, 10) || 0;
   var skewMs = 0; // server clock minus browser clock
 
   function setServerTime(iso) {
@@ -32,9 +33,16 @@
     grid.querySelectorAll(".session-card").forEach(function (card) {
       var started = Date.parse(card.dataset.startedAt);
       if (isNaN(started)) { return; }
-      var clock = card.querySelector("[data-field=elapsed_text]");
-      clock.textContent = formatDuration(Math.max(0, Math.floor((now - started) / 1000)));
+      var elapsed = Math.max(0, Math.floor((now - started) / 1000));
+      card.querySelector("[data-field=elapsed_text]").textContent = formatDuration(elapsed);
+      markLong(card, longSeconds > 0 && elapsed >= longSeconds);
     });
+  }
+
+  // A session open longer than long_session_minutes: highlighted, with a note.
+  function markLong(card, isLong) {
+    card.classList.toggle("long", isLong);
+    card.querySelector(".long-note").hidden = !isLong;
   }
 
   function fill(card, data) {
@@ -53,6 +61,7 @@
     });
     card.querySelector("[data-field=kind_label]").className = "badge " + data.client_kind;
     card.querySelector("[data-field=plate]").hidden = !data.client_full_name;
+    markLong(card, Boolean(data.long));
   }
 
   function render(cards) {

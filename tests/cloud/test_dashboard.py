@@ -173,3 +173,34 @@ def test_dashboard_needs_a_log_in(client, world):
         response = client.get(path)
         assert response.status_code == 302
         assert "/login" in response.headers["Location"]
+
+
+def test_a_session_open_longer_than_the_setting_is_highlighted(world, as_role, app):
+    app.config["AQ"].long_session_minutes = 90
+    forgotten = add_session(
+        world.member, world.stand_a, world.tariff_version, started_at=utcnow() - timedelta(hours=3)
+    )
+    fresh = add_session(
+        world.guest,
+        world.stand_b,
+        world.tariff_version,
+        started_at=utcnow() - timedelta(minutes=80),
+    )
+    browser = as_role("owner")
+
+    page = browser.get("/").get_data(as_text=True)
+    flags = {
+        int(session_id): bool(long)
+        for long, session_id in re.findall(
+            r'<div class="session-card( long)?" data-session-id="(\d+)"', page
+        )
+    }
+    assert flags == {forgotten.id: True, fresh.id: False}
+    assert "Дольше 90 мин — не забыта ли?" in page
+    assert 'data-long-seconds="5400"' in page  # the browser marks the fresh one when it gets there
+    live = {c["id"]: c["long"] for c in browser.get("/dashboard/live.json").get_json()["cards"]}
+    assert live == {forgotten.id: True, fresh.id: False}
+
+    app.config["AQ"].long_session_minutes = 60
+    live = {c["id"]: c["long"] for c in browser.get("/dashboard/live.json").get_json()["cards"]}
+    assert live == {forgotten.id: True, fresh.id: True}
