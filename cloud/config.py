@@ -51,6 +51,8 @@ class CloudConfig:
     session_idle_minutes: int = 30
     session_max_hours: int = 12
     page_size: int = 50
+    # A central top-up above this asks the person taking it to confirm the amount (0: never).
+    topup_confirm_kopecks: int = 1_000_000  # 10 000 ₽
     # An open session longer than this is highlighted on the dashboard (a forgotten one).
     long_session_minutes: int = 120
     # Where clients reach the service, e.g. "https://wash.example.ru": links in messages to

@@ -13,7 +13,7 @@ from cloud.api import api_endpoint, bp
 from cloud.clients import corporate
 from cloud.clients import scope as client_scope
 from cloud.clients import service as clientbook
-from cloud.clients.api import CredentialOut
+from cloud.clients.apimodels import CredentialOut
 from cloud.clients.statements import monthly_statement, parse_month, statement_to_dict
 from cloud.clock import app_now
 from cloud.fields import Kopecks, RowId, line, said_by

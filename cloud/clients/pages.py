@@ -198,6 +198,7 @@ def _page(
             comments=client_comments.comments_of(client),
             open_session=clientbook.has_open_session(client),
             home_site=Site.get_or_none(Site.id == client.home_site_id),
+            sites=_sites(),
             tariff=Tariff.get_or_none(Tariff.id == client.default_tariff_id),
             errors=errors or {},
             form=form or MultiDict(),
@@ -213,9 +214,8 @@ def _page(
 
 
 def _failed(client: Client, section: str, error: DomainError | RuleError) -> Any:
-    return _page(
-        client, errors={section: error.message}, form=request.form, status=_error_status(error)
-    )
+    errors = {section: error.message, f"{section}_code": error.code}
+    return _page(client, errors=errors, form=request.form, status=_error_status(error))
 
 
 def _back(client: Client, message: str) -> Any:
@@ -233,9 +233,14 @@ def view(client_id: int) -> Any:
 @requires(Capability.SERVE_CLIENTS)
 def topup(client_id: int) -> Any:
     client = _client(client_id)
+    form = request.form
+    large = ledger.LargeTopups(
+        current_app.config["AQ"].topup_confirm_kopecks, form.get("confirm_large") == "yes"
+    )
     try:
-        amount = parse_roubles(request.form.get("amount", ""))
-        ledger.record_topup(acting_user(), client, amount, request.form.get("method", ""))
+        amount = parse_roubles(form.get("amount", ""))
+        site = ledger.topup_site(acting_user(), client, form.get("site_id", type=int))
+        ledger.record_topup(acting_user(), client, amount, form.get("method", ""), site, large)
     except (DomainError, RuleError) as error:
         return _failed(client, "topup", error)
     return _back(client, _("Баланс пополнен"))

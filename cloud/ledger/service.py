@@ -33,7 +33,7 @@ from cloud.models import (
     StandEvent,
     User,
 )
-from cloud.permissions import Capability, role_can
+from cloud.permissions import Capability, role_can, site_scope
 from sync.money import format_kopecks
 
 MAX_REASON = 300
@@ -187,18 +187,51 @@ def _check_live(client: Client) -> None:
         raise NotFound(_("Клиент не найден"))
 
 
+@dataclass(frozen=True)
+class LargeTopups:
+    """Top-ups above ``above_kopecks`` (0: none) are taken only with ``confirmed`` ticked: a
+    1 000 000 ₽ typo went through once (issue 20)."""
+
+    above_kopecks: int = 0
+    confirmed: bool = False
+
+
 def record_topup(
-    actor: User | None, client: Client, amount_kopecks: int, method: str, site: Site | None = None
+    actor: User | None,
+    client: Client,
+    amount_kopecks: int,
+    method: str,
+    site: Site | None = None,
+    large: LargeTopups = LargeTopups(),
 ) -> LedgerEntry:
-    """A top-up taken by ``actor`` (cash, card or transfer). Blocked clients may top up too:
-    they usually owe money."""
+    """A top-up taken by ``actor`` (cash, card or transfer) for ``site`` (whose cash it is).
+    Blocked clients may top up too: they usually owe money."""
     _check_live(client)
     amount = check_topup(amount_kopecks)
     if method not in PAYMENT_METHODS:
         raise ValidationFailed(
             _("Выберите способ оплаты: наличные, карта или перевод"), "bad_method"
         )
+    if large.above_kopecks and amount > large.above_kopecks and not large.confirmed:
+        raise ValidationFailed(
+            _(
+                "Сумма больше %(limit)s: проверьте её и подтвердите отметкой",
+                limit=format_kopecks(large.above_kopecks),
+            ),
+            "confirm_large_topup",
+        )
     return post_entry(client, "topup", amount, method=method, site=site, created_by=actor)
+
+
+def topup_site(actor: User, client: Client, site_id: int | None) -> Site:
+    """The site a central top-up is taken for: the one chosen, or the client's home site; an
+    attendant only for their own sites."""
+    chosen = site_id if site_id is not None else client.home_site_id
+    site = Site.get_or_none(Site.id == chosen) if chosen is not None else None
+    scope = site_scope(actor)
+    if site is None or (scope is not None and site.id not in scope):
+        raise ValidationFailed(_("Выберите площадку, для которой принято пополнение"), "bad_site")
+    return site
 
 
 def adjust_balance(actor: User, client: Client, amount_kopecks: int, reason: str) -> LedgerEntry:

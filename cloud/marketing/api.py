@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api import api_endpoint, bp, page_args
 from cloud.clients import service as clientbook
-from cloud.clients.api import ClientList
+from cloud.clients.apimodels import ClientList
 from cloud.fields import RowId, line, said_by, text
 from cloud.marketing import mailings
 from cloud.marketing import segments as segmentbook

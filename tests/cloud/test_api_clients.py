@@ -296,6 +296,22 @@ def test_a_top_up_answers_201_and_shows_in_the_ledger(client: FlaskClient, world
     )
     listed = client.get(f"{base}/ledger", headers=world.bearer("attendant")).get_json()
     assert listed["total"] == 1 and listed["items"] == [entry]
+    assert entry["site_id"] == world.site_a.id  # the client's home site by default
+
+
+def test_a_large_top_up_over_the_api_needs_confirmed(client: FlaskClient, world: World) -> None:
+    path = f"/api/v1/clients/{world.member.id}/topups"
+    body = {"amount_kopecks": 100_000_000, "method": "card", "site_id": world.site_b.id}
+    refused = client.post(path, headers=world.bearer("owner"), json=body)
+    assert refused.status_code == 400
+    assert _error(refused)["code"] == "confirm_large_topup"
+    assert LedgerEntry.select().count() == 0
+    taken = client.post(path, headers=world.bearer("owner"), json={**body, "confirmed": True})
+    assert taken.status_code == 201 and taken.get_json()["site_id"] == world.site_b.id
+    other_site = client.post(
+        path, headers=world.bearer("attendant"), json={**body, "amount_kopecks": 100}
+    )
+    assert other_site.status_code == 400 and _error(other_site)["code"] == "bad_site"
 
 
 @pytest.mark.parametrize(

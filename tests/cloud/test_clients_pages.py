@@ -209,8 +209,36 @@ def test_a_top_up_in_roubles_raises_the_balance(as_role: Any, world: World) -> N
     assert Client.get_by_id(world.member.id).balance_kopecks == 125050
     entry = LedgerEntry.get()
     assert entry.method == "card" and entry.created_by_id == world.users["attendant"].id
+    assert entry.site_id == world.site_a.id  # the client's home site, preselected
     page = _text(browser.get(f"/clients/{world.member.id}"))
     assert "Баланс пополнен" in page and format_kopecks(125050) in page
+
+
+def test_a_large_top_up_needs_a_confirmation_and_records_the_chosen_site(
+    as_role: Any, world: World
+) -> None:
+    browser = as_role("owner")
+    path = f"/clients/{world.member.id}/topup"
+    form = {"amount": "1 000 000", "method": "cash", "site_id": str(world.site_b.id)}
+    asked = post_form(browser, path, form)
+    assert asked.status_code == 400
+    page = _text(asked)
+    assert "Сумма больше 10" in page and 'name="confirm_large"' in page
+    assert 'value="1 000 000"' in page  # the amount typed is kept for the second look
+    assert LedgerEntry.select().count() == 0
+
+    assert post_form(browser, path, {**form, "confirm_large": "yes"}).status_code == 302
+    entry = LedgerEntry.get()
+    assert (entry.amount_kopecks, entry.site_id) == (100_000_000, world.site_b.id)
+    assert post_form(browser, path, {"amount": "10 000", "method": "cash"}).status_code == 302
+
+
+def test_an_attendant_takes_top_ups_only_for_their_own_sites(as_role: Any, world: World) -> None:
+    path = f"/clients/{world.member.id}/topup"
+    form = {"amount": "100", "method": "cash", "site_id": str(world.site_b.id)}
+    refused = post_form(as_role("attendant"), path, form)
+    assert refused.status_code == 400 and "Выберите площадку" in _text(refused)
+    assert LedgerEntry.select().count() == 0
 
 
 @pytest.mark.parametrize(
