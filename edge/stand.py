@@ -163,7 +163,12 @@ class Stand:
                 active_high=config.relay_active_high,
             )
             self.engine = Engine(self.store, self.feedback, config, relay=self.relay)
-            self.reader = NfcpyReader(config.nfc_device, self._on_uid, debounce_s=config.debounce_s)
+            self.reader = NfcpyReader(
+                config.nfc_device,
+                self._on_uid,
+                debounce_s=config.debounce_s,
+                targets=config.nfc_target_list,
+            )
             self.camera = QrScanner(self._frame_source(), self._on_qr)
             self.agent = make_agent(
                 config, self.store, self.engine, self.device_health, _package_version()
