@@ -41,6 +41,7 @@ from edge.display import customer_display
 from edge.engine import Engine
 from edge.store import Store
 from edge.syncwiring import make_agent, sync_state
+from edge.watchdog import BeatingSource
 from hardware.camera import (
     DirectoryFrameSource,
     FrameSource,
@@ -124,28 +125,6 @@ def qr_png(payload: str) -> bytes:
 def drop_qr_text(inbox: Path, payload: str) -> Path:
     """Render ``payload`` as a QR code and drop it into the camera ``inbox``."""
     return drop_frame(inbox, qr_png(payload))
-
-
-class BeatingSource:
-    """A frame source that calls ``beat`` whenever the camera's thread uses it, so that a
-    thread stuck in the camera driver (or dead) shows in :meth:`Stand.stopped_loops`."""
-
-    def __init__(self, source: FrameSource, beat: Callable[[], None]) -> None:
-        self.source = source
-        self._beat = beat
-
-    def start(self) -> None:
-        self._beat()
-        self.source.start()
-
-    def read(self, timeout: float) -> Any:
-        self._beat()
-        frame = self.source.read(timeout)
-        self._beat()
-        return frame
-
-    def close(self) -> None:
-        self.source.close()
 
 
 class Stand:
