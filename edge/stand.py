@@ -349,7 +349,8 @@ class Stand:
     def stopped_loops(self) -> list[str]:
         """The loops of this started stand that do not run (empty when all is well): the engine
         worker (dead, or no tick handled for TICK_STALL_S), the NFC reader's thread, the
-        scheduler and the QR camera's thread (dead, or stuck in a read for CAMERA_STALL_S). systemd's watchdog is fed only while this is empty (:mod:`edge.watchdog`)."""
+        scheduler and the QR camera's thread (dead, or stuck in a read for CAMERA_STALL_S).
+        systemd's watchdog is fed only while this is empty (:mod:`edge.watchdog`)."""
         stopped = []
         if self._worker is None or not self._worker.is_alive():
             stopped.append("engine worker")
