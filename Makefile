@@ -51,7 +51,7 @@ lint: venv
 	$(BIN)/mypy
 
 test: lint
-	scripts/system-deps.sh chromium postgresql-client curl systemd gcc
+	scripts/system-deps.sh chromium postgresql-client curl systemd gcc cage xwayland shellcheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 format: venv

@@ -219,7 +219,7 @@ def _dump_stacks_on_abort() -> None:
 @click.option("--device", help="nfcpy udp path of the stand's reader (default: from config)")
 @click.option("--hold", default=3.0, show_default=True, help="Seconds the card stays on")
 def tap(uid: str, device: str | None, hold: float) -> None:
-    """Present card UID (hex: 4 or 7 bytes Type A, 8 bytes FeliCa) to a simulated stand."""
+    """Present card UID (hex: 4/7 bytes Type A, 8 FeliCa if polled) to a simulated stand."""
     if hold <= 0:
         raise click.BadParameter("must be positive", param_hint="--hold")
     path = device or simulated_nfc_device(_config(None))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hardware.nfc import TARGETS as NFC_TARGETS
 from sync.errors import RuleError
 from sync.funds import check_overdraft
 
@@ -43,7 +44,10 @@ class EdgeConfig:
     stand_id: int = 0  # the central Stand id (0: not provisioned yet, no events can be made)
     site_id: int = 0  # the site whose directory this stand loads (0: the first one loaded)
     port: int = 8080  # the touchscreen's HTTP port
-    nfc_device: str = "usb"  # nfcpy path: usb, tty:AMA0:pn532, udp:127.0.0.1:PORT
+    nfc_device: str = "usb"  # nfcpy path: usb, tty:S0:pn532, tty:AMA0:pn532, udp:127.0.0.1:PORT
+    # The card types polled, comma-separated nfcpy types: 106A (MIFARE, NTAG; the chain's
+    # cards), 212F (FeliCa), 106B, 424F. Each one more costs every sense cycle its wait.
+    nfc_targets: str = "106A"
     pin_factory: str = "lgpio"  # lgpio on a Raspberry Pi, mock (gpiozero MockFactory) otherwise
     pin_red: int = 17
     pin_green: int = 27
@@ -85,6 +89,11 @@ class EdgeConfig:
     @property
     def database_path(self) -> Path:
         return self.data_dir / "edge.sqlite3"
+
+    @property
+    def nfc_target_list(self) -> tuple[str, ...]:
+        """:attr:`nfc_targets` as the tuple the reader takes."""
+        return tuple(part.strip() for part in self.nfc_targets.split(",") if part.strip())
 
     @property
     def camera_path(self) -> Path:
@@ -132,6 +141,9 @@ def _check(config: EdgeConfig) -> None:
         if isinstance(value, int | float) and value < 0:
             raise ValueError(f"{f.name} must not be negative")
     _check_pins(config)
+    targets = config.nfc_target_list
+    if not targets or set(targets) - set(NFC_TARGETS):
+        raise ValueError(f"nfc_targets must be some of: {', '.join(NFC_TARGETS)}")
     try:
         check_overdraft(config.overdraft_limit_kopecks)
     except RuleError as error:

@@ -41,13 +41,14 @@ from edge.display import customer_display
 from edge.engine import Engine
 from edge.store import Store
 from edge.syncwiring import make_agent, sync_state
+from edge.watchdog import BeatingSource
 from hardware.camera import (
     DirectoryFrameSource,
     FrameSource,
     Picamera2Source,
     QrScanner,
 )
-from hardware.feedback import SEEN, GpioFeedback, make_pin_factory
+from hardware.feedback import SEEN, GpioFeedback, SilentFeedback, make_pin_factory
 from hardware.nfc import NfcpyReader
 from hardware.relay import GpioOutput, NoOutput, make_output
 from sync.agent import SyncAgent
@@ -60,6 +61,9 @@ TICK_INTERVAL_S = 1.0
 # The worker handles a tick every TICK_INTERVAL_S; none for this long means the worker hangs or
 # the scheduler stopped posting them (:meth:`Stand.stopped_loops`).
 TICK_STALL_S = 20.0
+# The QR camera's thread reads a frame every 0.1 s, or retries a failed camera every 5 s at
+# most; silent for this long, it hangs (a stalled camera driver) and the watchdog stops.
+CAMERA_STALL_S = 20.0
 SYNC_JOB_ID = "sync-agent"
 CHECKPOINT_JOB_ID = "wal-checkpoint"
 ItemKind = Literal["uid", "qr", "tick"]
@@ -140,11 +144,37 @@ class Stand:
         self._last_handled = time.monotonic()  # when the worker last finished an item
         self._scheduler: BackgroundScheduler | None = None
         self.pin_factory: Any = None
-        self.feedback: GpioFeedback | None = None
+        self.feedback: GpioFeedback | SilentFeedback | None = None
         self.relay: GpioOutput | NoOutput | None = None
         self.reader: NfcpyReader | None = None
         self.camera: QrScanner | None = None
+        self.frame_source: BeatingSource | None = None
         self.agent: SyncAgent | None = None
+        self.gpio_fault = ""  # why the LED, buzzer and relay could not be opened ("" if they were)
+        self._camera_beat = time.monotonic()  # when the QR camera's thread last read or retried
+        try:
+            self._open_gpio(config)
+            assert self.feedback is not None and self.relay is not None
+            self.engine = Engine(self.store, self.feedback, config, relay=self.relay)
+            self.reader = NfcpyReader(
+                config.nfc_device,
+                self._on_uid,
+                debounce_s=config.debounce_s,
+                targets=config.nfc_target_list,
+            )
+            self.camera = QrScanner(self._frame_source(), self._on_qr)
+            self.agent = make_agent(
+                config, self.store, self.engine, self.device_health, _package_version()
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_gpio(self, config: EdgeConfig) -> None:
+        """The LED, buzzer and relay on their pins; on a GPIO failure (no lgpio, the wrong
+        chip, a pin taken) the stand runs on without them, telling why (:attr:`gpio_fault`,
+        the screen, the heartbeat): cards, codes and the screen still work, where a crash
+        would restart into the same failure for ever."""
         try:
             self.pin_factory = make_pin_factory(config.pin_factory)
             self.feedback = GpioFeedback(
@@ -162,15 +192,20 @@ class Stand:
                 pin_factory=self.pin_factory,
                 active_high=config.relay_active_high,
             )
-            self.engine = Engine(self.store, self.feedback, config, relay=self.relay)
-            self.reader = NfcpyReader(config.nfc_device, self._on_uid, debounce_s=config.debounce_s)
-            self.camera = QrScanner(self._frame_source(), self._on_qr)
-            self.agent = make_agent(
-                config, self.store, self.engine, self.device_health, _package_version()
-            )
-        except BaseException:
-            self.close()
-            raise
+        # Whatever the pin library raises (ImportError, lgpio.error, gpiozero's PinError, ...).
+        except Exception as error:
+            self.gpio_fault = f"{type(error).__name__}: {error}"
+            log.error("GPIO failed, running without light, sound and relay: %s", self.gpio_fault)
+            for device in (self.feedback, self.relay, self.pin_factory):
+                if device is not None:
+                    device.close()
+            self.feedback, self.relay, self.pin_factory = SilentFeedback(), NoOutput(), None
+
+    def lights_health(self) -> dict[str, str]:
+        """The LED and buzzer (and relay) pins: "ok", or "failed" with the reason."""
+        if self.gpio_fault:
+            return {"state": "failed", "last_error": self.gpio_fault}
+        return {"state": "ok", "last_error": ""}
 
     @property
     def camera_inbox(self) -> Path:
@@ -184,6 +219,7 @@ class Stand:
             found["reader"] = health_json(self.reader.health())
         if self.camera is not None:
             found["camera"] = health_json(self.camera.health())
+        found["lights"] = self.lights_health()
         return found
 
     def _sync(self) -> None:
@@ -208,9 +244,16 @@ class Stand:
             self.store.close()  # this pool thread's connection
 
     def _frame_source(self) -> FrameSource:
+        source: FrameSource
         if self.config.camera == "picamera2":
-            return Picamera2Source()
-        return DirectoryFrameSource(self.camera_inbox)
+            source = Picamera2Source()
+        else:
+            source = DirectoryFrameSource(self.camera_inbox)
+        self.frame_source = BeatingSource(source, self._camera_beats)
+        return self.frame_source
+
+    def _camera_beats(self) -> None:
+        self._camera_beat = time.monotonic()
 
     # --- device callbacks (device threads: never block) -------------------------------------
 
@@ -240,7 +283,7 @@ class Stand:
         if self._started or self._closed:
             return
         self._started = True
-        self._last_handled = time.monotonic()
+        self._last_handled = self._camera_beat = time.monotonic()
         self._worker = threading.Thread(target=self._work, name="engine-worker", daemon=True)
         self._worker.start()
         assert self.reader is not None and self.camera is not None
@@ -305,8 +348,9 @@ class Stand:
 
     def stopped_loops(self) -> list[str]:
         """The loops of this started stand that do not run (empty when all is well): the engine
-        worker (dead, or no tick handled for TICK_STALL_S), the NFC reader's thread and the
-        scheduler. systemd's watchdog is fed only while this is empty (:mod:`edge.watchdog`)."""
+        worker (dead, or no tick handled for TICK_STALL_S), the NFC reader's thread, the
+        scheduler and the QR camera's thread (dead, or stuck in a read for CAMERA_STALL_S).
+        systemd's watchdog is fed only while this is empty (:mod:`edge.watchdog`)."""
         stopped = []
         if self._worker is None or not self._worker.is_alive():
             stopped.append("engine worker")
@@ -316,6 +360,8 @@ class Stand:
             stopped.append("NFC reader")
         if self._scheduler is None or not self._scheduler.running:
             stopped.append("scheduler")
+        if time.monotonic() - self._camera_beat > CAMERA_STALL_S:
+            stopped.append(f"QR camera (no frame read for {CAMERA_STALL_S:.0f} s)")
         return stopped
 
     def close(self) -> None:
@@ -392,6 +438,7 @@ def parts_of(stand: Stand | StandParts) -> StandParts:
             "camera": {"source": stand.config.camera, **_health(stand.camera.health())},
             # The equipment relay: "on", "off", or None when no relay is wired.
             "relay": None if relay is None else ("on" if relay.is_on else "off"),
+            "lights": stand.lights_health(),
         }
 
     return StandParts(stand.config, stand.store, stand.engine, devices, stand.agent)

@@ -4,7 +4,9 @@ The unit is ``Type=notify`` with ``WatchdogSec=``: systemd starts the kiosk only
 said ``READY=1``, and kills and restarts the stand when ``WATCHDOG=1`` stops coming. The
 :class:`Watchdog` sends it only while every loop of the stand runs (the engine worker, the NFC
 reader's thread, the scheduler whose ticks the worker handles), so a loop that died or hangs
-takes the process down instead of leaving a stand that looks up and ignores cards.
+takes the process down instead of leaving a stand that looks up and ignores cards. The QR
+camera's thread is watched through its frame source (:class:`BeatingSource`): a read stuck in
+the camera driver stops the watchdog as a dead thread does.
 
 The protocol is one datagram per message to the unix socket named by ``$NOTIFY_SOCKET`` (a
 path, or ``@name`` in the abstract namespace); no library needed.
@@ -17,6 +19,12 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from hardware.camera import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +113,25 @@ class Watchdog:
     def stopping(self) -> None:
         """The stand is shutting down on purpose."""
         notify("STOPPING=1", self._env)
+
+
+class BeatingSource:
+    """A frame source that calls ``beat`` whenever the camera's thread uses it, so that a
+    thread stuck in the camera driver (or dead) shows in ``Stand.stopped_loops`` (:mod:`edge.stand`)."""
+
+    def __init__(self, source: FrameSource, beat: Callable[[], None]) -> None:
+        self.source = source
+        self._beat = beat
+
+    def start(self) -> None:
+        self._beat()
+        self.source.start()
+
+    def read(self, timeout: float) -> Image.Image | None:
+        self._beat()
+        frame = self.source.read(timeout)
+        self._beat()
+        return frame
+
+    def close(self) -> None:
+        self.source.close()

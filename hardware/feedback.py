@@ -235,3 +235,28 @@ class GpioFeedback(ClosedOnExit):
             self._buzzer.value = False
             self._playing = None
             self._changed.notify_all()
+
+
+class SilentFeedback(ClosedOnExit):
+    """Feedback with no light and no sound: the stand's stand-in when its GPIO could not be
+    opened (no lgpio, the wrong chip), so that cards, codes and the screen keep working.
+
+    >>> feedback = SilentFeedback()
+    >>> feedback.play("accepted")  # nothing lights; ``played`` remembers it
+    """
+
+    def __init__(self) -> None:
+        self.played: list[str] = []
+
+    def play(self, pattern: str) -> None:
+        """Remember ``pattern`` (ValueError if unknown, as for :class:`GpioFeedback`)."""
+        if pattern not in PATTERNS:
+            raise ValueError(f"unknown feedback pattern {pattern!r}")
+        self.played.append(pattern)
+        del self.played[:-100]
+
+    def status(self, unreachable: bool) -> None:
+        """Nothing to show it on."""
+
+    def close(self) -> None:
+        """Nothing to release."""

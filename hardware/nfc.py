@@ -9,7 +9,8 @@ again, and :meth:`NfcpyReader.health` tells what is going on.
 
 Device paths are nfcpy's: ``usb``, ``tty:AMA0:pn532``, ... or ``udp:127.0.0.1:PORT``, nfcpy's
 own simulated link, on which :func:`emulate_card` presents a card emulated by nfcpy (tests, the
-demo and the ``tap`` command).
+demo and the ``tap`` command). A PN532 on a UART that a killed process left at a fast baud rate
+is brought back to 115200 before the next attempt (:mod:`hardware.pn532`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,18 @@ import nfc
 import nfc.clf
 
 from hardware.device import ClosedOnExit, Device
+from hardware.pn532 import restore_baud_rate, uart_port
 
 log = logging.getLogger(__name__)
 
 ReaderState = Literal["ok", "connecting", "failed", "stopped"]
-DEFAULT_TARGETS = ("106A", "212F")
-POLL_PAUSE_S = 0.1
+# Type A at 106 kbit/s: MIFARE Classic, Ultralight, NTAG, DESFire, bank cards. Each other type
+# polled (212F: FeliCa) adds a sense command, and its wait, to every cycle.
+DEFAULT_TARGETS = ("106A",)
+TARGETS = ("106A", "106B", "212F", "424F")
+# The wait before each sense cycle: a card put on the reader is sensed within this plus one
+# cycle, while a USB reader is not polled back to back (which starves the USB bus of a Pi).
+POLL_PAUSE_S = 0.025
 FIRST_BACKOFF_S = 0.25
 WORKED_FOR_S = 30.0
 # How long a stopped reader may take to notice: nfcpy checks ``terminate`` between sense
@@ -95,8 +102,9 @@ class NfcpyReader(ClosedOnExit):
     >>> with NfcpyReader("udp:127.0.0.1:54321", print) as reader:
     ...     reader.start()
 
-    ``targets`` are the technologies polled (nfcpy bitrate/type strings); ``max_backoff_s``
-    caps the wait between attempts to reopen a failed frontend.
+    ``targets`` are the technologies polled (nfcpy bitrate/type strings, :data:`TARGETS`; only
+    the card types in use: each costs a sense command per cycle); ``max_backoff_s`` caps the
+    wait between attempts to reopen a failed frontend.
     """
 
     def __init__(
@@ -108,6 +116,9 @@ class NfcpyReader(ClosedOnExit):
         targets: tuple[str, ...] = DEFAULT_TARGETS,
         max_backoff_s: float = 4.0,
     ) -> None:
+        unknown = set(targets) - set(TARGETS)
+        if not targets or unknown:
+            raise ValueError(f"card types to poll must be some of {', '.join(TARGETS)}")
         self._path = device_path
         self._on_uid = on_uid
         self._debounce_s = debounce_s
@@ -160,8 +171,10 @@ class NfcpyReader(ClosedOnExit):
         backoff = FIRST_BACKOFF_S
         while not self._stop.is_set():
             opened_at = time.monotonic()
+            opened = False
             try:
                 with nfc.ContactlessFrontend(self._path) as clf:
+                    opened = True
                     self._update(state="ok")
                     self._poll(clf)
             # The reader must outlive anything its driver raises: nfcpy lets the error of a
@@ -169,12 +182,24 @@ class NfcpyReader(ClosedOnExit):
             except Exception as error:
                 self._update(state="failed", last_error=_describe(error))
                 log.warning("NFC reader on %s failed: %s", self._path, _describe(error))
+            if not opened:
+                self._recover_uart()
             if time.monotonic() - opened_at > WORKED_FOR_S:
                 backoff = FIRST_BACKOFF_S  # it had been working: a fresh failure, retry soon
             if self._stop.wait(backoff):
                 return
             backoff = min(backoff * 2, self._max_backoff_s)
             self._update(state="connecting", reconnects=self.health().reconnects + 1)
+
+    def _recover_uart(self) -> None:
+        """After a failed open of a PN532 on a UART: it may have been left at a fast rate."""
+        port = uart_port(self._path)
+        if port is None:
+            return
+        try:
+            restore_baud_rate(port)
+        except OSError as error:
+            log.warning("cannot probe the PN532 on %s: %s", port, error)
 
     def _poll(self, clf: nfc.ContactlessFrontend) -> None:
         """Sense for cards until stopped; raises _FrontendError when the frontend gives up."""
@@ -239,7 +264,7 @@ def emulate_card(device_path: str, uid_hex: str, *, duration_s: float = 2.5) -> 
     An 8-byte identifier is a FeliCa IDm (a Type 3 card at 212F); 4 or 7 bytes is a Type A
     NFCID1 (a Type 2 card at 106A). The reader must be polling that technology. On the udp link
     a reader waits up to a second per technology for an answer, so a card should stay at least
-    one full poll cycle (two seconds for the default targets) to be sure to be seen.
+    one full poll cycle (a second per technology polled) to be sure to be seen.
 
     >>> emulate_card("udp:127.0.0.1:54321", "0102030405060708", duration_s=2.5)
 

@@ -5,7 +5,9 @@
 # environment is made; before the tests chromium (the browser tests drive Debian's Chromium),
 # postgresql-client (pg_dump and pg_restore: `aquastand-cloud backup` and `restore`), curl (the
 # kiosk unit's wait for the stand), systemd (systemd-analyze verifies the unit files) and gcc
-# (the SD card stall test compiles an fsync shim, bench/fsyncstall.py).
+# (the SD card stall test compiles an fsync shim, bench/fsyncstall.py), cage and xwayland (the
+# kiosk unit run on wlroots' headless backend, tests/deploy/test_kiosk.py) and shellcheck
+# (the stand's installer).
 # Installs only what is missing, with sudo when not root; runs `apt-get update` only if the
 # first install attempt fails (a fresh machine's package lists may be missing or stale).
 set -euo pipefail

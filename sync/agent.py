@@ -447,11 +447,22 @@ class SyncAgent:
             else format_utc(status.last_sync_at),
             "reader": dict(health.get("reader", {})),
             "camera": dict(health.get("camera", {})),
-            "alarm": status.alarm,
+            "lights": dict(health.get("lights", {})),
+            "alarm": _with_device_faults(status.alarm, health),
         }
         code, reply = self._request("POST", "/heartbeat", json=body)
         if code >= 400:
             log.warning("heartbeat refused: HTTP %s: %s", code, _error_message_of(reply))
+
+
+def _with_device_faults(alarm: str, health: Mapping[str, Any]) -> str:
+    """The agent's alarm, and a device the stand runs without (its GPIO lights), so that the
+    stands page shows it: the stand keeps running rather than restarting into it."""
+    lights = health.get("lights", {})
+    if not isinstance(lights, Mapping) or lights.get("state") != "failed":
+        return alarm
+    fault = f"Свет и звук поста не работают: {lights.get('last_error', '')}"
+    return "; ".join(part for part in (alarm, fault) if part)[:500]
 
 
 def _expected_seq(refused: object) -> int | None:

@@ -142,6 +142,11 @@ def status() -> dict[str, Any]:
         "outbox_text": gettext("Событий к отправке: %(n)d", n=outbox),
         "reader": device("reader"),
         "camera": device("camera"),
+        # The LED, buzzer and relay: shown only when their GPIO failed (the stand runs on).
+        "lights": {
+            "state": str(devices.get("lights", {}).get("state", "ok")),
+            "error": str(devices.get("lights", {}).get("last_error", "")),
+        },
     }
 
 

@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 import grp
+import os
 import pwd
 import re
 import shlex
+import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 from nfc.clf.device import usb_device_map
 
 from edge.config import EdgeConfig, load_config
+from tests.conftest import need
 from tests.deploy.units import SYSTEMD_DIR, UNITS, one, service
 
 ROOT = SYSTEMD_DIR.parent
@@ -23,7 +27,7 @@ SCRIPT = ROOT / "scripts" / "install-stand.sh"
 TEMPLATE = ROOT / "scripts" / "edge.toml"
 
 
-def plan(*args: str) -> list[str]:
+def plan(*args: str, env: dict[str, str] | None = None) -> list[str]:
     """The lines the script prints with --dry-run (it must succeed)."""
     result = subprocess.run(
         ["bash", str(SCRIPT), "--dry-run", *args],
@@ -31,6 +35,7 @@ def plan(*args: str) -> list[str]:
         text=True,
         timeout=60,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
@@ -62,12 +67,18 @@ def _exists_group(name: str) -> bool:
 
 
 def test_the_plan_installs_the_raspberry_pi_packages_and_the_browser(tmp_path: Path) -> None:
-    lines = plan("--config-dir", str(tmp_path / "etc"), "--browser", "chromium-browser")
+    lines = plan("--config-dir", str(tmp_path / "etc"))
 
     [install] = find(lines, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install")
     packages = set(install[install.index("--no-install-recommends") + 1 :])
     assert {"python3-venv", "python3-picamera2", "python3-lgpio", "libzbar0"} <= packages
-    assert {"cage", "chromium-browser", "curl"} <= packages
+    # chromium-browser is a transitional package, gone from Trixie; cage needs Xwayland.
+    assert {"cage", "xwayland", "chromium", "curl"} <= packages
+    assert "chromium-browser" not in packages
+    assert any(
+        line.endswith("kiosk.env (mode 0644, root:root): CHROMIUM=/usr/bin/chromium")
+        for line in lines
+    )
     assert find(lines, "apt-get", "update")
     assert lines.index("+ apt-get update") < lines.index("+ " + shlex.join(install))
 
@@ -76,7 +87,7 @@ def test_without_the_kiosk_no_browser_and_no_kiosk_unit(tmp_path: Path) -> None:
     lines = plan("--config-dir", str(tmp_path / "etc"), "--no-kiosk")
 
     [install] = find(lines, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install")
-    assert not {"cage", "chromium", "chromium-browser"} & set(install)
+    assert not {"cage", "xwayland", "chromium"} & set(install)
     assert find(lines, "systemctl", "enable") == [["systemctl", "enable", "aquastand-edge.service"]]
     assert not any("aquastand-kiosk" in line for line in lines if line.startswith("+ "))
 
@@ -176,7 +187,7 @@ def test_the_plan_points_where_the_units_look() -> None:
     assert any(command[-1] == env["AQUASTAND_EDGE_CONFIG"] for command in find(lines, "install"))
 
 
-@pytest.mark.parametrize("bad", [["--browser", "firefox"], ["--frobnicate"]])
+@pytest.mark.parametrize("bad", [["--browser", "chromium-browser"], ["--frobnicate"]])
 def test_a_bad_option_is_refused_before_anything_runs(bad: list[str]) -> None:
     result = subprocess.run(
         ["bash", str(SCRIPT), "--dry-run", *bad], capture_output=True, text=True, check=False
@@ -217,3 +228,99 @@ def test_every_usb_reader_nfcpy_knows_is_opened_to_the_stand_and_kept_from_the_k
     installed = {command[-1]: command[-2] for command in find(lines, "install", "-m", "0644")}
     assert installed["/etc/udev/rules.d/70-aquastand-nfc.rules"].endswith("70-aquastand-nfc.rules")
     assert installed["/etc/modprobe.d/aquastand-nfc.conf"].endswith("aquastand-nfc-blacklist.conf")
+
+
+def test_the_pi_extra_pins_a_gpiozero_that_finds_a_pi_5s_chip() -> None:
+    """The system's gpiozero 2.0.1 hard-codes gpiochip4 on a Pi 5; the venv gets a newer one."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "gpiozero>=2.0.1.post3" in project["optional-dependencies"]["pi"]
+
+
+def test_an_older_installers_chromium_browser_is_replaced(tmp_path: Path) -> None:
+    config_dir = tmp_path / "etc"
+    config_dir.mkdir()
+    (config_dir / "kiosk.env").write_text("CHROMIUM=/usr/bin/chromium-browser\n")
+
+    lines = plan("--config-dir", str(config_dir))
+
+    assert any(
+        line.startswith(f"+ write {config_dir}/kiosk.env")
+        and line.endswith("CHROMIUM=/usr/bin/chromium")
+        for line in lines
+    )
+
+
+def raspi_config(tmp_path: Path, serial_hw: int, serial_cons: int) -> dict[str, str]:
+    """A raspi-config stand-in answering ``get_serial_hw``/``get_serial_cons`` (0: on), which
+    fails if asked to change anything (a dry run must not)."""
+    stub = tmp_path / "raspi-config"
+    stub.write_text(
+        "#!/bin/sh\n"
+        f'case "$2" in get_serial_hw) echo {serial_hw};; get_serial_cons) echo {serial_cons};;\n'
+        '*) echo unexpected "$*" >&2; exit 3;; esac\n'
+    )
+    stub.chmod(0o755)
+    return {"RASPI_CONFIG": str(stub)}
+
+
+def test_uart_turns_the_port_on_and_its_console_off_and_asks_for_a_reboot(tmp_path: Path) -> None:
+    env = raspi_config(tmp_path, serial_hw=1, serial_cons=0)
+
+    lines = plan("--uart", "--config-dir", str(tmp_path / "etc"), env=env)
+
+    stub = env["RASPI_CONFIG"]
+    assert [stub, "nonint", "do_serial_hw", "0"] in commands(lines)
+    assert [stub, "nonint", "do_serial_cons", "1"] in commands(lines)
+    assert "reboot required" in lines[-1]
+    assert "the UART turned on" in lines[-1] and "the serial console turned off" in lines[-1]
+    assert any('nfc_device = "tty:' in line for line in lines)
+
+
+def test_uart_already_set_up_changes_nothing_there(tmp_path: Path) -> None:
+    env = raspi_config(tmp_path, serial_hw=0, serial_cons=1)
+
+    lines = plan("--uart", "--config-dir", str(tmp_path / "etc"), env=env)
+
+    assert not find(lines, env["RASPI_CONFIG"])
+    assert "UART" not in lines[-1] and "serial console" not in lines[-1]
+
+
+def test_without_uart_raspi_config_is_not_touched(tmp_path: Path) -> None:
+    env = raspi_config(tmp_path, serial_hw=1, serial_cons=0)
+    lines = plan("--config-dir", str(tmp_path / "etc"), env=env)
+    assert not find(lines, env["RASPI_CONFIG"])
+
+
+def test_uart_without_raspi_config_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", "--uart"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "RASPI_CONFIG": str(tmp_path / "none")},
+    )
+    assert result.returncode == 1
+    assert "--uart needs raspi-config" in result.stderr
+    assert "+ " not in result.stdout
+
+
+def test_new_kernel_driver_settings_ask_for_a_reboot() -> None:
+    lines = plan()
+    installed = Path("/etc/modprobe.d/aquastand-nfc.conf")
+    same = (
+        installed.exists()
+        and installed.read_bytes() == (SYSTEMD_DIR / "aquastand-nfc-blacklist.conf").read_bytes()
+    )
+    assert ("NFC drivers" in lines[-1]) is not same
+    assert ("reboot required" in lines[-1]) is not same
+
+
+def test_the_installer_passes_shellcheck() -> None:
+    need(shutil.which("shellcheck") is not None, "shellcheck")
+    result = subprocess.run(
+        ["shellcheck", str(SCRIPT), str(ROOT / "scripts" / "system-deps.sh")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout

@@ -136,12 +136,35 @@ def test_the_kiosk_shows_the_stand_screen_full_screen_after_the_stand() -> None:
     unit = read_unit("aquastand-kiosk.service")
     assert "aquastand-edge.service" in unit["Unit"]["After"][0].split()
     command = shlex.split(one(unit["Service"], "ExecStart"))
-    assert command[:3] == ["/usr/bin/cage", "--", "${CHROMIUM}"]
+    assert command[:5] == [
+        "/usr/bin/env",
+        "XDG_RUNTIME_DIR=/run/aquastand-kiosk",
+        "/usr/bin/cage",
+        "--",
+        "${CHROMIUM}",
+    ]
     assert "--kiosk" in command
     assert command[-1] == STAND_URL
     assert one(unit["Service"], "User") == "aquastand-kiosk"
     assert one(unit["Service"], "PAMName") == "aquastand-kiosk"
     assert (SYSTEMD_DIR / "aquastand-kiosk.pam").read_text().count("pam_systemd.so") == 1
+
+
+def test_the_kiosk_has_a_runtime_directory_of_its_own_for_cages_socket() -> None:
+    """ProtectHome=yes hides /run/user, where pam_systemd points XDG_RUNTIME_DIR: cage gets
+    /run/aquastand-kiosk (mode 0700, the kiosk's), set after PAM by env in ExecStart."""
+    unit = service("aquastand-kiosk.service")
+    assert one(unit, "ProtectHome") == "yes"
+    assert one(unit, "RuntimeDirectory") == "aquastand-kiosk"
+    assert one(unit, "RuntimeDirectoryMode") == "0700"
+    assert "XDG_RUNTIME_DIR=/run/aquastand-kiosk" in shlex.split(one(unit, "ExecStart"))
+    assert "WLR_LIBINPUT_NO_DEVICES=1" in unit["Environment"]
+
+
+def test_lgpio_works_in_the_stands_runtime_directory() -> None:
+    unit = service("aquastand-edge.service")
+    assert "LG_WD=/run/aquastand" in unit["Environment"]
+    assert one(unit, "RuntimeDirectory") == "aquastand"
 
 
 def _serve_after(delay_s: float, port: int, seen: list[str]) -> threading.Thread:

@@ -69,6 +69,8 @@ def test_overrides_win_over_everything(tmp_path: Path) -> None:
         ({"port": 70000}, "port must be between"),
         ({"port": "eighty"}, "port: not a valid value"),
         ({"colour": "green"}, "unknown configuration keys: colour"),
+        ({"nfc_targets": "106A,847X"}, "nfc_targets must be some of"),
+        ({"nfc_targets": " , "}, "nfc_targets must be some of"),
     ],
 )
 def test_a_bad_setting_is_refused_by_name(
@@ -76,3 +78,10 @@ def test_a_bad_setting_is_refused_by_name(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         load_config(environ={"AQUASTAND_DATA_DIR": str(tmp_path)}, **setting)
+
+
+def test_only_type_a_cards_are_polled_unless_configured(tmp_path: Path) -> None:
+    env = {"AQUASTAND_DATA_DIR": str(tmp_path)}
+    assert load_config(environ=env).nfc_target_list == ("106A",)
+    env["AQUASTAND_EDGE_NFC_TARGETS"] = "106A, 212F"
+    assert load_config(environ=env).nfc_target_list == ("106A", "212F")

@@ -229,3 +229,28 @@ def _beat_for(watchdog: Watchdog, seconds: float, receiver: NotifySocket) -> lis
         watchdog.beat()
         arrived += receiver.drain()
     return arrived
+
+
+def test_a_camera_stuck_in_a_read_stops_the_watchdog_too(
+    running: Running, notify_socket: NotifySocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stand = running.stand
+    monkeypatch.setattr(stand_module, "CAMERA_STALL_S", 1.0)
+    env = {"NOTIFY_SOCKET": notify_socket.address, "WATCHDOG_USEC": "100000"}
+    watchdog = Watchdog(stand.stopped_loops, env)
+    # Longer than the stall limit: the camera's thread keeps reading, the watchdog is fed.
+    assert _beat_for(watchdog, 1.5, notify_socket).count("WATCHDOG=1") >= 10
+
+    released = threading.Event()
+    assert stand.frame_source is not None
+    # The next read blocks as a stalled camera driver would (released at the end of the test).
+    monkeypatch.setattr(
+        stand.frame_source.source, "read", lambda timeout: released.wait(WAIT_S) and None
+    )
+    try:
+        wait_for("the stall to show", lambda: stand.stopped_loops(), timeout=5)
+        arrived = _beat_for(watchdog, 0.3, notify_socket)
+        assert "WATCHDOG=1" not in arrived
+        assert "STATUS=stopped: QR camera (no frame read for 1 s)" in arrived
+    finally:
+        released.set()

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from hardware.nfc import NfcpyReader, ReaderHealth, emulate_card
+from hardware.nfc import DEFAULT_TARGETS, NfcpyReader, ReaderHealth, emulate_card
 from tests.hardware.waiting import wait_until
 
 FELICA_IDM = "0123456789ABCDEF"
 OTHER_IDM = "FEDCBA9876543210"
 NXP_NFCID1 = "04A1B2C3D4E5F6"
+BOTH = ("106A", "212F")
 # The udp link waits a second per technology polled: a card stays one whole poll cycle and more.
 TAP_S = 3.0
 AFTER_TAP_S = 0.3  # a tap is reported while the card is present; allow the thread to finish
@@ -44,6 +45,8 @@ def start_reader(udp_path: str) -> Iterator[Callable[..., Taps]]:
     readers: list[NfcpyReader] = []
 
     def start(path: str = udp_path, **options: Any) -> Taps:
+        # Most tests tap FeliCa cards (the udp link's quickest); the stand polls Type A alone.
+        options.setdefault("targets", BOTH)
         reported: queue.Queue[str] = queue.Queue()
         reader = NfcpyReader(path, reported.put, **options)
         readers.append(reader)
@@ -65,6 +68,22 @@ def test_a_type_a_card_reports_its_nfcid1(start_reader: Callable[..., Taps], udp
     taps = start_reader()
     emulate_card(udp_path, NXP_NFCID1.lower(), duration_s=TAP_S)
     assert taps.reported() == [NXP_NFCID1]
+
+
+def test_by_default_only_type_a_cards_are_polled(
+    start_reader: Callable[..., Taps], udp_path: str
+) -> None:
+    taps = start_reader(targets=DEFAULT_TARGETS)
+    emulate_card(udp_path, FELICA_IDM, duration_s=TAP_S)
+    emulate_card(udp_path, NXP_NFCID1, duration_s=TAP_S)
+    assert DEFAULT_TARGETS == ("106A",)
+    assert taps.reported() == [NXP_NFCID1]
+
+
+@pytest.mark.parametrize("targets", [(), ("106A", "847X")])
+def test_unknown_card_types_are_refused(targets: tuple[str, ...]) -> None:
+    with pytest.raises(ValueError, match="card types"):
+        NfcpyReader("udp:127.0.0.1:9", lambda uid: None, targets=targets)
 
 
 def test_two_taps_within_the_debounce_window_are_one_report(

@@ -490,3 +490,12 @@ def test_loading_a_directory_file_makes_the_next_poll_start_over(
 
     assert stand.agent.store.directory_cursor() > 0
     assert stand.store.directory_version() == stand.agent.store.directory_cursor()
+
+
+def test_a_stand_running_without_its_lights_says_so_in_the_heartbeat(stand: DirectStand) -> None:
+    stand.agent.health = lambda: {"lights": {"state": "failed", "last_error": "ImportError: lgpio"}}
+
+    stand.agent._heartbeat()
+
+    beat = StandHeartbeat.get(StandHeartbeat.stand == stand.config.stand_id)
+    assert beat.alarm == "Свет и звук поста не работают: ImportError: lgpio"
