@@ -42,6 +42,7 @@ from edge.engine import Engine
 from edge.store import Store
 from edge.syncwiring import make_agent, sync_state
 from hardware.camera import (
+    CameraTuning,
     DirectoryFrameSource,
     FrameSource,
     Picamera2Source,
@@ -209,7 +210,15 @@ class Stand:
 
     def _frame_source(self) -> FrameSource:
         if self.config.camera == "picamera2":
-            return Picamera2Source()
+            config = self.config
+            lens = config.camera_lens_position
+            return Picamera2Source(
+                tuning=CameraTuning(
+                    lens_position=lens if lens >= 0 else None,
+                    zoom=config.camera_zoom,
+                    exposure_value=config.camera_exposure_value,
+                )
+            )
         return DirectoryFrameSource(self.camera_inbox)
 
     # --- device callbacks (device threads: never block) -------------------------------------
