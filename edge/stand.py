@@ -214,9 +214,9 @@ class Stand:
             lens = config.camera_lens_position
             return Picamera2Source(
                 tuning=CameraTuning(
-                    lens_position=lens if lens >= 0 else None,
+                    lens_position=lens if lens > 0 else None,
                     zoom=config.camera_zoom,
-                    exposure_value=config.camera_exposure_value,
+                    exposure_value=-config.camera_stops_under,
                 )
             )
         return DirectoryFrameSource(self.camera_inbox)
