@@ -124,6 +124,17 @@ def drop_qr_text(inbox: Path, payload: str) -> Path:
     return drop_frame(inbox, qr_png(payload))
 
 
+def camera_tuning(config: EdgeConfig) -> CameraTuning:
+    """The camera's focus, zoom and exposure from the stand's configuration (0 as the lens
+    position, which would be infinity, means continuous autofocus)."""
+    lens = config.camera_lens_position
+    return CameraTuning(
+        lens_position=lens if lens > 0 else None,
+        zoom=config.camera_zoom,
+        exposure_value=-config.camera_stops_under,
+    )
+
+
 class Stand:
     """One stand: open with :meth:`start`, release everything with :meth:`close`.
 
@@ -210,15 +221,7 @@ class Stand:
 
     def _frame_source(self) -> FrameSource:
         if self.config.camera == "picamera2":
-            config = self.config
-            lens = config.camera_lens_position
-            return Picamera2Source(
-                tuning=CameraTuning(
-                    lens_position=lens if lens > 0 else None,
-                    zoom=config.camera_zoom,
-                    exposure_value=-config.camera_stops_under,
-                )
-            )
+            return Picamera2Source(tuning=camera_tuning(self.config))
         return DirectoryFrameSource(self.camera_inbox)
 
     # --- device callbacks (device threads: never block) -------------------------------------
