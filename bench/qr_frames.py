@@ -1,7 +1,11 @@
 """Camera frames of a phone showing a client's QR code, degraded as at a wash (deterministic).
 
 A frame is 640x480 greyscale, as the stand's low-resolution stream gives it. :func:`draw` picks
-a frame's :class:`Conditions` from a seeded ``random.Random``; :func:`render` makes the frame:
+a frame's :class:`Conditions` for one of ``VARIANTS`` from a seeded ``random.Random``: every
+frame has 2-5 px per module, a tilt up to 10 degrees, a slight defocus (sigma up to 0.4 px),
+noise and JPEG; the variant adds its degradation over its whole range (defocus: sigma up to
+2.5 px and half a module; motion: 1-4 px; perspective: 10-30 degrees; glare; moire; dim;
+over-exposed), "combined" several at once, milder. :func:`render` makes the frame:
 
 1. a real token, signed with Ed25519 by :mod:`sync.qrtoken` (a key made from the seed): the
    compact form as the central service prints it now (``qr_code``: version 5-6, level M,
@@ -11,13 +15,12 @@ a frame's :class:`Conditions` from a seeded ``random.Random``; :func:`render` ma
    dark bezel, on a background of a random grey level and gradient;
 3. moiré (the screen's pixel grid beating with the sensor's: stripes of 1.5-4 modules, 8-20 %
    of the brightness) and a glare band (a reflection on the screen glass: 2-6 modules wide,
-   up to +150 grey levels, which lifts the black modules), each on some frames;
-4. seen in perspective: tilted up to 30 degrees about a random axis of the screen, turned in
+   up to +150 grey levels, which lifts the black modules);
+4. seen in perspective: tilted about a random axis of the screen, turned in
    the plane, 2-5 pixels per module at the code's centre, anywhere in the frame, through a
    pinhole camera (focal length 1.2 frame widths), sampled at twice the resolution and
    averaged down, as sensor pixels integrate light;
-5. defocus (Gaussian blur, sigma 0-2.5 px, but at most half a module: see below), motion blur
-   (0-4 px along a random direction);
+5. defocus (Gaussian blur), motion blur (along a random direction);
 6. exposure: normal, dim (gain 0.25-0.45) or over-exposed (gain 1.6-2.6, clipped), then sensor
    noise (more when dim) and JPEG at quality 50-90.
 
