@@ -31,15 +31,21 @@ def decode_qr(frame: Image.Image) -> list[str]:
     """The payloads of the QR codes in ``frame`` (converted to greyscale if it is not).
 
     Nothing when :func:`code_region` finds no code-like block; else, on that block, zbar, then
-    zxing-cpp, then zxing-cpp on the block sharpened (and upscaled when small): the last
-    reads defocused codes, and codes of about two pixels per module, that both miss as seen.
+    zxing-cpp, then zxing-cpp on the block sharpened (and upscaled when small), which reads
+    defocused codes, and codes of about two pixels per module, that both miss as seen; last,
+    zxing-cpp on the whole frame.
     """
     grey = frame if frame.mode == "L" else frame.convert("L")
     region = code_region(grey)
     if region is None:
         return []
     crop = grey.crop(region)
-    return _zbar(crop) or _zxing(crop) or _zxing(_sharpened(crop))
+    found = _zbar(crop) or _zxing(crop) or _zxing(_sharpened(crop))
+    if not found and crop.size != grey.size:
+        # A code of large modules (a phone held close) has flat patches the region test can
+        # take for its edge; zxing-cpp reads the whole frame in about a millisecond.
+        found = _zxing(grey)
+    return found
 
 
 def code_region(grey: Image.Image) -> tuple[int, int, int, int] | None:

@@ -18,7 +18,7 @@ from tests.hardware.frames import qr_frame
 
 pytestmark = pytest.mark.usefixtures("zbar")
 
-TOKEN = "AQ2:" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" * 4 + "ABCDEFGHIJKL"
+TOKEN = "AQ2:" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" * 4 + "ABCDEFGHIJKL"  # 144 characters
 
 # Seeds of bench/qr_frames.sample whose frames bare zbar cannot read (found once by search).
 HARD_FRAMES = [
@@ -91,3 +91,11 @@ def test_a_dim_code_beside_a_sharper_pattern_is_still_decoded() -> None:
             checkerboard.paste(255, (column, row, column + 8, row + 8))
     frame.paste(checkerboard, (40, 40))
     assert decode_qr(frame) == [TOKEN]
+
+
+@pytest.mark.parametrize("scale", [2, 3, 6, 9])
+def test_a_compact_token_is_decoded_from_2_to_9_px_per_module(scale: int) -> None:
+    """9 px per module (a phone held close to a zoomed camera) leaves flat patches that the
+    region test does not take for a code; the whole frame is read then."""
+    code = qr_frame(TOKEN, size=(640, 480), scale=scale)
+    assert decode_qr(code) == [TOKEN]
