@@ -21,21 +21,12 @@ from sync.qrtoken import (
     sign_v1,
     verify,
 )
+from tests.sync.conftest import assert_bad_qr
 
 CLAIMS = QrClaims(
     token_id="0123456789abcdef0123456789abcdef", client_id=42, issued_at=1_700_000_000
 )
 TOKEN_CHARS = string.ascii_letters + string.digits + "-_."
-
-
-@pytest.fixture(scope="module")
-def private_pem() -> bytes:
-    return generate_private_key_pem()
-
-
-@pytest.fixture(scope="module")
-def public_pem(private_pem: bytes) -> bytes:
-    return public_key_pem(private_pem)
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +43,6 @@ def signed_raw(private_pem: bytes, payload: bytes) -> str:
     key = serialization.load_pem_private_key(private_pem, password=None)
     body = "AQ1." + b64(payload)
     return body + "." + b64(key.sign(body.encode()))  # type: ignore[call-arg, union-attr]
-
-
-def assert_bad_qr(public_pem: bytes, token: Any) -> None:
-    with pytest.raises(RuleError) as info:
-        verify(public_pem, token)
-    assert info.value.code == "bad_qr"
-    assert info.value.message == "QR-код недействителен"
 
 
 def test_keys_are_pem(private_pem: bytes, public_pem: bytes) -> None:

@@ -21,22 +21,13 @@ from sync.qrtoken import (
     sign_v1,
     verify,
 )
+from tests.sync.conftest import assert_bad_qr
 
 # What a real token carries: a uuid4 token id, a client id of a few thousands, issued now.
 REAL = QrClaims(
     token_id="9f1c2e4d6b8a40c2a1e3f5d7b9c0e2f4", client_id=18_342, issued_at=1_796_000_000
 )
 ALPHANUMERIC = string.digits + string.ascii_uppercase + " $%*+-./:"
-
-
-@pytest.fixture(scope="module")
-def private_pem() -> bytes:
-    return generate_private_key_pem()
-
-
-@pytest.fixture(scope="module")
-def public_pem(private_pem: bytes) -> bytes:
-    return public_key_pem(private_pem)
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +38,6 @@ def token(private_pem: bytes) -> str:
 def qr_version(text: str) -> int:
     """The version of the smallest QR code holding ``text`` at level M (no boosted level)."""
     return segno.make_qr(text, error="m", boost_error=False).version  # type: ignore[no-any-return]
-
-
-def assert_bad_qr(public_pem: bytes, token: Any) -> None:
-    with pytest.raises(RuleError) as info:
-        verify(public_pem, token)
-    assert info.value.code == "bad_qr"
 
 
 def signed_body(private_pem: bytes, body: bytes) -> str:
