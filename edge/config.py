@@ -60,6 +60,12 @@ class EdgeConfig:
     relay_active_high: bool = True  # false: a relay board that switches on a low pin
     camera: str = "picamera2"  # or "directory": frames from image files in camera_dir
     camera_dir: str = ""  # empty: <data_dir>/camera
+    # hardware.camera.CameraTuning: a fixed focus in dioptres (4.0: 25 cm; 0, which would be
+    # infinity, no use for a phone: continuous autofocus where the module has it), the zoom on
+    # the middle of the view, the stops under spot metering.
+    camera_lens_position: float = 0.0
+    camera_zoom: float = 2.0
+    camera_stops_under: float = 0.5  # ExposureValue = minus this
     debounce_s: float = 3.0  # the reader reports one UID once within this time
     tap_repeat_s: float = 2.0  # the engine ignores a credential again this soon after it acted
     # A tap by another client while a session runs here is refused ("post_busy"); the

@@ -43,6 +43,7 @@ from edge.store import Store
 from edge.syncwiring import make_agent, sync_state
 from edge.watchdog import BeatingSource
 from hardware.camera import (
+    CameraTuning,
     DirectoryFrameSource,
     FrameSource,
     Picamera2Source,
@@ -125,6 +126,17 @@ def qr_png(payload: str) -> bytes:
 def drop_qr_text(inbox: Path, payload: str) -> Path:
     """Render ``payload`` as a QR code and drop it into the camera ``inbox``."""
     return drop_frame(inbox, qr_png(payload))
+
+
+def camera_tuning(config: EdgeConfig) -> CameraTuning:
+    """The camera's focus, zoom and exposure from the stand's configuration (0 as the lens
+    position, which would be infinity, means continuous autofocus)."""
+    lens = config.camera_lens_position
+    return CameraTuning(
+        lens_position=lens if lens > 0 else None,
+        zoom=config.camera_zoom,
+        exposure_value=-config.camera_stops_under,
+    )
 
 
 class Stand:
@@ -246,7 +258,7 @@ class Stand:
     def _frame_source(self) -> FrameSource:
         source: FrameSource
         if self.config.camera == "picamera2":
-            source = Picamera2Source()
+            source = Picamera2Source(tuning=camera_tuning(self.config))
         else:
             source = DirectoryFrameSource(self.camera_inbox)
         self.frame_source = BeatingSource(source, self._camera_beats)

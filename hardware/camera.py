@@ -1,4 +1,4 @@
-"""QR camera: frames from a source, decoded by pyzbar in a scanner thread.
+"""QR camera: frames from a source, decoded (hardware/qrdecode.py) in a scanner thread.
 
 A frame source gives greyscale Pillow images: :class:`Picamera2Source` takes the Y plane of the
 camera's low-resolution YUV420 stream on a Raspberry Pi; :class:`DirectoryFrameSource` takes
@@ -22,9 +22,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from PIL import Image, ImageChops, ImageFilter, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from hardware.device import ClosedOnExit, Device
+from hardware.qrdecode import decode_qr
 
 log = logging.getLogger(__name__)
 
@@ -78,66 +79,6 @@ class QrCamera(Device, Protocol):
 
     def health(self) -> CameraHealth:
         """The camera's condition now."""
-
-
-# The code region search works on the frame reduced REGION_SCALE times in each direction.
-REGION_SCALE = 4
-REGION_MARGIN = 3  # reduced pixels around the region: the quiet zone and a tilted corner
-REGION_FILL = 0.4  # a code is a dense block of contrast; scattered specks are noise
-REGION_MAX_SHARE = 0.5  # a region this large saves nothing over the whole frame
-
-
-def decode_qr(frame: Image.Image) -> list[str]:
-    """The payloads of the QR codes in ``frame`` (converted to greyscale if it is not).
-
-    zbar's time grows with the pixels it scans, so the dense block of contrast that a code
-    makes is decoded first, cut out of the frame (:func:`code_region`); only when that finds
-    nothing is the whole frame scanned. pyzbar is imported here: without libzbar a stand still
-    starts, and its camera's health shows the ImportError.
-    """
-    grey = frame if frame.mode == "L" else frame.convert("L")
-    region = code_region(grey)
-    if region is not None and (payloads := _zbar(grey.crop(region))):
-        return payloads
-    return _zbar(grey)
-
-
-def code_region(grey: Image.Image) -> tuple[int, int, int, int] | None:
-    """The box of ``grey`` that holds its one dense block of strong local contrast, or None.
-
-    Local contrast is max minus min over 3x3 neighbours of the reduced frame; "strong" is over
-    half the frame's highest. None when the strong pixels are scattered (noise, several
-    objects) or cover most of the frame: then there is no one place to look first.
-    """
-    small = grey.reduce(REGION_SCALE)
-    spread = ImageChops.subtract(
-        small.filter(ImageFilter.MaxFilter(3)), small.filter(ImageFilter.MinFilter(3))
-    )
-    strongest = spread.getextrema()[1]
-    mask = spread.point(lambda value: 255 if value > strongest // 2 else 0)
-    box = mask.getbbox()
-    if box is None:
-        return None
-    left, top, right, bottom = box
-    area = (right - left) * (bottom - top)
-    if area > small.width * small.height * REGION_MAX_SHARE:
-        return None
-    if mask.crop(box).histogram()[255] < area * REGION_FILL:
-        return None
-    margin = REGION_MARGIN
-    return (
-        max(0, (left - margin) * REGION_SCALE),
-        max(0, (top - margin) * REGION_SCALE),
-        min(grey.width, (right + margin) * REGION_SCALE),
-        min(grey.height, (bottom + margin) * REGION_SCALE),
-    )
-
-
-def _zbar(grey: Image.Image) -> list[str]:
-    from pyzbar.pyzbar import ZBarSymbol, decode
-
-    symbols = decode(grey, symbols=[ZBarSymbol.QRCODE])
-    return [symbol.data.decode("utf-8", errors="replace") for symbol in symbols]
 
 
 class DirectoryFrameSource:
@@ -200,26 +141,73 @@ def _load(path: Path) -> Image.Image:
         path.unlink(missing_ok=True)
 
 
+# libcamera's control values (src/libcamera/control_ids_core.yaml); picamera2 passes ints on.
+AF_MODE_MANUAL = 0  # AfModeManual: the lens stays at LensPosition
+AF_MODE_CONTINUOUS = 2  # AfModeContinuous
+AF_SPEED_FAST = 1  # AfSpeedFast
+METERING_SPOT = 1  # AeMeteringMode MeteringSpot
+EXPOSURE_SHORT = 1  # AeExposureMode ExposureShort: gain before long exposures
+
+
+class CameraStalled(Exception):
+    """No frame came within the capture timeout; the camera is reopened."""
+
+
+@dataclass(frozen=True)
+class CameraTuning:
+    """How the stand's camera is set for a phone's code held up to it.
+
+    ``lens_position``: dioptres (1 / metres) for a fixed focus, e.g. 4.0 for 25 cm; None for
+    continuous autofocus. libcamera starts Camera Module 3 in manual focus at its default
+    position (about 1 m), where a phone at 20 cm is a blur; a module without autofocus
+    (Camera Module 2) ignores both. ``zoom``: the middle 1/zoom of the sensor's view is scaled
+    to the stream (``ScalerCrop``), so a phone's code covers zoom times more pixels a side.
+    ``exposure_value``: a lit screen in a dim bay; spot metering on the middle of the view,
+    where the phone is, then this many stops under it so white pixels do not clip and bleed
+    into thin black modules. ``capture_timeout_s``: longer than this without a frame and the
+    camera counts as stalled (a loose cable) and is reopened.
+
+    >>> Picamera2Source(tuning=CameraTuning(lens_position=4.0, zoom=1.5))
+    """
+
+    lens_position: float | None = None
+    zoom: float = 2.0
+    exposure_value: float = -0.5
+    capture_timeout_s: float = 2.0
+
+
 class Picamera2Source:
     """Frames from the Raspberry Pi camera: the Y plane of its low-resolution YUV420 stream.
 
     >>> scanner = QrScanner(Picamera2Source((640, 480)), print)
     >>> scanner.start()
 
-    picamera2 exists only on Raspberry Pi OS (install it from the OS); it is imported in start().
+    picamera2 exists only on Raspberry Pi OS (install it from the OS); it is imported in start()
+    unless ``open_camera`` is given (a callable returning a ``Picamera2``; tests pass a double).
+    Controls the camera module lacks (``camera_controls``) are not asked for.
     """
 
-    def __init__(self, size: tuple[int, int] = (640, 480), frame_rate: float = 10.0) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int] = (640, 480),
+        frame_rate: float = 10.0,
+        tuning: CameraTuning | None = None,
+        open_camera: Callable[[], Any] | None = None,
+    ) -> None:
         self.size = size
         self.frame_rate = frame_rate
+        self.tuning = tuning or CameraTuning()
+        self._open_camera = open_camera
         self._camera: Any = None
         self._stride = size[0]
 
     def start(self) -> None:
-        """Open and start the camera."""
-        from picamera2 import Picamera2
+        """Open, configure and start the camera."""
+        if self._open_camera is None:
+            from picamera2 import Picamera2
 
-        camera = Picamera2()
+            self._open_camera = Picamera2
+        camera = self._open_camera()
         try:
             # A modest frame rate: a code is held up for seconds, and every frame is decoded.
             frame_us = int(1_000_000 / self.frame_rate)
@@ -229,16 +217,50 @@ class Picamera2Source:
             )
             camera.configure(config)
             self._stride = camera.stream_configuration("lores")["stride"]
+            # After configure: the crop's limits depend on the sensor mode chosen.
+            camera.set_controls(self.controls(camera.camera_controls))
             camera.start()
         except BaseException:
             camera.close()
             raise
         self._camera = camera
 
+    def controls(self, available: dict[str, tuple[Any, Any, Any]]) -> dict[str, Any]:
+        """The controls to set, of those the camera has (``camera_controls``: name -> (min,
+        max, default)): focus, the crop of the middle of the view, metering and exposure."""
+        tuning, wanted = self.tuning, {}
+        if tuning.lens_position is None:
+            wanted |= {"AfMode": AF_MODE_CONTINUOUS, "AfSpeed": AF_SPEED_FAST}
+        else:
+            wanted |= {"AfMode": AF_MODE_MANUAL, "LensPosition": float(tuning.lens_position)}
+        wanted |= {
+            "AeMeteringMode": METERING_SPOT,
+            "AeExposureMode": EXPOSURE_SHORT,  # a hand moves: keep exposures short
+            "ExposureValue": float(tuning.exposure_value),
+        }
+        if "ScalerCrop" in available and tuning.zoom > 1:
+            wanted["ScalerCrop"] = self._middle_crop(available["ScalerCrop"][1])
+        return {name: value for name, value in wanted.items() if name in available}
+
+    def _middle_crop(self, full: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """The middle 1/zoom of the sensor's view, in the stream's aspect ratio."""
+        x, y, width, height = full
+        scale = min(width / self.size[0], height / self.size[1]) / self.tuning.zoom
+        crop_w, crop_h = int(self.size[0] * scale), int(self.size[1] * scale)
+        return (x + (width - crop_w) // 2, y + (height - crop_h) // 2, crop_w, crop_h)
+
     def read(self, timeout: float) -> Image.Image | None:
-        """The camera's next frame (it comes within a frame interval, so ``timeout`` is moot)."""
+        """The camera's next frame (it comes within a frame interval, so ``timeout`` is moot).
+
+        Raises :class:`CameraStalled` when none comes within the tuning's capture timeout.
+        """
         width, height = self.size
-        buffer = self._camera.capture_buffer("lores")  # a flat numpy array of bytes
+        try:
+            # wait=<seconds>: picamera2 waits on the job's future this long, then TimeoutError.
+            buffer = self._camera.capture_buffer("lores", wait=self.tuning.capture_timeout_s)
+        except TimeoutError:
+            self._camera.cancel_all_and_flush()  # picamera2's tidy-up after a timed-out job
+            raise CameraStalled(f"no frame in {self.tuning.capture_timeout_s} s") from None
         # YUV420 is planar: the first stride x height bytes are Y, a greyscale image already.
         y_plane = buffer[: self._stride * height].tobytes()
         plane = Image.frombytes("L", (self._stride, height), y_plane)

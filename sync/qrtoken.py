@@ -3,9 +3,19 @@
 Only the central service holds the private key; stands hold the public key and verify
 offline. A printed QR code never expires; revocation is per token id (see DESIGN).
 
-Token text: ``"AQ1." + b64url(payload) + "." + b64url(signature)`` where the payload is
-the compact JSON ``{"t": token_id, "c": client_id, "i": issued_at}``, base64url has no
-padding, and the signature covers the ASCII bytes ``"AQ1." + b64url(payload)``.
+Two token texts carry the same claims under the same key; :func:`verify` accepts both.
+
+- Compact (``"AQ2:"``, issued since issue 18): ``"AQ2:" + base32(body + signature)``, upper
+  case without padding, so the whole text is in the QR alphanumeric character set (5.5 bits
+  a character instead of 8) and a token fits QR version 6 at error level M (154 characters;
+  a token is 142 to 153). ``body`` is the token id's 16 bytes, the issue time as 5 bytes and
+  the client id as 1 to 8 bytes (big-endian, no leading zero byte); the signature covers the
+  ASCII ``"AQ2:"`` followed by ``body``.
+- Long (``"AQ1."``, printed before issue 18; version 9, 53x53 modules):
+  ``"AQ1." + b64url(payload) + "." + b64url(signature)`` where the payload is the compact JSON
+  ``{"t": token_id, "c": client_id, "i": issued_at}``, base64url has no padding, and the
+  signature covers the ASCII bytes ``"AQ1." + b64url(payload)``. Stands accept it until every
+  printed code has been reissued.
 """
 
 import base64
@@ -23,8 +33,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sync.errors import RuleError
 
 PREFIX = "AQ1"
+COMPACT_PREFIX = "AQ2:"
 MAX_TOKEN_LEN = 512
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
+_BASE32 = re.compile(r"[A-Z2-7]+")
+_TOKEN_ID_BYTES = 16
+_ISSUED_AT_BYTES = 5  # unix seconds up to the year 36812
+_MAX_CLIENT_ID_BYTES = 8
 _TOKEN_ID = re.compile(r"[0-9a-f]{32}")
 _SIGNATURE_LEN = 64
 
@@ -66,6 +81,23 @@ def _b64decode(text: str) -> bytes:
     except (binascii.Error, ValueError):
         raise _bad_qr() from None
     if _b64encode(data) != text:  # non-canonical trailing bits or impossible length
+        raise _bad_qr()
+    return data
+
+
+def _b32encode(data: bytes) -> str:
+    return base64.b32encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b32decode(text: str) -> bytes:
+    """Decode canonical unpadded upper-case base32; raise RuleError on anything else."""
+    if not _BASE32.fullmatch(text):
+        raise _bad_qr()
+    try:
+        data = base64.b32decode(text + "=" * (-len(text) % 8))
+    except (binascii.Error, ValueError):
+        raise _bad_qr() from None
+    if _b32encode(data) != text:  # non-canonical trailing bits or impossible length
         raise _bad_qr()
     return data
 
@@ -119,7 +151,30 @@ def new_claims(client_id: int, now: int) -> QrClaims:
 
 
 def sign(private_pem: bytes, claims: QrClaims) -> str:
-    """Return the compact signed token text to encode in a QR code."""
+    """Return the compact ("AQ2:") signed token text to encode in a QR code.
+
+    >>> token = sign(private_pem, new_claims(42, 1_700_000_000))
+    >>> segno.make_qr(token, error="m", mode="alphanumeric", boost_error=False).version <= 6
+    """
+    if not _valid_claims(claims.token_id, claims.client_id, claims.issued_at):
+        raise RuleError("Некорректные данные для QR-кода", "bad_qr_claims")
+    client_len = max(1, (claims.client_id.bit_length() + 7) // 8)
+    if client_len > _MAX_CLIENT_ID_BYTES or claims.issued_at >= 1 << (8 * _ISSUED_AT_BYTES):
+        raise RuleError("Некорректные данные для QR-кода", "bad_qr_claims")
+    body = (
+        bytes.fromhex(claims.token_id)
+        + claims.issued_at.to_bytes(_ISSUED_AT_BYTES, "big")
+        + claims.client_id.to_bytes(client_len, "big")
+    )
+    signature = _private_key(private_pem).sign(COMPACT_PREFIX.encode("ascii") + body)
+    return COMPACT_PREFIX + _b32encode(body + signature)
+
+
+def sign_v1(private_pem: bytes, claims: QrClaims) -> str:
+    """Return the long ("AQ1.") token text of codes printed before the compact form.
+
+    The central service no longer issues it; it stays to show (and test) what stands accept.
+    """
     if not _valid_claims(claims.token_id, claims.client_id, claims.issued_at):
         raise RuleError("Некорректные данные для QR-кода", "bad_qr_claims")
     payload = {"t": claims.token_id, "c": claims.client_id, "i": claims.issued_at}
@@ -141,6 +196,32 @@ def verify(public_pem: bytes, token: str) -> QrClaims:
     token = token.strip()
     if len(token) > MAX_TOKEN_LEN:
         raise _bad_qr()
+    if token.startswith(COMPACT_PREFIX):
+        return _verify_compact(key, token[len(COMPACT_PREFIX) :])
+    return _verify_v1(key, token)
+
+
+def _verify_compact(key: Ed25519PublicKey, text: str) -> QrClaims:
+    data = _b32decode(text)
+    body, signature = data[:-_SIGNATURE_LEN], data[-_SIGNATURE_LEN:]
+    client_bytes = body[_TOKEN_ID_BYTES + _ISSUED_AT_BYTES :]
+    if not 1 <= len(client_bytes) <= _MAX_CLIENT_ID_BYTES or client_bytes[0] == 0:
+        raise _bad_qr()  # also catches a token too short to hold a signature
+    try:
+        key.verify(signature, COMPACT_PREFIX.encode("ascii") + body)
+    except InvalidSignature:
+        raise _bad_qr() from None
+    claims = QrClaims(
+        token_id=body[:_TOKEN_ID_BYTES].hex(),
+        client_id=int.from_bytes(client_bytes, "big"),
+        issued_at=int.from_bytes(body[_TOKEN_ID_BYTES : _TOKEN_ID_BYTES + _ISSUED_AT_BYTES], "big"),
+    )
+    if not _valid_claims(claims.token_id, claims.client_id, claims.issued_at):
+        raise _bad_qr()
+    return claims
+
+
+def _verify_v1(key: Ed25519PublicKey, token: str) -> QrClaims:
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != PREFIX:
         raise _bad_qr()

@@ -259,4 +259,7 @@ class PromoteIn(BaseModel):
 
 
 class QrOut(BaseModel):
-    token: str = Field(description="the signed token text to encode in a QR code")
+    token: str = Field(
+        description='the signed token text to encode in a QR code: "AQ2:" and upper-case base32,'
+        " for QR alphanumeric mode at error level M (version 6 or less)"
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import segno
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
@@ -20,6 +19,7 @@ from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
 from cloud.clients.counters import counters_of
+from cloud.clients.qrkeys import qr_code
 from cloud.errors import DomainError, ValidationFailed
 from cloud.labels import credential_labels, entry_labels, kind_labels, method_labels
 from cloud.ledger import service as ledger
@@ -461,7 +461,7 @@ def qr(client_id: int) -> Any:
     """The client's QR code, ready to print; the first one is issued on first view."""
     client = _client(client_id)
     token = client_credentials.ensure_qr(acting_user(), client, current_app.config["AQ"])
-    svg = segno.make(token, error="m").svg_inline(border=4, omitsize=True)
+    svg = qr_code(token).svg_inline(border=4, omitsize=True)
     return render_template(
         "clients/qr.html", client=client, data=clientbook.client_to_dict(client), svg=svg
     )

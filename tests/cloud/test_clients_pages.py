@@ -8,11 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from cloud.clients import credentials as client_credentials
 from cloud.clients import service as clientbook
+from cloud.clients.qrkeys import public_key, qr_code
 from cloud.ledger import service as ledger
 from cloud.models import Client, ClientPhone, Comment, Credential, LedgerEntry, Session
+from sync import qrtoken
 from sync.money import format_kopecks
 from tests.cloud.conftest import World, post_form
 
@@ -441,3 +445,21 @@ def test_a_form_without_the_csrf_token_is_refused(as_role: Any, world: World) ->
     )
     assert response.status_code == 400
     assert LedgerEntry.select().count() == 0
+
+
+def test_the_printed_qr_code_is_the_compact_token_at_version_6_or_less(
+    app: Flask, as_role: Any, world: World
+) -> None:
+    """A 53x53 code (version 9, the long token) is too fine for a phone held up to the stand's
+    camera; the compact token is printed at level M in alphanumeric mode: 41x41 modules at most
+    (49 with the 4-module border)."""
+    page = _text(as_role("attendant").get(f"/clients/{world.member.id}/qr"))
+    size = re.search(r'<svg viewBox="0 0 (\d+) (\d+)"', page)
+    assert size is not None and int(size[1]) == int(size[2]) <= 6 * 4 + 17 + 2 * 4
+    token = client_credentials.current_qr(None, world.member, app.config["AQ"])
+    assert token is not None and token.startswith("AQ2:")
+    code = qr_code(token)
+    assert (code.version <= 6, code.error, code.mode) == (True, "M", "alphanumeric")
+    assert qr_code(token).svg_inline(border=4, omitsize=True) in page
+    claims = qrtoken.verify(public_key(app.config["AQ"]), token)
+    assert claims.client_id == world.member.id

@@ -11,6 +11,7 @@ import pytest
 from edge.config import EdgeConfig
 from edge.engine import Engine
 from edge.store import LocalSession, Store
+from sync import qrtoken
 from sync.directory import validate_directory
 from sync.errors import RuleError
 from tests.edge.conftest import (
@@ -30,6 +31,7 @@ from tests.edge.conftest import (
     OTHER_PRIVATE_PEM,
     PETR,
     PETR_CARD,
+    QR_PRIVATE_PEM,
     REVOKED_QR_ID,
     STAND_ID,
     STANDARD_NOW,
@@ -314,6 +316,22 @@ def test_a_card_can_end_a_session_started_by_qr(
 
     assert feedback.patterns == ["accepted", "ended"]
     assert engine.store.tables.LocalSession.get().end_method == "card"
+
+
+def test_a_code_printed_in_the_long_form_still_works_and_is_the_same_token(
+    engine: Engine, store: Store, feedback: RecordingFeedback, clock: FakeClock
+) -> None:
+    """Codes printed before the compact form hold "AQ1." tokens; the same token id in either
+    form is one credential: the long one starts, the compact one ends, a revoked one is refused."""
+    claims = qrtoken.QrClaims(IVAN_QR_ID, IVAN, 1_700_000_000)
+    engine.on_qr(qrtoken.sign_v1(QR_PRIVATE_PEM, claims))
+    clock.advance(60)
+    engine.on_qr(qrtoken.sign(QR_PRIVATE_PEM, claims))
+    engine.on_qr(qrtoken.sign_v1(QR_PRIVATE_PEM, qrtoken.QrClaims(REVOKED_QR_ID, IVAN, 1)))
+
+    assert feedback.patterns == ["accepted", "ended", "refused"]
+    session = store.tables.LocalSession.get()
+    assert (session.start_method, session.end_method) == ("qr", "qr")
 
 
 def test_a_qr_issued_after_the_directory_is_accepted_by_its_signature(

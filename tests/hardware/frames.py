@@ -10,10 +10,10 @@ import segno
 from PIL import Image
 
 
-def qr_frame(payload: str, size: tuple[int, int] = (640, 480)) -> Image.Image:
+def qr_frame(payload: str, size: tuple[int, int] = (640, 480), scale: int = 4) -> Image.Image:
     """A greyscale camera-sized frame with a QR code of ``payload`` in the middle."""
     buffer = io.BytesIO()
-    segno.make_qr(payload, error="m").save(buffer, kind="png", scale=4, border=4)
+    segno.make_qr(payload, error="m").save(buffer, kind="png", scale=scale, border=4)
     buffer.seek(0)
     with Image.open(buffer) as code:
         frame = Image.new("L", size, 220)

@@ -1,4 +1,4 @@
-"""The QR camera: segno-made frames dropped into a watched directory, decoded by pyzbar."""
+"""The QR camera: segno-made frames dropped into a watched directory, decoded and reported."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from hardware.camera import DirectoryFrameSource, QrScanner, code_region, decode_qr
+from hardware.camera import DirectoryFrameSource, QrScanner
 from tests.hardware.frames import drop_frame, qr_frame
 from tests.hardware.waiting import wait_until
 
@@ -198,35 +198,3 @@ def test_a_source_that_fails_to_open_is_retried_until_it_works(tmp_path: Path) -
         drop_frame(directory, "a.png", qr_frame(TOKEN))
         wait_until(lambda: scanner.health().frames_seen == 1, what="the frame")
     assert reported.get_nowait() == TOKEN
-
-
-def test_decode_qr_reads_colour_frames_too() -> None:
-    assert decode_qr(qr_frame(TOKEN).convert("RGB")) == [TOKEN]
-    assert decode_qr(blank_frame()) == []
-
-
-def test_the_code_region_is_where_the_code_is() -> None:
-    frame = blank_frame()
-    code = qr_frame(TOKEN, size=(260, 260))
-    frame.paste(code, (360, 200))
-    dark = frame.point(lambda v: 255 if v < 128 else 0).getbbox()  # the code's modules
-    assert dark is not None
-    left, top, right, bottom = code_region(frame) or (0, 0, 0, 0)
-    slack = 40  # the region's margin and its rounding to the reduced grid
-    assert dark[0] - slack <= left <= dark[0] and dark[1] - slack <= top <= dark[1]
-    assert dark[2] <= right <= dark[2] + slack and dark[3] <= bottom <= dark[3] + slack
-    assert decode_qr(frame) == [TOKEN]
-
-
-def test_a_dim_code_beside_a_sharper_pattern_is_still_decoded_from_the_whole_frame() -> None:
-    frame = blank_frame()
-    dim_code = qr_frame(TOKEN, size=(260, 260)).point(lambda v: 150 + v * 60 // 255)
-    frame.paste(dim_code, (370, 210))
-    checkerboard = Image.new("L", (96, 96), 0)
-    for row in range(0, 96, 8):
-        for column in range(row % 16, 96, 16):
-            checkerboard.paste(255, (column, row, column + 8, row + 8))
-    frame.paste(checkerboard, (40, 40))
-    region = code_region(frame)
-    assert region is not None and region[2] < 370  # the region found is the checkerboard...
-    assert decode_qr(frame) == [TOKEN]  # ...so the code is found by scanning the whole frame

@@ -1,4 +1,5 @@
-"""Ed25519-signed client QR tokens: format, round trip, forgery and malformed input."""
+"""The long ("AQ1.") QR token form printed before the compact one: format, round trip, forgery
+and malformed input. Stands still accept it; tests/sync/test_qrtoken_compact.py covers "AQ2:"."""
 
 import base64
 import json
@@ -17,9 +18,10 @@ from sync.qrtoken import (
     generate_private_key_pem,
     new_claims,
     public_key_pem,
-    sign,
+    sign_v1,
     verify,
 )
+from tests.sync.conftest import assert_bad_qr
 
 CLAIMS = QrClaims(
     token_id="0123456789abcdef0123456789abcdef", client_id=42, issued_at=1_700_000_000
@@ -28,18 +30,8 @@ TOKEN_CHARS = string.ascii_letters + string.digits + "-_."
 
 
 @pytest.fixture(scope="module")
-def private_pem() -> bytes:
-    return generate_private_key_pem()
-
-
-@pytest.fixture(scope="module")
-def public_pem(private_pem: bytes) -> bytes:
-    return public_key_pem(private_pem)
-
-
-@pytest.fixture(scope="module")
 def token(private_pem: bytes) -> str:
-    return sign(private_pem, CLAIMS)
+    return sign_v1(private_pem, CLAIMS)
 
 
 def b64(data: bytes) -> str:
@@ -51,13 +43,6 @@ def signed_raw(private_pem: bytes, payload: bytes) -> str:
     key = serialization.load_pem_private_key(private_pem, password=None)
     body = "AQ1." + b64(payload)
     return body + "." + b64(key.sign(body.encode()))  # type: ignore[call-arg, union-attr]
-
-
-def assert_bad_qr(public_pem: bytes, token: Any) -> None:
-    with pytest.raises(RuleError) as info:
-        verify(public_pem, token)
-    assert info.value.code == "bad_qr"
-    assert info.value.message == "QR-код недействителен"
 
 
 def test_keys_are_pem(private_pem: bytes, public_pem: bytes) -> None:
@@ -76,7 +61,7 @@ def test_token_shape(private_pem: bytes, token: str) -> None:
     payload = token.split(".")[1]
     decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     assert decoded == b'{"t":"0123456789abcdef0123456789abcdef","c":42,"i":1700000000}'
-    assert sign(private_pem, CLAIMS) == token  # Ed25519 is deterministic
+    assert sign_v1(private_pem, CLAIMS) == token  # Ed25519 is deterministic
 
 
 def test_new_claims() -> None:
@@ -98,7 +83,7 @@ def test_roundtrip_many(private_pem: bytes, public_pem: bytes) -> None:
     rng = random.Random(136)
     for _ in range(50):
         claims = new_claims(rng.randrange(1, 2**63), rng.randrange(0, 2**40))
-        assert verify(public_pem, sign(private_pem, claims)) == claims
+        assert verify(public_pem, sign_v1(private_pem, claims)) == claims
 
 
 @pytest.mark.parametrize(
@@ -118,7 +103,7 @@ def test_roundtrip_many(private_pem: bytes, public_pem: bytes) -> None:
 )
 def test_sign_rejects_bad_claims(private_pem: bytes, claims: QrClaims) -> None:
     with pytest.raises(RuleError) as info:
-        sign(private_pem, claims)
+        sign_v1(private_pem, claims)
     assert info.value.code == "bad_qr_claims"
 
 
@@ -128,7 +113,7 @@ def test_surrounding_whitespace_is_ignored(public_pem: bytes, token: str) -> Non
 
 def test_signature_from_another_key(public_pem: bytes) -> None:
     other = generate_private_key_pem()
-    forged = sign(other, CLAIMS)
+    forged = sign_v1(other, CLAIMS)
     assert verify(public_key_pem(other), forged) == CLAIMS
     assert_bad_qr(public_pem, forged)
 
@@ -137,7 +122,7 @@ def test_tampered_payload(private_pem: bytes, public_pem: bytes, token: str) -> 
     prefix, _, signature = token.split(".")
     changed = json.dumps({"t": CLAIMS.token_id, "c": 43, "i": CLAIMS.issued_at}).encode()
     assert_bad_qr(public_pem, f"{prefix}.{b64(changed)}.{signature}")
-    other_token = sign(private_pem, QrClaims(CLAIMS.token_id, 43, CLAIMS.issued_at))
+    other_token = sign_v1(private_pem, QrClaims(CLAIMS.token_id, 43, CLAIMS.issued_at))
     swapped = other_token.split(".")[1]
     assert_bad_qr(public_pem, f"{prefix}.{swapped}.{signature}")
 
@@ -308,7 +293,7 @@ def test_private_key_is_not_a_public_key(private_pem: bytes, token: str) -> None
 @pytest.mark.parametrize("pem", [b"", b"garbage"])
 def test_unusable_private_key(pem: bytes) -> None:
     with pytest.raises(RuleError) as info:
-        sign(pem, CLAIMS)
+        sign_v1(pem, CLAIMS)
     assert info.value.code == "bad_key"
     with pytest.raises(RuleError):
         public_key_pem(pem)
