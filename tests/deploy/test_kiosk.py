@@ -25,6 +25,7 @@ import pwd
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -36,12 +37,13 @@ import pytest
 import requests
 from PIL import Image
 
+from edge.config import EdgeConfig
 from tests.conftest import need
-from tests.deploy.test_units import STAND_URL
 from tests.deploy.units import one, service
 from tests.edge.conftest import Running
 
 UNIT = "aquastand-kiosk.service"
+STAND_URL = f"http://127.0.0.1:{EdgeConfig().port}/"  # what the unit shows
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HEADLESS = {"WLR_BACKENDS": "headless", "WLR_RENDERER": "pixman", "WLR_HEADLESS_OUTPUTS": "1"}
 START_S = 60.0
@@ -89,8 +91,6 @@ def existing_groups(unit: dict[str, list[str]]) -> list[int]:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

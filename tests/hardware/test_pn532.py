@@ -17,14 +17,11 @@ import pytest
 
 from hardware.nfc import NfcpyReader
 from hardware.pn532 import restore_baud_rate, uart_port
+from tests.conftest import need
 from tests.hardware.pn532chip import EmulatedPn532
 from tests.hardware.waiting import wait_until
 
 pytestmark = [
-    pytest.mark.skipif(
-        os.geteuid() != 0,
-        reason="nfcpy finds a serial port only under /dev, writable by root alone",
-    ),
     # nfcpy 1.0.4's TTY.find opens each port to test it and leaves the file to the collector.
     pytest.mark.filterwarnings(
         "ignore:Exception ignored in.*aqspn532:pytest.PytestUnraisableExceptionWarning"
@@ -44,6 +41,8 @@ time.sleep(60)
 
 @pytest.fixture
 def chip() -> Iterator[EmulatedPn532]:
+    # nfcpy finds a serial port only by its name under /dev, where only root makes links.
+    need(os.geteuid() == 0, "root (to link the emulated PN532 under /dev)")
     with EmulatedPn532(rate=115200) as emulated:
         yield emulated
 
