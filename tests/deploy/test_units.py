@@ -35,7 +35,7 @@ def _render(name: str, root: Path) -> Path:
     ``root`` at the same path (verify checks that programs exist; the venv and cage are not
     installed on this machine). Nothing else in the file changes."""
     text = (SYSTEMD_DIR / name).read_text(encoding="utf-8")
-    for key, values in service(name).items():
+    for key, values in read_unit(name).get("Service", {}).items():
         if not key.startswith("Exec"):
             continue
         for line in values:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 SYSTEMD_DIR = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = ("aquastand-edge.service", "aquastand-kiosk.service", "aquastand-cloud.service")
+# The central host's scheduled work: <name>.timer starts <name>.service, one aquastand-cloud
+# command that runs once and exits.
+SCHEDULED = ("aquastand-mailings", "aquastand-expire-points", "aquastand-integrity")
 
 
 def read_unit(name: str) -> dict[str, dict[str, list[str]]]:
