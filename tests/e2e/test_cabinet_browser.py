@@ -54,6 +54,21 @@ def _qr_opens_offline(page: Any, context: Any, url: str) -> None:
     page.goto(f"{url}/my/qr")
 
 
+def _log_out_forgets_the_offline_copies(page: Any, context: Any, url: str) -> None:
+    from playwright.sync_api import Error as PlaywrightError
+
+    page.goto(f"{url}/my/settings")
+    page.click("button:has-text('Выйти на этом устройстве')")
+    page.wait_for_url(f"{url}/my/login")
+    context.set_offline(True)
+    try:
+        with pytest.raises(PlaywrightError):
+            page.goto(f"{url}/my/qr")
+        assert page.locator(".my-qr-code svg").count() == 0
+    finally:
+        context.set_offline(False)
+
+
 @pytest.mark.browser
 def test_a_member_logs_in_shows_the_qr_at_a_stand_and_loses_a_card(
     browser: Any, app: Any, world: Any, central: Central, running_stand: Any, artifacts: Path
@@ -120,5 +135,6 @@ def test_a_member_logs_in_shows_the_qr_at_a_stand_and_loses_a_card(
         refused = wait_state(stand.url, "the refusal", lambda s: pattern(s) == "refused")
         assert refused["last_feedback"]["reason"] == "Карта отмечена как потерянная"
         assert refused["open_sessions"] == []
+        _log_out_forgets_the_offline_copies(page, context, central.url)
     finally:
         context.close()

@@ -40,7 +40,10 @@ self.addEventListener("fetch", function (event) {
   if (request.method !== "GET") { return; }
   var url = new URL(request.url);
   if (url.origin !== self.location.origin) { return; }
-  if (KEPT.indexOf(url.pathname) >= 0) {
+  if (url.pathname.indexOf("/my/login") === 0) {
+    // The log-in page (after a log-out, or a session ended elsewhere): forget the copies.
+    event.respondWith(caches.delete(PAGES).then(function () { return fetch(request); }));
+  } else if (KEPT.indexOf(url.pathname) >= 0) {
     event.respondWith(fetch(request).then(function (response) {
       return keep(new Request(url.pathname), response);
     }).catch(function () {
