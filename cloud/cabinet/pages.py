@@ -209,7 +209,6 @@ def state() -> Any:
 
 @bp.get("/manifest.webmanifest")
 def manifest() -> Any:
-    icon = url_for("static", filename="cabinet/icon-{}.png")
     body = {
         "name": _("Аквастенд — личный кабинет"),
         "short_name": _("Аквастенд"),
@@ -219,7 +218,12 @@ def manifest() -> Any:
         "background_color": "#ffffff",
         "theme_color": "#0b6bcb",
         "icons": [
-            {"src": icon.format(size), "sizes": f"{size}x{size}", "type": "image/png"}
+            {
+                "src": url_for("static", filename=f"cabinet/icon-{size}.png"),
+                "sizes": f"{size}x{size}",
+                "type": "image/png",
+                "purpose": "any maskable",
+            }
             for size in (192, 512)
         ],
     }

@@ -4,6 +4,7 @@ view of a client's cabinet."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
@@ -161,3 +162,25 @@ def test_washes_show_points_spent(app: Flask, world: World) -> None:
     page = cabinet_login(app, PHONE).get("/my/washes").get_data(as_text=True)
     assert "Пост 1" in page and "50,00" in page and "5:00" in page and "баллами: 30" in page
     assert LedgerEntry.select().where(LedgerEntry.session == wash).count() == 1
+
+
+def test_the_pwa_ships_its_manifest_icons_and_service_worker(app: Flask, world: World) -> None:
+    browser = app.test_client()
+    manifest = browser.get("/my/manifest.webmanifest")
+    assert manifest.mimetype == "application/manifest+json"
+    body = manifest.get_json()
+    assert body["start_url"] == "/my/" and body["display"] == "standalone"
+    for icon in body["icons"]:
+        with browser.get(icon["src"]) as served:  # a file response: closed after reading
+            assert served.status_code == 200 and served.mimetype == "image/png"
+            size = int(icon["sizes"].split("x")[0])
+            assert served.data[16:24] == size.to_bytes(4, "big") * 2  # the PNG's width, height
+    with browser.get("/my/sw.js") as worker:
+        assert worker.status_code == 200 and worker.mimetype == "text/javascript"
+        assert worker.headers["Service-Worker-Allowed"] == "/my/"
+        text = worker.get_data(as_text=True)
+    shell = re.search(r"SHELL_FILES = \[(.*?)\]", text, re.S)
+    assert shell is not None
+    for path in re.findall(r'"([^"]+)"', shell.group(1)):
+        with browser.get(path) as served:
+            assert served.status_code == 200, path  # in the package, never a CDN

@@ -86,7 +86,6 @@ def _fill(rule: str, world: World, extra: dict[str, int]) -> str:
         "version_id": world.tariff_version.id,
         "site_id": world.site_a.id,
         "stand_id": world.stand_a.id,
-        "cabinet_session_id": 1,
         **extra,
     }
 
