@@ -7,6 +7,7 @@ the card lost and see the stand refuse it after its next directory."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from cloud.ledger.service import post_entry
 from cloud.models import Session, TariffVersion
 from edge.stand import drop_frame
 from tests.cloud.cabinethelp import last_code
+from tests.e2e.conftest import ARTIFACTS
 from tests.edge.conftest import pattern, wait_state
 from tests.integration.conftest import (  # a real central service and a stand syncing with it
     Central,
@@ -43,12 +45,17 @@ def _qr_opens_offline(page: Any, context: Any, url: str) -> None:
     page.reload()  # now through the service worker, which keeps a copy
     page.goto(f"{url}/my/")
     context.set_offline(True)
+    page.clock.set_fixed_time(datetime.now(UTC) + timedelta(minutes=10))  # the copy is old
     try:
         page.goto(f"{url}/my/qr")
         assert page.locator(".my-qr-code svg").count() == 1
-        assert page.get_attribute("[data-qr-page]", "data-as-of")
+        age = page.locator("[data-qr-page] [data-age]")
+        age.wait_for(state="visible")
+        assert age.inner_text() in ("Без сети: данные 10 мин назад", "Без сети: данные 9 мин назад")
         page.goto(f"{url}/my/")
         assert page.inner_text("[data-balance]").replace("\xa0", " ") == "1 000,00 ₽"
+        assert "мин назад" in page.inner_text(".my-balance [data-age]")
+        _shot(page, ARTIFACTS, "offline-home")
     finally:
         context.set_offline(False)
     page.goto(f"{url}/my/qr")
