@@ -100,3 +100,20 @@ def test_lost_card_and_new_qr(app: Flask, world: World) -> None:
     assert second["token_id"] != first["token_id"]
     old = Credential.get((Credential.kind == "qr") & (Credential.value == first["token_id"]))
     assert old.unlinked_at is not None
+
+
+def test_points_expiring_and_the_send_limit(app: Flask, world: World) -> None:
+    from cloud.ledger.service import post_entry
+
+    post_entry(world.member, "bonus_accrual", 0, amount_points=40)
+    post_entry(world.member, "bonus_spend", 0, amount_points=-15)
+    token = _token(app)  # the first of the phone's five codes this hour
+    body = _get(app, token, "/api/client/v1/me").get_json()
+    assert body["points"] == 25
+    assert [item["points"] for item in body["points_expiring"]] == [25]
+    browser = app.test_client()
+    answers = [
+        browser.post("/api/client/v1/login/code", json={"phone": PHONE}).status_code
+        for _ in range(5)
+    ]
+    assert answers == [202, 202, 202, 202, 429]
