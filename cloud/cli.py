@@ -235,6 +235,35 @@ def demo_credentials(post: int) -> None:
     click.echo(f"{card} {token}")
 
 
+@main.command("demo-cabinet")
+@click.option("--url", default="http://127.0.0.1:8000/", show_default=True)
+def demo_cabinet(url: str) -> None:
+    """Print how to log in to the client cabinet as a demo member, and where the SMS go."""
+    from cloud import create_app
+    from cloud.demodata import cabinet_member
+    from cloud.notify.sms import sms_file_path
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    app = create_app(config)
+    with app.app_context():
+        try:
+            name, phone = cabinet_member()
+        except LookupError as error:
+            raise click.ClickException(str(error)) from None
+        finally:
+            app.extensions["aquastand_db"].close()
+    outbox = sms_file_path(config)
+    click.echo(
+        f"The client cabinet (a phone-sized web app, installable): open {url}my/ and log in as\n"
+        f"the demo member {name} with the phone {phone}. SMS go to a file here\n"
+        f"(sms_backend 'file'); the code is on its last line:\n"
+        f"  tail -n 1 '{outbox}'\n"
+        f"Their QR code in the cabinet is the one printed for the first post below: shown to\n"
+        f"that post's camera (the scan command), it starts a session there."
+    )
+
+
 @main.command("import-clients")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--site", default="", help="Home site (name) of every imported client")

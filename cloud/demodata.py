@@ -27,6 +27,7 @@ from cloud.db import db_proxy
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
+    ClientPhone,
     Comment,
     Credential,
     LedgerEntry,
@@ -500,3 +501,14 @@ def demo_credentials(config: CloudConfig, post: int = 1) -> tuple[str, str]:
     if len(members) < 2:
         raise LookupError("no demo members: run demo-data first")
     return _active_card(members[tapper_name]), ensure_qr(None, members[scanner_name], config)
+
+
+def cabinet_member() -> tuple[str, str]:
+    """The demo member to log in to the client cabinet as (name, phone): the one whose QR code
+    ``make demo`` prints for its first post, so the cabinet's QR starts a session there."""
+    name = DEMO_WASHERS[0][1]
+    client = Client.get_or_none((Client.name == name) & Client.deleted_at.is_null())
+    phone = ClientPhone.get_or_none(ClientPhone.client == client) if client else None
+    if phone is None:
+        raise LookupError("no demo members: run demo-data first")
+    return name, str(phone.phone)

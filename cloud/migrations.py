@@ -21,6 +21,7 @@ from cloud.config import DEFAULT_API_TOKEN_DAYS
 from cloud.db import utcnow
 from cloud.models import (
     ALL_MODELS,
+    CABINET_MODELS,
     REPORT_INDEXES,
     ApiToken,
     Client,
@@ -324,6 +325,12 @@ def _add_account_safety(database: peewee.Database) -> None:
     ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
 
 
+def _add_cabinet(database: peewee.Database) -> None:
+    """Version 16: the client cabinet (cloud/cabinet/): log-in codes, the sends counted per
+    phone and address, clients' cabinet sessions, consent and last log-in."""
+    database.create_tables(CABINET_MODELS)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -339,6 +346,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (13, _add_client_funds),
     (14, _add_held_topups),
     (15, _add_account_safety),
+    (16, _add_cabinet),
 ]
 BASE_VERSION = 1
 

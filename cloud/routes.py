@@ -12,6 +12,9 @@ from flask_wtf.csrf import CSRFProtect
 
 from cloud import api, web
 from cloud.api import openapi
+from cloud.cabinet import clientapi
+from cloud.cabinet import pages as cabinet_pages
+from cloud.cabinet import staffpages as cabinet_staff
 from cloud.catalog import api as catalog_api
 from cloud.catalog import pages as catalog_pages
 from cloud.clients import accountapi, accountpages
@@ -50,6 +53,8 @@ PAGES = (
     ledger_pages,
     accountpages,
     unsubscribepages,
+    cabinet_pages,
+    cabinet_staff,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
@@ -82,3 +87,5 @@ def register(
     csrf.exempt(unsubscribepages.bp)  # the signed token is the key; mail programs POST bare
     app.register_blueprint(stands_api.bp)  # stands authenticate with their own tokens
     csrf.exempt(stands_api.bp)
+    app.register_blueprint(clientapi.bp)  # clients authenticate with their own tokens
+    csrf.exempt(clientapi.bp)

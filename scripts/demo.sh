@@ -191,6 +191,8 @@ for i in "${!POSTS[@]}"; do
                     ${state_urls[$i]}
 EOF
 done
+echo
+"$BIN/aquastand-cloud" demo-cabinet --url "$CENTRAL/"
 for i in "${!POSTS[@]}"; do
     cat <<EOF
 

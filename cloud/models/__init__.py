@@ -5,6 +5,13 @@ part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``) and the
 
 from __future__ import annotations
 
+from cloud.models.cabinet import (
+    CABINET_MODELS,
+    CabinetAccount,
+    CabinetSession,
+    CodeSend,
+    LoginCode,
+)
 from cloud.models.core import (
     CACHED_BALANCES,
     CLIENT_KINDS,
@@ -89,10 +96,12 @@ ALL_MODELS: list[type[BaseModel]] = [
     MailingRecipient,
     ClientDriver,
     HeldTopup,
+    *CABINET_MODELS,
 ]
 
 __all__ = [
     "ALL_MODELS",
+    "CABINET_MODELS",
     "CACHED_BALANCES",
     "CLIENT_KINDS",
     "CREDENTIAL_KINDS",
@@ -109,9 +118,12 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "BaseModel",
+    "CabinetAccount",
+    "CabinetSession",
     "Client",
     "ClientDriver",
     "ClientPhone",
+    "CodeSend",
     "Comment",
     "Credential",
     "DirectoryChange",
@@ -119,6 +131,7 @@ __all__ = [
     "FailedLogin",
     "HeldTopup",
     "LedgerEntry",
+    "LoginCode",
     "LoginThrottle",
     "Mailing",
     "MailingRecipient",

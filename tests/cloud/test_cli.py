@@ -306,3 +306,25 @@ def test_the_wsgi_module_serves_the_configured_database(
     finally:
         wsgi_app.extensions["aquastand_db"].close()
         sys.modules.pop("cloud.wsgi", None)
+
+
+def test_demo_cabinet_names_a_member_who_logs_in_and_holds_the_first_posts_qr(
+    app: Flask, database_url: str, use_database: Any, tmp_path: Path
+) -> None:
+    """`make demo` prints how to log in to the client cabinet; that member's QR code in the
+    cabinet is the one it prints for its first post."""
+    from cloud.cabinet import auth
+
+    use_database(database_url)
+    assert run("demo-data").exit_code == 0
+    printed = run("demo-cabinet", "--url", "http://127.0.0.1:8000/")
+    assert printed.exit_code == 0, printed.output
+    phone = printed.output.split("with the phone ")[1].split(".")[0]
+    assert str(tmp_path / "cli-data" / "sms-outbox.jsonl") in printed.output
+    token = run("demo-credentials").output.split()[1]
+    claims = qrtoken.verify(public_key(load_config(data_dir=tmp_path / "cli-data")), token)
+    member = auth.client_by_phone(phone)
+    assert member is not None and member.kind == "member" and member.id == claims.client_id
+    bearer = auth.open_session(member, "api")
+    me = app.test_client().get("/api/client/v1/me", headers={"Authorization": f"Bearer {bearer}"})
+    assert me.get_json()["qr"]["token_id"] == claims.token_id
