@@ -34,6 +34,7 @@ from cloud.models import (
     LedgerEntry,
     Mailing,
     MailingRecipient,
+    Receipt,
     SchemaVersion,
     Segment,
     Session,
@@ -324,6 +325,12 @@ def _add_account_safety(database: peewee.Database) -> None:
     ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
 
 
+def _add_receipts(database: peewee.Database) -> None:
+    """Version 18: the outbox of fiscal receipts (cloud/fiscal/). Entries made before it get
+    none: the integrity check counts top-ups from the first receipt on."""
+    database.create_tables([Receipt])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -339,6 +346,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (13, _add_client_funds),
     (14, _add_held_topups),
     (15, _add_account_safety),
+    (18, _add_receipts),
 ]
 BASE_VERSION = 1
 
