@@ -83,6 +83,9 @@ def _row(
         "contact": "",
         "status": "queued",
         "external_id": new_external_id(),
+        "attempts": 0,
+        "refusals": 0,
+        "last_error": "",
         "next_attempt_at": now,
         "created_at": now,
     }

@@ -62,13 +62,13 @@ def _now_text() -> str:
     return datetime.now(UTC).astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M:%S")
 
 
-def _error(code: int, text: str, status: int, **extra: Any) -> Any:
+def _error(code: int, text: str, http_status: int, **extra: Any) -> Any:
     body = {
         "error": {"error_id": str(uuid.uuid4()), "code": code, "text": text, "type": "system"},
         "timestamp": _now_text(),
         **extra,
     }
-    return jsonify(body), status
+    return jsonify(body), http_status
 
 
 @dataclass
