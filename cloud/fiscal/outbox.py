@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import peewee as pw
+
 from cloud.db import insert_rows, utcnow
 from cloud.fiscal.settings import FiscalSettings, active_settings
 from cloud.models import Client, ClientPhone, LedgerEntry, Receipt
@@ -158,7 +160,7 @@ def _entry_ids(rows: list[dict[str, Any]]) -> list[int]:
 def _without_event(row: dict[str, Any], taken: set[int]) -> int:
     query = (
         LedgerEntry.select(LedgerEntry.id)
-        .join(Receipt, on=(Receipt.entry == LedgerEntry.id), join_type="LEFT OUTER")
+        .join(Receipt, pw.JOIN.LEFT_OUTER, on=(Receipt.entry == LedgerEntry.id))
         .where(
             (LedgerEntry.client == row["client"])
             & (LedgerEntry.kind == row["kind"])

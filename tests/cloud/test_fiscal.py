@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 
-from cloud import create_app
+from cloud import cli, create_app
 from cloud.clock import FixedClock
-from cloud.db import release, utcnow
+from cloud.db import db_proxy, release, utcnow
 from cloud.fiscal.atol import AtolProvider
 from cloud.fiscal.sender import SendReport, document_of, provider_for, send_receipts
 from cloud.fiscal.settings import EXTENSION, FiscalSettings
@@ -408,6 +409,9 @@ def test_the_pages_show_receipts_their_fiscal_data_and_the_counts(
     assert f"ФД №{done.fiscal_document_number}" in page
     assert f"ФД №{done.fiscal_document_number}" in client_page
     assert "Чек ждёт регистрации" in client_page
+    assert f"/receipts?client_id={world.member.id}" in client_page
+    others = browser.get(f"/receipts?client_id={world.guest.id}").get_data(as_text=True)
+    assert f'id="receipt-{done.id}"' not in others and "Чеков нет" in others
     assert 'data-status="queued">в очереди: 1' in diagnostics
     assert as_role("operator").get("/receipts").status_code == 403
 
@@ -435,3 +439,38 @@ def test_a_bad_fiscal_setting_stops_the_start(tmp_path: Any) -> None:
         create_app(data_dir=tmp_path, secret_key="x", **{**FISCAL, "fiscal_inn": "12"})
     with pytest.raises(ValueError, match="fiscal_scheme"):
         create_app(data_dir=tmp_path, secret_key="x", fiscal_scheme="sometimes")
+
+
+def test_the_send_receipts_command_sends_the_queue(
+    app: Flask,
+    world: World,
+    database_url: str,
+    atol: AtolEmulator,
+    fiscal: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    record_topup(world.users["operator"], world.member, 30_000, "card")
+    atol.waits = 0  # the register answers at the first report
+    settings_env = {
+        "DATA_DIR": str(tmp_path / "cli-data"),
+        "DATABASE_URL": database_url,
+        "ATOL_URL": atol.url,  # type: ignore[attr-defined]
+        **{name.upper(): str(value) for name, value in fiscal.items()},
+    }
+    for name, value in settings_env.items():
+        monkeypatch.setenv(f"AQUASTAND_{name}", value)
+    monkeypatch.delenv("AQUASTAND_CONFIG", raising=False)
+    previous = db_proxy.obj
+    try:
+        first = CliRunner().invoke(cli.main, ["send-receipts"])
+        again = CliRunner().invoke(cli.main, ["send-receipts"])
+    finally:
+        if db_proxy.obj is not previous:
+            db_proxy.obj.close()
+        db_proxy.initialize(previous)
+
+    assert first.exit_code == 0, first.output
+    assert "sent 1, done 1, waiting 0" in first.output
+    assert "sent 0, done 0, waiting 0" in again.output
+    assert [r.status for r in receipts()] == ["done"]
