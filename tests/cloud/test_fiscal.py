@@ -21,12 +21,13 @@ from cloud.fiscal.sender import SendReport, document_of, provider_for, send_rece
 from cloud.fiscal.settings import EXTENSION, FiscalSettings
 from cloud.integrity.checks import run_checks
 from cloud.ledger.service import post_entry, record_topup
-from cloud.migrations import upgrade
-from cloud.models import Client, LedgerEntry, Receipt
+from cloud.migrations import latest_version, upgrade
+from cloud.models import Client, LedgerEntry, Receipt, SchemaVersion
 from cloud.standsync.standauth import provision_stand
 from sync.document import format_utc
 from tests.cloud.conftest import RequestIsolatedClient, World, post_form
 from tests.cloud.eventstream import Stream
+from tests.cloud.freshdb import bound, empty_database_url
 from tests.emulators.atol import AtolEmulator
 
 SYNC = "/sync/v1"
@@ -474,3 +475,23 @@ def test_the_send_receipts_command_sends_the_queue(
     assert "sent 1, done 1, waiting 0" in first.output
     assert "sent 0, done 0, waiting 0" in again.output
     assert [r.status for r in receipts()] == ["done"]
+
+
+def test_a_version_15_database_gets_the_receipt_table(database_url: str, tmp_path: Any) -> None:
+    with empty_database_url(database_url, tmp_path) as url, bound(url) as database:
+        upgrade(database)
+        database.drop_tables([Receipt])
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=15)  # before the receipts (18)
+
+        assert upgrade(database) == (15, latest_version())
+
+        assert database.table_exists("receipt")
+        assert {c.name for c in database.get_columns("receipt")} >= {
+            "entry_id",
+            "external_id",
+            "fiscal_document_number",
+            "fiscal_sign",
+            "fn_number",
+            "registered_at",
+        }
