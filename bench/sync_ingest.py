@@ -50,7 +50,7 @@ from werkzeug.serving import make_server
 from cloud import create_app
 from cloud.db import open_database, release, utcnow
 from cloud.migrations import upgrade
-from cloud.models import Client, Site, Stand, StandEvent, Tariff, TariffVersion
+from cloud.models import Client, Receipt, Site, Stand, StandEvent, Tariff, TariffVersion
 from cloud.standsync.ingest import StandClock, event_row
 from cloud.standsync.standauth import provision_stand
 from sync.document import format_utc
@@ -258,6 +258,8 @@ def run(kind: str, events: int, batch: int, receipts: bool = False) -> Result:
             applied = StandEvent.select().where(StandEvent.stand == stand.id).count()
             if applied != events:
                 raise SystemExit(f"{kind}: {applied} events applied of {events}")
+            if receipts:
+                print(f"{kind}: {Receipt.select().count()} receipts queued with the money")
             rows = [event_rows(scratch, chunk) for chunk in batches]
             bare_s = bare_insert(database, rows)
         release(database)
