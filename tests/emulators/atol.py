@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import logging
 import signal
 import threading
 import uuid
@@ -316,6 +317,7 @@ def main() -> None:
     parser.add_argument("--password", default="aquastand-demo")
     parser.add_argument("--group", default="aquastand-demo")
     args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the demo
     emulator = AtolEmulator(login=args.login, password=args.password, group_code=args.group)
     server = make_server(args.host, args.port, emulator.app(), threaded=True)
     signal.signal(signal.SIGTERM, lambda _signum, _frame: server.shutdown())
