@@ -13,7 +13,10 @@ Beside it, in the same database and run: the same ``StandEvent`` rows (under a s
 and fresh event ids, since ids are unique) written by a bare peewee ``insert_many``, one
 transaction per batch of the same size. ``ratio`` is ingest_eps / bare_eps.
 
-    .venv/bin/python bench/sync_ingest.py [--events 5000] [--batch 200] [--sqlite-only]
+    .venv/bin/python bench/sync_ingest.py [--events 5000] [--batch 200] [--sqlite-only] [--receipts]
+
+``--receipts`` turns fiscal receipts on (``fiscal_provider = "atol"``, nothing sent): each
+top-up and charge then also queues its receipt in the batch's transaction (cloud/fiscal/).
 
 Last lines: ``sync_ingest db=postgresql ingest_eps=… bare_eps=… ratio=…`` and the same for
 ``db=sqlite``. PostgreSQL comes from ``AQUASTAND_BENCH_POSTGRES_URL`` (default
@@ -47,7 +50,7 @@ from werkzeug.serving import make_server
 from cloud import create_app
 from cloud.db import open_database, release, utcnow
 from cloud.migrations import upgrade
-from cloud.models import Client, Site, Stand, StandEvent, Tariff, TariffVersion
+from cloud.models import Client, Receipt, Site, Stand, StandEvent, Tariff, TariffVersion
 from cloud.standsync.ingest import StandClock, event_row
 from cloud.standsync.standauth import provision_stand
 from sync.document import format_utc
@@ -207,13 +210,29 @@ def bare_insert(database: peewee.Database, batches: list[list[dict[str, Any]]]) 
     return time.perf_counter() - started
 
 
-def run(kind: str, events: int, batch: int) -> Result:
+# Receipts queued, never sent (nothing listens at the URL).
+FISCAL = {
+    "fiscal_provider": "atol",
+    "atol_url": "http://127.0.0.1:9/possystem/v5",
+    "atol_login": "bench",
+    "atol_password": "bench",
+    "atol_group_code": "bench",
+    "fiscal_inn": "7701234567",
+    "fiscal_payment_address": "bench",
+    "fiscal_email": "bench@example.ru",
+}
+
+
+def run(kind: str, events: int, batch: int, receipts: bool = False) -> Result:
     with (
         tempfile.TemporaryDirectory(prefix="aq-bench-") as temp,
         database_url(kind, Path(temp)) as url,
     ):
         app = create_app(
-            data_dir=Path(temp) / "data", database_url=url, secret_key=secrets.token_hex(16)
+            data_dir=Path(temp) / "data",
+            database_url=url,
+            secret_key=secrets.token_hex(16),
+            **(FISCAL if receipts else {}),
         )
         database = app.extensions["aquastand_db"]
         upgrade(database)
@@ -239,6 +258,8 @@ def run(kind: str, events: int, batch: int) -> Result:
             applied = StandEvent.select().where(StandEvent.stand == stand.id).count()
             if applied != events:
                 raise SystemExit(f"{kind}: {applied} events applied of {events}")
+            if receipts:
+                print(f"{kind}: {Receipt.select().count()} receipts queued with the money")
             rows = [event_rows(scratch, chunk) for chunk in batches]
             bare_s = bare_insert(database, rows)
         release(database)
@@ -250,12 +271,14 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--sqlite-only", action="store_true")
+    parser.add_argument("--receipts", action="store_true", help="fiscal receipts on")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
     print(f"{args.events} events in batches of {args.batch}, one request at a time, over HTTP")
+    print(f"fiscal receipts: {'queued' if args.receipts else 'off'}")
     kinds = ["sqlite"] if args.sqlite_only else ["postgresql", "sqlite"]
     results = []
     for kind in kinds:
@@ -265,7 +288,7 @@ def main() -> None:
             except peewee.OperationalError as error:
                 print(f"postgresql: not available at {POSTGRES_URL} ({error}); skipped")
                 continue
-        result = run(kind, args.events, args.batch)
+        result = run(kind, args.events, args.batch, args.receipts)
         print(
             f"{kind}: ingest {result.ingest_s:.2f} s ({result.ingest_eps:.0f} events/s), "
             f"bare insert_many {result.bare_s:.3f} s ({result.bare_eps:.0f} rows/s)"
@@ -273,7 +296,7 @@ def main() -> None:
         results.append(result)
     for result in results:
         print(
-            f"sync_ingest db={result.kind} ingest_eps={result.ingest_eps:.0f} "
+            f"sync_ingest db={result.kind} receipts={args.receipts} ingest_eps={result.ingest_eps:.0f} "
             f"bare_eps={result.bare_eps:.0f} ratio={result.ingest_eps / result.bare_eps:.3f}"
         )
 

@@ -16,6 +16,8 @@ from cloud.clock import EXTENSION as CLOCK_EXTENSION
 from cloud.clock import Clock, SystemClock
 from cloud.config import CloudConfig, ensure_secret_key, load_config, prepare_data_dir
 from cloud.db import MAX_ROW_ID, bind
+from cloud.fiscal.settings import EXTENSION as FISCAL_EXTENSION
+from cloud.fiscal.settings import FiscalSettings
 from cloud.loyalty.bonus import PointsRules
 
 csrf = CSRFProtect()
@@ -50,6 +52,7 @@ def create_app(
     wall clock); tests give a ``FixedClock``."""
     config = config or load_config(**overrides)
     PointsRules.from_config(config)  # a bad bonus setting stops the start, not a later request
+    fiscal = FiscalSettings.from_config(config)  # so does a bad fiscal one
     prepare_data_dir(config)
     app = Flask(__name__)
     app.url_map.converters["int"] = RowIdConverter
@@ -72,6 +75,7 @@ def create_app(
     database = bind(config.effective_database_url, pooled=True)
     app.extensions["aquastand_db"] = database
     app.extensions[CLOCK_EXTENSION] = clock or SystemClock()
+    app.extensions[FISCAL_EXTENSION] = fiscal
 
     from cloud import routes
 

@@ -511,3 +511,49 @@ def expire_points() -> None:
     finally:
         database.close()
     click.echo(f"expired {points} points of {changed} clients")
+
+
+@main.command("send-receipts")
+@click.option("--every", type=float, default=0, help="Seconds between passes; 0: one pass")
+def send_receipts(every: float) -> None:
+    """Send the queued fiscal receipts to the cloud register and ask for the results of those
+    sent (cloud/fiscal/sender.py); run every minute by aquastand-receipts.timer. Stopped
+    (SIGTERM, Ctrl-C) between two receipts, it leaves the rest for the next pass."""
+    import signal
+    import threading
+
+    from cloud import create_app
+    from cloud.clock import app_now
+    from cloud.fiscal.sender import provider_for
+    from cloud.fiscal.sender import send_receipts as one_pass
+    from cloud.fiscal.settings import EXTENSION
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    app = create_app(config)
+    settings = app.extensions[EXTENSION]
+    provider = provider_for(settings)
+    if provider is None:
+        click.echo("fiscal_provider is 'none': no receipts are queued or sent")
+        return
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    try:
+        while not stop.is_set():
+            with app.app_context():
+                try:
+                    report = one_pass(provider, settings, app_now(), stop=stop)
+                finally:
+                    app.extensions["aquastand_db"].close()
+            click.echo(
+                f"sent {report.sent}, done {report.done}, waiting {report.waiting}, "
+                f"refused {report.refused}, failed {report.failed}"
+                + (f"; stopped: {report.stopped}" if report.stopped else "")
+            )
+            if every <= 0:
+                break
+            stop.wait(every)
+    except KeyboardInterrupt:
+        raise click.ClickException("stopped; the rest wait for the next pass") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

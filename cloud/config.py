@@ -98,6 +98,26 @@ class CloudConfig:
     # A stand event's time (after clock correction) older than this many days, or more than
     # five minutes ahead of its receipt, is replaced by the time of receipt and flagged.
     event_max_age_days: int = 35
+    # Fiscal receipts, 54-FZ (cloud/fiscal/): "none" (no cloud register: no receipt is queued)
+    # or "atol" (ATOL Online, API v5, at atol_url with its login, password and group code).
+    fiscal_provider: str = "none"
+    atol_url: str = "https://online.atol.ru/possystem/v5"
+    atol_login: str = ""
+    atol_password: str = ""
+    atol_group_code: str = ""
+    # The seller on every receipt: INN, tax system (osn, usn_income, usn_income_outcome, esn,
+    # patent), VAT rate (none, vat0, vat5, vat7, vat10, vat20), where payments are taken, e-mail.
+    fiscal_inn: str = ""
+    fiscal_sno: str = "usn_income"
+    fiscal_vat: str = "none"
+    fiscal_payment_address: str = ""
+    fiscal_email: str = ""
+    # "advance": a top-up is an advance, and a session charge gets a settlement receipt
+    # ("зачёт аванса"); "prepayment": a top-up is a full prepayment, charges get none.
+    fiscal_scheme: str = "advance"
+    # A receipt the register refuses is sent again (under a new external id) this many times
+    # in all before it is marked failed for a person to look at.
+    fiscal_max_refusals: int = 3
 
     @property
     def cookies_need_tls(self) -> bool:

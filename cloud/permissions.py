@@ -28,6 +28,7 @@ class Capability(StrEnum):
     REVIEW_TOPUPS = "review_topups"  # release or reject stands' top-ups held over a ceiling
     SET_OVERDRAFT = "set_overdraft"  # a client's own credit (overdraft) limit at the stands
     RESTORE_CLIENTS = "restore_clients"  # list deleted clients and bring one back
+    RECEIPTS = "receipts"  # fiscal receipts: see them all, send a failed one again
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -53,6 +54,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.SET_OVERDRAFT: frozenset({"administrator", "owner"}),
     # Deleted clients are the owner's to see and bring back (issue 20).
     Capability.RESTORE_CLIENTS: frozenset({"owner"}),
+    # Fiscal receipts carry every client's payments and contacts (issue 17).
+    Capability.RECEIPTS: frozenset({"administrator", "owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

@@ -20,6 +20,8 @@ from cloud.catalog import pages as catalog_pages
 from cloud.clients import accountapi, accountpages
 from cloud.clients import api as clients_api
 from cloud.clients import pages as clients_pages
+from cloud.fiscal import api as fiscal_api
+from cloud.fiscal import pages as fiscal_pages
 from cloud.integrity import api as integrity_api
 from cloud.integrity import pages as integrity_pages
 from cloud.ledger import pages as ledger_pages
@@ -55,6 +57,7 @@ PAGES = (
     unsubscribepages,
     cabinet_pages,
     cabinet_staff,
+    fiscal_pages,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
@@ -69,6 +72,7 @@ API_MODULES = (
     sessions_api,
     staff_api,
     healthapi,
+    fiscal_api,
 )
 
 

@@ -12,7 +12,8 @@
 # Settings (the Makefile passes them): BIN (the virtual environment's bin), DEMO_DATA_DIR,
 # DEMO_DATABASE_URL (empty: SQLite in DEMO_DATA_DIR), DEMO_HOST, PORT (central service, 8000),
 # EDGE_PORT (stand screens: EDGE_PORT and EDGE_PORT+1, 8080/8081), NFC_PORT (the simulated
-# readers' udp ports: NFC_PORT and NFC_PORT+1, 9999/10000).
+# readers' udp ports: NFC_PORT and NFC_PORT+1, 9999/10000), ATOL_PORT (the ATOL Online v5
+# emulator that registers the demo's fiscal receipts, 8010).
 # Stand N keeps its data in DEMO_DATA_DIR/stand-N; it is enrolled on the first run (a code from
 # `aquastand-cloud provision-stand`, then `aquastand-edge enrol`) and the enrolment is reused after.
 # The caller's AQUASTAND_* settings are ignored: they may name a real installation.
@@ -25,6 +26,8 @@ DEMO_HOST=${DEMO_HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 EDGE_PORT=${EDGE_PORT:-8080}
 NFC_PORT=${NFC_PORT:-9999}
+ATOL_PORT=${ATOL_PORT:-8010}
+ATOL_URL="http://127.0.0.1:$ATOL_PORT/possystem/v5"
 SITE="Аквастенд на Ленина"
 POSTS=("Пост 1" "Пост 2")
 CENTRAL="http://$DEMO_HOST:$PORT"
@@ -33,6 +36,20 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^AQUASTAND_' |
 mkdir -p "$DEMO_DATA_DIR"
 DEMO_DATA_DIR=$(cd "$DEMO_DATA_DIR" && pwd)
 export AQUASTAND_DATA_DIR=$DEMO_DATA_DIR AQUASTAND_DATABASE_URL=$DEMO_DATABASE_URL
+
+# The demo's configuration file: fiscal receipts go to the ATOL Online v5 emulator of the
+# tests (tests/emulators/atol.py, a development tool; a real installation names ATOL itself).
+cat >"$DEMO_DATA_DIR/cloud.toml" <<EOF
+# Written by scripts/demo.sh on every run.
+fiscal_provider = "atol"
+atol_url = "$ATOL_URL"
+atol_login = "aquastand"
+atol_password = "aquastand-demo"
+atol_group_code = "aquastand-demo"
+fiscal_inn = "7701234567"
+fiscal_payment_address = "г. Москва, ул. Ленина, 1"
+fiscal_email = "kassa@aquastand.example"
+EOF
 
 "$BIN/aquastand-cloud" init
 "$BIN/aquastand-cloud" demo-data --url "$CENTRAL/"
@@ -46,12 +63,12 @@ for i in "${!POSTS[@]}"; do
     cards+=("$card") tokens+=("$token")
 done
 
-pids=()
+pids=() tools=() # tools: the emulator and the receipts' sender, stopped with the rest
 stop() {
     trap - INT TERM EXIT
-    if ((${#pids[@]})); then
-        kill -TERM "${pids[@]}" 2>/dev/null || true
-        wait "${pids[@]}" 2>/dev/null || true
+    if ((${#pids[@]} + ${#tools[@]})); then
+        kill -TERM "${pids[@]}" "${tools[@]}" 2>/dev/null || true
+        wait "${pids[@]}" "${tools[@]}" 2>/dev/null || true
     fi
 }
 trap 'stop; exit 130' INT
@@ -141,10 +158,16 @@ for url, data_dir, card in zip(posts[0::3], posts[1::3], posts[2::3], strict=Tru
 EOF
 }
 
+"$BIN/python" -m tests.emulators.atol --port "$ATOL_PORT" &
+tools+=($!)
+wait_for "$ATOL_URL/getToken"
 "$BIN/aquastand-cloud" serve --host "$DEMO_HOST" --port "$PORT" &
 central_pid=$!
 pids+=("$central_pid")
 wait_for "$CENTRAL/"
+# The receipts' sender, a pass every 5 seconds (a real installation: a timer every minute).
+"$BIN/aquastand-cloud" send-receipts --every 5 >"$DEMO_DATA_DIR/send-receipts.log" 2>&1 &
+tools+=($!)
 
 # Each stand: its own data dir, screen port and udp reader; enrolled unless it already is. The
 # directory of the site comes from the central service on the stand's first sync.
@@ -184,6 +207,8 @@ cat <<EOF
 
 The demo is running (Ctrl+C stops it all):
   central service   $CENTRAL/
+  fiscal receipts   $CENTRAL/receipts (registered by the ATOL Online v5 emulator at
+                    $ATOL_URL; send-receipts passes logged in $DEMO_DATA_DIR/send-receipts.log)
 EOF
 for i in "${!POSTS[@]}"; do
     cat <<EOF

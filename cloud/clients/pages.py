@@ -21,6 +21,7 @@ from cloud.clients import service as clientbook
 from cloud.clients.counters import counters_of
 from cloud.clients.qrkeys import qr_code
 from cloud.errors import DomainError, ValidationFailed
+from cloud.fiscal.receipts import receipts_of_entries
 from cloud.labels import credential_labels, entry_labels, kind_labels, method_labels
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
@@ -186,6 +187,7 @@ def _page(
     actor = acting_user()
     sessions, sessions_total = sessionbook.list_sessions(actor, client_id=client.id, limit=50)
     counters = counters_of([client])[client.id]
+    entries = ledger.entries(client, limit=100)
     return (
         render_template(
             "clients/view.html",
@@ -194,7 +196,8 @@ def _page(
             credentials=client_credentials.active_credentials(client),
             sessions=sessions,
             sessions_total=sessions_total,
-            entries=ledger.entries(client, limit=100),
+            entries=entries,
+            receipts=receipts_of_entries([entry.id for entry in entries]),
             comments=client_comments.comments_of(client),
             open_session=clientbook.has_open_session(client),
             home_site=Site.get_or_none(Site.id == client.home_site_id),

@@ -17,7 +17,7 @@ back. Each check lists at most ``limit`` violations and says when there were mor
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,8 @@ from flask_babel import lazy_gettext as _l
 
 from cloud.catalog.tariffs import validate_rates
 from cloud.errors import DomainError
+from cloud.integrity.receiptchecks import topup_receipts
+from cloud.integrity.violations import CheckResult, Violation
 from cloud.models import (
     Client,
     Credential,
@@ -44,39 +46,6 @@ from sync.money import format_kopecks
 
 LIMIT = 100  # violations listed per check
 MAX_GAPS = 20  # missing ranges named per stand
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken rule: ``kind`` says what, ``objects`` which rows (kind -> ids)."""
-
-    kind: str
-    message: str
-    objects: dict[str, list[int]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "objects": self.objects}
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    code: str
-    title: str
-    violations: list[Violation]
-    truncated: bool = False  # more violations than listed
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "title": self.title,
-            "ok": self.ok,
-            "violations": [violation.to_dict() for violation in self.violations],
-            "truncated": self.truncated,
-        }
 
 
 def _int(value: Any) -> int:
@@ -500,6 +469,11 @@ CHECKS: tuple[Check, ...] = (
         "held_topups",
         _l("Пополнения с постов, задержанные для проверки, рассмотрены"),
         _timeless(held_topups),
+    ),
+    Check(
+        "receipts",
+        _l("У каждого денежного пополнения ровно один чек"),
+        _timeless(topup_receipts),
     ),
 )
 

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from cloud.clock import app_now
+from cloud.fiscal.receipts import status_counts, status_labels
 from cloud.integrity.checks import run_checks
 from cloud.models import Stand
 from cloud.permissions import Capability, requires, role_can
@@ -59,10 +60,13 @@ def object_links(
 @bp.get("")
 @requires(Capability.REPORTS)
 def index() -> Any:
-    results = run_checks(app_now())
+    now = app_now()
+    results = run_checks(now)
     stand_sites = _stand_sites(results)
     return render_template(
         "diagnostics/index.html",
         results=results,
+        receipts=status_counts(now),
+        receipt_labels=status_labels(),
         links=lambda violation: object_links(violation.objects, stand_sites),
     )

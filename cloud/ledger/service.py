@@ -4,7 +4,8 @@ is their sum (money: ``amount_kopecks``; points: ``amount_points``, cloud/loyalt
 ``post_entry`` (and ``post_entries``, the same for many entries at once) is the one place a
 balance changes. It inserts the entry and moves the cached ``Client.balance_kopecks`` with an
 SQL expression (``balance + amount``) in the same transaction, so two writers at once never
-overwrite each other's sums and the cache always equals ``ledger_balance``."""
+overwrite each other's sums and the cache always equals ``ledger_balance``. A money movement
+that owes a fiscal receipt queues it there too (cloud/fiscal/outbox.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from cloud.clock import iso_utc
 from cloud.db import db_proxy, insert_rows, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
 from cloud.fields import MAX_AMOUNT_KOPECKS
+from cloud.fiscal import outbox as receipts
 from cloud.models import (
     LEDGER_KINDS,
     MONEY_KINDS,
@@ -113,6 +115,7 @@ def post_entry(
         )
         client.__data__["balance_kopecks"] = money
         client.__data__["points_balance"] = points
+        receipts.queue_for_entry(entry)  # the receipt it owes (54-FZ), in its transaction
     return entry
 
 
@@ -169,6 +172,7 @@ def post_entries(postings: Sequence[Posting]) -> None:
         insert_rows(LedgerEntry, rows)
         _move_balances(deltas)
         _move_balances(points, Client.points_balance)
+        receipts.queue_for_rows(rows)
 
 
 def _check_amount(amount_kopecks: object) -> int:

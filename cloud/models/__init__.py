@@ -1,6 +1,6 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``) and the indexes the reports need
+part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``, ``fiscal``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ from cloud.models.core import (
 )
 from cloud.models.corporate import (
     ClientDriver,
+)
+from cloud.models.fiscal import (
+    RECEIPT_KINDS,
+    RECEIPT_STATUSES,
+    Receipt,
 )
 from cloud.models.indexes import (
     REPORT_INDEXES,
@@ -97,6 +102,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     ClientDriver,
     HeldTopup,
     *CABINET_MODELS,
+    Receipt,
 ]
 
 __all__ = [
@@ -113,6 +119,8 @@ __all__ = [
     "PAYMENT_METHODS",
     "POINTS_KINDS",
     "POINTS_SPENDING",
+    "RECEIPT_KINDS",
+    "RECEIPT_STATUSES",
     "REGISTRATIONS",
     "REPORT_INDEXES",
     "ROLES",
@@ -135,6 +143,7 @@ __all__ = [
     "LoginThrottle",
     "Mailing",
     "MailingRecipient",
+    "Receipt",
     "SchemaVersion",
     "Segment",
     "Session",

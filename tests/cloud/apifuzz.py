@@ -47,10 +47,24 @@ def _wait_until_served(url: str, server: subprocess.Popen[bytes], timeout_s: flo
     raise RuntimeError(f"the service did not answer {url}")
 
 
+# Fiscal receipts on, so the demo chain's top-ups and charges have receipts for the API to
+# list (queued: no sender runs, nothing listens at the URL).
+RECEIPTS_ON = {
+    "AQUASTAND_FISCAL_PROVIDER": "atol",
+    "AQUASTAND_ATOL_URL": "http://127.0.0.1:9/possystem/v5",
+    "AQUASTAND_ATOL_LOGIN": "fuzz",
+    "AQUASTAND_ATOL_PASSWORD": "fuzz",
+    "AQUASTAND_ATOL_GROUP_CODE": "fuzz",
+    "AQUASTAND_FISCAL_INN": "7701234567",
+    "AQUASTAND_FISCAL_PAYMENT_ADDRESS": "г. Москва, ул. Ленина, 1",
+    "AQUASTAND_FISCAL_EMAIL": "kassa@aquastand.example",
+}
+
+
 @contextmanager
 def demo_service(data_dir: Path) -> Iterator[Service]:
     """The central service on SQLite in ``data_dir`` with the demo chain, and an owner's token."""
-    env = {**os.environ, "AQUASTAND_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "AQUASTAND_DATA_DIR": str(data_dir), **RECEIPTS_ON}
     env.pop("AQUASTAND_DATABASE_URL", None)
     subprocess.run([*CLI, "init"], env=env, check=True, capture_output=True)  # makes data_dir
     port = _free_port()

@@ -46,6 +46,8 @@ OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     Capability.REVIEW_TOPUPS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
     # A client's own overdraft (credit) at the stands: administrators and the owner (issue 15).
     Capability.SET_OVERDRAFT: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # Fiscal receipts (54-FZ): administrators and the owner (issue 17).
+    Capability.RECEIPTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
 }
 
 

@@ -14,7 +14,17 @@ import pytest
 from flask import Flask
 
 from cloud import create_app
-from cloud.models import ClientDriver, Credential, HeldTopup, Mailing, Segment, Session, StandEvent
+from cloud.models import (
+    ClientDriver,
+    Credential,
+    HeldTopup,
+    LedgerEntry,
+    Mailing,
+    Receipt,
+    Segment,
+    Session,
+    StandEvent,
+)
 from cloud.permissions import ALL_ROLES, role_can
 from cloud.staff.service import create_staff
 from tests.cloud.conftest import PASSWORD, World, csrf_token
@@ -132,7 +142,24 @@ def _objects(world: World) -> dict[str, int]:
         "mailing_id": mailing.id,
         "driver_id": driver.id,
         "held_id": held.id,
+        "receipt_id": _receipt(world).id,
     }
+
+
+def _receipt(world: World) -> Receipt:
+    """A fiscal receipt the register refused (cloud/fiscal/), to be sent again."""
+    entry = LedgerEntry.create(
+        client=world.member, kind="topup", amount_kopecks=1_000, method="cash"
+    )
+    return Receipt.create(
+        entry=entry,
+        client=world.member,
+        kind="advance",
+        amount_kopecks=1_000,
+        payment_method="advance",
+        external_id=f"aq-role-matrix-{entry.id}",
+        status="failed",
+    )
 
 
 def _held_topup(world: World) -> HeldTopup:
