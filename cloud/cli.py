@@ -481,3 +481,31 @@ def expire_points() -> None:
     finally:
         database.close()
     click.echo(f"expired {points} points of {changed} clients")
+
+
+@main.command("reconcile-payments")
+def reconcile_payments() -> None:
+    """Ask the payment provider about online top-ups still pending and refunds not yet
+    answered, and credit or refund what it says succeeded, exactly once (cloud/payments/).
+    Safe beside the notifications and at any time: run it every few minutes."""
+    from cloud import create_app
+    from cloud.clock import app_now
+    from cloud.payments.refunds import reconcile_refunds
+    from cloud.payments.service import make_provider, reconcile
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    app = create_app(config)
+    try:
+        with app.app_context():
+            provider = make_provider(config)
+            report = reconcile(provider, app_now())
+            refunds_left = reconcile_refunds(provider, app_now())
+    except (DomainError, ValueError) as error:
+        raise click.ClickException(getattr(error, "message", str(error))) from error
+    finally:
+        app.extensions["aquastand_db"].close()
+    click.echo(
+        f"asked {report.asked}, credited {report.credited}, unanswered {report.unanswered}, "
+        f"given up {report.given_up}; refunds unanswered {refunds_left}"
+    )

@@ -34,6 +34,8 @@ from cloud.models import (
     LedgerEntry,
     Mailing,
     MailingRecipient,
+    OnlinePayment,
+    OnlineRefund,
     SchemaVersion,
     Segment,
     Session,
@@ -324,6 +326,11 @@ def _add_account_safety(database: peewee.Database) -> None:
     ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
 
 
+def _add_online_payments(database: peewee.Database) -> None:
+    """Version 17: online top-ups through an acquirer and their refunds (cloud/payments/)."""
+    database.create_tables([OnlinePayment, OnlineRefund])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -339,6 +346,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (13, _add_client_funds),
     (14, _add_held_topups),
     (15, _add_account_safety),
+    (17, _add_online_payments),
 ]
 BASE_VERSION = 1
 

@@ -24,6 +24,8 @@ from cloud.loyalty import api as loyalty_api
 from cloud.loyalty import pages as loyalty_pages
 from cloud.marketing import api as marketing_api
 from cloud.marketing import pages as marketing_pages
+from cloud.payments import pages as payments_pages
+from cloud.payments import webhook as payments_webhook
 from cloud.reports import api as reports_api
 from cloud.reports import pages as reports_pages
 from cloud.sessions import api as sessions_api
@@ -48,6 +50,7 @@ PAGES = (
     integrity_pages,
     ledger_pages,
     accountpages,
+    payments_pages,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
@@ -79,3 +82,5 @@ def register(
     csrf.exempt(api.bp)
     app.register_blueprint(stands_api.bp)  # stands authenticate with their own tokens
     csrf.exempt(stands_api.bp)
+    app.register_blueprint(payments_webhook.bp)  # the provider calls it; the body is not trusted
+    csrf.exempt(payments_webhook.bp)

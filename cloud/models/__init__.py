@@ -1,16 +1,25 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``) and the indexes the reports need
+part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
 
+from cloud.models.acquiring import (
+    ONLINE_PAYMENT_STATUSES,
+    ONLINE_REFUND_STATUSES,
+    OPEN_PAYMENT_STATUSES,
+    OnlinePayment,
+    OnlineRefund,
+)
 from cloud.models.core import (
     CACHED_BALANCES,
     CLIENT_KINDS,
     CREDENTIAL_KINDS,
     LEDGER_KINDS,
+    LEDGER_METHODS,
     MONEY_KINDS,
+    ONLINE_METHOD,
     PAYMENT_METHODS,
     POINTS_KINDS,
     POINTS_SPENDING,
@@ -89,6 +98,8 @@ ALL_MODELS: list[type[BaseModel]] = [
     MailingRecipient,
     ClientDriver,
     HeldTopup,
+    OnlinePayment,
+    OnlineRefund,
 ]
 
 __all__ = [
@@ -99,8 +110,13 @@ __all__ = [
     "HELD_REASONS",
     "HELD_STATUSES",
     "LEDGER_KINDS",
+    "LEDGER_METHODS",
     "MAILING_STATUSES",
     "MONEY_KINDS",
+    "ONLINE_METHOD",
+    "ONLINE_PAYMENT_STATUSES",
+    "ONLINE_REFUND_STATUSES",
+    "OPEN_PAYMENT_STATUSES",
     "PAYMENT_METHODS",
     "POINTS_KINDS",
     "POINTS_SPENDING",
@@ -122,6 +138,8 @@ __all__ = [
     "LoginThrottle",
     "Mailing",
     "MailingRecipient",
+    "OnlinePayment",
+    "OnlineRefund",
     "SchemaVersion",
     "Segment",
     "Session",
