@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +15,16 @@ import pytest
 from flask import Flask
 
 from cloud import create_app
-from cloud.models import ClientDriver, Credential, HeldTopup, Mailing, Segment, Session, StandEvent
+from cloud.models import (
+    ClientDriver,
+    Credential,
+    HeldTopup,
+    Mailing,
+    OnlinePayment,
+    Segment,
+    Session,
+    StandEvent,
+)
 from cloud.permissions import ALL_ROLES, role_can
 from cloud.staff.service import create_staff
 from tests.cloud.conftest import PASSWORD, World, csrf_token
@@ -32,6 +42,9 @@ PUBLIC_ENDPOINTS = {
     "syncapi.events",
     "syncapi.heartbeat",
     "syncapi.directory",
+    # The payment provider's notifications: no log-in, the body is verified by asking the
+    # provider (tests/cloud/test_online_payments.py).
+    "payments_webhook.yookassa_notify",
 }
 
 # Rules past the matrix, for the walk's target (another staff member): an administrator has
@@ -107,6 +120,15 @@ def _objects(world: World) -> dict[str, int]:
     )
     driver = ClientDriver.create(client=world.member, name="Водитель проверки", card=card)
     held = _held_topup(world)
+    now = datetime.now(UTC)
+    payment = OnlinePayment.create(
+        client=world.member,
+        provider="yookassa",
+        idempotence_key=str(uuid.uuid4()),
+        amount_kopecks=10_000,
+        created_at=now,
+        updated_at=now,
+    )
     return {
         "user_id": target.id,
         "credential_id": card.id,
@@ -115,6 +137,7 @@ def _objects(world: World) -> dict[str, int]:
         "mailing_id": mailing.id,
         "driver_id": driver.id,
         "held_id": held.id,
+        "payment_id": payment.id,
     }
 
 
