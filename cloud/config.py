@@ -63,6 +63,13 @@ class CloudConfig:
     # sms-outbox.jsonl in the data directory) for the demo and tests.
     sms_backend: str = "file"
     sms_file: str = ""
+    # The client cabinet (cloud/cabinet/): log-in codes sent per phone and per address within
+    # an hour; how long a cabinet session lasts unused (days); the version of the
+    # personal-data consent text (152-FZ) a client agrees to when joining.
+    cabinet_codes_per_phone: int = 5
+    cabinet_codes_per_address: int = 20
+    cabinet_session_days: int = 180
+    cabinet_consent_version: str = "2026-01"
     # Bonus points (cloud/loyalty/bonus.py): what a point is worth, the welcome bonus of a new member,
     # the accrual (a percentage of top-ups or of session charges, "topup" or "charge") and
     # how many days unspent points live (0: they never expire).

@@ -21,6 +21,7 @@ from cloud.config import DEFAULT_API_TOKEN_DAYS
 from cloud.db import utcnow
 from cloud.models import (
     ALL_MODELS,
+    CABINET_MODELS,
     REPORT_INDEXES,
     ApiToken,
     Client,
@@ -326,6 +327,12 @@ def _add_account_safety(database: peewee.Database) -> None:
     ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
 
 
+def _add_cabinet(database: peewee.Database) -> None:
+    """Version 16: the client cabinet (cloud/cabinet/): log-in codes, the sends counted per
+    phone and address, clients' cabinet sessions, consent and last log-in."""
+    database.create_tables(CABINET_MODELS)
+
+
 def _add_online_payments(database: peewee.Database) -> None:
     """Version 17: online top-ups through an acquirer and their refunds (cloud/payments/)."""
     database.create_tables([OnlinePayment, OnlineRefund])
@@ -346,6 +353,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (13, _add_client_funds),
     (14, _add_held_topups),
     (15, _add_account_safety),
+    (16, _add_cabinet),
     (17, _add_online_payments),
 ]
 BASE_VERSION = 1

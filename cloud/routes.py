@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from cloud import api, web
 from cloud.api import openapi
+from cloud.cabinet import pages as cabinet_pages
 from cloud.catalog import api as catalog_api
 from cloud.catalog import pages as catalog_pages
 from cloud.clients import accountapi, accountpages
@@ -51,6 +52,7 @@ PAGES = (
     ledger_pages,
     accountpages,
     payments_pages,
+    cabinet_pages,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (

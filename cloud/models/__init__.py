@@ -12,6 +12,13 @@ from cloud.models.acquiring import (
     OnlinePayment,
     OnlineRefund,
 )
+from cloud.models.cabinet import (
+    CABINET_MODELS,
+    CabinetAccount,
+    CabinetSession,
+    CodeSend,
+    LoginCode,
+)
 from cloud.models.core import (
     CACHED_BALANCES,
     CLIENT_KINDS,
@@ -100,10 +107,12 @@ ALL_MODELS: list[type[BaseModel]] = [
     HeldTopup,
     OnlinePayment,
     OnlineRefund,
+    *CABINET_MODELS,
 ]
 
 __all__ = [
     "ALL_MODELS",
+    "CABINET_MODELS",
     "CACHED_BALANCES",
     "CLIENT_KINDS",
     "CREDENTIAL_KINDS",
@@ -125,9 +134,12 @@ __all__ = [
     "ROLES",
     "ApiToken",
     "BaseModel",
+    "CabinetAccount",
+    "CabinetSession",
     "Client",
     "ClientDriver",
     "ClientPhone",
+    "CodeSend",
     "Comment",
     "Credential",
     "DirectoryChange",
@@ -135,6 +147,7 @@ __all__ = [
     "FailedLogin",
     "HeldTopup",
     "LedgerEntry",
+    "LoginCode",
     "LoginThrottle",
     "Mailing",
     "MailingRecipient",

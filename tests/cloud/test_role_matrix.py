@@ -45,6 +45,12 @@ PUBLIC_ENDPOINTS = {
     # The payment provider's notifications: no log-in, the body is verified by asking the
     # provider (tests/cloud/test_online_payments.py).
     "payments_webhook.yookassa_notify",
+    # The client cabinet's log-in and PWA files (tests/cloud/test_cabinet_login.py).
+    "cabinet.login",
+    "cabinet.login_code",
+    "cabinet.join",
+    "cabinet.manifest",
+    "cabinet.service_worker",
 }
 
 # Rules past the matrix, for the walk's target (another staff member): an administrator has
@@ -73,8 +79,15 @@ def test_every_route_states_a_capability() -> None:
         for rule in app.url_map.iter_rules()
         if rule.endpoint not in PUBLIC_ENDPOINTS
         and not hasattr(app.view_functions[rule.endpoint], "required_capability")
+        and not _is_client_route(app, rule.endpoint)
     ]
     assert missing == []
+
+
+def _is_client_route(app: Flask, endpoint: str) -> bool:
+    """A route of the client cabinet (``client_required``) or the client API: no staff role
+    reaches it; tests/cloud/test_cabinet_walk.py walks them with two clients."""
+    return getattr(app.view_functions[endpoint], "client_route", False)
 
 
 def _fill(rule: str, world: World, extra: dict[str, int]) -> str:
@@ -84,6 +97,7 @@ def _fill(rule: str, world: World, extra: dict[str, int]) -> str:
         "version_id": world.tariff_version.id,
         "site_id": world.site_a.id,
         "stand_id": world.stand_a.id,
+        "cabinet_session_id": 1,
         **extra,
     }
 
@@ -194,6 +208,15 @@ def _refused_to_anonymous(response: Any, rule: str) -> bool:
     return response.status_code == 302 and "/login" in response.headers.get("Location", "")
 
 
+def _refused_to_client_route(response: Any, rule: str) -> bool:
+    """A staff member (session or API token) or nobody at a client's route: the API's 401, or
+    the cabinet's log-in page."""
+    if rule.startswith("/api/"):
+        return response.status_code == 401
+    location = response.headers.get("Location", "")
+    return response.status_code == 302 and location.startswith("/my/login")
+
+
 @pytest.mark.parametrize(
     ("rule", "endpoint", "method"), ROUTES, ids=[f"{m} {r}" for r, _e, m in ROUTES]
 )
@@ -201,6 +224,10 @@ def _refused_to_anonymous(response: Any, rule: str) -> bool:
 def test_route_answers_role_as_the_matrix_says(
     app: Flask, world: World, role: str | None, rule: str, endpoint: str, method: str
 ) -> None:
+    if _is_client_route(app, endpoint):
+        response = _request(app, world, role, rule, method)
+        assert _refused_to_client_route(response, rule), (response.status_code, response.headers)
+        return
     capability = app.view_functions[endpoint].required_capability
     beyond = (endpoint, role) in REFUSED_BEYOND_THE_MATRIX
     response = _request(app, world, role, rule, method)
