@@ -25,6 +25,7 @@ from cloud.loyalty import api as loyalty_api
 from cloud.loyalty import pages as loyalty_pages
 from cloud.marketing import api as marketing_api
 from cloud.marketing import pages as marketing_pages
+from cloud.payments import cabinetpages as payments_cabinet
 from cloud.payments import pages as payments_pages
 from cloud.payments import webhook as payments_webhook
 from cloud.reports import api as reports_api
@@ -52,6 +53,7 @@ PAGES = (
     ledger_pages,
     accountpages,
     payments_pages,
+    payments_cabinet,
     cabinet_pages,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
