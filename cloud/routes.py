@@ -12,7 +12,9 @@ from flask_wtf.csrf import CSRFProtect
 
 from cloud import api, web
 from cloud.api import openapi
+from cloud.cabinet import clientapi
 from cloud.cabinet import pages as cabinet_pages
+from cloud.cabinet import staffpages as cabinet_staff
 from cloud.catalog import api as catalog_api
 from cloud.catalog import pages as catalog_pages
 from cloud.clients import accountapi, accountpages
@@ -55,6 +57,7 @@ PAGES = (
     payments_pages,
     payments_cabinet,
     cabinet_pages,
+    cabinet_staff,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
@@ -88,3 +91,5 @@ def register(
     csrf.exempt(stands_api.bp)
     app.register_blueprint(payments_webhook.bp)  # the provider calls it; the body is not trusted
     csrf.exempt(payments_webhook.bp)
+    app.register_blueprint(clientapi.bp)  # clients authenticate with their own tokens
+    csrf.exempt(clientapi.bp)

@@ -36,6 +36,11 @@ class EndpointDoc:
     status: int = 200
     # name -> description, or (description, JSON schema) where the name's usual one won't do
     query: dict[str, str | tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # The client API (cloud/cabinet/clientapi.py) documents itself under its own tag and
+    # security scheme ("" for none: its log-in), with the error statuses it states.
+    tag: str = "staff"
+    security: str = "bearer"
+    errors: dict[int, str] | None = None
 
 
 class Unauthorized(DomainError):

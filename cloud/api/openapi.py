@@ -24,6 +24,12 @@ ERROR_SCHEMA = {
     },
 }
 
+STAFF_SCHEME = "a staff member's API token (aqs_…), issued in the central app"
+CLIENT_SCHEME = (
+    "a client's cabinet token (aqc_…) from POST /api/client/v1/login (phone and SMS code); "
+    "it reaches only /api/client/v1/ routes, and a staff token never reaches them"
+)
+
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 # A row id, or empty for none (the code reads an empty parameter as an absent one).
@@ -88,6 +94,8 @@ def _error(description: str) -> dict[str, Any]:
 
 def _errors(method: str, doc: Any) -> dict[int, str]:
     """The error statuses an operation can answer, with what each means there."""
+    if doc.errors is not None:
+        return dict(doc.errors)
     errors = {
         400: "malformed: a value the schema refuses, or a body that is not the JSON object asked",
         401: "no valid bearer token",
@@ -128,7 +136,8 @@ def _operation(rule: Any, method: str, doc: Any, components: dict[str, Any]) -> 
             str(doc.status): success,
             **errors,
         },
-        "security": [{"bearer": []}],
+        "tags": [doc.tag],
+        "security": [{doc.security: []}] if doc.security else [],
     }
     if doc.capability is not None:
         operation["x-capability"] = str(doc.capability)
@@ -157,8 +166,15 @@ def build_document() -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": STAFF_SCHEME},
+                "clientBearer": {"type": "http", "scheme": "bearer", "description": CLIENT_SCHEME},
+            },
         },
+        "tags": [
+            {"name": "staff", "description": "integrations, with a staff member's API token"},
+            {"name": "client", "description": CLIENT_SCHEME},
+        ],
     }
 
 

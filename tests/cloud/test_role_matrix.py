@@ -51,6 +51,8 @@ PUBLIC_ENDPOINTS = {
     "cabinet.join",
     "cabinet.manifest",
     "cabinet.service_worker",
+    "clientapi.login_code",
+    "clientapi.login",
 }
 
 # Rules past the matrix, for the walk's target (another staff member): an administrator has
