@@ -28,6 +28,7 @@ from cloud.loyalty import pages as loyalty_pages
 from cloud.marketing import api as marketing_api
 from cloud.marketing import pages as marketing_pages
 from cloud.payments import cabinetpages as payments_cabinet
+from cloud.payments import clientapi as payments_clientapi
 from cloud.payments import pages as payments_pages
 from cloud.payments import webhook as payments_webhook
 from cloud.reports import api as reports_api
@@ -59,6 +60,8 @@ PAGES = (
     cabinet_pages,
     cabinet_staff,
 )
+# Imported for their routes on the client API's blueprint (cloud/cabinet/clientapi.py).
+CLIENT_API_MODULES = (payments_clientapi,)
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
     accountapi,

@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 
 from cloud.config import CloudConfig
 from cloud.db import db_proxy
-from cloud.errors import NotFound, ValidationFailed
+from cloud.errors import NotFound, Unprocessable, ValidationFailed
 from cloud.ledger.service import check_topup, post_entry
 from cloud.models import ONLINE_METHOD, OPEN_PAYMENT_STATUSES, Client, OnlinePayment
 from cloud.payments.providers import (
@@ -119,12 +119,12 @@ def check_limits(client: Client, amount_kopecks: object, limits: Limits, now: da
         message = _(
             "Минимальная сумма пополнения — %(min)s", min=format_kopecks(limits.min_kopecks)
         )
-        raise ValidationFailed(message, "below_min")
+        raise Unprocessable(message, "below_min")
     if amount > limits.max_kopecks:
         message = _(
             "Максимальная сумма пополнения — %(max)s", max=format_kopecks(limits.max_kopecks)
         )
-        raise ValidationFailed(message, "above_max")
+        raise Unprocessable(message, "above_max")
     left = limits.day_max_kopecks - spent_today(client, limits, now)
     if amount > left:
         message = _(
@@ -132,7 +132,7 @@ def check_limits(client: Client, amount_kopecks: object, limits: Limits, now: da
             max=format_kopecks(limits.day_max_kopecks),
             left=format_kopecks(max(left, 0)),
         )
-        raise ValidationFailed(message, "day_limit")
+        raise Unprocessable(message, "day_limit")
     return amount
 
 

@@ -48,7 +48,7 @@ def test_a_custom_amount_out_of_the_limits_is_refused_on_the_form(
     low = post(browser, "/my/topup", {"amount": "50"})
     bad = post(browser, "/my/topup", {"amount": "пятьсот"})
 
-    assert low.status_code == 400
+    assert low.status_code == 422
     assert "Минимальная сумма пополнения" in low.get_data(as_text=True)
     assert bad.status_code == 400
     assert emulator.payments == {} and OnlinePayment.select().count() == 0
@@ -82,3 +82,30 @@ def test_another_clients_payment_is_not_found(
 
     assert answer.status_code == 404
     assert str(payment.provider_payment_id) not in answer.get_data(as_text=True)
+
+
+def test_the_client_api_starts_a_top_up_and_reads_it_credited_once(
+    paying_app: Flask, emulator: YooKassaEmulator, world: World
+) -> None:
+    from cloud.cabinet import auth
+
+    token = {"Authorization": f"Bearer {auth.open_session(world.member, 'api')}"}
+    api = paying_app.test_client()
+
+    limits = api.get("/api/client/v1/topups/limits", headers=token).get_json()
+    low = api.post("/api/client/v1/topups", headers=token, json={"amount_kopecks": 500})
+    started = api.post("/api/client/v1/topups", headers=token, json={"amount_kopecks": 70_000})
+    body = started.get_json()
+    emulator.pay(emulator_id := str(OnlinePayment.get_by_id(body["id"]).provider_payment_id))
+    first = api.get(f"/api/client/v1/topups/{body['id']}", headers=token).get_json()
+    second = api.get(f"/api/client/v1/topups/{body['id']}", headers=token).get_json()
+    staff = api.get(f"/api/client/v1/topups/{body['id']}", headers=world.bearer("owner"))
+
+    assert limits["enabled"] and limits["min_kopecks"] == 10_000
+    assert limits["presets_kopecks"] == [50_000, 100_000, 200_000, 500_000]
+    assert low.status_code == 422 and low.get_json()["error"]["code"] == "below_min"
+    assert started.status_code == 201
+    assert body["status"] == "pending" and body["confirmation_url"].endswith(emulator_id)
+    assert (first["status"], first["credited"]) == ("succeeded", True) and second == first
+    assert staff.status_code == 401
+    assert balance(world.member) == 70_000
