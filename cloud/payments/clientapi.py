@@ -21,11 +21,11 @@ from cloud.payments.cabinetpages import return_url
 from cloud.payments.providers import PaymentsOff, ProviderRefused, ProviderUnavailable
 
 
-class TopupIn(BaseModel):
+class OnlineTopupIn(BaseModel):
     amount_kopecks: Annotated[int, Field(gt=0, le=MAX_AMOUNT_KOPECKS)]
 
 
-class TopupOut(BaseModel):
+class OnlineTopupOut(BaseModel):
     id: int
     status: str  # new, pending, waiting_for_capture, succeeded, canceled, failed
     amount_kopecks: int
@@ -34,7 +34,7 @@ class TopupOut(BaseModel):
     created_at: datetime
 
 
-class TopupLimitsOut(BaseModel):
+class OnlineTopupLimitsOut(BaseModel):
     enabled: bool
     min_kopecks: int
     max_kopecks: int
@@ -58,7 +58,7 @@ def _out(payment: Any) -> dict[str, Any]:
 @client_endpoint(
     "The online top-up's limits and the amounts offered",
     {401: UNAUTHORIZED},
-    response=TopupLimitsOut,
+    response=OnlineTopupLimitsOut,
 )
 def topup_limits() -> Any:
     config = current_app.config["AQ"]
@@ -83,11 +83,11 @@ def topup_limits() -> Any:
         502: "the payment provider refused",
         503: "the payment provider did not answer; nothing was taken",
     },
-    body=TopupIn,
-    response=TopupOut,
+    body=OnlineTopupIn,
+    response=OnlineTopupOut,
     status=201,
 )
-def start_topup(body: TopupIn) -> Any:
+def start_topup(body: OnlineTopupIn) -> Any:
     config = current_app.config["AQ"]
     payment = service.start_payment(
         service.make_provider(config),
@@ -104,7 +104,7 @@ def start_topup(body: TopupIn) -> Any:
 @client_endpoint(
     "One of the client's online top-ups, as the provider says now",
     {401: UNAUTHORIZED, 404: "no such top-up of this client"},
-    response=TopupOut,
+    response=OnlineTopupOut,
 )
 def topup(payment_id: int) -> Any:
     payment = service.client_payment(current_client(), payment_id)
