@@ -317,19 +317,3 @@ def client_payment(client: Client, payment_id: int) -> OnlinePayment:
     if payment is None:
         raise NotFound(_("Платёж не найден"))
     return payment
-
-
-def payment_to_dict(payment: OnlinePayment) -> dict[str, Any]:
-    from cloud.clock import iso_utc
-
-    return {
-        "id": payment.id,
-        "status": payment.status,
-        "amount_kopecks": payment.amount_kopecks,
-        "provider": payment.provider,
-        "provider_payment_id": payment.provider_payment_id,
-        "confirmation_url": payment.confirmation_url or None,
-        "credited": payment.credited_at is not None,
-        "refunded_kopecks": payment.refunded_kopecks,
-        "created_at": iso_utc(payment.created_at),
-    }
