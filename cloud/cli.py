@@ -12,41 +12,12 @@ import click
 import peewee
 from gunicorn.app.base import BaseApplication
 
-from cloud.config import CloudConfig, load_config, prepare_data_dir
-from cloud.db import bind
+from cloud import jobs
+from cloud.clidb import open_database as _open_database
+from cloud.clidb import require_current_schema as _require_current_schema
+from cloud.config import CloudConfig
 from cloud.errors import DomainError
 from sync.errors import RuleError
-
-
-def _open_database() -> Any:
-    config = load_config()
-    prepare_data_dir(config)
-    return config, bind(config.effective_database_url)
-
-
-def _require_current_schema(database: peewee.Database) -> None:
-    """Stop with a clear message unless the database has exactly this program's schema."""
-    from cloud.migrations import current_version, latest_version
-
-    try:
-        version = current_version(database)
-    except peewee.OperationalError as error:
-        raise click.ClickException(f"cannot open the database: {error}".strip()) from error
-    finally:
-        database.close()
-    latest = latest_version()
-    if version is None:
-        raise click.ClickException("the database has no schema yet: run `aquastand-cloud init`")
-    if version < latest:
-        raise click.ClickException(
-            f"the database schema is version {version}, this program needs {latest}: "
-            "run `aquastand-cloud init` to upgrade it"
-        )
-    if version > latest:
-        raise click.ClickException(
-            f"the database schema is version {version}, newer than this program ({latest}): "
-            "install the newer Aquastand"
-        )
 
 
 @click.group()
@@ -400,44 +371,6 @@ def check(as_json: bool) -> None:
         raise SystemExit(1)
 
 
-@main.command("send-mailings")
-def send_mailings() -> None:
-    """Send the queued mailings' messages through the configured SMTP server (run every
-    minute by aquastand-mailings.timer). Stopped (SIGTERM, Ctrl-C) between two messages, it
-    leaves the rest queued; the next run sends only those, never one twice."""
-    import signal
-    import threading
-
-    from cloud import create_app
-    from cloud.clock import app_clock
-    from cloud.marketing.mailings import send_queued
-
-    config, database = _open_database()
-    _require_current_schema(database)
-    app = create_app(config)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
-    try:
-        with app.app_context():
-            report = send_queued(config, app_clock(), stop)
-    except (DomainError, RuleError) as error:
-        raise click.ClickException(error.message) from error
-    except KeyboardInterrupt:
-        raise click.ClickException("stopped; the unsent messages stay queued") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        app.extensions["aquastand_db"].close()
-    click.echo(
-        f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}"
-        + (
-            f", {report.interrupted} interrupted earlier marked failed"
-            if report.interrupted
-            else ""
-        )
-        + (" (stopped early, the rest stay queued)" if stop.is_set() else "")
-    )
-
-
 @main.command("backup")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 def backup_command(file: Path) -> None:
@@ -493,67 +426,5 @@ def restore_command(file: Path, yes: bool) -> None:
         )
 
 
-@main.command("expire-points")
-def expire_points() -> None:
-    """Expire bonus points not used within ``points_expiry_days`` (first in, first out; see
-    cloud/loyalty/bonus.py). Safe to run at any time and as often as you like: cron it daily."""
-    from cloud.db import utcnow
-    from cloud.loyalty.bonus import PointsRules, expire_all
-
-    config, database = _open_database()
-    _require_current_schema(database)
-    try:
-        rules = PointsRules.from_config(config)
-        with database.connection_context():
-            changed, points = expire_all(rules, utcnow())
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
-    finally:
-        database.close()
-    click.echo(f"expired {points} points of {changed} clients")
-
-
-@main.command("send-receipts")
-@click.option("--every", type=float, default=0, help="Seconds between passes; 0: one pass")
-def send_receipts(every: float) -> None:
-    """Send the queued fiscal receipts to the cloud register and ask for the results of those
-    sent (cloud/fiscal/sender.py); run every minute by aquastand-receipts.timer. Stopped
-    (SIGTERM, Ctrl-C) between two receipts, it leaves the rest for the next pass."""
-    import signal
-    import threading
-
-    from cloud import create_app
-    from cloud.clock import app_now
-    from cloud.fiscal.sender import provider_for
-    from cloud.fiscal.sender import send_receipts as one_pass
-    from cloud.fiscal.settings import EXTENSION
-
-    config, database = _open_database()
-    _require_current_schema(database)
-    app = create_app(config)
-    settings = app.extensions[EXTENSION]
-    provider = provider_for(settings)
-    if provider is None:
-        click.echo("fiscal_provider is 'none': no receipts are queued or sent")
-        return
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
-    try:
-        while not stop.is_set():
-            with app.app_context():
-                try:
-                    report = one_pass(provider, settings, app_now(), stop=stop)
-                finally:
-                    app.extensions["aquastand_db"].close()
-            click.echo(
-                f"sent {report.sent}, done {report.done}, waiting {report.waiting}, "
-                f"refused {report.refused}, failed {report.failed}"
-                + (f"; stopped: {report.stopped}" if report.stopped else "")
-            )
-            if every <= 0:
-                break
-            stop.wait(every)
-    except KeyboardInterrupt:
-        raise click.ClickException("stopped; the rest wait for the next pass") from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+for _job in jobs.COMMANDS:
+    main.add_command(_job)

@@ -118,6 +118,19 @@ class CloudConfig:
     # A receipt the register refuses is sent again (under a new external id) this many times
     # in all before it is marked failed for a person to look at.
     fiscal_max_refusals: int = 3
+    # Online top-ups (cloud/payments/): the provider ("" off, "yookassa"), its shop and secret
+    # key and API address; where the client comes back to (this service's public address, e.g.
+    # https://wash.example.ru); the limits per payment and per client per local day, and the
+    # amounts offered in the cabinet (kopecks, comma-separated).
+    payments_provider: str = ""
+    yookassa_shop_id: str = ""
+    yookassa_secret_key: str = ""
+    yookassa_api_url: str = "https://api.yookassa.ru/v3"
+    payments_return_url_base: str = ""
+    online_topup_min_kopecks: int = 10_000  # 100 ₽
+    online_topup_max_kopecks: int = 1_500_000  # 15 000 ₽
+    online_topup_day_max_kopecks: int = 3_000_000  # 30 000 ₽
+    online_topup_presets: str = "50000,100000,200000,500000"
 
     @property
     def cookies_need_tls(self) -> bool:

@@ -11,7 +11,12 @@ def kind_labels() -> dict[str, str]:
 
 
 def method_labels() -> dict[str, str]:
-    return {"cash": _("Наличные"), "card": _("Карта"), "transfer": _("Перевод")}
+    return {
+        "cash": _("Наличные"),
+        "card": _("Карта"),
+        "transfer": _("Перевод"),
+        "online": _("Онлайн"),  # cloud/payments/: never offered to staff
+    }
 
 
 def entry_labels() -> dict[str, str]:

@@ -35,6 +35,8 @@ from cloud.models import (
     LedgerEntry,
     Mailing,
     MailingRecipient,
+    OnlinePayment,
+    OnlineRefund,
     Receipt,
     SchemaVersion,
     Segment,
@@ -332,6 +334,11 @@ def _add_cabinet(database: peewee.Database) -> None:
     database.create_tables(CABINET_MODELS)
 
 
+def _add_online_payments(database: peewee.Database) -> None:
+    """Version 17: online top-ups through an acquirer and their refunds (cloud/payments/)."""
+    database.create_tables([OnlinePayment, OnlineRefund])
+
+
 def _add_receipts(database: peewee.Database) -> None:
     """Version 18: the outbox of fiscal receipts (cloud/fiscal/). Entries made before it get
     none: the integrity check counts top-ups from the first receipt on."""
@@ -354,6 +361,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (14, _add_held_topups),
     (15, _add_account_safety),
     (16, _add_cabinet),
+    (17, _add_online_payments),
     (18, _add_receipts),
 ]
 BASE_VERSION = 1

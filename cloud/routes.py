@@ -30,6 +30,10 @@ from cloud.loyalty import pages as loyalty_pages
 from cloud.marketing import api as marketing_api
 from cloud.marketing import pages as marketing_pages
 from cloud.marketing import unsubscribepages
+from cloud.payments import cabinetpages as payments_cabinet
+from cloud.payments import clientapi as payments_clientapi
+from cloud.payments import pages as payments_pages
+from cloud.payments import webhook as payments_webhook
 from cloud.reports import api as reports_api
 from cloud.reports import pages as reports_pages
 from cloud.sessions import api as sessions_api
@@ -55,10 +59,14 @@ PAGES = (
     ledger_pages,
     accountpages,
     unsubscribepages,
+    payments_pages,
+    payments_cabinet,
     cabinet_pages,
     cabinet_staff,
     fiscal_pages,
 )
+# Imported for their routes on the client API's blueprint (cloud/cabinet/clientapi.py).
+CLIENT_API_MODULES = (payments_clientapi,)
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
     accountapi,
@@ -91,5 +99,7 @@ def register(
     csrf.exempt(unsubscribepages.bp)  # the signed token is the key; mail programs POST bare
     app.register_blueprint(stands_api.bp)  # stands authenticate with their own tokens
     csrf.exempt(stands_api.bp)
+    app.register_blueprint(payments_webhook.bp)  # the provider calls it; the body is not trusted
+    csrf.exempt(payments_webhook.bp)
     app.register_blueprint(clientapi.bp)  # clients authenticate with their own tokens
     csrf.exempt(clientapi.bp)

@@ -13,7 +13,8 @@
 # DEMO_DATABASE_URL (empty: SQLite in DEMO_DATA_DIR), DEMO_HOST, PORT (central service, 8000),
 # EDGE_PORT (stand screens: EDGE_PORT and EDGE_PORT+1, 8080/8081), NFC_PORT (the simulated
 # readers' udp ports: NFC_PORT and NFC_PORT+1, 9999/10000), ATOL_PORT (the ATOL Online v5
-# emulator that registers the demo's fiscal receipts, 8010).
+# emulator that registers the demo's fiscal receipts, 8010), PAY_PORT (the YooKassa emulator
+# for online top-ups, tests/emulators/yookassa.py, 8765).
 # Stand N keeps its data in DEMO_DATA_DIR/stand-N; it is enrolled on the first run (a code from
 # `aquastand-cloud provision-stand`, then `aquastand-edge enrol`) and the enrolment is reused after.
 # The caller's AQUASTAND_* settings are ignored: they may name a real installation.
@@ -28,6 +29,7 @@ EDGE_PORT=${EDGE_PORT:-8080}
 NFC_PORT=${NFC_PORT:-9999}
 ATOL_PORT=${ATOL_PORT:-8010}
 ATOL_URL="http://127.0.0.1:$ATOL_PORT/possystem/v5"
+PAY_PORT=${PAY_PORT:-8765}
 SITE="Аквастенд на Ленина"
 POSTS=("Пост 1" "Пост 2")
 CENTRAL="http://$DEMO_HOST:$PORT"
@@ -36,11 +38,17 @@ while read -r name; do unset "$name"; done < <(compgen -e | grep '^AQUASTAND_' |
 mkdir -p "$DEMO_DATA_DIR"
 DEMO_DATA_DIR=$(cd "$DEMO_DATA_DIR" && pwd)
 export AQUASTAND_DATA_DIR=$DEMO_DATA_DIR AQUASTAND_DATABASE_URL=$DEMO_DATABASE_URL
-
-# The demo's configuration file: fiscal receipts go to the ATOL Online v5 emulator of the
-# tests (tests/emulators/atol.py, a development tool; a real installation names ATOL itself).
+# The demo's configuration file, written on every run so a restart of the service and its
+# commands use it too: online top-ups go to the YooKassa emulator and fiscal receipts to the
+# ATOL Online v5 emulator (development tools of the tests, tests/emulators/; a real
+# installation names YooKassa's https://api.yookassa.ru/v3 and ATOL itself).
 cat >"$DEMO_DATA_DIR/cloud.toml" <<EOF
 # Written by scripts/demo.sh on every run.
+payments_provider = "yookassa"
+yookassa_shop_id = "100500"
+yookassa_secret_key = "test_demo_secret"
+yookassa_api_url = "http://127.0.0.1:$PAY_PORT/v3"
+payments_return_url_base = "$CENTRAL"
 fiscal_provider = "atol"
 atol_url = "$ATOL_URL"
 atol_login = "aquastand"
@@ -161,6 +169,9 @@ EOF
 "$BIN/python" -m tests.emulators.atol --port "$ATOL_PORT" &
 tools+=($!)
 wait_for "$ATOL_URL/getToken"
+"$BIN/python" -m tests.emulators.yookassa --port "$PAY_PORT" \
+    --notify-url "$CENTRAL/payments/yookassa/notify" &
+tools+=($!)
 "$BIN/aquastand-cloud" serve --host "$DEMO_HOST" --port "$PORT" &
 central_pid=$!
 pids+=("$central_pid")
@@ -229,6 +240,36 @@ then, with the post free, show another member's QR code to start a session (agai
 EOF
 done
 echo
+
+# A demo member with a phone, for the cabinet's log-in.
+member_phone=$("$BIN/python" - <<'EOF'
+from cloud.config import load_config
+from cloud.db import bind
+from cloud.models import Client, ClientPhone
+
+bind(load_config().effective_database_url)
+row = (
+    ClientPhone.select(ClientPhone.phone)
+    .join(Client, on=(ClientPhone.client == Client.id))
+    .where((Client.kind == "member") & Client.deleted_at.is_null())
+    .order_by(Client.id)
+    .first()
+)
+print(row.phone if row else "")
+EOF
+)
+cat <<EOF
+Online top-up (the YooKassa emulator at http://127.0.0.1:$PAY_PORT/v3 plays the bank):
+  1. open $CENTRAL/my/login and log in as a demo member, phone $member_phone; the SMS code is
+     the last line of $DEMO_DATA_DIR/sms-outbox.jsonl
+  2. "Пополнить баланс", pick an amount: you are sent to the emulator's payment page
+  3. press "Оплатить": the emulator notifies the central service and sends you back; the
+     balance is topped up once (staff see it on the client's "Онлайн-пополнения" page, where
+     the owner can refund it, and in the top-up reports as "Онлайн")
+  A payment whose notification was lost is credited by
+    AQUASTAND_DATA_DIR='$DEMO_DATA_DIR' $BIN/aquastand-cloud reconcile-payments
+
+EOF
 
 cat <<EOF
 Offline work: stop the central service (kill $central_pid): the stands go on, taps and the

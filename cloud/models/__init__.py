@@ -1,10 +1,17 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``, ``fiscal``) and the indexes the reports need
+part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
 
+from cloud.models.acquiring import (
+    ONLINE_PAYMENT_STATUSES,
+    ONLINE_REFUND_STATUSES,
+    OPEN_PAYMENT_STATUSES,
+    OnlinePayment,
+    OnlineRefund,
+)
 from cloud.models.cabinet import (
     CABINET_MODELS,
     CabinetAccount,
@@ -17,7 +24,9 @@ from cloud.models.core import (
     CLIENT_KINDS,
     CREDENTIAL_KINDS,
     LEDGER_KINDS,
+    LEDGER_METHODS,
     MONEY_KINDS,
+    ONLINE_METHOD,
     PAYMENT_METHODS,
     POINTS_KINDS,
     POINTS_SPENDING,
@@ -101,6 +110,8 @@ ALL_MODELS: list[type[BaseModel]] = [
     MailingRecipient,
     ClientDriver,
     HeldTopup,
+    OnlinePayment,
+    OnlineRefund,
     *CABINET_MODELS,
     Receipt,
 ]
@@ -114,8 +125,13 @@ __all__ = [
     "HELD_REASONS",
     "HELD_STATUSES",
     "LEDGER_KINDS",
+    "LEDGER_METHODS",
     "MAILING_STATUSES",
     "MONEY_KINDS",
+    "ONLINE_METHOD",
+    "ONLINE_PAYMENT_STATUSES",
+    "ONLINE_REFUND_STATUSES",
+    "OPEN_PAYMENT_STATUSES",
     "PAYMENT_METHODS",
     "POINTS_KINDS",
     "POINTS_SPENDING",
@@ -143,6 +159,8 @@ __all__ = [
     "LoginThrottle",
     "Mailing",
     "MailingRecipient",
+    "OnlinePayment",
+    "OnlineRefund",
     "Receipt",
     "SchemaVersion",
     "Segment",

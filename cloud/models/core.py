@@ -19,7 +19,10 @@ MONEY_KINDS = ("topup", "charge", "adjustment", "refund")
 POINTS_KINDS = ("bonus_welcome", "bonus_accrual", "bonus_spend", "bonus_expiry", "bonus_adjustment")
 LEDGER_KINDS = MONEY_KINDS + POINTS_KINDS
 POINTS_SPENDING = ("points_first", "money_first", "off")
-PAYMENT_METHODS = ("cash", "card", "transfer")
+PAYMENT_METHODS = ("cash", "card", "transfer")  # what staff and stands may record
+# A top-up paid online through the acquirer (cloud/payments/): only that path posts it.
+ONLINE_METHOD = "online"
+LEDGER_METHODS = (*PAYMENT_METHODS, ONLINE_METHOD)
 
 
 class BaseModel(pw.Model):

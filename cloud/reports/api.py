@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from cloud.api import api_endpoint, bp
 from cloud.clock import app_now
-from cloud.models import PAYMENT_METHODS
+from cloud.models import LEDGER_METHODS
 from cloud.periods import Period, period_for
 from cloud.permissions import Capability
 from cloud.reports import debts as debtreport
@@ -157,7 +157,7 @@ def reports_topups() -> dict[str, Any]:
         "client_id": "only this client's top-ups",
         "method": (
             "only cash, card or transfer",
-            {"type": "string", "enum": ["", *PAYMENT_METHODS]},
+            {"type": "string", "enum": ["", *LEDGER_METHODS]},
         ),
         "site_id": "only top-ups taken at this site",
     },

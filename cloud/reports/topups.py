@@ -19,7 +19,7 @@ from cloud.clock import iso_utc
 from cloud.errors import NotFound, ValidationFailed
 from cloud.fields import query_row_id
 from cloud.labels import method_labels
-from cloud.models import PAYMENT_METHODS, Client, LedgerEntry, Site, User
+from cloud.models import LEDGER_METHODS, Client, LedgerEntry, Site, User
 from cloud.periods import Period, check_order, parse_day
 from cloud.permissions import site_scope
 from cloud.reports.sessions import Summary
@@ -140,8 +140,8 @@ def history_filter(args: Any, timezone: str) -> HistoryFilter:
     last = parse_day(last_text, "to") if last_text else None
     check_order(first, last)
     method = args.get("method") or None
-    if method is not None and method not in PAYMENT_METHODS:
-        raise ValidationFailed(_("method: cash, card или transfer"), "bad_method")
+    if method is not None and method not in LEDGER_METHODS:
+        raise ValidationFailed(_("method: cash, card, transfer или online"), "bad_method")
     return HistoryFilter(
         first,
         last,

@@ -21,6 +21,7 @@ from cloud.clock import Clock, FixedClock, SystemClock
 from cloud.db import db_proxy, open_database, release
 from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS
+from tests.cloud.onlinepay import emulator, paying_app  # fixtures of the online top-ups
 from tests.conftest import need
 
 POSTGRES_URL = os.environ.get(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from cloud.models import (
     HeldTopup,
     LedgerEntry,
     Mailing,
+    OnlinePayment,
     Receipt,
     Segment,
     Session,
@@ -44,6 +46,9 @@ PUBLIC_ENDPOINTS = {
     "syncapi.events",
     "syncapi.heartbeat",
     "syncapi.directory",
+    # The payment provider's notifications: no log-in, the body is verified by asking the
+    # provider (tests/cloud/test_online_payments.py).
+    "payments_webhook.yookassa_notify",
     # The client cabinet's log-in and PWA files (tests/cloud/test_cabinet_login.py).
     "cabinet.login",
     "cabinet.login_code",
@@ -134,6 +139,15 @@ def _objects(world: World) -> dict[str, int]:
     )
     driver = ClientDriver.create(client=world.member, name="Водитель проверки", card=card)
     held = _held_topup(world)
+    now = datetime.now(UTC)
+    payment = OnlinePayment.create(
+        client=world.member,
+        provider="yookassa",
+        idempotence_key=str(uuid.uuid4()),
+        amount_kopecks=10_000,
+        created_at=now,
+        updated_at=now,
+    )
     return {
         "user_id": target.id,
         "credential_id": card.id,
@@ -143,6 +157,7 @@ def _objects(world: World) -> dict[str, int]:
         "driver_id": driver.id,
         "held_id": held.id,
         "receipt_id": _receipt(world).id,
+        "payment_id": payment.id,
     }
 
 

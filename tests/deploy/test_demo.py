@@ -146,7 +146,7 @@ def _posts(demo: Demo) -> list[Post]:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
-    base = _free_base(5)
+    base = _free_base(6)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AQUASTAND_")},
         "BIN": str(BIN),
@@ -156,6 +156,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         "PORT": str(base),
         "EDGE_PORT": str(base + 1),
         "NFC_PORT": str(base + 3),
+        "PAY_PORT": str(base + 5),
     }
     process = subprocess.Popen(
         ["bash", str(ROOT / "scripts" / "demo.sh")],

@@ -19,6 +19,8 @@ SCHEDULES = {
     "aquastand-mailings": "*-*-* *:*:00",
     "aquastand-expire-points": "*-*-* 03:30:00",
     "aquastand-integrity": "*-*-* *:00/5:00",
+    "aquastand-receipts": "*-*-* *:*:00",
+    "aquastand-payments": "*-*-* *:00/5:00",
 }
 
 

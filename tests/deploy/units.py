@@ -9,7 +9,13 @@ SYSTEMD_DIR = Path(__file__).resolve().parents[2] / "systemd"
 UNITS = ("aquastand-edge.service", "aquastand-kiosk.service", "aquastand-cloud.service")
 # The central host's scheduled work: <name>.timer starts <name>.service, one aquastand-cloud
 # command that runs once and exits.
-SCHEDULED = ("aquastand-mailings", "aquastand-expire-points", "aquastand-integrity")
+SCHEDULED = (
+    "aquastand-mailings",
+    "aquastand-expire-points",
+    "aquastand-integrity",
+    "aquastand-receipts",
+    "aquastand-payments",
+)
 
 
 def read_unit(name: str) -> dict[str, dict[str, list[str]]]:

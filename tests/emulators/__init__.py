@@ -1,1 +1,2 @@
-"""Local servers that answer as outside providers document their APIs (SMS, payments, cash registers)."""
+"""Local emulators of the outside services Aquastand talks to, written from their published
+API descriptions, for the tests and the demo (never for production)."""
