@@ -48,7 +48,7 @@ def test_a_member_logs_in_and_reads_their_account(app: Flask, world: World) -> N
     assert me.status_code == 200
     body = me.get_json()
     assert body["id"] == world.member.id and body["name"] == "Иван Петров"
-    assert body["qr"]["payload"].startswith("AQ1.")
+    assert body["qr"]["payload"].startswith("AQ2:")  # the compact form (issue 18)
     assert [card["uid"] for card in body["cards"]] == ["04A1B2C3D4E5F6"]
     assert [plate["plate"] for plate in body["plates"]] == ["А123ВС77"]
     assert list(_validator(app, "/api/client/v1/me", "get").iter_errors(body)) == []
