@@ -79,6 +79,9 @@ class CloudConfig:
     # A stand event's time (after clock correction) older than this many days, or more than
     # five minutes ahead of its receipt, is replaced by the time of receipt and flagged.
     event_max_age_days: int = 35
+    # Whether operators, administrators and the owner may log in at every site's stands (their
+    # PIN hashes go to all of them) or, false, only at their own sites' stands, as attendants.
+    manager_pins_at_every_site: bool = True
 
     @property
     def cookies_need_tls(self) -> bool:

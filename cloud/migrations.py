@@ -324,6 +324,16 @@ def _add_account_safety(database: peewee.Database) -> None:
     ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
 
 
+def _add_site_details(database: peewee.Database) -> None:
+    """Version 21: a client's details go only to the stands of the client's sites
+    (cloud/standsync/directory.py): a client's home site and sessions are sources of its changes
+    now, and every live client moves, so each stand receives every client again as its site
+    may see them (the details it held of other sites' clients are replaced at its next poll)."""
+    changetriggers.install(database)
+    live = Client.select(Client.id).where(Client.deleted_at.is_null())
+    record_change(CLIENT, [client_id for (client_id,) in live.tuples()])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -339,6 +349,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (13, _add_client_funds),
     (14, _add_held_topups),
     (15, _add_account_safety),
+    (21, _add_site_details),
 ]
 BASE_VERSION = 1
 
