@@ -32,6 +32,7 @@ PUBLIC_ENDPOINTS = {
     "syncapi.events",
     "syncapi.heartbeat",
     "syncapi.directory",
+    "syncapi.openapi_document",  # the stands' API document, public like the staff API's
 }
 
 # Rules past the matrix, for the walk's target (another staff member): an administrator has
