@@ -218,6 +218,11 @@ def _query_int(name: str, default: int, low: int, high: int) -> int:
 @bp.route("/directory", methods=["GET"])
 def directory() -> Any:
     stand, clock = _authenticated()
+    unknown = sorted(set(request.args) - {"cursor", "limit"})
+    if unknown:
+        raise ValidationFailed(
+            _("Неизвестный параметр: %(name)s", name=unknown[0][:40]), "unknown_parameter"
+        )
     cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
     limit = _query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     body = directory_page(stand, cursor, limit, current_app.config["AQ"], clock.now)
