@@ -38,8 +38,8 @@ _HEADERS = [
         "in": "header",
         "required": False,
         "description": "the stand's boot id: with X-Stand-Mono-Ms, corrects times stamped "
-        "before its clock was set",
-        "schema": {"type": "string", "pattern": f"^{UUID.pattern}$"},
+        "before its clock was set (empty: none)",
+        "schema": {"type": "string", "pattern": f"^(?:{UUID.pattern})?$"},
     },
     {
         "name": "X-Stand-Mono-Ms",
