@@ -15,6 +15,10 @@ authenticates with its own token (cloud/standsync/standauth.py), and CSRF does n
   "cursor", "last_sync_at", "reader", "camera", "alarm"}`` → ``{"server_time"}``
   (cloud/standsync/heartbeat.py).
 
+- ``GET /sync/v1/openapi.json``: the OpenAPI document of all of it (cloud/standsync/apidoc.py),
+  generated from the models each request is checked with (cloud/standsync/wire.py). A parameter
+  or an envelope field it does not allow is refused (400; an event: 422 with ``refused``).
+
 Every request but enrolment carries ``Authorization: Bearer <stand token>`` and
 ``X-Stand-Clock: <ISO 8601 UTC>``; ``X-Stand-Boot`` (boot uuid) and ``X-Stand-Mono-Ms`` (its
 monotonic clock) let times stamped before the clock was set be corrected. Errors answer
@@ -187,12 +191,13 @@ def _batch(data: dict[str, Any]) -> tuple[list[Any], Refusal | None]:
         EventBatch.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        index, where = first["loc"][1], ".".join(str(part) for part in first["loc"][2:])
-        item = events[int(index)]
+        index = int(first["loc"][1])
+        where = ".".join(str(part) for part in first["loc"][2:]) or f"events[{index}]"
+        item = events[index]
         seq = item.get("seq") if isinstance(item, dict) else None
         message = _("Событие: поле «%(field)s» — %(problem)s", field=where, problem=first["msg"])
         valid_seq = isinstance(seq, int) and not isinstance(seq, bool)
-        return events[: int(index)], Refusal(seq if valid_seq else None, "bad_event", message, 422)
+        return events[:index], Refusal(seq if valid_seq else None, "bad_event", message, 422)
     return events, None
 
 
