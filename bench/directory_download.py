@@ -70,7 +70,7 @@ def fill(count: int) -> str:
             phone=f"+7900000000{number}",
             role=role,
             password=secrets.token_urlsafe(16),
-            pin=f"{number}" * 4,
+            pin=f"{number}" * 6,
             site_ids=[site.id],
         )
     now = utcnow()

@@ -18,7 +18,8 @@ that locks the counter row before the statement touches any row, so two writers 
 rows never each hold what the other waits for. SQLite lets one writer at a time anyway.
 
 The triggers are made with the schema (``upgrade``) and by migration 12; ``install`` drops and
-makes them again, so a later migration that changes ``SOURCES`` calls it once more (13 did).
+makes them again, so a later migration that changes ``SOURCES`` calls it once more (13 and 21
+did).
 """
 
 # The SQL here is built from model metadata and constants only, never from input.
@@ -91,13 +92,21 @@ SOURCES: tuple[Source, ...] = (
             "overdraft_limit_kopecks",
             "deleted_at",
             "uuid",
+            "home_site",  # whose stands receive the client's details
         ),
     ),
     Source(ClientPhone, CLIENT, ("client", "phone", "position"), _of(ClientPhone.client)),
     # A ledger entry moves the balance and the ledger position the stand holds it at.
     Source(LedgerEntry, CLIENT, ("client",), _of(LedgerEntry.client)),
     # A session opened or closed: stands learn where the client washes (one post at a time).
-    Source(Session, CLIENT, ("client", "stand", "started_at", "ended_at"), _of(Session.client)),
+    # A session with the client's card or QR code is a visit: the site's stands receive the
+    # client's details (cloud/clients/scope.py).
+    Source(
+        Session,
+        CLIENT,
+        ("client", "stand", "site", "start_method", "started_at", "ended_at"),
+        _of(Session.client),
+    ),
     # A registration attached to a client is one of the uuids stands know it by.
     Source(
         StandEvent,

@@ -131,6 +131,9 @@ class CloudConfig:
     online_topup_max_kopecks: int = 1_500_000  # 15 000 ₽
     online_topup_day_max_kopecks: int = 3_000_000  # 30 000 ₽
     online_topup_presets: str = "50000,100000,200000,500000"
+    # Whether operators, administrators and the owner may log in at every site's stands (their
+    # PIN hashes go to all of them) or, false, only at their own sites' stands, as attendants.
+    manager_pins_at_every_site: bool = True
 
     @property
     def cookies_need_tls(self) -> bool:

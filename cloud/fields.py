@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from flask_babel import gettext as _
@@ -278,7 +278,10 @@ _MOMENT = re.compile(
 
 
 def _moment_text(value: Any) -> Any:
-    if isinstance(value, str) and not _MOMENT.fullmatch(value):
+    # Not a number either: pydantic would read 0 as 1970-01-01 (a date-time is a string).
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _MOMENT.fullmatch(value):
         raise ValueError("RFC 3339 date-time with a time zone")
     return value
 

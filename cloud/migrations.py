@@ -345,6 +345,16 @@ def _add_receipts(database: peewee.Database) -> None:
     database.create_tables([Receipt])
 
 
+def _add_site_details(database: peewee.Database) -> None:
+    """Version 21: a client's details go only to the stands of the client's sites
+    (cloud/standsync/directory.py): a client's home site and sessions are sources of its changes
+    now, and every live client moves, so each stand receives every client again as its site
+    may see them (the details it held of other sites' clients are replaced at its next poll)."""
+    changetriggers.install(database)
+    live = Client.select(Client.id).where(Client.deleted_at.is_null())
+    record_change(CLIENT, [client_id for (client_id,) in live.tuples()])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -363,6 +373,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (16, _add_cabinet),
     (17, _add_online_payments),
     (18, _add_receipts),
+    (21, _add_site_details),
 ]
 BASE_VERSION = 1
 

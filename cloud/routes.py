@@ -43,6 +43,7 @@ from cloud.staff import api as staff_api
 from cloud.staff import loginpages
 from cloud.staff import pages as staff_pages
 from cloud.standsync import api as stands_api
+from cloud.standsync import apidoc as stands_apidoc  # noqa: F401  (adds its route to stands_api.bp)
 from cloud.standsync import healthapi
 
 PAGES = (

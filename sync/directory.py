@@ -44,11 +44,15 @@ A client's ``open_session_stand_id`` (optional, null or absent: none) is the sta
 central service knows a session of the client to be open: another stand refuses the client's
 tap start ("open_elsewhere"), so one client washes at one post at a time whenever the stands
 can know it (offline, the integrity check lists an overlap).
+A client's ``details`` (optional, absent: true) false says the stand's site is not the client's
+(neither registered there nor visited: cloud/clients/scope.py): ``name`` is empty and
+``phones`` too, the rest is there, so the client's card or QR code works as anywhere; the
+stand's screen does not show such a client (``without_details``).
 ``format`` changes only with an incompatible change; unknown keys are ignored.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -123,6 +127,16 @@ class ClientEntry:
     # The stand where the central service knows a session of the client to be open (None:
     # none). Optional: a document of an older central service says nothing.
     open_session_stand_id: int | None = None
+    # False: the client is not of the stand's site (``without_details``): no name, no phones.
+    # Optional: a document of an older central service holds every client's details.
+    details: bool = True
+
+
+def without_details(client: ClientEntry) -> ClientEntry:
+    """What a stand of a site the client is not of receives: what a tap needs (kind, balance,
+    overdraft, blocked, tariff, points, discount, uuids, where a session is open), without the
+    name and phones."""
+    return replace(client, name="", phones=(), details=False)
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,7 @@ def client_dict(client: ClientEntry) -> dict[str, object]:
         "discount_kopecks": client.discount_kopecks,
         "uuids": list(client.uuids),
         "open_session_stand_id": client.open_session_stand_id,
+        "details": client.details,
     }
 
 
@@ -323,6 +338,7 @@ def parse_clients(doc: Fields, tariff_ids: set[int] | None) -> tuple[ClientEntry
                 if item.has("open_session_stand_id")
                 else None
             ),
+            details=item.flag("details") if item.has("details") else True,
         )
         check_unique(item, "id", seen, client.id)
         clients.append(client)

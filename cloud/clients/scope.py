@@ -1,8 +1,16 @@
-"""Which clients a staff member may see: an attendant sees the clients whose home site is one of
-theirs and the clients who had a session at one of their sites; anyone else out of scope is
-"not found", never "forbidden". ``actor`` None is the system itself (no scope)."""
+"""Which clients a staff member may see: an attendant sees the clients of their sites (``of_sites``);
+anyone else out of scope is "not found", never "forbidden". ``actor`` None is the system itself
+(no scope).
+
+A client of a site is one registered there (their home site) or one who has visited it: a
+session at one of its stands that the client started with their own card or QR code at the
+reader (``VISIT_METHODS``). A session an attendant starts on the stand's screen is no visit:
+otherwise starting one (for any client a stand knows) would widen what that attendant sees here,
+and what the site's stands receive of the client (cloud/standsync/directory.py, the same rule)."""
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 import peewee as pw
 from flask_babel import gettext as _
@@ -24,11 +32,33 @@ def scope_of(actor: User | None) -> set[int] | None:
     return None if actor is None else site_scope(actor)
 
 
-def of_sites(site_ids: set[int]) -> pw.Expression:
-    """Clients of these sites: their home site is one of them, or they had a session there."""
-    ids = sorted(site_ids)
-    visited = Session.select(Session.client).where(Session.site.in_(ids))
-    return Client.home_site.in_(ids) | Client.id.in_(visited)
+# How a session starts when the client is there with their own credential (sync.events).
+VISIT_METHODS = ("card", "qr")
+
+
+def visits(site_ids: Collection[int]) -> pw.ModelSelect:
+    """The clients' ids of the sessions that count as visits to these sites (see the module)."""
+    return Session.select(Session.client).where(
+        Session.site.in_(sorted(site_ids)) & Session.start_method.in_(VISIT_METHODS)
+    )
+
+
+def of_sites(site_ids: Collection[int]) -> pw.Expression:
+    """Clients of these sites: their home site is one of them, or they visited one (a session
+    there started with their card or QR code, see the module)."""
+    return Client.home_site.in_(sorted(site_ids)) | Client.id.in_(visits(site_ids))
+
+
+def of_site_among(site_id: int, ids: pw.SelectBase | Collection[int] | None) -> set[int]:
+    """Which of the clients ``ids`` (a query or ids; None: all) are of the site: the same rule
+    as ``of_sites``, read client by client (a directory page's few among many sessions)."""
+    home = Client.select(Client.id).where(Client.home_site == site_id)
+    visited = visits([site_id]).distinct()
+    if ids is not None:
+        chosen = ids if isinstance(ids, pw.SelectBase) else sorted(ids)
+        home = home.where(Client.id.in_(chosen))
+        visited = visited.where(Session.client.in_(chosen))
+    return {i for (i,) in home.tuples()} | {i for (i,) in visited.tuples()}
 
 
 def visible(query: pw.ModelSelect, actor: User | None) -> pw.ModelSelect:

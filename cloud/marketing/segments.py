@@ -2,8 +2,9 @@
 
 A filter condition left empty does not filter. Deleted clients are never members.
 
-- ``site_id``: the client's home site is this one, or they had a session there (the same
-  meaning as the clients list's site filter, ``clientbook.of_sites``).
+- ``site_id``: the client's home site is this one, or they visited it: a session there started
+  with their card or QR code (the same meaning as the clients list's site filter,
+  ``cloud.clients.scope.of_sites``).
 - ``last_visit_from`` / ``last_visit_before``: the client's latest session started on or after
   that day / before that day (a client who never came has no last visit and matches neither).
 - ``period_from`` / ``period_to``: the days (inclusive) over which visits and spending are

@@ -15,6 +15,10 @@ authenticates with its own token (cloud/standsync/standauth.py), and CSRF does n
   "cursor", "last_sync_at", "reader", "camera", "alarm"}`` → ``{"server_time"}``
   (cloud/standsync/heartbeat.py).
 
+- ``GET /sync/v1/openapi.json``: the OpenAPI document of all of it (cloud/standsync/apidoc.py),
+  generated from the models each request is checked with (cloud/standsync/wire.py). A parameter
+  or an envelope field it does not allow is refused (400; an event: 422 with ``refused``).
+
 Every request but enrolment carries ``Authorization: Bearer <stand token>`` and
 ``X-Stand-Clock: <ISO 8601 UTC>``; ``X-Stand-Boot`` (boot uuid) and ``X-Stand-Mono-Ms`` (its
 monotonic clock) let times stamped before the clock was set be corrected. Errors answer
@@ -23,10 +27,12 @@ monotonic clock) let times stamped before the clock was set be corrected. Errors
 from __future__ import annotations
 
 import gzip
-from typing import Any
+import re
+from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from cloud.clock import app_now
@@ -36,13 +42,19 @@ from cloud.models import Stand
 from cloud.standsync.feed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, directory_page
 from cloud.standsync.heartbeat import parse_heartbeat, record_heartbeat
 from cloud.standsync.ingest import MAX_BATCH, Limits, StandClock, apply_batch, last_seq
+from cloud.standsync.ingest.outcomes import Refusal
 from cloud.standsync.standauth import Unauthorized, enrol, record_contact, stand_for_token
+from cloud.standsync.wire import EnrolBody, EventBatch
 from sync.document import format_utc, parse_utc
 from sync.errors import RuleError
 from sync.events import UUID
 
 bp = Blueprint("syncapi", __name__, url_prefix="/sync/v1")
+M = TypeVar("M", bound=BaseModel)
 GZIP_FROM_BYTES = 1024
+MONO_MS_PATTERN = "[0-9]{1,15}"
+_MONO_MS = re.compile(MONO_MS_PATTERN)
+_DIGITS = re.compile("[0-9]{1,19}")  # ASCII digits: str.isdigit() takes "²", int() does not
 
 
 @bp.errorhandler(DomainError)
@@ -61,7 +73,9 @@ def _http_error(error: HTTPException) -> Any:
     messages = {413: _("Слишком большой запрос"), 405: _("Метод не поддерживается")}
     message = messages.get(status, _("Некорректный запрос"))
     code = (error.name or "error").lower().replace(" ", "_")
-    return jsonify(error={"code": code, "message": message}), status
+    # What the exception says besides its body (a 405's Allow: the methods there are).
+    headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+    return jsonify(error={"code": code, "message": message}), status, headers
 
 
 def _json_object() -> dict[str, Any]:
@@ -93,7 +107,7 @@ def _authenticated(record: bool = True) -> tuple[Stand, StandClock]:
     mono_text = request.headers.get("X-Stand-Mono-Ms")
     mono_ms = None
     if mono_text is not None:
-        if not mono_text.isdigit() or len(mono_text) > 15:
+        if not _MONO_MS.fullmatch(mono_text):
             raise ValidationFailed(_("X-Stand-Mono-Ms: нужно целое число"), "bad_mono")
         mono_ms = int(mono_text)
     now = app_now()
@@ -113,12 +127,25 @@ def _authenticated(record: bool = True) -> tuple[Stand, StandClock]:
     return stand, clock
 
 
+def _body(model: type[M], data: object, code: str) -> M:
+    """``data`` checked by ``model`` (cloud/standsync/wire.py); a 400 naming the first bad
+    field otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ValidationFailed(
+            _("Поле «%(field)s»: %(problem)s", field=where, problem=first["msg"]), code
+        ) from None
+
+
 @bp.route("/enrol", methods=["POST"])
 def enrol_stand() -> Any:
-    code = _json_object().get("code")
-    if not isinstance(code, str) or len(code) > 100:
+    data = _json_object()
+    if not isinstance(data.get("code"), str) or not data["code"]:
         raise ValidationFailed(_("Укажите код подключения"), "code_required")
-    stand, token = enrol(code, app_now())
+    stand, token = enrol(_body(EnrolBody, data, "code_required").code, app_now())
     return jsonify(stand_id=stand.id, site_id=stand.site_id, token=token)
 
 
@@ -136,22 +163,42 @@ def status() -> Any:
 @bp.route("/events", methods=["POST"])
 def events() -> Any:
     stand, clock = _authenticated(record=False)
-    events = _json_object().get("events")
+    events, bad = _batch(_json_object())
+    config = current_app.config["AQ"]
+    rules = PointsRules.from_config(config)
+    limits = Limits.from_config(config)
+    result = apply_batch(stand, events, clock, rules, config.timezone, limits)
+    refused = result.refused or bad
+    answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(app_now())}
+    if refused is None:
+        return jsonify(answer)
+    answer["refused"] = refused.to_dict()
+    return jsonify(answer), refused.status
+
+
+def _batch(data: dict[str, Any]) -> tuple[list[Any], Refusal | None]:
+    """The batch's events checked by ``wire.EventBatch``: all of them, or those before the first
+    whose envelope it refuses, with that event's refusal (422, like one the shared contract
+    refuses: the events before it are applied). A body that is no batch is a 400."""
+    events = data.get("events")
     if not isinstance(events, list):
         raise ValidationFailed(_("Нужен список events"), "bad_batch")
     if len(events) > MAX_BATCH:
         raise ValidationFailed(
             _("Не больше %(n)s событий в пакете", n=MAX_BATCH), "batch_too_large"
         )
-    config = current_app.config["AQ"]
-    rules = PointsRules.from_config(config)
-    limits = Limits.from_config(config)
-    result = apply_batch(stand, events, clock, rules, config.timezone, limits)
-    answer: dict[str, Any] = {"acked_seq": result.acked_seq, "server_time": format_utc(app_now())}
-    if result.refused is None:
-        return jsonify(answer)
-    answer["refused"] = result.refused.to_dict()
-    return jsonify(answer), result.refused.status
+    try:
+        EventBatch.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        index = int(first["loc"][1])
+        where = ".".join(str(part) for part in first["loc"][2:]) or f"events[{index}]"
+        item = events[index]
+        seq = item.get("seq") if isinstance(item, dict) else None
+        message = _("Событие: поле «%(field)s» — %(problem)s", field=where, problem=first["msg"])
+        valid_seq = isinstance(seq, int) and not isinstance(seq, bool)
+        return events[:index], Refusal(seq if valid_seq else None, "bad_event", message, 422)
+    return events, None
 
 
 @bp.route("/heartbeat", methods=["POST"])
@@ -165,7 +212,7 @@ def _query_int(name: str, default: int, low: int, high: int) -> int:
     text = request.args.get(name)
     if text is None:
         return default
-    if not text.isdigit() or len(text) > 19 or not low <= int(text) <= high:
+    if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
         # e.g. "limit (1–5000): нужно целое число"
         raise ValidationFailed(
             _("%(name)s: нужно целое число", name=f"{name} ({low}–{high})"), f"bad_{name}"
@@ -176,6 +223,11 @@ def _query_int(name: str, default: int, low: int, high: int) -> int:
 @bp.route("/directory", methods=["GET"])
 def directory() -> Any:
     stand, clock = _authenticated()
+    unknown = sorted(set(request.args) - {"cursor", "limit"})
+    if unknown:
+        raise ValidationFailed(
+            _("Неизвестный параметр: %(name)s", name=unknown[0][:40]), "unknown_parameter"
+        )
     cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
     limit = _query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     body = directory_page(stand, cursor, limit, current_app.config["AQ"], clock.now)

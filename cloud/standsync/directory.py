@@ -5,8 +5,16 @@ Until the sync agent fetches it, an operator exports it to a file
 (``aquastand-cloud export-directory``) and loads it at the stand. It holds every client who
 is not deleted (a member washes at any site) with their own overdraft limit and the stand where
 a session of theirs is open (one open session per client across posts), their linked cards,
-plates and QR token ids, the ids of revoked QR tokens, all tariffs with every version, and the staff who may log in at the
-site's stands: its attendants and every active operator, administrator and owner with a PIN.
+plates and QR token ids, the ids of revoked QR tokens, all tariffs with every version, and the
+staff who may log in at the site's stands: its attendants and operators, administrators and the
+owner with a PIN (of every site, or of their own sites only: ``manager_pins_at_every_site``).
+
+Personal details (name, phones) go only to the stands of a site the client is of: registered
+there or visited it (``cloud.clients.scope``, the rule the attendant's central view
+follows). Every other client comes ``without_details`` (sync/directory.py): what a tap needs.
+A client's first visit moves their entry (a session is a source of the client's changes,
+cloud/changetriggers.py), so the site's stands receive the details at their next poll.
+E-mail and notes never go to a stand.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.clients.qrkeys import public_key
+from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.errors import NotFound
@@ -46,6 +55,7 @@ from sync.directory import (
     StaffEntry,
     TariffEntry,
     TariffVersionEntry,
+    without_details,
 )
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -217,6 +227,15 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
     )
 
 
+def for_site(
+    site_id: int, entries: tuple[ClientEntry, ...], ids: Ids | None = None
+) -> tuple[ClientEntry, ...]:
+    """The entries (of ``ids``, or of every client) as the site's stands receive them:
+    details only of the site's clients."""
+    known = of_site_among(site_id, ids) if entries else set()
+    return tuple(e if e.id in known else without_details(e) for e in entries)
+
+
 def credential_entries(
     keys: Collection[tuple[str, str]] | None = None,
 ) -> tuple[CredentialEntry, ...]:
@@ -268,16 +287,18 @@ def _credentials() -> tuple[tuple[CredentialEntry, ...], tuple[str, ...]]:
     return credentials, revoked
 
 
-def staff_entries(site_id: int, ids: Collection[int] | None = None) -> tuple[StaffEntry, ...]:
-    """Who may log in at the site's stands: its attendants and every active operator,
-    administrator and owner, if they have a PIN (all of them, or those of ``ids``)."""
+def staff_entries(
+    site_id: int, ids: Collection[int] | None = None, managers_everywhere: bool = True
+) -> tuple[StaffEntry, ...]:
+    """Who may log in at the site's stands, if active and with a PIN (all of them, or those
+    of ``ids``): the site's own staff, and operators, administrators and the owner of any
+    site unless ``managers_everywhere`` is false (``CloudConfig.manager_pins_at_every_site``).
+    Their PIN hashes go to no other stand."""
     at_site = UserSite.select(UserSite.user).where(UserSite.site == site_id)
-    where = (
-        User.active
-        & User.deleted_at.is_null()
-        & (User.pin_hash != "")
-        & ((User.role != "attendant") | User.id.in_(at_site))
-    )
+    allowed = User.id.in_(at_site)
+    if managers_everywhere:
+        allowed |= User.role != "attendant"
+    where = User.active & User.deleted_at.is_null() & (User.pin_hash != "") & allowed
     if ids is not None:
         where &= _among(User.id, ids)
     rows = User.select(User.id, User.full_name, User.role, User.pin_hash).where(where)
@@ -306,10 +327,10 @@ def build_directory(
             qr_public_key_pem=key,
             default_tariff_id=default_tariff_id or default_tariff_of(tariffs, now),
             tariffs=tariffs,
-            clients=client_entries(),
+            clients=for_site(site.id, client_entries()),
             credentials=credentials,
             revoked_qr_token_ids=revoked,
-            staff=staff_entries(site.id),
+            staff=staff_entries(site.id, managers_everywhere=config.manager_pins_at_every_site),
             points_value_kopecks=config.points_value_kopecks,
         )
     return directory.to_dict()

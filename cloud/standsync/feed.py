@@ -25,6 +25,10 @@ many clients as there were sessions in the chain since the stand's last poll. Ea
 and serialises a client once per change (``ClientEntryCache``) and splices the texts into the
 pages; the window of a page is read by position, not by lists of ids.
 
+Details: a client's name and phones go only to the stands of a site the client is of (registered
+there or visited it, ``cloud.clients.scope``); the others' entries come ``without_details``. The
+cache keeps both texts of an entry; which one a page carries is read with the page.
+
 References: a credential's client and a client's default tariff are added to the page when
 their entries come after the cursor (the stand would not have their current values yet);
 otherwise the stand has them already. Credentials are keyed at the stand by kind and value: an
@@ -43,6 +47,7 @@ from flask import current_app
 
 from cloud import changes
 from cloud.clients.qrkeys import public_key
+from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, is_postgresql
 from cloud.models import Credential, Stand
@@ -55,7 +60,13 @@ from cloud.standsync.directory import (
     tariff_entries,
 )
 from cloud.standsync.ingest import last_seq
-from sync.directory import ClientEntry, CredentialEntry, TariffEntry, client_dict
+from sync.directory import (
+    ClientEntry,
+    CredentialEntry,
+    TariffEntry,
+    client_dict,
+    without_details,
+)
 from sync.directorypage import CredentialKey, DirectoryPage, StandCommand, Tombstones
 
 DEFAULT_LIMIT = 1000
@@ -65,12 +76,17 @@ MAX_CURSOR = (1 << 63) - 1
 
 
 CACHED_CLIENTS = 20_000
-Serialised = tuple[ClientEntry, bytes]  # an entry and its JSON, UTF-8
+# An entry, its JSON (UTF-8) and the JSON of the entry without details (the client's as the
+# stands of other sites receive it).
+Serialised = tuple[ClientEntry, bytes, bytes]
+
+
+def _json(entry: ClientEntry) -> bytes:
+    return json.dumps(client_dict(entry), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _serialise(entry: ClientEntry) -> Serialised:
-    text = json.dumps(client_dict(entry), ensure_ascii=False, separators=(",", ":"))
-    return entry, text.encode()
+    return entry, _json(entry), _json(without_details(entry))
 
 
 class ClientEntryCache:
@@ -186,20 +202,25 @@ def _read_page(
     in_window = [e for e in entries if e.entity == changes.CLIENT]
     client_ids = set(wanted[changes.CLIENT])
     referenced = _newer(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
-    clients = _client_cache().entries(in_window, changes.ids_between(changes.CLIENT, start, last))
+    window_ids = changes.ids_between(changes.CLIENT, start, last)
+    clients = _client_cache().entries(in_window, window_ids)
     clients += [_serialise(entry) for entry in client_entries(referenced)] if referenced else []
     clients.sort(key=lambda item: item[0].id)
     client_ids |= referenced
+    # Details only of the site's own clients (cloud/standsync/directory.py).
+    of_site = of_site_among(stand.site_id, window_ids) if in_window else set()
+    of_site |= of_site_among(stand.site_id, referenced) if referenced else set()
     all_tariffs = tariff_entries()
     default_id = default_tariff_of(all_tariffs, now)
     tariff_ids = set(wanted[changes.TARIFF])
-    used = {c.default_tariff_id for c, _json in clients if c.default_tariff_id is not None}
+    used = {c.default_tariff_id for c, *_json in clients if c.default_tariff_id is not None}
     if default_id is not None:
         used.add(default_id)
     tariff_ids |= _newer(changes.TARIFF, used - tariff_ids, start)
     tariffs: list[TariffEntry] = [t for t in all_tariffs if t.id in tariff_ids]
     staff_ids = set(wanted[changes.STAFF])
-    staff = staff_entries(stand.site_id, staff_ids) if staff_ids else ()
+    everywhere = config.manager_pins_at_every_site
+    staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
 
     commands = tuple(
         StandCommand(
@@ -211,8 +232,9 @@ def _read_page(
         )
         for c in pending_commands(stand)
     )
-    live_clients = {c.id for c, _json in clients}
-    return [json_bytes for _c, json_bytes in clients], DirectoryPage(
+    live_clients = {c.id for c, *_json in clients}
+    texts = [full if c.id in of_site else bare for c, full, bare in clients]
+    return texts, DirectoryPage(
         cursor=WALK_MARK + last if reset and more else last,
         more=more,
         reset=reset,

@@ -23,18 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask_babel import gettext as _
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cloud.db import db_proxy
 from cloud.errors import ValidationFailed
+from cloud.fields import Moment, line, whole
 from cloud.models import Site, Stand, StandHeartbeat, StandHeartbeatLog, User
 from cloud.permissions import site_scope
 
@@ -49,21 +42,26 @@ _DEVICE_KEYS = 20
 _DEVICE_TEXT = 200
 
 
+_Version = line(50, required=False)
+_Alarm = line(500, required=False)
+_Counter = whole(0, _BIG - 1)
+
+
 class HeartbeatBody(BaseModel):
     """What a stand reports; keys this service does not know are ignored (a newer stand may
     send more), a known key of the wrong type is refused."""
 
     model_config = ConfigDict(extra="ignore")
 
-    version: StrictStr = Field(max_length=50)
-    uptime_s: StrictInt = Field(ge=0, lt=_BIG)
-    outbox: StrictInt = Field(ge=0, lt=_BIG)
-    oldest_unacked_at: AwareDatetime | None = None
-    cursor: StrictInt = Field(ge=0, lt=_BIG)
-    last_sync_at: AwareDatetime | None = None
+    version: _Version
+    uptime_s: _Counter
+    outbox: _Counter
+    oldest_unacked_at: Moment | None = None
+    cursor: _Counter
+    last_sync_at: Moment | None = None
     reader: dict[str, Any] = Field(default_factory=dict)
     camera: dict[str, Any] = Field(default_factory=dict)
-    alarm: StrictStr = Field(default="", max_length=500)
+    alarm: _Alarm = ""
 
 
 def parse_heartbeat(data: object) -> HeartbeatBody:

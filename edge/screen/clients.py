@@ -55,8 +55,10 @@ def search() -> ResponseReturnValue:
 
 
 def _client_or_404(client_id: int) -> AnyClient:
+    """The client, if the stand has their details: a client of another site (who has not
+    visited this one) is for taps only, never opened, topped up or commented here."""
     client = stand_parts().store.client(client_id)
-    if client is None:
+    if client is None or not client.details:
         abort(404)
     return client
 

@@ -104,6 +104,8 @@ def error_text(error: RuleError) -> str:
 def display_name(client: AnyClient | None, plate: str | None) -> str:
     if client is not None and client.name:
         return str(client.name)
+    if client is not None and not client.details and client.kind == "member":
+        return gettext("Клиент другой площадки") + (f" {plate}" if plate else "")
     return gettext("Гость") + (f" {plate}" if plate else "")
 
 

@@ -78,7 +78,7 @@ def end_from_dashboard(session_uuid: str) -> ResponseReturnValue:
     card = next((c for c in cards_of_open_sessions() if c["id"] == session_uuid), None)
     if request.method == "GET" or card is None:
         if card is None:
-            return redirect(url_for("screen.client", client_id=found.client_id))
+            return redirect(_client_page(found.client_id))
         return render_template("end.html", card=card)
     comment = request.form.get("comment", "")
     try:
@@ -86,7 +86,15 @@ def end_from_dashboard(session_uuid: str) -> ResponseReturnValue:
     except RuleError as error:
         return render_template("end.html", card=card, error=error_text(error)), 400
     _flash_ended(ended)
-    return redirect(url_for("screen.client", client_id=ended.client_id))
+    return redirect(_client_page(ended.client_id))
+
+
+def _client_page(client_id: int) -> str:
+    """The client's page, or the dashboard for a client of another site (not shown here)."""
+    client = stand_parts().store.client(client_id)
+    if client is None or not client.details:
+        return url_for("screen.dashboard")
+    return url_for("screen.client", client_id=client_id)
 
 
 def _flash_ended(session_row: LocalSession) -> None:

@@ -28,10 +28,13 @@ def new_guest() -> ResponseReturnValue:
             request.form.get("plate", ""), tariff_id, g.staff.id
         )
     except RuleError as error:
-        owner = None
+        owner = stranger = None
         if error.code == "credential_taken":
             taken = parts.store.credential("plate", normalise_plate(request.form["plate"]))
-            owner = None if taken is None else taken.client_id
+            if taken is not None and taken.client.details:
+                owner = taken.client_id
+            elif taken is not None:  # another site's client: the plate in full is their "tap"
+                stranger = taken.value
         page = render_template(
             "guest.html",
             tariffs=tariffs,
@@ -39,10 +42,39 @@ def new_guest() -> ResponseReturnValue:
             form=request.form,
             error=error_text(error),
             owner=owner,
+            stranger=stranger,
         )
         return page, 400
     plate = parts.store.credentials_of(int(guest.id), "plate")[0]
     flash(gettext("Гость %(plate)s зарегистрирован, сеанс начат", plate=plate), "success")
+    return redirect(url_for("screen.dashboard"))
+
+
+@bp.post("/guests/start")
+@staff_required
+def start_by_plate() -> ResponseReturnValue:
+    """A session for the holder of a plate typed in full, a client of another site whose
+    details this stand does not have: the car at the post is what a tap would be. The client
+    is not opened; the session shows on the dashboard."""
+    parts = stand_parts()
+    try:
+        plate = normalise_plate(request.form.get("plate", ""))
+        taken = parts.store.credential("plate", plate)
+        if taken is None:
+            raise RuleError("Клиент не найден", "unknown")
+        tariff_id = tariff_choice(request.form.get("tariff_id", ""))
+        parts.engine.start_session(taken.client_id, tariff_id, g.staff.id, plate)
+    except RuleError as error:
+        tariffs = parts.store.active_tariffs(parts.engine.clock.now())
+        page = render_template(
+            "guest.html",
+            tariffs=tariffs,
+            default_tariff=parts.store.default_tariff_id(),
+            form=request.form,
+            error=error_text(error),
+        )
+        return page, 400
+    flash(gettext("Сеанс начат"), "success")
     return redirect(url_for("screen.dashboard"))
 
 

@@ -62,6 +62,9 @@ class DirClient(BaseModel):
     discount_percent = pw.IntegerField(default=0)  # sync.pricing.Discount
     discount_kopecks = pw.IntegerField(default=0)
     open_session_stand_id = pw.IntegerField(null=True)  # a session open at that stand
+    # False: a client of another site (sync.directory.without_details): no name, no phones;
+    # taps work, the screen does not show the client.
+    details = pw.BooleanField(default=True)
 
 
 class DirCredential(BaseModel):
@@ -216,6 +219,7 @@ class LocalClient(BaseModel):
     points_spending = pw.CharField(default="off")
     discount_percent = pw.IntegerField(default=0)
     discount_kopecks = pw.IntegerField(default=0)
+    details = pw.BooleanField(default=True)  # registered here: a client of this site
 
 
 class LocalCredential(BaseModel):

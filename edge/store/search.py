@@ -22,7 +22,8 @@ class ClientSearch(StoreBase):
         limit: int = 50,
     ) -> list[AnyClient]:
         """Clients whose plate contains ``plate`` (normalised), who have the phone ``phone``
-        (normalised) or whose name contains ``name`` (any case, Cyrillic too)."""
+        (normalised) or whose name contains ``name`` (any case, Cyrillic too); only clients
+        whose details the stand has (those of other sites are for taps only)."""
         t = self.tables
         found: dict[int, AnyClient] = {}
         if plate:
@@ -32,13 +33,15 @@ class ClientSearch(StoreBase):
                 )
                 for row in rows.limit(limit):
                     client = self.client(row.client_id)
-                    if client is not None:
+                    if client is not None and client.details:
                         found.setdefault(int(client.id), client)
         if phone:
             needle = json.dumps(phone)
             for model in (t.DirClient, t.LocalClient):
                 # instr, not LIKE: the value must not go through the JSON field's converter.
-                query = model.select().where(pw.fn.instr(model.phones, needle) > 0)
+                query = model.select().where(
+                    (pw.fn.instr(model.phones, needle) > 0) & model.details
+                )
                 for client in query.limit(limit):
                     found.setdefault(int(client.id), client)
         if name:
@@ -48,6 +51,6 @@ class ClientSearch(StoreBase):
                 for row in model.select(model.id, model.name).where(model.name != "").tuples():
                     if wanted in str(row[1]).casefold():
                         client = self.client(int(row[0]))
-                        if client is not None:
+                        if client is not None and client.details:
                             found.setdefault(int(client.id), client)
         return sorted(found.values(), key=lambda c: (str(c.name).casefold(), int(c.id)))[:limit]

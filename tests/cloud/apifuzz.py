@@ -2,10 +2,13 @@
 of 127.0.0.1, ``demo-data`` and an owner's ``api-token``, as an operator would set it up; then the
 Schemathesis command line over ``/api/v1/openapi.json`` with every check, configured by the
 repository's ``schemathesis.toml``. Used by tests/cloud/test_schemathesis.py (a short run) and
-bench/schemathesis_api.py (a long one)."""
+bench/schemathesis_api.py (a long one). The stands' API (``/sync/v1/openapi.json``) the same
+way, as a stand provisioned with ``provision-stand`` and enrolled (``enrolled_stand``;
+tests/cloud/test_sync_schemathesis.py, ``bench/schemathesis_api.py --sync``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +32,31 @@ SCHEMATHESIS = [sys.executable, "-c", "from schemathesis.cli import schemathesis
 class Service:
     base_url: str
     token: str
+    data_dir: Path
+
+
+STAND_SITE = "Аквастенд на Ленина"  # cloud/demodata.py's first site
+
+
+def enrolled_stand(service: Service, name: str = "Пост фаззинга") -> str:
+    """The token of a stand of the demo's first site, provisioned and enrolled."""
+    env = {**os.environ, "AQUASTAND_DATA_DIR": str(service.data_dir)}
+    env.pop("AQUASTAND_DATABASE_URL", None)
+    provisioned = subprocess.run(
+        [*CLI, "provision-stand", "--site", STAND_SITE, "--name", name],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    code = provisioned.stdout.strip().splitlines()[-1]
+    request = urllib.request.Request(  # noqa: S310 (http on 127.0.0.1)
+        service.base_url + "sync/v1/enrol",
+        data=json.dumps({"code": code}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (127.0.0.1)
+        return str(json.load(answer)["token"])
 
 
 def _free_port() -> int:
@@ -89,7 +118,7 @@ def demo_service(data_dir: Path) -> Iterator[Service]:
             capture_output=True,
             text=True,
         )
-        yield Service(base_url, issued.stdout.strip().splitlines()[-1])
+        yield Service(base_url, issued.stdout.strip().splitlines()[-1], data_dir)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -97,21 +126,33 @@ def demo_service(data_dir: Path) -> Iterator[Service]:
 
 
 def run_schemathesis(
-    service: Service, *options: str, timeout_s: float = 3600
+    service: Service, *options: str, timeout_s: float = 3600, stand_token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``schemathesis run`` over the service's document with every check; its exit code is 0
-    only when nothing failed. Examples found are not kept between runs (no database)."""
+    only when nothing failed. Examples found are not kept between runs (no database). With
+    ``stand_token``: the stands' API, as that stand (its clock: the time of the run's start)."""
+    if stand_token is None:
+        target = [service.base_url + "api/v1/openapi.json"]
+        auth = ["--header", f"Authorization: Bearer {service.token}"]
+    else:
+        target = [service.base_url + "sync/v1/openapi.json", "--url", service.base_url + "sync/v1"]
+        clock = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        auth = [
+            "--header",
+            f"Authorization: Bearer {stand_token}",
+            "--header",
+            f"X-Stand-Clock: {clock}",
+        ]
     return subprocess.run(
         [
             *SCHEMATHESIS,
             "--config-file",
             str(ROOT / "schemathesis.toml"),
             "run",
-            service.base_url + "api/v1/openapi.json",
+            *target,
             "--checks",
             "all",
-            "--header",
-            f"Authorization: Bearer {service.token}",
+            *auth,
             "--suppress-health-check",
             "all",
             "--generation-database",

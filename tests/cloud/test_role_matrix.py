@@ -57,6 +57,7 @@ PUBLIC_ENDPOINTS = {
     "cabinet.service_worker",
     "clientapi.login_code",
     "clientapi.login",
+    "syncapi.openapi_document",  # the stands' API document, public like the staff API's
 }
 
 # Rules past the matrix, for the walk's target (another staff member): an administrator has

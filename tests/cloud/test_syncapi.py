@@ -92,7 +92,8 @@ def _stand_routes(app: Flask) -> list[tuple[str, str]]:
     return [
         (rule.rule, method)
         for rule in app.url_map.iter_rules()
-        if rule.endpoint.startswith("syncapi.") and rule.endpoint != "syncapi.enrol_stand"
+        if rule.endpoint.startswith("syncapi.")
+        and rule.endpoint not in ("syncapi.enrol_stand", "syncapi.openapi_document")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
     ]
 

@@ -25,6 +25,8 @@ class Limits:
     topup_kopecks: int = CloudConfig.topup_ceiling_kopecks
     stand_day_kopecks: int = CloudConfig.topup_stand_day_ceiling_kopecks
     max_age_days: int = CloudConfig.event_max_age_days
+    # Operators and above are staff of every site's stands (``staff_entries``).
+    managers_everywhere: bool = CloudConfig.manager_pins_at_every_site
 
     @classmethod
     def from_config(cls, config: CloudConfig) -> Limits:
@@ -32,6 +34,7 @@ class Limits:
             config.topup_ceiling_kopecks,
             config.topup_stand_day_ceiling_kopecks,
             config.event_max_age_days,
+            config.manager_pins_at_every_site,
         )
 
 

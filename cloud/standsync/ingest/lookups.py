@@ -31,17 +31,19 @@ class ClientRef(Protocol):
     def client_uuid(self) -> str | None: ...
 
 
-def site_staff(site_id: int, actors: Iterable[str]) -> set[int]:
+def site_staff(site_id: int, actors: Iterable[str], managers_everywhere: bool = True) -> set[int]:
     """The staff ids among ``actors`` accepted for events of the site's stands: those who may
-    log in at them (``directory.staff_entries``: active, not deleted, with a PIN, and an
-    attendant of this site or an operator or above)."""
+    log in at them (``directory.staff_entries``: active, not deleted, with a PIN, and staff of
+    this site or, if ``managers_everywhere``, an operator or above)."""
     ids = {int(a) for a in actors if a.isdigit() and int(a) <= _MAX_ID}
-    return {entry.id for entry in staff_entries(site_id, ids)} if ids else set()
+    return (
+        {entry.id for entry in staff_entries(site_id, ids, managers_everywhere)} if ids else set()
+    )
 
 
-def staff(site_id: int, actor: str) -> User | None:
+def staff(site_id: int, actor: str, managers_everywhere: bool = True) -> User | None:
     """The staff member an event's ``actor`` names, if accepted at the site (``site_staff``)."""
-    accepted = site_staff(site_id, [actor])
+    accepted = site_staff(site_id, [actor], managers_everywhere)
     return User.get_by_id(int(actor)) if accepted else None
 
 

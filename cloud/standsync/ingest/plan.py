@@ -75,7 +75,9 @@ class Plan:
         """What the run's events refer to, a query (or none) per table."""
         stand = self.stand
         data = [event.data for event in events]
-        self.staff_ids = site_staff(stand.site_id, {e.actor for e in events})
+        self.staff_ids = site_staff(
+            stand.site_id, {e.actor for e in events}, self.limits.managers_everywhere
+        )
         refs = [d for d in data if isinstance(d, SessionStarted | TopupRecorded)]
         self.client_ids = existing_ids(
             Client, {r.client_id for r in refs if r.client_id is not None and r.client_id < 2**31}

@@ -259,7 +259,12 @@ def _apply_one(
     """Apply an event of a rare kind on its own (the caller's savepoint undoes a refused one)."""
     row = StandEvent.create(**event_row(stand, event, raw, clock, limits))
     applying = Applying(
-        stand, event, row, row.occurred_at, staff(stand.site_id, event.actor), rules
+        stand,
+        event,
+        row,
+        row.occurred_at,
+        staff(stand.site_id, event.actor, limits.managers_everywhere),
+        rules,
     )
     note = unknown_actor(event.actor)
     if note is not None and applying.staff is None:
