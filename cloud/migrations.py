@@ -37,6 +37,7 @@ from cloud.models import (
     SchemaVersion,
     Segment,
     Session,
+    Shift,
     Stand,
     StandCommand,
     StandEvent,
@@ -324,6 +325,11 @@ def _add_account_safety(database: peewee.Database) -> None:
     ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
 
 
+def _add_shifts(database: peewee.Database) -> None:
+    """Version 19: attendants' shifts from the stands' shift events (cloud/shifts/)."""
+    database.create_tables([Shift])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -339,6 +345,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (13, _add_client_funds),
     (14, _add_held_topups),
     (15, _add_account_safety),
+    (19, _add_shifts),
 ]
 BASE_VERSION = 1
 

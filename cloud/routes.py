@@ -29,6 +29,8 @@ from cloud.reports import pages as reports_pages
 from cloud.sessions import api as sessions_api
 from cloud.sessions import dashboardpages as dashboard
 from cloud.sessions import pages as session_pages
+from cloud.shifts import api as shifts_api
+from cloud.shifts import pages as shifts_pages
 from cloud.staff import api as staff_api
 from cloud.staff import loginpages
 from cloud.staff import pages as staff_pages
@@ -48,6 +50,7 @@ PAGES = (
     integrity_pages,
     ledger_pages,
     accountpages,
+    shifts_pages,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
@@ -62,6 +65,7 @@ API_MODULES = (
     sessions_api,
     staff_api,
     healthapi,
+    shifts_api,
 )
 
 

@@ -39,6 +39,7 @@ from cloud.models import (
     Tariff,
     TariffVersion,
 )
+from cloud.shifts.service import stale_shifts
 from sync.errors import RuleError
 from sync.money import format_kopecks
 
@@ -500,6 +501,11 @@ CHECKS: tuple[Check, ...] = (
         "held_topups",
         _l("Пополнения с постов, задержанные для проверки, рассмотрены"),
         _timeless(held_topups),
+    ),
+    Check(
+        "stale_shifts",
+        _l("Нет смен, открытых больше суток"),
+        lambda limit, now: [Violation("stale_shift", *found) for found in stale_shifts(limit, now)],
     ),
 )
 

@@ -1,6 +1,6 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``) and the indexes the reports need
+part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``, ``shifts``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ from cloud.models.review import (
     HELD_STATUSES,
     HeldTopup,
 )
+from cloud.models.shifts import (
+    Shift,
+)
 from cloud.models.standlink import (
     DirectoryChange,
     DirectoryCounter,
@@ -89,6 +92,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     MailingRecipient,
     ClientDriver,
     HeldTopup,
+    Shift,
 ]
 
 __all__ = [
@@ -125,6 +129,7 @@ __all__ = [
     "SchemaVersion",
     "Segment",
     "Session",
+    "Shift",
     "Site",
     "Stand",
     "StandCommand",

@@ -1,0 +1,265 @@
+"""Shifts and their reports, computed from the ledger (rules: ``sync.shifts``).
+
+A shift's top-ups are the ledger's top-ups (kind ``topup``) that a stand event caused at the
+shift's stand, recorded by the shift's attendant (``created_by``), whose event came after the
+shift's opening event and before its closing one (``StandEvent.seq``: the stand's own order,
+which a wrong wall clock cannot reorder). A top-up held over a ceiling counts once released
+(its entry is then in the ledger, under its event). A top-up taken at a stand with no open
+shift of its attendant there is *outside shifts*: the page reports those apart.
+
+An open shift opened more than ``STALE_AFTER`` ago is *stale*: flagged on the page and in
+Diagnostics (an attendant forgot to close it, or the stand has not synced its closing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import peewee as pw
+from flask_babel import gettext as _
+
+from cloud.clock import iso_utc
+from cloud.errors import NotFound, ValidationFailed
+from cloud.fields import query_row_id
+from cloud.models import LedgerEntry, Shift, Site, Stand, StandEvent, User
+from cloud.periods import Period, period_for
+from cloud.permissions import site_scope
+from sync.shifts import ShiftTotals, shift_totals
+
+STALE_AFTER = timedelta(days=1)
+LIMIT = 500  # shifts listed at most (newest first)
+STATUSES = ("open", "closed", "stale")
+
+
+@dataclass(frozen=True)
+class ShiftFilter:
+    """What the Shifts page and API are asked for; None: any."""
+
+    period: Period
+    site_id: int | None = None
+    stand_id: int | None = None
+    user_id: int | None = None
+    status: str | None = None  # STATUSES
+
+
+def filter_from(args: Any, timezone: str, now: datetime) -> ShiftFilter:
+    """The filter a request's query asks for (``from``, ``to``, ``site_id``, ``stand_id``,
+    ``staff_id``, ``status``); ValidationFailed (400) or Unprocessable (422) when bad."""
+    status = args.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed(
+            _("status: одно из %(names)s", names=", ".join(STATUSES)), "bad_parameter"
+        )
+    return ShiftFilter(
+        period=period_for(args.get("from"), args.get("to"), timezone, now),
+        site_id=query_row_id(args.get("site_id"), "site_id"),
+        stand_id=query_row_id(args.get("stand_id"), "stand_id"),
+        user_id=query_row_id(args.get("staff_id"), "staff_id"),
+        status=status,
+    )
+
+
+@dataclass(frozen=True)
+class ShiftReport:
+    """A shift with its names and its report (``sync.shifts.ShiftTotals``)."""
+
+    id: int
+    uuid: str
+    site_id: int
+    site: str
+    stand_id: int
+    stand: str
+    user_id: int | None
+    attendant: str
+    opened_at: datetime
+    closed_at: datetime | None
+    totals: ShiftTotals
+    stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "uuid": self.uuid,
+            "site_id": self.site_id,
+            "site": self.site,
+            "stand_id": self.stand_id,
+            "stand": self.stand,
+            "staff_id": self.user_id,
+            "attendant": self.attendant,
+            "opened_at": iso_utc(self.opened_at),
+            "closed_at": iso_utc(self.closed_at) if self.closed_at else None,
+            "status": "open" if self.closed_at is None else "closed",
+            "stale": self.stale,
+            **self.totals.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Outside:
+    """Top-ups taken at stands outside any shift of their attendant, in the period."""
+
+    topups: int
+    amount_kopecks: int
+
+
+def _in_shift(entry_event: Any) -> Any:
+    """The condition joining a top-up's stand event to a ``Shift`` row: same stand, same
+    attendant, between the shift's two events."""
+    return (
+        (entry_event.stand == Shift.stand)
+        & (LedgerEntry.created_by == Shift.user)
+        & (entry_event.seq > Shift.opened_seq)
+        & (Shift.closed_seq.is_null() | (entry_event.seq < Shift.closed_seq))
+    )
+
+
+Sums = list[tuple[str, int, int]]  # (payment method, kopecks, how many): sync.shifts
+
+
+def _topups_by_shift(shift_ids: list[int]) -> dict[int, Sums]:
+    """Each shift's top-ups summed per payment method, in one query."""
+    if not shift_ids:
+        return {}
+    query = (
+        Shift.select(
+            Shift.id,
+            LedgerEntry.method,
+            pw.fn.SUM(LedgerEntry.amount_kopecks),
+            pw.fn.COUNT(LedgerEntry.id),
+        )
+        .join(StandEvent, on=(StandEvent.stand == Shift.stand))
+        .join(LedgerEntry, on=(LedgerEntry.event == StandEvent.id))
+        .where(Shift.id.in_(shift_ids) & (LedgerEntry.kind == "topup") & _in_shift(StandEvent))
+        .group_by(Shift.id, LedgerEntry.method)
+        .tuples()
+    )
+    found: dict[int, Sums] = {}
+    for shift_id, method, total, count in query:
+        found.setdefault(shift_id, []).append((method or "cash", int(total), int(count)))
+    return found
+
+
+def _filtered(actor: User, f: ShiftFilter, now: datetime) -> pw.ModelSelect:
+    query = (
+        Shift.select(Shift, Stand.name, Site.name, User.full_name)
+        .join(Stand, on=(Shift.stand == Stand.id))
+        .switch(Shift)
+        .join(Site, on=(Shift.site == Site.id))
+        .switch(Shift)
+        .join(User, pw.JOIN.LEFT_OUTER, on=(Shift.user == User.id))
+    )
+    scope = site_scope(actor)
+    if scope is not None:
+        query = query.where(Shift.site.in_(sorted(scope) or [0]))
+    if f.site_id is not None:
+        query = query.where(Shift.site == f.site_id)
+    if f.stand_id is not None:
+        query = query.where(Shift.stand == f.stand_id)
+    if f.user_id is not None:
+        query = query.where(Shift.user == f.user_id)
+    if f.status == "open":
+        query = query.where(Shift.closed_seq.is_null())
+    elif f.status == "closed":
+        query = query.where(Shift.closed_seq.is_null(False))
+    if f.status == "stale":
+        # Stale shifts whenever they were opened: the period would hide the oldest.
+        return query.where(Shift.closed_seq.is_null() & (Shift.opened_at < now - STALE_AFTER))
+    return query.where((Shift.opened_at >= f.period.start) & (Shift.opened_at < f.period.end))
+
+
+def shifts_for(actor: User, f: ShiftFilter, now: datetime) -> list[ShiftReport]:
+    """The shifts ``actor`` may see that match ``f``, newest first, each with its report."""
+    rows = list(
+        _filtered(actor, f, now).order_by(Shift.opened_at.desc(), Shift.id.desc()).limit(LIMIT)
+    )
+    topups = _topups_by_shift([row.id for row in rows])
+    return [_report(row, topups.get(row.id, []), now) for row in rows]
+
+
+def _report(row: Shift, topups: Sums, now: datetime) -> ShiftReport:
+    closed = row.closed_seq is not None
+    user = row.user if row.user_id is not None else None
+    return ShiftReport(
+        id=row.id,
+        uuid=row.uuid,
+        site_id=row.site_id,
+        site=row.site.name,
+        stand_id=row.stand_id,
+        stand=row.stand.name,
+        user_id=row.user_id,
+        attendant=user.full_name if user is not None else _("Неизвестный сотрудник"),
+        opened_at=row.opened_at,
+        closed_at=row.closed_at if closed else None,
+        totals=shift_totals(
+            int(row.opening_kopecks), topups, int(row.counted_kopecks) if closed else None
+        ),
+        stale=not closed and row.opened_at < now - STALE_AFTER,
+    )
+
+
+def shift_report(actor: User, shift_id: int, now: datetime) -> ShiftReport:
+    """One shift ``actor`` may see, with its report; NotFound otherwise."""
+    row = Shift.get_or_none(Shift.id == shift_id)
+    scope = site_scope(actor)
+    if row is None or (scope is not None and row.site_id not in scope):
+        raise NotFound(_("Смена не найдена"))
+    return _report(row, _topups_by_shift([row.id]).get(row.id, []), now)
+
+
+def outside_shifts(actor: User, f: ShiftFilter) -> Outside:
+    """Top-ups of the period taken at stands (site, stand and attendant as filtered) that no
+    shift of their attendant at that stand covers."""
+    covering = Shift.select(Shift.id).where(_in_shift(StandEvent))
+    query = (
+        LedgerEntry.select(
+            pw.fn.COUNT(LedgerEntry.id), pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
+        )
+        .join(StandEvent, on=(LedgerEntry.event == StandEvent.id))
+        .join(Stand, on=(StandEvent.stand == Stand.id))
+        .where(
+            (LedgerEntry.kind == "topup")
+            & (LedgerEntry.created_at >= f.period.start)
+            & (LedgerEntry.created_at < f.period.end)
+            & ~pw.fn.EXISTS(covering)
+        )
+    )
+    scope = site_scope(actor)
+    if scope is not None:
+        query = query.where(Stand.site.in_(sorted(scope) or [0]))
+    if f.site_id is not None:
+        query = query.where(Stand.site == f.site_id)
+    if f.stand_id is not None:
+        query = query.where(StandEvent.stand == f.stand_id)
+    if f.user_id is not None:
+        query = query.where(LedgerEntry.created_by == f.user_id)
+    count, total = query.tuples().get()
+    return Outside(int(count), int(total))
+
+
+def stale_shifts(limit: int, now: datetime) -> list[tuple[str, dict[str, list[int]]]]:
+    """Open shifts opened more than ``STALE_AFTER`` before ``now``, oldest first, as
+    (message, objects) for Diagnostics (cloud/integrity/checks.py)."""
+    query = (
+        Shift.select(Shift.id, Shift.stand, Shift.user, Stand.name, User.full_name)
+        .join(Stand, on=(Shift.stand == Stand.id))
+        .switch(Shift)
+        .join(User, pw.JOIN.LEFT_OUTER, on=(Shift.user == User.id))
+        .where(Shift.closed_seq.is_null() & (Shift.opened_at < now - STALE_AFTER))
+        .order_by(Shift.opened_at, Shift.id)
+        .limit(limit)
+        .tuples()
+    )
+    found = []
+    for shift_id, stand_id, user_id, stand_name, full_name in query:
+        message = _(
+            "Смена №%(id)s (%(who)s) на посту «%(stand)s» открыта больше суток назад",
+            id=shift_id,
+            who=full_name or _("Неизвестный сотрудник"),
+            stand=stand_name,
+        )
+        objects = {"shift": [shift_id], "stand": [stand_id]}
+        if user_id is not None:
+            objects["staff"] = [user_id]
+        found.append((message, objects))
+    return found
