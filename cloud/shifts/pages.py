@@ -86,7 +86,7 @@ def _csv_row(row: ShiftReport) -> list[Any]:
     ]
 
 
-@bp.get(".csv")
+@bp.get("/export.csv")
 @requires(Capability.REPORTS)
 def index_csv() -> Any:
     now = app_now()

@@ -20,7 +20,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.clock import iso_utc
-from cloud.errors import NotFound, ValidationFailed
+from cloud.errors import ValidationFailed
 from cloud.fields import query_row_id
 from cloud.models import LedgerEntry, Shift, Site, Stand, StandEvent, User
 from cloud.periods import Period, period_for
@@ -142,7 +142,12 @@ def _topups_by_shift(shift_ids: list[int]) -> dict[int, Sums]:
 
 def _filtered(actor: User, f: ShiftFilter, now: datetime) -> pw.ModelSelect:
     query = (
-        Shift.select(Shift, Stand.name, Site.name, User.full_name)
+        Shift.select(
+            Shift,
+            Stand.name.alias("stand_name"),
+            Site.name.alias("site_name"),
+            User.full_name.alias("user_name"),
+        )
         .join(Stand, on=(Shift.stand == Stand.id))
         .switch(Shift)
         .join(Site, on=(Shift.site == Site.id))
@@ -170,41 +175,34 @@ def _filtered(actor: User, f: ShiftFilter, now: datetime) -> pw.ModelSelect:
 
 def shifts_for(actor: User, f: ShiftFilter, now: datetime) -> list[ShiftReport]:
     """The shifts ``actor`` may see that match ``f``, newest first, each with its report."""
-    rows = list(
-        _filtered(actor, f, now).order_by(Shift.opened_at.desc(), Shift.id.desc()).limit(LIMIT)
-    )
-    topups = _topups_by_shift([row.id for row in rows])
-    return [_report(row, topups.get(row.id, []), now) for row in rows]
+    query = _filtered(actor, f, now).order_by(Shift.opened_at.desc(), Shift.id.desc())
+    rows = list(query.limit(LIMIT).dicts())
+    topups = _topups_by_shift([row["id"] for row in rows])
+    return [_report(row, topups.get(row["id"], []), now) for row in rows]
 
 
-def _report(row: Shift, topups: Sums, now: datetime) -> ShiftReport:
-    closed = row.closed_seq is not None
-    user = row.user if row.user_id is not None else None
+def _report(row: dict[str, Any], topups: Sums, now: datetime) -> ShiftReport:
+    """``row``: a Shift's columns with ``stand_name``, ``site_name`` and ``user_name``
+    (``_filtered``)."""
+    closed = row["closed_seq"] is not None
     return ShiftReport(
-        id=row.id,
-        uuid=row.uuid,
-        site_id=row.site_id,
-        site=row.site.name,
-        stand_id=row.stand_id,
-        stand=row.stand.name,
-        user_id=row.user_id,
-        attendant=user.full_name if user is not None else _("Неизвестный сотрудник"),
-        opened_at=row.opened_at,
-        closed_at=row.closed_at if closed else None,
+        id=row["id"],
+        uuid=row["uuid"],
+        site_id=row["site"],
+        site=row["site_name"],
+        stand_id=row["stand"],
+        stand=row["stand_name"],
+        user_id=row["user"],
+        attendant=row["user_name"] or _("Неизвестный сотрудник"),
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"] if closed else None,
         totals=shift_totals(
-            int(row.opening_kopecks), topups, int(row.counted_kopecks) if closed else None
+            int(row["opening_kopecks"]),
+            topups,
+            int(row["counted_kopecks"]) if closed else None,
         ),
-        stale=not closed and row.opened_at < now - STALE_AFTER,
+        stale=not closed and row["opened_at"] < now - STALE_AFTER,
     )
-
-
-def shift_report(actor: User, shift_id: int, now: datetime) -> ShiftReport:
-    """One shift ``actor`` may see, with its report; NotFound otherwise."""
-    row = Shift.get_or_none(Shift.id == shift_id)
-    scope = site_scope(actor)
-    if row is None or (scope is not None and row.site_id not in scope):
-        raise NotFound(_("Смена не найдена"))
-    return _report(row, _topups_by_shift([row.id]).get(row.id, []), now)
 
 
 def outside_shifts(actor: User, f: ShiftFilter) -> Outside:
