@@ -171,3 +171,20 @@ def test_the_shift_page_in_english(signed_in: FlaskClient) -> None:
     signed_in.get("/lang/en")
     page = text(signed_in.get("/shift"))
     assert "Open shift" in page and "Cash in the drawer at opening" in page
+
+
+def test_a_stand_database_from_before_shifts_opens_and_gets_the_table(
+    config: EdgeConfig, store: Store, engine: Engine
+) -> None:
+    engine.record_topup(IVAN, 10_000, "cash", ATTENDANT_ID)
+    table = store.tables[LocalShift]._meta.table_name
+    store.database.execute_sql(f'DROP TABLE "{table}"')  # as an older program left it
+    store.close()
+
+    reopened = Store(config.database_path)
+    try:
+        assert reopened.open_shift_of(ATTENDANT_ID) is None
+        assert reopened.outbox_size() == 1  # the rows kept
+        assert reopened.tables[LocalShift].select().count() == 0
+    finally:
+        reopened.close()
