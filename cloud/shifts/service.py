@@ -12,6 +12,7 @@ Diagnostics (an attendant forgot to close it, or the stand has not synced its cl
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from sync.shifts import ShiftTotals, shift_totals
 STALE_AFTER = timedelta(days=1)
 LIMIT = 500  # shifts listed at most (newest first)
 STATUSES = ("open", "closed", "stale")
+_OPEN_END = 2**62  # past any seq (a BIGINT): an open shift's top-ups run on
 
 
 @dataclass(frozen=True)
@@ -110,34 +112,67 @@ def _in_shift(entry_event: Any) -> Any:
         (entry_event.stand == Shift.stand)
         & (LedgerEntry.created_by == Shift.user)
         & (entry_event.seq > Shift.opened_seq)
-        & (Shift.closed_seq.is_null() | (entry_event.seq < Shift.closed_seq))
+        # COALESCE, not "closed_seq IS NULL OR ...": a range the (stand, seq) index can serve
+        & (entry_event.seq < pw.fn.COALESCE(Shift.closed_seq, _OPEN_END))
     )
 
 
 Sums = list[tuple[str, int, int]]  # (payment method, kopecks, how many): sync.shifts
 
 
-def _topups_by_shift(shift_ids: list[int]) -> dict[int, Sums]:
-    """Each shift's top-ups summed per payment method, in one query."""
-    if not shift_ids:
-        return {}
-    query = (
-        Shift.select(
-            Shift.id,
-            LedgerEntry.method,
-            pw.fn.SUM(LedgerEntry.amount_kopecks),
-            pw.fn.COUNT(LedgerEntry.id),
+def _topups_by_shift(shifts: list[dict[str, Any]]) -> dict[int, Sums]:
+    """Each shift's top-ups summed per payment method (``shifts``: rows of ``_filtered``).
+
+    One query per stand among them: its attendants' top-up entries over the stand's range of
+    event numbers (the (stand, seq) index), each given to the shift of its attendant whose
+    range holds it; an attendant has one open shift at a stand at a time, so their shifts
+    there never overlap. (A join of shifts to ledger rows in SQL let SQLite walk every top-up
+    once per shift: bench/shift_report.py.)"""
+    found: dict[int, dict[str, list[int]]] = {}
+    by_stand: dict[int, list[dict[str, Any]]] = {}
+    for row in shifts:
+        if row["user"] is not None:
+            by_stand.setdefault(row["stand"], []).append(row)
+    for stand_id, rows in by_stand.items():
+        for shift_id, method, amount in _stand_topups(stand_id, rows):
+            sums = found.setdefault(shift_id, {}).setdefault(method, [0, 0])
+            sums[0] += amount
+            sums[1] += 1
+    return {
+        shift_id: [(method, total, count) for method, (total, count) in methods.items()]
+        for shift_id, methods in found.items()
+    }
+
+
+def _stand_topups(stand_id: int, rows: list[dict[str, Any]]) -> list[tuple[int, str, int]]:
+    """(shift id, method, kopecks) of each top-up of one stand's listed shifts."""
+    ends = [row["closed_seq"] or _OPEN_END for row in rows]
+    starts: dict[int, list[tuple[int, int, int]]] = {}  # user -> (opened, closed, shift id)
+    for row, end in zip(rows, ends, strict=True):
+        starts.setdefault(row["user"], []).append((row["opened_seq"], end, row["id"]))
+    for spans in starts.values():
+        spans.sort()
+    entries = (
+        LedgerEntry.select(
+            StandEvent.seq, LedgerEntry.created_by, LedgerEntry.method, LedgerEntry.amount_kopecks
         )
-        .join(StandEvent, on=(StandEvent.stand == Shift.stand))
-        .join(LedgerEntry, on=(LedgerEntry.event == StandEvent.id))
-        .where(Shift.id.in_(shift_ids) & (LedgerEntry.kind == "topup") & _in_shift(StandEvent))
-        .group_by(Shift.id, LedgerEntry.method)
+        .join(StandEvent, on=(LedgerEntry.event == StandEvent.id))
+        .where(
+            (StandEvent.stand == stand_id)
+            & (StandEvent.seq > min(row["opened_seq"] for row in rows))
+            & (StandEvent.seq < max(ends))
+            & (LedgerEntry.kind == "topup")
+            & LedgerEntry.created_by.in_(sorted(starts))
+        )
         .tuples()
     )
-    found: dict[int, Sums] = {}
-    for shift_id, method, total, count in query:
-        found.setdefault(shift_id, []).append((method or "cash", int(total), int(count)))
-    return found
+    taken = []
+    for seq, user_id, method, amount in entries:
+        spans = starts[user_id]
+        index = bisect.bisect_left(spans, (seq,)) - 1  # the last shift opened before it
+        if index >= 0 and seq < spans[index][1]:
+            taken.append((spans[index][2], method or "cash", int(amount)))
+    return taken
 
 
 def _filtered(actor: User, f: ShiftFilter, now: datetime) -> pw.ModelSelect:
@@ -177,7 +212,7 @@ def shifts_for(actor: User, f: ShiftFilter, now: datetime) -> list[ShiftReport]:
     """The shifts ``actor`` may see that match ``f``, newest first, each with its report."""
     query = _filtered(actor, f, now).order_by(Shift.opened_at.desc(), Shift.id.desc())
     rows = list(query.limit(LIMIT).dicts())
-    topups = _topups_by_shift([row["id"] for row in rows])
+    topups = _topups_by_shift(rows)
     return [_report(row, topups.get(row["id"], []), now) for row in rows]
 
 
