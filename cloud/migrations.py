@@ -41,6 +41,7 @@ from cloud.models import (
     SchemaVersion,
     Segment,
     Session,
+    Shift,
     Stand,
     StandCommand,
     StandEvent,
@@ -355,6 +356,11 @@ def _add_site_details(database: peewee.Database) -> None:
     record_change(CLIENT, [client_id for (client_id,) in live.tuples()])
 
 
+def _add_shifts(database: peewee.Database) -> None:
+    """Version 19: attendants' shifts from the stands' shift events (cloud/shifts/)."""
+    database.create_tables([Shift])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -373,6 +379,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (16, _add_cabinet),
     (17, _add_online_payments),
     (18, _add_receipts),
+    (19, _add_shifts),
     (21, _add_site_details),
 ]
 BASE_VERSION = 1

@@ -39,6 +39,8 @@ from cloud.reports import pages as reports_pages
 from cloud.sessions import api as sessions_api
 from cloud.sessions import dashboardpages as dashboard
 from cloud.sessions import pages as session_pages
+from cloud.shifts import api as shifts_api
+from cloud.shifts import pages as shifts_pages
 from cloud.staff import api as staff_api
 from cloud.staff import loginpages
 from cloud.staff import pages as staff_pages
@@ -65,6 +67,7 @@ PAGES = (
     cabinet_pages,
     cabinet_staff,
     fiscal_pages,
+    shifts_pages,
 )
 # Imported for their routes on the client API's blueprint (cloud/cabinet/clientapi.py).
 CLIENT_API_MODULES = (payments_clientapi,)
@@ -82,6 +85,7 @@ API_MODULES = (
     staff_api,
     healthapi,
     fiscal_api,
+    shifts_api,
 )
 
 

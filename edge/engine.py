@@ -97,6 +97,7 @@ from edge.clock import Clock, SystemClock
 from edge.config import EdgeConfig
 from edge.equipment import Equipment
 from edge.refusals import REFUSAL_TEXTS, Refused, refusal
+from edge.shifts import ShiftActions
 from edge.store import (
     AnyClient,
     DirClient,
@@ -150,7 +151,7 @@ class LastFeedback:
     session_uuid: str | None = None
 
 
-class Engine(AttendantActions):
+class Engine(AttendantActions, ShiftActions):
     """The stand's session engine; see the module's rules."""
 
     def __init__(

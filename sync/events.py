@@ -43,12 +43,15 @@ from sync.payloads import (
     GuestRegistered,
     SessionEnded,
     SessionStarted,
+    ShiftClosed,
+    ShiftOpened,
     TapRefused,
     TopupRecorded,
 )
 from sync.payloads import Payload as Payload  # the edge builds payloads in this JSON form
 from sync.phones import normalise_phone
 from sync.plates import normalise_plate
+from sync.shifts import MAX_DRAWER_KOPECKS
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ACTOR = re.compile(r"[1-9][0-9]{0,17}|card|qr|auto")
@@ -265,6 +268,26 @@ def _tap_refused(f: Fields) -> TapRefused:
     )
 
 
+def _drawer(f: Fields, key: str) -> int:
+    """Cash in a drawer: whole kopecks, 0 to ``sync.shifts.MAX_DRAWER_KOPECKS``."""
+    kopecks = f.integer(key, 0)
+    if kopecks > MAX_DRAWER_KOPECKS:
+        raise f.fail(key, f"не больше {MAX_DRAWER_KOPECKS}")
+    return kopecks
+
+
+def _shift_opened(f: Fields) -> ShiftOpened:
+    return ShiftOpened(
+        shift_uuid=f.text("shift_uuid", 36, UUID), cash_kopecks=_drawer(f, "cash_kopecks")
+    )
+
+
+def _shift_closed(f: Fields) -> ShiftClosed:
+    return ShiftClosed(
+        shift_uuid=f.text("shift_uuid", 36, UUID), counted_kopecks=_drawer(f, "counted_kopecks")
+    )
+
+
 # The event types, each with the reader that checks its payload and builds its typed form:
 # the one registry of event types (the central service has an applier for each, a test
 # walks both).
@@ -277,6 +300,9 @@ PAYLOAD_READERS: dict[str, Callable[[Fields], EventPayload]] = {
     "client.registered": _client_registered,
     "card.linked": _card_linked,
     "tap.refused": _tap_refused,
+    # Newer stands only: an older stand never sends them, so adding them breaks none.
+    "shift.opened": _shift_opened,
+    "shift.closed": _shift_closed,
 }
 EVENT_TYPES = tuple(PAYLOAD_READERS)
 

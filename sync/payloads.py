@@ -137,6 +137,25 @@ class TapRefused(_Fields):
     client_id: int | None
 
 
+@dataclass(frozen=True)
+class ShiftOpened(_Fields):
+    """``shift.opened``: an attendant (the event's actor) began a shift at the stand with
+    ``cash_kopecks`` in the drawer. Their top-ups at the stand from this event on, until its
+    ``shift.closed``, are the shift's (counted by ``seq``, whatever the clocks say)."""
+
+    shift_uuid: str
+    cash_kopecks: int
+
+
+@dataclass(frozen=True)
+class ShiftClosed(_Fields):
+    """``shift.closed``: the attendant counted ``counted_kopecks`` in the drawer and closed
+    the shift ``shift_uuid``."""
+
+    shift_uuid: str
+    counted_kopecks: int
+
+
 EventPayload = (
     SessionStarted
     | SessionEnded
@@ -146,4 +165,6 @@ EventPayload = (
     | ClientRegistered
     | CardLinked
     | TapRefused
+    | ShiftOpened
+    | ShiftClosed
 )

@@ -41,6 +41,7 @@ from cloud.models import (
     Tariff,
     TariffVersion,
 )
+from cloud.shifts.service import stale_shifts
 from sync.errors import RuleError
 from sync.money import format_kopecks
 
@@ -474,6 +475,11 @@ CHECKS: tuple[Check, ...] = (
         "receipts",
         _l("У каждого денежного пополнения ровно один чек"),
         _timeless(topup_receipts),
+    ),
+    Check(
+        "stale_shifts",
+        _l("Нет смен, открытых больше суток"),
+        lambda limit, now: [Violation("stale_shift", *found) for found in stale_shifts(limit, now)],
     ),
 )
 

@@ -1,6 +1,6 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``) and the indexes the reports need
+part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ from cloud.models.review import (
     HELD_STATUSES,
     HeldTopup,
 )
+from cloud.models.shifts import (
+    Shift,
+)
 from cloud.models.standlink import (
     DirectoryChange,
     DirectoryCounter,
@@ -114,6 +117,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     OnlineRefund,
     *CABINET_MODELS,
     Receipt,
+    Shift,
 ]
 
 __all__ = [
@@ -165,6 +169,7 @@ __all__ = [
     "SchemaVersion",
     "Segment",
     "Session",
+    "Shift",
     "Site",
     "Stand",
     "StandCommand",

@@ -55,7 +55,15 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import InternalServerError, NotFound
 
 # The route modules add their pages to the blueprint when imported.
-from edge.screen import cardlink, clients, customer, dashboard, login, registering  # noqa: F401
+from edge.screen import (  # noqa: F401
+    cardlink,
+    clients,
+    customer,
+    dashboard,
+    login,
+    registering,
+    shifts,
+)
 from edge.screen.context import EXTENSION, LANGUAGES, ScreenContext, bp, clock_text
 from edge.screen.pins import PinGuard
 from edge.screen.server import StateServer

@@ -110,6 +110,7 @@ def _render_client(client_id: int, error: str | None = None, status: int = 200) 
         history=history,
         comments=store.comments_of(client_id),
         methods=PAYMENT_METHODS,
+        shift_open=store.open_shift_of(g.staff.id) is not None,
         form=request.form if request.method == "POST" else {},
         error=error,
         active_tab=_active_tab(),

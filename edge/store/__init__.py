@@ -40,6 +40,9 @@ and ``client()`` of its old negative id answers the central client (``RelinkedCl
 Its events still waiting in the outbox keep naming it by uuid, which the central service
 knows. One person is then one client at the stand, found by plate once.
 
+Shifts: an attendant opens a shift with the cash in the drawer and closes it by counting it
+(``LocalShift``, ``edge.store.shifts``); its report is computed from the outbox's top-ups.
+
 Schema: tables are created if missing, and a column the models gained since the file was made
 is added on open (``ALTER TABLE … ADD COLUMN`` with its default), keeping the rows, so a stand
 upgraded in place opens its old file. ``schema_version`` 2 added the directory's client uuids,
@@ -75,6 +78,7 @@ from edge.store.models import (
     LocalCredential,
     LocalLedger,
     LocalSession,
+    LocalShift,
     Outbox,
     RelinkedClient,
     StoreMeta,
@@ -83,9 +87,12 @@ from edge.store.models import (
 from edge.store.outbox import OutboxEvents
 from edge.store.search import ClientSearch
 from edge.store.sessions import LEDGER_KINDS, Sessions
+from edge.store.shifts import Shifts
 
 
-class Store(DirectoryCopy, DirectoryLookups, LocalClients, ClientSearch, Sessions, OutboxEvents):
+class Store(
+    DirectoryCopy, DirectoryLookups, LocalClients, ClientSearch, Sessions, Shifts, OutboxEvents
+):
     """The stand's database file, with its own binding of the tables (``tables``): open as
     many as you like in one process, each sees only its own file.
 
@@ -118,6 +125,7 @@ __all__ = [
     "LocalCredential",
     "LocalLedger",
     "LocalSession",
+    "LocalShift",
     "Outbox",
     "RelinkedClient",
     "Store",

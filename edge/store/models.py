@@ -265,6 +265,25 @@ class LocalComment(BaseModel):
     created_at = UtcField()
 
 
+class LocalShift(BaseModel):
+    """An attendant's shift at this stand (``shift.opened`` .. ``shift.closed``): its top-ups
+    are the attendant's ``topup.recorded`` events numbered between ``opened_seq`` and
+    ``closed_seq`` (``edge.store.shifts``)."""
+
+    uuid = pw.CharField(primary_key=True)
+    staff_id = pw.IntegerField(index=True)
+    opening_kopecks = pw.IntegerField()
+    opened_at = UtcField()
+    opened_seq = pw.IntegerField()
+    counted_kopecks = pw.IntegerField(null=True)
+    closed_at = UtcField(null=True)
+    closed_seq = pw.IntegerField(null=True)
+
+
+# One open shift per attendant at this stand: a second opening fails, not forks.
+LocalShift.add_index(LocalShift.staff_id, unique=True, where=LocalShift.closed_seq.is_null())
+
+
 class PinFailures(BaseModel):
     """Wrong PINs of one staff member on this stand's screen (``edge.screen.pins``), kept in
     the database so that a restart does not lift a lock."""
@@ -287,6 +306,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     RelinkedClient,
     AddedCard,
     PinFailures,
+    LocalShift,
 ]
 
 AnyClient = DirClient | LocalClient
@@ -345,6 +365,7 @@ class Tables:
     RelinkedClient: type[RelinkedClient]
     AddedCard: type[AddedCard]
     PinFailures: type[PinFailures]
+    LocalShift: type[LocalShift]
 
     def __init__(self, database: pw.Database) -> None:
         self._copies: dict[type, type] = {}

@@ -70,6 +70,8 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "reason": "forged",
         "client_id": None,
     },
+    "shift.opened": {"shift_uuid": A, "cash_kopecks": 150000},
+    "shift.closed": {"shift_uuid": A, "counted_kopecks": 0},
 }
 
 
@@ -189,6 +191,12 @@ BAD: list[tuple[Any, str]] = [
     (with_payload("card.linked", uid="04a1b2c3"), "«payload.uid»"),
     (with_payload("tap.refused", reason="tired"), "«payload.reason»"),
     (with_payload("tap.refused", credential_value="x" * 513), "«payload.credential_value»"),
+    (with_payload("shift.opened", cash_kopecks=-1), "«payload.cash_kopecks» — нужно целое"),
+    (with_payload("shift.opened", cash_kopecks="100"), "«payload.cash_kopecks» — нужно целое"),
+    (with_payload("shift.opened", cash_kopecks=1.5), "«payload.cash_kopecks» — нужно целое"),
+    (with_payload("shift.opened", cash_kopecks=10**8 + 1), "«payload.cash_kopecks» — не больше"),
+    (with_payload("shift.closed", counted_kopecks=-5), "«payload.counted_kopecks»"),
+    (with_payload("shift.closed", shift_uuid="x"), "«payload.shift_uuid» — неверный формат"),
 ]
 
 

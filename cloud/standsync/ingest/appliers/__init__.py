@@ -11,6 +11,8 @@ from cloud.standsync.ingest.appliers import (
     guest_registered,
     session_ended,
     session_started,
+    shift_closed,
+    shift_opened,
     tap_refused,
     topup_recorded,
 )
@@ -25,6 +27,8 @@ APPLIERS: dict[str, AnyApplier] = {
     "client.registered": client_registered.APPLIER,
     "card.linked": card_linked.APPLIER,
     "tap.refused": tap_refused.APPLIER,
+    "shift.opened": shift_opened.APPLIER,
+    "shift.closed": shift_closed.APPLIER,
 }
 # Applied together in runs (``ingest.run``): nearly all of a stand's events.
 RUN_KINDS = frozenset(kind for kind, applier in APPLIERS.items() if applier.plan is not None)
