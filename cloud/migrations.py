@@ -16,6 +16,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud import changetriggers
+from cloud.audit.service import install_guard as install_audit_guard
 from cloud.changes import CLIENT, adopt_unlogged, record_change
 from cloud.config import DEFAULT_API_TOKEN_DAYS
 from cloud.db import utcnow
@@ -23,6 +24,7 @@ from cloud.models import (
     ALL_MODELS,
     REPORT_INDEXES,
     ApiToken,
+    AuditEntry,
     Client,
     ClientDriver,
     Comment,
@@ -324,6 +326,13 @@ def _add_account_safety(database: peewee.Database) -> None:
     ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
 
 
+def _add_audit_log(database: peewee.Database) -> None:
+    """Version 20: the staff audit log (cloud/audit/service.py), which the database itself keeps
+    append-only (triggers refuse UPDATE and DELETE)."""
+    database.create_tables([AuditEntry])
+    install_audit_guard(database)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -339,6 +348,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (13, _add_client_funds),
     (14, _add_held_topups),
     (15, _add_account_safety),
+    (20, _add_audit_log),
 ]
 BASE_VERSION = 1
 
@@ -366,6 +376,7 @@ def upgrade(
         if before is None:
             database.create_tables(ALL_MODELS)
             changetriggers.install(database)
+            install_audit_guard(database)
             SchemaVersion.create(version=target)
             return None, target
         if before > target:

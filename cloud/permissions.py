@@ -27,6 +27,7 @@ class Capability(StrEnum):
     ADJUST_POINTS = "adjust_points"  # manual accrual and deduction of bonus points
     REVIEW_TOPUPS = "review_topups"  # release or reject stands' top-ups held over a ceiling
     SET_OVERDRAFT = "set_overdraft"  # a client's own credit (overdraft) limit at the stands
+    VIEW_AUDIT = "view_audit"  # the staff audit log: who changed money, access, prices, clients
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -50,6 +51,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.REVIEW_TOPUPS: frozenset({"administrator", "owner"}),
     # Credit is money lent at the stands: administrators and the owner (issue 15).
     Capability.SET_OVERDRAFT: frozenset({"administrator", "owner"}),
+    # The audit log watches administrators too: only the owner reads it (issue 19).
+    Capability.VIEW_AUDIT: frozenset({"owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

@@ -12,6 +12,8 @@ from flask_wtf.csrf import CSRFProtect
 
 from cloud import api, web
 from cloud.api import openapi
+from cloud.audit import api as audit_api
+from cloud.audit import pages as audit_pages
 from cloud.catalog import api as catalog_api
 from cloud.catalog import pages as catalog_pages
 from cloud.clients import accountapi, accountpages
@@ -48,6 +50,7 @@ PAGES = (
     integrity_pages,
     ledger_pages,
     accountpages,
+    audit_pages,
 )
 # Imported for their routes on ``api.bp``: each adds its endpoints when imported.
 API_MODULES = (
@@ -62,6 +65,7 @@ API_MODULES = (
     sessions_api,
     staff_api,
     healthapi,
+    audit_api,
 )
 
 

@@ -1,10 +1,13 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``) and the indexes the reports need
+part (``core``, ``standlink``, ``marketing``, ``corporate``, ``review``, ``audit``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
 
+from cloud.models.audit import (
+    AuditEntry,
+)
 from cloud.models.core import (
     CACHED_BALANCES,
     CLIENT_KINDS,
@@ -89,6 +92,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     MailingRecipient,
     ClientDriver,
     HeldTopup,
+    AuditEntry,
 ]
 
 __all__ = [
@@ -108,6 +112,7 @@ __all__ = [
     "REPORT_INDEXES",
     "ROLES",
     "ApiToken",
+    "AuditEntry",
     "BaseModel",
     "Client",
     "ClientDriver",

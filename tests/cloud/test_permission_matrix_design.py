@@ -46,6 +46,8 @@ OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     Capability.REVIEW_TOPUPS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
     # A client's own overdraft (credit) at the stands: administrators and the owner (issue 15).
     Capability.SET_OVERDRAFT: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # The staff audit log: it watches administrators too, so only the owner reads it (issue 19).
+    Capability.VIEW_AUDIT: (NOT, NOT, NOT, EVERYWHERE),
 }
 
 
