@@ -90,12 +90,12 @@ ACTIONS: dict[str, Any] = {
     "login.lock_cleared": _l("Задержка входа снята"),
     "token.issued": _l("API-токен выпущен"),
     "token.revoked": _l("API-токен отозван"),
-    "site.created": _l("Мойка создана"),
-    "site.renamed": _l("Мойка переименована"),
-    "stand.created": _l("Стойка создана"),
-    "stand.renamed": _l("Стойка переименована"),
-    "stand.provisioned": _l("Код подключения стойки выдан"),
-    "stand.revoked": _l("Доступ стойки отозван"),
+    "site.created": _l("Площадка создана"),
+    "site.renamed": _l("Площадка переименована"),
+    "stand.created": _l("Пост создан"),
+    "stand.renamed": _l("Пост переименован"),
+    "stand.provisioned": _l("Код подключения поста выдан"),
+    "stand.revoked": _l("Доступ поста отозван"),
 }
 
 
