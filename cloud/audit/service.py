@@ -33,9 +33,11 @@ from datetime import date, datetime
 from typing import Any
 
 import peewee as pw
-from flask import g, has_app_context, has_request_context, request
+from flask import current_app, g, has_app_context, has_request_context, request
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 
+from cloud.clock import EXTENSION as CLOCK
 from cloud.clock import app_now, iso_utc
 from cloud.db import utcnow
 from cloud.models import AuditEntry, User
@@ -123,8 +125,8 @@ def _jsonable(value: Any) -> Any:
         return iso_utc(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, set | frozenset | tuple):
-        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
     return str(value)
 
 
@@ -178,14 +180,13 @@ def _origin(actor: User | None) -> Origin:
 
 
 def _logged_in() -> User | None:
-    from flask_login import current_user
-
     row = getattr(current_user, "row", None) if current_user else None
     return row if isinstance(row, User) else None
 
 
 def _now() -> datetime:
-    return app_now() if has_app_context() else utcnow()
+    """The app's clock; the wall clock only where no app runs (a script of its own)."""
+    return app_now() if has_app_context() and CLOCK in current_app.extensions else utcnow()
 
 
 def record(
