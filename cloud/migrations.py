@@ -16,6 +16,7 @@ import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud import changetriggers
+from cloud.audit.service import install_guard as install_audit_guard
 from cloud.changes import CLIENT, adopt_unlogged, record_change
 from cloud.config import DEFAULT_API_TOKEN_DAYS
 from cloud.db import utcnow
@@ -24,6 +25,7 @@ from cloud.models import (
     CABINET_MODELS,
     REPORT_INDEXES,
     ApiToken,
+    AuditEntry,
     Client,
     ClientDriver,
     Comment,
@@ -361,6 +363,13 @@ def _add_shifts(database: peewee.Database) -> None:
     database.create_tables([Shift])
 
 
+def _add_audit_log(database: peewee.Database) -> None:
+    """Version 20: the staff audit log (cloud/audit/service.py), which the database itself keeps
+    append-only (triggers refuse UPDATE and DELETE)."""
+    database.create_tables([AuditEntry])
+    install_audit_guard(database)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -380,6 +389,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (17, _add_online_payments),
     (18, _add_receipts),
     (19, _add_shifts),
+    (20, _add_audit_log),
     (21, _add_site_details),
 ]
 BASE_VERSION = 1
@@ -408,6 +418,7 @@ def upgrade(
         if before is None:
             database.create_tables(ALL_MODELS)
             changetriggers.install(database)
+            install_audit_guard(database)
             SchemaVersion.create(version=target)
             return None, target
         if before > target:

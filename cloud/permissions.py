@@ -29,6 +29,7 @@ class Capability(StrEnum):
     SET_OVERDRAFT = "set_overdraft"  # a client's own credit (overdraft) limit at the stands
     RESTORE_CLIENTS = "restore_clients"  # list deleted clients and bring one back
     RECEIPTS = "receipts"  # fiscal receipts: see them all, send a failed one again
+    VIEW_AUDIT = "view_audit"  # the staff audit log: who changed money, access, prices, clients
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -56,6 +57,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.RESTORE_CLIENTS: frozenset({"owner"}),
     # Fiscal receipts carry every client's payments and contacts (issue 17).
     Capability.RECEIPTS: frozenset({"administrator", "owner"}),
+    # The audit log watches administrators too: only the owner reads it (issue 19).
+    Capability.VIEW_AUDIT: frozenset({"owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

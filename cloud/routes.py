@@ -12,6 +12,8 @@ from flask_wtf.csrf import CSRFProtect
 
 from cloud import api, web
 from cloud.api import openapi
+from cloud.audit import api as audit_api
+from cloud.audit import pages as audit_pages
 from cloud.cabinet import clientapi
 from cloud.cabinet import pages as cabinet_pages
 from cloud.cabinet import staffpages as cabinet_staff
@@ -68,6 +70,7 @@ PAGES = (
     cabinet_staff,
     fiscal_pages,
     shifts_pages,
+    audit_pages,
 )
 # Imported for their routes on the client API's blueprint (cloud/cabinet/clientapi.py).
 CLIENT_API_MODULES = (payments_clientapi,)
@@ -86,6 +89,7 @@ API_MODULES = (
     healthapi,
     fiscal_api,
     shifts_api,
+    audit_api,
 )
 
 

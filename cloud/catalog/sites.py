@@ -11,6 +11,7 @@ from typing import Any
 import peewee
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.catalog.tariffs import clean_name, same_name
 from cloud.db import db_proxy
 from cloud.errors import Conflict, NotFound
@@ -61,7 +62,9 @@ def create_site(name: str) -> Site:
     try:
         with db_proxy.atomic():
             _check_site_name_free(name)
-            return Site.create(name=name)
+            site = Site.create(name=name)
+            audit.record("site.created", audit.target("site", site.id, name), None, {"name": name})
+            return site
     except peewee.IntegrityError:
         raise _site_conflict(name) from None
 
@@ -72,6 +75,8 @@ def rename_site(site: Site, name: str) -> Site:
         with db_proxy.atomic():
             _check_site_name_free(name, exclude_id=site.id)
             Site.update(name=name).where(Site.id == site.id).execute()
+            what = audit.target("site", site.id, name)
+            audit.record("site.renamed", what, {"name": site.name}, {"name": name})
     except peewee.IntegrityError:
         raise _site_conflict(name) from None
     site.name = name
@@ -83,7 +88,10 @@ def create_stand(site: Site, name: str) -> Stand:
     try:
         with db_proxy.atomic():
             _check_stand_name_free(site, name)
-            return Stand.create(site=site, name=name)
+            stand = Stand.create(site=site, name=name)
+            after = {"name": name, "site_id": site.id, "site": site.name}
+            audit.record("stand.created", audit.target("stand", stand.id, name), None, after)
+            return stand
     except peewee.IntegrityError:
         raise _stand_conflict(site, name) from None
 
@@ -95,6 +103,8 @@ def rename_stand(stand: Stand, name: str) -> Stand:
         with db_proxy.atomic():
             _check_stand_name_free(site, name, exclude_id=stand.id)
             Stand.update(name=name).where(Stand.id == stand.id).execute()
+            what = audit.target("stand", stand.id, name)
+            audit.record("stand.renamed", what, {"name": stand.name}, {"name": name})
     except peewee.IntegrityError:
         raise _stand_conflict(site, name) from None
     stand.name = name

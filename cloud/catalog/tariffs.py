@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import peewee
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.db import db_proxy
 from cloud.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from cloud.fields import MAX_AMOUNT_KOPECKS
@@ -92,7 +93,37 @@ def _check_effective_from(when: datetime, now: datetime) -> None:
         raise Unprocessable(_("Дата начала действия не может быть в прошлом"), "effective_in_past")
 
 
-def _new_version(actor: User | None, tariff: Tariff, rates: Rates, when: datetime) -> TariffVersion:
+def _new_version(
+    actor: User | None, tariff: Tariff, rates: Rates, when: datetime, action: str
+) -> TariffVersion:
+    """A new version of ``tariff``, recorded in the audit log with the rates before it."""
+    before = TariffVersion.select().where(TariffVersion.tariff == tariff.id)
+    previous = before.where(TariffVersion.effective_from < when).order_by(
+        TariffVersion.effective_from.desc()
+    )
+    version = _create_version(actor, tariff, rates, when)
+    old = previous.first()
+    audit.record(
+        action,
+        audit.target("tariff", tariff.id, tariff.name),
+        _version_values(old) if old is not None else None,
+        {"name": tariff.name, **_version_values(version)},
+        actor=actor,
+    )
+    return version
+
+
+def _version_values(version: TariffVersion) -> dict[str, Any]:
+    names = ("effective_from", *RATE_FIELDS)
+    return audit.fields_of(version, "id", *names)
+
+
+RATE_FIELDS = ("member_per_minute", "guest_per_minute", "step_s", "min_charge", "cap", "grace_s")
+
+
+def _create_version(
+    actor: User | None, tariff: Tariff, rates: Rates, when: datetime
+) -> TariffVersion:
     return TariffVersion.create(
         tariff=tariff,
         effective_from=when,
@@ -124,7 +155,7 @@ def create_tariff(
         with db_proxy.atomic():
             _check_name_free(name)
             tariff = Tariff.create(name=name)
-            _new_version(actor, tariff, rates, when)
+            _new_version(actor, tariff, rates, when, "tariff.created")
     except peewee.IntegrityError:
         raise _name_conflict(name) from None
     return tariff
@@ -144,7 +175,7 @@ def add_version(
             raise Conflict(
                 _("У тарифа уже есть версия, действующая с этого момента"), "version_exists"
             )
-        return _new_version(actor, tariff, rates, effective_from)
+        return _new_version(actor, tariff, rates, effective_from, "tariff.version_added")
 
 
 def rename_tariff(tariff: Tariff, name: str) -> Tariff:
@@ -153,6 +184,8 @@ def rename_tariff(tariff: Tariff, name: str) -> Tariff:
         with db_proxy.atomic():
             _check_name_free(name, exclude_id=tariff.id)
             Tariff.update(name=name).where(Tariff.id == tariff.id).execute()
+            what = audit.target("tariff", tariff.id, name)
+            audit.record("tariff.renamed", what, {"name": tariff.name}, {"name": name})
     except peewee.IntegrityError:
         raise _name_conflict(name) from None
     tariff.name = name
@@ -164,6 +197,12 @@ def set_active(tariff: Tariff, active: bool) -> Tariff:
     (the client book checks it); sessions already priced keep their version."""
     with db_proxy.atomic():
         Tariff.update(active=bool(active)).where(Tariff.id == tariff.id).execute()
+        audit.record(
+            "tariff.activated" if active else "tariff.deactivated",
+            audit.target("tariff", tariff.id, tariff.name),
+            {"active": tariff.active},
+            {"active": bool(active)},
+        )
     tariff.active = bool(active)
     return tariff
 

@@ -25,6 +25,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.clock import iso_utc
 from cloud.db import db_proxy
 from cloud.errors import Conflict, NotFound, ValidationFailed
@@ -87,7 +88,11 @@ def add_driver(
     card = _card_of(client, card_id) if card_id is not None else None
     if ClientDriver.select().where(ClientDriver.client == client.id).count() >= MAX_DRIVERS:
         raise Conflict(_("Не больше %(n)s водителей у одного клиента", n=MAX_DRIVERS), "too_many")
-    return ClientDriver.create(client=client, name=name, card=card)
+    with db_proxy.atomic():
+        driver = ClientDriver.create(client=client, name=name, card=card)
+        after = {"driver_id": driver.id, "name": name, "card_id": driver.card_id}
+        audit.record("driver.added", audit.client_target(client), None, after, actor=actor)
+    return driver
 
 
 def clean_driver_name(name: str) -> str:
@@ -102,13 +107,13 @@ def clean_driver_name(name: str) -> str:
 
 
 def remove_driver(actor: User | None, client: Client, driver_id: int) -> None:
-    deleted = (
-        ClientDriver.delete()
-        .where((ClientDriver.id == driver_id) & (ClientDriver.client == client.id))
-        .execute()
-    )
-    if not deleted:
-        raise NotFound(_("Водитель не найден"), "driver_not_found")
+    with db_proxy.atomic():
+        which = (ClientDriver.id == driver_id) & (ClientDriver.client == client.id)
+        driver = ClientDriver.get_or_none(which)
+        if driver is None or not ClientDriver.delete().where(which).execute():
+            raise NotFound(_("Водитель не найден"), "driver_not_found")
+        before = {"driver_id": driver.id, "name": driver.name, "card_id": driver.card_id}
+        audit.record("driver.removed", audit.client_target(client), before, None, actor=actor)
 
 
 def driver_to_dict(driver: ClientDriver) -> dict[str, Any]:
@@ -133,8 +138,11 @@ def set_card_limit(
     card = _card_of(client, credential_id)
     check_limit(limit_kopecks)
     with db_proxy.atomic():
+        before = audit.fields_of(card, "id", "value", "daily_limit_kopecks")
         card.daily_limit_kopecks = limit_kopecks
         card.save(only=[Credential.daily_limit_kopecks])
+        after = audit.fields_of(card, "id", "value", "daily_limit_kopecks")
+        audit.record("card.daily_limit", audit.client_target(client), before, after, actor=actor)
     return card
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.clients.qrkeys import ensure_qr_key
 from cloud.clients.scope import client_label, is_visible, touch
 from cloud.config import CloudConfig
@@ -84,7 +85,22 @@ def _link_one(actor: User | None, client: Client, kind: str, value: str) -> Cred
     with db_proxy.atomic():
         credential = link(actor, client, kind, value)
         touch(client)
+        _audit("credential.linked", actor, client, None, credential)
     return credential
+
+
+def _audit(
+    action: str, actor: User | None, client: Client, before: Credential | None, after: Credential
+) -> None:
+    """The audit log's row of a change to one of ``client``'s credentials."""
+    names = ("id", "kind", "value", "lost", "unlinked_at")
+    audit.record(
+        action,
+        audit.client_target(client),
+        audit.fields_of(before, *names) if before is not None else None,
+        audit.fields_of(after, *names),
+        actor=actor,
+    )
 
 
 def link_card(actor: User | None, client: Client, uid: str) -> Credential:
@@ -109,10 +125,12 @@ def _active_credential(client: Client, credential_id: int) -> Credential:
 def unlink_credential(actor: User | None, client: Client, credential_id: int) -> Credential:
     """Unlink a card, plate or QR token; the row stays as history and the value is free again."""
     credential = _active_credential(client, credential_id)
+    before = Credential(**credential.__data__)
     with db_proxy.atomic():
         credential.unlinked_at = utcnow()
         credential.save()
         touch(client)
+        _audit("credential.unlinked", actor, client, before, credential)
     return credential
 
 
@@ -121,10 +139,12 @@ def mark_card_lost(actor: User | None, client: Client, credential_id: int) -> Cr
     credential = _active_credential(client, credential_id)
     if credential.kind != "card":  # /cards/{id} names no card: as good as none
         raise NotFound(_("Потерянной можно отметить только карту"), "not_a_card")
+    before = Credential(**credential.__data__)
     with db_proxy.atomic():
         credential.lost = True
         credential.save()
         touch(client)
+        _audit("credential.lost", actor, client, before, credential)
     return credential
 
 
@@ -162,6 +182,7 @@ def issue_qr(actor: User | None, client: Client, config: CloudConfig) -> str:
     claims = qrtoken.new_claims(client.id, issued_at)
     token = qrtoken.sign(ensure_qr_key(config), claims)
     with db_proxy.atomic():
+        previous = _current_qr_credential(client)
         Credential.update(unlinked_at=utcnow()).where(
             (Credential.client == client.id)
             & (Credential.kind == "qr")
@@ -174,6 +195,13 @@ def issue_qr(actor: User | None, client: Client, config: CloudConfig) -> str:
             created_at=datetime.fromtimestamp(issued_at, UTC),
         )
         touch(client)
+        audit.record(
+            "qr.issued",
+            audit.client_target(client),
+            {"qr_token_id": previous.value if previous is not None else None},
+            {"qr_token_id": claims.token_id},
+            actor=actor,
+        )
     return token
 
 

@@ -18,9 +18,10 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.catalog.tariffs import TariffState, overview
 from cloud.clock import app_now
-from cloud.db import utcnow
+from cloud.db import db_proxy, utcnow
 from cloud.errors import ValidationFailed
 from cloud.models import Client
 from sync.errors import RuleError
@@ -98,7 +99,11 @@ def set_overdraft(client: Client, limit_kopecks: int | None) -> Client:
             raise ValidationFailed(
                 _("Кредитный лимит — от 0 до 100 000 ₽"), "bad_overdraft"
             ) from None
+    before = audit.fields_of(client, "overdraft_limit_kopecks")
     client.overdraft_limit_kopecks = limit_kopecks
     client.updated_at = utcnow()
-    client.save(only=[Client.overdraft_limit_kopecks, Client.updated_at])
+    with db_proxy.atomic():
+        client.save(only=[Client.overdraft_limit_kopecks, Client.updated_at])
+        after = audit.fields_of(client, "overdraft_limit_kopecks")
+        audit.record("client.overdraft", audit.client_target(client), before, after)
     return client

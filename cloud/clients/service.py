@@ -18,6 +18,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.clients.counters import counters_of
 from cloud.clients.credentials import card_uid, link
 from cloud.clients.funds import funds_dicts
@@ -192,7 +193,17 @@ def create_client(
             link(actor, client, "plate", plate)
         for uid in card_list:
             link(actor, client, "card", uid)
+        after = {**_audited(client), "plates": plate_list, "cards": card_list}
+        audit.record("client.created", audit.client_target(client), None, after, actor=actor)
     return client
+
+
+# What the audit log keeps of a client before and after a change.
+AUDITED = ("kind", "name", "email", "note", "default_tariff_id", "unsubscribed", "corporate")
+
+
+def _audited(client: Client) -> dict[str, Any]:
+    return {**audit.fields_of(client, *AUDITED), "phones": phones_of(client)}
 
 
 def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
@@ -203,6 +214,7 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
             _("Эти поля нельзя изменить: %(names)s", names=", ".join(sorted(unknown))),
             "bad_field",
         )
+    before = _audited(client)
     if "name" in fields:
         client.name = clean_name(fields["name"], required=client.kind == "member")
     if "email" in fields:
@@ -221,17 +233,23 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
         client.save()
         if phone_list is not None:
             _set_phones(client, phone_list)
+        before_after = audit.changes(before, _audited(client))
+        audit.record("client.updated", audit.client_target(client), *before_after, actor=actor)
     return client
 
 
 def set_blocked(actor: User | None, client: Client, blocked: bool, reason: str = "") -> Client:
     """Block (with an optional reason) or unblock a client; unblocking clears the reason."""
     reason = clean_block_reason(reason)
+    before = audit.fields_of(client, "blocked", "blocked_reason")
     client.blocked = bool(blocked)
     client.blocked_reason = reason if blocked else ""
     client.updated_at = utcnow()
     with db_proxy.atomic():
         client.save()
+        after = audit.fields_of(client, "blocked", "blocked_reason")
+        action = "client.blocked" if client.blocked else "client.unblocked"
+        audit.record(action, audit.client_target(client), before, after, actor=actor)
     return client
 
 
@@ -288,6 +306,11 @@ def delete_client(actor: User | None, client: Client) -> None:
         raise refusal
     now = utcnow()
     with db_proxy.atomic():
+        credentials = list(
+            Credential.select(Credential.value).where(
+                (Credential.client == client.id) & Credential.unlinked_at.is_null()
+            )
+        )
         # Credentials first: the stand drops them no later than their client.
         Credential.update(unlinked_at=now).where(
             (Credential.client == client.id) & Credential.unlinked_at.is_null()
@@ -295,6 +318,13 @@ def delete_client(actor: User | None, client: Client) -> None:
         client.deleted_at = now
         client.updated_at = now
         client.save()
+        audit.record(
+            "client.deleted",
+            audit.client_target(client),
+            {"deleted_at": None, "credentials": [c.value for c in credentials]},
+            {"deleted_at": audit.fields_of(client, "deleted_at")["deleted_at"], "credentials": []},
+            actor=actor,
+        )
 
 
 def restore_client(actor: User | None, client: Client) -> None:
@@ -302,9 +332,18 @@ def restore_client(actor: User | None, client: Client) -> None:
     stay unlinked: another client may hold them now; link them again by hand."""
     if client.deleted_at is None:
         raise Conflict(_("Клиент не удалён"), "not_deleted")
-    client.deleted_at = None
-    client.updated_at = utcnow()
-    client.save()
+    before = audit.fields_of(client, "deleted_at")
+    with db_proxy.atomic():
+        client.deleted_at = None
+        client.updated_at = utcnow()
+        client.save()
+        audit.record(
+            "client.restored",
+            audit.client_target(client),
+            before,
+            {"deleted_at": None},
+            actor=actor,
+        )
 
 
 def get_deleted_client(client_id: int) -> Client:
@@ -339,6 +378,7 @@ def promote_to_member(
     email = _clean_email(email)
     card_list = _clean_cards(cards)
     with db_proxy.atomic():
+        before = _audited(client)
         client.kind = "member"
         client.name = name
         client.email = email
@@ -349,6 +389,8 @@ def promote_to_member(
             _set_phones(client, phone_list)
         for uid in card_list:
             link(actor, client, "card", uid)
+        before, after = audit.changes(before, {**_audited(client), "cards": card_list})
+        audit.record("client.promoted", audit.client_target(client), before, after, actor=actor)
     return client
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, insert_rows, utcnow
 from cloud.errors import Forbidden, NotFound, ValidationFailed
@@ -224,7 +225,10 @@ def record_topup(
             ),
             "confirm_large_topup",
         )
-    return post_entry(client, "topup", amount, method=method, site=site, created_by=actor)
+    with db_proxy.atomic():
+        entry = post_entry(client, "topup", amount, method=method, site=site, created_by=actor)
+        audit_entry("ledger.topup", actor, client, entry)
+    return entry
 
 
 def topup_site(actor: User, client: Client, site_id: int | None) -> Site:
@@ -245,7 +249,34 @@ def adjust_balance(actor: User, client: Client, amount_kopecks: int, reason: str
     _check_live(client)
     amount = check_adjustment(amount_kopecks)
     reason = clean_adjustment_reason(reason)
-    return post_entry(client, "adjustment", amount, created_by=actor, reason=reason)
+    with db_proxy.atomic():
+        entry = post_entry(client, "adjustment", amount, created_by=actor, reason=reason)
+        audit_entry("ledger.adjustment", actor, client, entry, reason)
+    return entry
+
+
+def audit_entry(
+    action: str, actor: User | None, client: Client, entry: LedgerEntry, comment: str = ""
+) -> None:
+    """The audit log's row of a ledger entry a staff member made (``post_entry`` has just
+    refreshed the client's balances): the balance before and after, and the entry."""
+    money, points = client.balance_kopecks, client.points_balance
+    audit.record(
+        action,
+        audit.client_target(client),
+        {"balance_kopecks": money - entry.amount_kopecks, "points": points - entry.amount_points},
+        {
+            "balance_kopecks": money,
+            "points": points,
+            "entry_id": entry.id,
+            "kind": entry.kind,
+            "amount_kopecks": entry.amount_kopecks,
+            "amount_points": entry.amount_points,
+            "method": entry.method,
+        },
+        comment=comment,
+        actor=actor,
+    )
 
 
 def check_topup(amount_kopecks: object) -> int:

@@ -42,10 +42,11 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
-from cloud.ledger.service import post_entry
+from cloud.ledger.service import audit_entry, post_entry
 from cloud.models import POINTS_KINDS, POINTS_SPENDING, Client, LedgerEntry, User
 from cloud.permissions import Capability, role_can
 from sync.errors import RuleError
@@ -313,7 +314,7 @@ def adjust_points(
             raise Conflict(
                 _("У клиента только %(n)s баллов", n=client.points_balance), "not_enough_points"
             )
-        return post_entry(
+        entry = post_entry(
             client,
             "bonus_adjustment",
             0,
@@ -322,6 +323,8 @@ def adjust_points(
             reason=reason,
             created_at=now,
         )
+        audit_entry("points.adjusted", actor, client, entry, reason)
+        return entry
 
 
 def check_points(points: object) -> int:
@@ -355,6 +358,8 @@ def update_terms(client: Client, **fields: Any) -> Client:
     percent = fields.get("discount_percent", client.discount_percent)
     fixed = fields.get("discount_kopecks", client.discount_kopecks)
     check_discount(percent, fixed)
+    terms = ("points_spending", "discount_percent", "discount_kopecks")
+    before = audit.fields_of(client, *terms)
     client.points_spending, client.discount_percent, client.discount_kopecks = (
         spending,
         percent,
@@ -363,6 +368,11 @@ def update_terms(client: Client, **fields: Any) -> Client:
     with db_proxy.atomic():
         client.updated_at = utcnow()
         client.save()
+        audit.record(
+            "client.terms",
+            audit.client_target(client),
+            *audit.changes(before, audit.fields_of(client, *terms)),
+        )
     return client
 
 

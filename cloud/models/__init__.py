@@ -1,6 +1,6 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``) and the indexes the reports need
+part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``, ``audit``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from cloud.models.acquiring import (
     OnlinePayment,
     OnlineRefund,
 )
+from cloud.models.audit import AuditEntry
 from cloud.models.cabinet import (
     CABINET_MODELS,
     CabinetAccount,
@@ -118,6 +119,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     *CABINET_MODELS,
     Receipt,
     Shift,
+    AuditEntry,
 ]
 
 __all__ = [
@@ -145,6 +147,7 @@ __all__ = [
     "REPORT_INDEXES",
     "ROLES",
     "ApiToken",
+    "AuditEntry",
     "BaseModel",
     "CabinetAccount",
     "CabinetSession",

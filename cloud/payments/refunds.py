@@ -14,6 +14,7 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.db import db_proxy
 from cloud.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from cloud.ledger.service import MAX_REASON, check_topup, post_entry
@@ -85,6 +86,7 @@ def refund_payment(
             _("Причина — не длиннее %(n)s символов", n=MAX_REASON), "reason_too_long"
         )
     client = Client.get_by_id(payment.client_id)
+    before = {"refunded_kopecks": payment.refunded_kopecks}
     with db_proxy.atomic():
         _reserve(payment, amount, client, confirm_debt)
         refund = OnlineRefund.create(
@@ -97,6 +99,12 @@ def refund_payment(
             created_at=now,
             updated_at=now,
         )
+        after = {
+            "refunded_kopecks": before["refunded_kopecks"] + amount,
+            "payment": payment.provider_payment_id,
+            "debt_confirmed": confirm_debt,
+        }
+        audit.record("ledger.refund", audit.client_target(client), before, after, actor=actor)
     return send_refund(provider, refund, now)
 
 

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from cloud.audit import service as audit
 from cloud.config import DEFAULT_API_TOKEN_DAYS, CloudConfig
 from cloud.db import db_proxy, is_postgresql, utcnow
 from cloud.errors import DomainError, ValidationFailed
@@ -90,6 +91,7 @@ def user_for_api_token(token: str, now: datetime) -> User | None:
     if not user.active or user.deleted_at is not None:
         return None
     ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
+    user.api_token_id = row.id  # for the audit log: which token acted (cloud/audit/service.py)
     return user
 
 
@@ -282,4 +284,10 @@ def recent_failed_logins(limit: int = 100) -> list[FailedLogin]:
 
 def clear_throttle(throttle_id: int) -> bool:
     """Lift one key's delay and forget its failures (the owner's decision); False: no such key."""
-    return LoginThrottle.delete().where(LoginThrottle.id == throttle_id).execute() > 0
+    with db_proxy.atomic():
+        row = LoginThrottle.get_or_none(LoginThrottle.id == throttle_id)
+        if row is None or not LoginThrottle.delete().where(LoginThrottle.id == row.id).execute():
+            return False
+        before = audit.fields_of(row, "key", "failures", "locked_until")
+        audit.record("login.lock_cleared", audit.target("login", row.id, row.key), before, None)
+    return True

@@ -28,12 +28,19 @@ import peewee
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 
+from cloud.audit import service as audit
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cloud.models import ROLES, ApiToken, Site, User, UserSite, name_search_key
 from cloud.permissions import Capability, role_can
-from cloud.staff.auth import check_current_password, new_api_token, set_password, set_pin
+from cloud.staff.auth import (
+    check_current_password,
+    hash_secret,
+    new_api_token,
+    set_password,
+    set_pin,
+)
 from sync.errors import RuleError
 from sync.lengths import MAX_NAME
 from sync.phones import normalise_phone
@@ -129,6 +136,23 @@ def _save_sites(user: User, sites: list[Site]) -> None:
     UserSite.delete().where(UserSite.user == user).execute()
     for site_id in sorted({site.id for site in sites}):
         UserSite.create(user=user, site=site_id)
+
+
+def _audited(user: User) -> dict[str, Any]:
+    """What the audit log keeps of a staff member before and after a change."""
+    sites = UserSite.select(UserSite.site).where(UserSite.user == user.id).order_by(UserSite.site)
+    values = audit.fields_of(user, "full_name", "phone", "role", "active")
+    return {**values, "site_ids": [link.site_id for link in sites]}
+
+
+def _record(
+    action: str,
+    actor: User | None,
+    user: User,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    audit.record(action, audit.target("staff", user.id, user.full_name), before, after, actor=actor)
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -242,6 +266,7 @@ def create_staff(
                 sites.append(site)
             user.save()
             _save_sites(user, sites)
+            _record("staff.created", actor, user, None, _audited(user))
     except peewee.IntegrityError:  # the unique phone index, when two writers race the check
         raise _phone_taken() from None
     return user
@@ -261,6 +286,7 @@ class StaffChanges:
 def update_staff(actor: User | None, user: User, changes: StaffChanges) -> User:
     """Apply ``changes`` after checking every one of them; all or nothing."""
     _check_may_manage(actor, user)
+    before = _audited(user)
     if changes.full_name is not None:
         user.full_name = _clean_name(changes.full_name)
     if changes.role is not None and changes.role != user.role:
@@ -282,9 +308,18 @@ def update_staff(actor: User | None, user: User, changes: StaffChanges) -> User:
             user.save()
             if sites is not None:
                 _save_sites(user, sites)
+            _record(
+                _update_action(before, user), actor, user, *audit.changes(before, _audited(user))
+            )
     except peewee.IntegrityError:  # the unique phone index, when two writers race the check
         raise _phone_taken() from None
     return user
+
+
+def _update_action(before: dict[str, Any], user: User) -> str:
+    if before["active"] != user.active:
+        return "staff.activated" if user.active else "staff.deactivated"
+    return "staff.updated"
 
 
 def change_password(actor: User | None, user: User, password: str) -> None:
@@ -293,7 +328,7 @@ def change_password(actor: User | None, user: User, password: str) -> None:
     _check_may_manage(actor, user)
     if actor is not None and actor.id == user.id:
         raise Forbidden(_("Свой пароль меняют, указав текущий"), "own_password")
-    _save_password(user, password)
+    _save_password(actor, user, password)
 
 
 def change_own_password(
@@ -301,14 +336,16 @@ def change_own_password(
 ) -> None:
     """``user`` changes their own password, giving the current one first."""
     check_current_password(user, current, config, now)
-    _save_password(user, password)
+    _save_password(user, user, password)
 
 
-def _save_password(user: User, password: str) -> None:
+def _save_password(actor: User | None, user: User, password: str) -> None:
     set_password(user, password)
     with db_proxy.atomic():
         user.save()
-        _revoke_tokens(user, utcnow())
+        revoked = _revoke_tokens(user, utcnow())
+        # The log keeps no password, not even hashed: only that it changed.
+        _record("staff.password", actor, user, None, {"tokens_revoked": revoked})
 
 
 def change_pin(actor: User | None, user: User, pin: str) -> None:
@@ -317,6 +354,7 @@ def change_pin(actor: User | None, user: User, pin: str) -> None:
     set_pin(user, pin)
     with db_proxy.atomic():
         user.save()
+        _record("staff.pin", actor, user)
 
 
 def delete_staff(actor: User | None, user: User) -> None:
@@ -328,10 +366,12 @@ def delete_staff(actor: User | None, user: User) -> None:
     _check_keeps_an_owner(user)
     now = utcnow()
     with db_proxy.atomic():
+        before = _audited(user)
         User.update(deleted_at=now, active=False, session_version=User.session_version + 1).where(
             User.id == user.id
         ).execute()
-        _revoke_tokens(user, now)
+        revoked = _revoke_tokens(user, now)
+        _record("staff.deleted", actor, user, before, {"deleted": True, "tokens_revoked": revoked})
 
 
 # ---- API tokens --------------------------------------------------------------------------
@@ -341,10 +381,12 @@ def list_tokens(user: User) -> list[ApiToken]:
     return list(ApiToken.select().where(ApiToken.user == user).order_by(ApiToken.created_at.desc()))
 
 
-def _revoke_tokens(user: User, now: datetime) -> None:
-    ApiToken.update(revoked_at=now).where(
-        (ApiToken.user == user) & ApiToken.revoked_at.is_null()
-    ).execute()
+def _revoke_tokens(user: User, now: datetime) -> int:
+    return int(
+        ApiToken.update(revoked_at=now)
+        .where((ApiToken.user == user) & ApiToken.revoked_at.is_null())
+        .execute()
+    )
 
 
 def may_issue_token(actor: User | None, user: User) -> bool:
@@ -363,7 +405,12 @@ def issue_token(actor: User | None, user: User, days: int, now: datetime) -> str
         raise Conflict(_("Сотрудник неактивен: токен не будет работать"), "inactive")
     if not 0 < days <= 3650:
         raise ValidationFailed(_("Срок токена — от 1 до 3650 дней"), "bad_token_days")
-    return new_api_token(user, issued_by=actor, days=days, now=now)
+    with db_proxy.atomic():
+        token = new_api_token(user, issued_by=actor, days=days, now=now)
+        row = ApiToken.get(ApiToken.token_hash == hash_secret(token))
+        after = {"token_id": row.id, "expires_at": audit.fields_of(row, "expires_at")["expires_at"]}
+        _record("token.issued", actor, user, None, after)
+    return token
 
 
 def revoke_token(actor: User | None, user: User, token_id: int) -> None:
@@ -374,5 +421,11 @@ def revoke_token(actor: User | None, user: User, token_id: int) -> None:
     if token is None:
         raise NotFound(_("Токен не найден"))
     if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        token.save()
+        with db_proxy.atomic():
+            token.revoked_at = utcnow()
+            token.save()
+            after = {
+                "token_id": token.id,
+                "revoked_at": audit.fields_of(token, "revoked_at")["revoked_at"],
+            }
+            _record("token.revoked", actor, user, {"token_id": token.id, "revoked_at": None}, after)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.catalog.sites import create_stand
 from cloud.catalog.tariffs import clean_name, same_name
 from cloud.db import db_proxy
@@ -68,11 +69,16 @@ def issue_code(stand: Stand, now: datetime) -> Provisioned:
     """A new enrolment code for ``stand`` (any earlier unused code stops working)."""
     code = _new_code()
     expires = now + CODE_LIFETIME
-    Stand.update(
-        enrol_code_hash=_sha256(normalise_code(code)),
-        enrol_code_expires_at=expires,
-        enrol_code_used_at=None,
-    ).where(Stand.id == stand.id).execute()
+    with db_proxy.atomic():
+        before = _audited(stand)
+        Stand.update(
+            enrol_code_hash=_sha256(normalise_code(code)),
+            enrol_code_expires_at=expires,
+            enrol_code_used_at=None,
+        ).where(Stand.id == stand.id).execute()
+        # The log keeps no code, not even hashed: only that one was issued, and until when.
+        what = audit.target("stand", stand.id, stand.name)
+        audit.record("stand.provisioned", what, before, _audited(stand), now=now)
     stand.enrol_code_expires_at = expires
     stand.enrol_code_used_at = None
     return Provisioned(stand, code, expires)
@@ -89,6 +95,19 @@ def provision_stand(site: Site, name: str, now: datetime) -> Provisioned:
         else:
             stand = Stand.get((Stand.site == site) & (Stand.name == existing))
         return issue_code(stand, now)
+
+
+def _audited(stand: Stand) -> dict[str, object]:
+    """What the audit log keeps of a stand's access (never its secrets)."""
+    row = Stand.get_by_id(stand.id)
+    return {
+        "site_id": row.site_id,
+        "enrolled": row.token_hash is not None,
+        "enrol_code_expires_at": audit.fields_of(row, "enrol_code_expires_at")[
+            "enrol_code_expires_at"
+        ],
+        "revoked_at": audit.fields_of(row, "revoked_at")["revoked_at"],
+    }
 
 
 def enrol(code: str, now: datetime) -> tuple[Stand, str]:
@@ -126,9 +145,15 @@ def enrol(code: str, now: datetime) -> tuple[Stand, str]:
 
 def revoke(stand: Stand, now: datetime) -> None:
     """The stand's token and any pending code stop working at once."""
-    Stand.update(
-        token_hash=None, enrol_code_hash=None, enrol_code_expires_at=None, revoked_at=now
-    ).where(Stand.id == stand.id).execute()
+    with db_proxy.atomic():
+        before = _audited(stand)
+        Stand.update(
+            token_hash=None, enrol_code_hash=None, enrol_code_expires_at=None, revoked_at=now
+        ).where(Stand.id == stand.id).execute()
+        after = _audited(Stand.get_by_id(stand.id))
+        audit.record(
+            "stand.revoked", audit.target("stand", stand.id, stand.name), before, after, now=now
+        )
     stand.token_hash = None
     stand.revoked_at = now
 

@@ -3,6 +3,7 @@ blocking, deletion, QR codes and comments."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,16 @@ from cloud.clients import service as clientbook
 from cloud.clients.qrkeys import public_key
 from cloud.errors import Conflict, DomainError, NotFound, ValidationFailed
 from cloud.ledger import service as ledger
-from cloud.models import Client, ClientPhone, Comment, Credential, LedgerEntry, Session, Tariff
+from cloud.models import (
+    AuditEntry,
+    Client,
+    ClientPhone,
+    Comment,
+    Credential,
+    LedgerEntry,
+    Session,
+    Tariff,
+)
 from sync import qrtoken
 from sync.errors import RuleError
 from tests.cloud.conftest import World
@@ -393,6 +403,12 @@ def test_a_deleted_client_is_listed_for_the_owner_and_restored_with_history(
     assert [row.id for row in rows] == [world.guest.id] and total == 1
 
     clientbook.restore_client(owner, clientbook.get_deleted_client(world.guest.id))
+    restored = AuditEntry.get(AuditEntry.action == "client.restored")
+    assert (restored.target_id, json.loads(restored.after)) == (
+        world.guest.id,
+        {"deleted_at": None},
+    )
+    assert json.loads(restored.before)["deleted_at"] is not None
 
     assert client_scope.get_client(owner, world.guest.id).deleted_at is None
     assert clientbook.deleted_clients(50, 0) == ([], 0)

@@ -3,6 +3,7 @@ staff page of a client's online payments, and ``aquastand-cloud reconcile-paymen
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from cloud.clock import app_now
 from cloud.db import db_proxy
 from cloud.errors import Forbidden, Unprocessable
 from cloud.ledger.service import ledger_balance, post_entry
-from cloud.models import LedgerEntry, OnlinePayment, OnlineRefund
+from cloud.models import AuditEntry, LedgerEntry, OnlinePayment, OnlineRefund
 from cloud.payments import refunds, service
 from cloud.payments.providers import ProviderUnavailable
 from tests.cloud.conftest import World, post_form
@@ -56,6 +57,9 @@ def test_a_whole_refund_returns_the_money_through_the_provider(
     assert balance(world.member) == 0 == ledger_balance(world.member)
     remote = emulator.payments[str(payment.provider_payment_id)]
     assert remote["refunded_amount"] == {"value": "500.00", "currency": "RUB"}
+    (logged,) = AuditEntry.select().where(AuditEntry.action == "ledger.refund")
+    assert logged.actor_id == world.users["owner"].id and logged.target_id == world.member.id
+    assert json.loads(logged.after)["refunded_kopecks"] == 50_000
     with pytest.raises(Unprocessable):  # nothing left to refund
         refund(paying_app, world, OnlinePayment.get_by_id(payment.id), 100)
 

@@ -46,8 +46,12 @@ OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     Capability.REVIEW_TOPUPS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
     # A client's own overdraft (credit) at the stands: administrators and the owner (issue 15).
     Capability.SET_OVERDRAFT: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # Deleted clients: the owner lists and restores them (issue 20).
+    Capability.RESTORE_CLIENTS: (NOT, NOT, NOT, EVERYWHERE),
     # Fiscal receipts (54-FZ): administrators and the owner (issue 17).
     Capability.RECEIPTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # The staff audit log: it watches administrators too, so only the owner reads it (issue 19).
+    Capability.VIEW_AUDIT: (NOT, NOT, NOT, EVERYWHERE),
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
+from cloud.audit import service as audit
 from cloud.db import db_proxy
 from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.ledger.service import Posting, post_entries
@@ -126,7 +127,23 @@ def release(held_id: int, actor: User, now: datetime, rules: PointsRules = bonus
         )
         HeldTopup.update(entry=entry.id).where(HeldTopup.id == held.id).execute()
         held.entry = entry
+        _audit("held_topup.released", held, actor, now, {"entry_id": entry.id})
     return held
+
+
+def _audit(action: str, held: HeldTopup, actor: User, now: datetime, after: dict[str, Any]) -> None:
+    """The audit log's row of a decision on a held top-up (the client's balance after it)."""
+    client = Client.get_by_id(held.client_id)
+    what = {"held_id": held.id, "amount_kopecks": held.amount_kopecks, "method": held.method}
+    audit.record(
+        action,
+        audit.client_target(client),
+        {**what, "status": "held"},
+        {**what, "status": held.status, "balance_kopecks": client.balance_kopecks, **after},
+        comment=held.note,
+        actor=actor,
+        now=now,
+    )
 
 
 def reject(held_id: int, actor: User, now: datetime, note: str) -> HeldTopup:
@@ -139,7 +156,9 @@ def reject(held_id: int, actor: User, now: datetime, note: str) -> HeldTopup:
             _("Причина — не длиннее %(n)s символов", n=MAX_NOTE), "reason_too_long"
         )
     with db_proxy.atomic():
-        return _claim(held_id, "rejected", actor, now, note)
+        held = _claim(held_id, "rejected", actor, now, note)
+        _audit("held_topup.rejected", held, actor, now, {})
+        return held
 
 
 def status_labels() -> dict[str, str]:
