@@ -1,0 +1,151 @@
+"""Every staff page fits a phone, a tablet and a laptop (issue 20): Chromium opens each page the
+owner can reach at 390×844, 768×1024 and 1366×900, checks that nothing is wider than the
+screen, and keeps a screenshot of each in test-artifacts/pages/<size>/ for people to look at.
+
+The pages are read from the app's url_map, so a new page is walked (and must fit) by itself;
+the data is the demo chain (cloud/demodata.py), whose month of sessions, top-ups and long
+names fill the tables as a real chain's would."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from peewee import fn
+from werkzeug.routing import Rule
+
+from cloud.clients.comments import add_comment
+from cloud.demodata import DEMO_STAFF, load_demo_data
+from cloud.models import Client, Mailing, Segment, Session, Site, Tariff, User
+
+pytestmark = pytest.mark.browser
+
+SIZES = {"390x844": (390, 844), "768x1024": (768, 1024), "1366x900": (1366, 900)}
+# Not pages: the JSON API, the stands' API, files, and the pages before log-in or outside it.
+NOT_PAGES = ("api.", "syncapi.", "static", "auth.", "unsubscribe.")
+OWNER = next(login for login in DEMO_STAFF if login.role == "owner")
+# A note no phone can fit on one line, as attendants write them.
+LONG_NOTE = (
+    "Клиент просил не мыть двигатель: после прошлой мойки машина не заводилась, проверяли "
+    "свечи; ссылка на фото https://example.ru/photos/2024/06/01/a-very-long-unbroken-path-12345"
+)
+
+
+def staff_pages(app: Flask) -> list[Rule]:
+    """The GET rules of the staff's HTML pages, in path order."""
+    return sorted(
+        (
+            rule
+            for rule in app.url_map.iter_rules()
+            if "GET" in (rule.methods or ())
+            and not rule.endpoint.startswith(NOT_PAGES)
+            and not rule.rule.endswith((".csv", ".json"))
+        ),
+        key=lambda rule: rule.rule,
+    )
+
+
+def _objects(app: Flask) -> dict[str, dict[str, int]]:
+    """Values for the rules' arguments: a busy member, a guest, one of everything else."""
+    busiest = (
+        Client.select()
+        .join(Session, on=Session.client == Client.id)
+        .where(Client.kind == "member")
+        .group_by(Client.id)
+        .order_by(fn.COUNT(Session.id).desc(), Client.id)
+        .first()
+    )
+    owner = User.get(User.phone == OWNER.phone)
+    add_comment(owner, busiest, LONG_NOTE)
+    segment = Segment.create(name="Постоянные клиенты с долгом больше тысячи рублей")
+    mailing = Mailing.create(
+        segment=segment, segment_name=segment.name, subject="Скидка", body=LONG_NOTE
+    )
+    common = {
+        "client_id": busiest.id,
+        "tariff_id": Tariff.select().order_by(Tariff.id).first().id,
+        "site_id": Site.select().order_by(Site.id).first().id,
+        "user_id": User.select().where(User.role == "attendant").order_by(User.id).first().id,
+        "session_id": Session.select().where(Session.client == busiest).first().id,
+        "segment_id": segment.id,
+        "mailing_id": mailing.id,
+    }
+    guest = Client.select().where(Client.kind == "guest").order_by(Client.id).first()
+    return {"": common, "clients.promote": {**common, "client_id": guest.id}}
+
+
+def _path(rule: Rule, objects: dict[str, dict[str, int]]) -> str:
+    values = objects.get(rule.endpoint, objects[""])
+    missing = sorted(set(rule.arguments) - set(values))
+    assert not missing, f"the page-fit walk has no value for {missing} in {rule.rule}"
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(values[match.group(1)]), rule.rule)
+
+
+def _name(rule: Rule) -> str:
+    return rule.endpoint.replace(".", "-")
+
+
+@pytest.fixture
+def demo_chain(app: Flask, clock: Any) -> dict[str, dict[str, int]]:
+    load_demo_data(ZoneInfo("Europe/Moscow"), datetime.now(UTC) - timedelta(minutes=1))
+    return _objects(app)
+
+
+@pytest.fixture
+def screen(browser: Any) -> Iterator[Any]:
+    """One tab whose viewport each step sets."""
+    context = browser.new_context(locale="ru-RU", viewport={"width": 1366, "height": 900})
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def _log_in(tab: Any, url: str) -> None:
+    tab.goto(f"{url}/login")
+    tab.fill("input[name=phone]", OWNER.phone)
+    tab.fill("input[name=password]", OWNER.password)
+    tab.click("button[type=submit]")
+    tab.wait_for_url(f"{url}/")
+
+
+def _overflow(tab: Any) -> int:
+    """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
+    return int(tab.evaluate("() => document.documentElement.scrollWidth - window.innerWidth"))
+
+
+def test_every_staff_page_fits_a_phone_a_tablet_and_a_laptop(
+    app: Flask,
+    live_server: str,
+    demo_chain: dict[str, dict[str, int]],
+    screen: Any,
+    artifacts: Path,
+) -> None:
+    pages = [(_name(rule), _path(rule, demo_chain)) for rule in staff_pages(app)]
+    pages.append(("login", "/login"))
+    assert len(pages) > 30  # the walk found the pages, not an empty map
+    too_wide: list[str] = []
+    for size, (width, height) in SIZES.items():
+        screen.set_viewport_size({"width": width, "height": height})
+        folder = artifacts / "pages" / size
+        folder.mkdir(parents=True, exist_ok=True)
+        screen.context.clear_cookies()
+        screen.goto(f"{live_server}/login")
+        screen.screenshot(path=str(folder / "login.png"), full_page=True)
+        if (extra := _overflow(screen)) > 0:
+            too_wide.append(f"{size} /login +{extra}px")
+        _log_in(screen, live_server)
+        for name, path in pages:
+            if name == "login":
+                continue
+            answer = screen.goto(live_server + path)
+            assert answer.status == 200, path
+            screen.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+            if (extra := _overflow(screen)) > 0:
+                too_wide.append(f"{size} {path} +{extra}px")
+    assert too_wide == []
