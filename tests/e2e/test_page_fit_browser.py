@@ -114,6 +114,11 @@ def _log_in(tab: Any, url: str) -> None:
     tab.wait_for_url(f"{url}/")
 
 
+# A table wider than its own box: it scrolls inside itself (the fallback) instead of fitting.
+SCROLLING_TABLES = """() => [...document.querySelectorAll('main table')]
+    .filter(table => table.scrollWidth > table.clientWidth + 1).length"""
+
+
 def _overflow(tab: Any) -> int:
     """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
     return int(tab.evaluate("() => document.documentElement.scrollWidth - window.innerWidth"))
@@ -148,4 +153,46 @@ def test_every_staff_page_fits_a_phone_a_tablet_and_a_laptop(
             screen.screenshot(path=str(folder / f"{name}.png"), full_page=True)
             if (extra := _overflow(screen)) > 0:
                 too_wide.append(f"{size} {path} +{extra}px")
+            if width < 640 and (tables := screen.evaluate(SCROLLING_TABLES)):
+                too_wide.append(f"{size} {path}: {tables} table(s) scroll, not cards")
     assert too_wide == []
+
+
+def test_the_menu_opens_and_closes_on_a_phone_and_is_a_row_elsewhere(
+    app: Flask, live_server: str, demo_chain: dict[str, dict[str, int]], screen: Any
+) -> None:
+    screen.set_viewport_size({"width": 390, "height": 844})
+    _log_in(screen, live_server)
+    header = screen.locator("header.topbar")
+    links = screen.locator("header nav a")
+    assert links.count() >= 8
+    # Closed: one short line, the links out of sight, the button in reach.
+    assert header.bounding_box()["height"] <= 0.1 * 844
+    assert not links.first.is_visible()
+    assert not screen.locator(".session-box").is_visible()
+    screen.click("header summary")
+    for index in range(links.count()):
+        box = links.nth(index).bounding_box()
+        assert links.nth(index).is_visible() and box is not None
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 40
+    assert screen.locator(".session-box button", has_text="Выйти").is_visible()
+    assert _overflow(screen) <= 0
+    screen.click("header summary")
+    assert not links.first.is_visible()
+    # Opened again, a link leads to its page (and the new page starts with the menu closed).
+    screen.click("header summary")
+    screen.click("header nav a[href='/clients']")
+    screen.wait_for_url(f"{live_server}/clients")
+    assert not links.first.is_visible()
+
+    # A tablet: no button, the links wrap in rows under the brand, several to a row.
+    screen.set_viewport_size({"width": 768, "height": 1024})
+    assert not screen.locator("header summary").is_visible()
+    tops = {round(links.nth(i).bounding_box()["y"]) for i in range(links.count())}
+    assert links.first.is_visible() and len(tops) <= 3
+    # A laptop: as before, brand, links and the session box side by side.
+    screen.set_viewport_size({"width": 1366, "height": 900})
+    assert not screen.locator("header summary").is_visible()
+    brand = screen.locator("header .brand").bounding_box()
+    first = links.first.bounding_box()
+    assert abs(first["y"] - brand["y"]) < brand["height"] and first["x"] > brand["x"]
