@@ -159,8 +159,13 @@ def test_every_staff_page_fits_a_phone_a_tablet_and_a_laptop(
 
 
 def test_the_menu_opens_and_closes_on_a_phone_and_is_a_row_elsewhere(
-    app: Flask, live_server: str, demo_chain: dict[str, dict[str, int]], screen: Any
+    app: Flask,
+    live_server: str,
+    demo_chain: dict[str, dict[str, int]],
+    screen: Any,
+    artifacts: Path,
 ) -> None:
+    (artifacts / "pages" / "390x844").mkdir(parents=True, exist_ok=True)
     screen.set_viewport_size({"width": 390, "height": 844})
     _log_in(screen, live_server)
     header = screen.locator("header.topbar")
@@ -177,6 +182,7 @@ def test_the_menu_opens_and_closes_on_a_phone_and_is_a_row_elsewhere(
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["height"] >= 40
     assert screen.locator(".session-box button", has_text="Выйти").is_visible()
     assert _overflow(screen) <= 0
+    screen.screenshot(path=str(artifacts / "pages" / "390x844" / "menu-open.png"))
     screen.click("header summary")
     assert not links.first.is_visible()
     # Opened again, a link leads to its page (and the new page starts with the menu closed).
