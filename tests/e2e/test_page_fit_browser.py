@@ -42,6 +42,9 @@ pytestmark = pytest.mark.browser
 SIZES = {"390x844": (390, 844), "768x1024": (768, 1024), "1366x900": (1366, 900)}
 # Not pages: the JSON API, the stands' API, files, and the pages before log-in or outside it.
 NOT_PAGES = ("api.", "syncapi.", "static", "auth.", "unsubscribe.")
+# Not staff pages: the JSON APIs (staff, clients', stands'), the client cabinet (walked at a
+# phone's size by tests/e2e/test_cabinet_browser.py), the payment provider's notifications.
+NOT_STAFF_PATHS = ("/api/", "/sync/", "/my", "/payments/")
 OWNER = next(login for login in DEMO_STAFF if login.role == "owner")
 # A note no phone can fit on one line, as attendants write them.
 LONG_NOTE = (
@@ -58,6 +61,7 @@ def staff_pages(app: Flask) -> list[Rule]:
             for rule in app.url_map.iter_rules()
             if "GET" in (rule.methods or ())
             and not rule.endpoint.startswith(NOT_PAGES)
+            and not rule.rule.startswith(NOT_STAFF_PATHS)
             and not rule.rule.endswith((".csv", ".json"))
         ),
         key=lambda rule: rule.rule,
