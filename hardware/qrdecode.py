@@ -21,6 +21,9 @@ from PIL import Image, ImageChops, ImageFilter
 
 # code_region works on the frame reduced REGION_SCALE times, in cells of CELL reduced pixels.
 REGION_SCALE = 2
+# A code of large modules (a phone held close, a big frame) is flat inside the cells at
+# REGION_SCALE; it is looked for again this many times smaller, where its modules are edges.
+CLOSE_SCALE = 8
 CELL = 4  # a cell is 8x8 frame pixels: 1.6 to 4 modules at 2 to 5 px per module
 CELL_CONTRAST = 8  # mean grey-level step between neighbours in a cell that looks like a code
 ERODE = 5  # cells: a block thinner than this (a line, an edge, a hose) is not a code
@@ -38,7 +41,7 @@ def decode_qr(frame: Image.Image) -> list[str]:
     zxing-cpp on the whole frame.
     """
     grey = frame if frame.mode == "L" else frame.convert("L")
-    region = code_region(grey)
+    region = code_region(grey) or code_region(grey, CLOSE_SCALE)
     if region is None:
         return []
     crop = grey.crop(region)
@@ -50,7 +53,7 @@ def decode_qr(frame: Image.Image) -> list[str]:
     return found
 
 
-def code_region(grey: Image.Image) -> tuple[int, int, int, int] | None:
+def code_region(grey: Image.Image, scale: int = REGION_SCALE) -> tuple[int, int, int, int] | None:
     """The box of ``grey`` around its blocks of dense edges, or None if it has none.
 
     A cell's contrast is the mean, over its pixels of the reduced frame, of the larger step to
@@ -60,7 +63,7 @@ def code_region(grey: Image.Image) -> tuple[int, int, int, int] | None:
     difference, darker), no rank filters: Pillow's MinFilter/MaxFilter alone would cost more
     than the millisecond an empty frame may take.
     """
-    small = grey.reduce(REGION_SCALE)
+    small = grey.reduce(scale)
     width, height = small.size
     base = small.crop((0, 0, width - 1, height - 1))
     right = ImageChops.difference(base, small.crop((1, 0, width, height - 1)))
@@ -74,7 +77,7 @@ def code_region(grey: Image.Image) -> tuple[int, int, int, int] | None:
     window = (core[0] - reach, core[1] - reach, core[2] + reach, core[3] + reach)
     near = cells.crop(window).getbbox() or (reach, reach, reach, reach)
     box = (window[0] + near[0], window[1] + near[1], window[0] + near[2], window[1] + near[3])
-    unit = REGION_SCALE * CELL
+    unit = scale * CELL
     left, top, right_edge, bottom = (edge * unit for edge in box)
     grow_x = int((right_edge - left) * GROW) + MARGIN_CELLS * unit
     grow_y = int((bottom - top) * GROW) + MARGIN_CELLS * unit

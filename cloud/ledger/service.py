@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from cloud.audit import service as audit
 from cloud.clock import iso_utc
 from cloud.db import db_proxy, insert_rows, utcnow
-from cloud.errors import Forbidden, NotFound, ValidationFailed
+from cloud.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from cloud.fields import MAX_AMOUNT_KOPECKS
 from cloud.fiscal import outbox as receipts
 from cloud.models import (
@@ -218,7 +218,7 @@ def record_topup(
             _("Выберите способ оплаты: наличные, карта или перевод"), "bad_method"
         )
     if large.above_kopecks and amount > large.above_kopecks and not large.confirmed:
-        raise ValidationFailed(
+        raise Unprocessable(
             _(
                 "Сумма больше %(limit)s: проверьте её и подтвердите отметкой",
                 limit=format_kopecks(large.above_kopecks),
@@ -233,12 +233,14 @@ def record_topup(
 
 def topup_site(actor: User, client: Client, site_id: int | None) -> Site:
     """The site a central top-up is taken for: the one chosen, or the client's home site; an
-    attendant only for their own sites."""
+    attendant only for their own sites (another site is not found, as its clients are not)."""
+    if site_id is None and client.home_site_id is None:
+        raise Unprocessable(_("Выберите площадку, для которой принято пополнение"), "site_required")
     chosen = site_id if site_id is not None else client.home_site_id
-    site = Site.get_or_none(Site.id == chosen) if chosen is not None else None
+    site = Site.get_or_none(Site.id == chosen)
     scope = site_scope(actor)
     if site is None or (scope is not None and site.id not in scope):
-        raise ValidationFailed(_("Выберите площадку, для которой принято пополнение"), "bad_site")
+        raise NotFound(_("Площадка не найдена"), "site_not_found")
     return site
 
 

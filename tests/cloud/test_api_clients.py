@@ -303,7 +303,7 @@ def test_a_large_top_up_over_the_api_needs_confirmed(client: FlaskClient, world:
     path = f"/api/v1/clients/{world.member.id}/topups"
     body = {"amount_kopecks": 100_000_000, "method": "card", "site_id": world.site_b.id}
     refused = client.post(path, headers=world.bearer("owner"), json=body)
-    assert refused.status_code == 400
+    assert refused.status_code == 422
     assert _error(refused)["code"] == "confirm_large_topup"
     assert LedgerEntry.select().count() == 0
     taken = client.post(path, headers=world.bearer("owner"), json={**body, "confirmed": True})
@@ -311,7 +311,8 @@ def test_a_large_top_up_over_the_api_needs_confirmed(client: FlaskClient, world:
     other_site = client.post(
         path, headers=world.bearer("attendant"), json={**body, "amount_kopecks": 100}
     )
-    assert other_site.status_code == 400 and _error(other_site)["code"] == "bad_site"
+    assert other_site.status_code == 404 and _error(other_site)["code"] == "site_not_found"
+    assert LedgerEntry.select().count() == 1
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -185,12 +186,27 @@ def stand_page(browser: Any, url: str) -> Any:
     raise AssertionError(f"no page of {url} in the kiosk's Chromium")
 
 
+def look(debug_port: int, url: str) -> tuple[str, list[int], dict[str, Any]]:
+    """The kiosk Chromium's page of ``url``: its text, its size against the screen's, and a
+    screenshot taken through the DevTools protocol."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{debug_port}")
+        page = stand_page(browser, url)
+        page.wait_for_load_state("load")
+        page.wait_for_function("document.body && document.body.innerText.length > 20")
+        text = page.inner_text("body")
+        size = page.evaluate("[innerWidth, innerHeight, screen.width, screen.height]")
+        shot = page.context.new_cdp_session(page).send("Page.captureScreenshot", {"format": "png"})
+        browser.close()
+    return text, size, shot
+
+
 @pytest.mark.browser
 def test_the_kiosk_unit_shows_the_stand_screen(running: Running, kiosk_root: Path) -> None:
     for program in ("/usr/bin/cage", "/usr/bin/chromium", "/usr/bin/Xwayland", "/usr/bin/curl"):
         need(Path(program).exists(), program)
-    from playwright.sync_api import sync_playwright
-
     kiosk = Kiosk(kiosk_root, running.url)
     [wait] = kiosk.unit["ExecStartPre"]
     assert subprocess.run(shlex.split(kiosk.move(wait)), timeout=60, check=False).returncode == 0
@@ -198,17 +214,10 @@ def test_the_kiosk_unit_shows_the_stand_screen(running: Running, kiosk_root: Pat
     process = kiosk.start()
     try:
         wait_for_devtools(kiosk.debug_port, process)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.connect_over_cdp(f"http://127.0.0.1:{kiosk.debug_port}")
-            page = stand_page(browser, running.url)
-            page.wait_for_load_state("load")
-            page.wait_for_function("document.body && document.body.innerText.length > 20")
-            text = page.inner_text("body")
-            size = page.evaluate("[innerWidth, innerHeight, screen.width, screen.height]")
-            shot = page.context.new_cdp_session(page).send(
-                "Page.captureScreenshot", {"format": "png"}
-            )
-            browser.close()
+        # In a thread of its own: Playwright's sync API refuses to start where an asyncio
+        # loop runs, as it does in a test process whose browser fixture is still up.
+        with ThreadPoolExecutor(1) as worker:
+            text, size, shot = worker.submit(look, kiosk.debug_port, running.url).result(120)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -99,3 +99,17 @@ def test_a_compact_token_is_decoded_from_2_to_9_px_per_module(scale: int) -> Non
     region test does not take for a code; the whole frame is read then."""
     code = qr_frame(TOKEN, size=(640, 480), scale=scale)
     assert decode_qr(code) == [TOKEN]
+
+
+@pytest.mark.parametrize(
+    ("scale", "size"), [(12, (640, 480)), (16, (1000, 1000)), (20, (1200, 1600))]
+)
+def test_a_code_of_large_modules_is_found_by_the_second_look(
+    scale: int, size: tuple[int, int]
+) -> None:
+    """A phone's screenshot (the cabinet's QR page, 780x1688) or a phone held very close: the
+    modules are flat inside the region test's cells, so nothing looked like a code and the
+    frame decoded to nothing; the look CLOSE_SCALE times smaller finds it."""
+    code = qr_frame(TOKEN, size=size, scale=scale)
+    assert code_region(code) is None  # what the first look sees
+    assert decode_qr(code) == [TOKEN]
