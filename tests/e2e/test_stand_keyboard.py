@@ -31,6 +31,9 @@ def small_page(browser: Any) -> Iterator[Any]:
 
 
 def layout(page: Any) -> str:
+    """The on-screen keyboard's layout, once it has one (after a link, the new page's script
+    sets it when the page has loaded)."""
+    page.wait_for_selector("#osk[data-layout]", state="attached")
     return str(page.get_attribute("#osk", "data-layout"))
 
 
@@ -113,6 +116,7 @@ def test_a_member_is_registered_with_the_keys_alone(
     page = small_page
     log_in(page, stand_screen.url)
     page.click("nav a:has-text('Член клуба')")
+    page.wait_for_url("**/members/new")
     assert layout(page) == "ru"  # the name has the focus
     tap_text(page, "Мария Кузнецова")
     page.click("input[name=phone]")
