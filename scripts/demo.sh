@@ -12,7 +12,8 @@
 # Settings (the Makefile passes them): BIN (the virtual environment's bin), DEMO_DATA_DIR,
 # DEMO_DATABASE_URL (empty: SQLite in DEMO_DATA_DIR), DEMO_HOST, PORT (central service, 8000),
 # EDGE_PORT (stand screens: EDGE_PORT and EDGE_PORT+1, 8080/8081), NFC_PORT (the simulated
-# readers' udp ports: NFC_PORT and NFC_PORT+1, 9999/10000), ATOL_PORT (the ATOL Online v5
+# readers' udp ports: NFC_PORT and NFC_PORT+1, 19999/20000; nfcpy's udp reader cannot use a
+# port that /etc/services names, such as 10000), ATOL_PORT (the ATOL Online v5
 # emulator that registers the demo's fiscal receipts, 8010), PAY_PORT (the YooKassa emulator
 # for online top-ups, tests/emulators/yookassa.py, 8765).
 # Stand N keeps its data in DEMO_DATA_DIR/stand-N; it is enrolled on the first run (a code from
@@ -26,7 +27,7 @@ DEMO_DATABASE_URL=${DEMO_DATABASE_URL:-}
 DEMO_HOST=${DEMO_HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 EDGE_PORT=${EDGE_PORT:-8080}
-NFC_PORT=${NFC_PORT:-9999}
+NFC_PORT=${NFC_PORT:-19999}
 ATOL_PORT=${ATOL_PORT:-8010}
 ATOL_URL="http://127.0.0.1:$ATOL_PORT/possystem/v5"
 PAY_PORT=${PAY_PORT:-8765}

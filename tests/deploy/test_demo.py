@@ -9,6 +9,7 @@ stops everything."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -40,7 +41,8 @@ COMMAND = re.compile(r"AQUASTAND_DATA_DIR='([^']+)' \S+ (tap|scan --text) '?([^'
 
 
 def _free_base(count: int) -> int:
-    """A port ``p`` such that ``p`` .. ``p + count - 1`` are free for TCP and UDP now."""
+    """A port ``p`` such that ``p`` .. ``p + count - 1`` are free for TCP and UDP now and
+    have no service name (nfcpy's udp reader cannot open a named port: 10000 is "webmin")."""
     for _attempt in range(50):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -49,6 +51,9 @@ def _free_base(count: int) -> int:
             continue
         try:
             for port in range(base, base + count):
+                with contextlib.suppress(OSError):
+                    socket.getservbyport(port)
+                    raise OSError(f"{port} has a service name")
                 for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
                     with socket.socket(socket.AF_INET, kind) as s:
                         s.bind(("127.0.0.1", port))

@@ -263,10 +263,17 @@ WAIT_S = 15.0
 
 
 def free_port(kind: socket.SocketKind) -> int:
-    """A port of 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port of 127.0.0.1 that was free a moment ago, and that /etc/services gives no name:
+    nfcpy's udp reader turns its port into a service name and back (60177 became "tfido" and
+    the reader never opened)."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        try:
+            socket.getservbyport(port)
+        except OSError:
+            return port
 
 
 def load_directory(database: Path, document: dict[str, Any] | None = None) -> None:
