@@ -15,9 +15,10 @@ from pathlib import Path
 
 import click
 
+from edge.camera import drop_frame, drop_qr_text
 from edge.config import EdgeConfig, load_config
 from edge.screen import StateServer
-from edge.stand import Stand, drop_frame, drop_qr_text, simulated, simulated_nfc_device
+from edge.stand import Stand, simulated, simulated_nfc_device
 from edge.store import Store
 from edge.watchdog import Watchdog
 from hardware.nfc import emulate_card

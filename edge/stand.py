@@ -18,13 +18,10 @@ same thread as taps; another copies SQLite's write-ahead log into the database
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
-import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -33,9 +30,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
-import segno
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from edge.camera import camera_tuning
 from edge.config import EdgeConfig
 from edge.display import customer_display
 from edge.engine import Engine
@@ -43,7 +40,6 @@ from edge.store import Store
 from edge.syncwiring import make_agent, sync_state
 from edge.watchdog import BeatingSource
 from hardware.camera import (
-    CameraTuning,
     DirectoryFrameSource,
     FrameSource,
     Picamera2Source,
@@ -102,41 +98,6 @@ def health_json(health: Any) -> dict[str, Any]:
         key: format_utc(value) if isinstance(value, datetime) else value
         for key, value in dataclasses.asdict(health).items()
     }
-
-
-def drop_frame(inbox: Path, data: bytes, suffix: str = ".png") -> Path:
-    """Place an image file in the camera ``inbox``: written under a hidden name, then renamed,
-    so the camera never reads half a file. Returns the final path."""
-    inbox.mkdir(parents=True, exist_ok=True)
-    name = f"scan-{time.time_ns()}-{uuid.uuid4().hex[:8]}{suffix}"
-    hidden = inbox / f".{name}"
-    hidden.write_bytes(data)
-    final = inbox / name
-    os.replace(hidden, final)
-    return final
-
-
-def qr_png(payload: str) -> bytes:
-    """A PNG of a QR code holding ``payload``, sized for the camera to decode."""
-    buffer = io.BytesIO()
-    segno.make_qr(payload, error="m").save(buffer, kind="png", scale=4, border=4)
-    return buffer.getvalue()
-
-
-def drop_qr_text(inbox: Path, payload: str) -> Path:
-    """Render ``payload`` as a QR code and drop it into the camera ``inbox``."""
-    return drop_frame(inbox, qr_png(payload))
-
-
-def camera_tuning(config: EdgeConfig) -> CameraTuning:
-    """The camera's focus, zoom and exposure from the stand's configuration (0 as the lens
-    position, which would be infinity, means continuous autofocus)."""
-    lens = config.camera_lens_position
-    return CameraTuning(
-        lens_position=lens if lens > 0 else None,
-        zoom=config.camera_zoom,
-        exposure_value=-config.camera_stops_under,
-    )
 
 
 class Stand:

@@ -15,7 +15,7 @@ import pytest
 
 from cloud.ledger.service import post_entry
 from cloud.models import Session, TariffVersion
-from edge.stand import drop_frame
+from edge.camera import drop_frame
 from tests.cloud.cabinethelp import last_code
 from tests.e2e.conftest import ARTIFACTS
 from tests.edge.conftest import pattern, wait_state

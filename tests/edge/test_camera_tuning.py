@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge.camera import camera_tuning
 from edge.config import load_config
-from edge.stand import camera_tuning
 from hardware.camera import CameraTuning
 
 

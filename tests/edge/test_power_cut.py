@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import requests
 
-from edge.stand import drop_frame, qr_png
+from edge.camera import drop_frame, qr_png
 from hardware.nfc import emulate_card
 from tests.conftest import need
 from tests.edge.conftest import (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.stand import drop_qr_text
+from edge.camera import drop_qr_text
 from tests.edge.conftest import (
     IVAN,
     IVAN_CARD,

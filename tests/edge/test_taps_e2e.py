@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge.camera import drop_qr_text
 from edge.engine import MESSAGES
-from edge.stand import drop_qr_text
 from hardware.nfc import emulate_card
 from tests.edge.conftest import (
     BLOCKED,
