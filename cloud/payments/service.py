@@ -25,7 +25,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.config import CloudConfig
-from cloud.db import db_proxy
+from cloud.db import db_proxy, is_postgresql
 from cloud.errors import NotFound, Unprocessable, ValidationFailed
 from cloud.ledger.service import check_topup, post_entry
 from cloud.models import ONLINE_METHOD, OPEN_PAYMENT_STATUSES, Client, OnlinePayment
@@ -136,6 +136,14 @@ def check_limits(client: Client, amount_kopecks: object, limits: Limits, now: da
     return amount
 
 
+def _lock_client(client: Client) -> None:
+    """Hold the client's row until the transaction ends, so two payments started at once are
+    checked against the day limit one after the other (on SQLite every write transaction
+    already holds the database's write lock from its start)."""
+    if is_postgresql():
+        Client.select(Client.id).where(Client.id == client.id).for_update().execute()
+
+
 def start_payment(
     provider: PaymentProvider,
     client: Client,
@@ -149,15 +157,17 @@ def start_payment(
     them back. The provider down or refusing: the payment is ``failed`` and the error raised."""
     if client.deleted_at is not None:
         raise NotFound(_("Клиент не найден"))
-    amount = check_limits(client, amount_kopecks, limits, now)
-    payment = OnlinePayment.create(
-        client=client,
-        provider=provider.name,
-        idempotence_key=str(uuid.uuid4()),
-        amount_kopecks=amount,
-        created_at=now,
-        updated_at=now,
-    )
+    with db_proxy.atomic():
+        _lock_client(client)
+        amount = check_limits(client, amount_kopecks, limits, now)
+        payment = OnlinePayment.create(
+            client=client,
+            provider=provider.name,
+            idempotence_key=str(uuid.uuid4()),
+            amount_kopecks=amount,
+            created_at=now,
+            updated_at=now,
+        )
     try:
         remote = provider.create_payment(
             amount,

@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 
 from cloud.clock import app_now
-from cloud.db import db_proxy
+from cloud.db import db_proxy, is_postgresql
 from cloud.errors import ValidationFailed
 from cloud.ledger.service import ledger_balance, record_topup
-from cloud.models import OnlinePayment
+from cloud.models import Client, OnlinePayment
 from cloud.payments import service
 from cloud.payments.providers import ProviderUnavailable
 from tests.cloud.conftest import World
@@ -132,6 +132,45 @@ def test_the_day_limit_counts_the_clients_payments_of_the_day(
     assert refused.value.code == "day_limit"
     assert "сегодня можно ещё 1 000,00 ₽" in refused.value.message.replace("\xa0", " ")
     start(paying_app, world.other_site_client, 200_000)  # another client's day is their own
+
+
+def test_a_payment_started_while_another_is_being_started_sees_it_in_the_day_limit(
+    paying_app: Flask, emulator: YooKassaEmulator, world: World
+) -> None:
+    """Two payments started at once are checked against the day limit one after the other:
+    while another start of the client's holds its transaction, the second waits for it and is
+    then refused, instead of both passing the check on the same day total."""
+    outcome: list[BaseException | OnlinePayment] = []
+
+    def second_start() -> None:
+        try:
+            with paying_app.app_context():
+                outcome.append(start(paying_app, world.member, 1_000_000))
+        except BaseException as error:  # the assertion below names it
+            outcome.append(error)
+        finally:
+            db_proxy.close()
+
+    second = threading.Thread(target=second_start)
+    with db_proxy.atomic():  # the first start, between its check and its commit
+        query = Client.select(Client.id).where(Client.id == world.member.id)
+        (query.for_update() if is_postgresql() else query).execute()
+        OnlinePayment.create(
+            client=world.member,
+            provider="yookassa",
+            idempotence_key="first-of-two",
+            amount_kopecks=2_500_000,
+            created_at=app_now(),
+            updated_at=app_now(),
+        )
+        second.start()
+        second.join(timeout=0.5)
+        assert second.is_alive(), f"the second start did not wait for the first: {outcome}"
+    second.join(timeout=15)
+
+    [refused] = outcome
+    assert isinstance(refused, ValidationFailed) and refused.code == "day_limit"
+    assert OnlinePayment.select().count() == 1
 
 
 def test_a_notification_for_an_unknown_or_foreign_payment_changes_nothing(
