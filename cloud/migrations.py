@@ -370,6 +370,16 @@ def _add_audit_log(database: peewee.Database) -> None:
     install_audit_guard(database)
 
 
+def _add_receipt_credit(database: peewee.Database) -> None:
+    """Version 28: a receipt's part on credit (a charge into debt, a top-up paying one off)."""
+    table = Receipt._meta.table_name
+    if "credit_kopecks" in {column.name for column in database.get_columns(table)}:
+        return
+    credit = _with_default(peewee.BigIntegerField(default=0), "0")
+    migrator = SchemaMigrator.from_database(database)
+    migrate(migrator.add_column(table, "credit_kopecks", credit, allow_not_null=True))
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -391,6 +401,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, _add_shifts),
     (20, _add_audit_log),
     (21, _add_site_details),
+    (28, _add_receipt_credit),
 ]
 BASE_VERSION = 1
 

@@ -31,6 +31,7 @@ class ReceiptOut(BaseModel):
     entry_id: int
     external_id: str
     payment_method: str
+    credit_kopecks: int  # the part on credit: of a settlement, the debt; of a top-up, debt paid
     created_at: str | None
     sent_at: str | None
     attempts: int

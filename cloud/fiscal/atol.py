@@ -26,6 +26,7 @@ from cloud.fiscal.provider import (
     ProviderSetupError,
     ProviderUnavailable,
     ReceiptDocument,
+    ReceiptItem,
     ReceiptRefused,
     Report,
 )
@@ -62,21 +63,27 @@ def atol_body(document: ReceiptDocument, settings: FiscalSettings) -> dict[str, 
                 "inn": settings.inn,
                 "payment_address": settings.payment_address,
             },
-            "items": [
-                {
-                    "name": document.name,
-                    "price": total,
-                    "quantity": 1.0,
-                    "measure": 0,
-                    "sum": total,
-                    "payment_method": document.payment_method,
-                    "payment_object": document.payment_object,
-                    "vat": {"type": document.vat},
-                }
+            "items": [_item(item) for item in document.items],
+            "payments": [
+                {"type": payment.type, "sum": roubles(payment.amount_kopecks)}
+                for payment in document.payments
             ],
-            "payments": [{"type": document.payment_type, "sum": total}],
             "total": total,
         },
+    }
+
+
+def _item(item: ReceiptItem) -> dict[str, Any]:
+    amount = roubles(item.amount_kopecks)
+    return {
+        "name": item.name,
+        "price": amount,
+        "quantity": 1.0,
+        "measure": 0,
+        "sum": amount,
+        "payment_method": item.payment_method,
+        "payment_object": item.payment_object,
+        "vat": {"type": item.vat},
     }
 
 

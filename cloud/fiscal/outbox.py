@@ -12,12 +12,18 @@ ledger. What owes a receipt (``receipt_for``):
 3. under the scheme "advance" only, a session's charge: a ``settlement`` receipt
    ("зачёт аванса", full payment by the prepayment).
 
+Under the scheme "advance" a balance may go below zero (a client's overdraft): the part of a
+charge that the balance before it did not cover is on credit (the settlement is
+"partial_payment", or "credit" when nothing was covered), and the part of a later top-up that
+pays that debt off is a "credit_payment" (``credit_part``, stored as ``credit_kopecks``).
+
 Nothing is queued while receipts are off (``fiscal_provider = "none"``)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,19 +36,55 @@ from cloud.models import Client, ClientPhone, LedgerEntry, Receipt
 RECEIPT_ENTRY_KINDS = ("topup", "refund", "charge")
 
 
-def receipt_for(
-    kind: str, amount_kopecks: int, method: str | None, settings: FiscalSettings
-) -> tuple[str, str, bool] | None:
-    """The receipt an entry owes, as (receipt kind, settlement method, paid in cash), or
-    None."""
-    cash = method == "cash"
+@dataclass(frozen=True)
+class Owed:
+    """The receipt an entry owes: its kind, settlement method, whether paid in cash, and its
+    part on credit."""
+
+    kind: str
+    payment_method: str
+    cash: bool
+    credit_kopecks: int = 0
+
+
+def credit_part(kind: str, amount_kopecks: int, balance_before: int) -> int:
+    """Of a charge, the part the balance before it did not cover (it went into debt); of a
+    top-up, the part that paid a debt off; 0 for any other entry."""
+    if kind == "charge" and amount_kopecks < 0:
+        return -amount_kopecks - min(max(balance_before, 0), -amount_kopecks)
     if kind == "topup" and amount_kopecks > 0:
-        return "advance", settings.topup_method, cash
+        return min(max(-balance_before, 0), amount_kopecks)
+    return 0
+
+
+def receipt_for(
+    kind: str,
+    amount_kopecks: int,
+    method: str | None,
+    settings: FiscalSettings,
+    balance_before: int = 0,
+) -> Owed | None:
+    """The receipt an entry owes, or None. ``balance_before`` is the client's balance before
+    the entry (it decides the part on credit under the scheme "advance")."""
+    cash = method == "cash"
+    credit = (
+        credit_part(kind, amount_kopecks, balance_before) if settings.scheme == "advance" else 0
+    )
+    if kind == "topup" and amount_kopecks > 0:
+        return Owed("advance", settings.topup_method, cash, credit)
     if kind == "refund" and amount_kopecks != 0:
-        return "refund", settings.topup_method, cash
+        return Owed("refund", settings.topup_method, cash)
     if kind == "charge" and amount_kopecks < 0 and settings.scheme == "advance":
-        return "settlement", "full_payment", False
+        return Owed("settlement", _settlement_method(credit, -amount_kopecks), False, credit)
     return None
+
+
+def _settlement_method(credit: int, charge: int) -> str:
+    """Tag 1214 of a charge's receipt: set off in full, in part with the rest on credit, or
+    all on credit."""
+    if credit == 0:
+        return "full_payment"
+    return "credit" if credit == charge else "partial_payment"
 
 
 def new_external_id() -> str:
@@ -71,17 +113,15 @@ def contacts(client_ids: Sequence[int]) -> dict[int, str]:
     return {i: (found.get(i) or "").strip() or first_phone.get(i, "") for i in ids}
 
 
-def _row(
-    entry_id: int, client_id: int, amount: int, owed: tuple[str, str, bool], now: datetime
-) -> dict[str, Any]:
-    kind, payment_method, cash = owed
+def _row(entry_id: int, client_id: int, amount: int, owed: Owed, now: datetime) -> dict[str, Any]:
     return {
         "entry": entry_id,
         "client": client_id,
-        "kind": kind,
+        "kind": owed.kind,
         "amount_kopecks": abs(amount),
-        "payment_method": payment_method,
-        "cash": cash,
+        "payment_method": owed.payment_method,
+        "cash": owed.cash,
+        "credit_kopecks": owed.credit_kopecks,
         "contact": "",
         "status": "queued",
         "external_id": new_external_id(),
@@ -107,7 +147,8 @@ def queue_for_entry(entry: LedgerEntry) -> None:
     settings = active_settings()
     if settings is None or entry.kind not in RECEIPT_ENTRY_KINDS:
         return
-    owed = receipt_for(entry.kind, entry.amount_kopecks, entry.method, settings)
+    balance_before = _balances([entry.client_id])[entry.client_id] - entry.amount_kopecks
+    owed = receipt_for(entry.kind, entry.amount_kopecks, entry.method, settings, balance_before)
     if owed is not None:
         _insert([_row(entry.id, entry.client_id, entry.amount_kopecks, owed, utcnow())])
 
@@ -118,14 +159,14 @@ def queue_for_rows(rows: Sequence[dict[str, Any]]) -> None:
     kind (unique), or, without an event, by its client, kind, amount and time among the
     entries that have no receipt yet."""
     settings = active_settings()
-    if settings is None:
+    if settings is None or not any(row["kind"] in RECEIPT_ENTRY_KINDS for row in rows):
         return
-    owing = [
-        (row, owed)
-        for row in rows
-        if row["kind"] in RECEIPT_ENTRY_KINDS
-        and (owed := receipt_for(row["kind"], row["amount_kopecks"], row["method"], settings))
-    ]
+    owing = []
+    for row, before in zip(rows, _balances_before(rows), strict=True):
+        if row["kind"] in RECEIPT_ENTRY_KINDS:
+            owed = receipt_for(row["kind"], row["amount_kopecks"], row["method"], settings, before)
+            if owed is not None:
+                owing.append((row, owed))
     if not owing:
         return
     ids = _entry_ids([row for row, _owed in owing])
@@ -136,6 +177,26 @@ def queue_for_rows(rows: Sequence[dict[str, Any]]) -> None:
             for (row, owed), entry_id in zip(owing, ids, strict=True)
         ]
     )
+
+
+def _balances(client_ids: Sequence[int]) -> dict[int, int]:
+    """The clients' balances as this transaction sees them."""
+    query = Client.select(Client.id, Client.balance_kopecks).where(Client.id.in_(client_ids))
+    return {client_id: balance for client_id, balance in query.tuples()}
+
+
+def _balances_before(rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Each row's client's balance before its entry: the batch's balances were moved
+    already, so each client's balance before the batch is today's less the batch's sum,
+    and the rows are walked in their order from there."""
+    running = _balances(sorted({row["client"] for row in rows}))
+    for row in rows:
+        running[row["client"]] -= row["amount_kopecks"]
+    befores = []
+    for row in rows:
+        befores.append(running[row["client"]])
+        running[row["client"]] += row["amount_kopecks"]
+    return befores
 
 
 def _entry_ids(rows: list[dict[str, Any]]) -> list[int]:

@@ -19,17 +19,37 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class ReceiptItem:
+    """One line of a receipt."""
+
+    name: str  # tag 1030
+    amount_kopecks: int
+    # Tag 1214: advance, full_prepayment, full_payment, partial_payment (part set off, the rest
+    # on credit), credit (handed over on credit), credit_payment (a credit paid off).
+    payment_method: str
+    payment_object: int  # tag 1212: 10 an advance, 4 a service
+    vat: str
+
+
+@dataclass(frozen=True)
+class ReceiptPayment:
+    """How part of a receipt's total was paid: ``type`` 0 cash, 1 cashless, 2 an advance set
+    off ("зачёт аванса"), 3 on credit ("постоплата")."""
+
+    type: int
+    amount_kopecks: int
+
+
+@dataclass(frozen=True)
 class ReceiptDocument:
-    """A receipt as the sender hands it to a provider: what any register needs."""
+    """A receipt as the sender hands it to a provider: what any register needs. The items
+    and the payments each add up to ``amount_kopecks``."""
 
     external_id: str
     operation: str  # sell or sell_refund
-    name: str  # the item's name
     amount_kopecks: int
-    payment_method: str  # tag 1214: advance, full_prepayment, full_payment
-    payment_object: int  # tag 1212: 10 an advance, 4 a service
-    payment_type: int  # 0 cash, 1 cashless, 2 prepayment set off ("зачёт аванса")
-    vat: str
+    items: tuple[ReceiptItem, ...]
+    payments: tuple[ReceiptPayment, ...]
     contact: str  # the buyer's e-mail or phone
     at: datetime  # when the money moved, in the seller's time zone
 

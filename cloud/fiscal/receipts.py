@@ -75,6 +75,7 @@ def receipt_to_dict(receipt: Receipt) -> dict[str, Any]:
         "entry_id": receipt.entry_id,
         "external_id": receipt.external_id,
         "payment_method": receipt.payment_method,
+        "credit_kopecks": receipt.credit_kopecks,
         "created_at": iso_utc(receipt.created_at),
         "sent_at": iso_utc(receipt.sent_at),
         "attempts": receipt.attempts,

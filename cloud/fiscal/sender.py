@@ -32,6 +32,8 @@ from cloud.fiscal.provider import (
     ProviderSetupError,
     ProviderUnavailable,
     ReceiptDocument,
+    ReceiptItem,
+    ReceiptPayment,
     ReceiptRefused,
     Report,
 )
@@ -43,12 +45,16 @@ FIRST_BACKOFF_S = 30
 MAX_BACKOFF_S = 3600
 BATCH = 200
 
-# What the receipt says it is for (the item's name, tag 1030).
+# What the receipt says it is for (the item's name, tag 1030), by settlement method.
 ITEM_NAMES = {
     "advance": "Аванс за услуги мойки самообслуживания",
     "full_prepayment": "Предоплата услуг мойки самообслуживания",
     "full_payment": "Услуги мойки самообслуживания",
+    "partial_payment": "Услуги мойки самообслуживания",
+    "credit": "Услуги мойки самообслуживания",
+    "credit_payment": "Оплата долга за услуги мойки самообслуживания",
 }
+CASH, CASHLESS, ADVANCE_SET_OFF, ON_CREDIT = 0, 1, 2, 3  # ATOL's payment types
 
 
 @dataclass
@@ -78,19 +84,37 @@ def backoff(attempts: int, first: int = FIRST_BACKOFF_S) -> timedelta:
 
 
 def document_of(receipt: Receipt, settings: FiscalSettings) -> ReceiptDocument:
-    """The receipt as a provider takes it."""
-    settlement = receipt.kind == "settlement"
+    """The receipt as a provider takes it. A settlement is paid by the advance set off and,
+    for what went into debt (``credit_kopecks``), on credit; a top-up that paid a debt off has
+    an item "credit_payment" for that part and the advance for the rest."""
+    total, credit = receipt.amount_kopecks, receipt.credit_kopecks
+    if receipt.kind == "settlement":
+        items = [_item(receipt.payment_method, total, settings)]
+        payments = [(ADVANCE_SET_OFF, total - credit), (ON_CREDIT, credit)]
+    else:
+        items = [
+            _item("credit_payment", credit, settings),
+            _item(receipt.payment_method, total - credit, settings),
+        ]
+        payments = [(CASH if receipt.cash else CASHLESS, total)]
     return ReceiptDocument(
         external_id=receipt.external_id,
         operation="sell_refund" if receipt.kind == "refund" else "sell",
-        name=ITEM_NAMES[receipt.payment_method],
-        amount_kopecks=receipt.amount_kopecks,
-        payment_method=receipt.payment_method,
-        payment_object=10 if receipt.payment_method == "advance" else 4,
-        payment_type=2 if settlement else (0 if receipt.cash else 1),
-        vat=settings.vat_for(receipt.payment_method),
+        amount_kopecks=total,
+        items=tuple(item for item in items if item.amount_kopecks),
+        payments=tuple(ReceiptPayment(kind, amount) for kind, amount in payments if amount),
         contact=receipt.contact,
         at=receipt.created_at.astimezone(ZoneInfo(settings.timezone)),
+    )
+
+
+def _item(payment_method: str, amount_kopecks: int, settings: FiscalSettings) -> ReceiptItem:
+    return ReceiptItem(
+        name=ITEM_NAMES[payment_method],
+        amount_kopecks=amount_kopecks,
+        payment_method=payment_method,
+        payment_object=10 if payment_method == "advance" else 4,
+        vat=settings.vat_for(payment_method),
     )
 
 

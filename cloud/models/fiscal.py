@@ -33,6 +33,9 @@ class Receipt(BaseModel):
     # The 54-FZ settlement method (tag 1214) fixed when queued: advance, full_prepayment,
     # full_payment; and how the money came (cash or cashless), for the payment type.
     payment_method = pw.CharField(max_length=20)
+    # The part on credit (cloud/fiscal/outbox.py, ``credit_part``): of a charge, what the
+    # advance did not cover and went into debt; of a top-up, what paid a debt off.
+    credit_kopecks = pw.BigIntegerField(default=0)
     cash = pw.BooleanField(default=False)
     # The buyer's contact for the electronic copy: a phone (+7…) or an e-mail.
     contact = pw.CharField(max_length=200, default="")

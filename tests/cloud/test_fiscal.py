@@ -5,8 +5,7 @@ outbox with retries, registered once, its fiscal data stored and shown."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,107 +13,31 @@ from click.testing import CliRunner
 from flask import Flask
 
 from cloud import cli, create_app
-from cloud.clock import FixedClock
-from cloud.db import db_proxy, release, utcnow
+from cloud.db import db_proxy, utcnow
 from cloud.fiscal.atol import AtolProvider
-from cloud.fiscal.sender import SendReport, document_of, provider_for, send_receipts
-from cloud.fiscal.settings import EXTENSION, FiscalSettings
+from cloud.fiscal.sender import document_of, provider_for
 from cloud.integrity.checks import run_checks
 from cloud.ledger.service import post_entry, record_topup
 from cloud.migrations import latest_version, upgrade
 from cloud.models import Client, LedgerEntry, Receipt, SchemaVersion
-from cloud.standsync.standauth import provision_stand
-from sync.document import format_utc
-from tests.cloud.conftest import RequestIsolatedClient, World, post_form
+from tests.cloud.conftest import World, post_form
 from tests.cloud.eventstream import Stream
+from tests.cloud.fiscalhelp import (
+    FISCAL,
+    app,
+    atol,
+    fiscal,
+    push,
+    receipts,
+    send,
+    send_until_settled,
+    settings,
+    stand_token,
+)
 from tests.cloud.freshdb import bound, empty_database_url
 from tests.emulators.atol import AtolEmulator
 
-SYNC = "/sync/v1"
-FISCAL = {
-    "fiscal_provider": "atol",
-    "atol_login": "aquastand",
-    "atol_password": "aquastand-demo",
-    "atol_group_code": "aquastand-demo",
-    "fiscal_inn": "7701234567",
-    "fiscal_sno": "usn_income",
-    "fiscal_vat": "vat20",
-    "fiscal_payment_address": "г. Москва, ул. Ленина, 1",
-    "fiscal_email": "kassa@aquastand.example",
-}
-
-
-@pytest.fixture
-def atol() -> Iterator[AtolEmulator]:
-    emulator = AtolEmulator()
-    emulator.url = emulator.start()  # type: ignore[attr-defined]
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def fiscal(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Settings over ``FISCAL`` (``@pytest.mark.parametrize("fiscal", [{...}], indirect=True)``)."""
-    return {**FISCAL, **getattr(request, "param", {})}
-
-
-@pytest.fixture
-def app(
-    database_url: str, tmp_path: Any, atol: AtolEmulator, fiscal: dict[str, Any]
-) -> Iterator[Flask]:
-    """The conftest's app with receipts on, sent to the emulator."""
-    app = create_app(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        secret_key="test-secret",
-        clock=FixedClock(datetime.now(UTC)),
-        atol_url=atol.url,  # type: ignore[attr-defined]
-        **fiscal,
-    )
-    app.config["TESTING"] = True
-    app.test_client_class = RequestIsolatedClient
-    upgrade(app.extensions["aquastand_db"])
-    with app.app_context():
-        yield app
-    release(app.extensions["aquastand_db"])
-
-
-def settings(app: Flask) -> FiscalSettings:
-    found: FiscalSettings = app.extensions[EXTENSION]
-    return found
-
-
-def send(app: Flask, minutes: float = 0) -> SendReport:
-    """One pass of ``send-receipts``, ``minutes`` from now."""
-    provider = provider_for(settings(app))
-    assert provider is not None
-    return send_receipts(provider, settings(app), utcnow() + timedelta(minutes=minutes))
-
-
-def send_until_settled(app: Flask, passes: int = 12) -> None:
-    """Passes an hour apart (past every back-off) until no receipt is queued or sent."""
-    for number in range(1, passes + 1):
-        send(app, minutes=61 * number)
-        if not Receipt.select().where(Receipt.status.in_(("queued", "sent"))).exists():
-            return
-    raise AssertionError("receipts still unsettled")
-
-
-def receipts() -> list[Receipt]:
-    return list(Receipt.select().order_by(Receipt.id))
-
-
-def stand_token(client: Any, world: World) -> str:
-    code = provision_stand(world.site_a, world.stand_a.name, utcnow()).code
-    response = client.post(f"{SYNC}/enrol", json={"code": code})
-    return str(response.get_json()["token"])
-
-
-def push(client: Any, token: str, events: list[dict[str, Any]]) -> Any:
-    headers = {"Authorization": f"Bearer {token}", "X-Stand-Clock": format_utc(utcnow())}
-    response = client.post(f"{SYNC}/events", headers=headers, json={"events": events})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
+__all__ = ["app", "atol", "fiscal"]  # fixtures
 
 
 # --- queued with the money --------------------------------------------------------------------
@@ -247,7 +170,8 @@ def test_under_the_prepayment_scheme_a_topup_is_a_full_prepayment_and_charges_ge
     (receipt,) = receipts()
     assert (receipt.kind, receipt.payment_method) == ("advance", "full_prepayment")
     document = document_of(receipt, settings(app))
-    assert (document.payment_object, document.vat) == (4, "vat120")
+    [item] = document.items
+    assert (item.payment_object, item.vat) == (4, "vat120")
 
 
 @pytest.mark.parametrize("fiscal", [{"fiscal_provider": "none"}], indirect=True)
