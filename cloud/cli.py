@@ -191,7 +191,7 @@ def demo_credentials(post: int) -> None:
     """Print, on one line, the card UID `make demo` taps at its demo post POST to open a
     session there and another demo member's QR token to show there next."""
     from cloud import create_app
-    from cloud.demodata import demo_credentials as credentials
+    from cloud.democredentials import demo_credentials as credentials
 
     config, database = _open_database()
     _require_current_schema(database)
@@ -211,7 +211,7 @@ def demo_credentials(post: int) -> None:
 def demo_cabinet(url: str) -> None:
     """Print how to log in to the client cabinet as a demo member, and where the SMS go."""
     from cloud import create_app
-    from cloud.demodata import cabinet_member
+    from cloud.democredentials import cabinet_member
     from cloud.notify.sms import sms_file_path
 
     config, database = _open_database()

@@ -20,16 +20,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from cloud.clients.credentials import ensure_qr
 from cloud.clients.service import create_client, set_blocked
-from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
-    ClientPhone,
     Comment,
-    Credential,
     LedgerEntry,
     Session,
     Site,
@@ -464,51 +460,3 @@ def _block_and_comment(chain: _Chain) -> None:
     Comment.create(
         client=by_name[DEBTOR_MEMBER], author=operator, text=reminder, created_at=yesterday
     )
-
-
-def _active_card(client: Client) -> str:
-    card = (
-        Credential.select()
-        .where(
-            (Credential.client == client.id)
-            & (Credential.kind == "card")
-            & ~Credential.lost
-            & Credential.unlinked_at.is_null()
-        )
-        .order_by(Credential.id.desc())
-        .first()
-    )
-    if card is None:
-        raise LookupError(f"{client.name} has no card to tap")
-    return str(card.value)
-
-
-def demo_credentials(config: CloudConfig, post: int = 1) -> tuple[str, str]:
-    """What ``make demo`` presents at its demo post number ``post`` (1-based): the card of the
-    member whose session it opens there, and the QR token (issued if there is none yet) of the
-    member to start the next one. LookupError if the demo data is not there."""
-    if not 1 <= post <= len(DEMO_WASHERS):
-        raise LookupError(f"the demo has posts 1 to {len(DEMO_WASHERS)}")
-    tapper_name, scanner_name = DEMO_WASHERS[post - 1]
-    members = {
-        client.name: client
-        for client in Client.select().where(
-            (Client.kind == "member")
-            & Client.name.in_([tapper_name, scanner_name])
-            & Client.deleted_at.is_null()
-        )
-    }
-    if len(members) < 2:
-        raise LookupError("no demo members: run demo-data first")
-    return _active_card(members[tapper_name]), ensure_qr(None, members[scanner_name], config)
-
-
-def cabinet_member() -> tuple[str, str]:
-    """The demo member to log in to the client cabinet as (name, phone): the one whose QR code
-    ``make demo`` prints for its first post, so the cabinet's QR starts a session there."""
-    name = DEMO_WASHERS[0][1]
-    client = Client.get_or_none((Client.name == name) & Client.deleted_at.is_null())
-    phone = ClientPhone.get_or_none(ClientPhone.client == client) if client else None
-    if phone is None:
-        raise LookupError("no demo members: run demo-data first")
-    return name, str(phone.phone)
