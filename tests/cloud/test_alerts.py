@@ -9,14 +9,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 
+from cloud import cli, demoalerts
 from cloud.alerts import messages
 from cloud.alerts.service import check_alerts
 from cloud.clock import FixedClock
+from cloud.db import db_proxy
+from cloud.demodata import load_demo_data
 from cloud.models import (
     AlertIncident,
     AlertSubscription,
@@ -436,3 +442,67 @@ def test_unknown_staff_member_is_a_404(clock: FixedClock, world: World, as_role:
     response = post_form(as_role("owner"), "/alerts/recipients/999999", {"email": ""})
     assert response.status_code == 404
 
+
+# --- the command and the demo ----------------------------------------------------------------
+
+
+def _invoke(database_url: str, *args: str) -> Any:
+    previous = db_proxy.obj
+    try:
+        return CliRunner().invoke(cli.main, list(args))
+    finally:
+        if db_proxy.obj is not previous:
+            db_proxy.obj.close()
+        db_proxy.initialize(previous)
+
+
+def test_the_check_alerts_command_mails_once_and_fails_while_mail_cannot_go(
+    app: Flask,
+    clock: FixedClock,
+    database_url: str,
+    world: World,
+    smtp_server: tuple[Recorder, int],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    recorder, port = smtp_server
+    subscribe(world.users["owner"], "long_session")
+    add_session(  # the command reads the wall clock
+        world.member,
+        world.stand_a,
+        world.tariff_version,
+        started_at=datetime.now(UTC) - timedelta(hours=20),
+    )
+    monkeypatch.setenv("AQUASTAND_DATA_DIR", str(tmp_path / "cli-data"))
+    monkeypatch.setenv("AQUASTAND_DATABASE_URL", database_url)
+    monkeypatch.delenv("AQUASTAND_CONFIG", raising=False)
+    monkeypatch.delenv("AQUASTAND_SMTP_HOST", raising=False)
+
+    without = _invoke(database_url, "check-alerts")
+    for name, value in {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_SENDER": SENDER,
+        "SMTP_SECURITY": "none",
+    }.items():
+        monkeypatch.setenv(f"AQUASTAND_{name}", value)
+    first = _invoke(database_url, "check-alerts")
+    again = _invoke(database_url, "check-alerts")
+
+    assert without.exit_code == 1 and "smtp_host" in without.output
+    assert "opened 1" in without.output
+    assert first.exit_code == 0, first.output
+    assert "opened 0, closed 0; mails sent 1" in first.output
+    assert "mails sent 0" in again.output
+    assert [r.rcpt_tos for r in recorder.received] == [[OWNER_MAIL]]
+
+
+def test_the_demo_has_alert_recipients(app: Flask, clock: FixedClock) -> None:
+    assert load_demo_data(ZoneInfo("Europe/Moscow"), NOW) is not None
+    owner = User.get(User.role == "owner")
+    assert owner.email == demoalerts.OWNER_EMAIL
+    assert set(messages.recipients("integrity")) == {owner}
+    assert {user.role for user in messages.recipients("stand_offline")} == {
+        "owner",
+        "administrator",
+    }
