@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask, current_app
 
+from cloud.alerts import recipients
 from cloud.audit.service import ACTIONS
 from cloud.catalog import sites, tariffs
 from cloud.clients import corporate, credentials, funds
@@ -301,6 +302,14 @@ CASES: dict[str, tuple[Callable[[World], Any] | None, Action, dict[str, Any], di
         lambda w, o, _s: staffbook.change_pin(o, w.users["operator"], "975310"),
         None,
         None,
+    ),
+    "staff.alerts": (
+        None,
+        lambda w, o, _s: recipients.set_choice(
+            o, w.users["operator"].id, "op@aquastand.example", ["receipts"]
+        ),
+        {"email": "", "kinds": []},
+        {"email": "op@aquastand.example", "kinds": ["receipts"]},
     ),
     "login.lock_cleared": (
         lambda w: _throttle(),
