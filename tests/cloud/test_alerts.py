@@ -9,19 +9,16 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 from flask import Flask
 
-from cloud import cli, demoalerts
+from cloud import demoalerts
 from cloud.alerts import messages
 from cloud.alerts.service import check_alerts
 from cloud.clock import FixedClock
-from cloud.db import db_proxy
 from cloud.demodata import load_demo_data
 from cloud.models import (
     AlertIncident,
@@ -33,13 +30,14 @@ from cloud.models import (
     Receipt,
     Session,
     Stand,
-    StandEvent,
     StandHeartbeat,
     User,
 )
 from tests.cloud.conftest import World, post_form
+from tests.cloud.heldrows import add_held_topup
 from tests.cloud.sessionrows import add_session
 from tests.cloud.test_mailings import Recorder, free_port, smtp_server  # noqa: F401  (a fixture)
+from tests.cloud.test_standauth import commands  # noqa: F401  (a fixture)
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SENDER = "Аквастенд <alerts@aquastand.example>"
@@ -84,33 +82,6 @@ def beat(stand: Stand, at: datetime, alarm: str = "") -> None:
     StandHeartbeat.insert(stand=stand.id, **values).on_conflict(
         conflict_target=[StandHeartbeat.stand], update=values
     ).execute()
-
-
-def held_topup(world: World, at: datetime) -> HeldTopup:
-    event = StandEvent.create(
-        stand=world.stand_a,
-        seq=1,
-        event_uuid="00000000-0000-4000-8000-000000000001",
-        type="topup.recorded",
-        occurred_at_raw=at.isoformat(),
-        occurred_at=at,
-        time_source="clock",
-        boot_id="00000000-0000-4000-8000-000000000000",
-        mono_ms=1,
-        actor="card",
-        directory_version=1,
-        payload="{}",
-    )
-    return HeldTopup.create(
-        event=event,
-        client=world.member,
-        stand=world.stand_a,
-        site=world.site_a,
-        amount_kopecks=10_000_000,
-        method="cash",
-        occurred_at=at,
-        reason="topup",
-    )
 
 
 def failed_receipt(world: World) -> Receipt:
@@ -163,7 +134,7 @@ def _end_sessions(world: World, clock: FixedClock) -> None:
 
 
 def _held(world: World, clock: FixedClock) -> str:
-    return f"held:{held_topup(world, clock.now()).id}"
+    return f"held:{add_held_topup(world, clock.now()).id}"
 
 
 def _receipts(world: World, clock: FixedClock) -> str:
@@ -446,24 +417,13 @@ def test_unknown_staff_member_is_a_404(clock: FixedClock, world: World, as_role:
 # --- the command and the demo ----------------------------------------------------------------
 
 
-def _invoke(database_url: str, *args: str) -> Any:
-    previous = db_proxy.obj
-    try:
-        return CliRunner().invoke(cli.main, list(args))
-    finally:
-        if db_proxy.obj is not previous:
-            db_proxy.obj.close()
-        db_proxy.initialize(previous)
-
-
 def test_the_check_alerts_command_mails_once_and_fails_while_mail_cannot_go(
     app: Flask,
     clock: FixedClock,
-    database_url: str,
     world: World,
     smtp_server: tuple[Recorder, int],  # noqa: F811
+    commands: Any,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
 ) -> None:
     recorder, port = smtp_server
     subscribe(world.users["owner"], "long_session")
@@ -473,12 +433,9 @@ def test_the_check_alerts_command_mails_once_and_fails_while_mail_cannot_go(
         world.tariff_version,
         started_at=datetime.now(UTC) - timedelta(hours=20),
     )
-    monkeypatch.setenv("AQUASTAND_DATA_DIR", str(tmp_path / "cli-data"))
-    monkeypatch.setenv("AQUASTAND_DATABASE_URL", database_url)
-    monkeypatch.delenv("AQUASTAND_CONFIG", raising=False)
     monkeypatch.delenv("AQUASTAND_SMTP_HOST", raising=False)
 
-    without = _invoke(database_url, "check-alerts")
+    without = commands("check-alerts")
     for name, value in {
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(port),
@@ -486,8 +443,8 @@ def test_the_check_alerts_command_mails_once_and_fails_while_mail_cannot_go(
         "SMTP_SECURITY": "none",
     }.items():
         monkeypatch.setenv(f"AQUASTAND_{name}", value)
-    first = _invoke(database_url, "check-alerts")
-    again = _invoke(database_url, "check-alerts")
+    first = commands("check-alerts")
+    again = commands("check-alerts")
 
     assert without.exit_code == 1 and "smtp_host" in without.output
     assert "opened 1" in without.output
