@@ -16,7 +16,9 @@ import pytest
 from flask import Flask
 
 from cloud import demoalerts
+from cloud.alerts import incidents as incidents_book
 from cloud.alerts import messages
+from cloud.alerts.probes import Finding
 from cloud.alerts.service import check_alerts
 from cloud.clock import FixedClock
 from cloud.demodata import load_demo_data
@@ -463,3 +465,18 @@ def test_the_demo_has_alert_recipients(app: Flask, clock: FixedClock) -> None:
         "owner",
         "administrator",
     }
+
+
+def test_the_database_keeps_one_open_incident_per_kind_and_subject(
+    app: Flask, clock: FixedClock
+) -> None:
+    """What makes two passes at once safe whatever their timing: the second insert of an open
+    incident does nothing, and a closed one does not stop a new one."""
+    finding = Finding("receipts", "failed", "Чеки с ошибкой", "1")
+    assert incidents_book._open(finding, clock.now()) is True
+    assert incidents_book._open(finding, clock.now()) is False
+    (first,) = incidents("receipts")
+    assert incidents_book._close(first.id, clock.now()) is True
+    assert incidents_book._close(first.id, clock.now()) is False
+    assert incidents_book._open(finding, clock.now()) is True
+    assert [i.closed_at is None for i in incidents("receipts")] == [False, True]
