@@ -131,6 +131,11 @@ class CloudConfig:
     online_topup_max_kopecks: int = 1_500_000  # 15 000 ₽
     online_topup_day_max_kopecks: int = 3_000_000  # 30 000 ₽
     online_topup_presets: str = "50000,100000,200000,500000"
+    # Alerts by e-mail to chosen staff (cloud/alerts/, ``aquastand-cloud check-alerts``, through
+    # the smtp_* server): a stand silent longer than this many minutes is offline; a session
+    # open longer than this many hours is an incident.
+    alert_stand_offline_minutes: int = 15
+    alert_session_hours: int = 12
     # Whether operators, administrators and the owner may log in at every site's stands (their
     # PIN hashes go to all of them) or, false, only at their own sites' stands, as attendants.
     manager_pins_at_every_site: bool = True

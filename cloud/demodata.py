@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from cloud.clients.service import create_client, set_blocked
 from cloud.db import db_proxy
+from cloud.demoalerts import add_alert_recipients
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
@@ -180,6 +181,7 @@ def load_demo_data(tz: ZoneInfo, now: datetime) -> DemoSummary | None:
         _make_history(chain)
         _top_up_washers(chain)
         _block_and_comment(chain)
+        add_alert_recipients(chain.staff)
     return chain.summary
 
 

@@ -143,4 +143,33 @@ def reconcile_payments() -> None:
     )
 
 
-COMMANDS = (send_mailings, expire_points, send_receipts, reconcile_payments)
+@click.command("check-alerts")
+def check_alerts() -> None:
+    """Look for what the alert recipients are told of (a stand offline or in alarm, a long
+    session, a held top-up, failing receipts, a failed integrity check), open and close the
+    incidents, and mail what waits (cloud/alerts/); run every 2 minutes by
+    aquastand-alerts.timer. Two runs at once send each mail once. Fails (for systemctl
+    --failed) while mails wait and no SMTP server is configured."""
+    from cloud import create_app
+    from cloud.alerts.service import check_alerts as one_pass
+    from cloud.clock import app_clock
+
+    config, database = _open_database()
+    _require_current_schema(database)
+    app = create_app(config)
+    try:
+        with app.app_context():
+            report = one_pass(config, app_clock())
+    finally:
+        app.extensions["aquastand_db"].close()
+    mail = report.mail
+    click.echo(
+        f"opened {report.changes.opened}, closed {report.changes.closed}; mails sent "
+        f"{mail.sent}, failed {mail.failed} (sent again next run), nobody to tell {mail.nobody}"
+        + (f", {mail.interrupted} interrupted earlier not sent again" if mail.interrupted else "")
+    )
+    if mail.not_configured:
+        raise click.ClickException("mails wait: set smtp_host and smtp_sender")
+
+
+COMMANDS = (send_mailings, expire_points, send_receipts, reconcile_payments, check_alerts)

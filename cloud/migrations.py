@@ -24,6 +24,8 @@ from cloud.models import (
     ALL_MODELS,
     CABINET_MODELS,
     REPORT_INDEXES,
+    AlertIncident,
+    AlertSubscription,
     ApiToken,
     AuditEntry,
     Client,
@@ -49,6 +51,7 @@ from cloud.models import (
     StandEvent,
     StandHeartbeat,
     StandHeartbeatLog,
+    User,
 )
 from cloud.standsync.heartbeat import LOG_EVERY, ONLINE_WITHIN
 
@@ -380,6 +383,17 @@ def _add_receipt_credit(database: peewee.Database) -> None:
     migrate(migrator.add_column(table, "credit_kopecks", credit, allow_not_null=True))
 
 
+def _add_alerts(database: peewee.Database) -> None:
+    """Version 25: alerts to staff by e-mail (cloud/alerts/): a staff member's address, who gets
+    which kinds of alert, and the incidents."""
+    table = User._meta.table_name
+    if "email" not in {column.name for column in database.get_columns(table)}:
+        migrator = SchemaMigrator.from_database(database)
+        email = peewee.CharField(max_length=254, default="", constraints=[peewee.SQL("DEFAULT ''")])
+        migrate(migrator.add_column(table, "email", email, allow_not_null=True))
+    database.create_tables([AlertSubscription, AlertIncident])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -401,6 +415,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, _add_shifts),
     (20, _add_audit_log),
     (21, _add_site_details),
+    (25, _add_alerts),
     (28, _add_receipt_credit),
 ]
 BASE_VERSION = 1

@@ -11,6 +11,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
 from cloud import api, web
+from cloud.alerts import pages as alerts_pages
 from cloud.api import openapi
 from cloud.audit import api as audit_api
 from cloud.audit import pages as audit_pages
@@ -71,6 +72,7 @@ PAGES = (
     fiscal_pages,
     shifts_pages,
     audit_pages,
+    alerts_pages,
 )
 # Imported for their routes on the client API's blueprint (cloud/cabinet/clientapi.py).
 CLIENT_API_MODULES = (payments_clientapi,)

@@ -89,6 +89,7 @@ ACTIONS: dict[str, Any] = {
     "staff.deleted": _l("Сотрудник удалён"),
     "staff.password": _l("Пароль изменён"),
     "staff.pin": _l("PIN изменён"),
+    "staff.alerts": _l("Оповещения сотрудника изменены"),
     "login.lock_cleared": _l("Задержка входа снята"),
     "token.issued": _l("API-токен выпущен"),
     "token.revoked": _l("API-токен отозван"),

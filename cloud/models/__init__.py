@@ -1,6 +1,6 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``, ``audit``) and the indexes the reports need
+part (``core``, ``standlink``, ``alerts``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``, ``audit``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from cloud.models.acquiring import (
     OnlinePayment,
     OnlineRefund,
 )
+from cloud.models.alerts import ALERT_KINDS, MAIL_STATES, AlertIncident, AlertSubscription
 from cloud.models.audit import AuditEntry
 from cloud.models.cabinet import (
     CABINET_MODELS,
@@ -120,9 +121,12 @@ ALL_MODELS: list[type[BaseModel]] = [
     Receipt,
     Shift,
     AuditEntry,
+    AlertSubscription,
+    AlertIncident,
 ]
 
 __all__ = [
+    "ALERT_KINDS",
     "ALL_MODELS",
     "CABINET_MODELS",
     "CACHED_BALANCES",
@@ -133,6 +137,7 @@ __all__ = [
     "LEDGER_KINDS",
     "LEDGER_METHODS",
     "MAILING_STATUSES",
+    "MAIL_STATES",
     "MONEY_KINDS",
     "ONLINE_METHOD",
     "ONLINE_PAYMENT_STATUSES",
@@ -146,6 +151,8 @@ __all__ = [
     "REGISTRATIONS",
     "REPORT_INDEXES",
     "ROLES",
+    "AlertIncident",
+    "AlertSubscription",
     "ApiToken",
     "AuditEntry",
     "BaseModel",

@@ -68,6 +68,7 @@ class User(BaseModel):
 
     full_name = pw.CharField(max_length=200)
     phone = pw.CharField(max_length=20)
+    email = pw.CharField(max_length=254, default="")  # where alerts go (cloud/alerts/)
     password_hash = pw.CharField(max_length=255, default="")
     pin_hash = pw.CharField(max_length=255, default="")
     role = pw.CharField(max_length=20, choices=[(r, r) for r in ROLES])

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask, current_app
 
+from cloud.alerts import recipients
 from cloud.audit.service import ACTIONS
 from cloud.catalog import sites, tariffs
 from cloud.clients import corporate, credentials, funds
@@ -24,7 +25,6 @@ from cloud.models import (
     Credential,
     HeldTopup,
     LoginThrottle,
-    StandEvent,
 )
 from cloud.staff import auth
 from cloud.staff import service as staffbook
@@ -33,6 +33,7 @@ from cloud.standsync.ingest import held as heldbook
 from sync.errors import RuleError
 from sync.pricing import Rates
 from tests.cloud.conftest import World
+from tests.cloud.heldrows import add_held_topup
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 RATES = Rates(member_per_minute=1000, guest_per_minute=1500, step_s=60, min_charge=5000)
@@ -45,30 +46,7 @@ def _card(world: World) -> Credential:
 
 
 def _held(world: World) -> HeldTopup:
-    event = StandEvent.create(
-        stand=world.stand_a,
-        seq=1,
-        event_uuid="00000000-0000-4000-8000-000000000001",
-        type="topup.recorded",
-        occurred_at_raw=NOW.isoformat(),
-        occurred_at=NOW,
-        time_source="clock",
-        boot_id="00000000-0000-4000-8000-000000000000",
-        mono_ms=1,
-        actor="card",
-        directory_version=1,
-        payload="{}",
-    )
-    return HeldTopup.create(
-        event=event,
-        client=world.member,
-        stand=world.stand_a,
-        site=world.site_a,
-        amount_kopecks=7_000_000,
-        method="cash",
-        occurred_at=NOW,
-        reason="topup",
-    )
+    return add_held_topup(world, NOW)
 
 
 def _corporate(world: World) -> None:
@@ -301,6 +279,14 @@ CASES: dict[str, tuple[Callable[[World], Any] | None, Action, dict[str, Any], di
         lambda w, o, _s: staffbook.change_pin(o, w.users["operator"], "975310"),
         None,
         None,
+    ),
+    "staff.alerts": (
+        None,
+        lambda w, o, _s: recipients.set_choice(
+            o, w.users["operator"].id, "op@aquastand.example", ["receipts"]
+        ),
+        {"email": "", "kinds": []},
+        {"email": "op@aquastand.example", "kinds": ["receipts"]},
     ),
     "login.lock_cleared": (
         lambda w: _throttle(),

@@ -21,6 +21,7 @@ SCHEDULES = {
     "aquastand-integrity": "*-*-* *:00/5:00",
     "aquastand-receipts": "*-*-* *:*:00",
     "aquastand-payments": "*-*-* *:00/5:00",
+    "aquastand-alerts": "*-*-* *:00/2:00",
 }
 
 

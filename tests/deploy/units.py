@@ -15,6 +15,7 @@ SCHEDULED = (
     "aquastand-integrity",
     "aquastand-receipts",
     "aquastand-payments",
+    "aquastand-alerts",
 )
 
 
