@@ -5,6 +5,9 @@ change made through one instance is seen by a stand polling the other at its nex
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,8 @@ import pytest
 from flask import Flask
 
 from bench.nginxfront import Instances, NginxFront, upstream_counts
-from cloud.models import Client, LedgerEntry, Session, StandEvent
+from cloud.models import Client, Credential, LedgerEntry, Session, StandEvent, TariffVersion
+from sync.document import format_utc
 from tests.deploy.frontfleet import (
     FleetStand,
     make_fleet,
@@ -81,3 +85,97 @@ def test_an_instance_killed_mid_run_loses_and_doubles_no_event(
             .scalar()
         )
         assert total == expected, Client.get_by_id(stand.client_id).name
+
+
+def _poll(port: int, stand: FleetStand, cursor: int) -> dict[str, Any]:
+    """One poll of the directory from ``cursor`` at the instance on ``port``: everything."""
+    reply = requests.get(
+        f"http://127.0.0.1:{port}/sync/v1/directory",
+        params={"cursor": cursor},
+        headers=stand_headers(stand),
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    page: dict[str, Any] = reply.json()
+    assert page["more"] is False
+    return page
+
+
+def _client(page: dict[str, Any], client_id: int) -> dict[str, Any]:
+    found = [c for c in page["upserts"]["clients"] if c["id"] == client_id]
+    assert len(found) == 1, page["upserts"]["clients"]
+    return found[0]
+
+
+def test_a_change_through_one_instance_is_seen_by_a_stand_polling_the_other(
+    central: Flask,
+) -> None:
+    """Every in-process cache of the service (the directory's client entries) is checked
+    against the database's change log: a stand polling B sees what A changed at its next
+    poll, however warm B's cache is."""
+    fleet = make_fleet(2)
+    stand, other = fleet.stands
+    member = stand.client_id
+    card = Credential.get(Credential.value == stand.card)
+    with _instances(central, 2, workers=1) as instances:  # one worker: one cache per instance
+        a, b = instances.ports
+        api = f"http://127.0.0.1:{a}/api/v1"
+        auth = {"Authorization": f"Bearer {fleet.owner_token}"}
+
+        def through_a(method: str, path: str, body: dict[str, Any]) -> None:
+            reply = requests.request(method, api + path, json=body, headers=auth, timeout=10)
+            assert reply.status_code in (200, 201), reply.text
+
+        cursor = fleet.cursor
+        through_a("POST", f"/clients/{member}/topups", {"amount_kopecks": 10000, "method": "cash"})
+        page = _poll(b, stand, cursor)
+        assert _client(page, member)["balance_kopecks"] == 10000  # now in B's cache
+        cursor = page["cursor"]
+
+        through_a("POST", f"/clients/{member}/topups", {"amount_kopecks": 5000, "method": "card"})
+        page = _poll(b, stand, cursor)
+        assert _client(page, member)["balance_kopecks"] == 15000
+        cursor = page["cursor"]
+
+        # The member's session at the other post, sent through A, charges the balance.
+        at_other = replace(other, client_id=member)
+        events = session_events(at_other, 0, fleet.tariff_version_id, cursor, str(uuid.uuid4()))
+        reply = requests.post(
+            f"http://127.0.0.1:{a}/sync/v1/events",
+            json={"events": events},
+            headers=stand_headers(other),
+            timeout=10,
+        )
+        assert reply.json()["acked_seq"] == 2, reply.text
+        page = _poll(b, stand, cursor)
+        assert _client(page, member)["balance_kopecks"] == 15000 - session_cost(0)
+        assert _client(page, member)["blocked"] is False
+        cursor = page["cursor"]
+
+        through_a("POST", f"/clients/{member}/cards/{card.id}/lost", {})
+        page = _poll(b, stand, cursor)
+        lost = [c for c in page["upserts"]["credentials"] if c["value"] == stand.card]
+        gone = [c for c in page["tombstones"]["credentials"] if c["value"] == stand.card]
+        assert [c["lost"] for c in lost] == [True] or gone, page
+        cursor = page["cursor"]
+
+        through_a("PATCH", f"/clients/{member}", {"blocked": True, "blocked_reason": "долг"})
+        page = _poll(b, stand, cursor)
+        assert _client(page, member)["blocked"] is True
+        cursor = page["cursor"]
+
+        tariff_id = TariffVersion.get_by_id(fleet.tariff_version_id).tariff_id
+        starts = format_utc(datetime.now(UTC) + timedelta(hours=1))
+        through_a(
+            "POST",
+            f"/tariffs/{tariff_id}/versions",
+            {
+                "member_per_minute_kopecks": 1200,
+                "guest_per_minute_kopecks": 1700,
+                "effective_from": starts,
+            },
+        )
+        page = _poll(b, stand, cursor)
+        (tariff,) = page["upserts"]["tariffs"]
+        rates = [v["rates"]["member_per_minute"] for v in tariff["versions"]]
+        assert rates == [1000, 1200]
