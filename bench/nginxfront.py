@@ -280,5 +280,7 @@ def upstream_counts(lines: list[str]) -> dict[str, int]:
         if not found:
             continue
         for address in found[1].split(", "):
+            if address == "-":  # answered by nginx itself (a redirect, a cached page)
+                continue
             counts[address] = counts.get(address, 0) + 1
     return counts
