@@ -4,8 +4,10 @@ change made through one instance is seen by a stand polling the other at its nex
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from flask import Flask
 
 from bench.nginxfront import Instances, NginxFront, upstream_counts
-from cloud.models import Client, Credential, LedgerEntry, Session, StandEvent, TariffVersion
+from cloud.models import Client, CodeSend, Credential, LedgerEntry, Session, StandEvent, TariffVersion
 from sync.document import format_utc
 from tests.deploy.frontfleet import (
     FleetStand,
@@ -179,3 +181,23 @@ def test_a_change_through_one_instance_is_seen_by_a_stand_polling_the_other(
         (tariff,) = page["upserts"]["tariffs"]
         rates = [v["rates"]["member_per_minute"] for v in tariff["versions"]]
         assert rates == [1000, 1200]
+
+
+def test_sms_code_limits_hold_across_instances_under_parallel_requests(central: Flask) -> None:
+    """The sends counted against SMS bombing are rows in the database, counted one request
+    at a time per key: parallel requests to two instances (two workers each) get exactly the
+    phone's allowance of codes, not one more per process."""
+    allowance = central.config["AQ"].cabinet_codes_per_phone
+    with _instances(central, 2, workers=2) as instances:
+        urls = [f"http://127.0.0.1:{port}/api/client/v1/login/code" for port in instances.ports]
+        start = threading.Barrier(16)
+
+        def ask(index: int) -> int:
+            start.wait()
+            reply = requests.post(urls[index % 2], json={"phone": "+79161234567"}, timeout=30)
+            return reply.status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = sorted(pool.map(ask, range(16)))
+    assert statuses == [202] * allowance + [429] * (16 - allowance), statuses
+    assert CodeSend.select().where(CodeSend.key == "phone:+79161234567").count() == allowance
