@@ -38,7 +38,9 @@ def simulate_through_nginx(job: tuple[str, tuple[Any, Any]]) -> tuple[list[float
     """bench/fleet.py's ``simulate`` with its connection pools made HTTPS ones trusting the
     test certificate (``job``: the certificate's file and fleet.py's job)."""
     ca_file, inner = job
-    pool = functools.partial(urllib3.HTTPSConnectionPool, ca_certs=ca_file, cert_reqs="CERT_REQUIRED")
+    pool = functools.partial(
+        urllib3.HTTPSConnectionPool, ca_certs=ca_file, cert_reqs="CERT_REQUIRED"
+    )
     fleet.urllib3 = SimpleNamespace(HTTPConnectionPool=pool, exceptions=urllib3.exceptions)  # type: ignore[assignment]
     return fleet.simulate(inner)
 
@@ -73,7 +75,10 @@ def main() -> None:
                     front.https_port, args.period, args.rounds, time.time() + 2, len(stands)
                 )
                 jobs = [
-                    (front.ca_file, (plan, [(i, s) for i, s in enumerate(stands) if i % args.processes == p]))
+                    (
+                        front.ca_file,
+                        (plan, [(i, s) for i, s in enumerate(stands) if i % args.processes == p]),
+                    )
                     for p in range(args.processes)
                 ]
                 load_before = os.getloadavg()[0]

@@ -13,7 +13,9 @@ in a temporary directory; nothing needs root.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import ipaddress
 import os
 import re
 import shutil
@@ -24,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import requests
 from cryptography import x509
@@ -66,7 +67,12 @@ def free_port() -> int:
 
 
 def render_site(
-    text: str, instances: list[int], http_port: int, https_port: int, cert: Path, key: Path,
+    text: str,
+    instances: list[int],
+    http_port: int,
+    https_port: int,
+    cert: Path,
+    key: Path,
     cache_dir: Path,
 ) -> str:
     """The shipped site file for loopback: the upstream's ``server`` lines replaced by one per
@@ -77,7 +83,7 @@ def render_site(
         raise ValueError("the site file has no upstream server lines")
     indent, params = servers[0]
     lines = "".join(f"{indent}{port}{params};\n" for port in instances)
-    text, count = re.subn(r"(^ *server 127\.0\.0\.1:\d+[^;]*;\n)+", lines, text, flags=re.M)
+    text, _count = re.subn(r"(^ *server 127\.0\.0\.1:\d+[^;]*;\n)+", lines, text, flags=re.M)
     replacements = [
         (r"^ *listen \[::\]:\d+[^;]*;\n", ""),
         (r"listen 80;", f"listen 127.0.0.1:{http_port};"),
@@ -98,7 +104,10 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST_NAME)])
     now = dt.datetime.now(dt.UTC)
-    names = [x509.DNSName(HOST_NAME), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+    names = [
+        x509.DNSName(HOST_NAME),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -136,7 +145,12 @@ class NginxFront:
         cert, key = self_signed(self.prefix)
         self.ca_file = str(cert)
         site = render_site(
-            SITE_FILE.read_text(), ports, self.http_port, self.https_port, cert, key,
+            SITE_FILE.read_text(),
+            ports,
+            self.http_port,
+            self.https_port,
+            cert,
+            key,
             self.prefix / "cache",
         )
         (self.prefix / "site.conf").write_text(site)
@@ -148,8 +162,16 @@ class NginxFront:
         self._process: subprocess.Popen[bytes] | None = None
 
     def _nginx(self, *args: str) -> list[str]:
-        return [NGINX, "-e", str(self.prefix / "error.log"), "-p", str(self.prefix),
-                "-c", str(self.conf), *args]
+        return [
+            NGINX,
+            "-e",
+            str(self.prefix / "error.log"),
+            "-p",
+            str(self.prefix),
+            "-c",
+            str(self.conf),
+            *args,
+        ]
 
     def check(self) -> None:
         """``nginx -t`` on the configuration: raises with nginx's message if it refuses it."""
@@ -199,17 +221,31 @@ class Instance:
     """One ``aquastand-cloud serve`` (gunicorn, its master and workers in a process group of
     their own, so that ``kill`` takes the whole instance down as a crash of its host would)."""
 
-    def __init__(self, url: str, data_dir: Path, workers: int = 2, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, url: str, data_dir: Path, workers: int = 2, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         command = shutil.which("aquastand-cloud", path=str(Path(sys.executable).parent))
         if command is None:
             raise RuntimeError("aquastand-cloud is not installed in this environment")
         self.log = (data_dir.parent / f"instance-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
-            [command, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(workers)],
-            env={**os.environ, **(env or {}), "AQUASTAND_DATABASE_URL": url,
-                 "AQUASTAND_DATA_DIR": str(data_dir)},
+            [
+                command,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env={
+                **os.environ,
+                **(env or {}),
+                "AQUASTAND_DATABASE_URL": url,
+                "AQUASTAND_DATA_DIR": str(data_dir),
+            },
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -240,10 +276,8 @@ class Instance:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # a worker left behind, if any
-        except ProcessLookupError:
-            pass
+        with contextlib.suppress(ProcessLookupError):  # a worker left behind, if any
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.log.close()
 
 
@@ -265,7 +299,10 @@ class Instances:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         for member in self.members:
             member.stop()

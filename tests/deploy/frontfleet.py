@@ -195,7 +195,9 @@ def run_stand(
         events = session_events(stand, number, fleet.tariff_version_id, cursor, boot_id)
         deadline = time.monotonic() + 60
         while True:
-            assert time.monotonic() < deadline, f"stand {stand.stand_id}: not acknowledged: {run.failures[-3:]}"
+            assert time.monotonic() < deadline, (
+                f"stand {stand.stand_id}: not acknowledged: {run.failures[-3:]}"
+            )
             try:
                 reply = http.post(
                     f"{url}/sync/v1/events",

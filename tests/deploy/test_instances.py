@@ -14,12 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import peewee as pw
-import requests
 import pytest
+import requests
 from flask import Flask
 
 from bench.nginxfront import Instances, NginxFront, upstream_counts
-from cloud.models import Client, CodeSend, Credential, LedgerEntry, Session, StandEvent, TariffVersion
+from cloud.models import (
+    Client,
+    CodeSend,
+    Credential,
+    LedgerEntry,
+    Session,
+    StandEvent,
+    TariffVersion,
+)
 from sync.document import format_utc
 from tests.deploy.frontfleet import (
     FleetStand,

@@ -17,7 +17,14 @@ from flask import Flask
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from bench.nginxfront import SITE_FILE, Instances, NginxFront, free_port, render_site, upstream_counts
+from bench.nginxfront import (
+    SITE_FILE,
+    Instances,
+    NginxFront,
+    free_port,
+    render_site,
+    upstream_counts,
+)
 from tests.deploy.frontfleet import make_fleet, stand_headers
 
 FULL_PAGE_HEADERS = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": '"page-100"'}
@@ -36,8 +43,11 @@ def test_render_replaces_every_machine_specific_line_and_nothing_else(tmp_path: 
     assert "[::]" not in site and "/etc/letsencrypt" not in site
     # Everything else is the shipped file's.
     assert site.count("\n") == shipped.count("\n") - 2 + 1  # two IPv6 lines out, a server in
-    for line in ("proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;",
-                 "proxy_cache_revalidate on;", "auth_request /_aquastand_stand_auth;"):
+    for line in (
+        "proxy_next_upstream error timeout http_502 http_503 http_504 non_idempotent;",
+        "proxy_cache_revalidate on;",
+        "auth_request /_aquastand_stand_auth;",
+    ):
         assert line in site
 
 
@@ -130,12 +140,17 @@ class StubCentral:
             etag = '"page-200"'
             if request.headers.get("If-None-Match") == etag:
                 self.revalidated += 1
-                return Response(status=304, headers={"ETag": etag, "Cache-Control": "public, max-age=1"})
+                return Response(
+                    status=304, headers={"ETag": etag, "Cache-Control": "public, max-age=1"}
+                )
             return Response(
-                body, mimetype="application/json",
+                body,
+                mimetype="application/json",
                 headers={"ETag": etag, "Cache-Control": "public, max-age=1"},
             )
-        return Response(body, mimetype="application/json", headers={"Cache-Control": "private, no-store"})
+        return Response(
+            body, mimetype="application/json", headers={"Cache-Control": "private, no-store"}
+        )
 
     def close(self) -> None:
         self._server.shutdown()
@@ -200,7 +215,7 @@ def test_a_stale_page_is_revalidated_with_its_etag(
 def test_a_page_the_service_marks_private_is_never_stored(
     stub_front: tuple[StubCentral, NginxFront],
 ) -> None:
-    stub, front = stub_front
+    _stub, front = stub_front
     replies = [_get(front, 300) for _ in range(3)]
     assert [r.headers["X-Cache-Status"] for r in replies] == ["MISS"] * 3
     assert [r.json()["served"] for r in replies] == [1, 2, 3]
