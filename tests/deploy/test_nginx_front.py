@@ -5,6 +5,7 @@ service's Cache-Control and ETag say, each request's stand token checked first."
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -119,6 +120,7 @@ class StubCentral:
 
     def __init__(self) -> None:
         self.pages: dict[str, int] = {}
+        self.posts: list[str] = []
         self.revalidated = 0
         self.port = free_port()
         self._server = make_server("127.0.0.1", self.port, self._app, threaded=True)
@@ -131,6 +133,9 @@ class StubCentral:
             return Response("{}", 401, mimetype="application/json")
         if request.path == "/sync/v1/status":
             return Response("{}", mimetype="application/json")
+        if request.method == "POST":
+            self.posts.append(request.path)
+            return Response(f'{{"posted":"{request.path}"}}', mimetype="application/json")
         cursor = request.args.get("cursor", "")
         self.pages[cursor] = self.pages.get(cursor, 0) + 1
         body = f'{{"cursor":{cursor},"served":{self.pages[cursor]}}}'
@@ -219,3 +224,77 @@ def test_a_page_the_service_marks_private_is_never_stored(
     replies = [_get(front, 300) for _ in range(3)]
     assert [r.headers["X-Cache-Status"] for r in replies] == ["MISS"] * 3
     assert [r.json()["served"] for r in replies] == [1, 2, 3]
+
+
+# --- retries: an instance that dies with a request in hand --------------------------------------
+
+
+class DyingInstance:
+    """An instance that reads each request whole, counts it, and dies before answering (the
+    connection closed with no reply), as one killed in the middle of a request does."""
+
+    def __init__(self) -> None:
+        self.got: list[str] = []
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.port = int(self._listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _address = self._listener.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data and (chunk := conn.recv(65536)):
+                    data += chunk
+                if data:
+                    self.got.append(data.split(b" ", 2)[1].decode())
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def dying_front(tmp_path: Path) -> Iterator[tuple[DyingInstance, StubCentral, NginxFront]]:
+    dying, stub = DyingInstance(), StubCentral()
+    try:
+        # The dying instance first: least_conn takes the first of equals.
+        with NginxFront([dying.port, stub.port], tmp_path / "nginx") as front:
+            yield dying, stub, front
+    finally:
+        dying.close()
+        stub.close()
+
+
+def _post(front: NginxFront, path: str) -> requests.Response:
+    return requests.post(
+        front.url + path,
+        json={"events": []},
+        headers={"Authorization": StubCentral.TOKEN},
+        verify=front.ca_file,
+        timeout=10,
+    )
+
+
+def test_a_batch_of_events_is_sent_on_when_its_instance_dies_with_it(
+    dying_front: tuple[DyingInstance, StubCentral, NginxFront],
+) -> None:
+    dying, stub, front = dying_front
+    batch = _post(front, "/sync/v1/events")
+    # Idempotent by its event ids: resent to the other instance, which answered.
+    assert batch.status_code == 200 and batch.json() == {"posted": "/sync/v1/events"}
+    assert dying.got == stub.posts == ["/sync/v1/events"]
+
+
+def test_another_post_is_not_sent_on_when_its_instance_dies_with_it(
+    dying_front: tuple[DyingInstance, StubCentral, NginxFront],
+) -> None:
+    dying, stub, front = dying_front
+    topup = _post(front, "/api/v1/clients/1/topups")
+    # Not idempotent: the error is the person's to see; the other instance never got it.
+    assert topup.status_code == 502
+    assert dying.got == ["/api/v1/clients/1/topups"] and stub.posts == []
