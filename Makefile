@@ -51,7 +51,7 @@ lint: venv
 	$(BIN)/mypy
 
 test: lint
-	scripts/system-deps.sh chromium postgresql-client curl systemd gcc cage xwayland shellcheck
+	scripts/system-deps.sh chromium postgresql-client curl systemd gcc cage xwayland shellcheck nginx
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 format: venv

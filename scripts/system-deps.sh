@@ -6,8 +6,10 @@
 # postgresql-client (pg_dump and pg_restore: `aquastand-cloud backup` and `restore`), curl (the
 # kiosk unit's wait for the stand), systemd (systemd-analyze verifies the unit files) and gcc
 # (the SD card stall test compiles an fsync shim, bench/fsyncstall.py), cage and xwayland (the
-# kiosk unit run on wlroots' headless backend, tests/deploy/test_kiosk.py) and shellcheck
-# (the stand's installer).
+# kiosk unit run on wlroots' headless backend, tests/deploy/test_kiosk.py), shellcheck
+# (the stand's installer) and nginx (the shipped site in front of two central instances,
+# tests/deploy/test_nginx_front.py and test_instances.py: run as the test's user, never started
+# as a service by the tests).
 # Installs only what is missing, with sudo when not root; runs `apt-get update` only if the
 # first install attempt fails (a fresh machine's package lists may be missing or stale).
 set -euo pipefail

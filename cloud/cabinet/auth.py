@@ -94,6 +94,13 @@ def _count_send(phone: str, address: str, config: CloudConfig, now: datetime) ->
         f"phone:{phone}": config.cabinet_codes_per_phone,
         address_key(address): config.cabinet_codes_per_address,
     }
+    if is_postgresql():
+        # Counted one request at a time per key, on every worker of every instance: without
+        # the lock, parallel requests each counted the same rows and all passed the last free
+        # send (tests/deploy/test_instances.py). Held until the transaction ends; SQLite has
+        # one writer at a time already.
+        for key in sorted(limits):
+            db_proxy.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"codes:{key}",))
     CodeSend.delete().where(CodeSend.at < now - SEND_WINDOW).execute()
     for key, limit in limits.items():
         sent = CodeSend.select().where((CodeSend.key == key) & (CodeSend.at > now - SEND_WINDOW))
