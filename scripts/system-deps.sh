@@ -47,6 +47,13 @@ fi
 apt_install() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 }
+# No package's service is started by its installation (nginx's would take port 80): Debian's
+# invoke-rc.d asks /usr/sbin/policy-rc.d, which is put there for the install if none is.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+    trap '"${sudo[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 echo "system-deps: installing ${missing[*]}"
 if ! apt_install; then
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
