@@ -15,7 +15,7 @@ from datetime import timedelta
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
-from cloud import changetriggers
+from cloud import changetriggers, rolluptriggers
 from cloud.audit.service import install_guard as install_audit_guard
 from cloud.changes import CLIENT, adopt_unlogged, record_change
 from cloud.config import DEFAULT_API_TOKEN_DAYS
@@ -370,6 +370,12 @@ def _add_audit_log(database: peewee.Database) -> None:
     install_audit_guard(database)
 
 
+def _add_rollups(database: peewee.Database) -> None:
+    """Version 27: the report rollups (cloud/models/rollups.py), kept by triggers
+    (cloud/rolluptriggers.py) and counted here from the sessions and top-ups already stored."""
+    rolluptriggers.install(database)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -391,6 +397,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, _add_shifts),
     (20, _add_audit_log),
     (21, _add_site_details),
+    (27, _add_rollups),
 ]
 BASE_VERSION = 1
 
@@ -418,6 +425,7 @@ def upgrade(
         if before is None:
             database.create_tables(ALL_MODELS)
             changetriggers.install(database)
+            rolluptriggers.install(database)
             install_audit_guard(database)
             SchemaVersion.create(version=target)
             return None, target

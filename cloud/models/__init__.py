@@ -1,7 +1,7 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
 part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``, ``audit``) and the indexes the reports need
-(``indexes``); every table is imported from here."""
+(``indexes``), the report rollups (``rollups``); every table is imported from here."""
 
 from __future__ import annotations
 
@@ -75,6 +75,12 @@ from cloud.models.review import (
     HELD_STATUSES,
     HeldTopup,
 )
+from cloud.models.rollups import (
+    ROLLUP_MODELS,
+    RollupZone,
+    SessionRollup,
+    TopupRollup,
+)
 from cloud.models.shifts import (
     Shift,
 )
@@ -120,6 +126,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Receipt,
     Shift,
     AuditEntry,
+    *ROLLUP_MODELS,
 ]
 
 __all__ = [
@@ -146,6 +153,7 @@ __all__ = [
     "REGISTRATIONS",
     "REPORT_INDEXES",
     "ROLES",
+    "ROLLUP_MODELS",
     "ApiToken",
     "AuditEntry",
     "BaseModel",
@@ -169,9 +177,11 @@ __all__ = [
     "OnlinePayment",
     "OnlineRefund",
     "Receipt",
+    "RollupZone",
     "SchemaVersion",
     "Segment",
     "Session",
+    "SessionRollup",
     "Shift",
     "Site",
     "Stand",
@@ -181,6 +191,7 @@ __all__ = [
     "StandHeartbeatLog",
     "Tariff",
     "TariffVersion",
+    "TopupRollup",
     "User",
     "UserSite",
     "name_search_key",
