@@ -55,7 +55,11 @@ def zone_stretches(zone_name: str) -> list[tuple[datetime, datetime, int]]:
             high = int((step - epoch).total_seconds())
             while high - low > 1:  # offset(low) == current != offset(high)
                 middle = (low + high) // 2
-                low, high = (middle, high) if offset(epoch + timedelta(seconds=middle)) == current else (low, middle)
+                low, high = (
+                    (middle, high)
+                    if offset(epoch + timedelta(seconds=middle)) == current
+                    else (low, middle)
+                )
             change = epoch + timedelta(seconds=high)
             stretches.append((starts, change, current))
             starts, current = change, offset(change)
@@ -128,11 +132,11 @@ def _session_rows(row: str, sign: int, engine: str, source: str = "") -> str:
     return (
         f'SELECT {sign} AS sign, {row}."site_id" AS site_id, {row}."stand_id" AS stand_id, '
         f'{row}."tariff_version_id" AS tariff_version_id, {row}."client_kind" AS client_kind, '
-        f"{starter} AS starter, COALESCE({row}.\"duration_s\", 0) AS duration_s, "
+        f'{starter} AS starter, COALESCE({row}."duration_s", 0) AS duration_s, '
         f'COALESCE({row}."cost_kopecks", 0) AS revenue_kopecks, '
         f'CASE WHEN {row}."price_mismatch" THEN 1 ELSE 0 END AS repriced, '
         f"{difference} AS repriced_difference_kopecks, {day} AS day, {month} AS month"
-        f"{f' FROM {source}' if source else ''} WHERE {row}.\"ended_at\" IS NOT NULL"
+        f'{f" FROM {source}" if source else ""} WHERE {row}."ended_at" IS NOT NULL'
     )
 
 
@@ -177,7 +181,7 @@ def _topup_rows(row: str, sign: int, engine: str, source: str = "") -> str:
     day, month = _day_and_month(f'{row}."created_at"', engine)
     return (
         f'SELECT {sign} AS sign, COALESCE({row}."site_id", 0) AS site_id, '
-        f"COALESCE({row}.\"method\", '') AS method, COALESCE({row}.\"created_by_id\", 0) AS staff_id, "
+        f'COALESCE({row}."method", \'\') AS method, COALESCE({row}."created_by_id", 0) AS staff_id, '
         f'{row}."amount_kopecks" AS amount_kopecks, {day} AS day, {month} AS month'
         f"{f' FROM {source}' if source else ''} WHERE {row}.\"kind\" = 'topup'"
     )
