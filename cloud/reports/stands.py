@@ -190,6 +190,11 @@ def repriced_by_stand(period: Period) -> dict[int, tuple[int, int]]:
             None,
         )
         return {stand_id: (n, d) for stand_id, n, d in found}
+    return raw_repriced_by_stand(period)
+
+
+def raw_repriced_by_stand(period: Period) -> dict[int, tuple[int, int]]:
+    """``repriced_by_stand`` counted from the sessions."""
     difference = pw.fn.SUM(Session.cost_kopecks - Session.repriced_cost_kopecks)
     query = _repriced(period).select(Session.stand, pw.fn.COUNT(Session.id), difference)
     return {sid: (int(n), int(d or 0)) for sid, n, d in query.group_by(Session.stand).tuples()}
