@@ -73,19 +73,33 @@ def _engine(database: pw.Database) -> str:
 
 
 def _offset(column: str) -> str:
+    """The zone's offset at ``column``; past the last stretch's end, the last one's."""
     return (
         '(SELECT z."offset_s" FROM "rollup_zone" AS z '
-        f'WHERE z."ends_at" > {column} ORDER BY z."ends_at" LIMIT 1)'
+        f'WHERE z."ends_at" > {column} OR z."ends_at" = '
+        '(SELECT MAX(y."ends_at") FROM "rollup_zone" AS y) ORDER BY z."ends_at" LIMIT 1)'
     )
 
 
-def _day_and_month(column: str, engine: str) -> tuple[str, str]:
-    """SQL for the local day and the first day of the local month of a UTC ``column``."""
+def _day(column: str, engine: str, offset: str = "") -> str:
+    """SQL for the local day of a UTC ``column`` (``offset``: SQL for the zone's offset there,
+    by default looked up)."""
+    offset = offset or _offset(column)
     if engine == "sqlite":
-        shift = f"printf('%+d seconds', {_offset(column)})"
-        return f"date({column}, {shift})", f"strftime('%Y-%m-01', {column}, {shift})"
-    local = f"({column} + {_offset(column)} * INTERVAL '1 second')"
-    return f"({local})::date", f"(date_trunc('month', {local}))::date"
+        # Past year 9999 SQLite's date functions give NULL: such a time (refused by ingest, a
+        # typo elsewhere) counts on the last day SQLite knows.
+        return f"COALESCE(date({column}, printf('%+d seconds', {offset})), '9999-12-31')"
+    return f"({column} + {offset} * INTERVAL '1 second')::date"
+
+
+def _bucket(engine: str) -> str:
+    """SQL for the bucket of ``x.day`` in grain ``g.grain``: the day, or its month's first."""
+    month = (
+        "strftime('%Y-%m-01', x.day)"
+        if engine == "sqlite"
+        else "(date_trunc('month', x.day))::date"
+    )
+    return f"CASE g.grain WHEN 'd' THEN x.day ELSE {month} END"
 
 
 # --- sessions ----------------------------------------------------------------------------------
@@ -116,10 +130,10 @@ _SESSION_FIGURES = (
 )
 
 
-def _session_rows(row: str, sign: int, engine: str, source: str = "") -> str:
+def _session_rows(row: str, sign: int, engine: str, source: str = "", offset: str = "") -> str:
     """One SELECT of the counted values of the ended sessions ``row`` names (``NEW``/``OLD`` in
     an SQLite row trigger, else an alias over ``source``), with their sign."""
-    day, month = _day_and_month(f'{row}."ended_at"', engine)
+    day = _day(f'{row}."ended_at"', engine, offset)
     started_by = f'{row}."started_by_id"'
     starter = (
         f"CASE WHEN {started_by} IS NULL THEN 'self:' || {row}.\"start_method\" "
@@ -135,7 +149,7 @@ def _session_rows(row: str, sign: int, engine: str, source: str = "") -> str:
         f'{starter} AS starter, COALESCE({row}."duration_s", 0) AS duration_s, '
         f'COALESCE({row}."cost_kopecks", 0) AS revenue_kopecks, '
         f'CASE WHEN {row}."price_mismatch" THEN 1 ELSE 0 END AS repriced, '
-        f"{difference} AS repriced_difference_kopecks, {day} AS day, {month} AS month"
+        f"{difference} AS repriced_difference_kopecks, {day} AS day"
         f'{f" FROM {source}" if source else ""} WHERE {row}."ended_at" IS NOT NULL'
     )
 
@@ -146,7 +160,7 @@ _PARTS_AND_GRAINS = (
 )
 
 
-def _upsert(table: str, keys: str, columns: str, figures: tuple[str, ...], select: str) -> str:
+def _upsert(table: str, keys: str, figures: tuple[str, ...], select: str) -> str:
     added = ", ".join(f'"{name}" = "{table}"."{name}" + excluded."{name}"' for name in figures)
     return (
         f'INSERT INTO "{table}" ({keys}, {", ".join(figures)}) {select} '
@@ -154,11 +168,11 @@ def _upsert(table: str, keys: str, columns: str, figures: tuple[str, ...], selec
     )
 
 
-def session_upsert(rows: str) -> str:
+def session_upsert(rows: str, engine: str) -> str:
     """The statement adding the signed ``rows`` (``_session_rows``) to every bucket and part."""
     sums = ", ".join(f"SUM(x.sign * x.{name})" for name in _SESSION_FIGURES[1:])
     select = (
-        "SELECT p.part, g.grain, CASE g.grain WHEN 'd' THEN x.day ELSE x.month END, x.site_id, "
+        f"SELECT p.part, g.grain, {_bucket(engine)}, x.site_id, "
         "CASE p.part WHEN 'c' THEN x.stand_id ELSE 0 END, "
         "CASE p.part WHEN 'c' THEN x.tariff_version_id ELSE 0 END, "
         "CASE p.part WHEN 'c' THEN x.client_kind ELSE '' END, "
@@ -167,7 +181,7 @@ def session_upsert(rows: str) -> str:
         "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING SUM(x.sign) <> 0 OR "
         + " OR ".join(f"SUM(x.sign * x.{name}) <> 0" for name in _SESSION_FIGURES[1:])
     )
-    return _upsert("session_rollup", _SESSION_KEYS, "", _SESSION_FIGURES, select)
+    return _upsert("session_rollup", _SESSION_KEYS, _SESSION_FIGURES, select)
 
 
 # --- top-ups -----------------------------------------------------------------------------------
@@ -177,20 +191,20 @@ _TOPUP_KEYS = '"part", "grain", "bucket", "site_id", "method", "staff_id"'
 _TOPUP_FIGURES = ("topups", "amount_kopecks")
 
 
-def _topup_rows(row: str, sign: int, engine: str, source: str = "") -> str:
-    day, month = _day_and_month(f'{row}."created_at"', engine)
+def _topup_rows(row: str, sign: int, engine: str, source: str = "", offset: str = "") -> str:
+    day = _day(f'{row}."created_at"', engine, offset)
     return (
         f'SELECT {sign} AS sign, COALESCE({row}."site_id", 0) AS site_id, '
         f'COALESCE({row}."method", \'\') AS method, COALESCE({row}."created_by_id", 0) AS staff_id, '
-        f'{row}."amount_kopecks" AS amount_kopecks, {day} AS day, {month} AS month'
+        f'{row}."amount_kopecks" AS amount_kopecks, {day} AS day'
         f"{f' FROM {source}' if source else ''} WHERE {row}.\"kind\" = 'topup'"
     )
 
 
-def topup_upsert(rows: str) -> str:
+def topup_upsert(rows: str, engine: str) -> str:
     """The statement adding the signed top-up ``rows`` to every bucket and part."""
     select = (
-        "SELECT p.part, g.grain, CASE g.grain WHEN 'd' THEN x.day ELSE x.month END, x.site_id, "
+        f"SELECT p.part, g.grain, {_bucket(engine)}, x.site_id, "
         "CASE p.part WHEN 'm' THEN x.method ELSE '' END, "
         "CASE p.part WHEN 'f' THEN x.staff_id ELSE 0 END, "
         "SUM(x.sign), SUM(x.sign * x.amount_kopecks) "
@@ -200,7 +214,7 @@ def topup_upsert(rows: str) -> str:
         "GROUP BY 1, 2, 3, 4, 5, 6 "
         "HAVING SUM(x.sign) <> 0 OR SUM(x.sign * x.amount_kopecks) <> 0"
     ).replace("{rows}", rows)
-    return _upsert("topup_rollup", _TOPUP_KEYS, "", _TOPUP_FIGURES, select)
+    return _upsert("topup_rollup", _TOPUP_KEYS, _TOPUP_FIGURES, select)
 
 
 # --- the triggers ------------------------------------------------------------------------------
@@ -233,7 +247,7 @@ def sqlite_statements() -> list[str]:
             statements += [
                 f'DROP TRIGGER IF EXISTS "{name}"',
                 f'CREATE TRIGGER "{name}" AFTER {event} ON "{table}" FOR EACH ROW '
-                f"WHEN {when} BEGIN {upsert(source)}; END",
+                f"WHEN {when} BEGIN {upsert(source, 'sqlite')}; END",
             ]
     return statements
 
@@ -252,7 +266,7 @@ def postgresql_statements() -> list[str]:
             name = f"rollup_{table}_{operation}"
             statements += [
                 f'CREATE OR REPLACE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql AS $$\n'
-                f"BEGIN\n    {upsert(source)};\n    RETURN NULL;\nEND $$",
+                f"BEGIN\n    {upsert(source, 'postgresql')};\n    RETURN NULL;\nEND $$",
                 f'DROP TRIGGER IF EXISTS "{name}" ON "{table}"',
                 f'CREATE TRIGGER "{name}" AFTER {operation.upper()} ON "{table}" '
                 f'REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION "{name}"()',
@@ -298,10 +312,24 @@ def ensure_zone(database: pw.Database, zone: str) -> bool:
 
 
 def rebuild(database: pw.Database) -> None:
-    """Count every rollup again from the rows (after a load with the triggers off)."""
+    """Count every rollup again from the rows (after a load with the triggers off). Each row
+    finds its offset by a join with the zone's stretches here, not a look-up per row."""
     engine = _engine(database)
     with database.atomic():
+        if engine == "postgresql":  # room to group a large table in memory
+            database.execute_sql("SET LOCAL work_mem = '128MB'")
         database.execute_sql('DELETE FROM "session_rollup"')
         database.execute_sql('DELETE FROM "topup_rollup"')
-        database.execute_sql(session_upsert(_session_rows("r", 1, engine, '"session" AS r')))
-        database.execute_sql(topup_upsert(_topup_rows("r", 1, engine, '"ledger_entry" AS r')))
+        last = database.execute_sql(
+            'SELECT "offset_s" FROM "rollup_zone" ORDER BY "ends_at" DESC LIMIT 1'
+        ).fetchone()
+        offset = f'COALESCE(z."offset_s", {int(last[0]) if last else 0})'
+        for table, column, rows, upsert in (
+            ("session", "ended_at", _session_rows, session_upsert),
+            ("ledger_entry", "created_at", _topup_rows, topup_upsert),
+        ):
+            source = (
+                f'"{table}" AS r LEFT JOIN "rollup_zone" AS z '
+                f'ON r."{column}" >= z."starts_at" AND r."{column}" < z."ends_at"'
+            )
+            database.execute_sql(upsert(rows("r", 1, engine, source, offset), engine))
