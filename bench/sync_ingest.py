@@ -51,7 +51,7 @@ import requests
 from scratch import POSTGRES_URL, postgres_schema
 from werkzeug.serving import make_server
 
-from cloud import create_app
+from cloud import create_app, rolluptriggers
 from cloud.db import open_database, release, utcnow
 from cloud.migrations import upgrade
 from cloud.models import Client, Receipt, Site, Stand, StandEvent, Tariff, TariffVersion
@@ -227,16 +227,6 @@ FISCAL = {
 }
 
 
-def drop_rollup_triggers(database: peewee.Database) -> None:
-    """The report rollups' triggers (cloud/rolluptriggers.py) dropped: what they cost a batch."""
-    postgresql = isinstance(database, peewee.PostgresqlDatabase)
-    for table in ("session", "ledger_entry"):
-        for operation in ("insert", "update", "delete"):
-            name = f"rollup_{table}_{operation}"
-            on = f' ON "{table}"' if postgresql else ""
-            database.execute_sql(f'DROP TRIGGER IF EXISTS "{name}"{on}')
-
-
 def run(kind: str, events: int, batch: int, receipts: bool = False, rollups: bool = True) -> Result:
     with (
         tempfile.TemporaryDirectory(prefix="aq-bench-") as temp,
@@ -251,7 +241,7 @@ def run(kind: str, events: int, batch: int, receipts: bool = False, rollups: boo
         database = app.extensions["aquastand_db"]
         upgrade(database)
         if not rollups:
-            drop_rollup_triggers(database)
+            rolluptriggers.drop_triggers(database)
         with app.app_context():
             stand, scratch, members, version_id = world()
             code = provision_stand(stand.site, stand.name, utcnow()).code

@@ -287,6 +287,18 @@ def postgresql_statements() -> list[str]:
     return statements
 
 
+def drop_triggers(database: pw.Database) -> None:
+    """Drop the rollup triggers (a database as before version 27; what they cost a batch:
+    bench/sync_ingest.py --without-rollups)."""
+    on_table = _engine(database) == "postgresql"
+    for table in _TABLES:
+        for operation in ("insert", "update", "delete"):
+            name = f"rollup_{table}_{operation}"
+            database.execute_sql(
+                f'DROP TRIGGER IF EXISTS "{name}"' + (f' ON "{table}"' if on_table else "")
+            )
+
+
 def install(database: pw.Database, zone: str | None = None) -> None:
     """Make the rollup tables and triggers (again), and cut the rollups in ``zone`` (default:
     the zone they are cut in already, else the configuration's default)."""
