@@ -73,11 +73,12 @@ def _engine(database: pw.Database) -> str:
 
 
 def _offset(column: str) -> str:
-    """The zone's offset at ``column``; past the last stretch's end, the last one's."""
+    """The zone's offset at ``column``; past the last stretch's end, the last one's (two
+    look-ups by the ``ends_at`` index)."""
     return (
-        '(SELECT z."offset_s" FROM "rollup_zone" AS z '
-        f'WHERE z."ends_at" > {column} OR z."ends_at" = '
-        '(SELECT MAX(y."ends_at") FROM "rollup_zone" AS y) ORDER BY z."ends_at" LIMIT 1)'
+        '(SELECT COALESCE((SELECT z."offset_s" FROM "rollup_zone" AS z '
+        f'WHERE z."ends_at" > {column} ORDER BY z."ends_at" LIMIT 1), '
+        '(SELECT y."offset_s" FROM "rollup_zone" AS y ORDER BY y."ends_at" DESC LIMIT 1)))'
     )
 
 
