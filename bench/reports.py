@@ -36,7 +36,7 @@ from typing import Any
 import peewee
 from scratch import POSTGRES_URL, postgres_schema
 
-from cloud import create_app
+from cloud import create_app, rolluptriggers
 from cloud.db import db_proxy
 from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS, User
@@ -196,8 +196,13 @@ def fill(database: peewee.Database, sessions: int, clients: int, beat_days: int)
     began = time.perf_counter()
     for _name, definition in indexes:
         database.execute_sql(definition)
+    print(f"  indexed in {time.perf_counter() - began:.1f} s", flush=True)
+    began = time.perf_counter()
+    rolluptriggers.rebuild(database)  # the triggers were off for the load
+    print(f"  rollups counted in {time.perf_counter() - began:.1f} s", flush=True)
+    began = time.perf_counter()
     database.execute_sql("VACUUM ANALYZE")  # as autovacuum would: index-only scans
-    print(f"  indexed and analyzed in {time.perf_counter() - began:.1f} s", flush=True)
+    print(f"  analyzed in {time.perf_counter() - began:.1f} s", flush=True)
 
 
 def requests_to_time(now: datetime) -> list[tuple[str, str]]:
@@ -211,7 +216,11 @@ def requests_to_time(now: datetime) -> list[tuple[str, str]]:
         )
     found += [
         ("sessions_year_month", f"/reports/sessions?{year}&group_by=month"),
+        ("sessions_year_week", f"/reports/sessions?{year}&group_by=week"),
+        ("sessions_year_day", f"/reports/sessions?{year}&group_by=day"),
         ("sessions_year_stand", f"/reports/sessions?{year}&group_by=stand"),
+        ("sessions_year_tariff", f"/reports/sessions?{year}&group_by=tariff"),
+        ("sessions_year_started_by", f"/reports/sessions?{year}&group_by=started_by"),
         ("sessions_month_day_csv", f"/reports/sessions.csv?{month}&group_by=day"),
         ("sessions_month_day_api", f"/api/v1/reports/summary?{month}&group_by=day"),
         ("sessions_year_month_api", f"/api/v1/reports/summary?{year}&group_by=month"),
@@ -220,12 +229,14 @@ def requests_to_time(now: datetime) -> list[tuple[str, str]]:
         found.append((f"topups_month_{group_by}", f"/reports/topups?{month}&group_by={group_by}"))
     found += [
         ("topups_year_month", f"/reports/topups?{year}&group_by=month"),
+        ("topups_year_staff", f"/reports/topups?{year}&group_by=staff"),
         ("topups_month_day_csv", f"/reports/topups.csv?{month}&group_by=day"),
         ("topups_month_day_api", f"/api/v1/reports/topups?{month}&group_by=day"),
         ("topup_history_month", f"/reports/topups/history?{month}"),
         ("topup_history_client", "/reports/topups/history?client_id=7"),
         ("topup_history_month_csv", f"/reports/topups/history.csv?{month}"),
         ("topup_history_api", f"/api/v1/reports/topups/history?{month}&method=cash"),
+        ("topup_history_year_site", f"/reports/topups/history?{year}&site_id=3"),
         ("debts", "/reports/debts"),
         ("debts_csv", "/reports/debts.csv"),
         ("debts_api", "/api/v1/reports/debts"),
@@ -237,14 +248,15 @@ def requests_to_time(now: datetime) -> list[tuple[str, str]]:
     return found
 
 
-def time_requests(app: Any, repeats: int) -> list[tuple[str, float, int]]:
-    owner = User.create(
+def time_requests(app: Any, repeats: int, tag: str = "") -> list[tuple[str, float, int]]:
+    owner = User.get_or_none(User.phone == "+79990000000") or User.create(
         full_name="Владелец", phone="+79990000000", role="owner", password_hash="", pin_hash=""
     )
     token = new_api_token(owner)
     browser = app.test_client()
     with browser.session_transaction() as session:
         session["_user_id"] = f"{owner.id}:{owner.session_version}"
+        session["login_at"] = session["seen_at"] = time.time() + 86400  # never idle meanwhile
         session["_fresh"] = True
     results = []
     for name, path in requests_to_time(datetime.now(UTC)):
@@ -260,8 +272,22 @@ def time_requests(app: Any, repeats: int) -> list[tuple[str, float, int]]:
                 times.append(elapsed)
         median = statistics.median(times)
         results.append((name, median, len(response.get_data())))
-        print(f"report {name} median_ms={median:.0f} bytes={len(response.get_data())}", flush=True)
+        print(
+            f"report{tag} {name} median_ms={median:.0f} bytes={len(response.get_data())}",
+            flush=True,
+        )
     return results
+
+
+def time_requests_raw(app: Any, database: peewee.Database) -> dict[str, float]:
+    """Every report once more (one warm-up, one timed), read from the sessions: the rollups'
+    time zone renamed for it (a report uses rollups cut in its own zone only), then back."""
+    zone = app.config["AQ"].timezone
+    database.execute_sql("UPDATE rollup_zone SET zone = 'none'")
+    try:
+        return {name: ms for name, ms, _bytes in time_requests(app, 1, "_raw")}
+    finally:
+        database.execute_sql("UPDATE rollup_zone SET zone = %s", (zone,))
 
 
 def main() -> None:
@@ -271,6 +297,11 @@ def main() -> None:
     parser.add_argument("--heartbeat-days", type=int, default=14)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the schema (print its URL)")
+    parser.add_argument(
+        "--compare-raw",
+        action="store_true",
+        help="time every report again without the rollups (read from the sessions), once each",
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
@@ -288,12 +319,20 @@ def main() -> None:
                 fill(database, args.sessions, args.clients, args.heartbeat_days)
                 print(f"  fill took {time.perf_counter() - began:.0f} s", flush=True)
                 with app.app_context():
+                    rolluptriggers.ensure_zone(database, app.config["AQ"].timezone)
                     results = time_requests(app, args.repeats)
+                    if args.compare_raw:
+                        raw = time_requests_raw(app, database)
                 database.close()
         finally:
             db_proxy.obj.close()  # before the schema is dropped, or the drop waits for it
             if args.keep:
                 print(f"  kept: {url}")
+    if args.compare_raw:
+        ratios = [(name, raw[name] / ms) for name, ms, _bytes in results if name in raw]
+        print(f"  raw slowest_ms={max(raw.values()):.0f}; rollups x faster, by report:")
+        print("  " + " ".join(f"{name}={ratio:.1f}" for name, ratio in ratios))
+    print(f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     slowest = max(results, key=lambda result: result[1])
     print(f"reports sessions={args.sessions} slowest_ms={slowest[1]:.0f} slowest={slowest[0]}")
 

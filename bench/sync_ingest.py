@@ -14,6 +14,10 @@ and fresh event ids, since ids are unique) written by a bare peewee ``insert_man
 transaction per batch of the same size. ``ratio`` is ingest_eps / bare_eps.
 
     .venv/bin/python bench/sync_ingest.py [--events 5000] [--batch 200] [--sqlite-only] [--receipts]
+        [--without-rollups]
+
+``--without-rollups`` runs each database once more first with the report rollups' triggers
+(cloud/rolluptriggers.py) dropped, to show what keeping the rollups costs a batch.
 
 ``--receipts`` turns fiscal receipts on (``fiscal_provider = "atol"``, nothing sent): each
 top-up and charge then also queues its receipt in the batch's transaction (cloud/fiscal/).
@@ -47,7 +51,7 @@ import requests
 from scratch import POSTGRES_URL, postgres_schema
 from werkzeug.serving import make_server
 
-from cloud import create_app
+from cloud import create_app, rolluptriggers
 from cloud.db import open_database, release, utcnow
 from cloud.migrations import upgrade
 from cloud.models import Client, Receipt, Site, Stand, StandEvent, Tariff, TariffVersion
@@ -223,7 +227,7 @@ FISCAL = {
 }
 
 
-def run(kind: str, events: int, batch: int, receipts: bool = False) -> Result:
+def run(kind: str, events: int, batch: int, receipts: bool = False, rollups: bool = True) -> Result:
     with (
         tempfile.TemporaryDirectory(prefix="aq-bench-") as temp,
         database_url(kind, Path(temp)) as url,
@@ -236,6 +240,8 @@ def run(kind: str, events: int, batch: int, receipts: bool = False) -> Result:
         )
         database = app.extensions["aquastand_db"]
         upgrade(database)
+        if not rollups:
+            rolluptriggers.drop_triggers(database)
         with app.app_context():
             stand, scratch, members, version_id = world()
             code = provision_stand(stand.site, stand.name, utcnow()).code
@@ -272,6 +278,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--receipts", action="store_true", help="fiscal receipts on")
+    parser.add_argument(
+        "--without-rollups",
+        action="store_true",
+        help="also run each database with the report rollups' triggers dropped (their cost)",
+    )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     print(
@@ -288,12 +299,19 @@ def main() -> None:
             except peewee.OperationalError as error:
                 print(f"postgresql: not available at {POSTGRES_URL} ({error}); skipped")
                 continue
+        if args.without_rollups:
+            alone = run(kind, args.events, args.batch, args.receipts, rollups=False)
+            print(
+                f"{kind} without the rollups' triggers: ingest {alone.ingest_eps:.0f} events/s, "
+                f"bare {alone.bare_eps:.0f} rows/s, ratio={alone.ingest_eps / alone.bare_eps:.3f}"
+            )
         result = run(kind, args.events, args.batch, args.receipts)
         print(
             f"{kind}: ingest {result.ingest_s:.2f} s ({result.ingest_eps:.0f} events/s), "
             f"bare insert_many {result.bare_s:.3f} s ({result.bare_eps:.0f} rows/s)"
         )
         results.append(result)
+    print(f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     for result in results:
         print(
             f"sync_ingest db={result.kind} receipts={args.receipts} ingest_eps={result.ingest_eps:.0f} "

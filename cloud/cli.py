@@ -28,12 +28,16 @@ def main() -> None:
 @main.command()
 def init() -> None:
     """Create the database or upgrade it to this version's schema (safe to run again)."""
+    from cloud import rolluptriggers
     from cloud.clients.qrkeys import ensure_qr_key
     from cloud.migrations import upgrade
 
     config, database = _open_database()
     try:
         before, after = upgrade(database)
+        # The reports' rollups cut in the configured zone (counted again if it changed).
+        if rolluptriggers.ensure_zone(database, config.timezone):
+            click.echo(f"report rollups counted in {config.timezone}")
     except RuntimeError as error:  # a schema newer than this program: nothing was changed
         raise click.ClickException(str(error)) from error
     except peewee.OperationalError as error:

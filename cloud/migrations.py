@@ -15,7 +15,7 @@ from datetime import timedelta
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
-from cloud import changetriggers
+from cloud import changetriggers, rolluptriggers
 from cloud.audit.service import install_guard as install_audit_guard
 from cloud.changes import CLIENT, adopt_unlogged, record_change
 from cloud.config import DEFAULT_API_TOKEN_DAYS
@@ -394,6 +394,12 @@ def _add_alerts(database: peewee.Database) -> None:
     database.create_tables([AlertSubscription, AlertIncident])
 
 
+def _add_rollups(database: peewee.Database) -> None:
+    """Version 27: the report rollups (cloud/models/rollups.py), kept by triggers
+    (cloud/rolluptriggers.py) and counted here from the sessions and top-ups already stored."""
+    rolluptriggers.install(database)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -416,6 +422,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (20, _add_audit_log),
     (21, _add_site_details),
     (25, _add_alerts),
+    (27, _add_rollups),
     (28, _add_receipt_credit),
 ]
 BASE_VERSION = 1
@@ -444,6 +451,7 @@ def upgrade(
         if before is None:
             database.create_tables(ALL_MODELS)
             changetriggers.install(database)
+            rolluptriggers.install(database)
             install_audit_guard(database)
             SchemaVersion.create(version=target)
             return None, target

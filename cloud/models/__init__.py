@@ -1,7 +1,8 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``alerts``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``, ``audit``) and the indexes the reports need
-(``indexes``); every table is imported from here."""
+part (``core``, ``standlink``, ``alerts``, ``acquiring``, ``marketing``, ``corporate``,
+``review``, ``fiscal``, ``shifts``, ``audit``), the indexes the reports need (``indexes``) and
+the report rollups (``rollups``); every table is imported from here."""
 
 from __future__ import annotations
 
@@ -76,6 +77,12 @@ from cloud.models.review import (
     HELD_STATUSES,
     HeldTopup,
 )
+from cloud.models.rollups import (
+    ROLLUP_MODELS,
+    RollupZone,
+    SessionRollup,
+    TopupRollup,
+)
 from cloud.models.shifts import (
     Shift,
 )
@@ -123,6 +130,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     AuditEntry,
     AlertSubscription,
     AlertIncident,
+    *ROLLUP_MODELS,
 ]
 
 __all__ = [
@@ -151,6 +159,7 @@ __all__ = [
     "REGISTRATIONS",
     "REPORT_INDEXES",
     "ROLES",
+    "ROLLUP_MODELS",
     "AlertIncident",
     "AlertSubscription",
     "ApiToken",
@@ -176,9 +185,11 @@ __all__ = [
     "OnlinePayment",
     "OnlineRefund",
     "Receipt",
+    "RollupZone",
     "SchemaVersion",
     "Segment",
     "Session",
+    "SessionRollup",
     "Shift",
     "Site",
     "Stand",
@@ -188,6 +199,7 @@ __all__ = [
     "StandHeartbeatLog",
     "Tariff",
     "TariffVersion",
+    "TopupRollup",
     "User",
     "UserSite",
     "name_search_key",

@@ -11,10 +11,11 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.labels import kind_labels
-from cloud.models import Session, Site, Stand, Tariff, TariffVersion, User
+from cloud.models import Session, SessionRollup, Site, Stand, Tariff, TariffVersion, User
 from cloud.periods import Period, check_grouping, period_for
 from cloud.permissions import site_scope
-from cloud.reports.timebuckets import UNITS, Bucketing
+from cloud.reports import rollups
+from cloud.reports.timebuckets import UNITS, Bucketing, bucket_start
 
 
 @dataclass(frozen=True)
@@ -124,36 +125,24 @@ def _labels(group_by: str, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...],
 def _rows_over_time(
     period: Period, unit: str, sums: dict[tuple[Any, ...], tuple[int, int, int]]
 ) -> list[SummaryRow]:
-    """One row per bucket of the period, in time order, an empty bucket as zeros."""
+    """One row per bucket (keyed by its first day) of the period, in time order, an empty
+    bucket as zeros."""
     every = Bucketing(period, unit).fill({key[0]: sums[key] for key in sums}, (0, 0, 0))
     return [SummaryRow(start.isoformat(), label, *figures) for start, label, figures in every]
 
 
 def summarise(actor: User, period: Period, group_by: str) -> Summary[SummaryRow]:
-    """Sessions ended within ``period``: their number, time and revenue per group, summed by the
-    database (GROUP BY on the session table; the few group names are read afterwards). A
-    session counts in the period (and the day, week or month) its ``ended_at`` falls in,
-    because its cost is only known, and charged, when it ends."""
+    """Sessions ended within ``period``: their number, time and revenue per group. A session
+    counts in the period (and the day, week or month) its ``ended_at`` falls in, because its
+    cost is only known, and charged, when it ends. Read from the rollups
+    (``cloud.reports.rollups``) when they are cut in the period's time zone, else from the
+    sessions (``raw_sums``); both give the same figures."""
     group_by = check_grouping(group_by)
-    keys = _group_keys(group_by, period)
-    count = pw.fn.COUNT(Session.id)
-    duration = pw.fn.COALESCE(pw.fn.SUM(Session.duration_s), 0)
-    revenue = pw.fn.COALESCE(pw.fn.SUM(Session.cost_kopecks), 0)
-    query = Session.select(*keys, count, duration, revenue)
-    if group_by == "tariff":
-        query = query.join(TariffVersion, on=(Session.tariff_version == TariffVersion.id))
-    query = query.where(
-        Session.ended_at.is_null(False)
-        & (Session.ended_at >= period.start)
-        & (Session.ended_at < period.end)
-    ).group_by(*keys)
     scope = site_scope(actor)
-    if scope is not None:
-        query = query.where(Session.site.in_(sorted(scope)))
-    sums = {}
-    for values in query.tuples():
-        *key, n, d, r = values
-        sums[tuple(key)] = (int(n), int(d), int(r))
+    if rollups.usable(period.timezone):
+        sums = rollup_sums(period, group_by, scope)
+    else:
+        sums = raw_sums(period, group_by, scope)
     if group_by in UNITS:
         rows = _rows_over_time(period, group_by, sums)
     else:
@@ -170,6 +159,77 @@ def summarise(actor: User, period: Period, group_by: str) -> Summary[SummaryRow]
         sum(row.revenue_kopecks for row in rows),
     )
     return Summary(period, group_by, rows, total)
+
+
+Sums = dict[tuple[Any, ...], tuple[int, int, int]]
+
+
+def raw_sums(period: Period, group_by: str, scope: set[int] | None) -> Sums:
+    """The figures per group counted from the sessions (GROUP BY on the session table), keyed
+    as ``_labels`` and ``_rows_over_time`` take them."""
+    keys = _group_keys(group_by, period)
+    count = pw.fn.COUNT(Session.id)
+    duration = pw.fn.COALESCE(pw.fn.SUM(Session.duration_s), 0)
+    revenue = pw.fn.COALESCE(pw.fn.SUM(Session.cost_kopecks), 0)
+    query = Session.select(*keys, count, duration, revenue)
+    if group_by == "tariff":
+        query = query.join(TariffVersion, on=(Session.tariff_version == TariffVersion.id))
+    query = query.where(
+        Session.ended_at.is_null(False)
+        & (Session.ended_at >= period.start)
+        & (Session.ended_at < period.end)
+    ).group_by(*keys)
+    if scope is not None:
+        query = query.where(Session.site.in_(sorted(scope)))
+    bucketing = Bucketing(period, group_by) if group_by in UNITS else None
+    sums = {}
+    for values in query.tuples():
+        *key, n, d, r = values
+        if bucketing is not None:  # the bucket by its first day
+            key = [bucketing.start_of(key[0])]
+        sums[tuple(key)] = (int(n), int(d), int(r))
+    return sums
+
+
+def rollup_sums(period: Period, group_by: str, scope: set[int] | None) -> Sums:
+    """``raw_sums`` read from the rollups."""
+    r = SessionRollup
+    figures = [r.sessions, r.duration_s, r.revenue_kopecks]
+    span = rollups.Span(period.first, period.last)
+    found: dict[tuple[Any, ...], list[int]] = {}
+
+    def add(key: tuple[Any, ...], values: tuple[Any, ...]) -> None:
+        total = found.setdefault(key, [0, 0, 0])
+        for index, value in enumerate(values):
+            total[index] += value
+
+    if group_by in UNITS:
+        rows = rollups.sums(r, "s", [r.bucket], figures, span, scope, months=group_by == "month")
+        for bucket, *values in rows:
+            add((bucket_start(r.bucket.python_value(bucket), group_by),), tuple(values))
+    elif group_by == "started_by":
+        for starter, *values in rollups.sums(r, "b", [r.starter], figures, span, scope):
+            kind, _sep, rest = starter.partition(":")
+            add((int(rest), None) if kind == "staff" else (None, rest), tuple(values))
+    elif group_by == "tariff":
+        rows = rollups.sums(r, "c", [r.tariff_version_id], figures, span, scope)
+        ids = [version_id for version_id, *_values in rows]
+        tariffs = dict(
+            TariffVersion.select(TariffVersion.id, TariffVersion.tariff)
+            .where(TariffVersion.id.in_(ids or [0]))
+            .tuples()
+        )
+        for version_id, *values in rows:
+            add((tariffs.get(version_id),), tuple(values))
+    else:
+        part, column = {
+            "site": ("s", r.site_id),
+            "stand": ("c", r.stand_id),
+            "client_kind": ("c", r.client_kind),
+        }[group_by]
+        for key, *values in rollups.sums(r, part, [column], figures, span, scope):
+            add((key,), tuple(values))
+    return {key: (n, d, v) for key, (n, d, v) in found.items() if n}
 
 
 def summary_for(

@@ -27,9 +27,18 @@ from typing import Any
 import peewee as pw
 
 from cloud.clock import iso_utc
-from cloud.models import Session, Site, Stand, StandHeartbeat, StandHeartbeatLog, User
+from cloud.models import (
+    Session,
+    SessionRollup,
+    Site,
+    Stand,
+    StandHeartbeat,
+    StandHeartbeatLog,
+    User,
+)
 from cloud.periods import Period
 from cloud.permissions import site_scope
+from cloud.reports import rollups
 from cloud.standsync.heartbeat import ONLINE_WITHIN
 
 REPRICED_LIMIT = 100
@@ -168,6 +177,24 @@ def _repriced(period: Period) -> pw.ModelSelect:
 
 
 def repriced_by_stand(period: Period) -> dict[int, tuple[int, int]]:
+    """Each stand's re-priced sessions of the period: (count, cost minus re-priced cost), from
+    the rollups when they are cut in the period's zone."""
+    if rollups.usable(period.timezone):
+        r = SessionRollup
+        found = rollups.sums(
+            r,
+            "c",
+            [r.stand_id],
+            [r.repriced, r.repriced_difference_kopecks],
+            rollups.Span(period.first, period.last),
+            None,
+        )
+        return {stand_id: (n, d) for stand_id, n, d in found}
+    return raw_repriced_by_stand(period)
+
+
+def raw_repriced_by_stand(period: Period) -> dict[int, tuple[int, int]]:
+    """``repriced_by_stand`` counted from the sessions."""
     difference = pw.fn.SUM(Session.cost_kopecks - Session.repriced_cost_kopecks)
     query = _repriced(period).select(Session.stand, pw.fn.COUNT(Session.id), difference)
     return {sid: (int(n), int(d or 0)) for sid, n, d in query.group_by(Session.stand).tuples()}

@@ -118,7 +118,9 @@ class Bucketing:
         return pw.fn.strftime("%Y-%m-01", local)
 
     def start_of(self, value: Any) -> date:
-        """The first day of the bucket the database named ``value``."""
+        """The first day of the bucket the database named ``value`` (or the day itself)."""
+        if isinstance(value, date):
+            return value
         if isinstance(value, str):
             return date.fromisoformat(value)
         return self.starts[int(value)]

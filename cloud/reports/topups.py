@@ -19,11 +19,12 @@ from cloud.clock import iso_utc
 from cloud.errors import NotFound, ValidationFailed
 from cloud.fields import query_row_id
 from cloud.labels import method_labels
-from cloud.models import LEDGER_METHODS, Client, LedgerEntry, Site, User
+from cloud.models import LEDGER_METHODS, Client, LedgerEntry, Site, TopupRollup, User
 from cloud.periods import Period, check_order, parse_day
 from cloud.permissions import site_scope
+from cloud.reports import rollups
 from cloud.reports.sessions import Summary
-from cloud.reports.timebuckets import UNITS, Bucketing
+from cloud.reports.timebuckets import UNITS, Bucketing, bucket_start
 from cloud.sessions.service import plates_of
 
 GROUPINGS = ("day", "week", "month", "method", "site", "staff")
@@ -88,21 +89,17 @@ def _names(group_by: str, keys: list[Any]) -> dict[Any, str]:
 
 
 def summarise_topups(actor: User, period: Period, group_by: str) -> TopupSummary:
-    """Top-ups taken within ``period``: their number and sum per group (GROUP BY in SQL)."""
+    """Top-ups taken within ``period``: their number and sum per group, from the rollups
+    (``cloud.reports.rollups``) when they are cut in the period's time zone, else from the
+    ledger (``raw_topup_sums``); both give the same figures."""
     group_by = check_grouping(group_by)
-    bucketing = Bucketing(period, group_by) if group_by in UNITS else None
-    if bucketing is not None:
-        key: Any = bucketing.expression(LedgerEntry.created_at)
+    scope = site_scope(actor)
+    if rollups.usable(period.timezone):
+        sums = rollup_topup_sums(period, group_by, scope)
     else:
-        key = {"method": LedgerEntry.method, "site": LedgerEntry.site}.get(
-            group_by, LedgerEntry.created_by
-        )
-    query = _in(_topups(actor), period.start, period.end)
-    amount = pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
-    query = query.select(key, pw.fn.COUNT(LedgerEntry.id), amount).group_by(key)
-    sums = {value: (int(n), int(total)) for value, n, total in query.tuples()}
-    if bucketing is not None:
-        every = bucketing.fill(sums, (0, 0))
+        sums = raw_topup_sums(actor, period, group_by)
+    if group_by in UNITS:
+        every = Bucketing(period, group_by).fill(sums, (0, 0))
         rows = [TopupRow(start.isoformat(), label, *figures) for start, label, figures in every]
     else:
         names = _names(group_by, list(sums))
@@ -117,6 +114,50 @@ def summarise_topups(actor: User, period: Period, group_by: str) -> TopupSummary
         sum(row.amount_kopecks for row in rows),
     )
     return Summary(period, group_by, rows, total)
+
+
+def raw_topup_sums(actor: User, period: Period, group_by: str) -> dict[Any, tuple[int, int]]:
+    """Count and sum per group (a bucket by its first day) counted from the ledger."""
+    bucketing = Bucketing(period, group_by) if group_by in UNITS else None
+    if bucketing is not None:
+        key: Any = bucketing.expression(LedgerEntry.created_at)
+    else:
+        key = {"method": LedgerEntry.method, "site": LedgerEntry.site}.get(
+            group_by, LedgerEntry.created_by
+        )
+    query = _in(_topups(actor), period.start, period.end)
+    amount = pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
+    query = query.select(key, pw.fn.COUNT(LedgerEntry.id), amount).group_by(key)
+    return {
+        (bucketing.start_of(value) if bucketing is not None else value): (int(n), int(total))
+        for value, n, total in query.tuples()
+    }
+
+
+def rollup_topup_sums(
+    period: Period, group_by: str, scope: set[int] | None
+) -> dict[Any, tuple[int, int]]:
+    """``raw_topup_sums`` read from the rollups."""
+    r = TopupRollup
+    span = rollups.Span(period.first, period.last)
+    figures = [r.topups, r.amount_kopecks]
+    found: dict[Any, tuple[int, int]] = {}
+    if group_by in UNITS:
+        months = group_by == "month"
+        for bucket, n, total in rollups.sums(r, "s", [r.bucket], figures, span, scope, months):
+            start = bucket_start(r.bucket.python_value(bucket), group_by)
+            before = found.get(start, (0, 0))
+            found[start] = (before[0] + n, before[1] + total)
+        return found
+    part, column, none = {
+        "site": ("s", r.site_id, 0),
+        "method": ("m", r.method, ""),
+        "staff": ("f", r.staff_id, 0),
+    }[group_by]
+    return {
+        (None if value == none else value): (n, total)
+        for value, n, total in rollups.sums(r, part, [column], figures, span, scope)
+    }
 
 
 @dataclass(frozen=True)
@@ -196,9 +237,12 @@ def topup_history(actor: User, chosen: HistoryFilter, limit: int = HISTORY_LIMIT
         query = query.where(LedgerEntry.method == chosen.method)
     if chosen.site_id is not None:
         query = query.where(LedgerEntry.site == chosen.site_id)
-    count, amount = query.select(
-        pw.fn.COUNT(LedgerEntry.id), pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
-    ).tuples()[0]
+    if chosen.client_id is None and rollups.usable(chosen.timezone):
+        count, amount = _rollup_count(actor, chosen)
+    else:
+        count, amount = query.select(
+            pw.fn.COUNT(LedgerEntry.id), pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
+        ).tuples()[0]
     rows = list(
         query.select(LedgerEntry, Client, Site, User)
         .join(Client, on=(LedgerEntry.client == Client.id))
@@ -212,6 +256,28 @@ def topup_history(actor: User, chosen: HistoryFilter, limit: int = HISTORY_LIMIT
     plates = plates_of([row.client_id for row in rows])
     items = [_item(row, plates.get(row.client_id, "")) for row in rows]
     return TopupHistory(chosen, client, items, int(count), int(amount))
+
+
+def _rollup_count(actor: User, chosen: HistoryFilter) -> tuple[int, int]:
+    """The count and sum of the history's top-ups (a filter without a client) from the
+    rollups: the method's part when a method is chosen, the sites' otherwise."""
+    r = TopupRollup
+    where = r.site_id == chosen.site_id if chosen.site_id is not None else None
+    part = "s"
+    if chosen.method is not None:
+        part = "m"
+        method = r.method == chosen.method
+        where = method if where is None else where & method
+    found = rollups.sums(
+        r,
+        part,
+        [],
+        [r.topups, r.amount_kopecks],
+        rollups.Span(chosen.first, chosen.last),
+        site_scope(actor),
+        where=where,
+    )
+    return (found[0][0], found[0][1]) if found else (0, 0)
 
 
 def client_label(client: Client, plate: str) -> str:

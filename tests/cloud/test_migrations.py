@@ -7,23 +7,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import peewee
 import pytest
 from playhouse.migrate import SchemaMigrator, migrate
 
-from cloud import migrations
+from cloud import migrations, rolluptriggers
+from cloud.config import CloudConfig
+from cloud.ledger.service import post_entry
 from cloud.migrations import MIGRATIONS, current_version, latest_version, upgrade
 from cloud.models import (
     ALL_MODELS,
     REPORT_INDEXES,
+    Client,
+    LedgerEntry,
+    RollupZone,
     SchemaVersion,
+    Session,
+    SessionRollup,
     Site,
     Stand,
     StandHeartbeatLog,
+    Tariff,
+    TariffVersion,
+    TopupRollup,
+    User,
 )
+from cloud.periods import GROUPINGS, Period
+from cloud.reports import rollups, topups
+from cloud.reports.sessions import raw_sums, rollup_sums
 from tests.cloud.freshdb import bound, empty_database_url
 
 
@@ -245,3 +259,61 @@ def test_version_12_records_directory_changes_by_triggers_and_adopts_the_rows_be
     assert entries == [("client", before.id), ("client", after.id)]
     # adopted, moved again by migration 21 (details by site), then blocked, then the new one
     assert current_position() == 4
+
+
+def test_version_27_counts_the_rollups_of_the_sessions_and_top_ups_already_stored(
+    empty: peewee.Database,
+) -> None:
+    """A database of version 21 with a month of sessions and top-ups: the migration makes the
+    rollups, cut in the configured zone, and every report read from them equals the rows'."""
+    upgrade(empty)
+    rolluptriggers.drop_triggers(empty)
+    empty.drop_tables([SessionRollup, TopupRollup, RollupZone])
+    SchemaVersion.update(version=21).execute()
+    site = Site.create(name="Аквастенд на Ленина")
+    stand = Stand.create(site=site, name="Пост 1")
+    tariff = Tariff.create(name="Стандарт")
+    version = TariffVersion.create(
+        tariff=tariff,
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+        member_per_minute=1000,
+        guest_per_minute=1500,
+    )
+    client = Client.create(kind="member", name="Иван")
+    owner = User.create(full_name="Владелец", phone="+79000000004", role="owner")
+    start = datetime(2024, 3, 1, 18, 0, tzinfo=UTC)
+    for number in range(40):
+        ended = start + timedelta(hours=19 * number)
+        Session.create(
+            client=client,
+            stand=stand,
+            site=site,
+            tariff_version=version,
+            client_kind="member",
+            started_at=ended - timedelta(minutes=10),
+            ended_at=ended,
+            duration_s=600,
+            cost_kopecks=10_000 + number,
+            start_method="card" if number % 3 else "qr",
+        )
+        entry = post_entry(client, "topup", 5_000 + number, method="cash", site=site)
+        LedgerEntry.update(created_at=ended).where(LedgerEntry.id == entry.id).execute()
+
+    assert upgrade(empty) == (21, latest_version())
+
+    assert empty.table_exists("session_rollup") and rollups.usable(CloudConfig.timezone)
+    for first, last in (
+        (date(2024, 3, 1), date(2024, 3, 31)),
+        (date(2024, 3, 5), date(2024, 4, 2)),
+    ):
+        period = Period(first, last, CloudConfig.timezone)
+        for group_by in GROUPINGS:
+            expected = raw_sums(period, group_by, None)
+            assert expected and rollup_sums(period, group_by, None) == expected
+        for group_by in topups.GROUPINGS:
+            expected = topups.raw_topup_sums(owner, period, group_by)
+            assert topups.rollup_topup_sums(period, group_by, None) == expected
+    # and the triggers keep them from now on
+    Session.update(cost_kopecks=1).where(Session.id == 1).execute()
+    period = Period(date(2024, 3, 1), date(2024, 3, 31), CloudConfig.timezone)
+    assert rollup_sums(period, "site", None) == raw_sums(period, "site", None)

@@ -32,17 +32,26 @@ MAX_NOTE = 300
 
 def hold(event_id: int, client_id: int, stand: Stand, posting: Posting, reason: str) -> HeldTopup:
     """Keep the top-up ``posting`` (not posted) of the stored event ``event_id`` for review."""
-    return HeldTopup.create(
-        event=event_id,
-        client=client_id,
-        stand=stand.id,
-        site=posting.site_id,
-        amount_kopecks=posting.amount_kopecks,
-        method=posting.method or "",
-        actor=posting.created_by_id,
-        occurred_at=posting.created_at,
-        reason=reason,
-    )
+    return HeldTopup.create(**held_row(event_id, client_id, stand, posting, reason))
+
+
+def held_row(
+    event_id: int, client_id: int, stand: Stand, posting: Posting, reason: str
+) -> dict[str, Any]:
+    """The ``HeldTopup`` row ``hold`` makes (a batch's are inserted together: ingest.run)."""
+    return {
+        "event": event_id,
+        "client": client_id,
+        "stand": stand.id,
+        "site": posting.site_id,
+        "amount_kopecks": posting.amount_kopecks,
+        "method": posting.method or "",
+        "actor": posting.created_by_id,
+        "occurred_at": posting.created_at,
+        "reason": reason,
+        "status": "held",
+        "note": "",
+    }
 
 
 def held_topups(status: str = "held", limit: int = 200) -> list[Any]:

@@ -69,6 +69,8 @@ class Plan:
         self.comments: list[tuple[str, Row]] = []
         # (row index, session uuid or None, what to do once the row and session are stored)
         self.deferred: list[tuple[int, str | None, Deferred]] = []
+        # (row index, client id, posting, reason): top-ups held for review (ingest.held)
+        self.holds: list[tuple[int, int, Posting, str]] = []
         self._read(events)
 
     def _read(self, events: list[Event]) -> None:
@@ -187,6 +189,10 @@ class Plan:
     def defer(self, session_uuid: str | None, action: Deferred) -> None:
         """Do ``action`` for the event being planned once it is stored (``Deferred``)."""
         self.deferred.append((len(self.rows), session_uuid, action))
+
+    def hold(self, client_id: int, posting: Posting, reason: str) -> None:
+        """Hold the top-up ``posting`` of the event being planned for review, not posted."""
+        self.holds.append((len(self.rows), client_id, posting, reason))
 
     def posting(self, session_uuid: str | None, posting: Posting) -> None:
         """Post ``posting`` for the event being planned (and its session) when written."""

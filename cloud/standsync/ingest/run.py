@@ -13,8 +13,9 @@ from cloud.db import insert_rows, update_rows
 from cloud.errors import DomainError
 from cloud.ledger.service import post_entries
 from cloud.loyalty.bonus import PointsRules
-from cloud.models import BaseModel, Comment, Session, Stand, StandEvent
+from cloud.models import BaseModel, Comment, HeldTopup, Session, Stand, StandEvent
 from cloud.standsync import commands
+from cloud.standsync.ingest import held
 from cloud.standsync.ingest.appliers import APPLIERS
 from cloud.standsync.ingest.clock import StandClock
 from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits
@@ -114,6 +115,14 @@ def _write(plan: Plan, timezone: str) -> None:
                 )
                 for index, uuid, posting in plan.postings
             ]
+        )
+    if plan.holds:
+        insert_rows(
+            HeldTopup,
+            [
+                held.held_row(event_ids[plan.rows[index]["event_uuid"]], client, plan.stand, p, why)
+                for index, client, p, why in plan.holds
+            ],
         )
     for index, uuid, action in plan.deferred:
         event_id = event_ids[plan.rows[index]["event_uuid"]]

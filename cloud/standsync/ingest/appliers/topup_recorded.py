@@ -63,12 +63,7 @@ def _hold(run: Plan, client_id: int, posting: Posting, reason: str, row: Row) ->
         why=held.reason_labels()[reason],
     )
     flag_row(row, "topup_held", note)
-    stand = run.stand
-
-    def keep(event_id: int, _session_id: int | None) -> None:
-        held.hold(event_id, client_id, stand, posting, reason)
-
-    run.defer(None, keep)
+    run.hold(client_id, posting, reason)
 
 
 APPLIER = Applier[TopupRecorded](subject=lambda p: p.topup_uuid, check=check, plan=plan)
