@@ -51,11 +51,12 @@ LABELS_CLEAR = """id => {
 
 
 def hover_column(page: Any, chart_id: str, index: int) -> None:
-    """Move the mouse to the middle of the chart's bar number ``index``."""
+    """Move the mouse to the middle of the chart's bar number ``index`` (scrolled into view)."""
     where = page.evaluate(
         """([id, i]) => {
           const chart = window.Chart.getChart(id);
           const bar = chart.getDatasetMeta(0).data[i];
+          chart.canvas.scrollIntoView({block: "center"});
           const box = chart.canvas.getBoundingClientRect();
           const horizontal = chart.options.indexAxis === "y";
           const x = horizontal ? (bar.x + bar.base) / 2 : bar.x;
