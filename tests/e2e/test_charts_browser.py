@@ -17,11 +17,19 @@ from cloud.models import Stand
 from tests.cloud.conftest import PASSWORD, World
 from tests.cloud.sessionrows import add_session
 from tests.e2e.charts import CHART_DRAWN, CHART_FIGURES, LABELS_CLEAR, hover_column, roubles
+from tests.e2e.test_csp_browser import csp_violations
 
 pytestmark = pytest.mark.browser
 
 SIZES = [(390, 844), (768, 1024), (1366, 900)]
 OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+
+
+def script_errors(page: Any) -> list[str]:
+    """Every uncaught script error of ``page`` from now on (a list that fills)."""
+    seen: list[str] = []
+    page.on("pageerror", lambda error: seen.append(str(error)))
+    return seen
 
 
 def log_in(page: Any, url: str, phone: str) -> None:
@@ -59,6 +67,7 @@ def test_a_month_of_days_keeps_its_labels_clear_at_every_size(
     for width, height in SIZES:
         context = browser.new_context(locale="ru-RU", viewport={"width": width, "height": height})
         page = context.new_page()
+        violations, errors = csp_violations(page), script_errors(page)
         log_in(page, live_server, world.phone("operator"))
         page.goto(f"{live_server}/reports/sessions?from=2024-01-01&to=2024-01-31&group_by=day")
         page.wait_for_function(CHART_DRAWN, arg="revenue-chart")
@@ -82,6 +91,7 @@ def test_a_month_of_days_keeps_its_labels_clear_at_every_size(
         tip = tooltip.bounding_box()
         assert tip is not None and tip["x"] >= 0 and tip["x"] + tip["width"] <= width + 1
         page.screenshot(path=str(folder / f"sessions-by-day-{width}x{height}.png"), full_page=True)
+        assert violations == [] and errors == []  # nothing refused by the policy, no script error
         context.close()
 
 
@@ -155,6 +165,7 @@ def test_the_dashboard_shows_the_day_the_busy_posts_and_the_heat_map(
     for width, height in SIZES:
         context = browser.new_context(locale="ru-RU", viewport={"width": width, "height": height})
         page = context.new_page()
+        violations, errors = csp_violations(page), script_errors(page)
         log_in(page, live_server, world.phone("owner"))
         busy = page.locator("#busy-posts .figure-value").inner_text().replace("\xa0", " ")
         assert busy == "1 из 2"
@@ -168,4 +179,5 @@ def test_the_dashboard_shows_the_day_the_busy_posts_and_the_heat_map(
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width
         assert page.evaluate(OVERFLOW) <= 0, width
         page.screenshot(path=str(folder / f"dashboard-{width}x{height}.png"), full_page=True)
+        assert violations == [] and errors == []
         context.close()
