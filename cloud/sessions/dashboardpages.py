@@ -1,7 +1,8 @@
 """The dashboard: the day's figures (today's revenue and sessions against the same weekday a
 week ago, the posts busy now, the last four weeks' sessions by weekday and hour as a heat map:
-cloud/reports/overview.py), and every open session across the user's sites as a card with live
-time and running cost. The page ticks the time in the browser (static/dashboard.js) and refreshes the
+cloud/reports/overview.py; revenue and the heat map for those who see reports, the busy posts
+for everyone; drawn with the page, not refreshed by live.json), and every open session across
+the user's sites as a card with live time and running cost. The page ticks the time in the browser (static/dashboard.js) and refreshes the
 cards from ``live.json``, whose costs come from the shared pricing code on the server.
 
 A forgotten session can be ended remotely from its card (cloud/standsync/commands.py): the stand ends it
