@@ -244,6 +244,7 @@ def requests_to_time(now: datetime) -> list[tuple[str, str]]:
         ("stands_year", f"/reports/stands?{year}"),
         ("stands_month_csv", f"/reports/stands.csv?{month}"),
         ("stands_month_api", f"/api/v1/reports/stands?{month}"),
+        ("dashboard_day_and_heat_map", "/"),  # cloud/reports/overview.py
     ]
     return found
 

@@ -24,7 +24,7 @@ from cloud.permissions import Capability, requires
 from cloud.reports import debts as debtreport
 from cloud.reports import stands as standreport
 from cloud.reports import topups as topupreport
-from cloud.reports.charts import Bar, bar_chart, column_chart, top_bars
+from cloud.reports.charts import Bar, Chart, top_bars
 from cloud.reports.sessions import Summary, SummaryRow, summary_for
 from cloud.reports.timebuckets import unit_labels
 from cloud.standsync.heartbeat import ONLINE_WITHIN
@@ -70,14 +70,33 @@ def _page(template: str, build: Callable[[], dict[str, Any]], **context: Any) ->
     return render_template(template, **{**context, "error": None, **built})
 
 
-def _chart_of(title: str, bars: list[Bar], over_time: bool, chart_id: str, text: str) -> Any:
+def _chart_of(
+    title: str,
+    bars: list[Bar],
+    over_time: bool,
+    chart_id: str,
+    text: str,
+    *,
+    unit: str = "money",
+    headings: tuple[str, str] = ("", ""),
+) -> Chart:
     """A time series for days, weeks or months; else bars (the largest, if too many)."""
-    if over_time:
-        return column_chart(title, bars, chart_id=chart_id, description=text)
-    shown = top_bars(bars)
+    shown = bars if over_time else top_bars(bars)
+    note = ""
     if len(shown) < len(bars):
-        text += " " + _("(на графике %(n)s наибольших)", n=len(shown))
-    return bar_chart(title, shown, chart_id=chart_id, description=text)
+        note = _("(на графике %(n)s наибольших)", n=len(shown))
+    label_heading, value_heading = headings
+    return Chart(
+        chart_id,
+        title,
+        shown,
+        unit=unit,
+        label_heading=label_heading,
+        value_heading=value_heading,
+        description=text,
+        over_time=over_time,
+        note=note,
+    )
 
 
 def _dates(period: Period) -> dict[str, str]:
@@ -106,7 +125,8 @@ def _chart(summary: Summary[SummaryRow]) -> Any:
         **_dates(summary.period),
         total=format_kopecks(summary.total.revenue_kopecks),
     )
-    return _chart_of(title, bars, summary.over_time, "revenue-chart", text)
+    headings = (grouping_labels()[summary.group_by], _("Выручка"))
+    return _chart_of(title, bars, summary.over_time, "revenue-chart", text, headings=headings)
 
 
 @bp.route("/sessions")
@@ -180,7 +200,8 @@ def _topup_chart(summary: topupreport.TopupSummary) -> Any:
         total=format_kopecks(summary.total.amount_kopecks),
     )
     title = _("Пополнения: %(grouping)s", grouping=grouping)
-    return _chart_of(title, bars, summary.over_time, "topups-chart", text)
+    headings = (topup_grouping_labels()[summary.group_by], _("Сумма"))
+    return _chart_of(title, bars, summary.over_time, "topups-chart", text, headings=headings)
 
 
 @bp.route("/topups")
@@ -286,7 +307,8 @@ def _debt_chart(report: debtreport.DebtReport) -> Any:
         n=report.debtors,
         total=format_kopecks(report.owed_kopecks),
     )
-    return _chart_of(_("Крупнейшие долги"), bars, False, "debts-chart", text)
+    headings = (_("Клиент"), _("Долг"))
+    return _chart_of(_("Крупнейшие долги"), bars, False, "debts-chart", text, headings=headings)
 
 
 @bp.route("/debts")
@@ -374,7 +396,10 @@ def _stand_chart(report: standreport.StandReport) -> Any:
         for row in report.rows
     ]
     text = _("Время без связи с %(first)s по %(last)s, ч:мм", **_dates(report.period))
-    return _chart_of(_("Время без связи"), bars, False, "offline-chart", text)
+    headings = (_("Пост"), _("Без связи, ч:мм"))
+    return _chart_of(
+        _("Время без связи"), bars, False, "offline-chart", text, unit="duration", headings=headings
+    )
 
 
 @bp.route("/stands")

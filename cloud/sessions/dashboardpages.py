@@ -1,5 +1,8 @@
-"""The dashboard: every open session across the user's sites as a card with live time and
-running cost. The page ticks the time in the browser (static/dashboard.js) and refreshes the
+"""The dashboard: the day's figures (today's revenue and sessions against the same weekday a
+week ago, the posts busy now, the last four weeks' sessions by weekday and hour as a heat map:
+cloud/reports/overview.py; revenue and the heat map for those who see reports, the busy posts
+for everyone; drawn with the page, not refreshed by live.json), and every open session across
+the user's sites as a card with live time and running cost. The page ticks the time in the browser (static/dashboard.js) and refreshes the
 cards from ``live.json``, whose costs come from the shared pricing code on the server.
 
 A forgotten session can be ended remotely from its card (cloud/standsync/commands.py): the stand ends it
@@ -7,6 +10,7 @@ at its next poll, and the card shows "завершение запрошено" u
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from flask import (
@@ -19,17 +23,19 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import format_date
 from flask_babel import gettext as _
 from werkzeug.routing import BuildError
 
 from cloud.clock import app_now, iso_utc
 from cloud.errors import DomainError, NotFound
 from cloud.models import Site
-from cloud.permissions import Capability, requires, site_scope
+from cloud.permissions import Capability, requires, role_can, site_scope
+from cloud.reports import overview
 from cloud.sessions.service import live_views, open_sessions
 from cloud.standsync.commands import pending_session_ids, request_end
 from cloud.web import acting_user, format_duration
-from sync.money import format_kopecks
+from sync.money import NBSP, format_kopecks
 
 bp = Blueprint("dashboard", __name__)
 
@@ -73,6 +79,61 @@ def _sites() -> list[Site]:
     return list(query)
 
 
+def _site_filter(site_id: int | None) -> list[int] | None:
+    """The sites the figures count: the one chosen (within the user's), else all the user's."""
+    scope = site_scope(acting_user())
+    if site_id is None:
+        return None if scope is None else sorted(scope)
+    return [site_id] if scope is None or site_id in scope else []
+
+
+def signed_money(kopecks: int) -> str:
+    return ("+" if kopecks > 0 else "") + format_kopecks(kopecks)
+
+
+def signed_count(count: int) -> str:
+    return f"{count:+d}" if count else "0"
+
+
+def percent_text(percent: float | None) -> str:
+    """``+25 %``, ``-12,5 %`` (Russian: decimal comma, a no-break space before the sign)."""
+    if percent is None:
+        return "—"
+    if percent == 0:
+        return "0" + NBSP + "%"
+    shown = (
+        f"{percent:+.0f}" if abs(percent) >= 10 or percent == int(percent) else f"{percent:+.1f}"
+    )
+    return shown.replace(".", ",") + NBSP + "%"
+
+
+HEAT_LEVELS = 5
+A_MONDAY = date(2024, 1, 1)
+
+
+def weekday_names() -> list[str]:
+    """Monday to Sunday, short, in the page's language (пн, вт, ...)."""
+    return [format_date(A_MONDAY + timedelta(days=n), "EEE") for n in range(7)]
+
+
+def heat_level(count: int, largest: int) -> int:
+    """A heat map cell's colour step: 0 for none, 1..HEAT_LEVELS in proportion to the largest."""
+    if count <= 0 or largest <= 0:
+        return 0
+    return max(1, -(-count * HEAT_LEVELS // largest))
+
+
+def _day(site_id: int | None) -> dict[str, Any]:
+    """The day's figures; revenue and the heat map only for those who see reports."""
+    sites = _site_filter(site_id)
+    now, timezone = app_now(), current_app.config["AQ"].timezone
+    figures: dict[str, Any] = {"busy": overview.busy_posts(sites)}
+    if role_can(acting_user().role, Capability.REPORTS):
+        figures["day"] = overview.day_comparison(now, timezone, sites)
+        figures["heat"] = overview.heat_map(now, timezone, sites)
+    return figures
+
+
 def _page(site_id: int | None, error: str = "", status: int = 200) -> Any:
     cards, server_time = _cards(site_id)
     page = render_template(
@@ -85,6 +146,15 @@ def _page(site_id: int | None, error: str = "", status: int = 200) -> Any:
         long_seconds=_long_seconds(),
         long_minutes=current_app.config["AQ"].long_session_minutes,
         error=error,
+        format_money=format_kopecks,
+        format_count=str,
+        signed_money=signed_money,
+        signed_count=signed_count,
+        percent_text=percent_text,
+        heat_level=heat_level,
+        heat_levels=HEAT_LEVELS,
+        weekdays=weekday_names(),
+        **_day(site_id),
     )
     return page, status
 

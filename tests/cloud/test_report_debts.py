@@ -12,6 +12,7 @@ from cloud.db import utcnow
 from cloud.ledger.service import post_entry
 from cloud.models import Client, Session, Stand
 from cloud.standsync.standauth import provision_stand
+from tests.cloud.charthelp import assert_chart_agrees
 from tests.cloud.eventstream import T0, Stream
 from tests.cloud.sessionrows import add_session
 from tests.cloud.test_reports import money, page_table, read_csv
@@ -121,7 +122,9 @@ def test_debts_page_marks_two_stands_and_its_csv_lists_the_sessions(book, world,
     order = sorted(expected, key=lambda cid: (expected[cid][0], cid))
     assert [row[1] for row in table] == [money(expected[cid][0]) for cid in order]
     assert "два поста офлайн" in table[0][0] and all("два поста" not in r[0] for r in table[1:])
-    assert 'id="debts-chart"' in html
+    chart = assert_chart_agrees(html, "debts-chart")
+    assert chart["values"] == [-expected[cid][0] for cid in order]  # what is owed, drawn
+    assert chart["kind"] == "bars" and chart["unit"] == "money"
 
     rows = read_csv(browser.get("/reports/debts.csv"))
     assert rows[0][0] == "Клиент №"

@@ -12,6 +12,7 @@ import pytest
 from cloud.db import utcnow
 from cloud.models import Stand, StandHeartbeat, StandHeartbeatLog
 from cloud.standsync.heartbeat import ONLINE_WITHIN, parse_heartbeat, record_heartbeat
+from tests.cloud.charthelp import assert_chart_agrees
 from tests.cloud.sessionrows import add_session
 from tests.cloud.test_heartbeat import beat
 from tests.cloud.test_reports import hours_minutes, money, page_table, read_csv
@@ -171,6 +172,11 @@ def test_stand_page_and_csv(health, world, as_role):
         assert rows[name][6] == money(figures["repriced_difference_kopecks"])
     assert rows["Мойка на Ленина · Пост 3"][1] == "нет сигналов"
     assert 'id="offline-chart"' in html and 'id="repriced"' in html
+    chart = assert_chart_agrees(html, "offline-chart")
+    assert chart["unit"] == "duration"
+    drawn = dict(zip(chart["labels"], chart["values"], strict=True))
+    for stand_id, name in names.items():
+        assert drawn[name] == (expected[stand_id]["offline_s"] or 0)
 
     exported = read_csv(browser.get(f"/reports/stands.csv?{MARCH}"))
     by_name = {f"{r[0]} · {r[1]}": r for r in exported[1:]}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections import defaultdict
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +17,7 @@ import pytest
 from cloud.db import utcnow
 from cloud.models import Stand, Tariff, TariffVersion
 from sync.money import NBSP
+from tests.cloud.charthelp import assert_chart_agrees, chart_table
 from tests.cloud.sessionrows import add_session
 
 MOSCOW = ZoneInfo("Europe/Moscow")  # the service's default time zone
@@ -266,24 +266,25 @@ def test_report_figures_match_the_sessions_of_the_period(sessions, as_role, grou
         [row[0], row[1], row[2], row[4]] for row in table
     ]
 
-    chart = re.search(r'<svg[^>]*role="img".*?</svg>', html, re.S)
-    assert chart is not None
-    svg = chart.group(0)
-    assert svg.count('<rect class="bar"') == len(expected) - 1  # one bar per group
-    assert "<title" in svg and "aria-labelledby" in svg
-    for label, _n, _d, revenue in expected[:-1]:
-        assert f"{label}: {money(revenue)}" in svg  # every bar's tooltip
+    chart = assert_chart_agrees(html, "revenue-chart")  # the table view says what is drawn
+    assert chart["kind"] == ("columns" if group_by in ("day", "week", "month") else "bars")
+    assert chart["unit"] == "money"
+    assert [(label, revenue, money(revenue)) for label, _n, _d, revenue in expected[:-1]] == list(
+        zip(chart["labels"], chart["values"], chart["texts"], strict=True)
+    )  # one bar per group, its value in kopecks and its tooltip's text
+    assert 'role="img"' in html and 'aria-label="Выручка' in html
+    assert "charts.js" in html and "vendor/chartjs/chart.umd.min.js" in html
 
 
 def test_days_weeks_and_months_are_a_time_series_with_the_quiet_days_in_it(sessions, as_role):
     html = as_role("owner").get(f"/reports/sessions?{MARCH}&group_by=day").get_data(as_text=True)
-    svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
-    assert 'class="chart series"' in svg
-    tooltips = re.findall(r'<g class="bar-row"><title>([^<]+)</title>', svg)
-    assert [tip.split(":")[0] for tip in tooltips] == [
-        label for _day, label in march_buckets("day")
-    ]  # left to right in time order, quiet days included
-    assert "02.03.2024: 0,00" in svg.replace(NBSP, " ")
+    chart = assert_chart_agrees(html, "revenue-chart")
+    assert chart["kind"] == "columns"
+    assert chart["labels"] == [label for _day, label in march_buckets("day")]
+    # left to right in time order, quiet days included
+    assert ("02.03.2024", "0,00 ₽") in [
+        (label, text.replace(NBSP, " ")) for label, text in chart_table(html, "revenue-chart")
+    ]
 
 
 def test_days_follow_the_configured_time_zone_across_a_clock_change(world, as_role, app):
@@ -348,7 +349,7 @@ def test_report_of_a_quiet_period_says_so(sessions, as_role):
         .get_data(as_text=True)
     )
     assert "За этот период завершённых сессий нет." in html
-    assert "<svg" not in html
+    assert "chart-box" not in html
 
 
 def test_report_defaults_to_this_month(world, as_role):
@@ -422,7 +423,7 @@ def test_bad_report_parameters_are_refused_with_a_message(world, as_role, query,
     page = browser.get(f"/reports/sessions?{query}")
     assert page.status_code == 400
     assert message in page.get_data(as_text=True)
-    assert "<svg" not in page.get_data(as_text=True)
+    assert "chart-box" not in page.get_data(as_text=True)
     exported = browser.get(f"/reports/sessions.csv?{query}")
     # The file, like the API, says 422 for a rule between two values (from after to).
     assert exported.status_code == (422 if "позже" in message else 400)

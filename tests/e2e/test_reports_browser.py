@@ -1,5 +1,7 @@
 """A report in a real browser: an operator opens the sessions report by day, sees its chart
-(one column per day, drawn to scale) and downloads the CSV, which holds the figures."""
+(Chart.js: one column per day, drawn to scale, both axes, roubles on the value axis), hovers a
+column and reads its tooltip, opens the table view (the same numbers) and downloads the CSV,
+which holds the figures."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any
 
 from tests.cloud.conftest import PASSWORD, World
 from tests.cloud.sessionrows import add_session
+from tests.e2e.charts import CHART_DRAWN, CHART_FIGURES, hover_column, roubles
 
 
 def test_sessions_report_shows_its_chart_and_downloads_its_csv(
@@ -43,17 +46,49 @@ def test_sessions_report_shows_its_chart_and_downloads_its_csv(
     page.click("button:has-text('Показать')")
     page.wait_for_load_state()
 
-    chart = page.locator("svg#revenue-chart")
-    assert chart.is_visible()
-    columns = chart.locator("rect.bar")
-    assert columns.count() == 10  # a column per day, the quiet ones too
-    heights = [float(columns.nth(i).get_attribute("height")) for i in range(10)]
+    page.wait_for_function(CHART_DRAWN, arg="revenue-chart")
+    drawn = page.evaluate(CHART_FIGURES, "revenue-chart")
+    assert drawn["labels"] == [f"{day:02d}.03.2024" for day in range(1, 11)]  # quiet days too
+    assert drawn["values"] == [made.get(day, (0, 0))[1] for day in range(1, 11)]
+    heights = drawn["heights"]
     busiest = max(total for _n, total in made.values())
     for day in range(1, 11):
         revenue = made.get(day, (0, 0))[1]
-        assert abs(heights[day - 1] - max(heights) * revenue / busiest) <= 1  # drawn to scale
-    box = chart.bounding_box()
+        assert abs(heights[day - 1] - max(heights) * revenue / busiest) <= 1.5  # drawn to scale
+    # Both axes, the value axis in roubles written the Russian way.
+    assert drawn["axes"] == ["x", "y"]
+    assert drawn["y_ticks"][0] == "0\xa0₽" and all("₽" in tick for tick in drawn["y_ticks"])
+    assert "400\xa0₽" in drawn["y_ticks"]  # the busiest day is 410 ₽
+    box = page.locator("canvas#revenue-chart").bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 100
+
+    # Hovering a column shows its day and revenue in the tooltip.
+    tooltip = page.locator("[data-chart=revenue-chart] .chart-tooltip")
+    assert tooltip.is_hidden()
+    hover_column(page, "revenue-chart", 8)  # 9 March
+    tooltip.wait_for(state="visible")
+    assert tooltip.inner_text().replace("\xa0", " ").split("\n") == ["09.03.2024", "410,00 ₽"]
+    hover_column(page, "revenue-chart", 3)  # 4 March: two sessions
+    page.wait_for_function(
+        "() => document.querySelector('[data-chart=revenue-chart] .chart-tooltip')"
+        ".textContent.includes('04.03.2024')"
+    )
+    assert "350,00" in tooltip.inner_text()
+
+    # The table view: closed at first, the same numbers when opened.
+    table = page.locator("#revenue-chart-table table")
+    assert table.is_hidden()
+    page.click("#revenue-chart-table summary")
+    assert table.is_visible()
+    rows = [
+        [cell.replace("\xa0", " ") for cell in row]
+        for row in table.locator("tbody tr").evaluate_all(
+            "rows => rows.map(r => Array.from(r.cells, c => c.textContent.trim()))"
+        )
+    ]
+    assert rows == [
+        [f"{day:02d}.03.2024", roubles(made.get(day, (0, 0))[1])] for day in range(1, 11)
+    ]
     page.screenshot(path=str(artifacts / "central-report-sessions.png"), full_page=True)
 
     with page.expect_download() as download_info:
