@@ -44,11 +44,13 @@ from cloud.models import (
     Segment,
     Session,
     Shift,
+    Site,
     Stand,
     StandCommand,
     StandEvent,
     StandHeartbeat,
     StandHeartbeatLog,
+    TariffVersion,
 )
 from cloud.standsync.heartbeat import LOG_EVERY, ONLINE_WITHIN
 
@@ -370,6 +372,20 @@ def _add_audit_log(database: peewee.Database) -> None:
     install_audit_guard(database)
 
 
+def _add_pricing(database: peewee.Database) -> None:
+    """Version 22: a default tariff per site and per stand (cloud/catalog/defaults.py) and a
+    tariff version's schedule of rates (sync.schedule), which the directory sends: the
+    triggers learn the new column."""
+    add_missing_column(database, Site, "default_tariff")
+    add_missing_column(database, Stand, "default_tariff")
+    table = TariffVersion._meta.table_name
+    if "schedule" not in {column.name for column in database.get_columns(table)}:
+        migrator = SchemaMigrator.from_database(database)
+        field = _with_default(peewee.TextField(default=""), "''")
+        migrate(migrator.add_column(table, "schedule", field))
+    changetriggers.install(database)
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -391,6 +407,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, _add_shifts),
     (20, _add_audit_log),
     (21, _add_site_details),
+    (22, _add_pricing),
 ]
 BASE_VERSION = 1
 

@@ -152,13 +152,13 @@ def test_random_against_reference(zone: str) -> None:
 @pytest.mark.parametrize(
     "local_start",
     [
-        datetime(2026, 3, 29, 1, 30),  # Berlin springs forward at 02:00 local
-        datetime(2026, 10, 25, 1, 30),  # and falls back at 03:00
+        datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo(BERLIN)),  # springs forward at 02:00
+        datetime(2026, 10, 25, 1, 30, tzinfo=ZoneInfo(BERLIN)),  # falls back at 03:00
     ],
 )
 def test_daylight_saving_changes(local_start: datetime) -> None:
     rates = Rates(1000, 1500, schedule=(Window(ALL_DAYS, 2 * 60, 3 * 60, 0, 0),))
-    start = Start(local_start.replace(tzinfo=ZoneInfo(BERLIN)), BERLIN)
+    start = Start(local_start, BERLIN)
     for duration in range(0, 4 * 3600, 450):
         assert price(rates, "member", duration, start=start) == reference_price(
             rates, "member", duration, start

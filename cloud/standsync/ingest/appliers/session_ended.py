@@ -37,6 +37,7 @@ from cloud.standsync.ingest.outcomes import Refused, flag_row, with_flag
 from cloud.standsync.ingest.plan import Plan, Row
 from sync.payloads import SessionEnded
 from sync.pricing import NO_DISCOUNT, Kind, price
+from sync.schedule import Start
 
 MAX_DURATION_S = 7 * 24 * 3600
 
@@ -71,7 +72,8 @@ def plan(run: Plan, p: SessionEnded, row: Row) -> None:
     version = run.versions[session.tariff_version_id]
     discount = run.discounts.get(session.client_id, NO_DISCOUNT)
     kind = cast(Kind, session.client_kind)  # the column holds CLIENT_KINDS only
-    repriced = price(version.rates(), kind, p.duration_s, discount)
+    start = Start(session.started_at, run.timezone)  # the schedule's, as the stand reads it
+    repriced = price(version.rates(), kind, p.duration_s, discount, start)
     at = row["occurred_at"]
     session.ended_at = at
     session.duration_s = p.duration_s
