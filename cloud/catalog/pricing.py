@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -27,16 +26,16 @@ from flask_babel import gettext as _
 
 from cloud.audit import service as audit
 from cloud.catalog.tariffs import (
-    RATE_FIELDS,
     check_effective_from,
     get_tariff,
     validate_rates,
+    version_values,
 )
 from cloud.db import db_proxy
 from cloud.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from cloud.models import Site, Stand, Tariff, TariffVersion, User
 from sync.pricing import Rates
-from sync.schedule import Schedule, Window, schedule_to_json
+from sync.schedule import Window
 
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
 
@@ -102,11 +101,6 @@ def make_window(
     return window
 
 
-def schedule_column(schedule: Schedule) -> str:
-    """The ``TariffVersion.schedule`` text of a schedule ("" for none)."""
-    return json.dumps(schedule_to_json(schedule)) if schedule else ""
-
-
 # --- scheduled versions: correct or cancel --------------------------------------------------
 
 
@@ -129,7 +123,7 @@ def _check_upcoming(version: TariffVersion, now: datetime) -> None:
 
 
 def _values(version: TariffVersion) -> dict[str, Any]:
-    return audit.fields_of(version, "id", "effective_from", *RATE_FIELDS, "schedule")
+    return version_values(version)
 
 
 def update_version(
@@ -164,7 +158,7 @@ def update_version(
         version.min_charge = rates.min_charge
         version.cap = rates.cap
         version.grace_s = rates.grace_s
-        version.schedule = schedule_column(rates.schedule)
+        version.schedule = rates.schedule
         version.save()
         tariff = Tariff.get_by_id(version.tariff_id)
         what = audit.target("tariff", tariff.id, tariff.name)

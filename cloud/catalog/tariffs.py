@@ -9,7 +9,6 @@ versions of one tariff may not start at the same moment."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -109,16 +108,20 @@ def _new_version(
     audit.record(
         action,
         audit.target("tariff", tariff.id, tariff.name),
-        _version_values(old) if old is not None else None,
-        {"name": tariff.name, **_version_values(version)},
+        version_values(old) if old is not None else None,
+        {"name": tariff.name, **version_values(version)},
         actor=actor,
     )
     return version
 
 
-def _version_values(version: TariffVersion) -> dict[str, Any]:
-    names = ("effective_from", *RATE_FIELDS, "schedule")
-    return audit.fields_of(version, "id", *names)
+def version_values(version: TariffVersion) -> dict[str, Any]:
+    """A version's values for the audit log (its schedule as in the directory)."""
+    names = ("effective_from", *RATE_FIELDS)
+    return {
+        **audit.fields_of(version, "id", *names),
+        "schedule": schedule_to_json(version.schedule),
+    }
 
 
 RATE_FIELDS = ("member_per_minute", "guest_per_minute", "step_s", "min_charge", "cap", "grace_s")
@@ -136,7 +139,7 @@ def _create_version(
         min_charge=rates.min_charge,
         cap=rates.cap,
         grace_s=rates.grace_s,
-        schedule=json.dumps(schedule_to_json(rates.schedule)) if rates.schedule else "",
+        schedule=rates.schedule,
         created_by=actor,
     )
 

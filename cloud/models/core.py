@@ -11,7 +11,7 @@ import peewee as pw
 from cloud.db import UtcDateTimeField, db_proxy, utcnow
 from cloud.modelkeys import CredentialKeys, SessionKeys, StandKeys
 from sync.pricing import Rates
-from sync.schedule import schedule_from_json
+from sync.schedule import Schedule, Window, schedule_from_json, schedule_to_json
 
 ROLES = ("attendant", "operator", "administrator", "owner")
 CLIENT_KINDS = ("member", "guest")
@@ -38,6 +38,22 @@ class BaseModel(pw.Model):
 class SchemaVersion(BaseModel):
     version = pw.IntegerField()
     applied_at = UtcDateTimeField(default=utcnow)
+
+
+class ScheduleField(pw.TextField):
+    """A tariff version's schedule (``sync.schedule``) as JSON text, "" for none; written from
+    windows or their ``asdict`` form, read as windows."""
+
+    def db_value(self, value: Any) -> str:
+        if not value:
+            return ""
+        windows = tuple(
+            w if isinstance(w, Window) else Window(**{**w, "days": tuple(w["days"])}) for w in value
+        )
+        return json.dumps(schedule_to_json(windows))
+
+    def python_value(self, value: str | None) -> Schedule:
+        return schedule_from_json(json.loads(value)) if value else ()
 
 
 class Tariff(BaseModel):
@@ -150,7 +166,7 @@ class TariffVersion(BaseModel):
     cap = pw.IntegerField(null=True)
     grace_s = pw.IntegerField(default=0)
     # Rates by time of day and weekday (sync.schedule), JSON; empty: none.
-    schedule = pw.TextField(default="")
+    schedule = ScheduleField(default=())
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = UtcDateTimeField(default=utcnow)
 
@@ -163,7 +179,7 @@ class TariffVersion(BaseModel):
             min_charge=self.min_charge,
             cap=self.cap,
             grace_s=self.grace_s,
-            schedule=schedule_from_json(json.loads(self.schedule)) if self.schedule else (),
+            schedule=self.schedule,
         )
 
 

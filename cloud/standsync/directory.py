@@ -82,6 +82,7 @@ RATE_FIELDS = (
     TariffVersion.min_charge,
     TariffVersion.cap,
     TariffVersion.grace_s,
+    TariffVersion.schedule,
 )
 
 
