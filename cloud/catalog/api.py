@@ -19,7 +19,7 @@ import cloud.catalog.tariffs as tariff_service
 from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clock import app_now
 from cloud.db import db_proxy
-from cloud.fields import MAX_AMOUNT_KOPECKS, Kopecks, Moment, line, said_by, whole
+from cloud.fields import MAX_AMOUNT_KOPECKS, Kopecks, Moment, RowId, line, said_by, whole
 from cloud.permissions import Capability
 from cloud.web import acting_user
 from sync.pricing import MAX_GRACE_S, MAX_STEP_S, Rates
@@ -160,7 +160,7 @@ class NameBody(Body):
 
 
 class DefaultTariffBody(Body):
-    tariff_id: Annotated[int, Field(ge=1)] | None = Field(
+    tariff_id: RowId | None = Field(
         description="an active tariff; null: none of its own (the fallback applies)"
     )
 

@@ -13,9 +13,10 @@ from flask.testing import FlaskClient
 
 from cloud.db import utcnow
 from cloud.models import AuditEntry, Site, Stand, Tariff, TariffVersion
+from sync.directory import TariffEntry
 from sync.schedule import Window
 from tests.cloud.conftest import World, post_form
-from tests.cloud.test_directory_feed import SYNC, enrolled, enrolled_stand, headers
+from tests.cloud.test_directory_feed import StandCopy, enrolled, enrolled_stand
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 NIGHT = {
@@ -47,12 +48,11 @@ def audit_actions() -> list[str]:
     return [row.action for row in AuditEntry.select().order_by(AuditEntry.id)]
 
 
-def page_default(client: FlaskClient, token: str) -> tuple[int | None, dict[int, Any]]:
-    """The default tariff id of the stand's first directory page, and its tariffs by id."""
-    response = client.get(f"{SYNC}/directory?cursor=0", headers=headers(token))
-    assert response.status_code == 200
-    body = response.get_json()
-    return body["default_tariff_id"], {t["id"]: t for t in body["tariffs"]}
+def page_default(client: FlaskClient, token: str) -> tuple[int | None, dict[int, TariffEntry]]:
+    """The default tariff a stand's walk of the directory from 0 ends with, and its tariffs."""
+    copy = StandCopy(client, token)
+    pages = copy.sync()
+    return pages[-1].default_tariff_id, copy.tariffs
 
 
 # --- schedules -----------------------------------------------------------------------------
@@ -70,17 +70,8 @@ def test_a_version_with_a_night_rate_is_stored_shown_and_sent_to_stands(
     assert version.rates().schedule == (Window((0, 1, 2, 3, 4, 5, 6), 1320, 420, 500, 700),)
 
     _default, tariffs = page_default(client, enrolled(client, world))
-    sent = [v["rates"] for v in tariffs[world.tariff.id]["versions"]]
-    assert "schedule" not in sent[0]  # the plain version reads as before
-    assert sent[1]["schedule"] == [
-        {
-            "days": [0, 1, 2, 3, 4, 5, 6],
-            "start_min": 1320,
-            "end_min": 420,
-            "member_per_minute": 500,
-            "guest_per_minute": 700,
-        }
-    ]
+    sent = [v.rates.schedule for v in tariffs[world.tariff.id].versions]
+    assert sent == [(), version.rates().schedule]
 
 
 @pytest.mark.parametrize(
@@ -210,7 +201,7 @@ def test_a_scheduled_version_is_cancelled(client: FlaskClient, world: World) -> 
     assert audit_actions()[-1] == "tariff.version_cancelled"
     # The stands lose it with the tariff's next entry.
     _default, tariffs = page_default(client, enrolled(client, world))
-    assert [v["id"] for v in tariffs[world.tariff.id]["versions"]] == [world.tariff_version.id]
+    assert [v.id for v in tariffs[world.tariff.id].versions] == [world.tariff_version.id]
 
 
 # --- default tariffs -----------------------------------------------------------------------
