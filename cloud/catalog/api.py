@@ -19,9 +19,11 @@ import cloud.catalog.tariffs as tariff_service
 from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clock import app_now
 from cloud.db import db_proxy
+from cloud.errors import Unprocessable
 from cloud.fields import MAX_AMOUNT_KOPECKS, Kopecks, Moment, RowId, line, said_by, whole
 from cloud.permissions import Capability
 from cloud.web import acting_user
+from sync.errors import RuleError
 from sync.pricing import MAX_GRACE_S, MAX_STEP_S, Rates
 from sync.schedule import MAX_WINDOWS, Window
 
@@ -49,7 +51,17 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-ClockText = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$", examples=["22:00"])]
+StartText = Annotated[
+    str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["22:00"], description="HH:MM")
+]
+EndText = Annotated[
+    str,
+    Field(
+        pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        examples=["07:00"],
+        description="HH:MM; 24:00 is midnight",
+    ),
+]
 
 
 class WindowBody(Body):
@@ -57,8 +69,8 @@ class WindowBody(Body):
     or before the start runs past midnight; "24:00" is midnight), its per-minute rates."""
 
     days: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1, max_length=7)
-    start: ClockText
-    end: ClockText
+    start: StartText
+    end: EndText
     member_per_minute_kopecks: MemberRate
     guest_per_minute_kopecks: GuestRate
 
@@ -107,9 +119,13 @@ class RatesBody(Body):
             min_charge=self.min_charge_kopecks,
             cap=self.cap_kopecks,
             grace_s=self.grace_s,
-            schedule=tuple(window.window() for window in self.schedule),
         )
-        tariff_service.validate_rates(rates)
+        try:
+            # Each value fits the schema; an empty or overlapping window is a rule between them.
+            rates = replace(rates, schedule=tuple(window.window() for window in self.schedule))
+            tariff_service.validate_rates(rates)
+        except RuleError as error:
+            raise Unprocessable(error.message, error.code) from None
         pricing.check_confirmed(rates, self.confirmed)
         return rates
 
