@@ -4,7 +4,7 @@ and pages, audited; on SQLite and PostgreSQL (the ``app`` fixture)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,10 +12,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from cloud.db import utcnow
-from cloud.models import AuditEntry, Site, Stand, Tariff, TariffVersion
+from cloud.models import AuditEntry, Session, Site, Stand, Tariff, TariffVersion
+from cloud.sessions.service import running_cost
 from sync.directory import TariffEntry
 from sync.schedule import Window
 from tests.cloud.conftest import World, post_form
+from tests.cloud.sessionrows import add_session
 from tests.cloud.test_directory_feed import StandCopy, enrolled, enrolled_stand
 
 MOSCOW = ZoneInfo("Europe/Moscow")
@@ -421,3 +423,16 @@ def test_the_site_page_sets_the_default_tariffs(as_role: Any, world: World) -> N
     readonly = as_role("operator").get(f"/sites/{world.site_a.id}").get_data(as_text=True)
     assert "Экспресс" in readonly
     assert "default_tariffs" not in readonly
+
+
+def test_the_dashboards_running_cost_reads_the_schedule(app: Any, world: World) -> None:
+    night = Window((0, 1, 2, 3, 4, 5, 6), 22 * 60, 7 * 60, 500, 700)
+    TariffVersion.update(schedule=(night,)).where(
+        TariffVersion.id == world.tariff_version.id
+    ).execute()
+    started = datetime(2026, 12, 7, 21, 50, tzinfo=MOSCOW).astimezone(UTC)
+    added = add_session(world.member, world.stand_a, world.tariff_version, started_at=started)
+    session = Session.get_by_id(added.id)  # as the dashboard reads it
+    with app.test_request_context():
+        # Ten minutes at 10 ₽ and ten at 5 ₽ (Moscow, the service's time zone).
+        assert running_cost(session, started + timedelta(minutes=20)) == 10 * 1000 + 10 * 500
