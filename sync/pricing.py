@@ -16,6 +16,9 @@ The rule, in integer kopecks (no floats):
    ``cost = ceil(sum(part_s * per_minute_of_part) / 60)``: one rounding for the whole session,
    so a session within one rate costs exactly what it costs without a schedule, and the
    billed tail of the last step (after the real end) is at the rate of the time it falls in.
+   The start (``Start``: the moment, taken to the whole second, and the time zone) is the
+   stand's own clock reading at the start: the stand prices with it, and the central service
+   reprices a stand's session with the same reading (its start event's time as sent).
 5. Minimum: ``cost = max(cost, min_charge)`` for any billed session (once, on the whole).
 6. Cap: if set, ``cost = min(cost, cap)`` (once, on the whole).
 7. Personal discount (``Discount``), last, on the tariff's price after its minimum and cap: a
