@@ -300,9 +300,10 @@ def _add_change_triggers(database: peewee.Database) -> None:
     """Version 12: directory changes recorded by triggers (cloud/changetriggers.py) instead of
     by each service; rows written around the services so far get their entries first. The
     triggers are made from today's ``SOURCES``, so the columns they name that a later version
-    adds come first (13: the client's overdraft)."""
+    adds come first (13: the client's overdraft; 22: a tariff version's schedule)."""
     adopt_unlogged()
     add_missing_column(database, Client, "overdraft_limit_kopecks")
+    _add_tariff_schedule(database)  # 22
     changetriggers.install(database)
 
 
@@ -378,12 +379,17 @@ def _add_pricing(database: peewee.Database) -> None:
     triggers learn the new column."""
     add_missing_column(database, Site, "default_tariff")
     add_missing_column(database, Stand, "default_tariff")
+    _add_tariff_schedule(database)
+    changetriggers.install(database)
+
+
+def _add_tariff_schedule(database: peewee.Database) -> None:
+    """The ``tariff_version.schedule`` column ("" for none), unless the table has it."""
     table = TariffVersion._meta.table_name
     if "schedule" not in {column.name for column in database.get_columns(table)}:
         migrator = SchemaMigrator.from_database(database)
         field = _with_default(peewee.TextField(default=""), "''")
-        migrate(migrator.add_column(table, "schedule", field))
-    changetriggers.install(database)
+        migrate(migrator.add_column(table, "schedule", field, allow_not_null=True))
 
 
 # Version 1 is the first released schema; nothing comes before it.
