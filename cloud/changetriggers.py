@@ -133,6 +133,7 @@ SOURCES: tuple[Source, ...] = (
             "min_charge",
             "cap",
             "grace_s",
+            "schedule",
         ),
         _of(TariffVersion.tariff),
     ),

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from cloud.clients.service import create_client, set_blocked
 from cloud.db import db_proxy
 from cloud.demoalerts import add_alert_recipients
+from cloud.demopricing import add_demo_pricing
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
@@ -182,6 +183,7 @@ def load_demo_data(tz: ZoneInfo, now: datetime) -> DemoSummary | None:
         _top_up_washers(chain)
         _block_and_comment(chain)
         add_alert_recipients(chain.staff)
+        add_demo_pricing(now)  # cloud/demopricing.py: a night rate, a stand's own tariff
     return chain.summary
 
 

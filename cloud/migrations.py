@@ -46,11 +46,13 @@ from cloud.models import (
     Segment,
     Session,
     Shift,
+    Site,
     Stand,
     StandCommand,
     StandEvent,
     StandHeartbeat,
     StandHeartbeatLog,
+    TariffVersion,
     User,
 )
 from cloud.standsync.heartbeat import LOG_EVERY, ONLINE_WITHIN
@@ -301,9 +303,10 @@ def _add_change_triggers(database: peewee.Database) -> None:
     """Version 12: directory changes recorded by triggers (cloud/changetriggers.py) instead of
     by each service; rows written around the services so far get their entries first. The
     triggers are made from today's ``SOURCES``, so the columns they name that a later version
-    adds come first (13: the client's overdraft)."""
+    adds come first (13: the client's overdraft; 22: a tariff version's schedule)."""
     adopt_unlogged()
     add_missing_column(database, Client, "overdraft_limit_kopecks")
+    _add_tariff_schedule(database)  # 22
     changetriggers.install(database)
 
 
@@ -400,6 +403,25 @@ def _add_rollups(database: peewee.Database) -> None:
     rolluptriggers.install(database)
 
 
+def _add_pricing(database: peewee.Database) -> None:
+    """Version 22: a default tariff per site and per stand (cloud/catalog/defaults.py) and a
+    tariff version's schedule of rates (sync.schedule), which the directory sends: the
+    triggers learn the new column."""
+    add_missing_column(database, Site, "default_tariff")
+    add_missing_column(database, Stand, "default_tariff")
+    _add_tariff_schedule(database)
+    changetriggers.install(database)
+
+
+def _add_tariff_schedule(database: peewee.Database) -> None:
+    """The ``tariff_version.schedule`` column ("" for none), unless the table has it."""
+    table = TariffVersion._meta.table_name
+    if "schedule" not in {column.name for column in database.get_columns(table)}:
+        migrator = SchemaMigrator.from_database(database)
+        field = _with_default(peewee.TextField(default=""), "''")
+        migrate(migrator.add_column(table, "schedule", field, allow_not_null=True))
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -421,6 +443,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, _add_shifts),
     (20, _add_audit_log),
     (21, _add_site_details),
+    (22, _add_pricing),
     (25, _add_alerts),
     (27, _add_rollups),
     (28, _add_receipt_credit),

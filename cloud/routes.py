@@ -20,6 +20,7 @@ from cloud.cabinet import pages as cabinet_pages
 from cloud.cabinet import staffpages as cabinet_staff
 from cloud.catalog import api as catalog_api
 from cloud.catalog import pages as catalog_pages
+from cloud.catalog import pricingpages  # noqa: F401  (adds its routes to catalog_pages.bp)
 from cloud.clients import accountapi, accountpages
 from cloud.clients import api as clients_api
 from cloud.clients import pages as clients_pages

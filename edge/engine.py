@@ -3,8 +3,8 @@
 Rules (DESIGN.md, taps and feedback, offline rules):
 
 - A known card, or a valid QR code, of a client with no open session here starts one with the
-  client's default tariff (if active and in force), else the stand's default; the tariff
-  version in force now prices it. Any credential of that client again ends the session,
+  tariff ``edge.tariffs`` picks (the client's default, else the stand's); the tariff version
+  in force now prices it, by its schedule in the stand's ``timezone`` if it has one. Any credential of that client again ends the session,
   prices it with ``sync.pricing`` and charges the balance. One client has one open session at
   a stand.
 - One car per post (``one_session_per_post``, on by default): a card or QR start while any
@@ -102,11 +102,11 @@ from edge.store import (
     AnyClient,
     DirClient,
     DirCredential,
-    DirTariffVersion,
     LocalSession,
     Store,
     rates_from_json,
 )
+from edge.tariffs import session_price, session_start, version_to_start
 from hardware.relay import NoOutput, Output
 from sync import qrtoken
 from sync.bonus import split_cost
@@ -116,7 +116,8 @@ from sync.events import Payload
 from sync.funds import available_kopecks, can_start, funds_run_out
 from sync.limits import limit_reached, local_day
 from sync.plates import normalise_plate
-from sync.pricing import Discount, price
+from sync.pricing import Discount
+from sync.schedule import Start
 
 # The reason the stand's state gives for the feedback it played last: what went well here,
 # what was refused in the one table of refusals.
@@ -368,9 +369,7 @@ class Engine(AttendantActions, ShiftActions):
         return max(0, int((self.clock.now() - session.started_at).total_seconds()))
 
     def running_cost(self, session: LocalSession) -> int:
-        return price(
-            session.session_rates(), session.kind(), self.elapsed_s(session), session.discount()
-        )
+        return session_price(session, self.elapsed_s(session), self.config.timezone)
 
     def directory_is_stale(self) -> bool:
         loaded_at = self.store.directory_loaded_at()
@@ -413,23 +412,6 @@ class Engine(AttendantActions, ShiftActions):
             return {"client_id": None, "client_uuid": str(client.uuid)}
         return {"client_id": int(client.id), "client_uuid": None}
 
-    def _tariff_version(
-        self, client: AnyClient, tariff_id: int | None, now: datetime
-    ) -> DirTariffVersion:
-        """The tariff version to start with (see the module's rules)."""
-        if tariff_id is not None:
-            version = self.store.tariff_version_at(tariff_id, now)
-        else:
-            # The client's default first; the stand's is read only if that one does not serve.
-            version = None
-            if client.default_tariff_id:
-                version = self.store.tariff_version_at(client.default_tariff_id, now)
-            if version is None and (stand_default := self.store.default_tariff_id()):
-                version = self.store.tariff_version_at(stand_default, now)
-        if version is None:
-            raise refusal("no_tariff", client.id)
-        return version
-
     def _daily_limit_reached(self, client_id: int, credential: StartedWith, now: datetime) -> bool:
         """Whether the client's sessions here today with the card already cost its limit."""
         if credential.daily_limit_kopecks is None:
@@ -457,10 +439,14 @@ class Engine(AttendantActions, ShiftActions):
                 raise refusal("stale_directory", client.id)
             if credential is not None and self._daily_limit_reached(client.id, credential, now):
                 raise refusal("daily_limit", client.id)
-            version = self._tariff_version(client, tariff_id, now)
+            version = version_to_start(self.store, client, tariff_id, now)
             discount = Discount(client.discount_percent, client.discount_kopecks)
             if _funds_guarded(client.kind, method) and not can_start(
-                self._available(client), rates_from_json(version.rates), client.kind, discount
+                self._available(client),
+                rates_from_json(version.rates),
+                client.kind,
+                discount,
+                Start(now, self.config.timezone),
             ):
                 raise refusal("insufficient_funds", client.id)
             session = self.store.add_session(
@@ -543,6 +529,7 @@ class Engine(AttendantActions, ShiftActions):
             session.discount(),
             self._available(client),
             elapsed_s,
+            session_start(session, self.config.timezone),
         )
 
     def _session(self, session_uuid: str) -> LocalSession:
@@ -569,7 +556,7 @@ class Engine(AttendantActions, ShiftActions):
         (``sync.bonus``); returns the client's balance after the charge."""
         now = self.clock.now()
         duration = self.elapsed_s(session) if duration_s is None else duration_s
-        cost = price(session.session_rates(), session.kind(), duration, session.discount())
+        cost = session_price(session, duration, self.config.timezone)
         auto = method == "auto"
         with self._atomic():
             client = self.store.client(session.client_id)

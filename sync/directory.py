@@ -66,7 +66,8 @@ from sync.document import Fields, format_utc
 from sync.errors import RuleError
 from sync.lengths import MAX_NAME
 from sync.plates import normalise_plate
-from sync.pricing import Discount, Kind, Rates
+from sync.pricing import Discount, Kind, Rates, rates_to_json
+from sync.schedule import schedule_from_json
 
 FORMAT = 1
 ROLES = ("attendant", "operator", "administrator", "owner")
@@ -198,14 +199,7 @@ def tariff_dict(tariff: TariffEntry) -> dict[str, object]:
             {
                 "id": v.id,
                 "effective_from": format_utc(v.effective_from),
-                "rates": {
-                    "member_per_minute": v.rates.member_per_minute,
-                    "guest_per_minute": v.rates.guest_per_minute,
-                    "step_s": v.rates.step_s,
-                    "min_charge": v.rates.min_charge,
-                    "cap": v.rates.cap,
-                    "grace_s": v.rates.grace_s,
-                },
+                "rates": rates_to_json(v.rates),
             }
             for v in tariff.versions
         ],
@@ -273,6 +267,8 @@ def _rates(fields: Fields) -> Rates:
         grace_s=fields.integer("grace_s"),
     )
     try:
+        # Optional: a document of an older central service has no schedules.
+        rates = replace(rates, schedule=schedule_from_json(fields.obj.get("schedule")))
         rates.validate()
     except RuleError as error:
         raise RuleError(f"{_DOCUMENT}: «{fields.path}» — {error.message}", "bad_document") from None

@@ -33,6 +33,7 @@ from dataclasses import replace
 from sync.bonus import POINTS_SPENDING
 from sync.errors import RuleError
 from sync.pricing import NO_DISCOUNT, Discount, Kind, Rates, price
+from sync.schedule import Start
 
 MAX_OVERDRAFT_KOPECKS = 10_000_000  # 100 000 ₽: a client's credit limit is at most this
 NEVER_S = 10**9  # some 30 years: a session the money would pay longer than this never ends by it
@@ -70,23 +71,33 @@ def available_kopecks(
     return headroom + points * point_value_kopecks
 
 
-def start_minimum(rates: Rates, kind: Kind, discount: Discount = NO_DISCOUNT) -> int:
+def start_minimum(
+    rates: Rates, kind: Kind, discount: Discount = NO_DISCOUNT, start: Start | None = None
+) -> int:
     """The price of the shortest billed session: one step, the minimum charge, the cap and the
-    discount applied (the grace period aside: a start is for a wash, not a mistaken tap)."""
-    return price(replace(rates, grace_s=0), kind, 1, discount)
+    discount applied (the grace period aside: a start is for a wash, not a mistaken tap); with
+    a schedule, the step at the rate of ``start``."""
+    return price(replace(rates, grace_s=0), kind, 1, discount, start)
 
 
-def can_start(available: int, rates: Rates, kind: Kind, discount: Discount = NO_DISCOUNT) -> bool:
+def can_start(
+    available: int,
+    rates: Rates,
+    kind: Kind,
+    discount: Discount = NO_DISCOUNT,
+    start: Start | None = None,
+) -> bool:
     """Whether ``available`` kopecks let the client start a session at ``rates`` (rule 2)."""
-    return available >= start_minimum(rates, kind, discount)
+    return available >= start_minimum(rates, kind, discount, start)
 
 
-def _never_beyond(rates: Rates, kind: Kind, discount: Discount, available: int) -> bool:
+def _never_beyond(
+    rates: Rates, kind: Kind, discount: Discount, available: int, start: Start | None
+) -> bool:
     """Whether no duration costs more than ``available``: the price stops growing (no
-    per-minute rate, or a cap) at or below it."""
-    per_minute = rates.member_per_minute if kind == "member" else rates.guest_per_minute
-    if per_minute == 0:
-        highest = price(rates, kind, rates.grace_s + 1, discount)
+    per-minute rate at any hour, or a cap) at or below it."""
+    if rates.per_minute_rates(kind) == {0}:
+        highest = price(rates, kind, rates.grace_s + 1, discount, start)
     elif rates.cap is not None:
         highest = discount.apply(rates.cap)  # a growing price reaches the cap at last
     elif discount.percent == 100:
@@ -96,25 +107,27 @@ def _never_beyond(rates: Rates, kind: Kind, discount: Discount, available: int) 
     return highest <= available
 
 
-def funds_end_s(rates: Rates, kind: Kind, discount: Discount, available: int) -> int | None:
+def funds_end_s(
+    rates: Rates, kind: Kind, discount: Discount, available: int, start: Start | None = None
+) -> int | None:
     """The longest duration in seconds whose price is within ``available`` (rule 3); None if
     no duration costs more. 0 when even that is too much (``available`` below zero)."""
     if available < 0:
         return 0
-    if _never_beyond(rates, kind, discount, available):
+    if _never_beyond(rates, kind, discount, available, start):
         return None
-    if price(rates, kind, rates.grace_s + 1, discount) > available:
+    if price(rates, kind, rates.grace_s + 1, discount, start) > available:
         return rates.grace_s  # the free part only
     # The price is constant within each started step: find the last step it stays within.
     low = -(-(rates.grace_s + 1) // rates.step_s)  # the first billed step: affordable
     high = low * 2
-    while price(rates, kind, high * rates.step_s, discount) <= available:
+    while price(rates, kind, high * rates.step_s, discount, start) <= available:
         if high * rates.step_s > NEVER_S:
             return None  # longer than any session: a price that never gets there
         low, high = high, high * 2
     while high - low > 1:
         middle = (low + high) // 2
-        if price(rates, kind, middle * rates.step_s, discount) <= available:
+        if price(rates, kind, middle * rates.step_s, discount, start) <= available:
             low = middle
         else:
             high = middle
@@ -122,11 +135,16 @@ def funds_end_s(rates: Rates, kind: Kind, discount: Discount, available: int) ->
 
 
 def funds_run_out(
-    rates: Rates, kind: Kind, discount: Discount, available: int, elapsed_s: int
+    rates: Rates,
+    kind: Kind,
+    discount: Discount,
+    available: int,
+    elapsed_s: int,
+    start: Start | None = None,
 ) -> int | None:
     """The duration to end a session at if, ``elapsed_s`` after its start, its running cost is
     beyond ``available``; None while it may go on (rule 3)."""
-    end_s = funds_end_s(rates, kind, discount, available)
+    end_s = funds_end_s(rates, kind, discount, available, start)
     if end_s is None or elapsed_s <= end_s:
         return None
     return end_s

@@ -81,6 +81,10 @@ ACTIONS: dict[str, Any] = {
     "tariff.activated": _l("Тариф включён"),
     "tariff.deactivated": _l("Тариф выключен"),
     "tariff.version_added": _l("Новая версия тарифа"),
+    "tariff.version_changed": _l("Запланированная версия тарифа изменена"),
+    "tariff.version_cancelled": _l("Запланированная версия тарифа отменена"),
+    "site.default_tariff_set": _l("Тариф площадки по умолчанию"),
+    "stand.default_tariff_set": _l("Тариф поста по умолчанию"),
     # access
     "staff.created": _l("Сотрудник создан"),
     "staff.updated": _l("Сотрудник изменён"),

@@ -1,7 +1,9 @@
 """The catalog in the JSON API: tariffs with their versions, sites and stands.
 
 Money is in kopecks and times are ISO 8601 with a time zone. A tariff's rates change only by
-adding a version (``POST /tariffs/{id}/versions``); versions are never edited."""
+adding a version (``POST /tariffs/{id}/versions``); a version still scheduled may be corrected
+(``PUT``) or cancelled (``DELETE``), one in force never. A price of 0 per minute or a guest rate
+below the member rate needs ``confirmed`` (else 422 ``confirm_rates``)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+import cloud.catalog.pricing as pricing
 import cloud.catalog.sites as site_service
 import cloud.catalog.tariffs as tariff_service
 from cloud.api import api_endpoint, bp, id_arg, page_args
 from cloud.clock import app_now
 from cloud.db import db_proxy
-from cloud.fields import MAX_AMOUNT_KOPECKS, Kopecks, Moment, line, said_by, whole
+from cloud.errors import Unprocessable
+from cloud.fields import MAX_AMOUNT_KOPECKS, Kopecks, Moment, RowId, line, said_by, whole
 from cloud.permissions import Capability
 from cloud.web import acting_user
+from sync.errors import RuleError
 from sync.pricing import MAX_GRACE_S, MAX_STEP_S, Rates
+from sync.schedule import MAX_WINDOWS, Window
 
 MAX_YEARS_AHEAD = tariff_service.MAX_YEARS_AHEAD
 
@@ -45,6 +51,47 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+StartText = Annotated[
+    str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", examples=["22:00"], description="HH:MM")
+]
+EndText = Annotated[
+    str,
+    Field(
+        pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+        examples=["07:00"],
+        description="HH:MM; 24:00 is midnight",
+    ),
+]
+
+
+class WindowBody(Body):
+    """One window of a schedule: its days (0 = Monday), from and to in local time (an end at
+    or before the start runs past midnight; "24:00" is midnight), its per-minute rates."""
+
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(min_length=1, max_length=7)
+    start: StartText
+    end: EndText
+    member_per_minute_kopecks: MemberRate
+    guest_per_minute_kopecks: GuestRate
+
+    def window(self) -> Window:
+        return pricing.make_window(
+            self.days,
+            self.start,
+            self.end,
+            self.member_per_minute_kopecks,
+            self.guest_per_minute_kopecks,
+        )
+
+
+class WindowOut(BaseModel):
+    days: list[int]
+    start: str
+    end: str
+    member_per_minute_kopecks: int
+    guest_per_minute_kopecks: int
+
+
 class RatesBody(Body):
     """Rates of one version; ranges are checked by the shared pricing rule."""
 
@@ -54,9 +101,18 @@ class RatesBody(Body):
     min_charge_kopecks: MinCharge = 0
     cap_kopecks: Cap | None = Field(default=None, description="not below min_charge_kopecks")
     grace_s: GraceSeconds = 0
+    schedule: list[WindowBody] = Field(
+        default=[],
+        max_length=MAX_WINDOWS,
+        description="rates by time of day and weekday in the chain's time zone; no overlaps",
+    )
+    confirmed: StrictBool = Field(
+        default=False,
+        description="true to save a price of 0 per minute or a guest rate below the member rate",
+    )
 
     def rates(self) -> Rates:
-        return Rates(
+        rates = Rates(
             member_per_minute=self.member_per_minute_kopecks,
             guest_per_minute=self.guest_per_minute_kopecks,
             step_s=self.step_s,
@@ -64,6 +120,14 @@ class RatesBody(Body):
             cap=self.cap_kopecks,
             grace_s=self.grace_s,
         )
+        try:
+            # Each value fits the schema; an empty or overlapping window is a rule between them.
+            rates = replace(rates, schedule=tuple(window.window() for window in self.schedule))
+            tariff_service.validate_rates(rates)
+        except RuleError as error:
+            raise Unprocessable(error.message, error.code) from None
+        pricing.check_confirmed(rates, self.confirmed)
+        return rates
 
 
 class TariffCreate(RatesBody):
@@ -89,6 +153,7 @@ class VersionOut(BaseModel):
     min_charge_kopecks: int
     cap_kopecks: int | None
     grace_s: int
+    schedule: list[WindowOut]
     created_at: datetime
 
 
@@ -110,10 +175,17 @@ class NameBody(Body):
     name: CatalogName
 
 
+class DefaultTariffBody(Body):
+    tariff_id: RowId | None = Field(
+        description="an active tariff; null: none of its own (the fallback applies)"
+    )
+
+
 class StandOut(BaseModel):
     id: int
     site_id: int
     name: str
+    default_tariff_id: int | None = Field(description="the stand's own; null: its site's")
     created_at: datetime
 
 
@@ -127,6 +199,7 @@ class SiteOut(BaseModel):
     name: str
     stands_count: int
     staff_count: int
+    default_tariff_id: int | None = Field(description="null: the oldest active tariff")
     created_at: datetime
 
 
@@ -294,3 +367,53 @@ def read_stand(stand_id: int) -> Any:
 def update_stand(stand_id: int, body: NameBody) -> Any:
     stand = site_service.rename_stand(site_service.get_stand(acting_user(), stand_id), body.name)
     return site_service.stand_to_dict(stand)
+
+
+@bp.route("/tariffs/<int:tariff_id>/versions/<int:version_id>", methods=["PUT"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG,
+    "Correct a scheduled version (409 once it is in force)",
+    body=VersionCreate,
+    response=VersionOut,
+)
+def update_tariff_version(tariff_id: int, version_id: int, body: VersionCreate) -> Any:
+    version = pricing.get_version(tariff_id, version_id)
+    version = pricing.update_version(
+        acting_user(), version, body.rates(), body.effective_from, app_now(), body.confirmed
+    )
+    return tariff_service.version_to_dict(version)
+
+
+@bp.route("/tariffs/<int:tariff_id>/versions/<int:version_id>", methods=["DELETE"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG, "Cancel a scheduled version (409 once it is in force)", status=204
+)
+def cancel_tariff_version(tariff_id: int, version_id: int) -> Any:
+    pricing.cancel_version(acting_user(), pricing.get_version(tariff_id, version_id), app_now())
+
+
+@bp.route("/sites/<int:site_id>/default_tariff", methods=["PUT"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG,
+    "Set the default tariff of a site's stands",
+    body=DefaultTariffBody,
+    response=SiteDetail,
+)
+def set_site_default_tariff(site_id: int, body: DefaultTariffBody) -> Any:
+    site = site_service.get_site(acting_user(), site_id)
+    pricing.set_site_default(acting_user(), site, body.tariff_id)
+    return _site_detail(site_id)
+
+
+@bp.route("/stands/<int:stand_id>/default_tariff", methods=["PUT"])
+@api_endpoint(
+    Capability.MANAGE_CATALOG,
+    "Set a stand's own default tariff",
+    body=DefaultTariffBody,
+    response=StandOut,
+)
+def set_stand_default_tariff(stand_id: int, body: DefaultTariffBody) -> Any:
+    stand = site_service.get_stand(acting_user(), stand_id)
+    return site_service.stand_to_dict(
+        pricing.set_stand_default(acting_user(), stand, body.tariff_id)
+    )

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+import cloud.catalog.pricing as pricing
 import cloud.catalog.sites as site_service
 import cloud.catalog.tariffs as tariff_service
 import cloud.standsync.heartbeat as heartbeat
@@ -26,6 +27,7 @@ from cloud.web import acting_user
 from sync.errors import RuleError
 from sync.money import parse_roubles
 from sync.pricing import Rates
+from sync.schedule import DAY_NAMES, MAX_WINDOWS, Window, clock_text
 
 bp = Blueprint("catalog", __name__)
 
@@ -62,8 +64,9 @@ def _seconds_field(form: Mapping[str, str], key: str, label: str) -> int:
     return int(text)
 
 
-def rates_from_form(form: Mapping[str, str]) -> Rates:
-    """Rates typed by a person: roubles per minute and roubles, seconds; an empty cap is none."""
+def rates_from_form(form: Mapping[str, Any]) -> Rates:
+    """Rates typed by a person: roubles per minute and roubles, seconds; an empty cap is none;
+    the schedule's windows from their rows (``schedule_from_form``)."""
     cap_text = form.get("cap", "").strip()
     rates = Rates(
         member_per_minute=_roubles_field(
@@ -74,16 +77,49 @@ def rates_from_form(form: Mapping[str, str]) -> Rates:
         min_charge=_roubles_field(form, "min_charge", _("Минимальная сумма")),
         cap=_roubles_field(form, "cap", _("Предельная сумма")) if cap_text else None,
         grace_s=_seconds_field(form, "grace_s", _("Бесплатное время")),
+        schedule=schedule_from_form(form),
     )
     tariff_service.validate_rates(rates)
+    pricing.check_confirmed(rates, form.get("confirm_rates") == "yes")
     return rates
 
 
-def rates_form_values(version: TariffVersion | None) -> dict[str, str]:
+def _days(form: Mapping[str, Any], key: str) -> list[str]:
+    getlist = getattr(form, "getlist", None)
+    values = getlist(key) if getlist is not None else form.get(key, [])
+    return [str(value) for value in values]
+
+
+def schedule_from_form(form: Mapping[str, Any]) -> tuple[Window, ...]:
+    """The windows typed in the schedule's rows (``w0_start`` ... ``w19_guest``, days as
+    ``w0_days`` checkboxes 0..6); a row left blank is no window."""
+    windows = []
+    for row in range(MAX_WINDOWS):
+        keys = [f"w{row}_{name}" for name in ("start", "end", "member", "guest")]
+        texts = [str(form.get(key, "")).strip() for key in keys]
+        days = _days(form, f"w{row}_days")
+        if not any(texts) and not days:
+            continue
+        label = _("Расписание, строка %(n)d", n=row + 1)
+        if not days or not all(day in "0123456" and len(day) == 1 for day in days):
+            raise ValidationFailed(_("%(label)s: отметьте дни недели", label=label), "bad_schedule")
+        windows.append(
+            pricing.make_window(
+                [int(day) for day in days],
+                texts[0],
+                texts[1],
+                _roubles_field(form, keys[2], f"{label}: " + _("участник клуба")),
+                _roubles_field(form, keys[3], f"{label}: " + _("гость")),
+            )
+        )
+    return tuple(windows)
+
+
+def rates_form_values(version: TariffVersion | None) -> dict[str, Any]:
     """A rates form prefilled from ``version`` (or the usual defaults for a new tariff)."""
     if version is None:
         return {"step_s": "60", "grace_s": "0", "min_charge": "0,00"}
-    return {
+    values: dict[str, Any] = {
         "member_per_minute": _roubles_text(version.member_per_minute),
         "guest_per_minute": _roubles_text(version.guest_per_minute),
         "step_s": str(version.step_s),
@@ -91,6 +127,29 @@ def rates_form_values(version: TariffVersion | None) -> dict[str, str]:
         "cap": _roubles_text(version.cap),
         "grace_s": str(version.grace_s),
     }
+    for row, window in enumerate(version.rates().schedule):
+        values[f"w{row}_days"] = [str(day) for day in window.days]
+        values[f"w{row}_start"] = clock_text(window.start_min)
+        values[f"w{row}_end"] = clock_text(window.end_min)
+        values[f"w{row}_member"] = _roubles_text(window.member_per_minute)
+        values[f"w{row}_guest"] = _roubles_text(window.guest_per_minute)
+    return values
+
+
+def form_values(form: Mapping[str, Any]) -> dict[str, Any]:
+    """A submitted form as the templates read it back: the days' checkboxes as lists."""
+    values: dict[str, Any] = dict(form.items())
+    for row in range(MAX_WINDOWS):
+        values[f"w{row}_days"] = _days(form, f"w{row}_days")
+    return values
+
+
+def schedule_rows(form: Mapping[str, Any]) -> int:
+    """How many window rows the editor shows: the filled ones and two blank, at most 20."""
+    filled = [
+        row for row in range(MAX_WINDOWS) if form.get(f"w{row}_start") or form.get(f"w{row}_days")
+    ]
+    return min(MAX_WINDOWS, (max(filled) + 1 if filled else 0) + 2)
 
 
 def parse_day(text: str) -> date:
@@ -132,7 +191,8 @@ def tariffs() -> Any:
 @requires(Capability.MANAGE_CATALOG)
 def new_tariff() -> Any:
     if request.method == "GET":
-        return render_template("catalog/tariff_new.html", form=rates_form_values(None))
+        form = rates_form_values(None)
+        return render_template("catalog/tariff_new.html", form=form, days=DAY_NAMES, rows=2)
     try:
         tariff = tariff_service.create_tariff(
             acting_user(),
@@ -142,7 +202,15 @@ def new_tariff() -> Any:
         )
     except (DomainError, RuleError) as error:
         message, status = _failure(error)
-        return render_template("catalog/tariff_new.html", form=request.form, error=message), status
+        form = form_values(request.form)
+        page = render_template(
+            "catalog/tariff_new.html",
+            form=form,
+            error=message,
+            days=DAY_NAMES,
+            rows=schedule_rows(form),
+        )
+        return page, status
     flash(_("Тариф «%(name)s» создан", name=tariff.name), "success")
     return redirect(url_for("catalog.tariff", tariff_id=tariff.id))
 
@@ -156,6 +224,7 @@ def _tariff_page(
     name: str | None = None,
 ) -> Any:
     now = app_now()
+    version_form = dict(version_form) if version_form is not None else None
     state = tariff_service.state_of(tariff, now)
     if version_form is None:
         base = state.current or (state.versions[-1] if state.versions else None)
@@ -169,6 +238,8 @@ def _tariff_page(
         form=version_form,
         name=tariff.name if name is None else name,
         error=error,
+        days=DAY_NAMES,
+        rows=schedule_rows(version_form),
     )
     return page, status
 
@@ -191,7 +262,8 @@ def add_tariff_version(tariff_id: int) -> Any:
         version = tariff_service.add_version(acting_user(), tariff, rates, when, now)
     except (DomainError, RuleError) as error:
         message, status = _failure(error)
-        return _tariff_page(tariff, error=message, status=status, version_form=request.form)
+        form = form_values(request.form)
+        return _tariff_page(tariff, error=message, status=status, version_form=form)
     if version.effective_from <= now:
         flash(_("Новые цены действуют с этого момента"), "success")
     else:
@@ -265,6 +337,7 @@ def _site_page(
         "catalog/site.html",
         summary=summary,
         site=site,
+        tariffs=pricing.tariff_choices(),
         error=error,
         typed=typed or {},
         enrolment=enrolment,

@@ -175,6 +175,7 @@ def stand_to_dict(stand: Stand) -> dict[str, Any]:
         "id": stand.id,
         "site_id": stand.site_id,
         "name": stand.name,
+        "default_tariff_id": stand.default_tariff_id,
         "created_at": stand.created_at.isoformat(),
     }
 
@@ -185,6 +186,7 @@ def site_to_dict(summary: SiteSummary, with_stands: bool = False) -> dict[str, A
         "name": summary.site.name,
         "stands_count": len(summary.stands),
         "staff_count": summary.staff_count,
+        "default_tariff_id": summary.site.default_tariff_id,
         "created_at": summary.site.created_at.isoformat(),
     }
     if with_stands:

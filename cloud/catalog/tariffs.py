@@ -1,8 +1,9 @@
 """Tariffs and their versions.
 
 A tariff is a name; its rates live in versions, each effective from a moment on. A change of
-rates is a new version, never an edit of an old one, so a session priced with a version keeps
-its price for good, and ``version_at(tariff, started_at)`` always answers what applied then.
+rates is a new version, never an edit of one in force, so a session priced with a version keeps
+its price for good, and ``version_at(tariff, started_at)`` always answers what applied then (a
+version still scheduled may be corrected or cancelled: cloud/catalog/pricing.py).
 A version may not start in the past (a minute of slack for clocks and slow forms), and two
 versions of one tariff may not start at the same moment."""
 
@@ -24,6 +25,7 @@ from cloud.models import Tariff, TariffVersion, User
 from sync.errors import RuleError
 from sync.money import format_kopecks
 from sync.pricing import Rates
+from sync.schedule import Window, clock_text, schedule_to_json
 
 NAME_MAX = 100
 # Slack for "now": a form filled in a minute ago or a client clock slightly behind is not "past".
@@ -79,7 +81,7 @@ def _check_name_free(name: str, exclude_id: int | None = None) -> None:
         raise _name_conflict(existing)
 
 
-def _check_effective_from(when: datetime, now: datetime) -> None:
+def check_effective_from(when: datetime, now: datetime) -> None:
     if when.tzinfo is None:
         raise ValidationFailed(_("Дата начала действия должна быть с часовым поясом"), "naive_time")
     # Also keeps a typo like year 9999 from overflowing when the moment is stored as UTC.
@@ -106,16 +108,20 @@ def _new_version(
     audit.record(
         action,
         audit.target("tariff", tariff.id, tariff.name),
-        _version_values(old) if old is not None else None,
-        {"name": tariff.name, **_version_values(version)},
+        version_values(old) if old is not None else None,
+        {"name": tariff.name, **version_values(version)},
         actor=actor,
     )
     return version
 
 
-def _version_values(version: TariffVersion) -> dict[str, Any]:
+def version_values(version: TariffVersion) -> dict[str, Any]:
+    """A version's values for the audit log (its schedule as in the directory)."""
     names = ("effective_from", *RATE_FIELDS)
-    return audit.fields_of(version, "id", *names)
+    return {
+        **audit.fields_of(version, "id", *names),
+        "schedule": schedule_to_json(version.schedule),
+    }
 
 
 RATE_FIELDS = ("member_per_minute", "guest_per_minute", "step_s", "min_charge", "cap", "grace_s")
@@ -133,6 +139,7 @@ def _create_version(
         min_charge=rates.min_charge,
         cap=rates.cap,
         grace_s=rates.grace_s,
+        schedule=rates.schedule,
         created_by=actor,
     )
 
@@ -150,7 +157,7 @@ def create_tariff(
     name = clean_name(name)
     validate_rates(rates)
     when = now.replace(microsecond=0) if effective_from is None else effective_from
-    _check_effective_from(when, now)
+    check_effective_from(when, now)
     try:
         with db_proxy.atomic():
             _check_name_free(name)
@@ -166,7 +173,7 @@ def add_version(
 ) -> TariffVersion:
     """Schedule new rates for ``tariff`` from ``effective_from`` (not before ``now``) on."""
     validate_rates(rates)
-    _check_effective_from(effective_from, now)
+    check_effective_from(effective_from, now)
     with db_proxy.atomic():
         clash = TariffVersion.select().where(
             (TariffVersion.tariff == tariff) & (TariffVersion.effective_from == effective_from)
@@ -298,7 +305,19 @@ def version_to_dict(version: TariffVersion) -> dict[str, Any]:
         "min_charge_kopecks": version.min_charge,
         "cap_kopecks": version.cap,
         "grace_s": version.grace_s,
+        "schedule": [window_dict(window) for window in version.rates().schedule],
         "created_at": version.created_at.isoformat(),
+    }
+
+
+def window_dict(window: Window) -> dict[str, Any]:
+    """A schedule's window for the API: times as "HH:MM" (an end of "24:00" is midnight)."""
+    return {
+        "days": list(window.days),
+        "start": clock_text(window.start_min),
+        "end": clock_text(window.end_min),
+        "member_per_minute_kopecks": window.member_per_minute,
+        "guest_per_minute_kopecks": window.guest_per_minute,
     }
 
 

@@ -21,12 +21,14 @@ from flask_babel import gettext as _
 from cloud.audit import service as audit
 from cloud.catalog.tariffs import TariffState, overview
 from cloud.clock import app_now
+from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import ValidationFailed
 from cloud.models import Client
 from sync.errors import RuleError
 from sync.funds import available_kopecks, can_start, check_overdraft, start_minimum
 from sync.pricing import Discount
+from sync.schedule import Start
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,10 @@ def _tariff_for(client: Client, in_force: dict[int, TariffState]) -> TariffState
 
 
 def funds_of(
-    clients: Iterable[Client], point_value_kopecks: int, now: datetime
+    clients: Iterable[Client],
+    point_value_kopecks: int,
+    now: datetime,
+    timezone: str = CloudConfig.timezone,
 ) -> dict[int, Funds]:
     """Each client's ``Funds`` by id (the tariffs read once for all of them)."""
     in_force = {s.tariff.id: s for s in overview(now, active_only=True) if s.current is not None}
@@ -69,8 +74,9 @@ def funds_of(
         if state is not None and state.current is not None:
             rates = state.current.rates()
             discount = Discount(client.discount_percent, int(client.discount_kopecks))
-            minimum = start_minimum(rates, client.kind, discount)
-            startable = can_start(available, rates, client.kind, discount)
+            start = Start(now, timezone)  # a start now, at the rate of this hour
+            minimum = start_minimum(rates, client.kind, discount, start)
+            startable = can_start(available, rates, client.kind, discount, start)
         found[client.id] = Funds(
             available_kopecks=available,
             overdraft_kopecks=overdraft,
@@ -85,8 +91,9 @@ def funds_of(
 
 def funds_dicts(clients: list[Client]) -> dict[int, dict[str, Any]]:
     """The API form of each client's funds now, with the service's point value."""
-    value = current_app.config["AQ"].points_value_kopecks
-    return {key: asdict(funds) for key, funds in funds_of(clients, value, app_now()).items()}
+    config = current_app.config["AQ"]
+    found = funds_of(clients, config.points_value_kopecks, app_now(), config.timezone)
+    return {key: asdict(funds) for key, funds in found.items()}
 
 
 def set_overdraft(client: Client, limit_kopecks: int | None) -> Client:

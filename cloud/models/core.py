@@ -3,6 +3,7 @@ their credentials, sessions, the events stands sent, the ledger, comments."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import peewee as pw
@@ -10,6 +11,7 @@ import peewee as pw
 from cloud.db import UtcDateTimeField, db_proxy, utcnow
 from cloud.modelkeys import CredentialKeys, SessionKeys, StandKeys
 from sync.pricing import Rates
+from sync.schedule import Schedule, Window, schedule_from_json, schedule_to_json
 
 ROLES = ("attendant", "operator", "administrator", "owner")
 CLIENT_KINDS = ("member", "guest")
@@ -38,15 +40,42 @@ class SchemaVersion(BaseModel):
     applied_at = UtcDateTimeField(default=utcnow)
 
 
+class ScheduleField(pw.TextField):
+    """A tariff version's schedule (``sync.schedule``) as JSON text, "" for none; written from
+    windows or their ``asdict`` form, read as windows."""
+
+    def db_value(self, value: Any) -> str:
+        if not value:
+            return ""
+        windows = tuple(
+            w if isinstance(w, Window) else Window(**{**w, "days": tuple(w["days"])}) for w in value
+        )
+        return json.dumps(schedule_to_json(windows))
+
+    def python_value(self, value: str | None) -> Schedule:
+        return schedule_from_json(json.loads(value)) if value else ()
+
+
+class Tariff(BaseModel):
+    name = pw.CharField(max_length=100, unique=True)
+    active = pw.BooleanField(default=True)
+    created_at = UtcDateTimeField(default=utcnow)
+
+
 class Site(BaseModel):
     name = pw.CharField(max_length=100, unique=True)
     created_at = UtcDateTimeField(default=utcnow)
+    # The tariff the site's stands start with when a client has none of their own (None: the
+    # oldest active tariff; cloud/catalog/defaults.py).
+    default_tariff = pw.ForeignKeyField(Tariff, null=True, on_delete="SET NULL", backref="+")
 
 
 class Stand(BaseModel, StandKeys):
     site = pw.ForeignKeyField(Site, backref="stands", on_delete="RESTRICT")
     name = pw.CharField(max_length=100)
     created_at = UtcDateTimeField(default=utcnow)
+    # This stand's own default tariff, before its site's (cloud/catalog/defaults.py).
+    default_tariff = pw.ForeignKeyField(Tariff, null=True, on_delete="SET NULL", backref="+")
     # Enrolment and authentication (cloud/standsync/standauth.py): only SHA-256 hashes of the secrets.
     token_hash = pw.CharField(max_length=64, null=True)
     enrol_code_hash = pw.CharField(max_length=64, null=True, unique=True)
@@ -125,12 +154,6 @@ class FailedLogin(BaseModel):
     known_browser = pw.BooleanField(default=False)
 
 
-class Tariff(BaseModel):
-    name = pw.CharField(max_length=100, unique=True)
-    active = pw.BooleanField(default=True)
-    created_at = UtcDateTimeField(default=utcnow)
-
-
 class TariffVersion(BaseModel):
     """Rates of a tariff from ``effective_from`` on; a change is a new version, never an edit,
     so a past session keeps the price it was started with."""
@@ -143,6 +166,8 @@ class TariffVersion(BaseModel):
     min_charge = pw.IntegerField(default=0)
     cap = pw.IntegerField(null=True)
     grace_s = pw.IntegerField(default=0)
+    # Rates by time of day and weekday (sync.schedule), JSON; empty: none.
+    schedule = ScheduleField(default=())
     created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     created_at = UtcDateTimeField(default=utcnow)
 
@@ -155,6 +180,7 @@ class TariffVersion(BaseModel):
             min_charge=self.min_charge,
             cap=self.cap,
             grace_s=self.grace_s,
+            schedule=self.schedule,
         )
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import peewee as pw
+from flask import current_app
 from flask_babel import gettext as _
 
 from cloud.clock import iso_utc
@@ -17,6 +18,7 @@ from cloud.errors import NotFound, ValidationFailed
 from cloud.models import Client, Credential, Session, Site, Stand, Tariff, TariffVersion, User
 from cloud.permissions import site_scope
 from sync.pricing import Discount, price
+from sync.schedule import Start
 
 STATUSES = ("open", "ended")
 
@@ -80,13 +82,20 @@ def elapsed_seconds(session: Session, now: datetime) -> int:
     return max(0, int((now - session.started_at).total_seconds()))
 
 
+def session_start(session: Session, timezone: str) -> Start:
+    """Where a schedule of the session's rates is read (sync.schedule): its start, in the
+    chain's time zone (the stands are configured with the same one)."""
+    return Start(session.started_at, timezone)
+
+
 def running_cost(session: Session, now: datetime) -> int:
-    """What the session would cost if it ended at ``now``, with its own tariff version and the
-    client's personal discount."""
+    """What the session would cost if it ended at ``now``, with its own tariff version (its
+    schedule read in the service's ``timezone``) and the client's personal discount."""
     client = session.client
     discount = Discount(client.discount_percent, client.discount_kopecks)
     elapsed = elapsed_seconds(session, now)
-    return price(session.tariff_version.rates(), session.client_kind, elapsed, discount)
+    start = session_start(session, current_app.config["AQ"].timezone)
+    return price(session.tariff_version.rates(), session.client_kind, elapsed, discount, start)
 
 
 def _live(session: Session, now: datetime, plate: str) -> dict[str, Any]:

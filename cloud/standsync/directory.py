@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import operator
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import reduce
 from typing import Any
@@ -42,6 +42,7 @@ from cloud.models import (
     LedgerEntry,
     Session,
     Site,
+    Stand,
     StandEvent,
     Tariff,
     TariffVersion,
@@ -81,6 +82,7 @@ RATE_FIELDS = (
     TariffVersion.min_charge,
     TariffVersion.cap,
     TariffVersion.grace_s,
+    TariffVersion.schedule,
 )
 
 
@@ -108,10 +110,21 @@ def tariff_entries(ids: Collection[int] | None = None) -> tuple[TariffEntry, ...
     return tuple(TariffEntry(t.id, t.name, t.active, tuple(versions[t.id])) for t in tariffs)
 
 
-def default_tariff_of(tariffs: tuple[TariffEntry, ...], now: datetime) -> int | None:
-    """The oldest active tariff that is in force now."""
+def default_tariff_of(
+    tariffs: tuple[TariffEntry, ...], now: datetime, preferred: Iterable[int | None] = ()
+) -> int | None:
+    """The first of ``preferred`` (a stand's own default tariff, then its site's) that is
+    active and in force now, else the oldest active tariff in force: the tariff a stand
+    starts a client without one of their own with."""
     usable = [t.id for t in tariffs if t.active and t.version_at(now) is not None]
-    return min(usable, default=None)
+    chosen = [tariff_id for tariff_id in preferred if tariff_id in usable]
+    return chosen[0] if chosen else min(usable, default=None)
+
+
+def defaults_of_stand(stand: Stand) -> tuple[int | None, int | None]:
+    """A stand's own default tariff and its site's (cloud/catalog/defaults.py), ids or None."""
+    site_default = Site.select(Site.default_tariff).where(Site.id == stand.site_id).scalar()
+    return stand.default_tariff_id, site_default
 
 
 def stand_uuids(ids: Ids | None = None) -> dict[int, list[str]]:
@@ -325,7 +338,8 @@ def build_directory(
             generated_at=now,
             site_id=site.id,
             qr_public_key_pem=key,
-            default_tariff_id=default_tariff_id or default_tariff_of(tariffs, now),
+            default_tariff_id=default_tariff_id
+            or default_tariff_of(tariffs, now, (site.default_tariff_id,)),
             tariffs=tariffs,
             clients=for_site(site.id, client_entries()),
             credentials=credentials,

@@ -56,6 +56,7 @@ from cloud.standsync.directory import (
     client_entries,
     credential_entries,
     default_tariff_of,
+    defaults_of_stand,
     staff_entries,
     tariff_entries,
 )
@@ -211,7 +212,7 @@ def _read_page(
     of_site = of_site_among(stand.site_id, window_ids) if in_window else set()
     of_site |= of_site_among(stand.site_id, referenced) if referenced else set()
     all_tariffs = tariff_entries()
-    default_id = default_tariff_of(all_tariffs, now)
+    default_id = default_tariff_of(all_tariffs, now, defaults_of_stand(stand))
     tariff_ids = set(wanted[changes.TARIFF])
     used = {c.default_tariff_id for c, *_json in clients if c.default_tariff_id is not None}
     if default_id is not None:

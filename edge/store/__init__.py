@@ -57,7 +57,7 @@ from edge.store.agentstore import StoreAdapter
 from edge.store.base import DIRECTORY_CURSOR_KEY, PRAGMAS, SCHEMA_VERSION
 from edge.store.clients import LocalClients
 from edge.store.directory import DirectoryCopy
-from edge.store.fields import JsonField, UtcField, rates_from_json, rates_to_json
+from edge.store.fields import JsonField, UtcField
 from edge.store.lookups import DirectoryLookups
 from edge.store.models import (
     ALL_MODELS,
@@ -88,6 +88,7 @@ from edge.store.outbox import OutboxEvents
 from edge.store.search import ClientSearch
 from edge.store.sessions import LEDGER_KINDS, Sessions
 from edge.store.shifts import Shifts
+from sync.pricing import rates_from_json, rates_to_json
 
 
 class Store(

@@ -30,10 +30,10 @@ from typing import Any
 import peewee as pw
 
 from edge.store.base import DIRECTORY_CURSOR_KEY, StoreBase
-from edge.store.fields import rates_to_json
 from sync.directory import ClientEntry, CredentialEntry, Directory, client_dict
 from sync.directorypage import DirectoryPage, Tombstones
 from sync.errors import RuleError
+from sync.pricing import rates_to_json
 
 log = logging.getLogger(__name__)
 

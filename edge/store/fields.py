@@ -8,8 +8,6 @@ from typing import Any
 
 import peewee as pw
 
-from sync.pricing import Rates
-
 
 class UtcField(pw.TextField):
     """A UTC-aware time stored as fixed-width ISO text (sorts as it compares)."""
@@ -31,18 +29,3 @@ class JsonField(pw.TextField):
 
     def python_value(self, value: str | None) -> Any:
         return None if value is None else json.loads(value)
-
-
-def rates_to_json(rates: Rates) -> dict[str, int | None]:
-    return {
-        "member_per_minute": rates.member_per_minute,
-        "guest_per_minute": rates.guest_per_minute,
-        "step_s": rates.step_s,
-        "min_charge": rates.min_charge,
-        "cap": rates.cap,
-        "grace_s": rates.grace_s,
-    }
-
-
-def rates_from_json(data: dict[str, Any]) -> Rates:
-    return Rates(**data)

@@ -12,10 +12,10 @@ from typing import TypeVar
 
 import peewee as pw
 
-from edge.store.fields import JsonField, UtcField, rates_from_json
+from edge.store.fields import JsonField, UtcField
 from sync.document import format_utc
 from sync.events import Event, validate_event
-from sync.pricing import Discount, Kind, Rates
+from sync.pricing import Discount, Kind, Rates, rates_from_json
 
 
 class BaseModel(pw.Model):

@@ -13,7 +13,7 @@ from flask import Flask, current_app
 
 from cloud.alerts import recipients
 from cloud.audit.service import ACTIONS
-from cloud.catalog import sites, tariffs
+from cloud.catalog import pricing, sites, tariffs
 from cloud.clients import corporate, credentials, funds
 from cloud.clients import service as clientbook
 from cloud.errors import DomainError
@@ -220,6 +220,32 @@ CASES: dict[str, tuple[Callable[[World], Any] | None, Action, dict[str, Any], di
         ),
         {"member_per_minute": 1000, "guest_per_minute": 1500, "min_charge": 5000},
         {"member_per_minute": 1200, "guest_per_minute": 1800, "min_charge": 6000},
+    ),
+    "tariff.version_changed": (
+        lambda w: tariffs.add_version(None, w.tariff, RATES, NOW + timedelta(days=1), NOW),
+        lambda w, o, version: pricing.update_version(
+            o, version, Rates(900, 1400, 60, 5000), NOW + timedelta(days=2), NOW
+        ),
+        {"member_per_minute": 1000, "effective_from": "2026-03-02T09:00:00Z"},
+        {"member_per_minute": 900, "effective_from": "2026-03-03T09:00:00Z"},
+    ),
+    "tariff.version_cancelled": (
+        lambda w: tariffs.add_version(None, w.tariff, RATES, NOW + timedelta(days=1), NOW),
+        lambda w, o, version: pricing.cancel_version(o, version, NOW),
+        {"member_per_minute": 1000, "effective_from": "2026-03-02T09:00:00Z"},
+        None,
+    ),
+    "site.default_tariff_set": (
+        None,
+        lambda w, o, _s: pricing.set_site_default(o, w.site_a, w.tariff.id),
+        {"default_tariff": None},
+        {"default_tariff": "Стандарт"},
+    ),
+    "stand.default_tariff_set": (
+        lambda w: pricing.set_stand_default(None, w.stand_a, w.tariff.id),
+        lambda w, o, _s: pricing.set_stand_default(o, w.stand_a, None),
+        {"default_tariff": "Стандарт"},
+        {"default_tariff": None},
     ),
     "staff.created": (
         None,

@@ -24,9 +24,11 @@ from cloud.db import db_proxy, release, utcnow
 from cloud.ledger import service as ledger
 from cloud.migrations import upgrade
 from cloud.models import ALL_MODELS, BaseModel, Client, Credential, Stand, Tariff, User
+from cloud.models.core import ScheduleField
 from cloud.staff import service as staffbook
 from cloud.standsync.directory import build_directory
 from cloud.standsync.ingest import StandClock, apply_batch
+from sync.schedule import Window
 from tests.cloud.conftest import PASSWORD, World
 from tests.cloud.eventstream import Stream, new_uuid
 from tests.cloud.test_directory_feed import RATES, enrolled, headers
@@ -124,6 +126,8 @@ def other_values(field: pw.Field, old: Any) -> Iterator[Any]:
         yield 1 if old is None else old + 1
     elif isinstance(field, pw.DateTimeField):
         yield utcnow() if old is None else old + timedelta(days=1)
+    elif isinstance(field, ScheduleField):  # a tariff version's schedule (before TextField)
+        yield () if old else (Window((0,), 0, 60, 1, 1),)
     elif isinstance(field, pw.CharField | pw.TextField):
         yield _bumped(old or "")
     else:

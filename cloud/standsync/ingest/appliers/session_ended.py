@@ -35,8 +35,10 @@ from cloud.models import Session, Stand, StandEvent
 from cloud.standsync.ingest.context import Applier
 from cloud.standsync.ingest.outcomes import Refused, flag_row, with_flag
 from cloud.standsync.ingest.plan import Plan, Row
+from sync.document import parse_utc
 from sync.payloads import SessionEnded
 from sync.pricing import NO_DISCOUNT, Kind, price
+from sync.schedule import Start
 
 MAX_DURATION_S = 7 * 24 * 3600
 
@@ -49,6 +51,36 @@ def check(p: SessionEnded) -> None:
         )
     if p.duration_s > MAX_DURATION_S:
         raise Refused(_("Событие: слишком большая длительность сеанса"), "bad_event")
+
+
+def stand_started_at(run: Plan, session: Session) -> datetime:
+    """The start as the stand's clock read it (the time its session.started event was sent
+    with): a schedule of rates is read there, as the stand read it, so that a correct stand's
+    price is repriced to the kopeck; a stand's wrong clock is the clock report's business.
+    The corrected start if the event is not found or its time does not parse."""
+    raw = next(
+        (
+            r["occurred_at_raw"]
+            for r in run.rows
+            if r["subject_uuid"] == session.uuid and r["type"] == "session.started"
+        ),
+        None,
+    )
+    if raw is None:
+        raw = (
+            StandEvent.select(StandEvent.occurred_at_raw)
+            .where(
+                (StandEvent.subject_uuid == session.uuid)
+                & (StandEvent.type == "session.started")
+                & (StandEvent.stand == session.stand_id)
+            )
+            .scalar()
+        )
+    corrected: datetime = session.started_at
+    try:
+        return parse_utc(str(raw)) if raw is not None else corrected
+    except ValueError:
+        return corrected
 
 
 def plan(run: Plan, p: SessionEnded, row: Row) -> None:
@@ -71,7 +103,8 @@ def plan(run: Plan, p: SessionEnded, row: Row) -> None:
     version = run.versions[session.tariff_version_id]
     discount = run.discounts.get(session.client_id, NO_DISCOUNT)
     kind = cast(Kind, session.client_kind)  # the column holds CLIENT_KINDS only
-    repriced = price(version.rates(), kind, p.duration_s, discount)
+    start = Start(stand_started_at(run, session), run.timezone)
+    repriced = price(version.rates(), kind, p.duration_s, discount, start)
     at = row["occurred_at"]
     session.ended_at = at
     session.duration_s = p.duration_s
