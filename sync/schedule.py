@@ -21,7 +21,7 @@ UTC, so a part is never longer than one UTC quarter hour: its offset is read onc
                    member_per_minute=500, guest_per_minute=700)
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -90,9 +90,30 @@ class Window:
                 yield 0, end - WEEK_MIN
 
     def label(self) -> str:
-        """The window as people read it: "пн, вт 22:00–07:00"."""
-        days = ", ".join(DAY_NAMES[d] for d in sorted(self.days))
-        return f"{days} {clock_text(self.start_min)}–{clock_text(self.end_min)}"
+        """The window as people read it: "пн–пт 22:00–07:00", "ежедневно 22:00–07:00",
+        "пн, ср, пт 10:00–12:00"."""
+        return f"{days_text(self.days)} {clock_text(self.start_min)}–{clock_text(self.end_min)}"
+
+
+def days_text(days: Iterable[int]) -> str:
+    """Weekdays (0 Monday) as people read them: runs of three or more as "пн–пт", every day
+    as "ежедневно"."""
+    chosen = sorted(set(days))
+    if len(chosen) == len(DAY_NAMES):
+        return "ежедневно"
+    runs: list[list[int]] = []
+    for day in chosen:
+        if runs and runs[-1][-1] == day - 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts = []
+    for run in runs:
+        if len(run) >= 3:
+            parts.append(f"{DAY_NAMES[run[0]]}–{DAY_NAMES[run[-1]]}")
+        else:
+            parts += [DAY_NAMES[day] for day in run]
+    return ", ".join(parts)
 
 
 def clock_text(minute: int) -> str:

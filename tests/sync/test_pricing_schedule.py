@@ -6,6 +6,7 @@ import math
 import random
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from sync.errors import RuleError
 from sync.funds import can_start, funds_end_s
 from sync.pricing import NO_DISCOUNT, Discount, Kind, Rates, price, rates_from_json, rates_to_json
-from sync.schedule import ALL_DAYS, Start, Window, schedule_from_json
+from sync.schedule import ALL_DAYS, Start, Window, days_text, schedule_from_json
 
 MSK = "Europe/Moscow"  # no daylight saving since 2014
 BERLIN = "Europe/Berlin"  # with daylight saving: clocks jump at 01:00 UTC
@@ -272,3 +273,18 @@ def test_funds_read_the_rate_at_the_start() -> None:
     assert funds_end_s(rates, "member", NO_DISCOUNT, 3000, msk(7, 12)) == 180
     free = Rates(0, 0, schedule=(Window(ALL_DAYS, 0, 60, 0, 0),))
     assert funds_end_s(free, "member", NO_DISCOUNT, 0, msk(7, 12)) is None
+
+
+@pytest.mark.parametrize(
+    ("days", "text"),
+    [
+        (range(7), "ежедневно"),
+        (range(5), "пн–пт"),
+        ((5, 6), "сб, вс"),
+        ((0, 2, 4), "пн, ср, пт"),
+        ((0, 1, 2, 4, 5, 6), "пн–ср, пт–вс"),
+        ((3,), "чт"),
+    ],
+)
+def test_a_windows_days_read_as_people_write_them(days: Any, text: str) -> None:
+    assert days_text(days) == text
