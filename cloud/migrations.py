@@ -33,6 +33,7 @@ from cloud.models import (
     DirectoryChange,
     DirectoryCounter,
     FailedLogin,
+    ForcedClose,
     HeldTopup,
     LedgerEntry,
     Mailing,
@@ -370,6 +371,39 @@ def _add_audit_log(database: peewee.Database) -> None:
     install_audit_guard(database)
 
 
+def _add_forced_closes(database: peewee.Database) -> None:
+    """Version 24: sessions force-closed centrally (cloud/sessions/forceclose.py) and the
+    ``start_session`` command (cloud/standsync/commands.py): a command names a client and may
+    have no session yet, and keeps what the stand answered."""
+    database.create_tables([ForcedClose])
+    migrator = SchemaMigrator.from_database(database)
+    migrate(
+        migrator.add_column(
+            Session._meta.table_name,
+            "force_closed",
+            _with_default(peewee.BooleanField(default=False), "FALSE"),
+            allow_not_null=True,
+        )
+    )
+    table = StandCommand._meta.table_name
+    add_missing_column(database, StandCommand, "client")
+    add_missing_column(database, StandCommand, "session_uuid")
+    for name, default in (("outcome", "''"), ("reason", "''")):
+        if name not in {column.name for column in database.get_columns(table)}:
+            field = StandCommand._meta.fields[name]
+            migrate(
+                migrator.add_column(
+                    table,
+                    name,
+                    _with_default(
+                        peewee.CharField(max_length=field.max_length, default=""), default
+                    ),
+                    allow_not_null=True,
+                )
+            )
+    migrate(migrator.drop_not_null(table, "session_id"))
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -391,6 +425,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, _add_shifts),
     (20, _add_audit_log),
     (21, _add_site_details),
+    (24, _add_forced_closes),
 ]
 BASE_VERSION = 1
 

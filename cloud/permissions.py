@@ -30,6 +30,7 @@ class Capability(StrEnum):
     RESTORE_CLIENTS = "restore_clients"  # list deleted clients and bring one back
     RECEIPTS = "receipts"  # fiscal receipts: see them all, send a failed one again
     VIEW_AUDIT = "view_audit"  # the staff audit log: who changed money, access, prices, clients
+    FORCE_CLOSE = "force_close"  # end and charge centrally a session no stand can end
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -59,6 +60,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.RECEIPTS: frozenset({"administrator", "owner"}),
     # The audit log watches administrators too: only the owner reads it (issue 19).
     Capability.VIEW_AUDIT: frozenset({"owner"}),
+    # Ending and charging a session without its stand is a money decision (issue 20).
+    Capability.FORCE_CLOSE: frozenset({"administrator", "owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

@@ -81,6 +81,7 @@ from cloud.models.shifts import (
 from cloud.models.standlink import (
     DirectoryChange,
     DirectoryCounter,
+    ForcedClose,
     StandCommand,
     StandHeartbeat,
     StandHeartbeatLog,
@@ -120,6 +121,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Receipt,
     Shift,
     AuditEntry,
+    ForcedClose,
 ]
 
 __all__ = [
@@ -160,6 +162,7 @@ __all__ = [
     "DirectoryChange",
     "DirectoryCounter",
     "FailedLogin",
+    "ForcedClose",
     "HeldTopup",
     "LedgerEntry",
     "LoginCode",

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from cloud.clients import comments as client_comments
 from cloud.clients import scope as client_scope
-from cloud.errors import DomainError
+from cloud.clock import app_now
+from cloud.errors import DomainError, NotFound
 from cloud.labels import entry_labels, kind_labels
 from cloud.models import LedgerEntry, Session, User
 from cloud.permissions import Capability, requires
-from cloud.sessions.service import get_session
+from cloud.sessions import forceclose
+from cloud.sessions.service import get_session, running_cost
 from cloud.web import acting_user
 from sync.errors import RuleError
 
@@ -30,7 +32,13 @@ def method_labels() -> dict[str, str]:
         "plate": _("Номер автомобиля"),
         "dashboard": _("Из центра"),
         "auto": _("Автоматически"),
+        "forced": _("Принудительно в центре"),
     }
+
+
+def force_rules() -> forceclose.ForceRules:
+    """What force-closing reads from the app's configuration."""
+    return forceclose.ForceRules.from_config(current_app.config["AQ"])
 
 
 def _staff_name(user_id: int | None) -> str:
@@ -38,7 +46,16 @@ def _staff_name(user_id: int | None) -> str:
     return user.full_name if user is not None else "—"
 
 
-def _page(session: Session, error: str = "", text: str = "", status: int = 200) -> Any:
+def _page(
+    session: Session, error: str = "", text: str = "", status: int = 200, force_error: str = ""
+) -> Any:
+    now = app_now()
+    forced = forceclose.forced_of([session.id]).get(session.id)
+    unendable = None
+    if session.ended_at is None:
+        unendable = forceclose.why_unendable(
+            session, session.stand, now, force_rules().silent_after
+        )
     entries = list(
         LedgerEntry.select()
         .where(LedgerEntry.session == session.id)
@@ -56,6 +73,11 @@ def _page(session: Session, error: str = "", text: str = "", status: int = 200) 
         kind_labels=kind_labels(),
         entry_labels=entry_labels(),
         method_labels=method_labels(),
+        forced=forced,
+        unendable=unendable,
+        reason_labels=forceclose.reason_labels(),
+        running_cost=running_cost(session, now) if session.ended_at is None else 0,
+        force_error=force_error,
     )
     return page, status
 
@@ -81,3 +103,20 @@ def comment(session_id: int) -> Any:
         return _page(session, error.message, text, status)
     flash(_("Комментарий добавлен"), "success")
     return redirect(url_for("sessions.view", session_id=session.id))
+
+
+@bp.post("/<int:session_id>/force-close")
+@requires(Capability.FORCE_CLOSE)
+def force_close(session_id: int) -> Any:
+    """End centrally a session no stand can end (cloud/sessions/forceclose.py)."""
+    actor = acting_user()
+    try:
+        forceclose.force_close(
+            actor, session_id, request.form.get("comment", ""), app_now(), force_rules()
+        )
+    except NotFound:
+        raise
+    except DomainError as error:
+        return _page(get_session(actor, session_id), status=error.status, force_error=error.message)
+    flash(_("Сеанс завершён принудительно и списан с баланса"), "success")
+    return redirect(url_for("sessions.view", session_id=session_id))

@@ -52,6 +52,8 @@ OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     Capability.RECEIPTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
     # The staff audit log: it watches administrators too, so only the owner reads it (issue 19).
     Capability.VIEW_AUDIT: (NOT, NOT, NOT, EVERYWHERE),
+    # A session no stand can end, ended and charged centrally: administrators and the owner.
+    Capability.FORCE_CLOSE: (NOT, NOT, EVERYWHERE, EVERYWHERE),
 }
 
 
