@@ -50,6 +50,9 @@ class SessionOut(BaseModel):
     )
     credential_value: str | None
     over_daily_limit: bool = Field(description="took its card past the card's daily limit")
+    force_closed: bool = Field(
+        description="ended centrally by an administrator (POST /sessions/{id}/force-close)"
+    )
 
 
 class ForcedCloseOut(BaseModel):
@@ -74,7 +77,6 @@ class ForceCloseIn(BaseModel):
 
 
 class ForceClosedOut(SessionOut):
-    force_closed: bool
     forced: ForcedCloseOut
 
 
