@@ -374,34 +374,36 @@ def _add_audit_log(database: peewee.Database) -> None:
 def _add_forced_closes(database: peewee.Database) -> None:
     """Version 24: sessions force-closed centrally (cloud/sessions/forceclose.py) and the
     ``start_session`` command (cloud/standsync/commands.py): a command names a client and may
-    have no session yet, and keeps what the stand answered."""
+    have no session yet, and keeps what the stand answered. Each step only if missing (a
+    table an earlier migration created from today's model has it already)."""
     database.create_tables([ForcedClose])
     migrator = SchemaMigrator.from_database(database)
-    migrate(
-        migrator.add_column(
-            Session._meta.table_name,
-            "force_closed",
-            _with_default(peewee.BooleanField(default=False), "FALSE"),
-            allow_not_null=True,
+    defaults = {"force_closed": "FALSE", "outcome": "''", "reason": "''"}
+    for model, name in (
+        (Session, "force_closed"),
+        (StandCommand, "outcome"),
+        (StandCommand, "reason"),
+    ):
+        table = model._meta.table_name
+        if name in {column.name for column in database.get_columns(table)}:
+            continue
+        field = model._meta.fields[name]
+        fresh = (
+            peewee.BooleanField(default=False)
+            if isinstance(field, peewee.BooleanField)
+            else peewee.CharField(max_length=field.max_length, default="")
         )
-    )
-    table = StandCommand._meta.table_name
+        migrate(
+            migrator.add_column(
+                table, name, _with_default(fresh, defaults[name]), allow_not_null=True
+            )
+        )
     add_missing_column(database, StandCommand, "client")
     add_missing_column(database, StandCommand, "session_uuid")
-    for name, default in (("outcome", "''"), ("reason", "''")):
-        if name not in {column.name for column in database.get_columns(table)}:
-            field = StandCommand._meta.fields[name]
-            migrate(
-                migrator.add_column(
-                    table,
-                    name,
-                    _with_default(
-                        peewee.CharField(max_length=field.max_length, default=""), default
-                    ),
-                    allow_not_null=True,
-                )
-            )
-    migrate(migrator.drop_not_null(table, "session_id"))
+    table = StandCommand._meta.table_name
+    session = next(c for c in database.get_columns(table) if c.name == "session_id")
+    if not session.null:
+        migrate(migrator.drop_not_null(table, "session_id"))
 
 
 # Version 1 is the first released schema; nothing comes before it.
