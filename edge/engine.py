@@ -93,11 +93,11 @@ from datetime import datetime
 from typing import Protocol
 
 from edge.attendant import AttendantActions, StartedWith, _comment_text, _staff
-from edge.remotestart import RemoteStarts
 from edge.clock import Clock, SystemClock
 from edge.config import EdgeConfig
 from edge.equipment import Equipment
 from edge.refusals import REFUSAL_TEXTS, Refused, refusal
+from edge.remotestart import RemoteStarts
 from edge.shifts import ShiftActions
 from edge.store import (
     AnyClient,

@@ -46,7 +46,11 @@ def test_the_client_page_starts_a_session_on_the_stand_through_its_commands(
 
     assert response.status_code == 302
     command = StandCommand.get()
-    assert (command.type, command.client_id, command.outcome) == ("start_session", world.member.id, "")
+    assert (command.type, command.client_id, command.outcome) == (
+        "start_session",
+        world.member.id,
+        "",
+    )
     down = client.get("/sync/v1/directory?cursor=0", headers=headers(token))
     page_doc = validate_directory_page(down.get_json())
     assert [(c.type, c.client_id, c.session_uuid, c.issued_by) for c in page_doc.commands] == [
@@ -67,7 +71,11 @@ def test_the_client_page_starts_a_session_on_the_stand_through_its_commands(
     assert answer.status_code == 200
     done = StandCommand.get_by_id(command.id)
     session = Session.get(Session.uuid == command.session_uuid)
-    assert (done.outcome, done.session_id, session.start_method) == ("done", session.id, "dashboard")
+    assert (done.outcome, done.session_id, session.start_method) == (
+        "done",
+        session.id,
+        "dashboard",
+    )
     assert done.done_at is not None
     assert pending_commands(Stand.get_by_id(world.stand_a.id), utcnow()) == []
     page = browser.get(f"/clients/{world.member.id}").get_data(as_text=True)
