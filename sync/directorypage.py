@@ -195,7 +195,7 @@ def _commands(doc: Fields) -> tuple[StandCommand, ...]:
             session_uuid=item.text("session_uuid", 36, UUID_TEXT),
             comment=item.text("comment", MAX_COMMENT),
             issued_by=item.optional_integer("issued_by", 1),
-            client_id=item.optional_integer("client_id", 1),
+            client_id=item.optional_integer("client_id", 1) if item.has("client_id") else None,
         )
         if command.type == "start_session" and command.client_id is None:
             raise item.fail("client_id", "обязателен для start_session")

@@ -12,7 +12,8 @@ one session, never two charges (docs/money-at-the-stand.md, "Sessions no stand c
    ``end_session`` command the force-close left) is recorded and charges nothing: the
    administrator's end stands (flag ``force_close_kept``).
 4. Either way ``ForcedClose`` keeps the stand's event, when it came and the correction, and the
-   session's pending end command is done. Any further end of the session (a resend after a
+   session's pending end command is done, and the client moves in the directory (the stand's
+   own charge of the session is settled by its next poll). Any further end of the session (a resend after a
    reboot, libocpp #907) is the ordinary ``session_already_ended``: nothing charged.
 """
 
@@ -22,6 +23,7 @@ from typing import cast
 
 from flask_babel import gettext as _
 
+from cloud.changes import CLIENT, record_change
 from cloud.ledger.service import Posting, post_entries
 from cloud.loyalty import bonus
 from cloud.models import ForcedClose, Session
@@ -57,7 +59,10 @@ def plan_late_end(run: Plan, p: SessionEnded, row: Row, session: Session) -> Non
             stand_cost=p.cost_kopecks,
         )
         flag_row(row, "force_close_kept", note)
-        run.defer(session.uuid, lambda event_id, _sid: _record(forced.id, event_id, at, 0))
+        run.defer(
+            session.uuid,
+            lambda event_id, _sid: _record(forced.id, event_id, at, 0, session.client_id),
+        )
         return
     _replace(run, p, row, session)
     note = _(
@@ -68,7 +73,10 @@ def plan_late_end(run: Plan, p: SessionEnded, row: Row, session: Session) -> Non
     )
     flag_row(row, "force_close_replaced", note)
     if run.deleted_client(session.client_id, row):
-        run.defer(session.uuid, lambda event_id, _sid: _record(forced.id, event_id, at, 0))
+        run.defer(
+            session.uuid,
+            lambda event_id, _sid: _record(forced.id, event_id, at, 0, session.client_id),
+        )
         return
 
     def settle(event_id: int, session_id: int | None) -> None:
@@ -107,7 +115,7 @@ def plan_late_end(run: Plan, p: SessionEnded, row: Row, session: Session) -> Non
             )
             if correction > 0 and run.rules.accrual_on == "charge":
                 bonus.accrue(session.client_id, run.rules, correction, at=at, event_id=event_id)
-        _record(forced.id, event_id, at, correction)
+        _record(forced.id, event_id, at, correction, session.client_id)
 
     run.defer(session.uuid, settle)
 
@@ -130,7 +138,11 @@ def _replace(run: Plan, p: SessionEnded, row: Row, session: Session) -> None:
     run.ended.append(session)
 
 
-def _record(forced_id: int, event_id: int, at: object, correction: int) -> None:
+def _record(forced_id: int, event_id: int, at: object, correction: int, client_id: int) -> None:
+    """Keep the stand's report on the force-close; the client moves in the directory, so the
+    stand's next poll brings the central balance and settles the stand's own charge of the
+    session (which the central service did not post: edge/store, settled entries)."""
+    record_change(CLIENT, [client_id])
     ForcedClose.update(
         stand_event=event_id, stand_reported_at=at, correction_kopecks=correction
     ).where(ForcedClose.id == forced_id).execute()
