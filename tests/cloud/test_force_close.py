@@ -246,3 +246,24 @@ def test_a_later_end_from_the_stand_keeps_the_central_one_and_charges_nothing(
     assert ForcedClose.get(ForcedClose.session == session.id).stand_reported_at is not None
     assert pending_commands(Stand.get_by_id(world.stand_a.id)) == []
     assert session_charges() == []
+
+
+def test_the_stand_health_report_lists_the_force_closed_sessions(
+    client: FlaskClient, world: World, as_role: Any
+) -> None:
+    wash = washing(client, world)
+    silence(world.stand_a)
+    assert force(as_role("administrator"), wash.session, "Пост без питания").status_code == 302
+    auth = {"Authorization": f"Bearer {world.tokens['operator']}"}
+
+    report = client.get("/api/v1/reports/stands", headers=auth).get_json()
+
+    [row] = report["forced_sessions"]
+    assert (row["session_id"], row["comment"], row["closed_by"], row["stand_reported_at"]) == (
+        wash.session.id,
+        "Пост без питания",
+        "Сотрудник administrator",
+        None,
+    )
+    page = as_role("operator").get("/reports/stands").get_data(as_text=True)
+    assert 'id="forced"' in page and "Пост без питания" in page
