@@ -55,6 +55,12 @@ class CloudConfig:
     topup_confirm_kopecks: int = 1_000_000  # 10 000 ₽
     # An open session longer than this is highlighted on the dashboard (a forgotten one).
     long_session_minutes: int = 120
+    # A stand silent (no heartbeat, no sync) this long counts as dead: its open sessions may be
+    # force-closed centrally (cloud/sessions/forceclose.py); a live stand ends its own.
+    force_close_silent_minutes: int = 30
+    # A start_session command the stand has not carried out within this long is dropped (the
+    # client has gone): it is never sent again and shows as expired.
+    start_command_minutes: int = 5
     # Where clients reach the service, e.g. "https://wash.example.ru": links in messages to
     # clients (the unsubscribe link every mailing carries) start with it.
     public_url: str = ""

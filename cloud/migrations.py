@@ -35,6 +35,7 @@ from cloud.models import (
     DirectoryChange,
     DirectoryCounter,
     FailedLogin,
+    ForcedClose,
     HeldTopup,
     LedgerEntry,
     Mailing,
@@ -422,6 +423,41 @@ def _add_tariff_schedule(database: peewee.Database) -> None:
         migrate(migrator.add_column(table, "schedule", field, allow_not_null=True))
 
 
+def _add_forced_closes(database: peewee.Database) -> None:
+    """Version 24: sessions force-closed centrally (cloud/sessions/forceclose.py) and the
+    ``start_session`` command (cloud/standsync/commands.py): a command names a client and may
+    have no session yet, and keeps what the stand answered. Each step only if missing (a
+    table an earlier migration created from today's model has it already)."""
+    database.create_tables([ForcedClose])
+    migrator = SchemaMigrator.from_database(database)
+    defaults = {"force_closed": "FALSE", "outcome": "''", "reason": "''"}
+    for model, name in (
+        (Session, "force_closed"),
+        (StandCommand, "outcome"),
+        (StandCommand, "reason"),
+    ):
+        table = model._meta.table_name
+        if name in {column.name for column in database.get_columns(table)}:
+            continue
+        field = model._meta.fields[name]
+        fresh = (
+            peewee.BooleanField(default=False)
+            if isinstance(field, peewee.BooleanField)
+            else peewee.CharField(max_length=field.max_length, default="")
+        )
+        migrate(
+            migrator.add_column(
+                table, name, _with_default(fresh, defaults[name]), allow_not_null=True
+            )
+        )
+    add_missing_column(database, StandCommand, "client")
+    add_missing_column(database, StandCommand, "session_uuid")
+    table = StandCommand._meta.table_name
+    session = next(c for c in database.get_columns(table) if c.name == "session_id")
+    if not session.null:
+        migrate(migrator.drop_not_null(table, "session_id"))
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -444,6 +480,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (20, _add_audit_log),
     (21, _add_site_details),
     (22, _add_pricing),
+    (24, _add_forced_closes),
     (25, _add_alerts),
     (27, _add_rollups),
     (28, _add_receipt_credit),

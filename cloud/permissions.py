@@ -31,6 +31,7 @@ class Capability(StrEnum):
     RECEIPTS = "receipts"  # fiscal receipts: see them all, send a failed one again
     VIEW_AUDIT = "view_audit"  # the staff audit log: who changed money, access, prices, clients
     ALERTS = "alerts"  # the Alerts page: incidents, and who gets which alerts by e-mail
+    FORCE_CLOSE = "force_close"  # end and charge centrally a session no stand can end
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -62,6 +63,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.VIEW_AUDIT: frozenset({"owner"}),
     # Alerts: who is told when stands, money or data go wrong (issue 20).
     Capability.ALERTS: frozenset({"administrator", "owner"}),
+    # Ending and charging a session without its stand is a money decision (issue 20).
+    Capability.FORCE_CLOSE: frozenset({"administrator", "owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

@@ -97,6 +97,7 @@ from edge.clock import Clock, SystemClock
 from edge.config import EdgeConfig
 from edge.equipment import Equipment
 from edge.refusals import REFUSAL_TEXTS, Refused, refusal
+from edge.remotestart import RemoteStarts
 from edge.shifts import ShiftActions
 from edge.store import (
     AnyClient,
@@ -152,7 +153,7 @@ class LastFeedback:
     session_uuid: str | None = None
 
 
-class Engine(AttendantActions, ShiftActions):
+class Engine(AttendantActions, ShiftActions, RemoteStarts):
     """The stand's session engine; see the module's rules."""
 
     def __init__(
@@ -429,9 +430,10 @@ class Engine(AttendantActions, ShiftActions):
         method: str,
         actor: str,
         credential: StartedWith | None = None,
+        session_uuid: str | None = None,
     ) -> LocalSession:
         now = self.clock.now()
-        session_uuid = str(uuid.uuid4())
+        session_uuid = session_uuid or str(uuid.uuid4())  # given: a start_session command's
         with self._atomic():
             if client.blocked:
                 raise refusal("blocked", client.id)

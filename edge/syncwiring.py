@@ -6,7 +6,8 @@ The agent reaches the database only through :class:`edge.store.StoreAdapter` (it
 :class:`EngineCommands` carries out the commands that come down with the directory:
 ``end_session`` ends the session from the dashboard as the staff member who issued it.
 Commands repeat until the stand's session.ended event arrives, so an unknown or already
-ended session is nothing to do.
+ended session is nothing to do. ``start_session`` starts one for a client as if they tapped
+(``edge.remotestart``), under the uuid the command carries.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class EngineCommands:
         self.engine = engine
 
     def __call__(self, command: Command) -> None:
+        if command.type == "start_session":
+            self.engine.start_from_command(command)
+            return
         if command.type != "end_session":
             log.warning("unknown command %s of type %r ignored", command.id, command.type)
             return

@@ -110,13 +110,14 @@ class StandClock(Protocol):
 
 @dataclass(frozen=True)
 class Command:
-    """An order from the central service (``type`` is "end_session")."""
+    """An order from the central service (``type``: sync.directorypage.COMMAND_TYPES)."""
 
     id: int
     type: str
     session_uuid: str
     comment: str
     issued_by: int | None  # the staff member who ordered it (None: no longer on the staff)
+    client_id: int | None = None  # whose session to start (start_session)
 
 
 @dataclass(frozen=True)
@@ -426,7 +427,8 @@ class SyncAgent:
         except RuleError as error:
             raise CentralUnreachable(f"directory: {error.message}") from error
         return [
-            Command(c.id, c.type, c.session_uuid, c.comment, c.issued_by) for c in merged.commands
+            Command(c.id, c.type, c.session_uuid, c.comment, c.issued_by, c.client_id)
+            for c in merged.commands
         ]
 
     # --- heartbeat --------------------------------------------------------------------------

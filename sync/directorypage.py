@@ -33,7 +33,7 @@ from sync.directory import (
 from sync.document import Fields, format_utc
 from sync.lengths import MAX_COMMENT
 
-COMMAND_TYPES = ("end_session",)
+COMMAND_TYPES = ("end_session", "start_session")
 MAX_PAGE_ROWS = 20_000  # per list: a page holds at most 5000 changes, each at most two rows
 _PAGE = "Страница справочника"
 
@@ -60,13 +60,16 @@ class Tombstones:
 @dataclass(frozen=True)
 class StandCommand:
     """An order for the stand, repeated on every poll until done: ``end_session`` asks it to
-    end a session (it sends the ordinary session.ended event)."""
+    end a session (it sends the ordinary session.ended event); ``start_session`` to start one
+    for ``client_id`` under the uuid ``session_uuid`` as if the client tapped (its
+    session.started event, or ``command.refused`` with the reason)."""
 
     id: int
     type: str
     session_uuid: str
     comment: str
     issued_by: int | None
+    client_id: int | None = None  # start_session only
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class DirectoryPage:
                     "session_uuid": c.session_uuid,
                     "comment": c.comment,
                     "issued_by": c.issued_by,
+                    **({} if c.client_id is None else {"client_id": c.client_id}),
                 }
                 for c in self.commands
             ],
@@ -191,7 +195,10 @@ def _commands(doc: Fields) -> tuple[StandCommand, ...]:
             session_uuid=item.text("session_uuid", 36, UUID_TEXT),
             comment=item.text("comment", MAX_COMMENT),
             issued_by=item.optional_integer("issued_by", 1),
+            client_id=item.optional_integer("client_id", 1) if item.has("client_id") else None,
         )
+        if command.type == "start_session" and command.client_id is None:
+            raise item.fail("client_id", "обязателен для start_session")
         check_unique(item, "id", seen, command.id)
         commands.append(command)
     return tuple(commands)

@@ -38,6 +38,7 @@ from sync.lengths import MAX_COMMENT, MAX_NAME
 from sync.payloads import (
     CardLinked,
     ClientRegistered,
+    CommandRefused,
     CommentAdded,
     EventPayload,
     GuestRegistered,
@@ -55,7 +56,8 @@ from sync.shifts import MAX_DRAWER_KOPECKS
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ACTOR = re.compile(r"[1-9][0-9]{0,17}|card|qr|auto")
-START_METHODS = ("card", "qr", "screen")
+# "dashboard": started by the central service's start_session command (sync.directorypage).
+START_METHODS = ("card", "qr", "screen", "dashboard")
 END_METHODS = ("card", "qr", "screen", "dashboard", "auto")
 CLIENT_KINDS = ("member", "guest")
 PAYMENT_METHODS = ("cash", "card", "transfer")
@@ -79,6 +81,8 @@ REFUSALS = (
 # Codes older stands send and today's no longer do, accepted all the same: "overdraft" (a member
 # without money, before "insufficient_funds" and sync.funds).
 RETIRED_REFUSALS = ("overdraft",)
+# Why a command was not carried out: a refusal, or the client's session already open here.
+COMMAND_REFUSALS = (*REFUSALS, "already_open")
 MAX_CREDENTIAL_TEXT = 512  # a scanned QR text is kept whole up to the token size limit
 _DOCUMENT = "Событие"
 
@@ -288,6 +292,14 @@ def _shift_closed(f: Fields) -> ShiftClosed:
     )
 
 
+def _command_refused(f: Fields) -> CommandRefused:
+    return CommandRefused(
+        command_id=f.integer("command_id", 1),
+        session_uuid=f.text("session_uuid", 36, UUID),
+        reason=f.choice("reason", COMMAND_REFUSALS),
+    )
+
+
 # The event types, each with the reader that checks its payload and builds its typed form:
 # the one registry of event types (the central service has an applier for each, a test
 # walks both).
@@ -303,6 +315,7 @@ PAYLOAD_READERS: dict[str, Callable[[Fields], EventPayload]] = {
     # Newer stands only: an older stand never sends them, so adding them breaks none.
     "shift.opened": _shift_opened,
     "shift.closed": _shift_closed,
+    "command.refused": _command_refused,
 }
 EVENT_TYPES = tuple(PAYLOAD_READERS)
 

@@ -156,6 +156,17 @@ class ShiftClosed(_Fields):
     counted_kopecks: int
 
 
+@dataclass(frozen=True)
+class CommandRefused(_Fields):
+    """``command.refused``: the stand did not carry out the central service's command
+    ``command_id`` (a ``start_session``: the session ``session_uuid`` was not started) for
+    ``reason``, a code of sync.events.REFUSALS or "already_open"."""
+
+    command_id: int
+    session_uuid: str
+    reason: str
+
+
 EventPayload = (
     SessionStarted
     | SessionEnded
@@ -167,4 +178,5 @@ EventPayload = (
     | TapRefused
     | ShiftOpened
     | ShiftClosed
+    | CommandRefused
 )

@@ -57,6 +57,7 @@ ACTIONS: dict[str, Any] = {
     "ledger.refund": _l("Возврат"),
     "held_topup.released": _l("Задержанное пополнение зачислено"),
     "held_topup.rejected": _l("Задержанное пополнение отклонено"),
+    "session.force_closed": _l("Сеанс завершён принудительно"),
     "points.adjusted": _l("Начисление или списание баллов"),
     "client.terms": _l("Скидка и порядок списания баллов"),
     "client.overdraft": _l("Кредитный лимит клиента"),

@@ -202,13 +202,16 @@ def session_charges(limit: int = LIMIT) -> list[Violation]:
     """Every ended session has a cost and exactly one charge entry of that cost (a free session
     none, as cloud/standsync/ingest/ posts none); an open session has no charge yet. A session
     a stand ended for a client deleted before is recorded and not charged (ingest leaves a
-    deleted client's money as it is): listed as such, the wash that was not paid for."""
+    deleted client's money as it is): listed as such, the wash that was not paid for. A session
+    force-closed centrally may have a second charge entry, the correction its stand's later
+    report made (cloud/standsync/ingest/appliers/late_end.py): its charges still sum to its cost."""
     charge = (LedgerEntry.session == Session.id) & (LedgerEntry.kind == "charge")
     count = pw.fn.COUNT(LedgerEntry.id)
     charged = pw.fn.COALESCE(pw.fn.SUM(LedgerEntry.amount_kopecks), 0)
     cost = Session.cost_kopecks
     ended = Session.ended_at.is_null(False)
-    once = (count == 1) & (charged + cost == 0)  # charges are negative entries
+    corrected = Session.force_closed & (count == 2)
+    once = ((count == 1) | corrected) & (charged + cost == 0)  # charges are negative entries
     wrong = (
         (ended & cost.is_null())
         | (ended & (cost > 0) & ~once)
@@ -221,7 +224,7 @@ def session_charges(limit: int = LIMIT) -> list[Violation]:
         .join(Client, on=(Session.client == Client.id))
         .switch(Session)
         .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=charge)
-        .group_by(Session.id, Session.client, Session.ended_at, cost, deleted)
+        .group_by(Session.id, Session.client, Session.ended_at, cost, deleted, Session.force_closed)
         .having(wrong)
         .order_by(Session.id)
         .limit(limit)

@@ -89,6 +89,7 @@ from cloud.models.shifts import (
 from cloud.models.standlink import (
     DirectoryChange,
     DirectoryCounter,
+    ForcedClose,
     StandCommand,
     StandHeartbeat,
     StandHeartbeatLog,
@@ -131,6 +132,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     AlertSubscription,
     AlertIncident,
     *ROLLUP_MODELS,
+    ForcedClose,
 ]
 
 __all__ = [
@@ -176,6 +178,7 @@ __all__ = [
     "DirectoryChange",
     "DirectoryCounter",
     "FailedLogin",
+    "ForcedClose",
     "HeldTopup",
     "LedgerEntry",
     "LoginCode",

@@ -295,6 +295,10 @@ class Session(BaseModel, SessionKeys):
     credential_kind = pw.CharField(max_length=10, null=True)
     credential_value = pw.CharField(max_length=64, null=True)
     over_daily_limit = pw.BooleanField(default=False)
+    # Ended centrally by an administrator because no stand could end it (cloud/sessions/
+    # forceclose.py; who, when, why and the central price: ``ForcedClose``). A database default,
+    # since the stands' sessions are inserted without it (cloud/standsync/ingest/run.py).
+    force_closed = pw.BooleanField(default=False, constraints=[pw.SQL("DEFAULT FALSE")])
 
 
 # The event types that register a client at a stand (its uuid there: cloud/standsync/).

@@ -7,22 +7,47 @@ from __future__ import annotations
 import peewee as pw
 
 from cloud.db import UtcDateTimeField, utcnow
-from cloud.models.core import BaseModel, Session, Stand, User
+from cloud.models.core import BaseModel, Client, Session, Stand, StandEvent, User
 
 # --- commands to stands and their live state (cloud/standsync/commands.py, cloud/standsync/heartbeat.py) ---------
 
 
 class StandCommand(BaseModel):
     """An order for a stand, repeated on every directory poll until done: ``end_session`` is
-    done when the stand's session.ended event for that session is applied."""
+    done when the stand's session.ended event for that session is applied; ``start_session``
+    (``client``) when the stand's ``command.result`` event says what it did: ``outcome``
+    "done" with the session it started (``session``), or "refused" with the stand's
+    ``reason`` code (sync.events.REFUSALS)."""
 
     stand = pw.ForeignKeyField(Stand, backref="commands", on_delete="CASCADE")
     type = pw.CharField(max_length=20)
-    session = pw.ForeignKeyField(Session, backref="commands", on_delete="CASCADE")
+    session = pw.ForeignKeyField(Session, backref="commands", on_delete="CASCADE", null=True)
+    client = pw.ForeignKeyField(Client, null=True, on_delete="CASCADE", backref="+")
+    session_uuid = pw.CharField(max_length=36, null=True)  # start_session: the uuid to start
     comment = pw.TextField(default="")
     issued_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     created_at = UtcDateTimeField(default=utcnow)
     done_at = UtcDateTimeField(null=True)
+    outcome = pw.CharField(max_length=20, default="")  # "", done, refused, expired
+    reason = pw.CharField(max_length=40, default="")
+
+
+class ForcedClose(BaseModel):
+    """A session an administrator ended centrally (cloud/sessions/forceclose.py): who, when,
+    why, and the central end and price it was charged at. If the stand reports its own end
+    later, ``stand_event`` is that event and ``correction_kopecks`` what the ledger was
+    corrected by (the stand's charge minus the central one; docs/money-at-the-stand.md)."""
+
+    session = pw.ForeignKeyField(Session, unique=True, backref="+", on_delete="CASCADE")
+    closed_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    closed_at = UtcDateTimeField()
+    reason = pw.CharField(max_length=20)  # stand_silent, stand_revoked, not_from_stand
+    comment = pw.TextField()
+    duration_s = pw.IntegerField()
+    cost_kopecks = pw.BigIntegerField()
+    stand_event = pw.ForeignKeyField(StandEvent, null=True, on_delete="SET NULL", backref="+")
+    stand_reported_at = UtcDateTimeField(null=True)
+    correction_kopecks = pw.BigIntegerField(default=0)
 
 
 # One pending command per session: a second request returns the first.

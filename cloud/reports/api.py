@@ -114,11 +114,27 @@ class RepricedSessionOut(BaseModel):
     repriced_cost_kopecks: int | None
 
 
+class ForcedSessionOut(BaseModel):
+    session_id: int
+    stand_id: int
+    client_id: int
+    closed_at: str
+    closed_by: str | None
+    reason: str
+    comment: str
+    cost_kopecks: int
+    stand_reported_at: str | None
+    correction_kopecks: int
+
+
 class StandReportOut(BaseModel):
     from_: str = Field(alias="from")
     to: str
     rows: list[StandRowOut]
     repriced_sessions: list[RepricedSessionOut]
+    forced_sessions: list[ForcedSessionOut] = Field(
+        description="sessions force-closed centrally in the period, newest first"
+    )
 
 
 def _period() -> Period:

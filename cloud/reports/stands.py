@@ -16,11 +16,15 @@ first time it did.
 **Re-priced sessions.** Sessions ended in the period whose ``price_mismatch`` is set: the count
 and the sum of ``cost_kopecks - repriced_cost_kopecks`` (what the stand charged more than the
 tariff says; negative if less), and the newest of them listed.
+
+**Force-closed sessions.** Sessions of the actor's stands an administrator closed centrally in
+the period (cloud/sessions/forceclose.py): who, why, the comment, the central price and, once
+the stand reported its own end, the correction the ledger got.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +32,7 @@ import peewee as pw
 
 from cloud.clock import iso_utc
 from cloud.models import (
+    ForcedClose,
     Session,
     SessionRollup,
     Site,
@@ -75,6 +80,7 @@ class StandReport:
     period: Period
     rows: list[StandRow]  # by site and stand name
     repriced_sessions: list[dict[str, Any]]  # newest first, at most REPRICED_LIMIT
+    forced_sessions: list[dict[str, Any]] = field(default_factory=list)  # newest first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +88,7 @@ class StandReport:
             "to": self.period.last.isoformat(),
             "rows": [row.to_dict() for row in self.rows],
             "repriced_sessions": self.repriced_sessions,
+            "forced_sessions": self.forced_sessions,
         }
 
 
@@ -221,6 +228,38 @@ def repriced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, An
     ]
 
 
+def forced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, Any]]:
+    """The sessions of these stands force-closed in the period, newest first."""
+    query = (
+        ForcedClose.select(ForcedClose, Session, User)
+        .join(Session, on=(ForcedClose.session == Session.id))
+        .switch(ForcedClose)
+        .join(User, pw.JOIN.LEFT_OUTER, on=(ForcedClose.closed_by == User.id))
+        .where(
+            Session.stand.in_(stand_ids)
+            & (ForcedClose.closed_at >= period.start)
+            & (ForcedClose.closed_at < period.end)
+        )
+        .order_by(ForcedClose.closed_at.desc(), ForcedClose.id.desc())
+        .limit(REPRICED_LIMIT)
+    )
+    return [
+        {
+            "session_id": row.session_id,
+            "stand_id": row.session.stand_id,
+            "client_id": row.session.client_id,
+            "closed_at": iso_utc(row.closed_at),
+            "closed_by": row.closed_by.full_name if row.closed_by_id else None,
+            "reason": row.reason,
+            "comment": row.comment,
+            "cost_kopecks": row.cost_kopecks,
+            "stand_reported_at": iso_utc(row.stand_reported_at),
+            "correction_kopecks": row.correction_kopecks,
+        }
+        for row in query
+    ]
+
+
 def stand_report(actor: User, period: Period, now: datetime) -> StandReport:
     """Every stand of the actor's sites with its offline time, outbox peak and re-priced
     sessions over ``period`` (up to now)."""
@@ -252,4 +291,4 @@ def stand_report(actor: User, period: Period, now: datetime) -> StandReport:
                 difference,
             )
         )
-    return StandReport(period, rows, repriced_sessions(period, ids))
+    return StandReport(period, rows, repriced_sessions(period, ids), forced_sessions(period, ids))

@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from flask import current_app, request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.api import api_endpoint, bp, id_arg, page_args
+from cloud.clients import scope as client_scope
 from cloud.clock import app_now, iso_utc
+from cloud.fields import RowId, text
 from cloud.periods import GROUPINGS
 from cloud.permissions import Capability
 from cloud.reports.sessions import summary_for
+from cloud.sessions import forceclose
 from cloud.sessions.service import (
     get_session,
     list_sessions,
@@ -20,6 +23,7 @@ from cloud.sessions.service import (
     open_sessions,
     session_to_dict,
 )
+from cloud.standsync import commands
 from cloud.web import acting_user
 
 
@@ -46,6 +50,52 @@ class SessionOut(BaseModel):
     )
     credential_value: str | None
     over_daily_limit: bool = Field(description="took its card past the card's daily limit")
+    force_closed: bool = Field(
+        description="ended centrally by an administrator (POST /sessions/{id}/force-close)"
+    )
+
+
+class ForcedCloseOut(BaseModel):
+    closed_by_id: int | None
+    closed_at: str
+    reason: Literal["stand_silent", "stand_revoked", "not_from_stand"]
+    comment: str
+    duration_s: int
+    cost_kopecks: int = Field(description="the central price charged at the force-close")
+    stand_reported_at: str | None = Field(
+        description="when the stand's own end arrived (null: not yet)"
+    )
+    correction_kopecks: int = Field(
+        description="the stand's charge minus the central one, as corrected in the ledger"
+    )
+
+
+class ForceCloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    comment: text(forceclose.MAX_COMMENT, description="why, required")
+
+
+class ForceClosedOut(SessionOut):
+    forced: ForcedCloseOut
+
+
+class StartIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: RowId
+    stand_id: RowId
+
+
+class StartCommandOut(BaseModel):
+    id: int
+    client_id: int
+    stand_id: int
+    session_uuid: str
+    status: Literal["pending", "done", "refused", "expired"]
+    reason: str = Field(description="the stand's refusal code (sync.events) when refused")
+    session_id: int | None = Field(description="the session started, when done")
+    created_at: str
 
 
 class SessionList(BaseModel):
@@ -157,3 +207,66 @@ def reports_summary() -> dict[str, Any]:
         acting_user(), args.get("from"), args.get("to"), args.get("group_by"), timezone, app_now()
     )
     return result.to_dict()
+
+
+@bp.post("/sessions/<int:session_id>/force-close")
+@api_endpoint(
+    Capability.FORCE_CLOSE,
+    "End and charge centrally a session no stand can end (its stand silent, revoked, or none); "
+    "409 stand_alive when its stand can end it, 409 session_ended when it has ended",
+    body=ForceCloseIn,
+    response=ForceClosedOut,
+)
+def session_force_close(session_id: int, body: ForceCloseIn) -> dict[str, Any]:
+    actor = acting_user()
+    forced = forceclose.force_close(
+        actor,
+        session_id,
+        body.comment,
+        app_now(),
+        forceclose.ForceRules.from_config(current_app.config["AQ"]),
+    )
+    return {
+        **session_to_dict(get_session(actor, session_id)),
+        "force_closed": True,
+        "forced": forceclose.forced_to_dict(forced),
+    }
+
+
+def command_to_dict(command: Any) -> dict[str, Any]:
+    """The API form of a start_session command."""
+    return {
+        "id": command.id,
+        "client_id": command.client_id,
+        "stand_id": command.stand_id,
+        "session_uuid": command.session_uuid,
+        "status": command.outcome or "pending",
+        "reason": command.reason,
+        "session_id": command.session_id,
+        "created_at": iso_utc(command.created_at),
+    }
+
+
+@bp.post("/sessions/start")
+@api_endpoint(
+    Capability.SERVE_CLIENTS,
+    "Ask a stand to start a session for a client, as if the client tapped; the stand answers "
+    "at its next exchange (GET /sessions/starts/{id})",
+    body=StartIn,
+    response=StartCommandOut,
+    status=202,
+)
+def session_start(body: StartIn) -> dict[str, Any]:
+    actor = acting_user()
+    client = client_scope.get_client(actor, body.client_id)
+    return command_to_dict(commands.request_start(actor, client, body.stand_id, app_now()))
+
+
+@bp.get("/sessions/starts/<int:command_id>")
+@api_endpoint(
+    Capability.VIEW_CLIENTS, "A start asked of a stand, and its outcome", response=StartCommandOut
+)
+def session_start_get(command_id: int) -> dict[str, Any]:
+    actor = acting_user()
+    command = commands.start_command(actor, command_id)
+    return command_to_dict(command)

@@ -168,15 +168,17 @@ def index() -> Any:
 @bp.route("/sessions/<int:session_id>/end", methods=["POST"])
 @requires(Capability.SERVE_CLIENTS)
 def end_session(session_id: int) -> Any:
-    """Ask the session's stand to end it (a forgotten session); the stand does at its next poll."""
+    """Ask the session's stand to end it (a forgotten session); the stand does at its next poll.
+    Then the client's page, to top up (seed 000: ending a session leads to the client's account,
+    as the stand's screen does); ``back=client`` from the client page says the same."""
     try:
-        request_end(acting_user(), session_id, request.form.get("comment", ""))
+        command = request_end(acting_user(), session_id, request.form.get("comment", ""))
     except NotFound:
         raise
     except DomainError as error:
         return _page(None, error.message, error.status)
     flash(_("Завершение запрошено: пост завершит сессию при следующем обмене"), "success")
-    return redirect(url_for("dashboard.index"))
+    return redirect(client_url(command.session.client_id) + "#topup")
 
 
 @bp.route("/dashboard/live.json")

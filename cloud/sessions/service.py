@@ -187,4 +187,5 @@ def session_to_dict(session: Session) -> dict[str, Any]:
         "credential_kind": session.credential_kind,
         "credential_value": session.credential_value,
         "over_daily_limit": session.over_daily_limit,
+        "force_closed": session.force_closed,
     }

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import peewee as pw
 from flask import current_app
@@ -230,8 +230,9 @@ def _read_page(
             session_uuid=c["session_uuid"],
             comment=c["comment"],
             issued_by=c["issued_by"],
+            client_id=c.get("client_id"),
         )
-        for c in pending_commands(stand)
+        for c in pending_commands(stand, now, timedelta(minutes=config.start_command_minutes))
     )
     live_clients = {c.id for c, *_json in clients}
     texts = [full if c.id in of_site else bare for c, full, bare in clients]

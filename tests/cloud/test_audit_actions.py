@@ -25,7 +25,9 @@ from cloud.models import (
     Credential,
     HeldTopup,
     LoginThrottle,
+    Session,
 )
+from cloud.sessions import forceclose
 from cloud.staff import auth
 from cloud.staff import service as staffbook
 from cloud.standsync import standauth
@@ -34,6 +36,7 @@ from sync.errors import RuleError
 from sync.pricing import Rates
 from tests.cloud.conftest import World
 from tests.cloud.heldrows import add_held_topup
+from tests.cloud.sessionrows import add_session
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 RATES = Rates(member_per_minute=1000, guest_per_minute=1500, step_s=60, min_charge=5000)
@@ -47,6 +50,13 @@ def _card(world: World) -> Credential:
 
 def _held(world: World) -> HeldTopup:
     return add_held_topup(world, NOW)
+
+
+def _open_session(world: World) -> Session:
+    """A session no stand wrote (no uuid), open for 30 minutes at ``NOW``."""
+    return add_session(
+        world.member, world.stand_a, world.tariff_version, started_at=NOW - timedelta(minutes=30)
+    )
 
 
 def _corporate(world: World) -> None:
@@ -90,6 +100,14 @@ CASES: dict[str, tuple[Callable[[World], Any] | None, Action, dict[str, Any], di
         lambda w, o, held: heldbook.reject(held.id, o, NOW, "чужие деньги"),
         {"status": "held"},
         {"status": "rejected", "balance_kopecks": 0},
+    ),
+    "session.force_closed": (
+        _open_session,
+        lambda w, o, session: forceclose.force_close(
+            o, session.id, "Пост сгорел", NOW, forceclose.ForceRules()
+        ),
+        {"session_id": 1, "ended_at": None},
+        {"session_id": 1, "reason": "not_from_stand", "cost_kopecks": 30000},
     ),
     "points.adjusted": (
         None,

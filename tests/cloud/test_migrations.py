@@ -317,3 +317,72 @@ def test_version_27_counts_the_rollups_of_the_sessions_and_top_ups_already_store
     Session.update(cost_kopecks=1).where(Session.id == 1).execute()
     period = Period(date(2024, 3, 1), date(2024, 3, 31), CloudConfig.timezone)
     assert rollup_sums(period, "site", None) == raw_sums(period, "site", None)
+
+
+def test_version_24_adds_forced_closes_and_start_commands_keeping_the_commands(
+    empty: peewee.Database,
+) -> None:
+    from cloud.models import Client, Session, StandCommand, Tariff, TariffVersion
+
+    upgrade(empty)
+    site = Site.create(name="Аквастенд на Ленина")
+    stand = Stand.create(site=site, name="Пост 1")
+    tariff = Tariff.create(name="Стандарт")
+    version = TariffVersion.create(
+        tariff=tariff,
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+        member_per_minute=1000,
+        guest_per_minute=1500,
+    )
+    client = Client.create(kind="member", name="Иван")
+    session = Session.create(
+        uuid="11111111-1111-4111-8111-111111111111",
+        client=client,
+        stand=stand,
+        site=site,
+        tariff_version=version,
+        client_kind="member",
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        start_method="card",
+    )
+    # The version-21 shape: no force-close table or column, a command always of a session.
+    empty.drop_tables([migrations.ForcedClose, StandCommand])
+    old = _version_21_command()
+    empty.create_tables([old])
+    old.create(stand=stand, type="end_session", session=session, comment="старая")
+    migrate(SchemaMigrator.from_database(empty).drop_column("session", "force_closed"))
+    SchemaVersion.delete().execute()
+    SchemaVersion.create(version=21)
+
+    assert upgrade(empty) == (21, latest_version())
+
+    assert {"force_closed"} <= column_names(empty, "session")
+    assert {"client_id", "session_uuid", "outcome", "reason"} <= column_names(
+        empty, "stand_command"
+    )
+    assert empty.table_exists("forced_close")
+    assert [(c.comment, c.outcome, c.session_id) for c in StandCommand.select()] == [
+        ("старая", "", session.id)
+    ]
+    assert Session.get_by_id(session.id).force_closed is False
+    StandCommand.create(stand=stand, type="start_session", client=client, session_uuid="x")
+
+
+def _version_21_command() -> type[peewee.Model]:
+    """The stand_command table as version 21 made it."""
+    from cloud.db import UtcDateTimeField, utcnow
+    from cloud.models import BaseModel, Session, User
+
+    class OldCommand(BaseModel):
+        stand = peewee.ForeignKeyField(Stand, on_delete="CASCADE")
+        type = peewee.CharField(max_length=20)
+        session = peewee.ForeignKeyField(Session, on_delete="CASCADE")
+        comment = peewee.TextField(default="")
+        issued_by = peewee.ForeignKeyField(User, null=True, on_delete="SET NULL")
+        created_at = UtcDateTimeField(default=utcnow)
+        done_at = UtcDateTimeField(null=True)
+
+        class Meta:
+            table_name = "stand_command"
+
+    return OldCommand

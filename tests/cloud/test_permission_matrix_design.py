@@ -54,6 +54,8 @@ OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     Capability.VIEW_AUDIT: (NOT, NOT, NOT, EVERYWHERE),
     # Alerts by e-mail and who gets them: administrators and the owner (issue 20).
     Capability.ALERTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # A session no stand can end, ended and charged centrally: administrators and the owner.
+    Capability.FORCE_CLOSE: (NOT, NOT, EVERYWHERE, EVERYWHERE),
 }
 
 

@@ -25,6 +25,7 @@ from cloud.models import (
     Receipt,
     Segment,
     Session,
+    StandCommand,
     StandEvent,
 )
 from cloud.permissions import ALL_ROLES, role_can
@@ -149,7 +150,15 @@ def _objects(world: World) -> dict[str, int]:
         created_at=now,
         updated_at=now,
     )
+    start = StandCommand.create(
+        stand=world.stand_a,
+        type="start_session",
+        client=world.member,
+        session_uuid=str(uuid.uuid4()),
+        created_at=now,
+    )
     return {
+        "command_id": start.id,
         "user_id": target.id,
         "credential_id": card.id,
         "session_id": session.id,

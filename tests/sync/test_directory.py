@@ -271,6 +271,25 @@ def test_a_good_page_reads_back_to_what_was_written() -> None:
     }
 
 
+def test_a_start_session_command_carries_its_client_and_reads_back() -> None:
+    start = {
+        "id": 2,
+        "type": "start_session",
+        "session_uuid": "7f1c2a4e-0d5b-4c1e-9a7b-3f2e1d0c9b8a",
+        "comment": "",
+        "issued_by": 3,
+        "client_id": 17,
+    }
+    page = validate_directory_page(page_with(lambda p: p["commands"].append(start)))
+
+    assert [(c.type, c.client_id) for c in page.commands] == [
+        ("end_session", None),
+        ("start_session", 17),
+    ]
+    # An end command is written without the key, as before (older stands read it).
+    assert page.to_dict()["commands"] == [PAGE["commands"][0], start]
+
+
 def test_a_page_may_say_the_last_event_of_the_stand_the_central_service_holds() -> None:
     page = validate_directory_page(page_with(lambda p: p.update(acked_seq=41)))
 
@@ -347,6 +366,7 @@ BAD_PAGES: list[tuple[Any, str]] = [
     (page_with(lambda p: p["commands"][0].update(session_uuid="x")), "«commands[0].session_uuid»"),
     (page_with(lambda p: p["commands"].append(p["commands"][0])), "«commands[1].id»"),
     (page_with(lambda p: p.update(acked_seq=-1)), "«acked_seq»"),
+    (page_with(lambda p: p["commands"][0].update(type="start_session")), "«commands[0].client_id»"),
 ]
 
 

@@ -72,6 +72,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     },
     "shift.opened": {"shift_uuid": A, "cash_kopecks": 150000},
     "shift.closed": {"shift_uuid": A, "counted_kopecks": 0},
+    "command.refused": {"command_id": 31, "session_uuid": A, "reason": "post_busy"},
 }
 
 
@@ -197,6 +198,8 @@ BAD: list[tuple[Any, str]] = [
     (with_payload("shift.opened", cash_kopecks=10**8 + 1), "«payload.cash_kopecks» — не больше"),
     (with_payload("shift.closed", counted_kopecks=-5), "«payload.counted_kopecks»"),
     (with_payload("shift.closed", shift_uuid="x"), "«payload.shift_uuid» — неверный формат"),
+    (with_payload("command.refused", reason="tired"), "«payload.reason»"),
+    (with_payload("command.refused", command_id=0), "«payload.command_id»"),
 ]
 
 

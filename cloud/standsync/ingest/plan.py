@@ -63,6 +63,7 @@ class Plan:
         self.new_sessions: dict[str, Session] = {}  # started in this run (not stored yet)
         self.ended: list[Session] = []  # stored sessions this run ends
         self.completed: list[tuple[Session, datetime]] = []  # their pending commands done
+        self.reconciled: set[str] = set()  # force-closed sessions whose stand's end came now
         # (row index, session uuid or None, posting without its event and session ids)
         self.postings: list[tuple[int, str | None, Posting]] = []
         # (session uuid, Comment row without its session id): comments given at an end

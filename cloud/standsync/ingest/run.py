@@ -98,6 +98,13 @@ def _write(plan: Plan, timezone: str) -> None:
     )
     for session, at in plan.completed:
         commands.complete_for_session(session, at)
+    started = {
+        s.uuid: session_ids[s.uuid]
+        for s in new
+        if s.start_method == "dashboard" and s.uuid is not None
+    }
+    if started:  # started by a start_session command (only such starts are "dashboard")
+        commands.complete_starts(plan.stand.id, started, plan.rows[-1]["occurred_at"])
     event_ids = _inserted(StandEvent, plan.rows, "event_uuid")
     ended = [s.uuid for s in [*plan.ended, *new] if s.ended_at is not None and s.uuid is not None]
     corporate.flag_over_daily_limit(ended, timezone)

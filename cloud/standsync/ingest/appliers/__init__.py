@@ -7,6 +7,7 @@ from __future__ import annotations
 from cloud.standsync.ingest.appliers import (
     card_linked,
     client_registered,
+    command_refused,
     comment_added,
     guest_registered,
     session_ended,
@@ -29,6 +30,7 @@ APPLIERS: dict[str, AnyApplier] = {
     "tap.refused": tap_refused.APPLIER,
     "shift.opened": shift_opened.APPLIER,
     "shift.closed": shift_closed.APPLIER,
+    "command.refused": command_refused.APPLIER,
 }
 # Applied together in runs (``ingest.run``): nearly all of a stand's events.
 RUN_KINDS = frozenset(kind for kind, applier in APPLIERS.items() if applier.plan is not None)

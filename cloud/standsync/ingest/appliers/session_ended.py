@@ -16,6 +16,8 @@
 - The end of a session of a deleted client ends the session as the stand told it, and
   charges, spends and accrues nothing (flag ``deleted_client``): a deleted client's money
   never changes; Diagnostics lists the session as not charged.
+- The end of a session force-closed centrally (cloud/sessions/forceclose.py) reconciles to one
+  session (``late_end``): the earlier end wins, the ledger gets at most one correcting entry.
 - An end that took a card with a daily limit over that limit on the session's day is applied
   as usual (the stand let it finish) and flagged by ``cloud.clients.corporate`` when the run
   is written (``Session.over_daily_limit``, flag ``over_daily_limit``)."""
@@ -32,6 +34,7 @@ from cloud.fields import MAX_AMOUNT_KOPECKS
 from cloud.ledger.service import Posting, post_entries
 from cloud.loyalty import bonus
 from cloud.models import Session, Stand, StandEvent
+from cloud.standsync.ingest.appliers import late_end
 from cloud.standsync.ingest.context import Applier
 from cloud.standsync.ingest.outcomes import Refused, flag_row, with_flag
 from cloud.standsync.ingest.plan import Plan, Row
@@ -91,6 +94,9 @@ def plan(run: Plan, p: SessionEnded, row: Row) -> None:
         )
     row["client"] = session.client_id
     cost = p.cost_kopecks
+    if session.force_closed and session.uuid not in run.reconciled:
+        late_end.plan_late_end(run, p, row, session)
+        return
     if session.ended_at is not None:
         note = _(
             "Сеанс уже завершён (списано %(old)s коп.); повторное завершение на %(new)s коп. "
