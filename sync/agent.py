@@ -9,7 +9,11 @@ One :meth:`SyncAgent.run_once` is one cycle, run by the stand's scheduler every
    an event the reply refused, so a conflicting ``seq`` (the stand's database replaced) is never
    papered over. A refused event stays in the outbox and is sent again next cycle (the stands
    page shows the refusal); nothing is ever dropped, there is no attempt limit.
-2. Poll: ``GET /directory`` from the stored cursor until ``more`` is false. The pages of one
+2. Poll (protocol 2, sync/directorywindow.py): the shared windows from the stored cursor's
+   window to the tail (the tail revalidated with its ``ETag``: an idle poll is a 304 and a
+   small head), then the stand's head; merged and applied with the tail's end as the cursor.
+   Protocol 1 (``protocol=1``, the central services before it): ``GET /directory`` from the
+   stored cursor until ``more`` is false. The pages of one
    walk are merged and handed to the store at once, with the walk's last cursor, so a
    ``reset`` walk (cursor 0) replaces the copy as a whole and a credential never arrives
    before its client. The poll runs only after a push whose reply was read: an event whose
@@ -53,6 +57,15 @@ from typing import Any, Protocol
 import requests
 
 from sync.directorypage import DirectoryPage, validate_directory_page
+from sync.directorywindow import (
+    PROTOCOL_VERSION,
+    WINDOW,
+    WindowPage,
+    merge_windows,
+    validate_head,
+    validate_window_page,
+    window_start,
+)
 from sync.document import format_utc
 from sync.errors import RuleError
 from sync.events import Event
@@ -206,6 +219,7 @@ class SyncAgent:
         batch_size: int = BATCH_SIZE,
         page_limit: int = PAGE_LIMIT,
         read_timeout_s: float = READ_TIMEOUT_S,
+        protocol: int = PROTOCOL_VERSION,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -221,6 +235,9 @@ class SyncAgent:
         self.online_window_s = online_window_s or max(10.0, 5 * interval_s)
         self.batch_size = batch_size
         self.page_limit = page_limit
+        self.protocol = protocol
+        self._tail: tuple[str, WindowPage] | None = None  # the last tail and its ETag
+        self._etag = ""  # the last answer's ETag
         self.timeout = (CONNECT_TIMEOUT_S, read_timeout_s)
         self._monotonic = monotonic
         self._rng = rng or random.Random()  # jitter, not a secret
@@ -309,18 +326,25 @@ class SyncAgent:
             "X-Stand-Mono-Ms": str(self.clock.monotonic_ns() // 1_000_000),
         }
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        """Status and JSON body of a request; CentralUnreachable when there is no usable
-        answer (transport error, cut reply, not JSON, 5xx, 401)."""
+    def _request(
+        self, method: str, path: str, etag: str = "", **kwargs: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body of a request (``{}`` for a 304 to ``If-None-Match: etag``);
+        CentralUnreachable when there is no usable answer (transport error, cut reply, not
+        JSON, 5xx, 401)."""
+        headers = self._headers()
+        if etag:
+            headers["If-None-Match"] = etag
         try:
             response = self._http.request(
                 method,
                 _url(self.central_url, path),
-                headers=self._headers(),
+                headers=headers,
                 timeout=self.timeout,
                 **kwargs,
             )
-            body = response.json()
+            body = {} if etag and response.status_code == 304 else response.json()
+            self._etag = response.headers.get("ETag", "")
         except (requests.RequestException, ValueError) as error:
             raise CentralUnreachable(f"{method} {path}: {type(error).__name__}: {error}") from error
         if not isinstance(body, dict):
@@ -397,6 +421,56 @@ class SyncAgent:
     def _poll(self, check_central: bool = True) -> list[Command] | None:
         """The commands that came with the directory, applied; None if the central service
         turned out to lack acknowledged events (marked to be sent again, nothing applied)."""
+        if self.protocol == 1:
+            return self._poll_pages(check_central)
+        cursor = self.store.directory_cursor()
+        for _attempt in range(2):
+            windows = self._windows(cursor)
+            if windows[-1].beyond_newest:  # a restored central database: walk again
+                cursor, windows = 0, self._windows(0)
+            status, body = self._request("GET", "/directory/head", params={"cursor": cursor})
+            if status != 200:
+                raise CentralUnreachable(f"GET /directory/head: HTTP {status}")
+            try:
+                head, details = validate_head(body)
+            except RuleError as error:
+                raise CentralUnreachable(f"GET /directory/head: {error.message}") from error
+            if check_central and self._central_lost_events(head):
+                return None
+            if not (head.reset and head.cursor == 0 and cursor != 0):
+                break
+            cursor = 0  # the cursor is beyond the central's newest position
+        else:
+            raise CentralUnreachable("GET /directory/head: the walk keeps starting over")
+        return self._apply(merge_windows(windows, head, details, reset=cursor == 0))
+
+    def _windows(self, cursor: int) -> list[WindowPage]:
+        """The windows from the one of ``cursor`` to the tail (or to a start beyond the newest
+        position, the last then says so)."""
+        windows: list[WindowPage] = []
+        start = window_start(cursor)
+        while len(windows) < MAX_PAGES_PER_WALK:
+            held = self._tail if self._tail and self._tail[1].start == start else None
+            path = f"/directory/window/{start}"
+            status, body = self._request("GET", path, etag=held[0] if held else "")
+            if status == 304 and held is not None:
+                window = held[1]
+            elif status != 200:
+                raise CentralUnreachable(f"GET {path}: HTTP {status}: {_error_message_of(body)}")
+            else:
+                try:
+                    window = validate_window_page(body)
+                except RuleError as error:
+                    raise CentralUnreachable(f"GET {path}: {error.message}") from error
+            windows.append(window)
+            if not window.closed:
+                self._tail = (self._etag, window) if self._etag else None
+                break
+            start += WINDOW
+        return windows
+
+    def _poll_pages(self, check_central: bool) -> list[Command] | None:
+        """Protocol 1's poll (see ``_poll``)."""
         cursor = self.store.directory_cursor()
         pages: list[DirectoryPage] = []
         while True:
@@ -419,7 +493,10 @@ class SyncAgent:
             cursor = page.cursor
             if not page.more or len(pages) >= MAX_PAGES_PER_WALK:
                 break
-        merged = merge_pages(pages)
+        return self._apply(merge_pages(pages))
+
+    def _apply(self, merged: DirectoryPage) -> list[Command]:
+        """Apply a merged walk; its commands."""
         try:
             # Applied even when nothing changed: the store notes that the copy is fresh.
             self.store.apply_directory_page(merged)
