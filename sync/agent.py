@@ -428,7 +428,11 @@ class SyncAgent:
             windows = self._windows(cursor)
             if windows[-1].beyond_newest:  # a restored central database: walk again
                 cursor, windows = 0, self._windows(0)
-            status, body = self._request("GET", "/directory/head", params={"cursor": cursor})
+            # Details for the clients the windows carry (a tail answered 304 carries none).
+            since = min([w.start for w in windows if w.clients] + [cursor])
+            status, body = self._request(
+                "GET", "/directory/head", params={"cursor": cursor, "since": since}
+            )
             if status != 200:
                 raise CentralUnreachable(f"GET /directory/head: HTTP {status}")
             try:
@@ -450,11 +454,13 @@ class SyncAgent:
         windows: list[WindowPage] = []
         start = window_start(cursor)
         while len(windows) < MAX_PAGES_PER_WALK:
+            # The tail this stand applied last, to revalidate: unchanged, it brings nothing new.
             held = self._tail if self._tail and self._tail[1].start == start else None
+            held = held if held and held[1].end == cursor else None
             path = f"/directory/window/{start}"
             status, body = self._request("GET", path, etag=held[0] if held else "")
             if status == 304 and held is not None:
-                window = held[1]
+                window = WindowPage(start=start, end=held[1].end, closed=False)
             elif status != 200:
                 raise CentralUnreachable(f"GET {path}: HTTP {status}: {_error_message_of(body)}")
             else:
@@ -497,11 +503,13 @@ class SyncAgent:
 
     def _apply(self, merged: DirectoryPage) -> list[Command]:
         """Apply a merged walk; its commands."""
+        self._tail, tail = None, self._tail  # held again only once the walk is applied
         try:
             # Applied even when nothing changed: the store notes that the copy is fresh.
             self.store.apply_directory_page(merged)
         except RuleError as error:
             raise CentralUnreachable(f"directory: {error.message}") from error
+        self._tail = tail
         return [
             Command(c.id, c.type, c.session_uuid, c.comment, c.issued_by) for c in merged.commands
         ]

@@ -17,7 +17,7 @@ authenticates with its own token (cloud/standsync/standauth.py), and CSRF does n
 - Protocol 2 (sync/directorywindow.py, cloud/standsync/windows.py): ``GET
   /sync/v1/directory/window/<start>`` → a window page shared by every stand (``ETag``;
   ``Cache-Control`` immutable once closed, revalidated while it is the tail; ``If-None-Match``
-  → 304), and ``GET /sync/v1/directory/head?cursor=N`` → the stand's own part (commands, staff,
+  → 304), and ``GET /sync/v1/directory/head?cursor=N&since=S`` → the stand's own part (commands, staff,
   its site's clients' details, ``acked_seq``). ``/directory`` above stays protocol 1.
 
 - ``GET /sync/v1/openapi.json``: the OpenAPI document of all of it (cloud/standsync/apidoc.py),
@@ -303,9 +303,12 @@ def directory_window_page(start: int) -> Any:
 def directory_head_page() -> Any:
     """The stand's own part of a protocol 2 poll."""
     stand, clock = _authenticated()
-    _only("cursor")
+    _only("cursor", "since")
     cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
-    body = directory_head(stand, cursor, current_app.config["AQ"], clock.now)
+    since = _query_int("since", -1, 0, MAX_CURSOR)
+    body = directory_head(
+        stand, cursor, None if since < 0 else since, current_app.config["AQ"], clock.now
+    )
     response = current_app.response_class(body, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "Accept-Encoding"

@@ -226,7 +226,7 @@ def _details(site_id: int, start: int) -> list[ClientDetails]:
 
 
 def _read_head(
-    stand: Stand, cursor: int, config: CloudConfig, now: datetime
+    stand: Stand, cursor: int, since: int, config: CloudConfig, now: datetime
 ) -> tuple[DirectoryPage, list[ClientDetails]]:
     newest = changes.current_position()
     head = DirectoryPage(
@@ -243,13 +243,14 @@ def _read_head(
     )
     if cursor > newest:  # a restored database: walk again from 0
         return replace(head, cursor=0, more=True, reset=True), []
-    start = window_start(cursor)
-    staff_ids = {int(i) for (i,) in changes.ids_between(changes.STAFF, start, MAX_CURSOR).tuples()}
+    # Staff travel only in heads: what changed after the cursor. Details go with the windows'
+    # clients: those after ``since``, the start of the first window the stand took in full.
+    staff_ids = {int(i) for (i,) in changes.ids_between(changes.STAFF, cursor, MAX_CURSOR).tuples()}
     everywhere = config.manager_pins_at_every_site
     staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
     all_tariffs = tariff_entries()
     default_id = default_tariff_of(all_tariffs, now)
-    fresh = newer_than(changes.TARIFF, {default_id}, start) if default_id is not None else set()
+    fresh = newer_than(changes.TARIFF, {default_id}, cursor) if default_id is not None else set()
     commands = tuple(
         StandCommand(
             id=c["id"],
@@ -268,18 +269,22 @@ def _read_head(
         tombstones=Tombstones(staff=tuple(sorted(staff_ids - {s.id for s in staff}))),
         commands=commands,
     )
-    return page, _details(stand.site_id, start)
+    return page, _details(stand.site_id, min(since, cursor))
 
 
-def directory_head(stand: Stand, cursor: int, config: CloudConfig, now: datetime) -> bytes:
-    """The JSON of the stand's head for ``cursor`` (see the module)."""
+def directory_head(
+    stand: Stand, cursor: int, since: int | None, config: CloudConfig, now: datetime
+) -> bytes:
+    """The JSON of the stand's head for ``cursor``, with the details of the site's clients
+    changed after ``since`` (None: the cursor's window start; see the module)."""
     if not 0 <= cursor <= MAX_CURSOR:
         raise ValueError("cursor out of range")
     isolate = _snapshot()
     with db_proxy.atomic():
         if isolate:
             db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        page, details = _read_head(stand, cursor, config, now)
+        since = window_start(cursor) if since is None else since
+        page, details = _read_head(stand, cursor, since, config, now)
     data = page.to_dict()
     data["protocol"] = 2
     data["details"] = [details_dict(d) for d in details]
