@@ -43,6 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -59,6 +60,7 @@ from cloud.db import release, utcnow
 from cloud.migrations import upgrade
 from cloud.models import Client, Site, Tariff, TariffVersion
 from cloud.standsync.standauth import enrol, provision_stand
+from sync.directorywindow import WINDOW
 from sync.document import format_utc
 
 STANDS_PER_SITE = 10
@@ -83,6 +85,7 @@ class Plan:
     rounds: int
     start_at: float  # time.time() of the first round
     stands: int  # in the whole fleet, for the spread over the period
+    protocol: int = 2  # the stands' sync protocol (1: a page per stand from its cursor)
 
 
 def children_cpu_s() -> float:
@@ -205,6 +208,18 @@ def batch(stand: SimulatedStand, round_number: int, boot_id: str) -> list[dict[s
 
 
 PAGE_HEAD = re.compile(rb'^\{"cursor":(\d+),"more":(true|false),')
+WINDOW_HEAD = re.compile(rb'^\{"protocol":2,"start":(\d+),"end":(\d+),"closed":(true|false),')
+
+
+def window_position(reply: Any) -> tuple[int, bool] | None:
+    """A window's ``end`` and ``closed``, from the first bytes of its body (gzip inflated only
+    that far): the stands share the cores with the service, and a window is most of a poll's
+    bytes."""
+    data = reply.data
+    if reply.headers.get("Content-Encoding") == "gzip":
+        data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:1024], 200)
+    head = WINDOW_HEAD.match(data)
+    return (int(head[2]), head[3] == b"true") if head else None
 
 
 def page_position(body: bytes) -> tuple[int, bool] | None:
@@ -215,12 +230,65 @@ def page_position(body: bytes) -> tuple[int, bool] | None:
     return (int(head[1]), head[2] == b"true") if head else None
 
 
+def poll_windows(
+    http: urllib3.HTTPConnectionPool,
+    stand: SimulatedStand,
+    headers: dict[str, str],
+    cursors: dict[int, int],
+    tails: dict[int, str],
+) -> tuple[list[float], int]:
+    """Protocol 2's poll (sync/agent.py): the windows from the cursor's to the tail (the tail
+    revalidated with its ETag), then the stand's head; latencies and errors."""
+    cursor = cursors[stand.stand_id]
+    start, latencies, since = cursor - cursor % WINDOW, [], cursor
+    while True:
+        tag = tails.get(stand.stand_id, "")
+        extra = {"If-None-Match": tag.split("@")[0]} if tag.endswith(f"@{start}:{cursor}") else {}
+        started = time.perf_counter()
+        try:
+            reply = http.request(
+                "GET",
+                f"/sync/v1/directory/window/{start}",
+                headers={**headers, **extra},
+                decode_content=False,
+            )
+            if reply.status == 304:
+                position: tuple[int, bool] | None = (cursor, False)
+            else:
+                position = window_position(reply) if reply.status == 200 else None
+                since = min(since, start)
+        except urllib3.exceptions.HTTPError:
+            position = None
+        latencies.append((time.perf_counter() - started) * 1000)
+        if position is None:
+            return latencies, 1
+        end, closed = position
+        if not closed:
+            tails[stand.stand_id] = f"{reply.headers.get('ETag', '')}@{start}:{end}"
+            break
+        start += WINDOW
+    started = time.perf_counter()
+    try:
+        reply = http.request(
+            "GET", f"/sync/v1/directory/head?cursor={cursor}&since={since}", headers=headers
+        )
+        ok = reply.status == 200
+    except urllib3.exceptions.HTTPError:
+        ok = False
+    latencies.append((time.perf_counter() - started) * 1000)
+    if ok:
+        cursors[stand.stand_id] = end
+    return latencies, 0 if ok else 1
+
+
 def one_round(
     http: urllib3.HTTPConnectionPool,
     stand: SimulatedStand,
     round_number: int,
     boot_id: str,
     cursors: dict[int, int],
+    protocol: int = 2,
+    tails: dict[int, str] | None = None,
 ) -> tuple[list[float], int]:
     """Push the round's batch, then poll the directory from the stand's cursor until it has
     everything (``more``), as the agent does; the latencies (ms) and errors."""
@@ -244,6 +312,9 @@ def one_round(
     except urllib3.exceptions.HTTPError:
         errors += 1
     latencies.append((time.perf_counter() - started) * 1000)
+    if protocol == 2:
+        found, failed = poll_windows(http, stand, headers, cursors, tails or {})
+        return latencies + found, errors + failed
     more = True
     while more:
         started = time.perf_counter()
@@ -268,6 +339,7 @@ def simulate(job: tuple[Plan, list[tuple[int, SimulatedStand]]]) -> tuple[list[f
     local = threading.local()
     boot_ids = {stand.stand_id: str(uuid.uuid4()) for _index, stand in stands}
     cursors = {stand.stand_id: stand.cursor for _index, stand in stands}
+    tails: dict[int, str] = {}
 
     def run(index: int, stand: SimulatedStand, round_number: int) -> tuple[list[float], int]:
         due = plan.start_at + round_number * plan.period_s + index * plan.period_s / plan.stands
@@ -276,7 +348,8 @@ def simulate(job: tuple[Plan, list[tuple[int, SimulatedStand]]]) -> tuple[list[f
             local.http = urllib3.HTTPConnectionPool(
                 "127.0.0.1", plan.port, maxsize=1, timeout=30.0, retries=False
             )
-        return one_round(local.http, stand, round_number, boot_ids[stand.stand_id], cursors)
+        boot_id = boot_ids[stand.stand_id]
+        return one_round(local.http, stand, round_number, boot_id, cursors, plan.protocol, tails)
 
     tasks = sorted(
         ((index, stand, r) for r in range(plan.rounds) for index, stand in stands),
@@ -298,6 +371,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--protocol", type=int, choices=(1, 2), default=2)
     args = parser.parse_args()
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -319,6 +393,7 @@ def main() -> None:
                     args.rounds,
                     time.time() + 2,
                     len(fleet),
+                    args.protocol,
                 )
                 jobs = [
                     (plan, [(i, s) for i, s in enumerate(fleet) if i % args.processes == p])
@@ -346,6 +421,8 @@ def main() -> None:
         f"({server_cpu_s * 1000 / len(latencies):.1f} ms a request), "
         f"the simulated stands {generator_cpu_s:.1f} s"
     )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"protocol {args.protocol}; load average at the end: {load}")
     print(f"fleet stands={len(fleet)} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={errors}")
 
 
