@@ -50,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import fleetburst
 import requests
 import urllib3
 from scratch import POSTGRES_URL, postgres_schema
@@ -372,6 +373,11 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--protocol", type=int, choices=(1, 2), default=2)
+    parser.add_argument(
+        "--burst", action="store_true", help="the outage burst (bench/fleetburst.py)"
+    )
+    parser.add_argument("--outage", type=float, default=600.0, help="burst: seconds down")
+    parser.add_argument("--return-within", type=float, default=10.0, help="burst: seconds")
     args = parser.parse_args()
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -386,6 +392,8 @@ def main() -> None:
             print(f"provisioned {len(fleet)} stands in {time.perf_counter() - started:.1f} s")
             port = free_port()
             server = serve(url, data_dir, port, args.workers)
+            if args.burst:
+                return burst(args, url, data_dir, fleet, server, port)
             try:
                 plan = Plan(
                     port,
@@ -400,9 +408,11 @@ def main() -> None:
                     for p in range(args.processes)
                 ]
                 at_start = children_cpu_s()
+                postgres_at_start = postgres_cpu_s()
                 with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
                     results = pool.map(simulate, jobs)
                 generator_cpu_s = children_cpu_s() - at_start
+                postgres_s = postgres_cpu_s() - postgres_at_start
             finally:
                 server.terminate()
                 server.wait(30)
@@ -419,11 +429,70 @@ def main() -> None:
     print(
         f"CPU: the central service {server_cpu_s:.1f} s "
         f"({server_cpu_s * 1000 / len(latencies):.1f} ms a request), "
-        f"the simulated stands {generator_cpu_s:.1f} s"
+        f"the simulated stands {generator_cpu_s:.1f} s, PostgreSQL {postgres_s:.1f} s "
+        f"({postgres_s * 1000 / len(latencies):.1f} ms a request; all its processes, other "
+        f"clients' too)"
     )
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"protocol {args.protocol}; load average at the end: {load}")
     print(f"fleet stands={len(fleet)} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={errors}")
+
+
+def burst(
+    args: argparse.Namespace,
+    url: str,
+    data_dir: Path,
+    fleet: list[SimulatedStand],
+    server: subprocess.Popen[bytes],
+    port: int,
+) -> None:
+    """``--burst``: every stand back within seconds after the outage (bench/fleetburst.py)."""
+    plan = fleetburst.Burst(port, args.outage, args.period, args.return_within)
+    sessions = max(1, int(args.outage // args.period))
+    at_start = children_cpu_s()
+    postgres_at_start = postgres_cpu_s()
+    try:
+        drain_s, errors, latencies = fleetburst.run_burst(plan, fleet)
+    finally:
+        server.terminate()
+        server.wait(30)
+    server_cpu_s = children_cpu_s() - at_start
+    postgres_s = postgres_cpu_s() - postgres_at_start
+    mismatches = fleetburst.check_ledger(url, data_dir, fleet, sessions)
+    print(
+        f"{len(fleet)} stands back within {args.return_within:g} s, {sessions} sessions each "
+        f"queued over {args.outage:g} s; {len(latencies)} requests: "
+        f"{fleetburst.summary(latencies)}"
+    )
+    print(
+        f"CPU: the central service {server_cpu_s:.1f} s "
+        f"({server_cpu_s * 1000 / max(1, len(latencies)):.1f} ms a request), PostgreSQL "
+        f"{postgres_s:.1f} s ({postgres_s * 1000 / max(1, len(latencies)):.1f} ms a request, "
+        f"all of the server's processes)"
+    )
+    print(f"ledger: {mismatches} mismatches (0: every event once, every stand acknowledged)")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at the end: {load}")
+    print(f"fleet_burst stands={len(fleet)} drain_s={drain_s:.1f} errors={errors + mismatches}")
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of the PostgreSQL server's processes (all of them: on a shared machine
+    other clients' work counts too), from /proc; 0 where it is not readable."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        if name.startswith("postgres"):
+            fields = text[text.rfind(")") + 2 :].split()
+            # Own time and that of reaped children: a backend's time moves to the postmaster's
+            # when it exits.
+            total += sum(int(value) for value in fields[11:15]) / tick
+    return total
 
 
 if __name__ == "__main__":

@@ -128,14 +128,19 @@ def _window(components: dict[str, Any]) -> dict[str, Any]:
             "in": "path",
             "required": True,
             "description": f"the window's start: a multiple of {WINDOW}",
-            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_CURSOR},
+            "schema": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_CURSOR - MAX_CURSOR % WINDOW,
+                "multipleOf": WINDOW,
+            },
         },
         {
             "name": "If-None-Match",
             "in": "header",
             "required": False,
             "description": "the ETag of the window held: unchanged, the answer is 304",
-            "schema": {"type": "string", "maxLength": 200},
+            "schema": {"type": "string"},
         },
     ]
     operation["responses"]["304"] = {"description": "unchanged since the ETag given"}
