@@ -27,6 +27,7 @@ PostgreSQL comes from ``AQUASTAND_BENCH_POSTGRES_URL`` (default
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
@@ -57,10 +58,9 @@ from scratch import POSTGRES_URL, postgres_schema
 
 from cloud import create_app
 from cloud.changes import adopt_unlogged, current_position
-from cloud.db import release, utcnow
+from cloud.db import db_proxy, release, utcnow
 from cloud.migrations import upgrade
-from cloud.models import Client, Site, Tariff, TariffVersion
-from cloud.standsync.standauth import enrol, provision_stand
+from cloud.models import Client, Site, Stand, Tariff, TariffVersion
 from sync.directorywindow import WINDOW
 from sync.document import format_utc
 
@@ -118,13 +118,7 @@ def provision(url: str, data_dir: Path, count: int) -> list[SimulatedStand]:
             step_s=60,
             min_charge=5000,
         )
-        for number in range(count):
-            if number % STANDS_PER_SITE == 0:
-                site = Site.create(name=f"Мойка {number // STANDS_PER_SITE + 1}")
-            code = provision_stand(site, f"Пост {number % STANDS_PER_SITE + 1}", utcnow()).code
-            stand, token = enrol(code, utcnow())
-            client = Client.create(kind="member", name=f"Клиент {number}", home_site=site)
-            fleet.append(SimulatedStand(stand.id, token, client.id, version.id, 0))
+        fleet = bulk_fleet(count, version.id)
         # The stands start where their first walk after enrolment left them: at the position
         # that covers the rows made here (made before the change triggers saw them, so adopted first).
         adopt_unlogged()
@@ -132,6 +126,42 @@ def provision(url: str, data_dir: Path, count: int) -> list[SimulatedStand]:
     release(database)
     return [
         SimulatedStand(s.stand_id, s.token, s.client_id, s.tariff_version_id, cursor) for s in fleet
+    ]
+
+
+def bulk_fleet(count: int, version_id: int) -> list[SimulatedStand]:
+    """The fleet's sites, stands (enrolled: a token each, stored as enrolment stores it) and
+    members, in bulk (one by one through ``provision_stand`` and ``enrol`` took 0.3 s a stand
+    on the loaded machine: 25 minutes for 5,000)."""
+    now = utcnow()
+    sites = -(-count // STANDS_PER_SITE)
+    with db_proxy.atomic():
+        Site.insert_many([{"name": f"Мойка {n + 1}"} for n in range(sites)]).execute()
+        site_ids = [i for (i,) in Site.select(Site.id).order_by(Site.id).tuples()]
+        Stand.insert_many(
+            [
+                {"site": site_ids[n // STANDS_PER_SITE], "name": f"Пост {n % STANDS_PER_SITE + 1}"}
+                for n in range(count)
+            ]
+        ).execute()
+        stands = list(Stand.select(Stand.id, Stand.site).order_by(Stand.id).tuples())
+        tokens = {stand_id: f"{stand_id}.{secrets.token_urlsafe(32)}" for stand_id, _s in stands}
+        for stand_id, token in tokens.items():
+            Stand.update(
+                token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                enrolled_at=now,
+                enrol_code_used_at=now,
+            ).where(Stand.id == stand_id).execute()
+        Client.insert_many(
+            [
+                {"kind": "member", "name": f"Клиент {n}", "home_site": site_id}
+                for n, (_stand_id, site_id) in enumerate(stands)
+            ]
+        ).execute()
+        client_ids = [i for (i,) in Client.select(Client.id).order_by(Client.id).tuples()]
+    return [
+        SimulatedStand(stand_id, tokens[stand_id], client_id, version_id, 0)
+        for (stand_id, _site), client_id in zip(stands, client_ids, strict=True)
     ]
 
 
