@@ -273,12 +273,13 @@ def _matches(etag: str) -> bool:
     return etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
 
 
-@bp.route("/directory/window/<int:start>", methods=["GET"])
-def directory_window_page(start: int) -> Any:
+@bp.route("/directory/window/<text>", methods=["GET"])
+def directory_window_page(text: str) -> Any:
     """A window page (protocol 2): the contact is recorded by the head, not here."""
     _stand, clock = _authenticated(record=False)
     _only()
-    if start % WINDOW or start > MAX_CURSOR:
+    start = int(text) if _DIGITS.fullmatch(text) else -1
+    if start < 0 or start % WINDOW or start > MAX_CURSOR:
         raise ValidationFailed(_("Начало окна: нужно кратное %(n)s", n=WINDOW), "bad_window")
     held = window_cache().get(start)
     if held is None and start + WINDOW > current_position():

@@ -234,6 +234,9 @@ def test_a_change_through_one_instance_is_seen_through_another(
 def test_a_bad_window_start_or_parameter_is_refused(client: FlaskClient, world: World) -> None:
     token = enrolled(client, world)
     assert window_response(client, token, 5).status_code == 400
+    for start in ("-4096", "x", "4096.0", "²"):
+        response = client.get(f"{SYNC}/directory/window/{start}", headers=headers(token))
+        assert response.status_code == 400, start
     assert client.get(f"{SYNC}/directory/window/0?x=1", headers=headers(token)).status_code == 400
     assert client.get(f"{SYNC}/directory/window/0").status_code == 401
     assert client.get(f"{SYNC}/directory/head?cursor=-1", headers=headers(token)).status_code == 400
