@@ -190,6 +190,8 @@ def directory_window(start: int, now: datetime) -> Window:
     held = cache.get(start)
     if held is not None:
         return held
+    if start == 0:  # a full walk: rows no trigger saw get their entries first, as in protocol 1
+        changes.adopt_unlogged()
     isolate = _snapshot()
     with db_proxy.atomic():
         if isolate:
