@@ -56,6 +56,18 @@ from typing import Any, Protocol
 
 import requests
 
+from sync.agenthttp import (
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    CentralUnreachable,
+    Enrolment,
+    api_url,
+    enrol,
+    error_message,
+    error_message_of,
+    expected_seq,
+    with_device_faults,
+)
 from sync.directorypage import DirectoryPage, validate_directory_page
 from sync.directorywindow import (
     PROTOCOL_VERSION,
@@ -72,10 +84,8 @@ from sync.events import Event
 from sync.pagemerge import merge_pages
 
 log = logging.getLogger(__name__)
+__all__ = ["CentralUnreachable", "Command", "Enrolment", "SyncAgent", "SyncStatus", "enrol"]
 
-API_PREFIX = "/sync/v1"
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 20.0
 BATCH_SIZE = 200
 PAGE_LIMIT = 2000
 MAX_PAGES_PER_WALK = 10_000
@@ -147,55 +157,6 @@ class SyncStatus:
 
     def online(self, now_mono: float, window_s: float) -> bool:
         return self.last_contact_mono is not None and now_mono - self.last_contact_mono <= window_s
-
-
-class CentralUnreachable(Exception):
-    """The central service could not be reached or gave no usable answer."""
-
-
-@dataclass(frozen=True)
-class Enrolment:
-    stand_id: int
-    site_id: int
-    token: str
-
-
-def _url(central_url: str, path: str) -> str:
-    return central_url.rstrip("/") + API_PREFIX + path
-
-
-def _error_message(response: requests.Response) -> str:
-    try:
-        body = response.json()
-        message = body["error"]["message"]
-        if isinstance(message, str):
-            return message
-    except (ValueError, KeyError, TypeError):
-        pass
-    return f"HTTP {response.status_code}"
-
-
-def enrol(central_url: str, code: str, timeout_s: float = READ_TIMEOUT_S) -> Enrolment:
-    """Exchange a one-time enrolment code for the stand's token. RuleError with the central
-    service's reason when it refuses the code; CentralUnreachable when there is no answer."""
-    try:
-        response = requests.post(
-            _url(central_url, "/enrol"), json={"code": code}, timeout=(CONNECT_TIMEOUT_S, timeout_s)
-        )
-    except requests.RequestException as error:
-        raise CentralUnreachable(f"{central_url}: {error}") from error
-    if response.status_code != 200:
-        if response.status_code >= 500:
-            raise CentralUnreachable(f"{central_url}: HTTP {response.status_code}")
-        raise RuleError(_error_message(response), "enrol_refused")
-    try:
-        body = response.json()
-        stand_id, site_id, token = body["stand_id"], body["site_id"], body["token"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise CentralUnreachable(f"{central_url}: not an enrolment reply") from error
-    if not (isinstance(stand_id, int) and isinstance(site_id, int) and isinstance(token, str)):
-        raise CentralUnreachable(f"{central_url}: not an enrolment reply")
-    return Enrolment(stand_id, site_id, token)
 
 
 class SyncAgent:
@@ -338,7 +299,7 @@ class SyncAgent:
         try:
             response = self._http.request(
                 method,
-                _url(self.central_url, path),
+                api_url(self.central_url, path),
                 headers=headers,
                 timeout=self.timeout,
                 **kwargs,
@@ -351,7 +312,7 @@ class SyncAgent:
             raise CentralUnreachable(f"{method} {path}: the reply is not a JSON object")
         if response.status_code >= 500 or response.status_code == 401:
             raise CentralUnreachable(
-                f"{method} {path}: HTTP {response.status_code}: {_error_message(response)}"
+                f"{method} {path}: HTTP {response.status_code}: {error_message(response)}"
             )
         self._update(last_contact_mono=self._monotonic())
         return response.status_code, body
@@ -374,14 +335,14 @@ class SyncAgent:
             acked = min(acked, highest)
             if acked >= events[0].seq:
                 self.store.mark_acked(acked)
-            expected = _expected_seq(refused)
+            expected = expected_seq(refused)
             if expected is not None and expected < events[0].seq and expected not in resent_from:
                 resent_from.add(expected)
                 if self._resend_from(expected):
                     continue
             if status != 200 or refused is not None:
                 reason = refused.get("message") if isinstance(refused, dict) else None
-                message = f"HTTP {status}: {reason or _error_message_of(body)}"
+                message = f"HTTP {status}: {reason or error_message_of(body)}"
                 log.error("the central service refused an event: %s", message)
                 self._update(refused=message)
                 return
@@ -462,7 +423,7 @@ class SyncAgent:
             if status == 304 and held is not None:
                 window = WindowPage(start=start, end=held[1].end, closed=False)
             elif status != 200:
-                raise CentralUnreachable(f"GET {path}: HTTP {status}: {_error_message_of(body)}")
+                raise CentralUnreachable(f"GET {path}: HTTP {status}: {error_message_of(body)}")
             else:
                 try:
                     window = validate_window_page(body)
@@ -484,9 +445,7 @@ class SyncAgent:
                 "GET", "/directory", params={"cursor": cursor, "limit": self.page_limit}
             )
             if status != 200:
-                raise CentralUnreachable(
-                    f"GET /directory: HTTP {status}: {_error_message_of(body)}"
-                )
+                raise CentralUnreachable(f"GET /directory: HTTP {status}: {error_message_of(body)}")
             try:
                 page = validate_directory_page(body)
             except RuleError as error:
@@ -533,33 +492,8 @@ class SyncAgent:
             "reader": dict(health.get("reader", {})),
             "camera": dict(health.get("camera", {})),
             "lights": dict(health.get("lights", {})),
-            "alarm": _with_device_faults(status.alarm, health),
+            "alarm": with_device_faults(status.alarm, health),
         }
         code, reply = self._request("POST", "/heartbeat", json=body)
         if code >= 400:
-            log.warning("heartbeat refused: HTTP %s: %s", code, _error_message_of(reply))
-
-
-def _with_device_faults(alarm: str, health: Mapping[str, Any]) -> str:
-    """The agent's alarm, and a device the stand runs without (its GPIO lights), so that the
-    stands page shows it: the stand keeps running rather than restarting into it."""
-    lights = health.get("lights", {})
-    if not isinstance(lights, Mapping) or lights.get("state") != "failed":
-        return alarm
-    fault = f"Свет и звук поста не работают: {lights.get('last_error', '')}"
-    return "; ".join(part for part in (alarm, fault) if part)[:500]
-
-
-def _expected_seq(refused: object) -> int | None:
-    """The seq a ``gap`` refusal says the central service waits for."""
-    if not isinstance(refused, dict) or refused.get("code") != "gap":
-        return None
-    expected = refused.get("expected_seq")
-    return expected if isinstance(expected, int) and not isinstance(expected, bool) else None
-
-
-def _error_message_of(body: Mapping[str, Any]) -> str:
-    error = body.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    return "no reason given"
+            log.warning("heartbeat refused: HTTP %s: %s", code, error_message_of(reply))
