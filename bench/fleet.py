@@ -372,12 +372,17 @@ def simulate(job: tuple[Plan, list[tuple[int, SimulatedStand]]]) -> tuple[list[f
     cursors = {stand.stand_id: stand.cursor for _index, stand in stands}
     tails: dict[int, str] = {}
 
+    # Bounded in time: a round not begun a minute after the last one was due counts as an error.
+    deadline = plan.start_at + plan.rounds * plan.period_s + 60
+
     def run(index: int, stand: SimulatedStand, round_number: int) -> tuple[list[float], int]:
         due = plan.start_at + round_number * plan.period_s + index * plan.period_s / plan.stands
         time.sleep(max(0.0, due - time.time()))
+        if time.time() > deadline:
+            return [], 1
         if not hasattr(local, "http"):
             local.http = urllib3.HTTPConnectionPool(
-                "127.0.0.1", plan.port, maxsize=1, timeout=30.0, retries=False
+                "127.0.0.1", plan.port, maxsize=1, timeout=20.0, retries=False
             )
         boot_id = boot_ids[stand.stand_id]
         return one_round(local.http, stand, round_number, boot_id, cursors, plan.protocol, tails)
