@@ -27,6 +27,7 @@ PostgreSQL comes from ``AQUASTAND_BENCH_POSTGRES_URL`` (default
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import os
@@ -43,22 +44,24 @@ import tempfile
 import threading
 import time
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import fleetburst
 import requests
 import urllib3
 from scratch import POSTGRES_URL, postgres_schema
 
 from cloud import create_app
 from cloud.changes import adopt_unlogged, current_position
-from cloud.db import release, utcnow
+from cloud.db import db_proxy, release, utcnow
 from cloud.migrations import upgrade
-from cloud.models import Client, Site, Tariff, TariffVersion
-from cloud.standsync.standauth import enrol, provision_stand
+from cloud.models import Client, Site, Stand, Tariff, TariffVersion
+from sync.directorywindow import WINDOW
 from sync.document import format_utc
 
 STANDS_PER_SITE = 10
@@ -83,6 +86,7 @@ class Plan:
     rounds: int
     start_at: float  # time.time() of the first round
     stands: int  # in the whole fleet, for the spread over the period
+    protocol: int = 2  # the stands' sync protocol (1: a page per stand from its cursor)
 
 
 def children_cpu_s() -> float:
@@ -114,13 +118,7 @@ def provision(url: str, data_dir: Path, count: int) -> list[SimulatedStand]:
             step_s=60,
             min_charge=5000,
         )
-        for number in range(count):
-            if number % STANDS_PER_SITE == 0:
-                site = Site.create(name=f"Мойка {number // STANDS_PER_SITE + 1}")
-            code = provision_stand(site, f"Пост {number % STANDS_PER_SITE + 1}", utcnow()).code
-            stand, token = enrol(code, utcnow())
-            client = Client.create(kind="member", name=f"Клиент {number}", home_site=site)
-            fleet.append(SimulatedStand(stand.id, token, client.id, version.id, 0))
+        fleet = bulk_fleet(count, version.id)
         # The stands start where their first walk after enrolment left them: at the position
         # that covers the rows made here (made before the change triggers saw them, so adopted first).
         adopt_unlogged()
@@ -128,6 +126,42 @@ def provision(url: str, data_dir: Path, count: int) -> list[SimulatedStand]:
     release(database)
     return [
         SimulatedStand(s.stand_id, s.token, s.client_id, s.tariff_version_id, cursor) for s in fleet
+    ]
+
+
+def bulk_fleet(count: int, version_id: int) -> list[SimulatedStand]:
+    """The fleet's sites, stands (enrolled: a token each, stored as enrolment stores it) and
+    members, in bulk (one by one through ``provision_stand`` and ``enrol`` took 0.3 s a stand
+    on the loaded machine: 25 minutes for 5,000)."""
+    now = utcnow()
+    sites = -(-count // STANDS_PER_SITE)
+    with db_proxy.atomic():
+        Site.insert_many([{"name": f"Мойка {n + 1}"} for n in range(sites)]).execute()
+        site_ids = [i for (i,) in Site.select(Site.id).order_by(Site.id).tuples()]
+        Stand.insert_many(
+            [
+                {"site": site_ids[n // STANDS_PER_SITE], "name": f"Пост {n % STANDS_PER_SITE + 1}"}
+                for n in range(count)
+            ]
+        ).execute()
+        stands = list(Stand.select(Stand.id, Stand.site).order_by(Stand.id).tuples())
+        tokens = {stand_id: f"{stand_id}.{secrets.token_urlsafe(32)}" for stand_id, _s in stands}
+        for stand_id, token in tokens.items():
+            Stand.update(
+                token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                enrolled_at=now,
+                enrol_code_used_at=now,
+            ).where(Stand.id == stand_id).execute()
+        Client.insert_many(
+            [
+                {"kind": "member", "name": f"Клиент {n}", "home_site": site_id}
+                for n, (_stand_id, site_id) in enumerate(stands)
+            ]
+        ).execute()
+        client_ids = [i for (i,) in Client.select(Client.id).order_by(Client.id).tuples()]
+    return [
+        SimulatedStand(stand_id, tokens[stand_id], client_id, version_id, 0)
+        for (stand_id, _site), client_id in zip(stands, client_ids, strict=True)
     ]
 
 
@@ -205,6 +239,18 @@ def batch(stand: SimulatedStand, round_number: int, boot_id: str) -> list[dict[s
 
 
 PAGE_HEAD = re.compile(rb'^\{"cursor":(\d+),"more":(true|false),')
+WINDOW_HEAD = re.compile(rb'^\{"protocol":2,"start":(\d+),"end":(\d+),"closed":(true|false),')
+
+
+def window_position(reply: Any) -> tuple[int, bool] | None:
+    """A window's ``end`` and ``closed``, from the first bytes of its body (gzip inflated only
+    that far): the stands share the cores with the service, and a window is most of a poll's
+    bytes."""
+    data = reply.data
+    if reply.headers.get("Content-Encoding") == "gzip":
+        data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:1024], 200)
+    head = WINDOW_HEAD.match(data)
+    return (int(head[2]), head[3] == b"true") if head else None
 
 
 def page_position(body: bytes) -> tuple[int, bool] | None:
@@ -215,12 +261,65 @@ def page_position(body: bytes) -> tuple[int, bool] | None:
     return (int(head[1]), head[2] == b"true") if head else None
 
 
+def poll_windows(
+    http: urllib3.HTTPConnectionPool,
+    stand: SimulatedStand,
+    headers: dict[str, str],
+    cursors: dict[int, int],
+    tails: dict[int, str],
+) -> tuple[list[float], int]:
+    """Protocol 2's poll (sync/agent.py): the windows from the cursor's to the tail (the tail
+    revalidated with its ETag), then the stand's head; latencies and errors."""
+    cursor = cursors[stand.stand_id]
+    start, latencies, since = cursor - cursor % WINDOW, [], cursor
+    while True:
+        tag = tails.get(stand.stand_id, "")
+        extra = {"If-None-Match": tag.split("@")[0]} if tag.endswith(f"@{start}:{cursor}") else {}
+        started = time.perf_counter()
+        try:
+            reply = http.request(
+                "GET",
+                f"/sync/v1/directory/window/{start}",
+                headers={**headers, **extra},
+                decode_content=False,
+            )
+            if reply.status == 304:
+                position: tuple[int, bool] | None = (cursor, False)
+            else:
+                position = window_position(reply) if reply.status == 200 else None
+                since = min(since, start)
+        except urllib3.exceptions.HTTPError:
+            position = None
+        latencies.append((time.perf_counter() - started) * 1000)
+        if position is None:
+            return latencies, 1
+        end, closed = position
+        if not closed:
+            tails[stand.stand_id] = f"{reply.headers.get('ETag', '')}@{start}:{end}"
+            break
+        start += WINDOW
+    started = time.perf_counter()
+    try:
+        reply = http.request(
+            "GET", f"/sync/v1/directory/head?cursor={cursor}&since={since}", headers=headers
+        )
+        ok = reply.status == 200
+    except urllib3.exceptions.HTTPError:
+        ok = False
+    latencies.append((time.perf_counter() - started) * 1000)
+    if ok:
+        cursors[stand.stand_id] = end
+    return latencies, 0 if ok else 1
+
+
 def one_round(
     http: urllib3.HTTPConnectionPool,
     stand: SimulatedStand,
     round_number: int,
     boot_id: str,
     cursors: dict[int, int],
+    protocol: int = 2,
+    tails: dict[int, str] | None = None,
 ) -> tuple[list[float], int]:
     """Push the round's batch, then poll the directory from the stand's cursor until it has
     everything (``more``), as the agent does; the latencies (ms) and errors."""
@@ -244,6 +343,9 @@ def one_round(
     except urllib3.exceptions.HTTPError:
         errors += 1
     latencies.append((time.perf_counter() - started) * 1000)
+    if protocol == 2:
+        found, failed = poll_windows(http, stand, headers, cursors, tails or {})
+        return latencies + found, errors + failed
     more = True
     while more:
         started = time.perf_counter()
@@ -268,15 +370,22 @@ def simulate(job: tuple[Plan, list[tuple[int, SimulatedStand]]]) -> tuple[list[f
     local = threading.local()
     boot_ids = {stand.stand_id: str(uuid.uuid4()) for _index, stand in stands}
     cursors = {stand.stand_id: stand.cursor for _index, stand in stands}
+    tails: dict[int, str] = {}
+
+    # Bounded in time: a round not begun a minute after the last one was due counts as an error.
+    deadline = plan.start_at + plan.rounds * plan.period_s + 60
 
     def run(index: int, stand: SimulatedStand, round_number: int) -> tuple[list[float], int]:
         due = plan.start_at + round_number * plan.period_s + index * plan.period_s / plan.stands
         time.sleep(max(0.0, due - time.time()))
+        if time.time() > deadline:
+            return [], 1
         if not hasattr(local, "http"):
             local.http = urllib3.HTTPConnectionPool(
-                "127.0.0.1", plan.port, maxsize=1, timeout=30.0, retries=False
+                "127.0.0.1", plan.port, maxsize=1, timeout=20.0, retries=False
             )
-        return one_round(local.http, stand, round_number, boot_ids[stand.stand_id], cursors)
+        boot_id = boot_ids[stand.stand_id]
+        return one_round(local.http, stand, round_number, boot_id, cursors, plan.protocol, tails)
 
     tasks = sorted(
         ((index, stand, r) for r in range(plan.rounds) for index, stand in stands),
@@ -298,6 +407,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--protocol", type=int, choices=(1, 2), default=2)
+    parser.add_argument(
+        "--burst", action="store_true", help="the outage burst (bench/fleetburst.py)"
+    )
+    parser.add_argument("--outage", type=float, default=600.0, help="burst: seconds down")
+    parser.add_argument("--return-within", type=float, default=10.0, help="burst: seconds")
     args = parser.parse_args()
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
@@ -312,6 +427,8 @@ def main() -> None:
             print(f"provisioned {len(fleet)} stands in {time.perf_counter() - started:.1f} s")
             port = free_port()
             server = serve(url, data_dir, port, args.workers)
+            if args.burst:
+                return burst(args, url, data_dir, fleet, server, port)
             try:
                 plan = Plan(
                     port,
@@ -319,15 +436,18 @@ def main() -> None:
                     args.rounds,
                     time.time() + 2,
                     len(fleet),
+                    args.protocol,
                 )
                 jobs = [
                     (plan, [(i, s) for i, s in enumerate(fleet) if i % args.processes == p])
                     for p in range(args.processes)
                 ]
                 at_start = children_cpu_s()
+                postgres_at_start = postgres_cpu_s()
                 with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
                     results = pool.map(simulate, jobs)
                 generator_cpu_s = children_cpu_s() - at_start
+                postgres_s = postgres_cpu_s() - postgres_at_start
             finally:
                 server.terminate()
                 server.wait(30)
@@ -344,9 +464,70 @@ def main() -> None:
     print(
         f"CPU: the central service {server_cpu_s:.1f} s "
         f"({server_cpu_s * 1000 / len(latencies):.1f} ms a request), "
-        f"the simulated stands {generator_cpu_s:.1f} s"
+        f"the simulated stands {generator_cpu_s:.1f} s, PostgreSQL {postgres_s:.1f} s "
+        f"({postgres_s * 1000 / len(latencies):.1f} ms a request; all its processes, other "
+        f"clients' too)"
     )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"protocol {args.protocol}; load average at the end: {load}")
     print(f"fleet stands={len(fleet)} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={errors}")
+
+
+def burst(
+    args: argparse.Namespace,
+    url: str,
+    data_dir: Path,
+    fleet: list[SimulatedStand],
+    server: subprocess.Popen[bytes],
+    port: int,
+) -> None:
+    """``--burst``: every stand back within seconds after the outage (bench/fleetburst.py)."""
+    plan = fleetburst.Burst(port, args.outage, args.period, args.return_within)
+    sessions = max(1, int(args.outage // args.period))
+    at_start = children_cpu_s()
+    postgres_at_start = postgres_cpu_s()
+    try:
+        drain_s, errors, latencies = fleetburst.run_burst(plan, fleet)
+    finally:
+        server.terminate()
+        server.wait(30)
+    server_cpu_s = children_cpu_s() - at_start
+    postgres_s = postgres_cpu_s() - postgres_at_start
+    mismatches = fleetburst.check_ledger(url, data_dir, fleet, sessions)
+    print(
+        f"{len(fleet)} stands back within {args.return_within:g} s, {sessions} sessions each "
+        f"queued over {args.outage:g} s; {len(latencies)} requests: "
+        f"{fleetburst.summary(latencies)}"
+    )
+    print(
+        f"CPU: the central service {server_cpu_s:.1f} s "
+        f"({server_cpu_s * 1000 / max(1, len(latencies)):.1f} ms a request), PostgreSQL "
+        f"{postgres_s:.1f} s ({postgres_s * 1000 / max(1, len(latencies)):.1f} ms a request, "
+        f"all of the server's processes)"
+    )
+    print(f"ledger: {mismatches} mismatches (0: every event once, every stand acknowledged)")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at the end: {load}")
+    print(f"fleet_burst stands={len(fleet)} drain_s={drain_s:.1f} errors={errors + mismatches}")
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of the PostgreSQL server's processes (all of them: on a shared machine
+    other clients' work counts too), from /proc; 0 where it is not readable."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        if name.startswith("postgres"):
+            fields = text[text.rfind(")") + 2 :].split()
+            # Own time and that of reaped children: a backend's time moves to the postmaster's
+            # when it exits.
+            total += sum(int(value) for value in fields[11:15]) / tick
+    return total
 
 
 if __name__ == "__main__":

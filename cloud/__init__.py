@@ -106,12 +106,13 @@ CONTENT_SECURITY_POLICY = (
 def _security_headers(response: Response) -> Response:
     """On every answer: no framing, no sniffing, referrers only to this site; nothing but the
     static files is cached (pages show one-time secrets, e.g. tokens and enrolment codes, and
-    personal data)."""
+    personal data); the stands' directory windows say themselves how they may be cached
+    (cloud/standsync/windows.py)."""
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
-    if request.endpoint != "static":
+    if request.endpoint not in {"static", "syncapi.directory_window_page"}:
         headers["Cache-Control"] = "no-store"
     return response

@@ -9,7 +9,11 @@ One :meth:`SyncAgent.run_once` is one cycle, run by the stand's scheduler every
    an event the reply refused, so a conflicting ``seq`` (the stand's database replaced) is never
    papered over. A refused event stays in the outbox and is sent again next cycle (the stands
    page shows the refusal); nothing is ever dropped, there is no attempt limit.
-2. Poll: ``GET /directory`` from the stored cursor until ``more`` is false. The pages of one
+2. Poll (protocol 2, sync/directorywindow.py): the shared windows from the stored cursor's
+   window to the tail (the tail revalidated with its ``ETag``: an idle poll is a 304 and a
+   small head), then the stand's head; merged and applied with the tail's end as the cursor.
+   Protocol 1 (``protocol=1``, the central services before it): ``GET /directory`` from the
+   stored cursor until ``more`` is false. The pages of one
    walk are merged and handed to the store at once, with the walk's last cursor, so a
    ``reset`` walk (cursor 0) replaces the copy as a whole and a credential never arrives
    before its client. The poll runs only after a push whose reply was read: an event whose
@@ -52,17 +56,36 @@ from typing import Any, Protocol
 
 import requests
 
+from sync.agenthttp import (
+    CONNECT_TIMEOUT_S,
+    READ_TIMEOUT_S,
+    CentralUnreachable,
+    Enrolment,
+    api_url,
+    enrol,
+    error_message,
+    error_message_of,
+    expected_seq,
+    with_device_faults,
+)
 from sync.directorypage import DirectoryPage, validate_directory_page
+from sync.directorywindow import (
+    PROTOCOL_VERSION,
+    WINDOW,
+    WindowPage,
+    merge_windows,
+    validate_head,
+    validate_window_page,
+    window_start,
+)
 from sync.document import format_utc
 from sync.errors import RuleError
 from sync.events import Event
 from sync.pagemerge import merge_pages
 
 log = logging.getLogger(__name__)
+__all__ = ["CentralUnreachable", "Command", "Enrolment", "SyncAgent", "SyncStatus", "enrol"]
 
-API_PREFIX = "/sync/v1"
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 20.0
 BATCH_SIZE = 200
 PAGE_LIMIT = 2000
 MAX_PAGES_PER_WALK = 10_000
@@ -137,55 +160,6 @@ class SyncStatus:
         return self.last_contact_mono is not None and now_mono - self.last_contact_mono <= window_s
 
 
-class CentralUnreachable(Exception):
-    """The central service could not be reached or gave no usable answer."""
-
-
-@dataclass(frozen=True)
-class Enrolment:
-    stand_id: int
-    site_id: int
-    token: str
-
-
-def _url(central_url: str, path: str) -> str:
-    return central_url.rstrip("/") + API_PREFIX + path
-
-
-def _error_message(response: requests.Response) -> str:
-    try:
-        body = response.json()
-        message = body["error"]["message"]
-        if isinstance(message, str):
-            return message
-    except (ValueError, KeyError, TypeError):
-        pass
-    return f"HTTP {response.status_code}"
-
-
-def enrol(central_url: str, code: str, timeout_s: float = READ_TIMEOUT_S) -> Enrolment:
-    """Exchange a one-time enrolment code for the stand's token. RuleError with the central
-    service's reason when it refuses the code; CentralUnreachable when there is no answer."""
-    try:
-        response = requests.post(
-            _url(central_url, "/enrol"), json={"code": code}, timeout=(CONNECT_TIMEOUT_S, timeout_s)
-        )
-    except requests.RequestException as error:
-        raise CentralUnreachable(f"{central_url}: {error}") from error
-    if response.status_code != 200:
-        if response.status_code >= 500:
-            raise CentralUnreachable(f"{central_url}: HTTP {response.status_code}")
-        raise RuleError(_error_message(response), "enrol_refused")
-    try:
-        body = response.json()
-        stand_id, site_id, token = body["stand_id"], body["site_id"], body["token"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise CentralUnreachable(f"{central_url}: not an enrolment reply") from error
-    if not (isinstance(stand_id, int) and isinstance(site_id, int) and isinstance(token, str)):
-        raise CentralUnreachable(f"{central_url}: not an enrolment reply")
-    return Enrolment(stand_id, site_id, token)
-
-
 class SyncAgent:
     """See the module's notes. Thread-safe reads of :attr:`status`; ``run_once`` is meant to
     be called from one scheduler job (``max_instances=1``)."""
@@ -207,6 +181,7 @@ class SyncAgent:
         batch_size: int = BATCH_SIZE,
         page_limit: int = PAGE_LIMIT,
         read_timeout_s: float = READ_TIMEOUT_S,
+        protocol: int = PROTOCOL_VERSION,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -222,6 +197,9 @@ class SyncAgent:
         self.online_window_s = online_window_s or max(10.0, 5 * interval_s)
         self.batch_size = batch_size
         self.page_limit = page_limit
+        self.protocol = protocol
+        self._tail: tuple[str, WindowPage] | None = None  # the last tail and its ETag
+        self._etag = ""  # the last answer's ETag
         self.timeout = (CONNECT_TIMEOUT_S, read_timeout_s)
         self._monotonic = monotonic
         self._rng = rng or random.Random()  # jitter, not a secret
@@ -310,25 +288,32 @@ class SyncAgent:
             "X-Stand-Mono-Ms": str(self.clock.monotonic_ns() // 1_000_000),
         }
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
-        """Status and JSON body of a request; CentralUnreachable when there is no usable
-        answer (transport error, cut reply, not JSON, 5xx, 401)."""
+    def _request(
+        self, method: str, path: str, etag: str = "", **kwargs: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body of a request (``{}`` for a 304 to ``If-None-Match: etag``);
+        CentralUnreachable when there is no usable answer (transport error, cut reply, not
+        JSON, 5xx, 401)."""
+        headers = self._headers()
+        if etag:
+            headers["If-None-Match"] = etag
         try:
             response = self._http.request(
                 method,
-                _url(self.central_url, path),
-                headers=self._headers(),
+                api_url(self.central_url, path),
+                headers=headers,
                 timeout=self.timeout,
                 **kwargs,
             )
-            body = response.json()
+            body = {} if etag and response.status_code == 304 else response.json()
+            self._etag = response.headers.get("ETag", "")
         except (requests.RequestException, ValueError) as error:
             raise CentralUnreachable(f"{method} {path}: {type(error).__name__}: {error}") from error
         if not isinstance(body, dict):
             raise CentralUnreachable(f"{method} {path}: the reply is not a JSON object")
         if response.status_code >= 500 or response.status_code == 401:
             raise CentralUnreachable(
-                f"{method} {path}: HTTP {response.status_code}: {_error_message(response)}"
+                f"{method} {path}: HTTP {response.status_code}: {error_message(response)}"
             )
         self._update(last_contact_mono=self._monotonic())
         return response.status_code, body
@@ -351,14 +336,14 @@ class SyncAgent:
             acked = min(acked, highest)
             if acked >= events[0].seq:
                 self.store.mark_acked(acked)
-            expected = _expected_seq(refused)
+            expected = expected_seq(refused)
             if expected is not None and expected < events[0].seq and expected not in resent_from:
                 resent_from.add(expected)
                 if self._resend_from(expected):
                     continue
             if status != 200 or refused is not None:
                 reason = refused.get("message") if isinstance(refused, dict) else None
-                message = f"HTTP {status}: {reason or _error_message_of(body)}"
+                message = f"HTTP {status}: {reason or error_message_of(body)}"
                 log.error("the central service refused an event: %s", message)
                 self._update(refused=message)
                 return
@@ -398,6 +383,62 @@ class SyncAgent:
     def _poll(self, check_central: bool = True) -> list[Command] | None:
         """The commands that came with the directory, applied; None if the central service
         turned out to lack acknowledged events (marked to be sent again, nothing applied)."""
+        if self.protocol == 1:
+            return self._poll_pages(check_central)
+        cursor = self.store.directory_cursor()
+        for _attempt in range(2):
+            windows = self._windows(cursor)
+            if windows[-1].beyond_newest:  # a restored central database: walk again
+                cursor, windows = 0, self._windows(0)
+            # Details for the clients the windows carry (a tail answered 304 carries none).
+            since = min([w.start for w in windows if w.clients] + [cursor])
+            status, body = self._request(
+                "GET", "/directory/head", params={"cursor": cursor, "since": since}
+            )
+            if status != 200:
+                raise CentralUnreachable(f"GET /directory/head: HTTP {status}")
+            try:
+                head, details = validate_head(body)
+            except RuleError as error:
+                raise CentralUnreachable(f"GET /directory/head: {error.message}") from error
+            if check_central and self._central_lost_events(head):
+                return None
+            if not (head.reset and head.cursor == 0 and cursor != 0):
+                break
+            cursor = 0  # the cursor is beyond the central's newest position
+        else:
+            raise CentralUnreachable("GET /directory/head: the walk keeps starting over")
+        return self._apply(merge_windows(windows, head, details, reset=cursor == 0))
+
+    def _windows(self, cursor: int) -> list[WindowPage]:
+        """The windows from the one of ``cursor`` to the tail (or to a start beyond the newest
+        position, the last then says so)."""
+        windows: list[WindowPage] = []
+        start = window_start(cursor)
+        while len(windows) < MAX_PAGES_PER_WALK:
+            # The tail this stand applied last, to revalidate: unchanged, it brings nothing new.
+            held = self._tail if self._tail and self._tail[1].start == start else None
+            held = held if held and held[1].end == cursor else None
+            path = f"/directory/window/{start}"
+            status, body = self._request("GET", path, etag=held[0] if held else "")
+            if status == 304 and held is not None:
+                window = WindowPage(start=start, end=held[1].end, closed=False)
+            elif status != 200:
+                raise CentralUnreachable(f"GET {path}: HTTP {status}: {error_message_of(body)}")
+            else:
+                try:
+                    window = validate_window_page(body)
+                except RuleError as error:
+                    raise CentralUnreachable(f"GET {path}: {error.message}") from error
+            windows.append(window)
+            if not window.closed:
+                self._tail = (self._etag, window) if self._etag else None
+                break
+            start += WINDOW
+        return windows
+
+    def _poll_pages(self, check_central: bool) -> list[Command] | None:
+        """Protocol 1's poll (see ``_poll``)."""
         cursor = self.store.directory_cursor()
         pages: list[DirectoryPage] = []
         while True:
@@ -405,9 +446,7 @@ class SyncAgent:
                 "GET", "/directory", params={"cursor": cursor, "limit": self.page_limit}
             )
             if status != 200:
-                raise CentralUnreachable(
-                    f"GET /directory: HTTP {status}: {_error_message_of(body)}"
-                )
+                raise CentralUnreachable(f"GET /directory: HTTP {status}: {error_message_of(body)}")
             try:
                 page = validate_directory_page(body)
             except RuleError as error:
@@ -420,12 +459,17 @@ class SyncAgent:
             cursor = page.cursor
             if not page.more or len(pages) >= MAX_PAGES_PER_WALK:
                 break
-        merged = merge_pages(pages)
+        return self._apply(merge_pages(pages))
+
+    def _apply(self, merged: DirectoryPage) -> list[Command]:
+        """Apply a merged walk; its commands."""
+        self._tail, tail = None, self._tail  # held again only once the walk is applied
         try:
             # Applied even when nothing changed: the store notes that the copy is fresh.
             self.store.apply_directory_page(merged)
         except RuleError as error:
             raise CentralUnreachable(f"directory: {error.message}") from error
+        self._tail = tail
         return [
             Command(c.id, c.type, c.session_uuid, c.comment, c.issued_by, c.client_id)
             for c in merged.commands
@@ -450,33 +494,8 @@ class SyncAgent:
             "reader": dict(health.get("reader", {})),
             "camera": dict(health.get("camera", {})),
             "lights": dict(health.get("lights", {})),
-            "alarm": _with_device_faults(status.alarm, health),
+            "alarm": with_device_faults(status.alarm, health),
         }
         code, reply = self._request("POST", "/heartbeat", json=body)
         if code >= 400:
-            log.warning("heartbeat refused: HTTP %s: %s", code, _error_message_of(reply))
-
-
-def _with_device_faults(alarm: str, health: Mapping[str, Any]) -> str:
-    """The agent's alarm, and a device the stand runs without (its GPIO lights), so that the
-    stands page shows it: the stand keeps running rather than restarting into it."""
-    lights = health.get("lights", {})
-    if not isinstance(lights, Mapping) or lights.get("state") != "failed":
-        return alarm
-    fault = f"Свет и звук поста не работают: {lights.get('last_error', '')}"
-    return "; ".join(part for part in (alarm, fault) if part)[:500]
-
-
-def _expected_seq(refused: object) -> int | None:
-    """The seq a ``gap`` refusal says the central service waits for."""
-    if not isinstance(refused, dict) or refused.get("code") != "gap":
-        return None
-    expected = refused.get("expected_seq")
-    return expected if isinstance(expected, int) and not isinstance(expected, bool) else None
-
-
-def _error_message_of(body: Mapping[str, Any]) -> str:
-    error = body.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    return "no reason given"
+            log.warning("heartbeat refused: HTTP %s: %s", code, error_message_of(reply))

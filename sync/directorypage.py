@@ -165,7 +165,8 @@ def _ids(fields: Fields, key: str) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def _tombstones(doc: Fields) -> Tombstones:
+def parse_tombstones(doc: Fields) -> Tombstones:
+    """The ``tombstones`` object of a page."""
     fields = doc.nested("tombstones")
     keys: list[CredentialKey] = []
     seen: set[object] = set()
@@ -219,7 +220,7 @@ def validate_directory_page(obj: object) -> DirectoryPage:
     clients = parse_clients(upserts, None)
     credentials = parse_credentials(upserts, None)
     staff = parse_staff(upserts)
-    tombstones = _tombstones(doc)
+    tombstones = parse_tombstones(doc)
     _check_disjoint(doc, "clients", {c.id for c in clients}, set(tombstones.clients))
     _check_disjoint(doc, "tariffs", {t.id for t in tariffs}, set(tombstones.tariffs))
     _check_disjoint(doc, "staff", {s.id for s in staff}, set(tombstones.staff))

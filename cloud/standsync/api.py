@@ -14,6 +14,11 @@ authenticates with its own token (cloud/standsync/standauth.py), and CSRF does n
 - ``POST /sync/v1/heartbeat`` ``{"version", "uptime_s", "outbox", "oldest_unacked_at",
   "cursor", "last_sync_at", "reader", "camera", "alarm"}`` → ``{"server_time"}``
   (cloud/standsync/heartbeat.py).
+- Protocol 2 (sync/directorywindow.py, cloud/standsync/windows.py): ``GET
+  /sync/v1/directory/window/<start>`` → a window page shared by every stand (``ETag``;
+  ``Cache-Control`` immutable once closed, revalidated while it is the tail; ``If-None-Match``
+  → 304), and ``GET /sync/v1/directory/head?cursor=N&since=S`` → the stand's own part (commands, staff,
+  its site's clients' details, ``acked_seq``). ``/directory`` above stays protocol 1.
 
 - ``GET /sync/v1/openapi.json``: the OpenAPI document of all of it (cloud/standsync/apidoc.py),
   generated from the models each request is checked with (cloud/standsync/wire.py). A parameter
@@ -35,6 +40,7 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from cloud.changes import current_position
 from cloud.clock import app_now
 from cloud.errors import DomainError, ValidationFailed
 from cloud.loyalty.bonus import PointsRules
@@ -44,7 +50,16 @@ from cloud.standsync.heartbeat import parse_heartbeat, record_heartbeat
 from cloud.standsync.ingest import MAX_BATCH, Limits, StandClock, apply_batch, last_seq
 from cloud.standsync.ingest.outcomes import Refusal
 from cloud.standsync.standauth import Unauthorized, enrol, record_contact, stand_for_token
+from cloud.standsync.windows import (
+    IMMUTABLE,
+    REVALIDATE,
+    directory_head,
+    directory_window,
+    tail_etag,
+    window_cache,
+)
 from cloud.standsync.wire import EnrolBody, EventBatch
+from sync.directorywindow import WINDOW
 from sync.document import format_utc, parse_utc
 from sync.errors import RuleError
 from sync.events import UUID
@@ -208,6 +223,14 @@ def heartbeat() -> Any:
     return jsonify(server_time=format_utc(app_now()))
 
 
+def _only(*names: str) -> None:
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        raise ValidationFailed(
+            _("Неизвестный параметр: %(name)s", name=unknown[0][:40]), "unknown_parameter"
+        )
+
+
 def _query_int(name: str, default: int, low: int, high: int) -> int:
     text = request.args.get(name)
     if text is None:
@@ -223,11 +246,7 @@ def _query_int(name: str, default: int, low: int, high: int) -> int:
 @bp.route("/directory", methods=["GET"])
 def directory() -> Any:
     stand, clock = _authenticated()
-    unknown = sorted(set(request.args) - {"cursor", "limit"})
-    if unknown:
-        raise ValidationFailed(
-            _("Неизвестный параметр: %(name)s", name=unknown[0][:40]), "unknown_parameter"
-        )
+    _only("cursor", "limit")
     cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
     limit = _query_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     body = directory_page(stand, cursor, limit, current_app.config["AQ"], clock.now)
@@ -236,6 +255,64 @@ def directory() -> Any:
     # A full walk is tens of megabytes of JSON for a large chain; gzip makes it a few. Level 1:
     # a poll in a busy chain is ~300 kB, compressed in a third of level 5's time; a walk comes
     # out 2 % larger.
+    if len(body) > GZIP_FROM_BYTES and "gzip" in request.accept_encodings:
+        response.set_data(gzip.compress(body, compresslevel=1))
+        response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+def _not_modified(etag: str, cache_control: str) -> Any:
+    response = current_app.response_class(status=304)
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = cache_control
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
+def _matches(etag: str) -> bool:
+    return etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
+
+
+@bp.route("/directory/window/<text>", methods=["GET"])
+def directory_window_page(text: str) -> Any:
+    """A window page (protocol 2): the contact is recorded by the head, not here."""
+    _stand, clock = _authenticated(record=False)
+    _only()
+    start = int(text) if _DIGITS.fullmatch(text) else -1
+    if start < 0 or start % WINDOW or start > MAX_CURSOR:
+        raise ValidationFailed(_("Начало окна: нужно кратное %(n)s", n=WINDOW), "bad_window")
+    held = window_cache().get(start)
+    if held is None and start + WINDOW > current_position():
+        etag = tail_etag(start)
+        if _matches(etag):
+            return _not_modified(etag, REVALIDATE)
+    window = held or directory_window(start, clock.now)
+    cache_control = IMMUTABLE if window.closed else REVALIDATE
+    if _matches(window.etag):
+        return _not_modified(window.etag, cache_control)
+    response = current_app.response_class(window.body, mimetype="application/json")
+    response.headers["ETag"] = window.etag
+    response.headers["Cache-Control"] = cache_control
+    response.headers["Vary"] = "Accept-Encoding"
+    if len(window.body) > GZIP_FROM_BYTES and "gzip" in request.accept_encodings:
+        response.set_data(window.gzipped or gzip.compress(window.body, compresslevel=1))
+        response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+@bp.route("/directory/head", methods=["GET"])
+def directory_head_page() -> Any:
+    """The stand's own part of a protocol 2 poll."""
+    stand, clock = _authenticated()
+    _only("cursor", "since")
+    cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
+    since = _query_int("since", -1, 0, MAX_CURSOR)
+    body = directory_head(
+        stand, cursor, None if since < 0 else since, current_app.config["AQ"], clock.now
+    )
+    response = current_app.response_class(body, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = "Accept-Encoding"
     if len(body) > GZIP_FROM_BYTES and "gzip" in request.accept_encodings:
         response.set_data(gzip.compress(body, compresslevel=1))
         response.headers["Content-Encoding"] = "gzip"

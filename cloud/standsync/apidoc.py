@@ -20,6 +20,7 @@ from cloud.standsync.api import MONO_MS_PATTERN, bp
 from cloud.standsync.feed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from cloud.standsync.heartbeat import HeartbeatBody
 from cloud.standsync.wire import (
+    DirectoryHeadAnswer,
     DirectoryPageAnswer,
     EnrolAnswer,
     EnrolBody,
@@ -27,7 +28,9 @@ from cloud.standsync.wire import (
     EventsAnswer,
     ServerTime,
     StatusAnswer,
+    WindowPageAnswer,
 )
+from sync.directorywindow import WINDOW
 from sync.events import UUID
 
 PREFIX = "/sync/v1"
@@ -112,6 +115,59 @@ def _operation(
     return operation
 
 
+def _window(components: dict[str, Any]) -> dict[str, Any]:
+    operation = _operation(
+        "A window of the directory, shared by every stand (protocol 2)",
+        components,
+        WindowPageAnswer,
+        (400, 401),
+    )
+    operation["parameters"] += [
+        {
+            "name": "start",
+            "in": "path",
+            "required": True,
+            "description": f"the window's start: a multiple of {WINDOW}",
+            "schema": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_CURSOR - MAX_CURSOR % WINDOW,
+                "multipleOf": WINDOW,
+            },
+        },
+        {
+            "name": "If-None-Match",
+            "in": "header",
+            "required": False,
+            "description": "the ETag of the window held: unchanged, the answer is 304",
+            "schema": {"type": "string"},
+        },
+    ]
+    operation["responses"]["304"] = {"description": "unchanged since the ETag given"}
+    return operation
+
+
+def _head(components: dict[str, Any]) -> dict[str, Any]:
+    operation = _operation(
+        "The stand's own part of a poll: commands, staff, its clients' details (protocol 2)",
+        components,
+        DirectoryHeadAnswer,
+        (400, 401),
+    )
+    operation["parameters"] += [
+        _QUERY[0],
+        {
+            "name": "since",
+            "in": "query",
+            "required": False,
+            "description": "details of the site's clients changed after this position "
+            "(default: the start of the cursor's window)",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_CURSOR},
+        },
+    ]
+    return operation
+
+
 def build_document() -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     events = _operation(
@@ -153,6 +209,8 @@ def build_document() -> dict[str, Any]:
             )
         },
         "/directory": {"get": directory},
+        "/directory/window/{start}": {"get": _window(components)},
+        "/directory/head": {"get": _head(components)},
         "/events": {"post": events},
         "/heartbeat": {
             "post": _operation(

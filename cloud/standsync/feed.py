@@ -86,7 +86,7 @@ def _json(entry: ClientEntry) -> bytes:
     return json.dumps(client_dict(entry), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _serialise(entry: ClientEntry) -> Serialised:
+def serialise(entry: ClientEntry) -> Serialised:
     return entry, _json(entry), _json(without_details(entry))
 
 
@@ -127,7 +127,7 @@ class ClientEntryCache:
             found, read = [], client_entries(rows)
         else:
             read = client_entries(missing) if missing else ()
-        serialised = [_serialise(entry) for entry in read]
+        serialised = [serialise(entry) for entry in read]
         with self._lock:
             for item in serialised:
                 self._held.pop(item[0].id, None)  # to the end: dropped last
@@ -137,14 +137,14 @@ class ClientEntryCache:
         return found + serialised
 
 
-def _client_cache() -> ClientEntryCache:
+def client_cache() -> ClientEntryCache:
     cache = current_app.extensions.get("aquastand_client_entries")
     if cache is None:
         cache = current_app.extensions["aquastand_client_entries"] = ClientEntryCache()
     return cache
 
 
-def _credential_rows(
+def credential_rows(
     ids: list[int],
 ) -> tuple[list[CredentialEntry], list[CredentialKey], list[str]]:
     """Upserts, tombstones and revoked QR ids for the keys of these credential rows."""
@@ -166,7 +166,7 @@ def _credential_rows(
     return upserts, tombstones, revoked
 
 
-def _newer(entity: str, ids: set[int], start: int) -> set[int]:
+def newer_than(entity: str, ids: set[int], start: int) -> set[int]:
     """Those of ``ids`` whose latest entry is after ``start`` (or who have none)."""
     positions = changes.positions_of(entity, ids)
     return {i for i in ids if positions.get(i, start + 1) > start}
@@ -199,13 +199,13 @@ def _read_page(
     for entry in entries:
         wanted[entry.entity].append(entry.entity_id)
 
-    credentials, dead_keys, revoked = _credential_rows(wanted[changes.CREDENTIAL])
+    credentials, dead_keys, revoked = credential_rows(wanted[changes.CREDENTIAL])
     in_window = [e for e in entries if e.entity == changes.CLIENT]
     client_ids = set(wanted[changes.CLIENT])
-    referenced = _newer(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
+    referenced = newer_than(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
     window_ids = changes.ids_between(changes.CLIENT, start, last)
-    clients = _client_cache().entries(in_window, window_ids)
-    clients += [_serialise(entry) for entry in client_entries(referenced)] if referenced else []
+    clients = client_cache().entries(in_window, window_ids)
+    clients += [serialise(entry) for entry in client_entries(referenced)] if referenced else []
     clients.sort(key=lambda item: item[0].id)
     client_ids |= referenced
     # Details only of the site's own clients (cloud/standsync/directory.py).
@@ -217,7 +217,7 @@ def _read_page(
     used = {c.default_tariff_id for c, *_json in clients if c.default_tariff_id is not None}
     if default_id is not None:
         used.add(default_id)
-    tariff_ids |= _newer(changes.TARIFF, used - tariff_ids, start)
+    tariff_ids |= newer_than(changes.TARIFF, used - tariff_ids, start)
     tariffs: list[TariffEntry] = [t for t in all_tariffs if t.id in tariff_ids]
     staff_ids = set(wanted[changes.STAFF])
     everywhere = config.manager_pins_at_every_site

@@ -118,3 +118,22 @@ class DirectoryPageAnswer(Strict):
     tombstones: dict[str, list[Any]]
     commands: list[dict[str, Any]]
     acked_seq: int | None = None
+
+
+class WindowPageAnswer(Strict):
+    """A window of protocol 2 (sync/directorywindow.py ``WindowPage``): the same for every
+    stand; final once ``closed``; ``end`` below ``start``: beyond the newest position."""
+
+    protocol: Literal[2]
+    start: int
+    end: int
+    closed: bool
+    upserts: dict[str, list[Any]]
+    tombstones: dict[str, list[Any]]
+
+
+class DirectoryHeadAnswer(DirectoryPageAnswer):
+    """A stand's head in protocol 2: a page with no shared rows, its site's clients' details."""
+
+    protocol: Literal[2]
+    details: list[dict[str, Any]]

@@ -47,6 +47,8 @@ PUBLIC_ENDPOINTS = {
     "syncapi.events",
     "syncapi.heartbeat",
     "syncapi.directory",
+    "syncapi.directory_window_page",
+    "syncapi.directory_head_page",
     # The payment provider's notifications: no log-in, the body is verified by asking the
     # provider (tests/cloud/test_online_payments.py).
     "payments_webhook.yookassa_notify",

@@ -90,7 +90,7 @@ def test_an_enrolment_without_a_code_is_refused_clearly(
 
 def _stand_routes(app: Flask) -> list[tuple[str, str]]:
     return [
-        (rule.rule, method)
+        (rule.rule.replace("<text>", "0"), method)  # a window's start
         for rule in app.url_map.iter_rules()
         if rule.endpoint.startswith("syncapi.")
         and rule.endpoint not in ("syncapi.enrol_stand", "syncapi.openapi_document")

@@ -1,0 +1,293 @@
+"""Sync protocol 2's directory (sync/directorywindow.py): window pages shared by every stand,
+and each stand's small head.
+
+A **window** holds the changes with a position in ``(start, start + WINDOW]``, read in one
+snapshot as protocol 1's pages are (cloud/standsync/feed.py), with clients as a stand of
+another site receives them (no name, no phones), so every stand can take the same bytes. Once
+the newest position is past its end it is *closed*: every position in it was committed before
+it was read (positions commit in order, cloud/changes.py), and a row that changes later moves
+its entry past the window, so the answer is final. A closed window is kept in this process
+(``WindowCache``, bounded in bytes, with its gzip form) and sent with a strong ``ETag`` (a hash
+of its bytes) and ``Cache-Control: public, max-age=31536000, immutable`` so a reverse proxy
+keeps it too. Its key is its start alone: two instances on one database build the same window
+from the same committed rows. (A database restored from a backup hands positions out again:
+restart the instances, which empties their caches, and purge the proxy's cache.)
+
+The **tail**, the open window, is read on every request that does not hold its ``ETag``: the
+tag names the window's start, the newest position and that entry's time, read with one
+indexed query, so an idle stand's revalidation answers 304 without building anything, and a
+change made through any instance changes the newest position, hence the tag, at once.
+
+The **head** is the stand's own: its ids, acknowledged seq, commands, the staff who may log in
+at its site (changed after the window of the stand's cursor), the default tariff and the
+details of its site's clients whose entries lie after that window start (cloud/clients/scope.py).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from flask import current_app
+
+from cloud import changes
+from cloud.clients.qrkeys import public_key
+from cloud.clients.scope import of_site_among
+from cloud.config import CloudConfig
+from cloud.db import db_proxy, is_postgresql
+from cloud.models import DirectoryChange, Stand
+from cloud.standsync.commands import pending_commands
+from cloud.standsync.directory import (
+    client_entries,
+    default_tariff_of,
+    staff_entries,
+    tariff_entries,
+)
+from cloud.standsync.feed import (
+    MAX_CURSOR,
+    client_cache,
+    credential_rows,
+    newer_than,
+    serialise,
+)
+from cloud.standsync.ingest import last_seq
+from sync.directory import TariffEntry
+from sync.directorypage import DirectoryPage, StandCommand, Tombstones
+from sync.directorywindow import WINDOW, ClientDetails, WindowPage, details_dict, window_start
+
+CACHE_BYTES = 64 << 20  # closed windows kept per process (raw + gzip)
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window's answer: its JSON, gzip form (closed windows), tag and whether it is final."""
+
+    body: bytes
+    gzipped: bytes | None
+    etag: str
+    closed: bool
+
+
+class WindowCache:
+    """Closed windows by start, the least recently used dropped beyond ``capacity`` bytes."""
+
+    def __init__(self, capacity: int = CACHE_BYTES) -> None:
+        self.capacity = capacity
+        self._held: OrderedDict[int, Window] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.builds = 0
+
+    def get(self, start: int) -> Window | None:
+        with self._lock:
+            window = self._held.get(start)
+            if window is not None:
+                self._held.move_to_end(start)
+                self.hits += 1
+            return window
+
+    def put(self, start: int, window: Window) -> None:
+        size = len(window.body) + len(window.gzipped or b"")
+        with self._lock:
+            self.builds += 1
+            if size > self.capacity or start in self._held:
+                return
+            self._held[start] = window
+            self._bytes += size
+            while self._bytes > self.capacity:
+                _start, dropped = self._held.popitem(last=False)
+                self._bytes -= len(dropped.body) + len(dropped.gzipped or b"")
+
+
+def window_cache() -> WindowCache:
+    cache = current_app.extensions.get("aquastand_windows")
+    if cache is None:
+        cache = current_app.extensions["aquastand_windows"] = WindowCache()
+    return cache
+
+
+def _snapshot() -> bool:
+    """Whether to make the coming transaction one snapshot (PostgreSQL: REPEATABLE READ)."""
+    return is_postgresql() and not db_proxy.in_transaction()
+
+
+def _newest() -> tuple[int, str]:
+    """The newest position and its entry's time (a restored database reusing the position
+    gives another time)."""
+    row = (
+        DirectoryChange.select(DirectoryChange.position, DirectoryChange.changed_at)
+        .order_by(DirectoryChange.position.desc())
+        .limit(1)
+        .tuples()
+        .first()
+    )
+    return (int(row[0]), str(row[1])) if row else (0, "")
+
+
+def tail_etag(start: int) -> str:
+    """The tag the window at ``start`` has while it is open (see the module)."""
+    position, changed_at = _newest()
+    digest = hashlib.sha256(f"{start}:{position}:{changed_at}".encode()).hexdigest()[:20]
+    return f'"t{start}-{position}-{digest}"'
+
+
+def _read_window(start: int, newest: int, now: datetime) -> tuple[list[bytes], WindowPage]:
+    """The bare JSON of the window's clients and the rest of it."""
+    end = min(start + WINDOW, newest)
+    closed = newest >= start + WINDOW
+    if start > newest:
+        return [], WindowPage(start=start, end=newest, closed=False)
+    entries = [e for e in changes.changes_after(start, WINDOW) if e.position <= end]
+    wanted: dict[str, list[int]] = {entity: [] for entity in changes.TABLES}
+    for entry in entries:
+        wanted[entry.entity].append(entry.entity_id)
+    credentials, dead_keys, revoked = credential_rows(wanted[changes.CREDENTIAL])
+    in_window = [e for e in entries if e.entity == changes.CLIENT]
+    client_ids = set(wanted[changes.CLIENT])
+    referenced = newer_than(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
+    window_ids = changes.ids_between(changes.CLIENT, start, end)
+    clients = client_cache().entries(in_window, window_ids)
+    clients += [serialise(entry) for entry in client_entries(referenced)] if referenced else []
+    clients.sort(key=lambda item: item[0].id)
+    client_ids |= referenced
+    all_tariffs = tariff_entries()
+    tariff_ids = set(wanted[changes.TARIFF])
+    used = {c.default_tariff_id for c, *_json in clients if c.default_tariff_id is not None}
+    default_id = default_tariff_of(all_tariffs, now)
+    if default_id is not None:
+        used.add(default_id)
+    tariff_ids |= newer_than(changes.TARIFF, used - tariff_ids, start)
+    tariffs: list[TariffEntry] = [t for t in all_tariffs if t.id in tariff_ids]
+    live = {c.id for c, *_json in clients}
+    return [bare for _c, _full, bare in clients], WindowPage(
+        start=start,
+        end=end,
+        closed=closed,
+        credentials=tuple(credentials),
+        tariffs=tuple(tariffs),
+        revoked_qr_token_ids=tuple(revoked),
+        tombstones=Tombstones(
+            clients=tuple(sorted(client_ids - live)),
+            credentials=tuple(dead_keys),
+            tariffs=tuple(sorted(tariff_ids - {t.id for t in tariffs})),
+        ),
+    )
+
+
+def directory_window(start: int, now: datetime) -> Window:
+    """The window at ``start`` (a multiple of WINDOW), from the cache when closed."""
+    if start % WINDOW or not 0 <= start <= MAX_CURSOR:
+        raise ValueError("start out of range")
+    cache = window_cache()
+    held = cache.get(start)
+    if held is not None:
+        return held
+    if start == 0:  # a full walk: rows no trigger saw get their entries first, as in protocol 1
+        changes.adopt_unlogged()
+    isolate = _snapshot()
+    with db_proxy.atomic():
+        if isolate:
+            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        newest = changes.current_position()
+        clients, page = _read_window(start, newest, now)
+        etag = None if page.closed else tail_etag(start)
+    body = _splice(page.to_dict(), clients)
+    if not page.closed:
+        return Window(body, None, etag or "", False)
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    window = Window(body, gzip.compress(body, compresslevel=6), f'"w{start}-{digest}"', True)
+    cache.put(start, window)
+    return window
+
+
+_MARK = "\0clients\0"
+
+
+def _splice(data: dict[str, object], clients: list[bytes]) -> bytes:
+    """``data`` as JSON with the clients' cached JSON where ``upserts.clients`` is (as
+    cloud/standsync/feed.py does)."""
+    data["upserts"]["clients"] = _MARK  # type: ignore[index]
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    head, _mark, tail = text.partition(json.dumps(_MARK))
+    return b"".join((head.encode(), b"[", b",".join(clients), b"]", tail.encode()))
+
+
+def _details(site_id: int, start: int) -> list[ClientDetails]:
+    ids = of_site_among(site_id, changes.ids_between(changes.CLIENT, start, MAX_CURSOR))
+    if not ids:
+        return []
+    return [ClientDetails(c.id, c.name, c.phones) for c in client_entries(ids)]
+
+
+def _read_head(
+    stand: Stand, cursor: int, since: int, config: CloudConfig, now: datetime
+) -> tuple[DirectoryPage, list[ClientDetails]]:
+    newest = changes.current_position()
+    head = DirectoryPage(
+        cursor=cursor,
+        more=False,
+        reset=cursor == 0,
+        site_id=stand.site_id,
+        stand_id=stand.id,
+        server_time=now,
+        qr_public_key_pem=public_key(config).decode("ascii"),
+        default_tariff_id=None,
+        points_value_kopecks=config.points_value_kopecks,
+        acked_seq=last_seq(stand),
+    )
+    if cursor > newest:  # a restored database: walk again from 0
+        return replace(head, cursor=0, more=True, reset=True), []
+    # Staff travel only in heads: what changed after the cursor. Details go with the windows'
+    # clients: those after ``since``, the start of the first window the stand took in full.
+    staff_ids = {int(i) for (i,) in changes.ids_between(changes.STAFF, cursor, MAX_CURSOR).tuples()}
+    everywhere = config.manager_pins_at_every_site
+    staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
+    all_tariffs = tariff_entries()
+    default_id = default_tariff_of(all_tariffs, now)
+    fresh = newer_than(changes.TARIFF, {default_id}, cursor) if default_id is not None else set()
+    commands = tuple(
+        StandCommand(
+            id=c["id"],
+            type=c["type"],
+            session_uuid=c["session_uuid"],
+            comment=c["comment"],
+            issued_by=c["issued_by"],
+        )
+        for c in pending_commands(stand)
+    )
+    page = replace(
+        head,
+        default_tariff_id=default_id,
+        tariffs=tuple(t for t in all_tariffs if t.id in fresh),
+        staff=staff,
+        tombstones=Tombstones(staff=tuple(sorted(staff_ids - {s.id for s in staff}))),
+        commands=commands,
+    )
+    return page, _details(stand.site_id, min(since, cursor))
+
+
+def directory_head(
+    stand: Stand, cursor: int, since: int | None, config: CloudConfig, now: datetime
+) -> bytes:
+    """The JSON of the stand's head for ``cursor``, with the details of the site's clients
+    changed after ``since`` (None: the cursor's window start; see the module)."""
+    if not 0 <= cursor <= MAX_CURSOR:
+        raise ValueError("cursor out of range")
+    isolate = _snapshot()
+    with db_proxy.atomic():
+        if isolate:
+            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        since = window_start(cursor) if since is None else since
+        page, details = _read_head(stand, cursor, since, config, now)
+    data = page.to_dict()
+    data["protocol"] = 2
+    data["details"] = [details_dict(d) for d in details]
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

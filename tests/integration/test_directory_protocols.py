@@ -1,0 +1,67 @@
+"""Real stands over HTTP on both sync protocols at once: a stand of protocol 1 (a page per
+stand) and one of protocol 2 (shared windows and its own head) keep the same copy of the
+directory from one central service, and an idle protocol 2 poll only revalidates its tail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from cloud.ledger.service import post_entry
+from cloud.staff import service as staffbook
+from tests.cloud.conftest import PASSWORD
+from tests.integration.conftest import Central, DirectStand, provision
+
+
+def _recorded(stand: DirectStand) -> list[tuple[str, int]]:
+    """The (path, status) of every request the stand's agent makes from now on."""
+    seen: list[tuple[str, int]] = []
+
+    def record(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        seen.append((response.request.path_url.split("?")[0], response.status_code))
+
+    stand.agent._http.hooks["response"].append(record)
+    return seen
+
+
+def _copy(stand: DirectStand) -> dict[int, tuple[str, int]]:
+    clients = stand.store.tables.DirClient
+    return {row.id: (row.name, stand.store.balance_of(row.id)) for row in clients.select()}
+
+
+def test_old_and_new_stands_keep_the_same_copy(
+    central: Central, world: Any, direct_stand: Callable[..., DirectStand]
+) -> None:
+    old = direct_stand(central.url, provision(world.site_a, "Пост 2"), name="old")
+    old.agent.protocol = 1
+    new = direct_stand(central.url, provision(world.site_a, "Пост 3"), name="new")
+    old.sync("the old stand's first walk")
+    new.sync("the new stand's first walk")
+    assert _copy(old) == _copy(new)
+    assert _copy(new)[world.other_site_client.id][0] == ""  # another site's: no name
+    assert _copy(new)[world.member.id][0] == "Иван Петров"
+
+    post_entry(world.member, "topup", 120_000, method="cash")
+    ours = staffbook.create_staff(
+        name="Новый аквастендист",
+        phone="+79000000097",
+        role="attendant",
+        password=PASSWORD,
+        pin="979797",
+        site_ids=[world.site_a.id],
+    )
+    old.sync("the old stand's poll")
+    new.sync("the new stand's poll")
+
+    assert _copy(old) == _copy(new)
+    assert _copy(new)[world.member.id][1] == 120_000
+    assert old.store.staff_member(ours.id) is not None
+    assert new.store.staff_member(ours.id) is not None
+
+    requests_made = _recorded(new)
+    new.sync("an idle poll")
+    windows = [status for path, status in requests_made if "/directory/window/" in path]
+    assert windows == [304]
+    assert ("/sync/v1/directory/head", 200) in requests_made
