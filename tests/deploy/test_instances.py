@@ -19,6 +19,7 @@ import requests
 from flask import Flask
 
 from bench.nginxfront import Instances, NginxFront, upstream_counts
+from cloud.db import db_proxy
 from cloud.models import (
     Client,
     CodeSend,
@@ -28,6 +29,7 @@ from cloud.models import (
     StandEvent,
     TariffVersion,
 )
+from sync.directorywindow import WINDOW
 from sync.document import format_utc
 from tests.deploy.frontfleet import (
     FleetStand,
@@ -209,3 +211,40 @@ def test_sms_code_limits_hold_across_instances_under_parallel_requests(central: 
             statuses = sorted(pool.map(ask, range(16)))
     assert statuses == [202] * allowance + [429] * (16 - allowance), statuses
     assert CodeSend.select().where(CodeSend.key == "phone:+79161234567").count() == allowance
+
+
+def test_a_closed_directory_window_is_served_to_every_stand_from_nginx_cache(
+    central: Flask, tmp_path: Path
+) -> None:
+    """Sync protocol 2 through the shipped site: a closed window is fetched from an instance
+    once and then served from nginx's cache to any stand with a valid token; the open window
+    (the tail) is always asked of an instance."""
+    first, second = make_fleet(2).stands
+    with db_proxy.atomic():
+        for number in range(WINDOW + 10):  # each a directory change: window 0 closes
+            Client.create(kind="guest", name=f"Гость {number}")
+    with (
+        _instances(central, 1, workers=2) as instances,
+        NginxFront(instances.ports, tmp_path / "nginx") as front,
+    ):
+
+        def get(start: int, stand: FleetStand | None) -> requests.Response:
+            headers = stand_headers(stand) if stand else {}
+            return requests.get(
+                f"{front.url}/sync/v1/directory/window/{start}",
+                headers=headers,
+                verify=front.ca_file,
+                timeout=30,
+            )
+
+        closed = [get(0, first), get(0, first), get(0, second)]
+        forged = get(0, replace(second, token="forged"))
+        tail = [get(WINDOW, first), get(WINDOW, second)]
+    assert [r.status_code for r in closed] == [200] * 3
+    assert [r.headers["X-Cache-Status"] for r in closed] == ["MISS", "HIT", "HIT"]
+    assert (
+        len({r.content for r in closed}) == 1 and "immutable" in closed[0].headers["Cache-Control"]
+    )
+    assert forged.status_code == 401
+    assert [r.status_code for r in tail] == [200, 200]
+    assert [r.headers["X-Cache-Status"] for r in tail] == ["MISS", "MISS"]
