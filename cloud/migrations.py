@@ -35,6 +35,7 @@ from cloud.models import (
     FailedLogin,
     HeldTopup,
     LedgerEntry,
+    LoyaltySetting,
     Mailing,
     MailingRecipient,
     OnlinePayment,
@@ -370,6 +371,17 @@ def _add_audit_log(database: peewee.Database) -> None:
     install_audit_guard(database)
 
 
+def _add_foreign_plates_and_loyalty_settings(database: peewee.Database) -> None:
+    """Version 23: a plate's "foreign" flag (one that matches no Russian format, sync.plates;
+    the plates stored before stay valid, none foreign) and the owner's loyalty settings
+    (cloud/loyalty/settings.py; none saved: the configuration's values apply)."""
+    if "is_foreign" not in {c.name for c in database.get_columns(Credential._meta.table_name)}:
+        migrator = SchemaMigrator.from_database(database)
+        flag = _with_default(peewee.BooleanField(default=False), "FALSE")
+        migrate(migrator.add_column(Credential._meta.table_name, "is_foreign", flag))
+    database.create_tables([LoyaltySetting])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -391,6 +403,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, _add_shifts),
     (20, _add_audit_log),
     (21, _add_site_details),
+    (23, _add_foreign_plates_and_loyalty_settings),
 ]
 BASE_VERSION = 1
 

@@ -133,6 +133,7 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
     }
     terms = {name: given.pop(name) for name in TERMS if given.get(name) is not None}
     given = {name: value for name, value in given.items() if name not in TERMS}
+    confirmed = bool(given.pop("confirmed", False))
     overdraft_given = "overdraft_limit_kopecks" in given
     overdraft = given.pop("overdraft_limit_kopecks", None)
     if overdraft_given and not role_can(acting_user().role, Capability.SET_OVERDRAFT):
@@ -151,7 +152,7 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
         if terms:
             bonus.update_terms(client, **terms)
         if given:
-            clientbook.update_client(acting_user(), client, **given)
+            clientbook.update_client(acting_user(), client, confirmed=confirmed, **given)
         if blocked is not None or reason is not None:
             blocking = client.blocked if blocked is None else blocked
             clientbook.set_blocked(acting_user(), client, blocking, reason or "")
@@ -206,7 +207,9 @@ def client_link_card(client_id: int, body: CardIn) -> Any:
     Capability.EDIT_CLIENTS, "Link a car plate", body=PlateIn, response=CredentialOut, status=201
 )
 def client_link_plate(client_id: int, body: PlateIn) -> Any:
-    credential = credential_book.link_plate(acting_user(), _client(client_id), body.plate)
+    credential = credential_book.link_plate(
+        acting_user(), _client(client_id), body.plate, foreign=body.foreign
+    )
     return clientbook.credential_to_dict(credential)
 
 

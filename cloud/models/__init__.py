@@ -1,6 +1,6 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
-part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``, ``audit``) and the indexes the reports need
+part (``core``, ``standlink``, ``acquiring``, ``marketing``, ``corporate``, ``review``, ``fiscal``, ``shifts``, ``audit``, ``loyalty``) and the indexes the reports need
 (``indexes``); every table is imported from here."""
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from cloud.models.fiscal import (
 from cloud.models.indexes import (
     REPORT_INDEXES,
 )
+from cloud.models.loyalty import LoyaltySetting
 from cloud.models.marketing import (
     MAILING_STATUSES,
     Mailing,
@@ -120,6 +121,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Receipt,
     Shift,
     AuditEntry,
+    LoyaltySetting,
 ]
 
 __all__ = [
@@ -164,6 +166,7 @@ __all__ = [
     "LedgerEntry",
     "LoginCode",
     "LoginThrottle",
+    "LoyaltySetting",
     "Mailing",
     "MailingRecipient",
     "OnlinePayment",
