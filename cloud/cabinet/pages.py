@@ -60,6 +60,7 @@ def join() -> Any:
                 email=form.get("email", ""),
                 plates=form.get("plates", "").replace(";", ",").split(","),
                 consent=form.get("consent") == "1",
+                foreign=form.get("foreign") == "1",
                 config=_config(),
                 now=app_now(),
             )

@@ -140,9 +140,7 @@ def import_clients(
                 problems.extend(repeats)
                 continue
             try:
-                clientbook.create_client(
-                    None, site_id=site_id, confirmed=shared_phones, **fields
-                )
+                clientbook.create_client(None, site_id=site_id, confirmed=shared_phones, **fields)
             except (DomainError, RuleError) as error:
                 problems.append(f"line {line}: {error.message}")
         if problems:
