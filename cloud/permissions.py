@@ -30,6 +30,7 @@ class Capability(StrEnum):
     RESTORE_CLIENTS = "restore_clients"  # list deleted clients and bring one back
     RECEIPTS = "receipts"  # fiscal receipts: see them all, send a failed one again
     VIEW_AUDIT = "view_audit"  # the staff audit log: who changed money, access, prices, clients
+    LOYALTY_SETTINGS = "loyalty_settings"  # the bonus programme: welcome, accrual, expiry, value
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -59,6 +60,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.RECEIPTS: frozenset({"administrator", "owner"}),
     # The audit log watches administrators too: only the owner reads it (issue 19).
     Capability.VIEW_AUDIT: frozenset({"owner"}),
+    # The bonus programme's rules are the chain's money policy: the owner's (issue 20).
+    Capability.LOYALTY_SETTINGS: frozenset({"owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

@@ -22,7 +22,7 @@ from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.errors import Conflict, Unprocessable
 from cloud.loyalty import bonus
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import CabinetAccount, CabinetSession, Client, Credential
 from sync.errors import RuleError
 from sync.plates import normalise_plate
@@ -121,7 +121,7 @@ def join(
             )
         else:
             client = _promote(guest, phone, name, email, plate_list)
-        bonus.welcome(client, PointsRules.from_config(config), at=now)
+        bonus.welcome(client, effective_rules(config), at=now)
         record_consent(client, config.cabinet_consent_version, now)
     return client
 

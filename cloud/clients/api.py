@@ -37,7 +37,7 @@ from cloud.db import db_proxy
 from cloud.errors import Forbidden, Unprocessable, ValidationFailed
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import Client
 from cloud.permissions import Capability, role_can
 from cloud.web import acting_user
@@ -110,7 +110,7 @@ def clients_list() -> Any:
 )
 def clients_create(body: ClientCreate) -> Any:
     client = clientbook.create_client(acting_user(), **body.model_dump())
-    bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
+    bonus.welcome(client, effective_rules(current_app.config["AQ"]))
     return clientbook.client_to_dict(Client.get_by_id(client.id))
 
 
@@ -175,7 +175,7 @@ def client_delete(client_id: int) -> Any:
 )
 def client_promote(client_id: int, body: PromoteIn) -> Any:
     client = clientbook.promote_to_member(acting_user(), _client(client_id), **body.model_dump())
-    bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
+    bonus.welcome(client, effective_rules(current_app.config["AQ"]))
     return clientbook.client_to_dict(Client.get_by_id(client.id))
 
 

@@ -23,7 +23,7 @@ from cloud.catalog.tariffs import TariffState, overview
 from cloud.clock import app_now
 from cloud.db import db_proxy, utcnow
 from cloud.errors import ValidationFailed
-from cloud.models import Client
+from cloud.models import Client, stored_setting
 from sync.errors import RuleError
 from sync.funds import available_kopecks, can_start, check_overdraft, start_minimum
 from sync.pricing import Discount
@@ -85,7 +85,8 @@ def funds_of(
 
 def funds_dicts(clients: list[Client]) -> dict[int, dict[str, Any]]:
     """The API form of each client's funds now, with the service's point value."""
-    value = current_app.config["AQ"].points_value_kopecks
+    default = current_app.config["AQ"].points_value_kopecks
+    value = stored_setting("points_value_kopecks", default)  # the owner's, else the file's
     return {key: asdict(funds) for key, funds in funds_of(clients, value, app_now()).items()}
 
 

@@ -26,7 +26,7 @@ from cloud.fiscal.receipts import receipts_of_entries
 from cloud.labels import credential_labels, entry_labels, kind_labels, method_labels
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import Client, Site, Tariff, UserSite
 from cloud.permissions import Capability, requires, site_scope
 from cloud.sessions import service as sessionbook
@@ -169,7 +169,7 @@ def create() -> Any:
         )
     except (DomainError, RuleError) as error:
         return _new_form("clients/new.html", form, error, _error_status(error))
-    bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
+    bonus.welcome(client, effective_rules(current_app.config["AQ"]))
     flash(_("Участник клуба зарегистрирован"), "success")
     return redirect(url_for("clients.view", client_id=client.id))
 
@@ -480,7 +480,7 @@ def promote(client_id: int) -> Any:
             client = _client(client_id)
             error, status, taken = failure.message, _error_status(failure), _taken(failure)
         else:
-            bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
+            bonus.welcome(client, effective_rules(current_app.config["AQ"]))
             return _back(client, _("Гость зарегистрирован участником клуба"))
     page = render_template(
         "clients/promote.html", client=client, form=form, error=error, taken=taken

@@ -64,7 +64,7 @@ from cloud.models.fiscal import (
 from cloud.models.indexes import (
     REPORT_INDEXES,
 )
-from cloud.models.loyalty import LoyaltySetting
+from cloud.models.loyalty import LoyaltySetting, stored_setting
 from cloud.models.marketing import (
     MAILING_STATUSES,
     Mailing,
@@ -187,4 +187,5 @@ __all__ = [
     "User",
     "UserSite",
     "name_search_key",
+    "stored_setting",
 ]

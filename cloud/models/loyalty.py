@@ -16,3 +16,9 @@ class LoyaltySetting(BaseModel):
     value = pw.CharField(max_length=40)
     updated_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     updated_at = UtcDateTimeField(default=utcnow)
+
+
+def stored_setting(name: str, default: int) -> int:
+    """The saved value of a whole-number setting, else ``default`` (the configuration's)."""
+    row = LoyaltySetting.get_or_none(LoyaltySetting.name == name)
+    return int(row.value) if row is not None else default

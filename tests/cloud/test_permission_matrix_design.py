@@ -52,6 +52,8 @@ OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     Capability.RECEIPTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
     # The staff audit log: it watches administrators too, so only the owner reads it (issue 19).
     Capability.VIEW_AUDIT: (NOT, NOT, NOT, EVERYWHERE),
+    # The bonus programme's settings (welcome, accrual, expiry, point value): the owner (issue 20).
+    Capability.LOYALTY_SETTINGS: (NOT, NOT, NOT, EVERYWHERE),
 }
 
 
