@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from cloud.clients.scope import client_label, is_visible
 from cloud.errors import Conflict, Unprocessable
@@ -39,9 +40,28 @@ def entered_plate(text: str, *, foreign: bool) -> str:
         ) from None
 
 
+# The formats' names in the language of the page (sync.plates.PLATE_FORMATS names them).
+FORMAT_LABELS = {
+    "private": _l("частный"),
+    "taxi": _l("такси и маршрутный транспорт"),
+    "trailer": _l("прицеп"),
+    "motorcycle": _l("мотоцикл, трактор"),
+    "transit": _l("транзитный"),
+    "diplomatic_head": _l("дипломатический (глава миссии)"),
+    "diplomatic": _l("дипломатический"),
+    "diplomatic_staff": _l("технический персонал миссии"),
+    "police": _l("полиция"),
+    "police_motorcycle": _l("мотоцикл полиции"),
+    "military": _l("воинская часть"),
+}
+
+
 def formats_text() -> str:
     """The Russian formats with an example each, in the language of the page."""
-    return "; ".join(f"{_(fmt.label)} {fmt.example}" for fmt in plate_rules.PLATE_FORMATS)
+    return "; ".join(
+        f"{FORMAT_LABELS.get(fmt.name, fmt.label)} {fmt.example}"
+        for fmt in plate_rules.PLATE_FORMATS
+    )
 
 
 def is_foreign(plate: str) -> bool:
