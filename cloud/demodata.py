@@ -24,6 +24,7 @@ from cloud.clients.credentials import ensure_qr
 from cloud.clients.service import create_client, set_blocked
 from cloud.config import CloudConfig
 from cloud.db import db_proxy
+from cloud.democlients import add_foreign_plate
 from cloud.ledger.service import post_entry
 from cloud.models import (
     Client,
@@ -184,6 +185,7 @@ def load_demo_data(tz: ZoneInfo, now: datetime) -> DemoSummary | None:
         _make_history(chain)
         _top_up_washers(chain)
         _block_and_comment(chain)
+        add_foreign_plate()  # cloud/democlients.py
     return chain.summary
 
 
