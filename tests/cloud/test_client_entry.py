@@ -5,6 +5,7 @@ valid. Pages, the JSON API and the CSV import; both databases (the fixtures)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,9 +13,12 @@ from flask.testing import FlaskClient
 
 from cloud.clients import service as clientbook
 from cloud.clients.csvimport import ImportFailed, import_clients
+from cloud.db import utcnow
 from cloud.models import AuditEntry, Client, ClientPhone, Credential
 from sync.plates import normalise_plate
 from tests.cloud.conftest import World, post_form
+from tests.cloud.eventstream import Stream, new_uuid
+from tests.cloud.test_syncapi import SYNC, enrolled, headers
 
 IVAN_PHONE = "+79161234567"  # the world's member Иван Петров has it
 
@@ -235,5 +239,21 @@ def test_the_csv_import_checks_plates_with_a_foreign_column(world: World) -> Non
     assert "А123ВС77" in failure.value.problems[0]
     good = b"kind,name,plates,foreign\nguest,,W AB 1234,yes\nguest,,ab 123 c 77,\n"
     assert import_clients(good, progress=False) == 2
+    assert Credential.get(Credential.value == "WАВ1234").is_foreign is True
+    assert Credential.get(Credential.value == "АВ123С77").is_foreign is False
+
+
+def test_a_stands_foreign_guest_plate_is_stored_as_foreign(
+    client: FlaskClient, world: World
+) -> None:
+    token = enrolled(client, world)
+    stream = Stream(world.stand_a.id, start=utcnow() - timedelta(minutes=5))
+    staff = str(world.users["attendant"].id)
+    batch = [
+        stream.event("guest.registered", {"client_uuid": new_uuid(), "plate": "WАВ1234"}, staff),
+        stream.event("guest.registered", {"client_uuid": new_uuid(), "plate": "АВ123С77"}, staff),
+    ]
+    answer = client.post(f"{SYNC}/events", headers=headers(token), json={"events": batch})
+    assert answer.status_code == 200 and answer.get_json()["acked_seq"] == 2, answer.get_json()
     assert Credential.get(Credential.value == "WАВ1234").is_foreign is True
     assert Credential.get(Credential.value == "АВ123С77").is_foreign is False
