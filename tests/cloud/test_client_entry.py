@@ -9,11 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from cloud.cabinet import membership
 from cloud.clients import service as clientbook
 from cloud.clients.csvimport import ImportFailed, import_clients
 from cloud.db import utcnow
+from cloud.errors import Unprocessable
 from cloud.models import AuditEntry, Client, ClientPhone, Credential
 from sync.plates import normalise_plate
 from tests.cloud.conftest import World, post_form
@@ -257,3 +260,21 @@ def test_a_stands_foreign_guest_plate_is_stored_as_foreign(
     assert answer.status_code == 200 and answer.get_json()["acked_seq"] == 2, answer.get_json()
     assert Credential.get(Credential.value == "WАВ1234").is_foreign is True
     assert Credential.get(Credential.value == "АВ123С77").is_foreign is False
+
+
+def test_joining_in_the_cabinet_checks_plates_but_a_stored_one_can_be_claimed(
+    app: Flask, world: World
+) -> None:
+    config, now = app.config["AQ"], utcnow()
+    join = {"name": "Анна", "consent": True, "config": config, "now": now}
+    before = _clients()
+    with pytest.raises(Unprocessable) as refused:
+        membership.join("+79035551111", plates=["W AB 1234"], **join)
+    assert refused.value.code == "plate_format" and _clients() == before
+    joined = membership.join("+79035551111", plates=["W AB 1234"], foreign=True, **join)
+    assert Credential.get(Credential.client == joined.id).is_foreign is True
+    # A guest's plate stored before the formats were checked: the guest claims it as it is.
+    old = normalise_plate("XYZ1")
+    Credential.create(client=world.guest, kind="plate", value=old)
+    claimed = membership.join("+79035552222", plates=["xyz 1"], **join)
+    assert claimed.id == world.guest.id and claimed.kind == "member"
