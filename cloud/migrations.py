@@ -378,7 +378,8 @@ def _add_foreign_plates_and_loyalty_settings(database: peewee.Database) -> None:
     if "is_foreign" not in {c.name for c in database.get_columns(Credential._meta.table_name)}:
         migrator = SchemaMigrator.from_database(database)
         flag = _with_default(peewee.BooleanField(default=False), "FALSE")
-        migrate(migrator.add_column(Credential._meta.table_name, "is_foreign", flag))
+        table = Credential._meta.table_name
+        migrate(migrator.add_column(table, "is_foreign", flag, allow_not_null=True))
     database.create_tables([LoyaltySetting])
 
 
