@@ -243,9 +243,14 @@ def demo_cabinet(url: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--site", default="", help="Home site (name) of every imported client")
 @click.option("--quiet", is_flag=True, help="No progress bar")
-def import_clients(file: str, site: str, quiet: bool) -> None:
-    """Import clients from a CSV file (kind,name,phones,email,plates,cards,note; lists split
-    by ";"), all rows or none: a bad row is reported with its line number."""
+@click.option(
+    "--shared-phones",
+    is_flag=True,
+    help="Import a phone another client already has (else that row is refused)",
+)
+def import_clients(file: str, site: str, quiet: bool, shared_phones: bool) -> None:
+    """Import clients from a CSV file (kind,name,phones,email,plates,cards,note,foreign; lists
+    split by ";"), all rows or none: a bad row is reported with its line number."""
     from pathlib import Path
 
     from cloud.clients.csvimport import ImportFailed
@@ -254,7 +259,12 @@ def import_clients(file: str, site: str, quiet: bool) -> None:
     _config, database = _open_database()
     _require_current_schema(database)
     try:
-        count = run_import(Path(file).read_bytes(), site_name=site, progress=not quiet)
+        count = run_import(
+            Path(file).read_bytes(),
+            site_name=site,
+            progress=not quiet,
+            shared_phones=shared_phones,
+        )
     except ImportFailed as failure:
         for problem in failure.problems:
             click.echo(problem, err=True)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from cloud.clients.service import create_client, set_blocked
 from cloud.db import db_proxy
 from cloud.demoalerts import add_alert_recipients
+from cloud.democlients import add_foreign_plate
 from cloud.demopricing import add_demo_pricing
 from cloud.ledger.service import post_entry
 from cloud.models import (
@@ -184,6 +185,7 @@ def load_demo_data(tz: ZoneInfo, now: datetime) -> DemoSummary | None:
         _block_and_comment(chain)
         add_alert_recipients(chain.staff)
         add_demo_pricing(now)  # cloud/demopricing.py: a night rate, a stand's own tariff
+        add_foreign_plate()  # cloud/democlients.py
     return chain.summary
 
 

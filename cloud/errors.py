@@ -13,6 +13,8 @@ class DomainError(Exception):
     def __init__(self, message: str, code: str | None = None, status: int | None = None):
         super().__init__(message)
         self.message = message
+        # More for a program than the message says (the API adds it to its error object).
+        self.details: dict[str, object] = {}
         if code:
             self.code = code
         if status:

@@ -54,14 +54,15 @@ def expire_points() -> None:
     """Expire bonus points not used within ``points_expiry_days`` (first in, first out; see
     cloud/loyalty/bonus.py). Safe to run at any time and as often as you like: cron it daily."""
     from cloud.db import utcnow
-    from cloud.loyalty.bonus import PointsRules, expire_all
+    from cloud.loyalty.bonus import expire_all
+    from cloud.loyalty.settings import effective_rules
 
     config, database = _open_database()
     _require_current_schema(database)
     try:
-        rules = PointsRules.from_config(config)
         with database.connection_context():
-            changed, points = expire_all(rules, utcnow())
+            # The owner's saved settings over the file's (cloud/loyalty/settings.py).
+            changed, points = expire_all(effective_rules(config), utcnow())
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     finally:

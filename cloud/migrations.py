@@ -38,6 +38,7 @@ from cloud.models import (
     ForcedClose,
     HeldTopup,
     LedgerEntry,
+    LoyaltySetting,
     Mailing,
     MailingRecipient,
     OnlinePayment,
@@ -458,6 +459,18 @@ def _add_forced_closes(database: peewee.Database) -> None:
         migrate(migrator.drop_not_null(table, "session_id"))
 
 
+def _add_foreign_plates_and_loyalty_settings(database: peewee.Database) -> None:
+    """Version 23: a plate's "foreign" flag (one that matches no Russian format, sync.plates;
+    the plates stored before stay valid, none foreign) and the owner's loyalty settings
+    (cloud/loyalty/settings.py; none saved: the configuration's values apply)."""
+    if "is_foreign" not in {c.name for c in database.get_columns(Credential._meta.table_name)}:
+        migrator = SchemaMigrator.from_database(database)
+        flag = _with_default(peewee.BooleanField(default=False), "FALSE")
+        table = Credential._meta.table_name
+        migrate(migrator.add_column(table, "is_foreign", flag, allow_not_null=True))
+    database.create_tables([LoyaltySetting])
+
+
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -480,6 +493,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (20, _add_audit_log),
     (21, _add_site_details),
     (22, _add_pricing),
+    (23, _add_foreign_plates_and_loyalty_settings),
     (24, _add_forced_closes),
     (25, _add_alerts),
     (27, _add_rollups),

@@ -32,6 +32,7 @@ class Capability(StrEnum):
     VIEW_AUDIT = "view_audit"  # the staff audit log: who changed money, access, prices, clients
     ALERTS = "alerts"  # the Alerts page: incidents, and who gets which alerts by e-mail
     FORCE_CLOSE = "force_close"  # end and charge centrally a session no stand can end
+    LOYALTY_SETTINGS = "loyalty_settings"  # the bonus programme: welcome, accrual, expiry, value
 
 
 ALL_ROLES = ("attendant", "operator", "administrator", "owner")
@@ -65,6 +66,8 @@ MATRIX: dict[Capability, frozenset[str]] = {
     Capability.ALERTS: frozenset({"administrator", "owner"}),
     # Ending and charging a session without its stand is a money decision (issue 20).
     Capability.FORCE_CLOSE: frozenset({"administrator", "owner"}),
+    # The bonus programme's rules are the chain's money policy: the owner's (issue 20).
+    Capability.LOYALTY_SETTINGS: frozenset({"owner"}),
 }
 
 # Roles whose data is limited to the sites they are assigned to.

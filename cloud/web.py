@@ -68,7 +68,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Any:
         if _is_api():
-            return jsonify(error={"code": error.code, "message": error.message}), error.status
+            body = {**getattr(error, "details", {}), "code": error.code, "message": error.message}
+            return jsonify(error=body), error.status
         return render_template(
             "error.html", status=error.status, message=error.message
         ), error.status

@@ -14,7 +14,7 @@ from sync.errors import RuleError
 from sync.events import PAYMENT_METHODS, Payload
 from sync.lengths import MAX_COMMENT, MAX_NAME
 from sync.phones import normalise_phone
-from sync.plates import normalise_plate
+from sync.plates import check_new_plate
 
 MAX_TOPUP_KOPECKS = 100_000_000
 
@@ -104,11 +104,12 @@ class AttendantActions:
         return uid
 
     def register_guest(
-        self, plate_text: str, tariff_id: int | None, actor: int
+        self, plate_text: str, tariff_id: int | None, actor: int, *, foreign: bool = False
     ) -> tuple[LocalClient, LocalSession]:
         """A guest known only by a car plate, registered here, whose session starts at once:
-        the client, ``guest.registered`` and ``session.started`` in one transaction."""
-        plate = normalise_plate(plate_text)
+        the client, ``guest.registered`` and ``session.started`` in one transaction. The
+        plate must match a Russian format unless ``foreign`` (``sync.plates``)."""
+        plate = check_new_plate(plate_text, foreign=foreign)
         staff = _staff(actor)
         with self._lock:
             now = self.clock.now()
@@ -126,7 +127,14 @@ class AttendantActions:
             return client, session
 
     def register_member(
-        self, name: str, phones: list[str], plates: list[str], cards: list[str], actor: int
+        self,
+        name: str,
+        phones: list[str],
+        plates: list[str],
+        cards: list[str],
+        actor: int,
+        *,
+        foreign: bool = False,
     ) -> LocalClient:
         """A club member registered here (``client.registered``); phones and plates are
         normalised, card UIDs too (``sync.cards``). RuleError on a bad or already used value."""
@@ -136,7 +144,7 @@ class AttendantActions:
         if len(name) > MAX_NAME:
             raise RuleError(f"Имя — не длиннее {MAX_NAME} символов", "bad_name")
         phones = list(dict.fromkeys(normalise_phone(p) for p in phones))
-        plates = list(dict.fromkeys(normalise_plate(p) for p in plates))
+        plates = list(dict.fromkeys(check_new_plate(p, foreign=foreign) for p in plates))
         cards = list(dict.fromkeys(normalise_card_uid(c) for c in cards))
         staff = _staff(actor)
         credentials = [("plate", p) for p in plates] + [("card", c) for c in cards]

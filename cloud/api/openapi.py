@@ -19,7 +19,13 @@ ERROR_SCHEMA = {
         "error": {
             "type": "object",
             "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                # phone_taken: the other client with the phone (null: not the caller's to see)
+                "client_id": {"type": ["integer", "null"]},
+                "phone": {"type": "string"},
+            },
         }
     },
 }

@@ -29,6 +29,7 @@ TARGET_KINDS: dict[str, Any] = {
     "site": _l("Площадка"),
     "stand": _l("Пост"),
     "login": _l("Вход"),
+    "settings": _l("Настройки"),
 }
 CSV_LIMIT = 100_000  # rows in one CSV file, newest first
 

@@ -62,6 +62,7 @@ ACTIONS: dict[str, Any] = {
     "client.terms": _l("Скидка и порядок списания баллов"),
     "client.overdraft": _l("Кредитный лимит клиента"),
     "card.daily_limit": _l("Дневной лимит карты"),
+    "loyalty.settings": _l("Настройки бонусной программы"),
     # clients
     "client.created": _l("Клиент создан"),
     "client.updated": _l("Клиент изменён"),

@@ -23,7 +23,7 @@ from cloud.clients import credentials as client_credentials
 from cloud.clock import app_now
 from cloud.errors import DomainError, NotFound
 from cloud.fields import Phone
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 
 bp = Blueprint("clientapi", __name__, url_prefix="/api/client/v1")
 
@@ -189,7 +189,7 @@ def me() -> Any:
     client = current_client()
     config = current_app.config["AQ"]
     cards, plates = overview.cards_and_plates(client)
-    days = PointsRules.from_config(config).expiry_days
+    days = effective_rules(config).expiry_days
     return {
         "id": client.id,
         "name": client.name,

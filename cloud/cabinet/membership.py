@@ -17,11 +17,12 @@ from flask_babel import gettext as _
 from cloud.cabinet.auth import client_by_phone
 from cloud.clients import service as clientbook
 from cloud.clients.credentials import link
+from cloud.clients.entry import entered_plate, is_foreign
 from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.errors import Conflict, Unprocessable
 from cloud.loyalty import bonus
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import CabinetAccount, CabinetSession, Client, Credential
 from sync.errors import RuleError
 from sync.plates import normalise_plate
@@ -29,14 +30,30 @@ from sync.plates import normalise_plate
 LOCALES = ("ru", "en")
 
 
-def _plates(texts: Iterable[str]) -> list[str]:
+def _plates(texts: Iterable[str], foreign: bool) -> list[str]:
+    """The plates a joining client typed: a Russian format unless ``foreign``, except a plate
+    stored already (a guest's, from before the formats were checked), which they may claim."""
     plates: list[str] = []
     for text in texts:
         if text.strip():
             plate = normalise_plate(text)
+            if not _stored(plate):
+                plate = entered_plate(text, foreign=foreign)
             if plate not in plates:
                 plates.append(plate)
     return plates
+
+
+def _stored(plate: str) -> bool:
+    return bool(
+        Credential.select()
+        .where(
+            (Credential.kind == "plate")
+            & (Credential.value == plate)
+            & Credential.unlinked_at.is_null()
+        )
+        .exists()
+    )
 
 
 def _guest_by_plate(plates: list[str]) -> Client | None:
@@ -73,6 +90,7 @@ def join(
     consent: bool,
     config: CloudConfig,
     now: datetime,
+    foreign: bool = False,
 ) -> Client:
     """Register the owner of ``phone`` (its code checked) as a member, or promote the guest
     they were; the consent is recorded. A member with the phone already is returned as is."""
@@ -81,7 +99,7 @@ def join(
             _("Нужно согласие на обработку персональных данных"), "consent_required"
         )
     try:
-        plate_list = _plates(plates)
+        plate_list = _plates(plates, foreign)
     except RuleError as error:
         raise Unprocessable(error.message, error.code) from None
     known = client_by_phone(phone)
@@ -90,19 +108,29 @@ def join(
     with db_proxy.atomic():
         guest = known or _guest_by_plate(plate_list)
         if guest is None:
+            # The phone is the client's own (its SMS code was right): no shared-phone warning.
             client = clientbook.create_client(
-                None, kind="member", name=name, phones=[phone], email=email, plates=plate_list
+                None,
+                kind="member",
+                name=name,
+                phones=[phone],
+                email=email,
+                plates=plate_list,
+                foreign=foreign,
+                confirmed=True,
             )
         else:
             client = _promote(guest, phone, name, email, plate_list)
-        bonus.welcome(client, PointsRules.from_config(config), at=now)
+        bonus.welcome(client, effective_rules(config), at=now)
         record_consent(client, config.cabinet_consent_version, now)
     return client
 
 
 def _promote(guest: Client, phone: str, name: str, email: str, plates: list[str]) -> Client:
     phones = [phone, *(p for p in clientbook.phones_of(guest) if p != phone)]
-    client = clientbook.promote_to_member(None, guest, name=name, phones=phones, email=email)
+    client = clientbook.promote_to_member(
+        None, guest, name=name, phones=phones, email=email, confirmed=True
+    )
     held = {
         row.value
         for row in Credential.select().where(
@@ -113,7 +141,7 @@ def _promote(guest: Client, phone: str, name: str, email: str, plates: list[str]
     }
     for plate in plates:
         if plate not in held:
-            link(None, client, "plate", plate)
+            link(None, client, "plate", plate, foreign=is_foreign(plate))
     return client
 
 

@@ -30,7 +30,7 @@ from cloud.clients import credentials as client_credentials
 from cloud.clients import service as clientbook
 from cloud.clock import app_now, iso_utc
 from cloud.errors import DomainError
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from sync.errors import RuleError
 from sync.money import format_kopecks
 
@@ -60,6 +60,7 @@ def join() -> Any:
                 email=form.get("email", ""),
                 plates=form.get("plates", "").replace(";", ",").split(","),
                 consent=form.get("consent") == "1",
+                foreign=form.get("foreign") == "1",
                 config=_config(),
                 now=app_now(),
             )
@@ -81,7 +82,7 @@ def join() -> Any:
 def home() -> Any:
     client = current_client()
     config = _config()
-    rules = PointsRules.from_config(config)
+    rules = effective_rules(config)
     return _page(
         "cabinet/home.html",
         "home",

@@ -37,7 +37,7 @@ from cloud.db import db_proxy
 from cloud.errors import Forbidden, Unprocessable, ValidationFailed
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import Client
 from cloud.permissions import Capability, role_can
 from cloud.web import acting_user
@@ -110,7 +110,7 @@ def clients_list() -> Any:
 )
 def clients_create(body: ClientCreate) -> Any:
     client = clientbook.create_client(acting_user(), **body.model_dump())
-    bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
+    bonus.welcome(client, effective_rules(current_app.config["AQ"]))
     return clientbook.client_to_dict(Client.get_by_id(client.id))
 
 
@@ -133,6 +133,7 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
     }
     terms = {name: given.pop(name) for name in TERMS if given.get(name) is not None}
     given = {name: value for name, value in given.items() if name not in TERMS}
+    confirmed = bool(given.pop("confirmed", False))
     overdraft_given = "overdraft_limit_kopecks" in given
     overdraft = given.pop("overdraft_limit_kopecks", None)
     if overdraft_given and not role_can(acting_user().role, Capability.SET_OVERDRAFT):
@@ -151,7 +152,7 @@ def client_patch(client_id: int, body: ClientPatch) -> Any:
         if terms:
             bonus.update_terms(client, **terms)
         if given:
-            clientbook.update_client(acting_user(), client, **given)
+            clientbook.update_client(acting_user(), client, confirmed=confirmed, **given)
         if blocked is not None or reason is not None:
             blocking = client.blocked if blocked is None else blocked
             clientbook.set_blocked(acting_user(), client, blocking, reason or "")
@@ -174,7 +175,7 @@ def client_delete(client_id: int) -> Any:
 )
 def client_promote(client_id: int, body: PromoteIn) -> Any:
     client = clientbook.promote_to_member(acting_user(), _client(client_id), **body.model_dump())
-    bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
+    bonus.welcome(client, effective_rules(current_app.config["AQ"]))
     return clientbook.client_to_dict(Client.get_by_id(client.id))
 
 
@@ -206,7 +207,9 @@ def client_link_card(client_id: int, body: CardIn) -> Any:
     Capability.EDIT_CLIENTS, "Link a car plate", body=PlateIn, response=CredentialOut, status=201
 )
 def client_link_plate(client_id: int, body: PlateIn) -> Any:
-    credential = credential_book.link_plate(acting_user(), _client(client_id), body.plate)
+    credential = credential_book.link_plate(
+        acting_user(), _client(client_id), body.plate, foreign=body.foreign
+    )
     return clientbook.credential_to_dict(credential)
 
 

@@ -163,6 +163,16 @@ class ClientCreate(BaseModel):
     site_id: RowId | None = Field(
         default=None, description="home site; an attendant's own site when omitted"
     )
+    foreign: StrictBool = Field(
+        default=False,
+        description="the plates are foreign: a plate matching no Russian format is accepted "
+        "(else 422 plate_format) and marked foreign",
+    )
+    confirmed: StrictBool = Field(
+        default=False,
+        description="save although another client has one of the phones (else 409 phone_taken "
+        "with that client's id)",
+    )
 
 
 class ClientPatch(BaseModel):
@@ -184,6 +194,11 @@ class ClientPatch(BaseModel):
     discount_percent: DiscountPercent | None = None
     discount_kopecks: DiscountKopecks | None = None
     overdraft_limit_kopecks: OverdraftLimit | None = None
+    confirmed: StrictBool | None = Field(
+        default=None,
+        description="save although another client has one of the new phones (else 409 "
+        "phone_taken with that client's id)",
+    )
 
 
 class CredentialOut(BaseModel):
@@ -191,6 +206,7 @@ class CredentialOut(BaseModel):
     kind: Literal["card", "plate", "qr"]
     value: str
     lost: bool
+    foreign: bool = Field(description="a plate entered as foreign (matching no Russian format)")
     daily_limit_kopecks: int | None = Field(description="a card's limit per local day")
     created_at: str
     unlinked_at: str | None
@@ -210,6 +226,11 @@ class PlateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     plate: Plate
+    foreign: StrictBool = Field(
+        default=False,
+        description="a foreign plate: accepted although it matches no Russian format "
+        "(else 422 plate_format)",
+    )
 
 
 class TopupIn(BaseModel):
@@ -256,6 +277,11 @@ class PromoteIn(BaseModel):
     phones: Phones = Field(default_factory=list)
     email: Email = ""
     cards: Cards = Field(default_factory=list)
+    confirmed: StrictBool = Field(
+        default=False,
+        description="save although another client has one of the phones (else 409 phone_taken "
+        "with that client's id)",
+    )
 
 
 class QrOut(BaseModel):

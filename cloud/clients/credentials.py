@@ -10,6 +10,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.audit import service as audit
+from cloud.clients.entry import entered_plate, is_foreign
 from cloud.clients.qrkeys import ensure_qr_key
 from cloud.clients.scope import client_label, is_visible, touch
 from cloud.config import CloudConfig
@@ -22,7 +23,6 @@ from cloud.models import (
 )
 from sync import cards, qrtoken
 from sync.errors import RuleError
-from sync.plates import normalise_plate
 
 
 # --- card UIDs -------------------------------------------------------------------------------
@@ -65,8 +65,11 @@ def _clash(kind: str, value: str, owner: str, code: str) -> Conflict:
     return Conflict(message, code)
 
 
-def link(actor: User | None, client: Client, kind: str, value: str) -> Credential:
-    """Link a normalised card UID or plate, refusing one that is already linked."""
+def link(
+    actor: User | None, client: Client, kind: str, value: str, *, foreign: bool = False
+) -> Credential:
+    """Link a normalised card UID or plate, refusing one that is already linked; ``foreign``
+    marks a plate entered as foreign (``cloud.clients.entry``)."""
     held = Credential.get_or_none(
         (Credential.kind == kind) & (Credential.value == value) & Credential.unlinked_at.is_null()
     )
@@ -75,15 +78,19 @@ def link(actor: User | None, client: Client, kind: str, value: str) -> Credentia
         raise _clash(kind, value, _holder_text(actor, held.client_id, client), code)
     try:
         with db_proxy.atomic():
-            credential = Credential.create(client=client, kind=kind, value=value)
+            credential = Credential.create(
+                client=client, kind=kind, value=value, is_foreign=foreign
+            )
             return credential
     except pw.IntegrityError:  # linked by someone else between our check and our insert
         raise _clash(kind, value, _("другому клиенту"), f"{kind}_taken") from None
 
 
-def _link_one(actor: User | None, client: Client, kind: str, value: str) -> Credential:
+def _link_one(
+    actor: User | None, client: Client, kind: str, value: str, foreign: bool = False
+) -> Credential:
     with db_proxy.atomic():
-        credential = link(actor, client, kind, value)
+        credential = link(actor, client, kind, value, foreign=foreign)
         touch(client)
         _audit("credential.linked", actor, client, None, credential)
     return credential
@@ -93,7 +100,7 @@ def _audit(
     action: str, actor: User | None, client: Client, before: Credential | None, after: Credential
 ) -> None:
     """The audit log's row of a change to one of ``client``'s credentials."""
-    names = ("id", "kind", "value", "lost", "unlinked_at")
+    names = ("id", "kind", "value", "lost", "unlinked_at", "is_foreign")
     audit.record(
         action,
         audit.client_target(client),
@@ -107,8 +114,12 @@ def link_card(actor: User | None, client: Client, uid: str) -> Credential:
     return _link_one(actor, client, "card", card_uid(uid))
 
 
-def link_plate(actor: User | None, client: Client, plate: str) -> Credential:
-    return _link_one(actor, client, "plate", normalise_plate(plate))
+def link_plate(
+    actor: User | None, client: Client, plate: str, *, foreign: bool = False
+) -> Credential:
+    """Link a plate someone entered: a Russian format, or marked ``foreign``."""
+    value = entered_plate(plate, foreign=foreign)
+    return _link_one(actor, client, "plate", value, foreign=is_foreign(value))
 
 
 def _active_credential(client: Client, credential_id: int) -> Credential:

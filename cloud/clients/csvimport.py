@@ -1,8 +1,10 @@
 """Importing clients from a CSV file: all rows or none.
 
-The file has a header row with the columns ``kind,name,phones,email,plates,cards,note``
+The file has a header row with the columns ``kind,name,phones,email,plates,cards,note,foreign``
 (only ``kind`` is required; ``phones``, ``plates`` and ``cards`` hold several values
-separated by ``;``), in UTF-8 with or without a BOM. Every row goes through
+separated by ``;``; ``foreign`` "yes"/"да"/"1" lets the row's plates match no Russian
+format), in UTF-8 with or without a BOM. A phone another client has (or an earlier row) is
+refused unless ``shared_phones``. Every row goes through
 ``clientbook.create_client`` as the system (``actor=None``: no site scope, no author)
 inside one transaction. Every bad row is reported as ``line N: message``; if there is one,
 the transaction is rolled back and nothing of the file is stored. The file is parsed from
@@ -26,7 +28,8 @@ from cloud.models import Site
 from sync.errors import RuleError
 from sync.plates import normalise_plate
 
-COLUMNS = ("kind", "name", "phones", "email", "plates", "cards", "note")
+COLUMNS = ("kind", "name", "phones", "email", "plates", "cards", "note", "foreign")
+YES = ("1", "yes", "true", "да")
 LIST_COLUMNS = ("phones", "plates", "cards")
 KIND_ALIASES = {"member": "member", "guest": "guest", "участник": "member", "гость": "guest"}
 
@@ -75,6 +78,7 @@ def _client_fields(row: dict[str, str]) -> dict[str, Any]:
         "name": row.get("name", ""),
         "email": row.get("email", ""),
         "note": row.get("note", ""),
+        "foreign": row.get("foreign", "").strip().lower() in YES,
     }
     for column in LIST_COLUMNS:
         fields[column] = [part.strip() for part in row.get(column, "").split(";") if part.strip()]
@@ -117,9 +121,12 @@ def _repeats(line: int, fields: dict[str, Any], seen: dict[tuple[str, str], int]
     return problems
 
 
-def import_clients(data: bytes, *, site_name: str = "", progress: bool = True) -> int:
+def import_clients(
+    data: bytes, *, site_name: str = "", progress: bool = True, shared_phones: bool = False
+) -> int:
     """Import every row of the CSV ``data`` or none; return how many clients were created.
-    ``site_name`` (optional) is the home site of every imported client."""
+    ``site_name`` (optional) is the home site of every imported client; ``shared_phones``
+    confirms phones other clients have."""
     site_id = _site_id(site_name)
     rows = _rows(data)
     problems: list[str] = []
@@ -133,7 +140,7 @@ def import_clients(data: bytes, *, site_name: str = "", progress: bool = True) -
                 problems.extend(repeats)
                 continue
             try:
-                clientbook.create_client(None, site_id=site_id, **fields)
+                clientbook.create_client(None, site_id=site_id, confirmed=shared_phones, **fields)
             except (DomainError, RuleError) as error:
                 problems.append(f"line {line}: {error.message}")
         if problems:

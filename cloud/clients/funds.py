@@ -24,7 +24,7 @@ from cloud.clock import app_now
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import ValidationFailed
-from cloud.models import Client
+from cloud.models import Client, stored_setting
 from sync.errors import RuleError
 from sync.funds import available_kopecks, can_start, check_overdraft, start_minimum
 from sync.pricing import Discount
@@ -92,7 +92,10 @@ def funds_of(
 def funds_dicts(clients: list[Client]) -> dict[int, dict[str, Any]]:
     """The API form of each client's funds now, with the service's point value."""
     config = current_app.config["AQ"]
-    found = funds_of(clients, config.points_value_kopecks, app_now(), config.timezone)
+    value = stored_setting(
+        "points_value_kopecks", config.points_value_kopecks
+    )  # owner's, else file's
+    found = funds_of(clients, value, app_now(), config.timezone)
     return {key: asdict(funds) for key, funds in found.items()}
 
 

@@ -19,13 +19,14 @@ from cloud.clients import scope as client_scope
 from cloud.clients import search as client_search
 from cloud.clients import service as clientbook
 from cloud.clients.counters import counters_of
+from cloud.clients.entry import PhoneTaken
 from cloud.clients.qrkeys import qr_code
 from cloud.errors import DomainError, ValidationFailed
 from cloud.fiscal.receipts import receipts_of_entries
 from cloud.labels import credential_labels, entry_labels, kind_labels, method_labels
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import Client, Site, Tariff, UserSite
 from cloud.permissions import Capability, requires, site_scope
 from cloud.sessions import service as sessionbook
@@ -111,10 +112,24 @@ def index() -> Any:
 # --- registering ------------------------------------------------------------------------------
 
 
-def _new_form(template: str, form: MultiDict[str, str], error: str = "", status: int = 200) -> Any:
+def _taken(error: Exception | None) -> dict[str, Any] | None:
+    """The other client of a phone warning (``cloud.clients.entry.PhoneTaken``), for its link."""
+    return error.details if isinstance(error, PhoneTaken) else None
+
+
+def _new_form(
+    template: str, form: MultiDict[str, str], error: Exception | None = None, status: int = 200
+) -> Any:
+    message = getattr(error, "message", "")
     return (
         render_template(
-            template, form=form, error=error, sites=_sites(), tariffs=_tariffs(), scoped=_scoped()
+            template,
+            form=form,
+            error=message,
+            taken=_taken(error),
+            sites=_sites(),
+            tariffs=_tariffs(),
+            scoped=_scoped(),
         ),
         status,
     )
@@ -149,10 +164,12 @@ def create() -> Any:
             default_tariff_id=_optional_id(form.get("default_tariff_id"), _("Неизвестный тариф")),
             note=form.get("note", ""),
             site_id=_optional_id(form.get("site_id"), _("Площадка не найдена")),
+            foreign=form.get("foreign") == "yes",
+            confirmed=form.get("confirm_phone") == "yes",
         )
     except (DomainError, RuleError) as error:
-        return _new_form("clients/new.html", form, error.message, _error_status(error))
-    bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
+        return _new_form("clients/new.html", form, error, _error_status(error))
+    bonus.welcome(client, effective_rules(current_app.config["AQ"]))
     flash(_("Участник клуба зарегистрирован"), "success")
     return redirect(url_for("clients.view", client_id=client.id))
 
@@ -170,9 +187,10 @@ def create_guest() -> Any:
             kind="guest",
             plates=[form.get("plate", "")],
             site_id=_optional_id(form.get("site_id"), _("Площадка не найдена")),
+            foreign=form.get("foreign") == "yes",
         )
     except (DomainError, RuleError) as error:
-        return _new_form("clients/new_guest.html", form, error.message, _error_status(error))
+        return _new_form("clients/new_guest.html", form, error, _error_status(error))
     flash(_("Гость добавлен"), "success")
     return redirect(url_for("clients.view", client_id=client.id))
 
@@ -307,7 +325,12 @@ def link_card(client_id: int) -> Any:
 def link_plate(client_id: int) -> Any:
     client = _client(client_id)
     try:
-        client_credentials.link_plate(acting_user(), client, request.form.get("plate", ""))
+        client_credentials.link_plate(
+            acting_user(),
+            client,
+            request.form.get("plate", ""),
+            foreign=request.form.get("foreign") == "yes",
+        )
     except (DomainError, RuleError) as error:
         return _failed(client, "plate", error)
     return _back(client, _("Номер автомобиля привязан"))
@@ -402,12 +425,13 @@ def _edit_values(client: Client) -> MultiDict[str, str]:
 def edit(client_id: int) -> Any:
     client = _client(client_id)
     form = request.form if request.method == "POST" else _edit_values(client)
-    error, status = "", 200
+    error, status, taken = "", 200, None
     if request.method == "POST":
         try:
             clientbook.update_client(
                 acting_user(),
                 client,
+                confirmed=form.get("confirm_phone") == "yes",
                 name=form.get("name", ""),
                 phones=split_list(form.get("phones")),
                 email=form.get("email", ""),
@@ -420,11 +444,16 @@ def edit(client_id: int) -> Any:
             )
         except (DomainError, RuleError) as failure:
             client = _client(client_id)  # show the stored client, not the half-changed one
-            error, status = failure.message, _error_status(failure)
+            error, status, taken = failure.message, _error_status(failure), _taken(failure)
         else:
             return _back(client, _("Данные клиента сохранены"))
     page = render_template(
-        "clients/edit.html", client=client, form=form, error=error, tariffs=_tariffs()
+        "clients/edit.html",
+        client=client,
+        form=form,
+        error=error,
+        taken=taken,
+        tariffs=_tariffs(),
     )
     return page, status
 
@@ -435,7 +464,7 @@ def promote(client_id: int) -> Any:
     """Register a guest as a club member, keeping their history."""
     client = _client(client_id)
     form = request.form
-    error, status = "", 200
+    error, status, taken = "", 200, None
     if request.method == "POST":
         try:
             clientbook.promote_to_member(
@@ -445,14 +474,18 @@ def promote(client_id: int) -> Any:
                 phones=split_list(form.get("phones")),
                 email=form.get("email", ""),
                 cards=split_list(form.get("cards")),
+                confirmed=form.get("confirm_phone") == "yes",
             )
         except (DomainError, RuleError) as failure:
             client = _client(client_id)
-            error, status = failure.message, _error_status(failure)
+            error, status, taken = failure.message, _error_status(failure), _taken(failure)
         else:
-            bonus.welcome(client, PointsRules.from_config(current_app.config["AQ"]))
+            bonus.welcome(client, effective_rules(current_app.config["AQ"]))
             return _back(client, _("Гость зарегистрирован участником клуба"))
-    return render_template("clients/promote.html", client=client, form=form, error=error), status
+    page = render_template(
+        "clients/promote.html", client=client, form=form, error=error, taken=taken
+    )
+    return page, status
 
 
 # --- QR code ----------------------------------------------------------------------------------

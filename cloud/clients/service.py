@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from cloud.audit import service as audit
 from cloud.clients.counters import counters_of
 from cloud.clients.credentials import card_uid, link
+from cloud.clients.entry import check_phones_free, entered_plate, is_foreign
 from cloud.clients.funds import funds_dicts
 from cloud.clients.scope import home_site
 from cloud.clock import iso_utc
@@ -159,24 +160,28 @@ def create_client(
     default_tariff_id: int | None = None,
     note: str = "",
     site_id: int | None = None,
+    foreign: bool = False,
+    confirmed: bool = False,
 ) -> Client:
     """Register a member (needs a name) or a guest (needs a plate) with their credentials.
 
     Everything is checked first and written in one transaction: on any error nothing is
     stored. The home site is ``site_id`` (within the actor's scope) or, for an attendant,
-    their only site."""
+    their only site. A plate must match a Russian format unless ``foreign``; a phone another
+    client has needs ``confirmed`` (``cloud.clients.entry``)."""
     if kind not in CLIENT_KINDS:
         raise ValidationFailed(_("Тип клиента: участник клуба или гость"), "bad_kind")
     name = clean_name(name, required=kind == "member")
     phone_list = _clean_phones(phones)
     email = _clean_email(email)
-    plate_list = _clean_plates(plates)
+    plate_list = [entered_plate(plate, foreign=foreign) for plate in _clean_plates(plates)]
     card_list = _clean_cards(cards)
     if kind == "guest" and not plate_list:
         raise Unprocessable(_("Для гостя укажите номер автомобиля"), "plate_required")
     tariff = _active_tariff(default_tariff_id)
     site = home_site(actor, site_id)
     note = _clean_note(note)
+    check_phones_free(actor, phone_list, confirmed=confirmed)
     with db_proxy.atomic():
         client = Client.create(
             kind=kind,
@@ -190,7 +195,7 @@ def create_client(
         )
         _set_phones(client, phone_list)
         for plate in plate_list:
-            link(actor, client, "plate", plate)
+            link(actor, client, "plate", plate, foreign=is_foreign(plate))
         for uid in card_list:
             link(actor, client, "card", uid)
         after = {**_audited(client), "plates": plate_list, "cards": card_list}
@@ -206,8 +211,11 @@ def _audited(client: Client) -> dict[str, Any]:
     return {**audit.fields_of(client, *AUDITED), "phones": phones_of(client)}
 
 
-def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
-    """Change the client's data; accepts only ``UPDATABLE_FIELDS``."""
+def update_client(
+    actor: User | None, client: Client, *, confirmed: bool = False, **fields: Any
+) -> Client:
+    """Change the client's data; accepts only ``UPDATABLE_FIELDS``. A phone new to the client
+    that another client has needs ``confirmed``."""
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise ValidationFailed(
@@ -228,6 +236,8 @@ def update_client(actor: User | None, client: Client, **fields: Any) -> Client:
     if fields.get("corporate") is not None:
         client.corporate = bool(fields["corporate"])
     phone_list = _clean_phones(fields["phones"]) if "phones" in fields else None
+    if phone_list is not None:
+        check_phones_free(actor, phone_list, client_id=client.id, confirmed=confirmed)
     with db_proxy.atomic():
         client.updated_at = utcnow()
         client.save()
@@ -368,15 +378,17 @@ def promote_to_member(
     phones: Iterable[str] = (),
     email: str = "",
     cards: Iterable[str] = (),
+    confirmed: bool = False,
 ) -> Client:
     """Register a guest as a club member: same client (id, plates, sessions, ledger), now a
-    member from today."""
+    member from today. A phone another client has needs ``confirmed``."""
     if client.kind == "member":
         raise Conflict(_("Клиент уже участник клуба"), "already_member")
     name = clean_name(name, required=True)
     phone_list = _clean_phones(phones)
     email = _clean_email(email)
     card_list = _clean_cards(cards)
+    check_phones_free(actor, phone_list, client_id=client.id, confirmed=confirmed)
     with db_proxy.atomic():
         before = _audited(client)
         client.kind = "member"
@@ -469,6 +481,7 @@ def credential_to_dict(credential: Credential) -> dict[str, Any]:
         "kind": credential.kind,
         "value": credential.value,
         "lost": credential.lost,
+        "foreign": credential.is_foreign,
         "daily_limit_kopecks": credential.daily_limit_kopecks,
         "created_at": iso_utc(credential.created_at),
         "unlinked_at": iso_utc(credential.unlinked_at),

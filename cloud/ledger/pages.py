@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 
 from cloud.clock import app_now
 from cloud.errors import DomainError
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import HELD_STATUSES
 from cloud.permissions import Capability, requires
 from cloud.standsync.ingest import held
@@ -46,7 +46,7 @@ def index() -> Any:
 @bp.post("/<int:held_id>/release")
 @requires(Capability.REVIEW_TOPUPS)
 def release(held_id: int) -> Any:
-    rules = PointsRules.from_config(current_app.config["AQ"])
+    rules = effective_rules(current_app.config["AQ"])
     try:
         row = held.release(held_id, acting_user(), app_now(), rules)
     except DomainError as error:  # decided already (409), the client deleted, not found

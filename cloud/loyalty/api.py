@@ -14,7 +14,7 @@ from cloud.clock import app_now
 from cloud.fields import non_zero, said_by, text
 from cloud.loyalty import bonus
 from cloud.loyalty import history as bonushistory
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.permissions import Capability
 from cloud.web import acting_user
 
@@ -120,6 +120,6 @@ def client_points(client_id: int) -> Any:
 )
 def client_points_adjust(client_id: int, body: PointsIn) -> Any:
     client = client_scope.get_client(acting_user(), client_id)
-    rules = PointsRules.from_config(current_app.config["AQ"])
+    rules = effective_rules(current_app.config["AQ"])
     entry = bonus.adjust_points(acting_user(), client, body.points, body.reason, rules, app_now())
     return bonushistory.entry_to_dict(entry)

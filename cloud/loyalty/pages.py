@@ -4,9 +4,19 @@ or of every client, as a page and as CSV. The rules live in ``cloud.loyalty.bonu
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from cloud.clients import scope as client_scope
@@ -16,8 +26,10 @@ from cloud.csvexport import CSV_BOM
 from cloud.errors import DomainError, ValidationFailed
 from cloud.loyalty import bonus
 from cloud.loyalty import history as bonushistory
+from cloud.loyalty import settings as loyalty_settings
 from cloud.loyalty.bonus import PointsRules
 from cloud.loyalty.history import HistoryFilter
+from cloud.loyalty.settings import effective_rules
 from cloud.models import Client, User
 from cloud.permissions import Capability, requires
 from cloud.web import acting_user
@@ -102,7 +114,7 @@ def adjust(client_id: int) -> Any:
             client,
             points,
             request.form.get("reason", ""),
-            PointsRules.from_config(current_app.config["AQ"]),
+            effective_rules(current_app.config["AQ"]),
             app_now(),
         )
     except (DomainError, RuleError) as error:
@@ -177,6 +189,45 @@ def client_history(client_id: int) -> Any:
 def client_history_csv(client_id: int) -> Any:
     client = client_scope.get_client(acting_user(), client_id)
     return _csv(client, f"bonuses_client_{client.id}.csv")
+
+
+# --- the bonus programme's settings (the owner's) ----------------------------------------------
+
+
+def _settings_form(rules: PointsRules) -> dict[str, str]:
+    return {field: str(value) for field, value in asdict(rules).items()}
+
+
+@bp.route("/loyalty/settings", methods=["GET", "POST"])
+@requires(Capability.LOYALTY_SETTINGS)
+def settings_page() -> Any:
+    """Welcome bonus, accrual, points' lifetime and a point's value: the owner's values over
+    the configuration file's (``cloud.loyalty.settings``)."""
+    config = current_app.config["AQ"]
+    current = loyalty_settings.effective_rules(config)
+    form: Any = _settings_form(current)
+    error, status = "", 200
+    if request.method == "POST":
+        form = request.form
+        try:
+            if request.form.get("reset") == "yes":
+                loyalty_settings.reset(acting_user(), config)
+            else:
+                loyalty_settings.save(acting_user(), config, loyalty_settings.parse(request.form))
+        except DomainError as failure:
+            error, status = failure.message, failure.status
+        else:
+            flash(_("Настройки бонусной программы сохранены"), "success")
+            return redirect(url_for("loyalty.settings_page"))
+    page = render_template(
+        "bonuses/settings.html",
+        form=form,
+        error=error,
+        defaults=_settings_form(PointsRules.from_config(config)),
+        saved=loyalty_settings.saved_keys(),
+        keys=loyalty_settings.KEYS,
+    )
+    return page, status
 
 
 @bp.app_context_processor

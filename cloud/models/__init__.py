@@ -1,7 +1,7 @@
 """The central service's tables. The central service owns clients, credentials, tariffs,
 staff, sites and stands, and the ledger from which every balance is computed. One module per
 part (``core``, ``standlink``, ``alerts``, ``acquiring``, ``marketing``, ``corporate``,
-``review``, ``fiscal``, ``shifts``, ``audit``), the indexes the reports need (``indexes``) and
+``review``, ``fiscal``, ``shifts``, ``audit``, ``loyalty``), the indexes the reports need (``indexes``) and
 the report rollups (``rollups``); every table is imported from here."""
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from cloud.models.fiscal import (
 from cloud.models.indexes import (
     REPORT_INDEXES,
 )
+from cloud.models.loyalty import LoyaltySetting, stored_setting
 from cloud.models.marketing import (
     MAILING_STATUSES,
     Mailing,
@@ -133,6 +134,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     AlertIncident,
     *ROLLUP_MODELS,
     ForcedClose,
+    LoyaltySetting,
 ]
 
 __all__ = [
@@ -183,6 +185,7 @@ __all__ = [
     "LedgerEntry",
     "LoginCode",
     "LoginThrottle",
+    "LoyaltySetting",
     "Mailing",
     "MailingRecipient",
     "OnlinePayment",
@@ -206,4 +209,5 @@ __all__ = [
     "User",
     "UserSite",
     "name_search_key",
+    "stored_setting",
 ]

@@ -257,6 +257,8 @@ class Credential(BaseModel, CredentialKeys):
     unlinked_at = UtcDateTimeField(null=True)
     # A card's charges on one local day may not exceed this (None: no limit; cloud/clients/corporate.py).
     daily_limit_kopecks = pw.BigIntegerField(null=True)
+    # A plate entered as foreign: it matches none of the Russian formats (sync.plates).
+    is_foreign = pw.BooleanField(default=False)
 
 
 # A UID, plate or token id belongs to one client at a time (unlinked rows stay as history).

@@ -43,7 +43,7 @@ from werkzeug.exceptions import HTTPException
 from cloud.changes import current_position
 from cloud.clock import app_now
 from cloud.errors import DomainError, ValidationFailed
-from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import Stand
 from cloud.standsync.feed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, directory_page
 from cloud.standsync.heartbeat import parse_heartbeat, record_heartbeat
@@ -180,7 +180,7 @@ def events() -> Any:
     stand, clock = _authenticated(record=False)
     events, bad = _batch(_json_object())
     config = current_app.config["AQ"]
-    rules = PointsRules.from_config(config)
+    rules = effective_rules(config)
     limits = Limits.from_config(config)
     result = apply_batch(stand, events, clock, rules, config.timezone, limits)
     refused = result.refused or bad

@@ -48,6 +48,7 @@ from cloud.models import (
     TariffVersion,
     User,
     UserSite,
+    stored_setting,
 )
 from sync.directory import (
     ClientEntry,
@@ -345,6 +346,8 @@ def build_directory(
             credentials=credentials,
             revoked_qr_token_ids=revoked,
             staff=staff_entries(site.id, managers_everywhere=config.manager_pins_at_every_site),
-            points_value_kopecks=config.points_value_kopecks,
+            points_value_kopecks=stored_setting(
+                "points_value_kopecks", config.points_value_kopecks
+            ),
         )
     return directory.to_dict()

@@ -50,7 +50,7 @@ from cloud.clients.qrkeys import public_key
 from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, is_postgresql
-from cloud.models import Credential, Stand
+from cloud.models import Credential, Stand, stored_setting
 from cloud.standsync.commands import pending_commands
 from cloud.standsync.directory import (
     client_entries,
@@ -256,7 +256,7 @@ def _read_page(
             staff=tuple(sorted(staff_ids - {s.id for s in staff})),
         ),
         commands=commands,
-        points_value_kopecks=config.points_value_kopecks,
+        points_value_kopecks=stored_setting("points_value_kopecks", config.points_value_kopecks),
         acked_seq=acked_seq,
     )
 

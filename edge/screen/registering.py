@@ -25,7 +25,10 @@ def new_guest() -> ResponseReturnValue:
     try:
         tariff_id = tariff_choice(request.form.get("tariff_id", ""))
         guest, _session = parts.engine.register_guest(
-            request.form.get("plate", ""), tariff_id, g.staff.id
+            request.form.get("plate", ""),
+            tariff_id,
+            g.staff.id,
+            foreign=request.form.get("foreign") == "1",
         )
     except RuleError as error:
         owner = stranger = None
@@ -91,7 +94,12 @@ def new_member() -> ResponseReturnValue:
 
     try:
         member = stand_parts().engine.register_member(
-            form.get("name", ""), listed("phone"), listed("plate"), listed("card"), g.staff.id
+            form.get("name", ""),
+            listed("phone"),
+            listed("plate"),
+            listed("card"),
+            g.staff.id,
+            foreign=form.get("foreign") == "1",
         )
     except RuleError as error:
         return render_template("member.html", form=form, error=error_text(error)), 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,8 @@ from cloud.clients import service as clientbook
 from cloud.errors import DomainError
 from cloud.ledger import service as ledger
 from cloud.loyalty import bonus
+from cloud.loyalty import settings as loyalty_settings
+from cloud.loyalty.bonus import PointsRules
 from cloud.models import (
     ApiToken,
     AuditEntry,
@@ -170,6 +173,16 @@ CASES: dict[str, tuple[Callable[[World], Any] | None, Action, dict[str, Any], di
         lambda w, o, _s: clientbook.delete_client(o, w.guest),
         {"deleted_at": None, "credentials": ["О777ОО99"]},
         {"credentials": []},
+    ),
+    "loyalty.settings": (
+        None,
+        lambda w, o, _s: loyalty_settings.save(
+            o,
+            current_app.config["AQ"],
+            replace(PointsRules.from_config(current_app.config["AQ"]), welcome=500),
+        ),
+        {"points_welcome": 0},
+        {"points_welcome": 500},
     ),
     "credential.linked": (
         None,
@@ -423,7 +436,7 @@ def test_each_action_writes_one_row_with_the_values_before_and_after(
     row = rows[0]
     _contains(row.before, before)
     _contains(row.after, after)
-    assert row.target_kind in {"client", "staff", "tariff", "site", "stand", "login"}
+    assert row.target_kind in {"client", "staff", "tariff", "site", "stand", "login", "settings"}
     assert row.at is not None
 
 

@@ -22,7 +22,9 @@ from cloud.models import (
     ALL_MODELS,
     REPORT_INDEXES,
     Client,
+    Credential,
     LedgerEntry,
+    LoyaltySetting,
     RollupZone,
     SchemaVersion,
     Session,
@@ -386,3 +388,25 @@ def _version_21_command() -> type[peewee.Model]:
             table_name = "stand_command"
 
     return OldCommand
+
+
+def test_version_23_adds_the_foreign_plate_flag_and_the_loyalty_settings(
+    empty: peewee.Database,
+) -> None:
+    upgrade(empty)
+    # Back to version 22: no flag, no settings table; a plate stored then stays valid.
+    empty.execute_sql(f'DROP TABLE "{LoyaltySetting._meta.table_name}"')
+    empty.execute_sql('ALTER TABLE "credential" DROP COLUMN "is_foreign"')
+    SchemaVersion.update(version=22).execute()
+    client = Client.create(kind="guest")
+    columns = 'INSERT INTO "credential" (client_id, kind, value, lost, created_at) VALUES '
+    values = "(" + ", ".join([empty.param] * 5) + ")"  # the driver's placeholders
+    empty.execute_sql(
+        columns + values, (client.id, "plate", "ХУZ1", False, datetime(2024, 3, 1, tzinfo=UTC))
+    )
+
+    assert upgrade(empty) == (22, latest_version())
+
+    assert "is_foreign" in column_names(empty, "credential")
+    assert Credential.get(Credential.value == "ХУZ1").is_foreign is False
+    assert empty.table_exists(LoyaltySetting._meta.table_name)

@@ -56,6 +56,8 @@ OUTSIDE_THE_TABLE: dict[Capability, tuple[str, ...]] = {
     Capability.ALERTS: (NOT, NOT, EVERYWHERE, EVERYWHERE),
     # A session no stand can end, ended and charged centrally: administrators and the owner.
     Capability.FORCE_CLOSE: (NOT, NOT, EVERYWHERE, EVERYWHERE),
+    # The bonus programme's settings (welcome, accrual, expiry, point value): the owner (issue 20).
+    Capability.LOYALTY_SETTINGS: (NOT, NOT, NOT, EVERYWHERE),
 }
 
 

@@ -540,6 +540,27 @@ def test_a_member_is_registered_with_phone_plate_and_card(
     assert "Мария Кузнецова" in page
 
 
+def test_a_plate_of_no_russian_format_needs_the_foreign_tick(
+    signed_in: FlaskClient, store: Store
+) -> None:
+    form = text(signed_in.get("/guests/new"))
+    assert 'name="foreign"' in form
+    refused = post(signed_in, "/guests/new", plate="W-AB 1234", tariff_id="")
+    assert refused.status_code == 400
+    assert "123CD177" in red_line(refused) and "Иностранный номер" in red_line(refused)
+    assert events(store) == [] and store.open_sessions() == []
+    near_miss = post(signed_in, "/guests/new", plate="А12ВС77", tariff_id="")
+    assert near_miss.status_code == 400 and events(store) == []
+    accepted = post(signed_in, "/guests/new", plate="W-AB 1234", tariff_id="", foreign="1")
+    assert accepted.location == "/"
+    registered, _started = events(store)
+    assert registered.payload["plate"] == "WАВ1234"
+    member = post(signed_in, "/members/new", name="Джон Смит", plate="ZZ 999")
+    assert member.status_code == 400 and "Иностранный номер" in red_line(member)
+    member = post(signed_in, "/members/new", name="Джон Смит", plate="ZZ 999", foreign="1")
+    assert member.status_code == 302
+
+
 # --- bad input stores nothing ---------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from cloud.models import Client, Credential
 from cloud.standsync.ingest.appliers.links import active_credential, registered_before
 from cloud.standsync.ingest.context import Applier, Applying
 from sync.payloads import GuestRegistered
+from sync.plates import plate_format
 
 
 def apply(a: Applying, p: GuestRegistered) -> None:
@@ -41,7 +42,14 @@ def apply(a: Applying, p: GuestRegistered) -> None:
             _("Номер %(plate)s уже у клиента №%(id)s: гость без номера", plate=plate, id=holder.id),
         )
     else:
-        Credential.create(client=guest, kind="plate", value=plate, created_at=a.at)
+        # A stand takes a plate of no Russian format only with its "foreign plate" tick.
+        Credential.create(
+            client=guest,
+            kind="plate",
+            value=plate,
+            created_at=a.at,
+            is_foreign=plate_format(plate) is None,
+        )
 
 
 APPLIER = Applier[GuestRegistered](subject=lambda p: p.client_uuid, apply=apply)

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from cloud.models import Client, Credential
 from cloud.standsync.ingest.context import Applying
 from cloud.standsync.ingest.lookups import client_by_uuid
+from sync.plates import plate_format
 
 
 def active_credential(kind: str, value: str) -> Credential | None:
@@ -22,7 +23,11 @@ def link(a: Applying, client: Client, kind: str, value: str) -> None:
     (``credential_conflict``)."""
     held = active_credential(kind, value)
     if held is None:
-        Credential.create(client=client, kind=kind, value=value, created_at=a.at)
+        # A stand takes a plate of no Russian format only with its "foreign plate" tick.
+        foreign = kind == "plate" and plate_format(value) is None
+        Credential.create(
+            client=client, kind=kind, value=value, created_at=a.at, is_foreign=foreign
+        )
     elif held.client_id != client.id:
         a.flag(
             "credential_conflict",
