@@ -92,9 +92,8 @@ def funds_of(
 def funds_dicts(clients: list[Client]) -> dict[int, dict[str, Any]]:
     """The API form of each client's funds now, with the service's point value."""
     config = current_app.config["AQ"]
-    value = stored_setting(
-        "points_value_kopecks", config.points_value_kopecks
-    )  # owner's, else file's
+    # The owner's point value (the loyalty settings page), else the configuration file's.
+    value = stored_setting("points_value_kopecks", config.points_value_kopecks)
     found = funds_of(clients, value, app_now(), config.timezone)
     return {key: asdict(funds) for key, funds in found.items()}
 
