@@ -18,7 +18,6 @@ from cloud import create_app
 from cloud.models import (
     ClientDriver,
     Credential,
-    HeldTopup,
     LedgerEntry,
     Mailing,
     OnlinePayment,
@@ -26,11 +25,11 @@ from cloud.models import (
     Segment,
     Session,
     StandCommand,
-    StandEvent,
 )
 from cloud.permissions import ALL_ROLES, role_can
 from cloud.staff.service import create_staff
 from tests.cloud.conftest import PASSWORD, World, csrf_token
+from tests.cloud.heldrows import add_held_topup
 
 PUBLIC_ENDPOINTS = {
     "static",
@@ -142,7 +141,7 @@ def _objects(world: World) -> dict[str, int]:
         segment=segment, segment_name=segment.name, subject="Тема", body="Текст"
     )
     driver = ClientDriver.create(client=world.member, name="Водитель проверки", card=card)
-    held = _held_topup(world)
+    held = add_held_topup(world, datetime.now(UTC), 10_000_000)
     now = datetime.now(UTC)
     payment = OnlinePayment.create(
         client=world.member,
@@ -186,36 +185,6 @@ def _receipt(world: World) -> Receipt:
         payment_method="advance",
         external_id=f"aq-role-matrix-{entry.id}",
         status="failed",
-    )
-
-
-def _held_topup(world: World) -> HeldTopup:
-    """A stand's top-up held over a ceiling (cloud/standsync/ingest/held.py)."""
-    now = datetime.now(UTC)
-    seq = StandEvent.select().count() + 1
-    event = StandEvent.create(
-        stand=world.stand_a,
-        seq=seq,
-        event_uuid=f"00000000-0000-4000-8000-{seq:012d}",
-        type="topup.recorded",
-        occurred_at_raw=now.isoformat(),
-        occurred_at=now,
-        time_source="clock",
-        boot_id="00000000-0000-4000-8000-000000000000",
-        mono_ms=1,
-        actor="card",
-        directory_version=1,
-        payload="{}",
-    )
-    return HeldTopup.create(
-        event=event,
-        client=world.member,
-        stand=world.stand_a,
-        site=world.site_a,
-        amount_kopecks=10_000_000,
-        method="cash",
-        occurred_at=now,
-        reason="topup",
     )
 
 
