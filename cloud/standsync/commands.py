@@ -29,6 +29,7 @@ from cloud.errors import Conflict, NotFound, ValidationFailed
 from cloud.models import Client, Session, Stand, StandCommand, User
 from cloud.permissions import site_scope
 from cloud.sessions.service import get_session
+from sync.directorypage import StandCommand as DirectoryCommand
 
 END_SESSION = "end_session"
 START_SESSION = "start_session"
@@ -158,6 +159,22 @@ def pending_commands(
             }
         )
     return answer
+
+
+def directory_commands(stand: Any, now: datetime, start_within: timedelta) -> tuple[Any, ...]:
+    """``pending_commands`` as the directory's commands (``sync.directorypage.StandCommand``),
+    for the directory page of protocol 1 and the stand's head of protocol 2 alike."""
+    return tuple(
+        DirectoryCommand(
+            id=c["id"],
+            type=c["type"],
+            session_uuid=c["session_uuid"],
+            comment=c["comment"],
+            issued_by=c["issued_by"],
+            client_id=c.get("client_id"),
+        )
+        for c in pending_commands(stand, now, start_within)
+    )
 
 
 def complete_starts(stand_id: int, sessions: dict[str, int], at: datetime) -> int:

@@ -51,7 +51,7 @@ from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, is_postgresql
 from cloud.models import Credential, Stand, stored_setting
-from cloud.standsync.commands import pending_commands
+from cloud.standsync.commands import directory_commands
 from cloud.standsync.directory import (
     client_entries,
     credential_entries,
@@ -68,7 +68,7 @@ from sync.directory import (
     client_dict,
     without_details,
 )
-from sync.directorypage import CredentialKey, DirectoryPage, StandCommand, Tombstones
+from sync.directorypage import CredentialKey, DirectoryPage, Tombstones
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000
@@ -223,17 +223,7 @@ def _read_page(
     everywhere = config.manager_pins_at_every_site
     staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
 
-    commands = tuple(
-        StandCommand(
-            id=c["id"],
-            type=c["type"],
-            session_uuid=c["session_uuid"],
-            comment=c["comment"],
-            issued_by=c["issued_by"],
-            client_id=c.get("client_id"),
-        )
-        for c in pending_commands(stand, now, timedelta(minutes=config.start_command_minutes))
-    )
+    commands = directory_commands(stand, now, timedelta(minutes=config.start_command_minutes))
     live_clients = {c.id for c, *_json in clients}
     texts = [full if c.id in of_site else bare for c, full, bare in clients]
     return texts, DirectoryPage(

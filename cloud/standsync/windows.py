@@ -31,7 +31,7 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
 
@@ -40,11 +40,12 @@ from cloud.clients.qrkeys import public_key
 from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, is_postgresql
-from cloud.models import DirectoryChange, Stand
-from cloud.standsync.commands import pending_commands
+from cloud.models import DirectoryChange, Stand, stored_setting
+from cloud.standsync.commands import directory_commands
 from cloud.standsync.directory import (
     client_entries,
     default_tariff_of,
+    defaults_of_stand,
     staff_entries,
     tariff_entries,
 )
@@ -57,7 +58,7 @@ from cloud.standsync.feed import (
 )
 from cloud.standsync.ingest import last_seq
 from sync.directory import TariffEntry
-from sync.directorypage import DirectoryPage, StandCommand, Tombstones
+from sync.directorypage import DirectoryPage, Tombstones
 from sync.directorywindow import WINDOW, ClientDetails, WindowPage, details_dict, window_start
 
 CACHE_BYTES = 64 << 20  # closed windows kept per process (raw + gzip)
@@ -240,7 +241,7 @@ def _read_head(
         server_time=now,
         qr_public_key_pem=public_key(config).decode("ascii"),
         default_tariff_id=None,
-        points_value_kopecks=config.points_value_kopecks,
+        points_value_kopecks=stored_setting("points_value_kopecks", config.points_value_kopecks),
         acked_seq=last_seq(stand),
     )
     if cursor > newest:  # a restored database: walk again from 0
@@ -251,18 +252,9 @@ def _read_head(
     everywhere = config.manager_pins_at_every_site
     staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
     all_tariffs = tariff_entries()
-    default_id = default_tariff_of(all_tariffs, now)
+    default_id = default_tariff_of(all_tariffs, now, defaults_of_stand(stand))
     fresh = newer_than(changes.TARIFF, {default_id}, cursor) if default_id is not None else set()
-    commands = tuple(
-        StandCommand(
-            id=c["id"],
-            type=c["type"],
-            session_uuid=c["session_uuid"],
-            comment=c["comment"],
-            issued_by=c["issued_by"],
-        )
-        for c in pending_commands(stand)
-    )
+    commands = directory_commands(stand, now, timedelta(minutes=config.start_command_minutes))
     page = replace(
         head,
         default_tariff_id=default_id,

@@ -4,6 +4,7 @@ stand's own head; protocol 1 still served beside it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from cloud import create_app
+from cloud.catalog import pricing
 from cloud.changes import current_position
-from cloud.db import bind, db_proxy
+from cloud.db import bind, db_proxy, utcnow
 from cloud.ledger import service as ledger
-from cloud.models import DirectoryCounter
+from cloud.models import DirectoryCounter, LoyaltySetting, Stand, Tariff, TariffVersion
 from cloud.staff import service as staffbook
+from cloud.standsync import commands
 from sync.directorypage import DirectoryPage
 from sync.directorywindow import (
     WINDOW,
@@ -255,3 +258,31 @@ def test_a_cursor_beyond_the_newest_position_restarts_the_walk(
 
     assert window.beyond_newest
     assert (head.cursor, head.reset, head.more) == (0, True, True)
+
+
+def test_the_head_carries_the_stands_own_tariff_point_value_and_start_commands(
+    client: FlaskClient, world: World
+) -> None:
+    """What protocol 1's page tells a stand of itself, protocol 2's head tells it too: the
+    stand's own default tariff, the owner's point value and a start ordered from the client
+    page, with its client."""
+    token = enrolled(client, world)
+    stand = Stand.get((Stand.site == world.site_a.id) & (Stand.name == world.stand_a.name))
+    night = Tariff.create(name="Ночной")
+    TariffVersion.create(
+        tariff=night,
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+        member_per_minute=700,
+        guest_per_minute=1100,
+    )
+    pricing.set_stand_default(world.users["owner"], stand, night.id)
+    LoyaltySetting.create(name="points_value_kopecks", value="250")
+    start = commands.request_start(world.users["operator"], world.member, stand.id, utcnow())
+
+    head = WindowStand(client, token).sync()
+
+    assert head.default_tariff_id == night.id
+    assert head.points_value_kopecks == 250
+    assert [(c.type, c.client_id, c.session_uuid) for c in head.commands] == [
+        ("start_session", world.member.id, start.session_uuid)
+    ]
