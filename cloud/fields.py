@@ -264,9 +264,13 @@ def query_row_id(text: str | None, name: str) -> int | None:
     or None when absent or empty; anything else is a 400."""
     if not text:
         return None
-    if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_ROW_ID:
+    whole = _WHOLE_NUMBER.fullmatch(text)  # "3", or "3.0": JSON Schema's integer 3 as well
+    if whole is None or not 1 <= int(whole[1]) <= MAX_ROW_ID:
         raise ValidationFailed(_("%(name)s: нужно целое число", name=name), "bad_parameter")
-    return int(text)
+    return int(whole[1])
+
+
+_WHOLE_NUMBER = re.compile(r"([0-9]{1,10})(?:\.0+)?")
 
 
 # --- moments ----------------------------------------------------------------------------------

@@ -378,31 +378,23 @@ def _add_audit_log(database: peewee.Database) -> None:
     install_audit_guard(database)
 
 
-def _add_receipt_credit(database: peewee.Database) -> None:
-    """Version 28: a receipt's part on credit (a charge into debt, a top-up paying one off)."""
-    table = Receipt._meta.table_name
-    if "credit_kopecks" in {column.name for column in database.get_columns(table)}:
-        return
-    credit = _with_default(peewee.BigIntegerField(default=0), "0")
-    migrator = SchemaMigrator.from_database(database)
-    migrate(migrator.add_column(table, "credit_kopecks", credit, allow_not_null=True))
-
-
-def _add_alerts(database: peewee.Database) -> None:
-    """Version 25: alerts to staff by e-mail (cloud/alerts/): a staff member's address, who gets
-    which kinds of alert, and the incidents."""
-    table = User._meta.table_name
-    if "email" not in {column.name for column in database.get_columns(table)}:
-        migrator = SchemaMigrator.from_database(database)
-        email = peewee.CharField(max_length=254, default="", constraints=[peewee.SQL("DEFAULT ''")])
-        migrate(migrator.add_column(table, "email", email, allow_not_null=True))
-    database.create_tables([AlertSubscription, AlertIncident])
-
-
-def _add_rollups(database: peewee.Database) -> None:
-    """Version 27: the report rollups (cloud/models/rollups.py), kept by triggers
-    (cloud/rolluptriggers.py) and counted here from the sessions and top-ups already stored."""
-    rolluptriggers.install(database)
+def _add_column_with_default(
+    database: peewee.Database,
+    model: type[peewee.Model],
+    name: str,
+    field: peewee.Field,
+    default: str,
+) -> None:
+    """Add ``model``'s NOT NULL column ``name`` (``field``) with a database default in one
+    statement (SQLite would otherwise rebuild the table), unless the table has it already."""
+    table = model._meta.table_name
+    if name not in {column.name for column in database.get_columns(table)}:
+        column = _with_default(field, default)
+        migrate(
+            SchemaMigrator.from_database(database).add_column(
+                table, name, column, allow_not_null=True
+            )
+        )
 
 
 def _add_pricing(database: peewee.Database) -> None:
@@ -417,11 +409,18 @@ def _add_pricing(database: peewee.Database) -> None:
 
 def _add_tariff_schedule(database: peewee.Database) -> None:
     """The ``tariff_version.schedule`` column ("" for none), unless the table has it."""
-    table = TariffVersion._meta.table_name
-    if "schedule" not in {column.name for column in database.get_columns(table)}:
-        migrator = SchemaMigrator.from_database(database)
-        field = _with_default(peewee.TextField(default=""), "''")
-        migrate(migrator.add_column(table, "schedule", field, allow_not_null=True))
+    _add_column_with_default(
+        database, TariffVersion, "schedule", peewee.TextField(default=""), "''"
+    )
+
+
+def _add_foreign_plates_and_loyalty_settings(database: peewee.Database) -> None:
+    """Version 23: a plate's "foreign" flag (one that matches no Russian format, sync.plates;
+    the plates stored before stay valid, none foreign) and the owner's loyalty settings
+    (cloud/loyalty/settings.py; none saved: the configuration's values apply)."""
+    flag = peewee.BooleanField(default=False)
+    _add_column_with_default(database, Credential, "is_foreign", flag, "FALSE")
+    database.create_tables([LoyaltySetting])
 
 
 def _add_forced_closes(database: peewee.Database) -> None:
@@ -430,45 +429,37 @@ def _add_forced_closes(database: peewee.Database) -> None:
     have no session yet, and keeps what the stand answered. Each step only if missing (a
     table an earlier migration created from today's model has it already)."""
     database.create_tables([ForcedClose])
-    migrator = SchemaMigrator.from_database(database)
-    defaults = {"force_closed": "FALSE", "outcome": "''", "reason": "''"}
-    for model, name in (
-        (Session, "force_closed"),
-        (StandCommand, "outcome"),
-        (StandCommand, "reason"),
-    ):
-        table = model._meta.table_name
-        if name in {column.name for column in database.get_columns(table)}:
-            continue
-        field = model._meta.fields[name]
-        fresh = (
-            peewee.BooleanField(default=False)
-            if isinstance(field, peewee.BooleanField)
-            else peewee.CharField(max_length=field.max_length, default="")
-        )
-        migrate(
-            migrator.add_column(
-                table, name, _with_default(fresh, defaults[name]), allow_not_null=True
-            )
-        )
+    forced = peewee.BooleanField(default=False)
+    _add_column_with_default(database, Session, "force_closed", forced, "FALSE")
+    for name in ("outcome", "reason"):
+        text = peewee.CharField(max_length=StandCommand._meta.fields[name].max_length, default="")
+        _add_column_with_default(database, StandCommand, name, text, "''")
     add_missing_column(database, StandCommand, "client")
     add_missing_column(database, StandCommand, "session_uuid")
     table = StandCommand._meta.table_name
     session = next(c for c in database.get_columns(table) if c.name == "session_id")
     if not session.null:
-        migrate(migrator.drop_not_null(table, "session_id"))
+        migrate(SchemaMigrator.from_database(database).drop_not_null(table, "session_id"))
 
 
-def _add_foreign_plates_and_loyalty_settings(database: peewee.Database) -> None:
-    """Version 23: a plate's "foreign" flag (one that matches no Russian format, sync.plates;
-    the plates stored before stay valid, none foreign) and the owner's loyalty settings
-    (cloud/loyalty/settings.py; none saved: the configuration's values apply)."""
-    if "is_foreign" not in {c.name for c in database.get_columns(Credential._meta.table_name)}:
-        migrator = SchemaMigrator.from_database(database)
-        flag = _with_default(peewee.BooleanField(default=False), "FALSE")
-        table = Credential._meta.table_name
-        migrate(migrator.add_column(table, "is_foreign", flag, allow_not_null=True))
-    database.create_tables([LoyaltySetting])
+def _add_alerts(database: peewee.Database) -> None:
+    """Version 25: alerts to staff by e-mail (cloud/alerts/): a staff member's address, who gets
+    which kinds of alert, and the incidents."""
+    email = peewee.CharField(max_length=254, default="")
+    _add_column_with_default(database, User, "email", email, "''")
+    database.create_tables([AlertSubscription, AlertIncident])
+
+
+def _add_rollups(database: peewee.Database) -> None:
+    """Version 27: the report rollups (cloud/models/rollups.py), kept by triggers
+    (cloud/rolluptriggers.py) and counted here from the sessions and top-ups already stored."""
+    rolluptriggers.install(database)
+
+
+def _add_receipt_credit(database: peewee.Database) -> None:
+    """Version 28: a receipt's part on credit (a charge into debt, a top-up paying one off)."""
+    credit = peewee.BigIntegerField(default=0)
+    _add_column_with_default(database, Receipt, "credit_kopecks", credit, "0")
 
 
 # Version 1 is the first released schema; nothing comes before it.

@@ -93,12 +93,13 @@ def read_columns(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str
 
 
 def content_columns(reads: set[tuple[str, str]]) -> list[pw.Field]:
-    """The fields behind ``reads``, but for row ids (a row's identity, not its content) and the
-    site whose directory it is."""
+    """The fields behind ``reads``, but for row ids (a row's identity, not its content), the
+    site whose directory it is, and the owner's loyalty settings (read afresh into every page's
+    head, not tracked as changes: tests/cloud/test_loyalty_settings.py)."""
     models = {model._meta.table_name: model for model in ALL_MODELS}
     fields = []
     for table, column in sorted(reads):
-        if table == "site":
+        if table in ("site", "loyalty_setting"):
             continue
         field = models[table]._meta.columns[column]
         if not field.primary_key:

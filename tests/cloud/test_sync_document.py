@@ -33,6 +33,8 @@ def test_the_document_is_served_without_a_token_and_covers_every_operation(
         ("/enrol", "post"),
         ("/status", "get"),
         ("/directory", "get"),
+        ("/directory/window/{start}", "get"),
+        ("/directory/head", "get"),
         ("/events", "post"),
         ("/heartbeat", "post"),
     }

@@ -24,8 +24,10 @@ from cloud.models import (
     DirectoryChange,
     DirectoryCounter,
     LedgerEntry,
+    SessionRollup,
     StandEvent,
     StandHeartbeat,
+    TopupRollup,
 )
 from cloud.standsync.heartbeat import stands_health
 from edge.store import LocalLedger, Outbox, Store
@@ -69,9 +71,9 @@ def restore(app: Flask, saved: Backup) -> None:
     with database.atomic():
         for model in reversed(peewee.sort_models(models)):
             database.execute_sql(f'DELETE FROM "{model._meta.table_name}"')  # noqa: S608
-        # The change log last, as saved: the triggers record the other rows as they go in (a
-        # real restore makes the triggers after the data).
-        log = [DirectoryChange, DirectoryCounter]
+        # The change log and the report rollups last, as saved: the triggers record the other
+        # rows as they go in (a real restore makes the triggers after the data).
+        log = [DirectoryChange, DirectoryCounter, SessionRollup, TopupRollup]
         for model in [m for m in peewee.sort_models(models) if m not in log] + log:
             if model in log:
                 database.execute_sql(f'DELETE FROM "{model._meta.table_name}"')  # noqa: S608
