@@ -56,6 +56,14 @@ class Tombstones:
     tariffs: tuple[int, ...] = ()
     staff: tuple[int, ...] = ()
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "clients": list(self.clients),
+            "credentials": [{"kind": k.kind, "value": k.value} for k in self.credentials],
+            "tariffs": list(self.tariffs),
+            "staff": list(self.staff),
+        }
+
 
 @dataclass(frozen=True)
 class StandCommand:
@@ -131,14 +139,7 @@ class DirectoryPage:
                 "staff": [staff_dict(s) for s in self.staff],
                 "revoked_qr_token_ids": list(self.revoked_qr_token_ids),
             },
-            "tombstones": {
-                "clients": list(self.tombstones.clients),
-                "credentials": [
-                    {"kind": k.kind, "value": k.value} for k in self.tombstones.credentials
-                ],
-                "tariffs": list(self.tombstones.tariffs),
-                "staff": list(self.tombstones.staff),
-            },
+            "tombstones": self.tombstones.to_dict(),
             "commands": [
                 {
                     "id": c.id,

@@ -108,14 +108,7 @@ class WindowPage:
                 "tariffs": [tariff_dict(t) for t in self.tariffs],
                 "revoked_qr_token_ids": list(self.revoked_qr_token_ids),
             },
-            "tombstones": {
-                "clients": list(self.tombstones.clients),
-                "credentials": [
-                    {"kind": k.kind, "value": k.value} for k in self.tombstones.credentials
-                ],
-                "tariffs": list(self.tombstones.tariffs),
-                "staff": [],
-            },
+            "tombstones": self.tombstones.to_dict(),
         }
 
 

@@ -40,6 +40,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import peewee as pw
@@ -68,7 +71,7 @@ from sync.directory import (
     client_dict,
     without_details,
 )
-from sync.directorypage import CredentialKey, DirectoryPage, Tombstones
+from sync.directorypage import CredentialKey, DirectoryPage, StandCommand, Tombstones
 
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 5000
@@ -172,33 +175,85 @@ def newer_than(entity: str, ids: set[int], start: int) -> set[int]:
     return {i for i in ids if positions.get(i, start + 1) > start}
 
 
-def _read_page(
-    stand: Stand, start: int, limit: int, reset: bool, config: CloudConfig, now: datetime
-) -> tuple[list[bytes], DirectoryPage]:
-    """The JSON of the page's client upserts, and the rest of the page."""
-    key = public_key(config).decode("ascii")
-    newest = changes.current_position()
-    acked_seq = last_seq(stand)
-    if start > newest:
-        return [], DirectoryPage(
-            cursor=0,
-            more=True,
-            reset=True,
-            site_id=stand.site_id,
-            stand_id=stand.id,
-            server_time=now,
-            qr_public_key_pem=key,
-            default_tariff_id=None,
-            acked_seq=acked_seq,
+@contextmanager
+def snapshot() -> Iterator[None]:
+    """One transaction that reads one snapshot (PostgreSQL: REPEATABLE READ; SQLite's read
+    transaction is one already). Inside a transaction already open it is that one."""
+    isolate = is_postgresql() and not db_proxy.in_transaction()
+    with db_proxy.atomic():
+        if isolate:
+            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def stand_page(
+    stand: Stand, config: CloudConfig, now: datetime, *, cursor: int, more: bool, reset: bool
+) -> DirectoryPage:
+    """What every answer to the stand says of itself, in both protocols (a page or a head):
+    its ids, the time, the QR key, the owner's point value and its acknowledged seq."""
+    return DirectoryPage(
+        cursor=cursor,
+        more=more,
+        reset=reset,
+        site_id=stand.site_id,
+        stand_id=stand.id,
+        server_time=now,
+        qr_public_key_pem=public_key(config).decode("ascii"),
+        default_tariff_id=None,
+        points_value_kopecks=stored_setting("points_value_kopecks", config.points_value_kopecks),
+        acked_seq=last_seq(stand),
+    )
+
+
+def stand_orders(
+    stand: Stand, config: CloudConfig, now: datetime, all_tariffs: list[TariffEntry]
+) -> tuple[int | None, tuple[StandCommand, ...]]:
+    """The stand's own default tariff (its own, its site's, else the chain's) and its pending
+    commands, for a page of protocol 1 and a head of protocol 2 alike."""
+    default_id = default_tariff_of(all_tariffs, now, defaults_of_stand(stand))
+    commands = directory_commands(stand, now, timedelta(minutes=config.start_command_minutes))
+    return default_id, commands
+
+
+@dataclass(frozen=True)
+class ChangesRead:
+    """The rows a run of change entries ``(start, last]`` stands for, as a page (protocol 1)
+    or a window (protocol 2) carries them, with the references it adds (see the module)."""
+
+    clients: list[Serialised]  # by id
+    client_ids: set[int]  # every client named: upserted or tombstoned
+    changed_clients: bool  # whether a client entry lies in the run (not only references)
+    referenced: set[int]
+    window_ids: pw.SelectBase  # the ids of the run's client entries
+    credentials: list[CredentialEntry]
+    dead_keys: list[CredentialKey]
+    revoked: list[str]
+    tariffs: list[TariffEntry]
+    tariff_ids: set[int]
+    staff_ids: set[int]
+
+    def tombstones(self) -> Tombstones:
+        """Clients, credentials and tariffs named but gone (staff are the page's own)."""
+        return Tombstones(
+            clients=tuple(sorted(self.client_ids - {c.id for c, *_json in self.clients})),
+            credentials=tuple(self.dead_keys),
+            tariffs=tuple(sorted(self.tariff_ids - {t.id for t in self.tariffs})),
         )
-    entries = changes.changes_after(start, limit + 1)
-    more = len(entries) > limit
-    entries = entries[:limit]
-    last = entries[-1].position if entries else start
+
+
+def read_changes(
+    entries: list[changes.Change],
+    start: int,
+    last: int,
+    all_tariffs: list[TariffEntry],
+    default_id: int | None,
+) -> ChangesRead:
+    """The current rows of ``entries`` (positions in ``(start, last]``), with a credential's
+    client and the tariffs clients use (and ``default_id``) when their entries are after
+    ``start``."""
     wanted: dict[str, list[int]] = {entity: [] for entity in changes.TABLES}
     for entry in entries:
         wanted[entry.entity].append(entry.entity_id)
-
     credentials, dead_keys, revoked = credential_rows(wanted[changes.CREDENTIAL])
     in_window = [e for e in entries if e.entity == changes.CLIENT]
     client_ids = set(wanted[changes.CLIENT])
@@ -207,47 +262,64 @@ def _read_page(
     clients = client_cache().entries(in_window, window_ids)
     clients += [serialise(entry) for entry in client_entries(referenced)] if referenced else []
     clients.sort(key=lambda item: item[0].id)
-    client_ids |= referenced
-    # Details only of the site's own clients (cloud/standsync/directory.py).
-    of_site = of_site_among(stand.site_id, window_ids) if in_window else set()
-    of_site |= of_site_among(stand.site_id, referenced) if referenced else set()
-    all_tariffs = tariff_entries()
-    default_id = default_tariff_of(all_tariffs, now, defaults_of_stand(stand))
     tariff_ids = set(wanted[changes.TARIFF])
     used = {c.default_tariff_id for c, *_json in clients if c.default_tariff_id is not None}
     if default_id is not None:
         used.add(default_id)
     tariff_ids |= newer_than(changes.TARIFF, used - tariff_ids, start)
-    tariffs: list[TariffEntry] = [t for t in all_tariffs if t.id in tariff_ids]
-    staff_ids = set(wanted[changes.STAFF])
-    everywhere = config.manager_pins_at_every_site
-    staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
+    return ChangesRead(
+        clients=clients,
+        client_ids=client_ids | referenced,
+        changed_clients=bool(in_window),
+        referenced=referenced,
+        window_ids=window_ids,
+        credentials=credentials,
+        dead_keys=dead_keys,
+        revoked=revoked,
+        tariffs=[t for t in all_tariffs if t.id in tariff_ids],
+        tariff_ids=tariff_ids,
+        staff_ids=set(wanted[changes.STAFF]),
+    )
 
-    commands = directory_commands(stand, now, timedelta(minutes=config.start_command_minutes))
-    live_clients = {c.id for c, *_json in clients}
-    texts = [full if c.id in of_site else bare for c, full, bare in clients]
-    return texts, DirectoryPage(
+
+def _read_page(
+    stand: Stand, start: int, limit: int, reset: bool, config: CloudConfig, now: datetime
+) -> tuple[list[bytes], DirectoryPage]:
+    """The JSON of the page's client upserts, and the rest of the page."""
+    if start > changes.current_position():
+        return [], stand_page(stand, config, now, cursor=0, more=True, reset=True)
+    entries = changes.changes_after(start, limit + 1)
+    more = len(entries) > limit
+    entries = entries[:limit]
+    last = entries[-1].position if entries else start
+    all_tariffs = tariff_entries()
+    default_id, commands = stand_orders(stand, config, now, all_tariffs)
+    read = read_changes(entries, start, last, all_tariffs, default_id)
+    # Details only of the site's own clients (cloud/standsync/directory.py).
+    of_site = of_site_among(stand.site_id, read.window_ids) if read.changed_clients else set()
+    of_site |= of_site_among(stand.site_id, read.referenced) if read.referenced else set()
+    everywhere = config.manager_pins_at_every_site
+    staff = staff_entries(stand.site_id, read.staff_ids, everywhere) if read.staff_ids else ()
+    texts = [full if c.id in of_site else bare for c, full, bare in read.clients]
+    base = stand_page(
+        stand,
+        config,
+        now,
         cursor=WALK_MARK + last if reset and more else last,
         more=more,
         reset=reset,
-        site_id=stand.site_id,
-        stand_id=stand.id,
-        server_time=now,
-        qr_public_key_pem=key,
+    )
+    return texts, replace(
+        base,
         default_tariff_id=default_id,
-        credentials=tuple(credentials),
-        tariffs=tuple(tariffs),
+        credentials=tuple(read.credentials),
+        tariffs=tuple(read.tariffs),
         staff=staff,
-        revoked_qr_token_ids=tuple(revoked),
-        tombstones=Tombstones(
-            clients=tuple(sorted(client_ids - live_clients)),
-            credentials=tuple(dead_keys),
-            tariffs=tuple(sorted(tariff_ids - {t.id for t in tariffs})),
-            staff=tuple(sorted(staff_ids - {s.id for s in staff})),
+        revoked_qr_token_ids=tuple(read.revoked),
+        tombstones=replace(
+            read.tombstones(), staff=tuple(sorted(read.staff_ids - {s.id for s in staff}))
         ),
         commands=commands,
-        points_value_kopecks=stored_setting("points_value_kopecks", config.points_value_kopecks),
-        acked_seq=acked_seq,
     )
 
 
@@ -261,23 +333,20 @@ def directory_page(
     start = cursor - WALK_MARK if cursor >= WALK_MARK else cursor
     if cursor == 0:
         changes.adopt_unlogged()
-    isolate = is_postgresql() and not db_proxy.in_transaction()
-    with db_proxy.atomic():
-        if isolate:
-            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with snapshot():
         clients, page = _read_page(stand, start, limit, reset, config, now)
-    return _page_json(page, clients)
+    return splice_clients(page.to_dict(), clients)
 
 
 _CLIENTS_MARK = "\0clients\0"
 
 
-def _page_json(page: DirectoryPage, clients: list[bytes]) -> bytes:
-    """The page as JSON, with the clients' JSON as it was cached. It goes where a marker
-    stands in ``upserts.clients``; the first occurrence of the marker's JSON is that one, as
-    nothing the page says before it (cursor, times, ids, the QR key) is text from a person. The
-    clients are spliced in as bytes: a busy poll's clients are most of its 300 kB."""
-    data = page.to_dict()
+def splice_clients(data: dict[str, object], clients: list[bytes]) -> bytes:
+    """A page's (or window's) ``data`` as JSON, with the clients' JSON as it was cached. It
+    goes where a marker stands in ``upserts.clients``; the first occurrence of the marker's JSON
+    is that one, as nothing the page says before it (cursor, times, ids, the QR key) is text
+    from a person. The clients are spliced in as bytes: a busy poll's clients are most of its
+    300 kB."""
     data["upserts"]["clients"] = _CLIENTS_MARK  # type: ignore[index]
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     head, _mark, tail = text.partition(json.dumps(_CLIENTS_MARK))

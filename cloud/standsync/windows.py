@@ -31,33 +31,29 @@ import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import current_app
 
 from cloud import changes
-from cloud.clients.qrkeys import public_key
 from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
-from cloud.db import db_proxy, is_postgresql
-from cloud.models import DirectoryChange, Stand, stored_setting
-from cloud.standsync.commands import directory_commands
+from cloud.models import DirectoryChange, Stand
 from cloud.standsync.directory import (
     client_entries,
     default_tariff_of,
-    defaults_of_stand,
     staff_entries,
     tariff_entries,
 )
 from cloud.standsync.feed import (
     MAX_CURSOR,
-    client_cache,
-    credential_rows,
     newer_than,
-    serialise,
+    read_changes,
+    snapshot,
+    splice_clients,
+    stand_orders,
+    stand_page,
 )
-from cloud.standsync.ingest import last_seq
-from sync.directory import TariffEntry
 from sync.directorypage import DirectoryPage, Tombstones
 from sync.directorywindow import WINDOW, ClientDetails, WindowPage, details_dict, window_start
 
@@ -115,11 +111,6 @@ def window_cache() -> WindowCache:
     return cache
 
 
-def _snapshot() -> bool:
-    """Whether to make the coming transaction one snapshot (PostgreSQL: REPEATABLE READ)."""
-    return is_postgresql() and not db_proxy.in_transaction()
-
-
 def _newest() -> tuple[int, str]:
     """The newest position and its entry's time (a restored database reusing the position
     gives another time)."""
@@ -147,39 +138,16 @@ def _read_window(start: int, newest: int, now: datetime) -> tuple[list[bytes], W
     if start > newest:
         return [], WindowPage(start=start, end=newest, closed=False)
     entries = [e for e in changes.changes_after(start, WINDOW) if e.position <= end]
-    wanted: dict[str, list[int]] = {entity: [] for entity in changes.TABLES}
-    for entry in entries:
-        wanted[entry.entity].append(entry.entity_id)
-    credentials, dead_keys, revoked = credential_rows(wanted[changes.CREDENTIAL])
-    in_window = [e for e in entries if e.entity == changes.CLIENT]
-    client_ids = set(wanted[changes.CLIENT])
-    referenced = newer_than(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
-    window_ids = changes.ids_between(changes.CLIENT, start, end)
-    clients = client_cache().entries(in_window, window_ids)
-    clients += [serialise(entry) for entry in client_entries(referenced)] if referenced else []
-    clients.sort(key=lambda item: item[0].id)
-    client_ids |= referenced
     all_tariffs = tariff_entries()
-    tariff_ids = set(wanted[changes.TARIFF])
-    used = {c.default_tariff_id for c, *_json in clients if c.default_tariff_id is not None}
-    default_id = default_tariff_of(all_tariffs, now)
-    if default_id is not None:
-        used.add(default_id)
-    tariff_ids |= newer_than(changes.TARIFF, used - tariff_ids, start)
-    tariffs: list[TariffEntry] = [t for t in all_tariffs if t.id in tariff_ids]
-    live = {c.id for c, *_json in clients}
-    return [bare for _c, _full, bare in clients], WindowPage(
+    read = read_changes(entries, start, end, all_tariffs, default_tariff_of(all_tariffs, now))
+    return [bare for _c, _full, bare in read.clients], WindowPage(
         start=start,
         end=end,
         closed=closed,
-        credentials=tuple(credentials),
-        tariffs=tuple(tariffs),
-        revoked_qr_token_ids=tuple(revoked),
-        tombstones=Tombstones(
-            clients=tuple(sorted(client_ids - live)),
-            credentials=tuple(dead_keys),
-            tariffs=tuple(sorted(tariff_ids - {t.id for t in tariffs})),
-        ),
+        credentials=tuple(read.credentials),
+        tariffs=tuple(read.tariffs),
+        revoked_qr_token_ids=tuple(read.revoked),
+        tombstones=read.tombstones(),
     )
 
 
@@ -193,32 +161,17 @@ def directory_window(start: int, now: datetime) -> Window:
         return held
     if start == 0:  # a full walk: rows no trigger saw get their entries first, as in protocol 1
         changes.adopt_unlogged()
-    isolate = _snapshot()
-    with db_proxy.atomic():
-        if isolate:
-            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with snapshot():
         newest = changes.current_position()
         clients, page = _read_window(start, newest, now)
         etag = None if page.closed else tail_etag(start)
-    body = _splice(page.to_dict(), clients)
+    body = splice_clients(page.to_dict(), clients)
     if not page.closed:
         return Window(body, None, etag or "", False)
     digest = hashlib.sha256(body).hexdigest()[:32]
     window = Window(body, gzip.compress(body, compresslevel=6), f'"w{start}-{digest}"', True)
     cache.put(start, window)
     return window
-
-
-_MARK = "\0clients\0"
-
-
-def _splice(data: dict[str, object], clients: list[bytes]) -> bytes:
-    """``data`` as JSON with the clients' cached JSON where ``upserts.clients`` is (as
-    cloud/standsync/feed.py does)."""
-    data["upserts"]["clients"] = _MARK  # type: ignore[index]
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    head, _mark, tail = text.partition(json.dumps(_MARK))
-    return b"".join((head.encode(), b"[", b",".join(clients), b"]", tail.encode()))
 
 
 def _details(site_id: int, start: int) -> list[ClientDetails]:
@@ -232,18 +185,7 @@ def _read_head(
     stand: Stand, cursor: int, since: int, config: CloudConfig, now: datetime
 ) -> tuple[DirectoryPage, list[ClientDetails]]:
     newest = changes.current_position()
-    head = DirectoryPage(
-        cursor=cursor,
-        more=False,
-        reset=cursor == 0,
-        site_id=stand.site_id,
-        stand_id=stand.id,
-        server_time=now,
-        qr_public_key_pem=public_key(config).decode("ascii"),
-        default_tariff_id=None,
-        points_value_kopecks=stored_setting("points_value_kopecks", config.points_value_kopecks),
-        acked_seq=last_seq(stand),
-    )
+    head = stand_page(stand, config, now, cursor=cursor, more=False, reset=cursor == 0)
     if cursor > newest:  # a restored database: walk again from 0
         return replace(head, cursor=0, more=True, reset=True), []
     # Staff travel only in heads: what changed after the cursor. Details go with the windows'
@@ -252,9 +194,8 @@ def _read_head(
     everywhere = config.manager_pins_at_every_site
     staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
     all_tariffs = tariff_entries()
-    default_id = default_tariff_of(all_tariffs, now, defaults_of_stand(stand))
+    default_id, commands = stand_orders(stand, config, now, all_tariffs)
     fresh = newer_than(changes.TARIFF, {default_id}, cursor) if default_id is not None else set()
-    commands = directory_commands(stand, now, timedelta(minutes=config.start_command_minutes))
     page = replace(
         head,
         default_tariff_id=default_id,
@@ -273,10 +214,7 @@ def directory_head(
     changed after ``since`` (None: the cursor's window start; see the module)."""
     if not 0 <= cursor <= MAX_CURSOR:
         raise ValueError("cursor out of range")
-    isolate = _snapshot()
-    with db_proxy.atomic():
-        if isolate:
-            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with snapshot():
         since = window_start(cursor) if since is None else since
         page, details = _read_head(stand, cursor, since, config, now)
     data = page.to_dict()
