@@ -15,7 +15,7 @@ from datetime import timedelta
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
-from cloud import changetriggers, rolluptriggers
+from cloud import changetriggers, rolluptriggers, schemasteps
 from cloud.audit.service import install_guard as install_audit_guard
 from cloud.changes import CLIENT, adopt_unlogged, record_change
 from cloud.config import DEFAULT_API_TOKEN_DAYS
@@ -24,8 +24,6 @@ from cloud.models import (
     ALL_MODELS,
     CABINET_MODELS,
     REPORT_INDEXES,
-    AlertIncident,
-    AlertSubscription,
     ApiToken,
     AuditEntry,
     Client,
@@ -35,10 +33,8 @@ from cloud.models import (
     DirectoryChange,
     DirectoryCounter,
     FailedLogin,
-    ForcedClose,
     HeldTopup,
     LedgerEntry,
-    LoyaltySetting,
     Mailing,
     MailingRecipient,
     OnlinePayment,
@@ -48,35 +44,15 @@ from cloud.models import (
     Segment,
     Session,
     Shift,
-    Site,
     Stand,
     StandCommand,
     StandEvent,
     StandHeartbeat,
     StandHeartbeatLog,
-    TariffVersion,
-    User,
 )
 from cloud.standsync.heartbeat import LOG_EVERY, ONLINE_WITHIN
 
 Migration = Callable[[peewee.Database], None]
-
-
-def add_missing_column(database: peewee.Database, model: type[peewee.Model], name: str) -> None:
-    """Add the column of ``model``'s field ``name`` unless the table has it already: a table
-    that an earlier migration created from today's model (``create_tables``) has every column
-    that later versions added to it."""
-    table, field = model._meta.table_name, model._meta.fields[name]
-    if field.column_name not in {column.name for column in database.get_columns(table)}:
-        migrator = SchemaMigrator.from_database(database)
-        migrate(migrator.add_column(table, field.column_name, field))
-
-
-def _with_default(field: peewee.Field, default: str) -> peewee.Field:
-    """``field`` NOT NULL with a database default, added in one statement (SQLite would
-    otherwise rebuild the table, which the ledger's foreign keys forbid)."""
-    field.constraints = [peewee.SQL(f"DEFAULT {default}")]
-    return field
 
 
 def _add_sync(database: peewee.Database) -> None:
@@ -166,7 +142,7 @@ def _add_segments_and_mailings(database: peewee.Database) -> None:
     cloud/marketing/mailings.py), and the client's unsubscribe flag."""
     database.create_tables([Segment, Mailing, MailingRecipient])
     migrator = SchemaMigrator.from_database(database)
-    unsubscribed = _with_default(peewee.BooleanField(default=False), "FALSE")
+    unsubscribed = schemasteps.with_default(peewee.BooleanField(default=False), "FALSE")
     migrate(
         migrator.add_column(
             Client._meta.table_name, "unsubscribed", unsubscribed, allow_not_null=True
@@ -195,7 +171,7 @@ def _add_report_indexes(database: peewee.Database) -> None:
     """Version 6: what the reports need to answer fast on a large chain (cloud/reports/pages.py):
     the heartbeat log's silences (filled in from the log kept so far) and the indexes of
     ``REPORT_INDEXES``."""
-    add_missing_column(database, StandHeartbeatLog, "silence_s")
+    schemasteps.add_missing_column(database, StandHeartbeatLog, "silence_s")
     database.execute_sql(_silence_backfill_sql(database))
     for _model, sql in REPORT_INDEXES:
         database.execute_sql(sql)
@@ -211,7 +187,7 @@ def _add_corporate_accounts(database: peewee.Database) -> None:
         migrator.add_column(
             Client._meta.table_name,
             "corporate",
-            _with_default(peewee.BooleanField(default=False), "FALSE"),
+            schemasteps.with_default(peewee.BooleanField(default=False), "FALSE"),
             allow_not_null=True,
         ),
         migrator.add_column(
@@ -222,7 +198,7 @@ def _add_corporate_accounts(database: peewee.Database) -> None:
         migrator.add_column(
             session,
             "over_daily_limit",
-            _with_default(peewee.BooleanField(default=False), "FALSE"),
+            schemasteps.with_default(peewee.BooleanField(default=False), "FALSE"),
             allow_not_null=True,
         ),
         migrator.add_index(session, ("credential_value", "started_at")),
@@ -240,13 +216,13 @@ def _add_points_and_discounts(database: peewee.Database) -> None:
         migrator.add_column(
             client,
             "points_balance",
-            _with_default(peewee.BigIntegerField(default=0), "0"),
+            schemasteps.with_default(peewee.BigIntegerField(default=0), "0"),
             allow_not_null=True,
         ),
         migrator.add_column(
             client,
             "points_spending",
-            _with_default(
+            schemasteps.with_default(
                 peewee.CharField(max_length=20, default="points_first"), "'points_first'"
             ),
             allow_not_null=True,
@@ -254,19 +230,19 @@ def _add_points_and_discounts(database: peewee.Database) -> None:
         migrator.add_column(
             client,
             "discount_percent",
-            _with_default(peewee.IntegerField(default=0), "0"),
+            schemasteps.with_default(peewee.IntegerField(default=0), "0"),
             allow_not_null=True,
         ),
         migrator.add_column(
             client,
             "discount_kopecks",
-            _with_default(peewee.BigIntegerField(default=0), "0"),
+            schemasteps.with_default(peewee.BigIntegerField(default=0), "0"),
             allow_not_null=True,
         ),
         migrator.add_column(
             ledger,
             "amount_points",
-            _with_default(peewee.BigIntegerField(default=0), "0"),
+            schemasteps.with_default(peewee.BigIntegerField(default=0), "0"),
             allow_not_null=True,
         ),
         migrator.drop_index(ledger, f"{ledger}_event_id"),
@@ -307,8 +283,8 @@ def _add_change_triggers(database: peewee.Database) -> None:
     triggers are made from today's ``SOURCES``, so the columns they name that a later version
     adds come first (13: the client's overdraft; 22: a tariff version's schedule)."""
     adopt_unlogged()
-    add_missing_column(database, Client, "overdraft_limit_kopecks")
-    _add_tariff_schedule(database)  # 22
+    schemasteps.add_missing_column(database, Client, "overdraft_limit_kopecks")
+    schemasteps.add_tariff_schedule(database)  # 22
     changetriggers.install(database)
 
 
@@ -316,7 +292,7 @@ def _add_client_funds(database: peewee.Database) -> None:
     """Version 13: a client's own overdraft (credit) limit, and where a client's session is
     open in the directory (cloud/changetriggers.py: the session table is a source now); the
     clients washing now move, so stands learn of their open sessions at the next poll."""
-    add_missing_column(database, Client, "overdraft_limit_kopecks")
+    schemasteps.add_missing_column(database, Client, "overdraft_limit_kopecks")
     changetriggers.install(database)
     washing = Session.select(Session.client).where(Session.ended_at.is_null()).distinct()
     record_change(CLIENT, [client_id for (client_id,) in washing.tuples()])
@@ -333,8 +309,8 @@ def _add_account_safety(database: peewee.Database) -> None:
     who issued an API token and when it expires: a token issued before expires
     ``DEFAULT_API_TOKEN_DAYS`` after this upgrade (none expires at once, none works for ever)."""
     database.create_tables([FailedLogin])
-    add_missing_column(database, ApiToken, "issued_by")
-    add_missing_column(database, ApiToken, "expires_at")
+    schemasteps.add_missing_column(database, ApiToken, "issued_by")
+    schemasteps.add_missing_column(database, ApiToken, "expires_at")
     expiry = utcnow() + timedelta(days=DEFAULT_API_TOKEN_DAYS)
     ApiToken.update(expires_at=expiry).where(ApiToken.expires_at.is_null()).execute()
 
@@ -378,90 +354,6 @@ def _add_audit_log(database: peewee.Database) -> None:
     install_audit_guard(database)
 
 
-def _add_column_with_default(
-    database: peewee.Database,
-    model: type[peewee.Model],
-    name: str,
-    field: peewee.Field,
-    default: str,
-) -> None:
-    """Add ``model``'s NOT NULL column ``name`` (``field``) with a database default in one
-    statement (SQLite would otherwise rebuild the table), unless the table has it already."""
-    table = model._meta.table_name
-    if name not in {column.name for column in database.get_columns(table)}:
-        column = _with_default(field, default)
-        migrate(
-            SchemaMigrator.from_database(database).add_column(
-                table, name, column, allow_not_null=True
-            )
-        )
-
-
-def _add_pricing(database: peewee.Database) -> None:
-    """Version 22: a default tariff per site and per stand (cloud/catalog/defaults.py) and a
-    tariff version's schedule of rates (sync.schedule), which the directory sends: the
-    triggers learn the new column."""
-    add_missing_column(database, Site, "default_tariff")
-    add_missing_column(database, Stand, "default_tariff")
-    _add_tariff_schedule(database)
-    changetriggers.install(database)
-
-
-def _add_tariff_schedule(database: peewee.Database) -> None:
-    """The ``tariff_version.schedule`` column ("" for none), unless the table has it."""
-    _add_column_with_default(
-        database, TariffVersion, "schedule", peewee.TextField(default=""), "''"
-    )
-
-
-def _add_foreign_plates_and_loyalty_settings(database: peewee.Database) -> None:
-    """Version 23: a plate's "foreign" flag (one that matches no Russian format, sync.plates;
-    the plates stored before stay valid, none foreign) and the owner's loyalty settings
-    (cloud/loyalty/settings.py; none saved: the configuration's values apply)."""
-    flag = peewee.BooleanField(default=False)
-    _add_column_with_default(database, Credential, "is_foreign", flag, "FALSE")
-    database.create_tables([LoyaltySetting])
-
-
-def _add_forced_closes(database: peewee.Database) -> None:
-    """Version 24: sessions force-closed centrally (cloud/sessions/forceclose.py) and the
-    ``start_session`` command (cloud/standsync/commands.py): a command names a client and may
-    have no session yet, and keeps what the stand answered. Each step only if missing (a
-    table an earlier migration created from today's model has it already)."""
-    database.create_tables([ForcedClose])
-    forced = peewee.BooleanField(default=False)
-    _add_column_with_default(database, Session, "force_closed", forced, "FALSE")
-    for name in ("outcome", "reason"):
-        text = peewee.CharField(max_length=StandCommand._meta.fields[name].max_length, default="")
-        _add_column_with_default(database, StandCommand, name, text, "''")
-    add_missing_column(database, StandCommand, "client")
-    add_missing_column(database, StandCommand, "session_uuid")
-    table = StandCommand._meta.table_name
-    session = next(c for c in database.get_columns(table) if c.name == "session_id")
-    if not session.null:
-        migrate(SchemaMigrator.from_database(database).drop_not_null(table, "session_id"))
-
-
-def _add_alerts(database: peewee.Database) -> None:
-    """Version 25: alerts to staff by e-mail (cloud/alerts/): a staff member's address, who gets
-    which kinds of alert, and the incidents."""
-    email = peewee.CharField(max_length=254, default="")
-    _add_column_with_default(database, User, "email", email, "''")
-    database.create_tables([AlertSubscription, AlertIncident])
-
-
-def _add_rollups(database: peewee.Database) -> None:
-    """Version 27: the report rollups (cloud/models/rollups.py), kept by triggers
-    (cloud/rolluptriggers.py) and counted here from the sessions and top-ups already stored."""
-    rolluptriggers.install(database)
-
-
-def _add_receipt_credit(database: peewee.Database) -> None:
-    """Version 28: a receipt's part on credit (a charge into debt, a top-up paying one off)."""
-    credit = peewee.BigIntegerField(default=0)
-    _add_column_with_default(database, Receipt, "credit_kopecks", credit, "0")
-
-
 # Version 1 is the first released schema; nothing comes before it.
 MIGRATIONS: list[tuple[int, Migration]] = [
     (2, _add_sync),
@@ -483,12 +375,12 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (19, _add_shifts),
     (20, _add_audit_log),
     (21, _add_site_details),
-    (22, _add_pricing),
-    (23, _add_foreign_plates_and_loyalty_settings),
-    (24, _add_forced_closes),
-    (25, _add_alerts),
-    (27, _add_rollups),
-    (28, _add_receipt_credit),
+    (22, schemasteps.add_pricing),
+    (23, schemasteps.add_foreign_plates_and_loyalty_settings),
+    (24, schemasteps.add_forced_closes),
+    (25, schemasteps.add_alerts),
+    (27, schemasteps.add_rollups),
+    (28, schemasteps.add_receipt_credit),
 ]
 BASE_VERSION = 1
 

@@ -23,6 +23,7 @@ from cloud.models import (
     REPORT_INDEXES,
     Client,
     Credential,
+    ForcedClose,
     LedgerEntry,
     LoyaltySetting,
     RollupZone,
@@ -348,7 +349,7 @@ def test_version_24_adds_forced_closes_and_start_commands_keeping_the_commands(
         start_method="card",
     )
     # The version-21 shape: no force-close table or column, a command always of a session.
-    empty.drop_tables([migrations.ForcedClose, StandCommand])
+    empty.drop_tables([ForcedClose, StandCommand])
     old = _version_21_command()
     empty.create_tables([old])
     old.create(stand=stand, type="end_session", session=session, comment="старая")

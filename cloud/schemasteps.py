@@ -1,0 +1,123 @@
+"""Schema migration steps from version 22 on, and the helpers every step uses
+(cloud/migrations.py runs them; append new steps here and name them in its ``MIGRATIONS``).
+"""
+
+from __future__ import annotations
+
+import peewee
+from playhouse.migrate import SchemaMigrator, migrate
+
+from cloud import changetriggers, rolluptriggers
+from cloud.models import (
+    AlertIncident,
+    AlertSubscription,
+    Credential,
+    ForcedClose,
+    LoyaltySetting,
+    Receipt,
+    Session,
+    Site,
+    Stand,
+    StandCommand,
+    TariffVersion,
+    User,
+)
+
+
+def add_missing_column(database: peewee.Database, model: type[peewee.Model], name: str) -> None:
+    """Add the column of ``model``'s field ``name`` unless the table has it already: a table
+    that an earlier migration created from today's model (``create_tables``) has every column
+    that later versions added to it."""
+    table, field = model._meta.table_name, model._meta.fields[name]
+    if field.column_name not in {column.name for column in database.get_columns(table)}:
+        migrator = SchemaMigrator.from_database(database)
+        migrate(migrator.add_column(table, field.column_name, field))
+
+
+def with_default(field: peewee.Field, default: str) -> peewee.Field:
+    """``field`` NOT NULL with a database default, added in one statement (SQLite would
+    otherwise rebuild the table, which the ledger's foreign keys forbid)."""
+    field.constraints = [peewee.SQL(f"DEFAULT {default}")]
+    return field
+
+
+def add_column_with_default(
+    database: peewee.Database,
+    model: type[peewee.Model],
+    name: str,
+    field: peewee.Field,
+    default: str,
+) -> None:
+    """Add ``model``'s NOT NULL column ``name`` (``field``) with a database default in one
+    statement (SQLite would otherwise rebuild the table), unless the table has it already."""
+    table = model._meta.table_name
+    if name not in {column.name for column in database.get_columns(table)}:
+        column = with_default(field, default)
+        migrate(
+            SchemaMigrator.from_database(database).add_column(
+                table, name, column, allow_not_null=True
+            )
+        )
+
+
+def add_pricing(database: peewee.Database) -> None:
+    """Version 22: a default tariff per site and per stand (cloud/catalog/defaults.py) and a
+    tariff version's schedule of rates (sync.schedule), which the directory sends: the
+    triggers learn the new column."""
+    add_missing_column(database, Site, "default_tariff")
+    add_missing_column(database, Stand, "default_tariff")
+    add_tariff_schedule(database)
+    changetriggers.install(database)
+
+
+def add_tariff_schedule(database: peewee.Database) -> None:
+    """The ``tariff_version.schedule`` column ("" for none), unless the table has it."""
+    add_column_with_default(database, TariffVersion, "schedule", peewee.TextField(default=""), "''")
+
+
+def add_foreign_plates_and_loyalty_settings(database: peewee.Database) -> None:
+    """Version 23: a plate's "foreign" flag (one that matches no Russian format, sync.plates;
+    the plates stored before stay valid, none foreign) and the owner's loyalty settings
+    (cloud/loyalty/settings.py; none saved: the configuration's values apply)."""
+    flag = peewee.BooleanField(default=False)
+    add_column_with_default(database, Credential, "is_foreign", flag, "FALSE")
+    database.create_tables([LoyaltySetting])
+
+
+def add_forced_closes(database: peewee.Database) -> None:
+    """Version 24: sessions force-closed centrally (cloud/sessions/forceclose.py) and the
+    ``start_session`` command (cloud/standsync/commands.py): a command names a client and may
+    have no session yet, and keeps what the stand answered. Each step only if missing (a
+    table an earlier migration created from today's model has it already)."""
+    database.create_tables([ForcedClose])
+    forced = peewee.BooleanField(default=False)
+    add_column_with_default(database, Session, "force_closed", forced, "FALSE")
+    for name in ("outcome", "reason"):
+        text = peewee.CharField(max_length=StandCommand._meta.fields[name].max_length, default="")
+        add_column_with_default(database, StandCommand, name, text, "''")
+    add_missing_column(database, StandCommand, "client")
+    add_missing_column(database, StandCommand, "session_uuid")
+    table = StandCommand._meta.table_name
+    session = next(c for c in database.get_columns(table) if c.name == "session_id")
+    if not session.null:
+        migrate(SchemaMigrator.from_database(database).drop_not_null(table, "session_id"))
+
+
+def add_alerts(database: peewee.Database) -> None:
+    """Version 25: alerts to staff by e-mail (cloud/alerts/): a staff member's address, who gets
+    which kinds of alert, and the incidents."""
+    email = peewee.CharField(max_length=254, default="")
+    add_column_with_default(database, User, "email", email, "''")
+    database.create_tables([AlertSubscription, AlertIncident])
+
+
+def add_rollups(database: peewee.Database) -> None:
+    """Version 27: the report rollups (cloud/models/rollups.py), kept by triggers
+    (cloud/rolluptriggers.py) and counted here from the sessions and top-ups already stored."""
+    rolluptriggers.install(database)
+
+
+def add_receipt_credit(database: peewee.Database) -> None:
+    """Version 28: a receipt's part on credit (a charge into debt, a top-up paying one off)."""
+    credit = peewee.BigIntegerField(default=0)
+    add_column_with_default(database, Receipt, "credit_kopecks", credit, "0")
