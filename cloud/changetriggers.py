@@ -7,19 +7,26 @@ and whose entry a row's change moves. tests/cloud/test_directory_changes.py deri
 columns from what the directory builder reads and changes each of them behind the services'
 back, so a column read but missing here fails there.
 
-Each table has, on SQLite and PostgreSQL alike, row triggers after INSERT, after DELETE and
-after an UPDATE that changes one of its sources' columns (a save that rewrites the same values
-is no change); they record its sources' changes in ``SOURCES`` order. The trigger does what ``changes.record_change`` does: it takes as many positions from
-the counter row as rows changed and upserts their entries. Updating the counter row locks it
-until commit on PostgreSQL, so positions still commit in the order they were handed out.
+On SQLite each table has row triggers after INSERT, after DELETE and after an UPDATE that
+changes one of its sources' columns (a save that rewrites the same values is no change); they
+record its sources' changes in ``SOURCES`` order and do what ``changes.record_change`` does:
+take as many positions from the counter row as rows changed and upsert their entries.
+
+On PostgreSQL (since version 30) each table has statement triggers after INSERT, DELETE and
+UPDATE instead, over the rows the statement wrote (transition tables): per source, in
+``SOURCES`` order, one statement takes the changed entity rows (each once, an UPDATE's only
+if one of the source's columns changed) and gives them consecutive new positions in id order.
+A stand's batch writes its hundreds of rows in a few statements; a trigger run per row cost it
+a quarter of its time (bench/sync_ingest.py). Updating the counter row locks it until commit
+on both engines, so positions still commit in the order they were handed out.
 
 Lock order (cloud/changes.py): on PostgreSQL every tracked table also has a statement trigger
 that locks the counter row before the statement touches any row, so two writers of directory
 rows never each hold what the other waits for. SQLite lets one writer at a time anyway.
 
 The triggers are made with the schema (``upgrade``) and by migration 12; ``install`` drops and
-makes them again, so a later migration that changes ``SOURCES`` calls it once more (13 and 21
-did).
+makes them again, so a later migration that changes ``SOURCES`` or the triggers calls it once
+more (13, 21, 22 and 30 did).
 """
 
 # The SQL here is built from model metadata and constants only, never from input.
@@ -165,13 +172,16 @@ def _when(source: Source, row: str) -> str:
     return source.when.format(row=row) if source.when else "TRUE"
 
 
-def _condition(source: Source, operation: str, engine: str) -> str:
-    """When a row written by ``operation`` is a change for ``source`` (SQL on OLD and NEW)."""
+def _condition(
+    source: Source, operation: str, engine: str, old: str = "OLD", new: str = "NEW"
+) -> str:
+    """When a row written by ``operation`` is a change for ``source`` (SQL on the row's old
+    and new values, ``old`` and ``new``: a row trigger's OLD and NEW by default)."""
     if operation != "UPDATE":
-        return _when(source, "NEW" if operation == "INSERT" else "OLD")
+        return _when(source, new if operation == "INSERT" else old)
     differs = "IS NOT" if engine == "sqlite" else "IS DISTINCT FROM"
-    changed = " OR ".join(f'OLD."{c}" {differs} NEW."{c}"' for c in _columns(source))
-    return f"({changed}) AND ({_when(source, 'OLD')} OR {_when(source, 'NEW')})"
+    changed = " OR ".join(f'{old}."{c}" {differs} {new}."{c}"' for c in _columns(source))
+    return f"({changed}) AND ({_when(source, old)} OR {_when(source, new)})"
 
 
 def _ids(source: Source, operation: str, engine: str) -> str:
@@ -235,30 +245,55 @@ BEGIN
     RETURN NULL;
 END $$"""
 
+# The rows a statement wrote (its transition tables), as ``o`` (old) and ``n`` (new).
+_WRITTEN = {
+    "INSERT": ("new_rows AS n", ("n",), "NEW TABLE AS new_rows"),
+    "DELETE": ("old_rows AS o", ("o",), "OLD TABLE AS old_rows"),
+    "UPDATE": (
+        'old_rows AS o JOIN new_rows AS n ON o."id" = n."id"',
+        ("o", "n"),
+        "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    ),
+}
+
+
+def _record_statement(source: Source, operation: str) -> str:
+    """One statement giving every entity row the statement changed for ``source`` a new
+    position, as ``record_change`` does (in id order), from its transition tables."""
+    rows, aliases, _referencing = _WRITTEN[operation]
+    ids = " UNION ".join(source.ids.format(row=alias) for alias in aliases)
+    condition = _condition(source, operation, "postgresql", "o", "n")
+    return (
+        f"WITH x AS (SELECT DISTINCT z.id FROM {rows}, LATERAL ({ids}) AS z "
+        f"WHERE z.id IS NOT NULL AND {condition}), "
+        f'c AS (UPDATE {_COUNTER} SET "position" = "position" + (SELECT COUNT(*) FROM x) '
+        'WHERE "id" = 1 AND EXISTS (SELECT 1 FROM x) RETURNING "position") '
+        'INSERT INTO "directory_change" ("position", "entity", "entity_id", "changed_at") '
+        'SELECT c."position" - (SELECT COUNT(*) FROM x) + ROW_NUMBER() OVER (ORDER BY x.id), '
+        f"'{source.entity}', x.id, {_NOW['postgresql']} FROM c, x "
+        'ON CONFLICT ("entity", "entity_id") DO UPDATE SET "position" = excluded."position", '
+        '"changed_at" = excluded."changed_at"'
+    )
+
 
 def postgresql_statements() -> list[str]:
-    """The triggers' DDL on PostgreSQL (functions and triggers), dropping earlier ones first."""
+    """The triggers' DDL on PostgreSQL (functions and triggers), dropping earlier ones first
+    (before version 30: row triggers, and one function per table)."""
     statements = [_HOLD]
     for table, sources in _tables().items():
         name = f"directory_{table}"
-        branches = {
-            op: " ".join(_record(source, op, "postgresql") for source in sources)
-            for op in _OPERATIONS
-        }
-        statements.append(
-            f'CREATE OR REPLACE FUNCTION "{name}"() RETURNS trigger LANGUAGE plpgsql AS $$\n'
-            f"BEGIN\n    IF TG_OP = 'INSERT' THEN {branches['INSERT']}\n"
-            f"    ELSIF TG_OP = 'DELETE' THEN {branches['DELETE']}\n"
-            f"    ELSE {branches['UPDATE']}\n    END IF;\n    RETURN NULL;\nEND $$"
-        )
         for operation in _OPERATIONS:
             trigger = f"{name}_{operation.lower()}"
-            event, when = _trigger(sources, operation, "postgresql")
+            body = ";\n    ".join(_record_statement(source, operation) for source in sources)
             statements += [
                 f'DROP TRIGGER IF EXISTS "{trigger}" ON "{table}"',
-                f'CREATE TRIGGER "{trigger}" AFTER {event} ON "{table}" FOR EACH ROW'
-                f'{f" WHEN ({when})" if when else ""} EXECUTE FUNCTION "{name}"()',
+                f'CREATE OR REPLACE FUNCTION "{trigger}"() RETURNS trigger LANGUAGE plpgsql AS $$\n'
+                f"BEGIN\n    {body};\n    RETURN NULL;\nEND $$",
+                f'CREATE TRIGGER "{trigger}" AFTER {operation} ON "{table}" '
+                f"REFERENCING {_WRITTEN[operation][2]} "
+                f'FOR EACH STATEMENT EXECUTE FUNCTION "{trigger}"()',
             ]
+        statements.append(f'DROP FUNCTION IF EXISTS "{name}"()')
         held, _when_any = _trigger(sources, "UPDATE", "postgresql")
         statements += [
             f'DROP TRIGGER IF EXISTS "directory_hold" ON "{table}"',

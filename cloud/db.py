@@ -134,13 +134,17 @@ def insert_rows(
 
 def update_rows(model: type[peewee.Model], rows: Sequence[dict[str, Any]]) -> None:
     """Update rows by primary key: each of ``rows`` holds the key and the new values by field
-    name (every row the same keys). One statement text run for every row, without peewee's
-    query builder, and on PostgreSQL in few round trips (``execute_batch``)."""
+    name (every row the same keys). On PostgreSQL one statement for them all
+    (``_update_rows_postgresql``); on SQLite, in process, one statement text run for every
+    row, without peewee's query builder."""
     if not rows:
         return
     key = model._meta.primary_key
     names = [name for name in rows[0] if name != key.name]
     fields = [model._meta.fields[name] for name in names]
+    if is_postgresql():
+        _update_rows_postgresql(model, rows, fields)
+        return
     param = db_proxy.param
     assignments = ", ".join(f'"{field.column_name}" = {param}' for field in fields)
     # Names from the model, values bound as parameters.

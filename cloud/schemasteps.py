@@ -121,3 +121,11 @@ def add_receipt_credit(database: peewee.Database) -> None:
     """Version 28: a receipt's part on credit (a charge into debt, a top-up paying one off)."""
     credit = peewee.BigIntegerField(default=0)
     add_column_with_default(database, Receipt, "credit_kopecks", credit, "0")
+
+
+def record_changes_per_statement(database: peewee.Database) -> None:
+    """Version 30: on PostgreSQL the directory changes are recorded by statement triggers over
+    the rows each statement wrote (transition tables) instead of a trigger run per row
+    (cloud/changetriggers.py; a stand's batch writes hundreds of rows in a few statements).
+    SQLite keeps its row triggers, made again the same."""
+    changetriggers.install(database)

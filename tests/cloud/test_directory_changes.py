@@ -20,10 +20,20 @@ from flask.testing import FlaskClient
 
 from cloud import create_app
 from cloud.catalog import tariffs
+from cloud.changes import CLIENT, CREDENTIAL, current_position
 from cloud.db import db_proxy, release, utcnow
 from cloud.ledger import service as ledger
 from cloud.migrations import upgrade
-from cloud.models import ALL_MODELS, BaseModel, Client, Credential, Stand, Tariff, User
+from cloud.models import (
+    ALL_MODELS,
+    BaseModel,
+    Client,
+    Credential,
+    DirectoryChange,
+    Stand,
+    Tariff,
+    User,
+)
 from cloud.models.core import ScheduleField
 from cloud.staff import service as staffbook
 from cloud.standsync.directory import build_directory
@@ -237,3 +247,50 @@ def test_a_change_of_any_column_the_directory_reads_reaches_the_stand_in_the_nex
                 untracked.append(f"{model._meta.table_name}.{field.column_name} {step}: {wrong}")
 
     assert not untracked, "\n".join(untracked)
+
+
+def entries(entity: str) -> dict[int, int]:
+    """The position of every entry of ``entity`` by row id."""
+    query = DirectoryChange.select(DirectoryChange.entity_id, DirectoryChange.position).where(
+        DirectoryChange.entity == entity
+    )
+    return dict(query.tuples())
+
+
+def test_rows_written_by_one_statement_each_get_a_position_of_their_own_in_id_order(
+    app: Flask, world: World
+) -> None:
+    """A stand's batch writes hundreds of rows a statement (on PostgreSQL one trigger run per
+    statement records them all): each changed row still gets one new position, in id order,
+    from the counter, and a row whose tracked columns did not change gets none."""
+    with db_proxy.atomic():
+        Client.insert_many([{"kind": "member", "name": f"Клиент {n}"} for n in range(5)]).execute()
+    new = sorted(Client.select(Client.id).order_by(Client.id.desc()).limit(5).tuples())
+    new_ids = [client_id for (client_id,) in new]
+    top = current_position()
+    assert [entries(CLIENT)[i] for i in new_ids] == list(range(top - 4, top + 1))
+
+    # Three of them blocked in one statement, one of those already blocked: two changes.
+    Client.update(blocked=True).where(Client.id == new_ids[0]).execute()
+    top = current_position()
+    with db_proxy.atomic():
+        Client.update(blocked=True).where(Client.id.in_(new_ids[:3])).execute()
+    assert current_position() == top + 2
+    moved = {i: p for i, p in entries(CLIENT).items() if p > top}
+    assert moved == {new_ids[1]: top + 1, new_ids[2]: top + 2}
+
+    # A column the directory does not read moves nothing.
+    Client.update(note="звонил").where(Client.id.in_(new_ids)).execute()
+    assert current_position() == top + 2
+
+    # Deleting a client moves its linked cards first, then the client (a stand drops both).
+    card = Credential.create(client=new_ids[3], kind="card", value="04AABBCC", created_at=utcnow())
+    top = current_position()
+    Client.update(deleted_at=utcnow()).where(Client.id == new_ids[3]).execute()
+    assert entries(CREDENTIAL)[card.id] == top + 1
+    assert entries(CLIENT)[new_ids[3]] == top + 2
+    assert current_position() == top + 2
+
+    # A deleted row's entry moves too (a tombstone on the stands).
+    Client.delete().where(Client.id == new_ids[4]).execute()
+    assert entries(CLIENT)[new_ids[4]] == top + 3 == current_position()

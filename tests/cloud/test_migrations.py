@@ -411,3 +411,62 @@ def test_version_23_adds_the_foreign_plate_flag_and_the_loyalty_settings(
     assert "is_foreign" in column_names(empty, "credential")
     assert Credential.get(Credential.value == "ХУZ1").is_foreign is False
     assert empty.table_exists(LoyaltySetting._meta.table_name)
+
+
+def directory_triggers(database: peewee.Database) -> dict[str, str]:
+    """Each directory change trigger (but the lock taker) and what it runs for: ``row`` or
+    ``statement``."""
+    if isinstance(database, peewee.PostgresqlDatabase):
+        rows = database.execute_sql(
+            "SELECT c.relname || '.' || t.tgname, t.tgtype & 1 FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
+            " AND t.tgname LIKE 'directory%%' AND t.tgname <> 'directory_hold'"
+            " AND c.relnamespace = current_schema()::regnamespace"
+        ).fetchall()
+        return {name: "row" if each_row else "statement" for name, each_row in rows}
+    rows = database.execute_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'directory%'"
+    ).fetchall()
+    return {name: "row" if "FOR EACH ROW" in sql else "statement" for name, sql in rows}
+
+
+def test_version_30_records_directory_changes_per_statement_on_postgresql(
+    empty: peewee.Database,
+) -> None:
+    """A version 28 database on PostgreSQL had a row trigger per table and operation, running
+    one function per table: they become statement triggers over the rows each statement wrote,
+    and changes are recorded as before. SQLite keeps its row triggers."""
+    from cloud.changes import current_position
+    from cloud.changetriggers import SOURCES
+
+    postgresql = isinstance(empty, peewee.PostgresqlDatabase)
+    upgrade(empty)
+    SchemaVersion.update(version=28).execute()
+    if postgresql:  # as version 28 made them
+        empty.execute_sql(
+            'CREATE FUNCTION "directory_client"() RETURNS trigger LANGUAGE plpgsql AS '
+            "$$ BEGIN RETURN NULL; END $$"
+        )
+        for operation in ("insert", "delete", "update"):
+            empty.execute_sql(f'DROP TRIGGER "directory_client_{operation}" ON "client"')
+            empty.execute_sql(
+                f'CREATE TRIGGER "directory_client_{operation}" AFTER {operation.upper()} '
+                'ON "client" FOR EACH ROW EXECUTE FUNCTION "directory_client"()'
+            )
+    assert ("row" in directory_triggers(empty).values()) is True
+
+    assert upgrade(empty) == (28, latest_version())
+
+    kinds = directory_triggers(empty)
+    tables = {source.model._meta.table_name for source in SOURCES}
+    assert set(kinds.values()) == {"statement" if postgresql else "row"}
+    assert len(kinds) == 3 * len(tables)
+    if postgresql:
+        old = empty.execute_sql(
+            "SELECT 1 FROM pg_proc WHERE proname = 'directory_client'"
+            " AND pronamespace = current_schema()::regnamespace"
+        )
+        assert old.fetchall() == []
+    top = current_position()
+    Client.insert_many([{"kind": "guest"}, {"kind": "guest"}]).execute()
+    assert current_position() == top + 2

@@ -125,9 +125,13 @@ class Plan:
             else set()
         )
         open_here = [
-            s.id for s in self.sessions.values() if s.ended_at is None and s.stand_id == stand.id
+            s for s in self.sessions.values() if s.ended_at is None and s.stand_id == stand.id
         ]
-        self.commanded = commands.pending_session_ids(open_here)
+        self.commanded = commands.pending_session_ids([s.id for s in open_here])
+        # Each open session's start as the stand's clock read it (``session_ended``), stored,
+        # and as planned in this run (the run's own wins, as it is newer).
+        self.stored_starts = _starts_sent(stand.id, [s.uuid for s in open_here if s.uuid])
+        self.planned_starts: dict[str, str] = {}
         named = (
             self.client_ids
             | set(self.uuid_clients.values())
@@ -135,6 +139,18 @@ class Plan:
         )
         self.deleted = deleted_ids(named)
         self.discounts = _discounts(named)
+
+    def add(self, row: Row) -> None:
+        """The event being planned is planned: its row is written with the run."""
+        if row["type"] == "session.started":
+            self.planned_starts.setdefault(row["subject_uuid"], row["occurred_at_raw"])
+        self.rows.append(row)
+
+    def start_sent(self, session_uuid: str) -> str | None:
+        """The time the session's ``session.started`` was sent with (as received), the first
+        planned in this run or else the stored one (this stand's open sessions only)."""
+        planned = self.planned_starts.get(session_uuid)
+        return planned if planned is not None else self.stored_starts.get(session_uuid)
 
     def staff_id(self, actor: str) -> int | None:
         """The staff member behind ``actor``, if accepted at the stand's site (``lookups``)."""
@@ -220,3 +236,23 @@ def _discounts(client_ids: set[int]) -> dict[int, Discount]:
         Client.id.in_(ids) & has_one
     )
     return {client_id: Discount(percent, fixed) for client_id, percent, fixed in tuples(rows)}
+
+
+def _starts_sent(stand_id: int, session_uuids: list[str]) -> dict[str, str]:
+    """The time each of these sessions' ``session.started`` from ``stand_id`` was sent with
+    (the first stored), in one query."""
+    if not session_uuids:
+        return {}
+    query = (
+        StandEvent.select(StandEvent.subject_uuid, StandEvent.occurred_at_raw)
+        .where(
+            StandEvent.subject_uuid.in_(sorted(session_uuids))
+            & (StandEvent.type == "session.started")
+            & (StandEvent.stand == stand_id)
+        )
+        .order_by(StandEvent.id)
+    )
+    found: dict[str, str] = {}
+    for uuid, raw in tuples(query):
+        found.setdefault(uuid, raw)
+    return found

@@ -80,7 +80,7 @@ def _plan_events(plan: Plan, clock: StandClock, events: list[tuple[Event, Any]])
             planner(plan, event.data, row)
         except (DomainError, RuleError) as error:
             return Refusal(event.seq, error.code, error.message, 422)
-        plan.rows.append(row)
+        plan.add(row)
     return None
 
 

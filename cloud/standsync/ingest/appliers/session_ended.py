@@ -61,24 +61,7 @@ def stand_started_at(run: Plan, session: Session) -> datetime:
     with): a schedule of rates is read there, as the stand read it, so that a correct stand's
     price is repriced to the kopeck; a stand's wrong clock is the clock report's business.
     The corrected start if the event is not found or its time does not parse."""
-    raw = next(
-        (
-            r["occurred_at_raw"]
-            for r in run.rows
-            if r["subject_uuid"] == session.uuid and r["type"] == "session.started"
-        ),
-        None,
-    )
-    if raw is None:
-        raw = (
-            StandEvent.select(StandEvent.occurred_at_raw)
-            .where(
-                (StandEvent.subject_uuid == session.uuid)
-                & (StandEvent.type == "session.started")
-                & (StandEvent.stand == session.stand_id)
-            )
-            .scalar()
-        )
+    raw = run.start_sent(session.uuid) if session.uuid is not None else None
     corrected: datetime = session.started_at
     try:
         return parse_utc(str(raw)) if raw is not None else corrected
