@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud.models import REGISTRATIONS, BaseModel, Client, StandEvent, User
+from cloud.models import REGISTRATIONS, Client, StandEvent, User
 from cloud.standsync.directory import staff_entries
 from cloud.standsync.ingest.outcomes import Refused
 
@@ -63,14 +63,6 @@ def tuples(query: pw.ModelSelect[Any]) -> Iterator[tuple[Any, ...]]:
     return cast(Iterator[tuple[Any, ...]], iter(query.tuples()))
 
 
-def existing_ids(model: type[BaseModel], ids: set[int]) -> set[int]:
-    """Those of ``ids`` that are rows of ``model``."""
-    if not ids:
-        return set()
-    query = model.select(model.id).where(model.id.in_(sorted(ids)))
-    return {row_id for (row_id,) in tuples(query)}
-
-
 def clients_by_uuid(uuids: Iterable[str]) -> dict[str, int]:
     """The client id of each uuid a stand registered a client under (see ``client_by_uuid``);
     unknown uuids are left out."""
@@ -101,15 +93,6 @@ def client_by_uuid(uuid: str) -> Client | None:
     client the registration was attached to."""
     client_id = clients_by_uuid([uuid]).get(uuid)
     return Client.get_by_id(client_id) if client_id is not None else None
-
-
-def deleted_ids(client_ids: Iterable[int]) -> set[int]:
-    """Those of these clients who are deleted."""
-    ids = sorted({i for i in client_ids if i <= _MAX_ID})
-    if not ids:
-        return set()
-    query = Client.select(Client.id).where(Client.id.in_(ids) & Client.deleted_at.is_null(False))
-    return {client_id for (client_id,) in tuples(query)}
 
 
 def deleted_note(client_id: int) -> str:

@@ -8,8 +8,10 @@ is found before anything of it is stored."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from datetime import datetime
+from functools import reduce
 from typing import Any
 
 from cloud.config import CloudConfig
@@ -22,9 +24,7 @@ from cloud.standsync.ingest.limits import DEFAULT_LIMITS, Limits, credited_on
 from cloud.standsync.ingest.lookups import (
     ClientRef,
     clients_by_uuid,
-    deleted_ids,
     deleted_note,
-    existing_ids,
     site_staff,
     tuples,
     unknown_actor,
@@ -82,9 +82,6 @@ class Plan:
             stand.site_id, {e.actor for e in events}, self.limits.managers_everywhere
         )
         refs = [d for d in data if isinstance(d, SessionStarted | TopupRecorded)]
-        self.client_ids = existing_ids(
-            Client, {r.client_id for r in refs if r.client_id is not None and r.client_id < 2**31}
-        )
         self.uuid_clients = clients_by_uuid(
             r.client_uuid for r in refs if r.client_uuid is not None
         )
@@ -100,6 +97,16 @@ class Plan:
             if session_uuids
             else {}
         )
+        # Every client the run names, in one read: by id in a payload, by uuid, by session.
+        payload_ids = {r.client_id for r in refs if r.client_id is not None}
+        named = _clients(
+            payload_ids
+            | set(self.uuid_clients.values())
+            | {s.client_id for s in self.sessions.values()}
+        )
+        self.client_ids = payload_ids & set(named)
+        self.deleted = {client_id for client_id, (deleted, _d) in named.items() if deleted}
+        self.discounts = {client_id: d for client_id, (_x, d) in named.items() if d is not None}
         version_ids = {d.tariff_version_id for d in data if isinstance(d, SessionStarted)}
         version_ids = {v for v in version_ids if v < 2**31}
         version_ids |= {s.tariff_version_id for s in self.sessions.values()}
@@ -111,34 +118,17 @@ class Plan:
             if version_ids
             else {}
         )
-        topups = sorted({d.topup_uuid for d in data if isinstance(d, TopupRecorded)})
-        self.applied_topups: set[str] = (
-            {
-                uuid
-                for (uuid,) in tuples(
-                    StandEvent.select(StandEvent.subject_uuid).where(
-                        (StandEvent.type == "topup.recorded") & StandEvent.subject_uuid.in_(topups)
-                    )
-                )
-            }
-            if topups
-            else set()
-        )
         open_here = [
             s for s in self.sessions.values() if s.ended_at is None and s.stand_id == stand.id
         ]
         self.commanded = commands.pending_session_ids([s.id for s in open_here])
-        # Each open session's start as the stand's clock read it (``session_ended``), stored,
-        # and as planned in this run (the run's own wins, as it is newer).
-        self.stored_starts = _starts_sent(stand.id, [s.uuid for s in open_here if s.uuid])
-        self.planned_starts: dict[str, str] = {}
-        named = (
-            self.client_ids
-            | set(self.uuid_clients.values())
-            | {s.client_id for s in self.sessions.values()}
+        topups = {d.topup_uuid for d in data if isinstance(d, TopupRecorded)}
+        # Top-ups applied already, and each open session's start as the stand's clock read it
+        # (``session_ended``): stored, and as planned in this run (the run's own wins).
+        self.applied_topups, self.stored_starts = _subjects(
+            stand.id, topups, {s.uuid for s in open_here if s.uuid}
         )
-        self.deleted = deleted_ids(named)
-        self.discounts = _discounts(named)
+        self.planned_starts: dict[str, str] = {}
 
     def add(self, row: Row) -> None:
         """The event being planned is planned: its row is written with the run."""
@@ -226,33 +216,49 @@ class Plan:
             self.defer(None, accrue)
 
 
-def _discounts(client_ids: set[int]) -> dict[int, Discount]:
-    """The personal discounts of those of these clients who have one."""
+def _clients(client_ids: set[int]) -> dict[int, tuple[bool, Discount | None]]:
+    """Which of these clients exist: whether each is deleted, and its personal discount if it
+    has one."""
     ids = sorted(i for i in client_ids if i < 2**31)
     if not ids:
         return {}
-    has_one = (Client.discount_percent != 0) | (Client.discount_kopecks != 0)
-    rows = Client.select(Client.id, Client.discount_percent, Client.discount_kopecks).where(
-        Client.id.in_(ids) & has_one
-    )
-    return {client_id: Discount(percent, fixed) for client_id, percent, fixed in tuples(rows)}
+    rows = Client.select(
+        Client.id, Client.deleted_at, Client.discount_percent, Client.discount_kopecks
+    ).where(Client.id.in_(ids))
+    return {
+        client_id: (deleted_at is not None, Discount(percent, fixed) if percent or fixed else None)
+        for client_id, deleted_at, percent, fixed in tuples(rows)
+    }
 
 
-def _starts_sent(stand_id: int, session_uuids: list[str]) -> dict[str, str]:
-    """The time each of these sessions' ``session.started`` from ``stand_id`` was sent with
-    (the first stored), in one query."""
-    if not session_uuids:
-        return {}
-    query = (
-        StandEvent.select(StandEvent.subject_uuid, StandEvent.occurred_at_raw)
-        .where(
-            StandEvent.subject_uuid.in_(sorted(session_uuids))
-            & (StandEvent.type == "session.started")
-            & (StandEvent.stand == stand_id)
+def _subjects(
+    stand_id: int, topups: set[str], sessions: set[str]
+) -> tuple[set[str], dict[str, str]]:
+    """In one read: which of these top-ups are stored (from any stand), and the time each of
+    these sessions' ``session.started`` from ``stand_id`` was sent with (the first stored)."""
+    if not topups and not sessions:
+        return set(), {}
+    wanted = []
+    if topups:
+        wanted.append(
+            (StandEvent.type == "topup.recorded") & StandEvent.subject_uuid.in_(sorted(topups))
         )
+    if sessions:
+        wanted.append(
+            (StandEvent.type == "session.started")
+            & (StandEvent.stand == stand_id)
+            & StandEvent.subject_uuid.in_(sorted(sessions))
+        )
+    query = (
+        StandEvent.select(StandEvent.type, StandEvent.subject_uuid, StandEvent.occurred_at_raw)
+        .where(reduce(operator.or_, wanted))
         .order_by(StandEvent.id)
     )
-    found: dict[str, str] = {}
-    for uuid, raw in tuples(query):
-        found.setdefault(uuid, raw)
-    return found
+    applied: set[str] = set()
+    starts: dict[str, str] = {}
+    for kind, uuid, raw in tuples(query):
+        if kind == "topup.recorded":
+            applied.add(uuid)
+        else:
+            starts.setdefault(uuid, raw)
+    return applied, starts

@@ -106,7 +106,12 @@ def _write(plan: Plan, timezone: str) -> None:
     if started:  # started by a start_session command (only such starts are "dashboard")
         commands.complete_starts(plan.stand.id, started, plan.rows[-1]["occurred_at"])
     event_ids = _inserted(StandEvent, plan.rows, "event_uuid")
-    ended = [s.uuid for s in [*plan.ended, *new] if s.ended_at is not None and s.uuid is not None]
+    # Only a card's sessions count towards its daily limit: without one ended, nothing to read.
+    ended = [
+        s.uuid
+        for s in [*plan.ended, *new]
+        if s.ended_at is not None and s.uuid is not None and s.credential_kind == "card"
+    ]
     corporate.flag_over_daily_limit(ended, timezone)
     for session in plan.sessions.values():
         session_ids.setdefault(session.uuid, session.id)
