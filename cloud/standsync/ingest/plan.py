@@ -15,6 +15,7 @@ from functools import reduce
 from typing import Any
 
 from cloud.config import CloudConfig
+from cloud.db import any_of
 from cloud.ledger.service import Posting
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
@@ -91,7 +92,7 @@ class Plan:
         self.sessions: dict[str, Session] = (
             {
                 s.uuid: s
-                for s in Session.select().where(Session.uuid.in_(session_uuids))
+                for s in Session.select().where(any_of(Session.uuid, session_uuids))
                 if s.uuid is not None  # always, found by it: says so to mypy
             }
             if session_uuids
@@ -224,7 +225,7 @@ def _clients(client_ids: set[int]) -> dict[int, tuple[bool, Discount | None]]:
         return {}
     rows = Client.select(
         Client.id, Client.deleted_at, Client.discount_percent, Client.discount_kopecks
-    ).where(Client.id.in_(ids))
+    ).where(any_of(Client.id, ids))
     return {
         client_id: (deleted_at is not None, Discount(percent, fixed) if percent or fixed else None)
         for client_id, deleted_at, percent, fixed in tuples(rows)
@@ -241,13 +242,13 @@ def _subjects(
     wanted = []
     if topups:
         wanted.append(
-            (StandEvent.type == "topup.recorded") & StandEvent.subject_uuid.in_(sorted(topups))
+            (StandEvent.type == "topup.recorded") & any_of(StandEvent.subject_uuid, topups)
         )
     if sessions:
         wanted.append(
             (StandEvent.type == "session.started")
             & (StandEvent.stand == stand_id)
-            & StandEvent.subject_uuid.in_(sorted(sessions))
+            & any_of(StandEvent.subject_uuid, sessions)
         )
     query = (
         StandEvent.select(StandEvent.type, StandEvent.subject_uuid, StandEvent.occurred_at_raw)

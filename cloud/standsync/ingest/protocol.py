@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 
 from cloud import changes
 from cloud.config import CloudConfig
-from cloud.db import db_proxy, is_postgresql
+from cloud.db import any_of, db_proxy, is_postgresql
 from cloud.errors import DomainError
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
@@ -139,7 +139,7 @@ def _stored(stand: Stand, envelopes: list[Any]) -> tuple[int, dict[int, str], se
     else:
         in_batch = StandEvent.seq.in_(seqs or [0])
     query = StandEvent.select(StandEvent.stand, StandEvent.seq, StandEvent.event_uuid).where(
-        ((StandEvent.stand == stand.id) & in_batch) | StandEvent.event_uuid.in_(ids or [""])
+        ((StandEvent.stand == stand.id) & in_batch) | any_of(StandEvent.event_uuid, ids or [""])
     )
     # The last seq in the same round trip: the one row without an event id.
     top = StandEvent.select(
