@@ -24,8 +24,10 @@ from cloud.models import (
     Session,
     Stand,
     StandEvent,
+    TariffVersion,
 )
 from cloud.standsync.ingest import StandClock, apply_batch, last_seq
+from sync.schedule import Window
 from tests.cloud import schema_v1
 from tests.cloud.conftest import World
 from tests.cloud.eventstream import T0, Stream, new_uuid
@@ -556,3 +558,35 @@ def test_one_batch_pushed_twice_at_once_is_applied_once(
 
     assert results == [2, 2]
     assert charges(world.member) == [-10_000]
+
+
+@pytest.mark.parametrize("apart", [False, True], ids=["one batch", "start sent before"])
+def test_a_session_is_repriced_from_its_start_as_the_stand_read_it(
+    world: World, apart: bool
+) -> None:
+    """A stand whose clock is 8 hours slow starts a session at 23:00 by its clock (the night
+    rate of a schedule; 07:00 on the server's): the repricing reads the rate at the start the
+    stand read, whether the start came in the same batch as the end or one before it (read
+    back from the stored event then)."""
+    night = Window((0, 1, 2, 3, 4, 5, 6), 22 * 60, 5 * 60, 300, 400)
+    version = TariffVersion.create(
+        tariff=world.tariff_version.tariff,
+        effective_from=datetime(2020, 1, 1, tzinfo=UTC),
+        member_per_minute=1000,
+        guest_per_minute=1500,
+        schedule=(night,),
+    )
+    stream = Stream(world.stand_a.id, start=datetime(2026, 3, 2, 20, 0, tzinfo=UTC))  # 23:00 MSK
+    slow = timedelta(hours=8)
+    session_uuid, started = stream.started(world.member.id, version.id)
+    if apart:
+        assert push(world, stream, [started], at=clock(stream, slow)).acked_seq == 1
+    stream.wait(600)
+    ended = stream.ended(session_uuid, 600, 10 * 300)  # ten minutes at the night rate
+
+    result = push(world, stream, [ended] if apart else [started, ended], at=clock(stream, slow))
+
+    assert result.refused is None and result.acked_seq == 2
+    session = Session.get(Session.uuid == session_uuid)
+    assert session.started_at == datetime(2026, 3, 3, 4, 0, tzinfo=UTC)  # corrected: 07:00 MSK
+    assert (session.repriced_cost_kopecks, session.price_mismatch) == (3000, False)

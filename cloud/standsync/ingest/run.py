@@ -1,7 +1,8 @@
 """Applying a run of events of the common kinds (``appliers.RUN_KINDS``) together: each is
 planned in order (``plan.Plan``, its type's ``Applier.plan``) up to the first to refuse, then
-the planned events are written with one insert per table, one update per ended session and
-one balance update for all their clients (bench/sync_ingest.py)."""
+the planned events are written with one insert per table, one update of the ended sessions
+(on SQLite one statement text run per session, in process) and one balance update for all
+their clients (bench/sync_ingest.py)."""
 
 from __future__ import annotations
 
