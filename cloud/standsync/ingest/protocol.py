@@ -138,9 +138,11 @@ def _stored(stand: Stand, envelopes: list[Any]) -> tuple[int, dict[int, str], se
         in_batch = StandEvent.seq.between(min(seqs), max(seqs))
     else:
         in_batch = StandEvent.seq.in_(seqs or [0])
-    query = StandEvent.select(StandEvent.stand, StandEvent.seq, StandEvent.event_uuid).where(
-        ((StandEvent.stand == stand.id) & in_batch) | any_of(StandEvent.event_uuid, ids or [""])
-    )
+    columns = (StandEvent.stand, StandEvent.seq, StandEvent.event_uuid)
+    # Each condition its own select, so each reads its own index (an OR of them is read by a
+    # scan of the whole table); a row both find comes twice, which changes nothing below.
+    here = StandEvent.select(*columns).where((StandEvent.stand == stand.id) & in_batch)
+    anywhere = StandEvent.select(*columns).where(any_of(StandEvent.event_uuid, ids or [""]))
     # The last seq in the same round trip: the one row without an event id.
     top = StandEvent.select(
         pw.Value(stand.id), pw.fn.MAX(StandEvent.seq), pw.Value(None).cast("VARCHAR")
@@ -148,7 +150,7 @@ def _stored(stand: Stand, envelopes: list[Any]) -> tuple[int, dict[int, str], se
     last = 0
     by_seq: dict[int, str] = {}
     known_ids: set[str] = set()
-    for stand_id, seq, event_uuid in (query + top).tuples():
+    for stand_id, seq, event_uuid in (here + anywhere + top).tuples():
         if event_uuid is None:
             last = int(seq or 0)
         elif stand_id == stand.id:
