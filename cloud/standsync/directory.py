@@ -167,20 +167,40 @@ def open_session_stands(ids: Ids | None = None) -> dict[int, int]:
     return {client_id: stand_id for client_id, stand_id in rows.tuples()}
 
 
-def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
-    """Clients who are not deleted (all of them, or those of ``ids``), by id."""
+def _live(ids: Ids | None) -> pw.Expression:
+    """Clients who are not deleted (all of them, or those of ``ids``)."""
     live = Client.deleted_at.is_null()
-    if ids is not None:
-        live &= _among(Client.id, ids)
+    return live if ids is None else live & _among(Client.id, ids)
+
+
+def _phones(live: pw.Expression) -> dict[int, list[str]]:
+    """The phones of the clients ``live`` selects, in their order."""
     phones: dict[int, list[str]] = defaultdict(list)
-    phone_rows = (
+    rows = (
         ClientPhone.select(ClientPhone.client, ClientPhone.phone)
         .join(Client)
         .where(live)
         .order_by(ClientPhone.client, ClientPhone.position, ClientPhone.id)
+        .tuples()
     )
-    for row in phone_rows:
-        phones[row.client_id].append(row.phone)
+    for client_id, phone in rows:
+        phones[client_id].append(phone)
+    return phones
+
+
+def client_details(ids: Ids) -> list[tuple[int, str, tuple[str, ...]]]:
+    """The name and phones of the live clients of ``ids``, by id: what a stand of their site
+    shows besides the shared entry (sync protocol 2's head), without reading the rest."""
+    live = _live(ids)
+    phones = _phones(live)
+    rows = Client.select(Client.id, Client.name).where(live).order_by(Client.id).tuples()
+    return [(client_id, name, tuple(phones[client_id])) for client_id, name in rows]
+
+
+def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
+    """Clients who are not deleted (all of them, or those of ``ids``), by id."""
+    live = _live(ids)
+    phones = _phones(live)
     uuids = stand_uuids(ids)
     open_at = open_session_stands(ids)
     # One statement, so each balance and the ledger position it reflects come from one snapshot.

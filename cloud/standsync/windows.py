@@ -40,7 +40,7 @@ from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.models import DirectoryChange, Stand
 from cloud.standsync.directory import (
-    client_entries,
+    client_details,
     default_tariff_of,
     staff_entries,
     tariff_entries,
@@ -178,7 +178,7 @@ def _details(site_id: int, start: int) -> list[ClientDetails]:
     ids = of_site_among(site_id, changes.ids_between(changes.CLIENT, start, MAX_CURSOR))
     if not ids:
         return []
-    return [ClientDetails(c.id, c.name, c.phones) for c in client_entries(ids)]
+    return [ClientDetails(*details) for details in client_details(ids)]
 
 
 def _read_head(
