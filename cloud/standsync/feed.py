@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -179,11 +179,12 @@ def newer_than(entity: str, ids: set[int], start: int) -> set[int]:
 def snapshot() -> Iterator[None]:
     """One transaction that reads one snapshot (PostgreSQL: REPEATABLE READ; SQLite's read
     transaction is one already). Inside a transaction already open it is that one."""
-    isolate = is_postgresql() and not db_proxy.in_transaction()
-    with db_proxy.atomic():
-        if isolate:
-            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        yield
+    if is_postgresql() and not db_proxy.in_transaction():
+        with db_proxy.atomic(isolation_level="REPEATABLE READ"):  # one BEGIN saying so
+            yield
+    else:
+        with db_proxy.atomic():
+            yield
 
 
 def stand_page(
@@ -206,7 +207,7 @@ def stand_page(
 
 
 def stand_orders(
-    stand: Stand, config: CloudConfig, now: datetime, all_tariffs: list[TariffEntry]
+    stand: Stand, config: CloudConfig, now: datetime, all_tariffs: Sequence[TariffEntry]
 ) -> tuple[int | None, tuple[StandCommand, ...]]:
     """The stand's own default tariff (its own, its site's, else the chain's) and its pending
     commands, for a page of protocol 1 and a head of protocol 2 alike."""
@@ -245,12 +246,12 @@ def read_changes(
     entries: list[changes.Change],
     start: int,
     last: int,
-    all_tariffs: list[TariffEntry],
-    default_id: int | None,
+    default_id: int | None = None,
+    all_tariffs: Sequence[TariffEntry] | None = None,
 ) -> ChangesRead:
     """The current rows of ``entries`` (positions in ``(start, last]``), with a credential's
     client and the tariffs clients use (and ``default_id``) when their entries are after
-    ``start``."""
+    ``start``. Tariffs come from ``all_tariffs`` if the caller has them, else are read."""
     wanted: dict[str, list[int]] = {entity: [] for entity in changes.TABLES}
     for entry in entries:
         wanted[entry.entity].append(entry.entity_id)
@@ -267,6 +268,8 @@ def read_changes(
     if default_id is not None:
         used.add(default_id)
     tariff_ids |= newer_than(changes.TARIFF, used - tariff_ids, start)
+    if all_tariffs is None:
+        all_tariffs = tariff_entries(tariff_ids) if tariff_ids else ()
     return ChangesRead(
         clients=clients,
         client_ids=client_ids | referenced,
@@ -294,7 +297,7 @@ def _read_page(
     last = entries[-1].position if entries else start
     all_tariffs = tariff_entries()
     default_id, commands = stand_orders(stand, config, now, all_tariffs)
-    read = read_changes(entries, start, last, all_tariffs, default_id)
+    read = read_changes(entries, start, last, default_id, all_tariffs)
     # Details only of the site's own clients (cloud/standsync/directory.py).
     of_site = of_site_among(stand.site_id, read.window_ids) if read.changed_clients else set()
     of_site |= of_site_among(stand.site_id, read.referenced) if read.referenced else set()

@@ -43,7 +43,6 @@ from cloud.config import CloudConfig
 from cloud.models import DirectoryChange, Stand
 from cloud.standsync.directory import (
     client_details,
-    default_tariff_of,
     staff_entries,
     tariff_entries,
 )
@@ -123,7 +122,7 @@ def tail_etag(start: int) -> str:
     return f'"t{start}-{position}-{digest}"'
 
 
-def _rows(start: int, end: int, now: datetime) -> WindowRows:
+def _rows(start: int, end: int) -> WindowRows:
     """The rows of the window at ``start`` as of ``end`` (in the caller's snapshot): those
     kept from the last request, with the entries after them laid over (windowrows.py)."""
     held = rows_cache().get(start)
@@ -131,12 +130,10 @@ def _rows(start: int, end: int, now: datetime) -> WindowRows:
     if rows.end >= end:  # nothing new (or kept from a later snapshot than this one)
         return rows
     entries = [e for e in changes.changes_after(rows.end, WINDOW) if e.position <= end]
-    all_tariffs = tariff_entries()
-    default_id = default_tariff_of(all_tariffs, now)
-    return rows.laid_over(read_changes(entries, rows.end, end, all_tariffs, default_id), end)
+    return rows.laid_over(read_changes(entries, rows.end, end), end)
 
 
-def directory_window(start: int, now: datetime) -> Window:
+def directory_window(start: int) -> Window:
     """The window at ``start`` (a multiple of WINDOW), from the caches when it can be."""
     if start % WINDOW or not 0 <= start <= MAX_CURSOR:
         raise ValueError("start out of range")
@@ -150,7 +147,7 @@ def directory_window(start: int, now: datetime) -> Window:
         newest = changes.current_position()
         if start > newest:  # a restored database: the stand walks again from 0
             return Window(WindowRows(start, newest).body(False), None, tail_etag(start), False)
-        rows = _rows(start, min(start + WINDOW, newest), now)
+        rows = _rows(start, min(start + WINDOW, newest))
         closed = rows.end >= start + WINDOW
         kept = rows_cache().get(start)
         if not closed and kept is not None and kept[0].end == rows.end:
