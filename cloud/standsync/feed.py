@@ -147,6 +147,41 @@ def client_cache() -> ClientEntryCache:
     return cache
 
 
+class TariffCatalogue:
+    """Every tariff's entry, kept by a process while no tariff's change entry has moved.
+
+    A stand's head and page need them all to pick its default tariff, but tariffs change
+    rarely, while their two reads (tariffs, versions) came with every poll. The positions of
+    the tariffs' entries are read instead (one indexed read of a few rows), and double as the
+    "is it newer than the stand's cursor" answer. Whatever changes what an entry holds moves
+    its entry (cloud/changetriggers.py), so equal positions mean equal entries."""
+
+    def __init__(self) -> None:
+        self._held: tuple[frozenset[tuple[int, int]], tuple[TariffEntry, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def read(self) -> tuple[tuple[TariffEntry, ...], dict[int, int]]:
+        """The tariffs' entries and the position of each one's entry (in the caller's
+        snapshot)."""
+        positions = changes.positions_of(changes.TARIFF)
+        key = frozenset(positions.items())
+        with self._lock:
+            held = self._held
+        if held is not None and held[0] == key:
+            return held[1], positions
+        entries = tariff_entries()
+        with self._lock:
+            self._held = (key, entries)
+        return entries, positions
+
+
+def tariff_catalogue() -> TariffCatalogue:
+    catalogue = current_app.extensions.get("aquastand_tariffs")
+    if catalogue is None:
+        catalogue = current_app.extensions["aquastand_tariffs"] = TariffCatalogue()
+    return catalogue
+
+
 def credential_rows(
     ids: list[int],
 ) -> tuple[list[CredentialEntry], list[CredentialKey], list[str]]:
@@ -295,7 +330,7 @@ def _read_page(
     more = len(entries) > limit
     entries = entries[:limit]
     last = entries[-1].position if entries else start
-    all_tariffs = tariff_entries()
+    all_tariffs, _positions = tariff_catalogue().read()
     default_id, commands = stand_orders(stand, config, now, all_tariffs)
     read = read_changes(entries, start, last, default_id, all_tariffs)
     # Details only of the site's own clients (cloud/standsync/directory.py).

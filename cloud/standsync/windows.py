@@ -44,15 +44,14 @@ from cloud.models import DirectoryChange, Stand
 from cloud.standsync.directory import (
     client_details,
     staff_entries,
-    tariff_entries,
 )
 from cloud.standsync.feed import (
     MAX_CURSOR,
-    newer_than,
     read_changes,
     snapshot,
     stand_orders,
     stand_page,
+    tariff_catalogue,
 )
 from cloud.standsync.windowrows import Window, WindowRows, rows_cache
 from sync.directorypage import DirectoryPage, Tombstones
@@ -183,9 +182,10 @@ def _read_head(
     staff_ids = {int(i) for (i,) in changes.ids_between(changes.STAFF, cursor, MAX_CURSOR).tuples()}
     everywhere = config.manager_pins_at_every_site
     staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
-    all_tariffs = tariff_entries()
+    all_tariffs, positions = tariff_catalogue().read()
     default_id, commands = stand_orders(stand, config, now, all_tariffs)
-    fresh = newer_than(changes.TARIFF, {default_id}, cursor) if default_id is not None else set()
+    newer = default_id is not None and positions.get(default_id, cursor + 1) > cursor
+    fresh = {default_id} if newer else set()
     page = replace(
         head,
         default_tariff_id=default_id,
