@@ -98,13 +98,16 @@ def _clipped(begin: datetime, end: datetime, start: datetime, stop: datetime) ->
 
 
 def _silences(
-    stand_ids: list[int], start: datetime, stop: datetime
+    stand_ids: list[int], start: datetime, stop: datetime, edge: datetime | None = None
 ) -> list[tuple[int, datetime, int]]:
     """(stand, heartbeat time, silence seconds) of the silences that may reach into
-    [start, stop): those ended within it, and each stand's first one ended after it."""
+    [start, stop): those ended within it (before ``edge`` when given), and each stand's first
+    one ended after it."""
     log = StandHeartbeatLog
     inside = log.select(log.stand, log.received_at, log.silence_s).where(
-        log.silence_s.is_null(False) & (log.received_at >= start) & (log.received_at < stop)
+        log.silence_s.is_null(False)
+        & (log.received_at >= start)
+        & (log.received_at < (stop if edge is None else min(edge, stop)))
     )
     first_after = (
         log.select(log.stand, pw.fn.MIN(log.received_at).alias("at"))
@@ -124,11 +127,38 @@ def _silences(
     ]
 
 
+def _whole_silences(start: datetime, stop: datetime) -> tuple[datetime, dict[int, tuple[int, int]]]:
+    """The silences ended in [start, stop) that began (``ONLINE_WITHIN`` after their last
+    heartbeat) at or after ``start``, summed per stand by the database: (edge, {stand:
+    (seconds, outages)}). Only those ended before ``edge`` (``start`` plus the longest silence
+    of the period, less the grace) may begin before ``start``; ``_silences`` reads those one by
+    one and clips them, these need no clipping: each is ``silence_s`` less the grace long."""
+    log = StandHeartbeatLog
+    grace = int(ONLINE_WITHIN.total_seconds())  # whole seconds (30)
+    ended_inside = (
+        log.silence_s.is_null(False) & (log.received_at >= start) & (log.received_at < stop)
+    )
+    longest = log.select(pw.fn.MAX(log.silence_s)).where(ended_inside).scalar()
+    if longest is None:
+        return stop, {}
+    edge = max(start, start + timedelta(seconds=int(longest)) - ONLINE_WITHIN)
+    counted = log.silence_s > grace
+    seconds = pw.fn.SUM(pw.Case(None, [(counted, log.silence_s - grace)], 0))
+    outages = pw.fn.SUM(pw.Case(None, [(counted, 1)], 0))
+    query = (
+        log.select(log.stand, seconds, outages)
+        .where(ended_inside & (log.received_at >= edge))
+        .group_by(log.stand)
+    )
+    return edge, {stand_id: (int(s or 0), int(n or 0)) for stand_id, s, n in query.tuples()}
+
+
 def offline_seconds(
     stand_ids: list[int], start: datetime, stop: datetime
 ) -> dict[int, tuple[int, int]]:
     """Each stand's (offline seconds, outages) in [start, stop); stands never heard from are
-    left out."""
+    left out. The silences wholly inside the period are summed by the database
+    (``_whole_silences``), the few at its edges clipped here."""
     grace = ONLINE_WITHIN
     latest = dict(
         StandHeartbeat.select(StandHeartbeat.stand, StandHeartbeat.received_at)
@@ -136,9 +166,13 @@ def offline_seconds(
         .tuples()
     )
     found = {stand_id: (0, 0) for stand_id in latest}
+    edge, whole = _whole_silences(start, stop)
+    for stand_id, (seconds, outages) in whole.items():
+        if stand_id in found:
+            found[stand_id] = (seconds, outages)
     stretches = [
         (stand_id, at - timedelta(seconds=silence) + grace, at)
-        for stand_id, at, silence in _silences(stand_ids, start, stop)
+        for stand_id, at, silence in _silences(stand_ids, start, stop, edge)
     ]
     for stand_id, beat in latest.items():
         beat = StandHeartbeat.received_at.python_value(beat)
@@ -154,24 +188,31 @@ def offline_seconds(
 def outbox_peaks(
     stand_ids: list[int], start: datetime, stop: datetime
 ) -> dict[int, tuple[int, datetime]]:
-    """Each stand's largest outbox of the period and when it was first reported: the peaks in
-    one pass over the partial index of non-empty outboxes, then their first times in another."""
-    log = StandHeartbeatLog
-    in_period = (log.outbox > 0) & (log.received_at >= start) & (log.received_at < stop)
-    peaks = dict(
-        log.select(log.stand, pw.fn.MAX(log.outbox)).where(in_period).group_by(log.stand).tuples()
-    )
-    wanted = {stand_id: peak for stand_id, peak in peaks.items() if stand_id in set(stand_ids)}
-    if not wanted:
-        return {}
-    first_times = (
-        log.select(log.stand, pw.fn.MIN(log.received_at))
-        .where(in_period & pw.Tuple(log.stand, log.outbox).in_(list(wanted.items())))
-        .group_by(log.stand)
+    """Each stand's largest outbox of the period and when it was first reported: per stand,
+    the first entry of the index of non-empty outboxes by stand, outbox (largest first) and
+    time that falls in the period (``stand_heartbeat_log_peak``, migration 29)."""
+    log = StandHeartbeatLog.alias("peak")
+
+    def first(column: Any) -> Any:
+        return (
+            log.select(column)
+            .where(
+                (log.stand == Stand.id)
+                & (log.outbox > 0)
+                & (log.received_at >= start)
+                & (log.received_at < stop)
+            )
+            .order_by(log.outbox.desc(), log.received_at)
+            .limit(1)
+        )
+
+    query = Stand.select(Stand.id, first(log.outbox), first(log.received_at)).where(
+        Stand.id.in_(stand_ids)
     )
     return {
-        stand_id: (int(wanted[stand_id]), log.received_at.python_value(at))
-        for stand_id, at in first_times.tuples()
+        stand_id: (int(peak), log.received_at.python_value(at))
+        for stand_id, peak, at in query.tuples()
+        if peak is not None
     }
 
 
