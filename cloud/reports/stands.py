@@ -98,7 +98,7 @@ def _clipped(begin: datetime, end: datetime, start: datetime, stop: datetime) ->
 
 
 def _silences(
-    stand_ids: list[int], start: datetime, stop: datetime, edge: datetime | None = None
+    stand_ids: list[int] | None, start: datetime, stop: datetime, edge: datetime | None = None
 ) -> list[tuple[int, datetime, int]]:
     """(stand, heartbeat time, silence seconds) of the silences that may reach into
     [start, stop): those ended within it (before ``edge`` when given), and each stand's first
@@ -118,12 +118,12 @@ def _silences(
         first_after,
         on=((log.stand == first_after.c.stand_id) & (log.received_at == first_after.c.at)),
     )
-    wanted = set(stand_ids)
+    wanted = None if stand_ids is None else set(stand_ids)
     return [
         (stand_id, log.received_at.python_value(at), int(silence))
         for query in (inside, after)
         for stand_id, at, silence in query.tuples()
-        if stand_id in wanted
+        if wanted is None or stand_id in wanted
     ]
 
 
@@ -153,17 +153,24 @@ def _whole_silences(start: datetime, stop: datetime) -> tuple[datetime, dict[int
     return edge, {stand_id: (int(s or 0), int(n or 0)) for stand_id, s, n in query.tuples()}
 
 
+def _of(query: Any, column: Any, stand_ids: list[int] | None) -> Any:
+    """``query`` limited to these stands (None: every stand, no condition to send)."""
+    return query if stand_ids is None else query.where(column.in_(stand_ids))
+
+
 def offline_seconds(
-    stand_ids: list[int], start: datetime, stop: datetime
+    stand_ids: list[int] | None, start: datetime, stop: datetime
 ) -> dict[int, tuple[int, int]]:
     """Each stand's (offline seconds, outages) in [start, stop); stands never heard from are
     left out. The silences wholly inside the period are summed by the database
     (``_whole_silences``), the few at its edges clipped here."""
     grace = ONLINE_WITHIN
     latest = dict(
-        StandHeartbeat.select(StandHeartbeat.stand, StandHeartbeat.received_at)
-        .where(StandHeartbeat.stand.in_(stand_ids))
-        .tuples()
+        _of(
+            StandHeartbeat.select(StandHeartbeat.stand, StandHeartbeat.received_at),
+            StandHeartbeat.stand,
+            stand_ids,
+        ).tuples()
     )
     found = {stand_id: (0, 0) for stand_id in latest}
     edge, whole = _whole_silences(start, stop)
@@ -186,7 +193,7 @@ def offline_seconds(
 
 
 def outbox_peaks(
-    stand_ids: list[int], start: datetime, stop: datetime
+    stand_ids: list[int] | None, start: datetime, stop: datetime
 ) -> dict[int, tuple[int, datetime]]:
     """Each stand's largest outbox of the period and when it was first reported: per stand,
     the first entry of the index of non-empty outboxes by stand, outbox (largest first) and
@@ -206,8 +213,8 @@ def outbox_peaks(
             .limit(1)
         )
 
-    query = Stand.select(Stand.id, first(log.outbox), first(log.received_at)).where(
-        Stand.id.in_(stand_ids)
+    query = _of(
+        Stand.select(Stand.id, first(log.outbox), first(log.received_at)), Stand.id, stand_ids
     )
     return {
         stand_id: (int(peak), log.received_at.python_value(at))
@@ -248,42 +255,48 @@ def raw_repriced_by_stand(period: Period) -> dict[int, tuple[int, int]]:
     return {sid: (int(n), int(d or 0)) for sid, n, d in query.group_by(Session.stand).tuples()}
 
 
-def repriced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, Any]]:
+def repriced_sessions(period: Period, stand_ids: list[int] | None) -> list[dict[str, Any]]:
+    columns = (
+        Session.id,
+        Session.stand,
+        Session.client,
+        Session.ended_at,
+        Session.duration_s,
+        Session.cost_kopecks,
+        Session.repriced_cost_kopecks,
+    )
     query = (
-        _repriced(period)
-        .where(Session.stand.in_(stand_ids))
+        _of(_repriced(period), Session.stand, stand_ids)
+        .select(*columns)
         .order_by(Session.ended_at.desc(), Session.id.desc())
         .limit(REPRICED_LIMIT)
     )
     return [
         {
-            "session_id": row.id,
-            "stand_id": row.stand_id,
-            "client_id": row.client_id,
-            "ended_at": iso_utc(row.ended_at),
-            "duration_s": row.duration_s,
-            "cost_kopecks": row.cost_kopecks,
-            "repriced_cost_kopecks": row.repriced_cost_kopecks,
+            "session_id": session_id,
+            "stand_id": stand_id,
+            "client_id": client_id,
+            "ended_at": iso_utc(ended_at),
+            "duration_s": duration_s,
+            "cost_kopecks": cost,
+            "repriced_cost_kopecks": repriced,
         }
-        for row in query
+        for session_id, stand_id, client_id, ended_at, duration_s, cost, repriced in query.tuples()
     ]
 
 
-def forced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, Any]]:
+def forced_sessions(period: Period, stand_ids: list[int] | None) -> list[dict[str, Any]]:
     """The sessions of these stands force-closed in the period, newest first."""
     query = (
         ForcedClose.select(ForcedClose, Session, User)
         .join(Session, on=(ForcedClose.session == Session.id))
         .switch(ForcedClose)
         .join(User, pw.JOIN.LEFT_OUTER, on=(ForcedClose.closed_by == User.id))
-        .where(
-            Session.stand.in_(stand_ids)
-            & (ForcedClose.closed_at >= period.start)
-            & (ForcedClose.closed_at < period.end)
-        )
+        .where((ForcedClose.closed_at >= period.start) & (ForcedClose.closed_at < period.end))
         .order_by(ForcedClose.closed_at.desc(), ForcedClose.id.desc())
         .limit(REPRICED_LIMIT)
     )
+    query = _of(query, Session.stand, stand_ids)
     return [
         {
             "session_id": row.session_id,
@@ -304,26 +317,31 @@ def forced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, Any]
 def stand_report(actor: User, period: Period, now: datetime) -> StandReport:
     """Every stand of the actor's sites with its offline time, outbox peak and re-priced
     sessions over ``period`` (up to now)."""
-    stands = Stand.select(Stand, Site).join(Site).order_by(Site.name, Stand.name, Stand.id)
+    stands = (
+        Stand.select(Stand.id, Stand.name, Site.name)
+        .join(Site)
+        .order_by(Site.name, Stand.name, Stand.id)
+    )
     scope = site_scope(actor)
     if scope is not None:
         stands = stands.where(Stand.site.in_(sorted(scope)))
-    stands = list(stands)
-    ids = [stand.id for stand in stands] or [0]
+    stands = list(stands.tuples())
+    # Every stand has a site: with no scope these are all the stands, and no list is sent.
+    ids = None if scope is None else [stand_id for stand_id, _n, _s in stands] or [0]
     stop = min(period.end, now)
     offline = offline_seconds(ids, period.start, stop)
     peaks = outbox_peaks(ids, period.start, stop)
     repriced = repriced_by_stand(period)
     rows = []
-    for stand in stands:
-        seconds, outages = offline.get(stand.id, (None, 0))
-        peak, peak_at = peaks.get(stand.id, (0, None))
-        count, difference = repriced.get(stand.id, (0, 0))
+    for stand_id, stand_name, site_name in stands:
+        seconds, outages = offline.get(stand_id, (None, 0))
+        peak, peak_at = peaks.get(stand_id, (0, None))
+        count, difference = repriced.get(stand_id, (0, 0))
         rows.append(
             StandRow(
-                stand.id,
-                stand.name,
-                stand.site.name,
+                stand_id,
+                stand_name,
+                site_name,
                 seconds,
                 outages,
                 peak,
