@@ -106,31 +106,32 @@ def _debtors(actor: User) -> pw.ModelSelect:
 
 
 # Each debtor's entries since the balance was last non-negative, oldest first, read in one
-# statement: the running balance and the entries' order by window functions, the last entry
-# that left the balance at zero or above (``cleared``) per client, and for each entry that
-# charged a session of one of these clients that session and one session of the same client at
-# another stand that overlapped it (read through ``session_client_id_ended_at``: only the
-# client's sessions that ended after this one began, or are open). ``{ids}``: the clients'
-# placeholders, ``{p}`` the driver's one.
+# statement: the running balance and the entries' order by window functions, the number of the
+# last entry that left the balance at zero or above (``cleared``, 0 if none) by a window over
+# those; and for each entry that charged a session of one of these clients, that session and
+# the lowest-id session of the same client at another stand that overlapped it (read through
+# ``session_client_id_ended_at``: only the client's sessions that ended after this one began,
+# or are open). ``{ids}``: the clients' placeholders.
 DEBT_ENTRIES_SQL = """
-WITH ordered AS (
-    SELECT e.client_id, e.amount_kopecks, e.session_id, e.created_at,
-        SUM(e.amount_kopecks) OVER w AS balance, ROW_NUMBER() OVER w AS n
-    FROM ledger_entry AS e
-    WHERE e.client_id IN ({ids})
-    WINDOW w AS (PARTITION BY e.client_id ORDER BY e.created_at, e.id)
-), cleared AS (
-    SELECT client_id, MAX(n) AS n FROM ordered WHERE balance >= 0 GROUP BY client_id
-)
 SELECT o.client_id, o.amount_kopecks, o.session_id, o.created_at,
     s.id, s.stand_id, s.site_id, s.started_at, s.ended_at, s.cost_kopecks,
     (SELECT MIN(x.id) FROM session AS x
      WHERE x.client_id = s.client_id AND x.stand_id <> s.stand_id
         AND x.started_at < s.ended_at AND (x.ended_at > s.started_at OR x.ended_at IS NULL))
-FROM ordered AS o
-LEFT JOIN cleared AS c ON c.client_id = o.client_id
+FROM (
+    SELECT r.*,
+        MAX(CASE WHEN r.balance >= 0 THEN r.n ELSE 0 END) OVER (PARTITION BY r.client_id)
+            AS cleared
+    FROM (
+        SELECT e.client_id, e.amount_kopecks, e.session_id, e.created_at,
+            SUM(e.amount_kopecks) OVER w AS balance, ROW_NUMBER() OVER w AS n
+        FROM ledger_entry AS e
+        WHERE e.client_id IN ({ids})
+        WINDOW w AS (PARTITION BY e.client_id ORDER BY e.created_at, e.id)
+    ) AS r
+) AS o
 LEFT JOIN session AS s ON s.id = o.session_id AND s.client_id IN ({ids})
-WHERE o.n > COALESCE(c.n, 0)
+WHERE o.n > o.cleared
 ORDER BY o.client_id, o.n
 """
 
