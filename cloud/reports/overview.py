@@ -14,7 +14,8 @@ time zone conversion; every zone's offset is whole quarters; PostgreSQL 14 or la
 Python places the at most 2,688 quarters in their local weekday and hour; SQLite shifts by the zone's offset as the report
 buckets do (cloud/reports/timebuckets.py). On a year of 1,000,000 sessions (bench/reports.py's
 chain) the heat map's 77,000 sessions took 90-200 ms on a shared 2-core machine (an index
-range scan of ``started_at``), today's figures and the busy posts under 10 ms."""
+range scan of ``started_at``), today's figures and the busy posts under 10 ms; counted with
+``COUNT(*)`` (an index-only scan of ``started_at``, no row read) the whole page took 50-65 ms."""
 
 from __future__ import annotations
 

@@ -197,7 +197,9 @@ def outbox_peaks(
 ) -> dict[int, tuple[int, datetime]]:
     """Each stand's largest outbox of the period and when it was first reported: per stand,
     the first entry of the index of non-empty outboxes by stand, outbox (largest first) and
-    time that falls in the period (``stand_heartbeat_log_peak``, migration 29)."""
+    time that falls in the period (``stand_heartbeat_log_peak``, migration 29). A stand's
+    read passes over its entries of a larger outbox outside the period only: a handful, unless
+    it once had a long outage with a deeper outbox than any of the period's."""
     log = StandHeartbeatLog.alias("peak")
 
     def first(column: Any) -> Any:
