@@ -30,7 +30,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.clients.qrkeys import public_key
-from cloud.clients.scope import of_site_among
+from cloud.clients.scope import of_site_among, of_site_within
 from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.errors import NotFound
@@ -188,13 +188,14 @@ def _phones(live: pw.Expression) -> dict[int, list[str]]:
     return phones
 
 
-def client_details(ids: Ids) -> list[tuple[int, str, tuple[str, ...]]]:
-    """The name and phones of the live clients of ``ids``, by id: what a stand of their site
-    shows besides the shared entry (sync protocol 2's head), without reading the rest."""
-    live = _live(ids)
-    phones = _phones(live)
-    rows = Client.select(Client.id, Client.name).where(live).order_by(Client.id).tuples()
-    return [(client_id, name, tuple(phones[client_id])) for client_id, name in rows]
+def site_details(site_id: int, ids: pw.SelectBase) -> list[tuple[int, str, tuple[str, ...]]]:
+    """The name and phones of the live clients among ``ids`` who are of the site, by id: what
+    a stand of the site shows besides the shared entry (sync protocol 2's head), without
+    reading the rest of their entries."""
+    where = Client.deleted_at.is_null() & of_site_within(site_id, ids)
+    rows = list(Client.select(Client.id, Client.name).where(where).order_by(Client.id).tuples())
+    phones = _phones(_live([client_id for client_id, _name in rows])) if rows else {}
+    return [(client_id, name, tuple(phones.get(client_id, ()))) for client_id, name in rows]
 
 
 def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:

@@ -38,11 +38,10 @@ from datetime import datetime
 from flask import current_app
 
 from cloud import changes
-from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.models import DirectoryChange, Stand
 from cloud.standsync.directory import (
-    client_details,
+    site_details,
     staff_entries,
 )
 from cloud.standsync.feed import (
@@ -164,10 +163,8 @@ def directory_window(start: int) -> Window:
 
 
 def _details(site_id: int, start: int) -> list[ClientDetails]:
-    ids = of_site_among(site_id, changes.ids_between(changes.CLIENT, start, MAX_CURSOR))
-    if not ids:
-        return []
-    return [ClientDetails(*details) for details in client_details(ids)]
+    changed = changes.ids_between(changes.CLIENT, start, MAX_CURSOR)
+    return [ClientDetails(*details) for details in site_details(site_id, changed)]
 
 
 def _read_head(
