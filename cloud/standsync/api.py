@@ -270,6 +270,25 @@ def _matches(etag: str) -> bool:
     return etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
 
 
+_TAIL_TAG = re.compile(r'"t(\d+)-(\d+)-[0-9a-f]+"')
+
+
+def _stated_cursor(start: int) -> int | None:
+    """Where the stand says it is: ``X-Directory-Cursor``, else the position in the tag of
+    the tail at ``start`` it revalidates (the agent sends a tag only for the tail it applied
+    last), else None."""
+    stated = request.headers.get("X-Directory-Cursor")
+    if stated is not None:
+        if not _DIGITS.fullmatch(stated) or int(stated) > MAX_CURSOR:
+            raise ValidationFailed(_("Курсор справочника: нужно целое число"), "bad_cursor")
+        return int(stated)
+    for tag in request.headers.get("If-None-Match", "").split(","):
+        found = _TAIL_TAG.fullmatch(tag.strip())
+        if found and int(found[1]) == start:
+            return int(found[2])
+    return None
+
+
 @bp.route("/directory/window/<text>", methods=["GET"])
 def directory_window_page(text: str) -> Any:
     """A window page (protocol 2): the contact is recorded by the head, not here."""
@@ -278,7 +297,8 @@ def directory_window_page(text: str) -> Any:
     start = int(text) if _DIGITS.fullmatch(text) else -1
     if start < 0 or start % WINDOW or start > MAX_CURSOR:
         raise ValidationFailed(_("Начало окна: нужно кратное %(n)s", n=WINDOW), "bad_window")
-    window = directory_window(start)
+    reuse_s = current_app.config["AQ"].directory_tail_reuse_ms / 1000
+    window = directory_window(start, _stated_cursor(start), reuse_s)
     cache_control = IMMUTABLE if window.closed else REVALIDATE
     if _matches(window.etag):
         return _not_modified(window.etag, cache_control)

@@ -21,6 +21,7 @@ every instance.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import astuple, dataclass, field
 
 from flask import current_app
@@ -90,24 +91,41 @@ class WindowRows:
         return splice_clients(page.to_dict(), clients)
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A window's rows as last built, its answer, and when (monotonic seconds)."""
+
+    rows: WindowRows
+    window: Window
+    built: float
+
+
 class RowsCache:
     """The rows last built per window start with their answer, the ``KEPT`` highest starts."""
 
     def __init__(self) -> None:
-        self._held: dict[int, tuple[WindowRows, Window]] = {}
+        self._held: dict[int, Kept] = {}
         self._lock = threading.Lock()
 
-    def get(self, start: int) -> tuple[WindowRows, Window] | None:
+    def get(self, start: int) -> Kept | None:
         with self._lock:
             return self._held.get(start)
 
     def put(self, rows: WindowRows, window: Window) -> None:
         with self._lock:
             held = self._held.get(rows.start)
-            if held is None or held[0].end < rows.end:
-                self._held[rows.start] = (rows, window)
+            if held is None or held.rows.end < rows.end:
+                self._held[rows.start] = Kept(rows, window, time.monotonic())
             for start in sorted(self._held)[:-KEPT]:
                 del self._held[start]
+
+    def recent(self, start: int, cursor: int, within_s: float) -> Window | None:
+        """The open window at ``start`` built less than ``within_s`` ago, if it reaches the
+        asking stand's ``cursor`` (an older one would take the stand's newer rows back)."""
+        held = self.get(start)
+        if held is None or held.window.closed or held.rows.end < cursor:
+            return None
+        return held.window if time.monotonic() - held.built < within_s else None
 
 
 def rows_cache() -> RowsCache:

@@ -19,6 +19,12 @@ indexed query, so an idle stand's revalidation answers 304 without building anyt
 change made through any instance changes the newest position, hence the tag, at once. The
 process keeps the rows it answered last and reads only the entries after them
 (cloud/standsync/windowrows.py), so a busy chain's poll no longer reads the whole tail again.
+With ``directory_tail_reuse_ms`` set, a stand that says its cursor (``X-Directory-Cursor``,
+or the position in the tail's tag it revalidates) is answered with the tail built less than
+that long ago, read nothing, when that tail reaches its cursor: in a chain of thousands of
+stands the newest position moves with every session, and each poll would build a tail of
+its own. The stand's new cursor is that tail's end, so nothing is skipped: what came after
+comes with its next poll.
 
 The **head** is the stand's own: its ids, acknowledged seq, commands, the staff who may log in
 at its site (changed after the window of the stand's cursor), the default tariff and the
@@ -124,19 +130,23 @@ def _rows(start: int, end: int) -> WindowRows:
     """The rows of the window at ``start`` as of ``end`` (in the caller's snapshot): those
     kept from the last request, with the entries after them laid over (windowrows.py)."""
     held = rows_cache().get(start)
-    rows = held[0] if held is not None else WindowRows(start, start)
+    rows = held.rows if held is not None else WindowRows(start, start)
     if rows.end >= end:  # nothing new (or kept from a later snapshot than this one)
         return rows
     entries = [e for e in changes.changes_after(rows.end, WINDOW) if e.position <= end]
     return rows.laid_over(read_changes(entries, rows.end, end), end)
 
 
-def directory_window(start: int) -> Window:
-    """The window at ``start`` (a multiple of WINDOW), from the caches when it can be."""
+def directory_window(start: int, cursor: int | None = None, reuse_s: float = 0.0) -> Window:
+    """The window at ``start`` (a multiple of WINDOW), from the caches when it can be: a
+    closed one always, the open one if built less than ``reuse_s`` ago and the stand said its
+    ``cursor`` (see the module)."""
     if start % WINDOW or not 0 <= start <= MAX_CURSOR:
         raise ValueError("start out of range")
     cache = window_cache()
-    held = cache.get(start)
+    held = cache.get(start) or (
+        rows_cache().recent(start, cursor, reuse_s) if cursor is not None and reuse_s else None
+    )
     if held is not None:
         return held
     if start == 0:  # a full walk: rows no trigger saw get their entries first, as in protocol 1
@@ -148,8 +158,8 @@ def directory_window(start: int) -> Window:
         rows = _rows(start, min(start + WINDOW, newest))
         closed = rows.end >= start + WINDOW
         kept = rows_cache().get(start)
-        if not closed and kept is not None and kept[0].end == rows.end:
-            return kept[1]
+        if not closed and kept is not None and kept.rows.end == rows.end:
+            return kept.window
         etag = None if closed else tail_etag(start)
     body = rows.body(closed)
     if not closed:

@@ -4,6 +4,7 @@ byte the tail a process that kept nothing reads whole; so is the window once it 
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 
@@ -101,7 +102,7 @@ def test_the_tail_built_in_steps_is_the_tail_read_whole(
         assert stepped.get_data() == _read_whole(app, client, token, start)
         ends.append(stepped.get_json()["end"])
     held = app.extensions[ROWS].get(start)
-    assert held is not None and held[0].end == ends[-1]  # answered from the rows kept
+    assert held is not None and held.rows.end == ends[-1]  # answered from the rows kept
     assert ends == sorted(set(ends))  # every round had new entries to lay over
 
 
@@ -123,3 +124,37 @@ def test_a_window_closed_after_steps_is_the_window_read_whole(
     whole = window_response(client, token, start)
     assert stepped.get_data() == whole.get_data()
     assert stepped.headers["ETag"] == whole.headers["ETag"]
+
+
+def test_a_stand_that_says_its_cursor_may_get_the_tail_built_moments_ago(
+    app: Flask, client: FlaskClient, world: World
+) -> None:
+    token = enrolled(client, world)
+    operator = world.users["operator"]
+    start = window_response(client, token, 0).get_json()["end"] // WINDOW * WINDOW
+
+    def tail(**headers: str) -> tuple[int, bytes, str]:
+        response = window_response(client, token, start, **headers)
+        body = response.get_data() if response.status_code == 200 else b""
+        return response.status_code, body, response.headers.get("ETag", "")
+
+    ledger.record_topup(operator, world.member, 1000, "cash")
+    _status, exact, _tag = tail(**{"X-Directory-Cursor": str(start)})  # reuse off: built now
+    end = json.loads(exact)["end"]
+    ledger.record_topup(operator, world.member, 1000, "cash")
+    assert json.loads(tail(**{"X-Directory-Cursor": str(end)})[1])["end"] > end
+
+    app.config["AQ"].directory_tail_reuse_ms = 60_000
+    _status, kept, tag = tail(**{"X-Directory-Cursor": str(start)})
+    end = json.loads(kept)["end"]
+    ledger.record_topup(operator, world.member, 1000, "cash")
+
+    assert tail(**{"X-Directory-Cursor": str(end)})[1] == kept  # the change waits a poll
+    assert tail(**{"If-None-Match": tag})[0] == 304  # its tag says where it is: the same
+    assert json.loads(tail()[1])["end"] > end  # a stand that says nothing: built now
+    ledger.record_topup(operator, world.member, 1000, "cash")
+    newest = json.loads(tail(**{"X-Directory-Cursor": str(end + 1)})[1])["end"]
+    assert newest > end + 1  # a stand ahead of the kept tail never gets it back
+    refused = window_response(client, token, start, **{"X-Directory-Cursor": "12x"})
+    assert refused.status_code == 400
+    assert "bad_cursor" in refused.get_data(as_text=True), refused.get_json()
