@@ -17,7 +17,12 @@ speaks HTTP with urllib3 (gzip accepted, as the agent's requests do) and reads a
 and ``more`` from its head instead of parsing and applying the page. With requests and full
 parsing the generator took a third of the machine and the service missed the target by far.
 
-    .venv/bin/python bench/fleet.py [--stands 1000] [--period 30] [--rounds 3]
+    .venv/bin/python bench/fleet.py [--stands 1000] [--period 30] [--rounds 3] [--tail-reuse-ms 250]
+
+Each stand says its cursor with its window requests (``X-Directory-Cursor``, as the agent
+does), and the service runs with ``directory_tail_reuse_ms`` 250 (``--tail-reuse-ms``), as
+docs/deploy-central.md advises for thousands of stands: the open window is then built a few
+times a second per process, not once per poll.
 
 Last line: ``fleet stands=… p50_ms=… p99_ms=… errors=…`` (target: p99 under 1 s, no errors).
 PostgreSQL comes from ``AQUASTAND_BENCH_POSTGRES_URL`` (default
@@ -165,7 +170,9 @@ def bulk_fleet(count: int, version_id: int) -> list[SimulatedStand]:
     ]
 
 
-def serve(url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def serve(
+    url: str, data_dir: Path, port: int, workers: int, tail_reuse_ms: int = 0
+) -> subprocess.Popen[bytes]:
     """``aquastand-cloud serve`` on 127.0.0.1:port, answering once it is up."""
     command = shutil.which("aquastand-cloud", path=str(Path(sys.executable).parent))
     if command is None:
@@ -174,6 +181,7 @@ def serve(url: str, data_dir: Path, port: int, workers: int) -> subprocess.Popen
         **os.environ,
         "AQUASTAND_DATABASE_URL": url,
         "AQUASTAND_DATA_DIR": str(data_dir),
+        "AQUASTAND_DIRECTORY_TAIL_REUSE_MS": str(tail_reuse_ms),
     }
     server = subprocess.Popen(
         [command, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
@@ -275,6 +283,7 @@ def poll_windows(
     while True:
         tag = tails.get(stand.stand_id, "")
         extra = {"If-None-Match": tag.split("@")[0]} if tag.endswith(f"@{start}:{cursor}") else {}
+        extra["X-Directory-Cursor"] = str(cursor)
         started = time.perf_counter()
         try:
             reply = http.request(
@@ -409,6 +418,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument("--protocol", type=int, choices=(1, 2), default=2)
     parser.add_argument(
+        "--tail-reuse-ms",
+        type=int,
+        default=250,
+        help="the service's directory_tail_reuse_ms (0: a tail built for every poll)",
+    )
+    parser.add_argument(
         "--burst", action="store_true", help="the outage burst (bench/fleetburst.py)"
     )
     parser.add_argument("--outage", type=float, default=600.0, help="burst: seconds down")
@@ -426,7 +441,7 @@ def main() -> None:
             fleet = provision(url, data_dir, args.stands)
             print(f"provisioned {len(fleet)} stands in {time.perf_counter() - started:.1f} s")
             port = free_port()
-            server = serve(url, data_dir, port, args.workers)
+            server = serve(url, data_dir, port, args.workers, args.tail_reuse_ms)
             if args.burst:
                 return burst(args, url, data_dir, fleet, server, port)
             try:
@@ -469,7 +484,10 @@ def main() -> None:
         f"clients' too)"
     )
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"protocol {args.protocol}; load average at the end: {load}")
+    print(
+        f"protocol {args.protocol}, directory_tail_reuse_ms {args.tail_reuse_ms}; "
+        f"load average at the end: {load}"
+    )
     print(f"fleet stands={len(fleet)} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={errors}")
 
 

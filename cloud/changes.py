@@ -174,17 +174,17 @@ def ids_between(entity: str, after: int, upto: int) -> pw.SelectQuery:
     )
 
 
-def positions_of(entity: str, ids: Iterable[int]) -> dict[int, int]:
-    """The position of each of these rows' latest change (rows with no entry are left out)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    query = (
-        DirectoryChange.select(DirectoryChange.entity_id, DirectoryChange.position)
-        .where((DirectoryChange.entity == entity) & DirectoryChange.entity_id.in_(wanted))
-        .tuples()
-    )
-    return {int(i): int(p) for i, p in query}
+def positions_of(entity: str, ids: Iterable[int] | None = None) -> dict[int, int]:
+    """The position of each of these rows' latest change (None: of every row of ``entity``;
+    rows with no entry are left out)."""
+    where = DirectoryChange.entity == entity
+    if ids is not None:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        where &= DirectoryChange.entity_id.in_(wanted)
+    query = DirectoryChange.select(DirectoryChange.entity_id, DirectoryChange.position).where(where)
+    return {int(i): int(p) for i, p in query.tuples()}
 
 
 def _unlogged_ids(entity: str) -> list[int]:

@@ -61,6 +61,12 @@ class CloudConfig:
     # A start_session command the stand has not carried out within this long is dropped (the
     # client has gone): it is never sent again and shows as expired.
     start_command_minutes: int = 5
+    # Sync protocol 2's open window (cloud/standsync/windows.py): a process answers a stand
+    # that says where it is with the tail it built less than this long ago, instead of one
+    # per poll. 0: every poll sees every change before it. A large chain sets it (250 from
+    # about 2,000 stands, docs/deploy-central.md): a change then reaches a stand no later
+    # than the poll that starts this long after it.
+    directory_tail_reuse_ms: int = 0
     # Where clients reach the service, e.g. "https://wash.example.ru": links in messages to
     # clients (the unsubscribe link every mailing carries) start with it.
     public_url: str = ""

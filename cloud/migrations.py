@@ -381,6 +381,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (25, schemasteps.add_alerts),
     (27, schemasteps.add_rollups),
     (28, schemasteps.add_receipt_credit),
+    (29, schemasteps.add_report_lookups),
     (30, schemasteps.record_changes_per_statement),
 ]
 BASE_VERSION = 1

@@ -9,6 +9,8 @@ from playhouse.migrate import SchemaMigrator, migrate
 
 from cloud import changetriggers, rolluptriggers
 from cloud.models import (
+    REPLACED_BY_LOOKUPS,
+    REPORT_LOOKUPS,
     AlertIncident,
     AlertSubscription,
     Credential,
@@ -121,6 +123,15 @@ def add_receipt_credit(database: peewee.Database) -> None:
     """Version 28: a receipt's part on credit (a charge into debt, a top-up paying one off)."""
     credit = peewee.BigIntegerField(default=0)
     add_column_with_default(database, Receipt, "credit_kopecks", credit, "0")
+
+
+def add_report_lookups(database: peewee.Database) -> None:
+    """Version 29: the indexes the stand health and debts reports look up by
+    (``REPORT_LOOKUPS``, cloud/models/indexes.py), in place of the two they replace."""
+    for name in REPLACED_BY_LOOKUPS:
+        database.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+    for _model, sql in REPORT_LOOKUPS:
+        database.execute_sql(sql)
 
 
 def record_changes_per_statement(database: peewee.Database) -> None:

@@ -289,14 +289,17 @@ class SyncAgent:
         }
 
     def _request(
-        self, method: str, path: str, etag: str = "", **kwargs: Any
+        self, method: str, path: str, etag: str = "", cursor: int | None = None, **kwargs: Any
     ) -> tuple[int, dict[str, Any]]:
-        """Status and JSON body of a request (``{}`` for a 304 to ``If-None-Match: etag``);
-        CentralUnreachable when there is no usable answer (transport error, cut reply, not
-        JSON, 5xx, 401)."""
+        """Status and JSON body of a request (``{}`` for a 304 to ``If-None-Match: etag``;
+        ``cursor``: the directory cursor held, which lets the service answer a window from
+        what it built moments ago); CentralUnreachable when there is no usable answer
+        (transport error, cut reply, not JSON, 5xx, 401)."""
         headers = self._headers()
         if etag:
             headers["If-None-Match"] = etag
+        if cursor is not None:
+            headers["X-Directory-Cursor"] = str(cursor)
         try:
             response = self._http.request(
                 method,
@@ -420,7 +423,7 @@ class SyncAgent:
             held = self._tail if self._tail and self._tail[1].start == start else None
             held = held if held and held[1].end == cursor else None
             path = f"/directory/window/{start}"
-            status, body = self._request("GET", path, etag=held[0] if held else "")
+            status, body = self._request("GET", path, held[0] if held else "", cursor)
             if status == 304 and held is not None:
                 window = WindowPage(start=start, end=held[1].end, closed=False)
             elif status != 200:

@@ -5,8 +5,9 @@ Available is the central balance, what the client's points are worth if they spe
 their own overdraft; a client without one gets the stand's configured default there, which the
 central service does not know, so it counts nothing for them here (``overdraft_own`` False).
 Whether they can start is judged at the tariff a stand would start them with: their own
-default tariff if it is active and in force, else the stand's (the oldest active tariff in
-force, as ``cloud.standsync.directory.default_tariff_of`` gives it to stands)."""
+default tariff if it is active and in force, else that of their home site's stands (the site's
+default tariff, cloud/catalog/pricing.py), else the oldest active tariff in force, as
+``cloud.standsync.directory.default_tariff_of`` gives it to stands."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from cloud.clock import app_now
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, utcnow
 from cloud.errors import ValidationFailed
-from cloud.models import Client, stored_setting
+from cloud.models import Client, Site, stored_setting
 from sync.errors import RuleError
 from sync.funds import available_kopecks, can_start, check_overdraft, start_minimum
 from sync.pricing import Discount
@@ -45,9 +46,12 @@ class Funds:
     can_start: bool
 
 
-def _tariff_for(client: Client, in_force: dict[int, TariffState]) -> TariffState | None:
-    own = in_force.get(client.default_tariff_id) if client.default_tariff_id else None
-    return own or (in_force[min(in_force)] if in_force else None)
+def _tariff_for(
+    client: Client, in_force: dict[int, TariffState], site_defaults: dict[int, int | None]
+) -> TariffState | None:
+    preferred = (client.default_tariff_id, site_defaults.get(client.home_site_id or 0))
+    chosen = [in_force[t] for t in preferred if t is not None and t in in_force]
+    return chosen[0] if chosen else (in_force[min(in_force)] if in_force else None)
 
 
 def funds_of(
@@ -58,6 +62,7 @@ def funds_of(
 ) -> dict[int, Funds]:
     """Each client's ``Funds`` by id (the tariffs read once for all of them)."""
     in_force = {s.tariff.id: s for s in overview(now, active_only=True) if s.current is not None}
+    site_defaults = dict(Site.select(Site.id, Site.default_tariff).tuples())
     found: dict[int, Funds] = {}
     for client in clients:
         own = client.overdraft_limit_kopecks
@@ -69,7 +74,7 @@ def funds_of(
             point_value_kopecks=point_value_kopecks,
             overdraft_kopecks=overdraft,
         )
-        state = _tariff_for(client, in_force)
+        state = _tariff_for(client, in_force, site_defaults)
         minimum, startable = None, False
         if state is not None and state.current is not None:
             rates = state.current.rates()

@@ -49,6 +49,13 @@ def of_sites(site_ids: Collection[int]) -> pw.Expression:
     return Client.home_site.in_(sorted(site_ids)) | Client.id.in_(visits(site_ids))
 
 
+def of_site_within(site_id: int, ids: pw.SelectBase) -> pw.Expression:
+    """Clients of the site among ``ids`` (a query), as one condition: the visits are looked up
+    for those clients only, never across all the site's sessions."""
+    visited = visits([site_id]).where(Session.client.in_(ids))
+    return Client.id.in_(ids) & ((Client.home_site == site_id) | Client.id.in_(visited))
+
+
 def of_site_among(site_id: int, ids: pw.SelectBase | Collection[int] | None) -> set[int]:
     """Which of the clients ``ids`` (a query or ids; None: all) are of the site: the same rule
     as ``of_sites``, read client by client (a directory page's few among many sessions)."""

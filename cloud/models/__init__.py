@@ -64,7 +64,9 @@ from cloud.models.fiscal import (
     Receipt,
 )
 from cloud.models.indexes import (
+    REPLACED_BY_LOOKUPS,
     REPORT_INDEXES,
+    REPORT_LOOKUPS,
 )
 from cloud.models.loyalty import LoyaltySetting, stored_setting
 from cloud.models.marketing import (
@@ -161,7 +163,9 @@ __all__ = [
     "RECEIPT_KINDS",
     "RECEIPT_STATUSES",
     "REGISTRATIONS",
+    "REPLACED_BY_LOOKUPS",
     "REPORT_INDEXES",
+    "REPORT_LOOKUPS",
     "ROLES",
     "ROLLUP_MODELS",
     "AlertIncident",

@@ -272,7 +272,8 @@ class Session(BaseModel, SessionKeys):
 
     uuid = pw.CharField(max_length=36, null=True, unique=True)  # the stand's session_uuid
 
-    client = pw.ForeignKeyField(Client, backref="sessions", on_delete="RESTRICT")
+    # Looked up by the index on (client, ended_at) (cloud/models/indexes.py, migration 29).
+    client = pw.ForeignKeyField(Client, backref="sessions", on_delete="RESTRICT", index=False)
     stand = pw.ForeignKeyField(Stand, backref="sessions", on_delete="RESTRICT")
     site = pw.ForeignKeyField(Site, backref="sessions", on_delete="RESTRICT")
     # No index on the tariff version and staff columns: no lookup goes through them (joins go

@@ -33,11 +33,28 @@ REPORT_INDEXES: list[tuple[type[BaseModel], str]] = [
         'ON "stand_heartbeat_log" ("received_at", "stand_id", "silence_s") '
         'WHERE "silence_s" IS NOT NULL',
     ),
+    # "stand_heartbeat_log_outbox" (received_at, stand_id, outbox) WHERE outbox > 0 was here
+    # until migration 29 put "stand_heartbeat_log_peak" in its place.
+]
+
+# Migration 29 (cloud/schemasteps.py add_report_lookups): the stand health report's outbox
+# peak of a stand is the first entry of its part of "stand_heartbeat_log_peak" that falls in
+# the period (cloud/reports/stands.py outbox_peaks), and the debts report finds a session's
+# overlapping ones among the client's sessions that ended after it began
+# (cloud/reports/debts.py), by "session_client_id_ended_at", which also serves every lookup
+# by client that the foreign key's own index "session_client_id" did (dropped).
+REPORT_LOOKUPS: list[tuple[type[BaseModel], str]] = [
     (
         StandHeartbeatLog,
-        'CREATE INDEX IF NOT EXISTS "stand_heartbeat_log_outbox" '
-        'ON "stand_heartbeat_log" ("received_at", "stand_id", "outbox") WHERE "outbox" > 0',
+        'CREATE INDEX IF NOT EXISTS "stand_heartbeat_log_peak" ON "stand_heartbeat_log" '
+        '("stand_id", "outbox" DESC, "received_at") WHERE "outbox" > 0',
+    ),
+    (
+        Session,
+        'CREATE INDEX IF NOT EXISTS "session_client_id_ended_at" '
+        'ON "session" ("client_id", "ended_at")',
     ),
 ]
-for _model, _sql in REPORT_INDEXES:
+REPLACED_BY_LOOKUPS = ("stand_heartbeat_log_outbox", "session_client_id")
+for _model, _sql in REPORT_INDEXES + REPORT_LOOKUPS:
     _model.add_index(pw.SQL(_sql))

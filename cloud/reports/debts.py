@@ -26,7 +26,7 @@ from typing import Any
 import peewee as pw
 
 from cloud.clock import iso_utc
-from cloud.models import Client, LedgerEntry, Session, Site, Stand, User
+from cloud.models import Client, LedgerEntry, Site, Stand, User
 from cloud.permissions import site_scope
 from cloud.reports.topups import client_label
 from cloud.sessions.service import plates_of
@@ -105,73 +105,79 @@ def _debtors(actor: User) -> pw.ModelSelect:
     return query
 
 
-def debt_entries(client_ids: list[int]) -> dict[int, list[tuple[int, int | None, datetime]]]:
+# Each debtor's entries since the balance was last non-negative, oldest first, read in one
+# statement: the running balance and the entries' order by window functions, the number of the
+# last entry that left the balance at zero or above (``cleared``, 0 if none) by a window over
+# those; and for each entry that charged a session of one of these clients, that session and
+# the lowest-id session of the same client at another stand that overlapped it (read through
+# ``session_client_id_ended_at``: only the client's sessions that ended after this one began,
+# or are open). ``{ids}``: the clients' placeholders.
+DEBT_ENTRIES_SQL = """
+SELECT o.client_id, o.amount_kopecks, o.session_id, o.created_at,
+    s.id, s.stand_id, s.site_id, s.started_at, s.ended_at, s.cost_kopecks,
+    (SELECT MIN(x.id) FROM session AS x
+     WHERE x.client_id = s.client_id AND x.stand_id <> s.stand_id
+        AND x.started_at < s.ended_at AND (x.ended_at > s.started_at OR x.ended_at IS NULL))
+FROM (
+    SELECT r.*,
+        MAX(CASE WHEN r.balance >= 0 THEN r.n ELSE 0 END) OVER (PARTITION BY r.client_id)
+            AS cleared
+    FROM (
+        SELECT e.client_id, e.amount_kopecks, e.session_id, e.created_at,
+            SUM(e.amount_kopecks) OVER w AS balance, ROW_NUMBER() OVER w AS n
+        FROM ledger_entry AS e
+        WHERE e.client_id IN ({ids})
+        WINDOW w AS (PARTITION BY e.client_id ORDER BY e.created_at, e.id)
+    ) AS r
+) AS o
+LEFT JOIN session AS s ON s.id = o.session_id AND s.client_id IN ({ids})
+WHERE o.n > o.cleared
+ORDER BY o.client_id, o.n
+"""
+
+
+@dataclass
+class DebtEntries:
+    """What ``debt_entries`` read: each client's run of entries and the debt's sessions."""
+
+    runs: dict[int, list[tuple[int, int | None, datetime]]]  # (amount, session id, created at)
+    sessions: dict[int, DebtSession]  # the charged sessions of these clients, by id
+    partners: dict[int, int]  # session id: a session of the client's at another stand at once
+
+
+def debt_entries(client_ids: list[int]) -> DebtEntries:
     """Each client's entries since the balance was last non-negative, as (amount, session id,
-    created at), oldest first. The running balance is the database's (a window SUM)."""
-    running = pw.fn.SUM(LedgerEntry.amount_kopecks).over(
-        partition_by=[LedgerEntry.client], order_by=[LedgerEntry.created_at, LedgerEntry.id]
-    )
-    query = (
-        LedgerEntry.select(
-            LedgerEntry.client,
-            LedgerEntry.amount_kopecks,
-            LedgerEntry.session,
-            LedgerEntry.created_at,
-            running,
-        )
-        .where(LedgerEntry.client.in_(client_ids))
-        .order_by(LedgerEntry.client, LedgerEntry.created_at, LedgerEntry.id)
-    )
+    created at), oldest first, with the sessions they charged (``DEBT_ENTRIES_SQL``)."""
     runs: dict[int, list[tuple[int, int | None, datetime]]] = {cid: [] for cid in client_ids}
-    for client_id, amount, session_id, created_at, balance in query.tuples():
-        if int(balance) >= 0:
-            runs[client_id] = []  # the debt starts after the last non-negative balance
-        else:
-            created = LedgerEntry.created_at.python_value(created_at)
-            runs[client_id].append((int(amount), session_id, created))
-    return runs
-
-
-def overlapping(client_ids: list[int], session_ids: list[int]) -> dict[int, int]:
-    """For each of these sessions (of these clients) that overlapped in time a session of the
-    same client at another stand (each started before the other ended; an open one has not
-    ended), the id of one such session. One self-join in SQL, read through the client index
-    (PostgreSQL would scan the table for a long list of ids alone)."""
-    other = Session.alias()
-    query = (
-        Session.select(Session.id, pw.fn.MIN(other.id))
-        .join(
-            other,
-            on=(
-                (other.client == Session.client)
-                & (other.stand != Session.stand)
-                & (other.started_at < Session.ended_at)
-                & ((other.ended_at > Session.started_at) | other.ended_at.is_null())
-            ),
+    found = DebtEntries(runs, {}, {})
+    if not client_ids:
+        return found
+    database = LedgerEntry._meta.database
+    ids = ", ".join([database.param] * len(client_ids))
+    sql = DEBT_ENTRIES_SQL.format(ids=ids)
+    when = LedgerEntry.created_at.python_value
+    rows = database.execute_sql(sql, [*client_ids, *client_ids]).fetchall()
+    charged = []
+    for client_id, amount, session_id, created_at, *session in rows:
+        runs[client_id].append((int(amount), session_id, when(created_at)))
+        if session[0] is not None:
+            charged.append(session)
+    stand_ids, site_ids = {row[1] for row in charged}, {row[2] for row in charged}
+    stands = dict(Stand.select(Stand.id, Stand.name).where(Stand.id.in_(stand_ids)).tuples())
+    sites = dict(Site.select(Site.id, Site.name).where(Site.id.in_(site_ids)).tuples())
+    for sid, stand_id, site_id, started, ended, cost, partner in charged:
+        found.sessions[sid] = DebtSession(
+            sid,
+            stand_id,
+            stands[stand_id],
+            sites[site_id],
+            when(started),
+            when(ended),
+            int(cost or 0),
         )
-        .where(Session.client.in_(client_ids) & Session.id.in_(session_ids))
-        .group_by(Session.id)
-    )
-    return dict(query.tuples())
-
-
-def _sessions(client_ids: list[int], ids: list[int]) -> dict[int, DebtSession]:
-    query = (
-        Session.select(
-            Session.id,
-            Session.stand,
-            Stand.name,
-            Site.name,
-            Session.started_at,
-            Session.ended_at,
-            Session.cost_kopecks,
-        )
-        .join(Stand, on=(Session.stand == Stand.id))
-        .switch(Session)
-        .join(Site, on=(Session.site == Site.id))
-        .where(Session.client.in_(client_ids) & Session.id.in_(ids))
-    )
-    return {row[0]: DebtSession(*row[:6], int(row[6] or 0)) for row in query.tuples()}
+        if partner is not None:
+            found.partners[sid] = partner
+    return found
 
 
 def debt_report(actor: User, limit: int = DEBTORS_LIMIT) -> DebtReport:
@@ -183,15 +189,12 @@ def debt_report(actor: User, limit: int = DEBTORS_LIMIT) -> DebtReport:
     )
     clients = list(_debtors(actor).order_by(Client.balance_kopecks, Client.id).limit(limit))
     ids = [client.id for client in clients]
-    runs = debt_entries(ids) if ids else {}
-    # Each debt's sessions, newest charge first; only the shown ones are read in full.
+    read = debt_entries(ids)
+    runs, sessions, partners = read.runs, read.sessions, read.partners
+    # Each debt's sessions, newest charge first.
     charged = {
         cid: [sid for _a, sid, _c in reversed(run) if sid is not None] for cid, run in runs.items()
     }
-    every = sorted({sid for sids in charged.values() for sid in sids})
-    partners = overlapping(ids, every) if every else {}
-    shown_ids = sorted({sid for sids in charged.values() for sid in sids[:SESSIONS_SHOWN]})
-    sessions = _sessions(ids, shown_ids) if shown_ids else {}
     plates = plates_of(ids)
     debts = []
     for client in clients:

@@ -14,13 +14,15 @@ time zone conversion; every zone's offset is whole quarters; PostgreSQL 14 or la
 Python places the at most 2,688 quarters in their local weekday and hour; SQLite shifts by the zone's offset as the report
 buckets do (cloud/reports/timebuckets.py). On a year of 1,000,000 sessions (bench/reports.py's
 chain) the heat map's 77,000 sessions took 90-200 ms on a shared 2-core machine (an index
-range scan of ``started_at``), today's figures and the busy posts under 10 ms."""
+range scan of ``started_at``), today's figures and the busy posts under 10 ms; counted with
+``COUNT(*)`` (an index-only scan of ``started_at``, no row read) the whole page took 50-65 ms."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -89,11 +91,11 @@ class HeatMap:
     last: date
     cells: list[list[int]]  # [weekday Monday=0][local hour 0..23]: sessions started
 
-    @property
+    @cached_property  # the page asks for it in every cell
     def largest(self) -> int:
         return max((n for row in self.cells for n in row), default=0)
 
-    @property
+    @cached_property
     def total(self) -> int:
         return sum(n for row in self.cells for n in row)
 
@@ -160,8 +162,9 @@ def heat_map(now: datetime, timezone: str, sites: Iterable[int] | None) -> HeatM
         key = pw.fn.date_bin(pw.SQL("interval '15 minutes'"), Session.started_at, origin)
     else:
         key = pw.fn.strftime("%Y-%m-%d %H", sqlite_local(Session.started_at, period))
+    # COUNT(*), not of a column: PostgreSQL counts from the started_at index alone.
     query = (
-        Session.select(key, pw.fn.COUNT(Session.id))
+        Session.select(key, pw.fn.COUNT(pw.SQL("*")))
         .where((Session.started_at >= period.start) & (Session.started_at < period.end))
         .group_by(key)
     )

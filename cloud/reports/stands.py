@@ -98,13 +98,16 @@ def _clipped(begin: datetime, end: datetime, start: datetime, stop: datetime) ->
 
 
 def _silences(
-    stand_ids: list[int], start: datetime, stop: datetime
+    stand_ids: list[int] | None, start: datetime, stop: datetime, edge: datetime | None = None
 ) -> list[tuple[int, datetime, int]]:
     """(stand, heartbeat time, silence seconds) of the silences that may reach into
-    [start, stop): those ended within it, and each stand's first one ended after it."""
+    [start, stop): those ended within it (before ``edge`` when given), and each stand's first
+    one ended after it."""
     log = StandHeartbeatLog
     inside = log.select(log.stand, log.received_at, log.silence_s).where(
-        log.silence_s.is_null(False) & (log.received_at >= start) & (log.received_at < stop)
+        log.silence_s.is_null(False)
+        & (log.received_at >= start)
+        & (log.received_at < (stop if edge is None else min(edge, stop)))
     )
     first_after = (
         log.select(log.stand, pw.fn.MIN(log.received_at).alias("at"))
@@ -115,30 +118,68 @@ def _silences(
         first_after,
         on=((log.stand == first_after.c.stand_id) & (log.received_at == first_after.c.at)),
     )
-    wanted = set(stand_ids)
+    wanted = None if stand_ids is None else set(stand_ids)
     return [
         (stand_id, log.received_at.python_value(at), int(silence))
         for query in (inside, after)
         for stand_id, at, silence in query.tuples()
-        if stand_id in wanted
+        if wanted is None or stand_id in wanted
     ]
 
 
+def _whole_silences(start: datetime, stop: datetime) -> tuple[datetime, dict[int, tuple[int, int]]]:
+    """The silences ended in [start, stop) that began (``ONLINE_WITHIN`` after their last
+    heartbeat) at or after ``start``, summed per stand by the database: (edge, {stand:
+    (seconds, outages)}). Only those ended before ``edge`` (``start`` plus the longest silence
+    of the period, less the grace) may begin before ``start``; ``_silences`` reads those one by
+    one and clips them, these need no clipping: each is ``silence_s`` less the grace long."""
+    log = StandHeartbeatLog
+    grace = int(ONLINE_WITHIN.total_seconds())  # whole seconds (30)
+    ended_inside = (
+        log.silence_s.is_null(False) & (log.received_at >= start) & (log.received_at < stop)
+    )
+    longest = log.select(pw.fn.MAX(log.silence_s)).where(ended_inside).scalar()
+    if longest is None:
+        return stop, {}
+    edge = max(start, start + timedelta(seconds=int(longest)) - ONLINE_WITHIN)
+    counted = log.silence_s > grace
+    seconds = pw.fn.SUM(pw.Case(None, [(counted, log.silence_s - grace)], 0))
+    outages = pw.fn.SUM(pw.Case(None, [(counted, 1)], 0))
+    query = (
+        log.select(log.stand, seconds, outages)
+        .where(ended_inside & (log.received_at >= edge))
+        .group_by(log.stand)
+    )
+    return edge, {stand_id: (int(s or 0), int(n or 0)) for stand_id, s, n in query.tuples()}
+
+
+def _of(query: Any, column: Any, stand_ids: list[int] | None) -> Any:
+    """``query`` limited to these stands (None: every stand, no condition to send)."""
+    return query if stand_ids is None else query.where(column.in_(stand_ids))
+
+
 def offline_seconds(
-    stand_ids: list[int], start: datetime, stop: datetime
+    stand_ids: list[int] | None, start: datetime, stop: datetime
 ) -> dict[int, tuple[int, int]]:
     """Each stand's (offline seconds, outages) in [start, stop); stands never heard from are
-    left out."""
+    left out. The silences wholly inside the period are summed by the database
+    (``_whole_silences``), the few at its edges clipped here."""
     grace = ONLINE_WITHIN
     latest = dict(
-        StandHeartbeat.select(StandHeartbeat.stand, StandHeartbeat.received_at)
-        .where(StandHeartbeat.stand.in_(stand_ids))
-        .tuples()
+        _of(
+            StandHeartbeat.select(StandHeartbeat.stand, StandHeartbeat.received_at),
+            StandHeartbeat.stand,
+            stand_ids,
+        ).tuples()
     )
     found = {stand_id: (0, 0) for stand_id in latest}
+    edge, whole = _whole_silences(start, stop)
+    for stand_id, (seconds, outages) in whole.items():
+        if stand_id in found:
+            found[stand_id] = (seconds, outages)
     stretches = [
         (stand_id, at - timedelta(seconds=silence) + grace, at)
-        for stand_id, at, silence in _silences(stand_ids, start, stop)
+        for stand_id, at, silence in _silences(stand_ids, start, stop, edge)
     ]
     for stand_id, beat in latest.items():
         beat = StandHeartbeat.received_at.python_value(beat)
@@ -152,26 +193,35 @@ def offline_seconds(
 
 
 def outbox_peaks(
-    stand_ids: list[int], start: datetime, stop: datetime
+    stand_ids: list[int] | None, start: datetime, stop: datetime
 ) -> dict[int, tuple[int, datetime]]:
-    """Each stand's largest outbox of the period and when it was first reported: the peaks in
-    one pass over the partial index of non-empty outboxes, then their first times in another."""
-    log = StandHeartbeatLog
-    in_period = (log.outbox > 0) & (log.received_at >= start) & (log.received_at < stop)
-    peaks = dict(
-        log.select(log.stand, pw.fn.MAX(log.outbox)).where(in_period).group_by(log.stand).tuples()
-    )
-    wanted = {stand_id: peak for stand_id, peak in peaks.items() if stand_id in set(stand_ids)}
-    if not wanted:
-        return {}
-    first_times = (
-        log.select(log.stand, pw.fn.MIN(log.received_at))
-        .where(in_period & pw.Tuple(log.stand, log.outbox).in_(list(wanted.items())))
-        .group_by(log.stand)
+    """Each stand's largest outbox of the period and when it was first reported: per stand,
+    the first entry of the index of non-empty outboxes by stand, outbox (largest first) and
+    time that falls in the period (``stand_heartbeat_log_peak``, migration 29). A stand's
+    read passes over its entries of a larger outbox outside the period only: a handful, unless
+    it once had a long outage with a deeper outbox than any of the period's."""
+    log = StandHeartbeatLog.alias("peak")
+
+    def first(column: Any) -> Any:
+        return (
+            log.select(column)
+            .where(
+                (log.stand == Stand.id)
+                & (log.outbox > 0)
+                & (log.received_at >= start)
+                & (log.received_at < stop)
+            )
+            .order_by(log.outbox.desc(), log.received_at)
+            .limit(1)
+        )
+
+    query = _of(
+        Stand.select(Stand.id, first(log.outbox), first(log.received_at)), Stand.id, stand_ids
     )
     return {
-        stand_id: (int(wanted[stand_id]), log.received_at.python_value(at))
-        for stand_id, at in first_times.tuples()
+        stand_id: (int(peak), log.received_at.python_value(at))
+        for stand_id, peak, at in query.tuples()
+        if peak is not None
     }
 
 
@@ -207,42 +257,48 @@ def raw_repriced_by_stand(period: Period) -> dict[int, tuple[int, int]]:
     return {sid: (int(n), int(d or 0)) for sid, n, d in query.group_by(Session.stand).tuples()}
 
 
-def repriced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, Any]]:
+def repriced_sessions(period: Period, stand_ids: list[int] | None) -> list[dict[str, Any]]:
+    columns = (
+        Session.id,
+        Session.stand,
+        Session.client,
+        Session.ended_at,
+        Session.duration_s,
+        Session.cost_kopecks,
+        Session.repriced_cost_kopecks,
+    )
     query = (
-        _repriced(period)
-        .where(Session.stand.in_(stand_ids))
+        _of(_repriced(period), Session.stand, stand_ids)
+        .select(*columns)
         .order_by(Session.ended_at.desc(), Session.id.desc())
         .limit(REPRICED_LIMIT)
     )
     return [
         {
-            "session_id": row.id,
-            "stand_id": row.stand_id,
-            "client_id": row.client_id,
-            "ended_at": iso_utc(row.ended_at),
-            "duration_s": row.duration_s,
-            "cost_kopecks": row.cost_kopecks,
-            "repriced_cost_kopecks": row.repriced_cost_kopecks,
+            "session_id": session_id,
+            "stand_id": stand_id,
+            "client_id": client_id,
+            "ended_at": iso_utc(ended_at),
+            "duration_s": duration_s,
+            "cost_kopecks": cost,
+            "repriced_cost_kopecks": repriced,
         }
-        for row in query
+        for session_id, stand_id, client_id, ended_at, duration_s, cost, repriced in query.tuples()
     ]
 
 
-def forced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, Any]]:
+def forced_sessions(period: Period, stand_ids: list[int] | None) -> list[dict[str, Any]]:
     """The sessions of these stands force-closed in the period, newest first."""
     query = (
         ForcedClose.select(ForcedClose, Session, User)
         .join(Session, on=(ForcedClose.session == Session.id))
         .switch(ForcedClose)
         .join(User, pw.JOIN.LEFT_OUTER, on=(ForcedClose.closed_by == User.id))
-        .where(
-            Session.stand.in_(stand_ids)
-            & (ForcedClose.closed_at >= period.start)
-            & (ForcedClose.closed_at < period.end)
-        )
+        .where((ForcedClose.closed_at >= period.start) & (ForcedClose.closed_at < period.end))
         .order_by(ForcedClose.closed_at.desc(), ForcedClose.id.desc())
         .limit(REPRICED_LIMIT)
     )
+    query = _of(query, Session.stand, stand_ids)
     return [
         {
             "session_id": row.session_id,
@@ -263,26 +319,31 @@ def forced_sessions(period: Period, stand_ids: list[int]) -> list[dict[str, Any]
 def stand_report(actor: User, period: Period, now: datetime) -> StandReport:
     """Every stand of the actor's sites with its offline time, outbox peak and re-priced
     sessions over ``period`` (up to now)."""
-    stands = Stand.select(Stand, Site).join(Site).order_by(Site.name, Stand.name, Stand.id)
+    stands = (
+        Stand.select(Stand.id, Stand.name, Site.name)
+        .join(Site)
+        .order_by(Site.name, Stand.name, Stand.id)
+    )
     scope = site_scope(actor)
     if scope is not None:
         stands = stands.where(Stand.site.in_(sorted(scope)))
-    stands = list(stands)
-    ids = [stand.id for stand in stands] or [0]
+    stands = list(stands.tuples())
+    # Every stand has a site: with no scope these are all the stands, and no list is sent.
+    ids = None if scope is None else [stand_id for stand_id, _n, _s in stands] or [0]
     stop = min(period.end, now)
     offline = offline_seconds(ids, period.start, stop)
     peaks = outbox_peaks(ids, period.start, stop)
     repriced = repriced_by_stand(period)
     rows = []
-    for stand in stands:
-        seconds, outages = offline.get(stand.id, (None, 0))
-        peak, peak_at = peaks.get(stand.id, (0, None))
-        count, difference = repriced.get(stand.id, (0, 0))
+    for stand_id, stand_name, site_name in stands:
+        seconds, outages = offline.get(stand_id, (None, 0))
+        peak, peak_at = peaks.get(stand_id, (0, None))
+        count, difference = repriced.get(stand_id, (0, 0))
         rows.append(
             StandRow(
-                stand.id,
-                stand.name,
-                stand.site.name,
+                stand_id,
+                stand_name,
+                site_name,
                 seconds,
                 outages,
                 peak,

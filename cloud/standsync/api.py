@@ -40,7 +40,6 @@ from flask_babel import gettext as _
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from cloud.changes import current_position
 from cloud.clock import app_now
 from cloud.errors import DomainError, ValidationFailed
 from cloud.loyalty.settings import effective_rules
@@ -55,8 +54,6 @@ from cloud.standsync.windows import (
     REVALIDATE,
     directory_head,
     directory_window,
-    tail_etag,
-    window_cache,
 )
 from cloud.standsync.wire import EnrolBody, EventBatch
 from sync.directorywindow import WINDOW
@@ -273,20 +270,35 @@ def _matches(etag: str) -> bool:
     return etag in {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
 
 
+_TAIL_TAG = re.compile(r'"t(\d+)-(\d+)-[0-9a-f]+"')
+
+
+def _stated_cursor(start: int) -> int | None:
+    """Where the stand says it is: ``X-Directory-Cursor``, else the position in the tag of
+    the tail at ``start`` it revalidates (the agent sends a tag only for the tail it applied
+    last), else None."""
+    stated = request.headers.get("X-Directory-Cursor")
+    if stated is not None:
+        if not _DIGITS.fullmatch(stated) or int(stated) > MAX_CURSOR:
+            raise ValidationFailed(_("Курсор справочника: нужно целое число"), "bad_cursor")
+        return int(stated)
+    for tag in request.headers.get("If-None-Match", "").split(","):
+        found = _TAIL_TAG.fullmatch(tag.strip())
+        if found and int(found[1]) == start:
+            return int(found[2])
+    return None
+
+
 @bp.route("/directory/window/<text>", methods=["GET"])
 def directory_window_page(text: str) -> Any:
     """A window page (protocol 2): the contact is recorded by the head, not here."""
-    _stand, clock = _authenticated(record=False)
+    _authenticated(record=False)
     _only()
     start = int(text) if _DIGITS.fullmatch(text) else -1
     if start < 0 or start % WINDOW or start > MAX_CURSOR:
         raise ValidationFailed(_("Начало окна: нужно кратное %(n)s", n=WINDOW), "bad_window")
-    held = window_cache().get(start)
-    if held is None and start + WINDOW > current_position():
-        etag = tail_etag(start)
-        if _matches(etag):
-            return _not_modified(etag, REVALIDATE)
-    window = held or directory_window(start, clock.now)
+    reuse_s = current_app.config["AQ"].directory_tail_reuse_ms / 1000
+    window = directory_window(start, _stated_cursor(start), reuse_s)
     cache_control = IMMUTABLE if window.closed else REVALIDATE
     if _matches(window.etag):
         return _not_modified(window.etag, cache_control)

@@ -142,6 +142,14 @@ def _window(components: dict[str, Any]) -> dict[str, Any]:
             "description": "the ETag of the window held: unchanged, the answer is 304",
             "schema": {"type": "string"},
         },
+        {
+            "name": "X-Directory-Cursor",
+            "in": "header",
+            "required": False,
+            "description": "the directory cursor the stand holds: the open window may then be "
+            "answered with the one built moments ago if it reaches that far",
+            "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+        },
     ]
     operation["responses"]["304"] = {"description": "unchanged since the ETag given"}
     return operation

@@ -30,7 +30,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.clients.qrkeys import public_key
-from cloud.clients.scope import of_site_among
+from cloud.clients.scope import of_site_among, of_site_within
 from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.errors import NotFound
@@ -167,20 +167,41 @@ def open_session_stands(ids: Ids | None = None) -> dict[int, int]:
     return {client_id: stand_id for client_id, stand_id in rows.tuples()}
 
 
-def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
-    """Clients who are not deleted (all of them, or those of ``ids``), by id."""
+def _live(ids: Ids | None) -> pw.Expression:
+    """Clients who are not deleted (all of them, or those of ``ids``)."""
     live = Client.deleted_at.is_null()
-    if ids is not None:
-        live &= _among(Client.id, ids)
+    return live if ids is None else live & _among(Client.id, ids)
+
+
+def _phones(live: pw.Expression) -> dict[int, list[str]]:
+    """The phones of the clients ``live`` selects, in their order."""
     phones: dict[int, list[str]] = defaultdict(list)
-    phone_rows = (
+    rows = (
         ClientPhone.select(ClientPhone.client, ClientPhone.phone)
         .join(Client)
         .where(live)
         .order_by(ClientPhone.client, ClientPhone.position, ClientPhone.id)
+        .tuples()
     )
-    for row in phone_rows:
-        phones[row.client_id].append(row.phone)
+    for client_id, phone in rows:
+        phones[client_id].append(phone)
+    return phones
+
+
+def site_details(site_id: int, ids: pw.SelectBase) -> list[tuple[int, str, tuple[str, ...]]]:
+    """The name and phones of the live clients among ``ids`` who are of the site, by id: what
+    a stand of the site shows besides the shared entry (sync protocol 2's head), without
+    reading the rest of their entries."""
+    where = Client.deleted_at.is_null() & of_site_within(site_id, ids)
+    rows = list(Client.select(Client.id, Client.name).where(where).order_by(Client.id).tuples())
+    phones = _phones(_live([client_id for client_id, _name in rows])) if rows else {}
+    return [(client_id, name, tuple(phones.get(client_id, ()))) for client_id, name in rows]
+
+
+def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
+    """Clients who are not deleted (all of them, or those of ``ids``), by id."""
+    live = _live(ids)
+    phones = _phones(live)
     uuids = stand_uuids(ids)
     open_at = open_session_stands(ids)
     # One statement, so each balance and the ledger position it reflects come from one snapshot.

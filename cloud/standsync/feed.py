@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -147,6 +147,41 @@ def client_cache() -> ClientEntryCache:
     return cache
 
 
+class TariffCatalogue:
+    """Every tariff's entry, kept by a process while no tariff's change entry has moved.
+
+    A stand's head and page need them all to pick its default tariff, but tariffs change
+    rarely, while their two reads (tariffs, versions) came with every poll. The positions of
+    the tariffs' entries are read instead (one indexed read of a few rows), and double as the
+    "is it newer than the stand's cursor" answer. Whatever changes what an entry holds moves
+    its entry (cloud/changetriggers.py), so equal positions mean equal entries."""
+
+    def __init__(self) -> None:
+        self._held: tuple[frozenset[tuple[int, int]], tuple[TariffEntry, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def read(self) -> tuple[tuple[TariffEntry, ...], dict[int, int]]:
+        """The tariffs' entries and the position of each one's entry (in the caller's
+        snapshot)."""
+        positions = changes.positions_of(changes.TARIFF)
+        key = frozenset(positions.items())
+        with self._lock:
+            held = self._held
+        if held is not None and held[0] == key:
+            return held[1], positions
+        entries = tariff_entries()
+        with self._lock:
+            self._held = (key, entries)
+        return entries, positions
+
+
+def tariff_catalogue() -> TariffCatalogue:
+    catalogue = current_app.extensions.get("aquastand_tariffs")
+    if catalogue is None:
+        catalogue = current_app.extensions["aquastand_tariffs"] = TariffCatalogue()
+    return catalogue
+
+
 def credential_rows(
     ids: list[int],
 ) -> tuple[list[CredentialEntry], list[CredentialKey], list[str]]:
@@ -179,11 +214,12 @@ def newer_than(entity: str, ids: set[int], start: int) -> set[int]:
 def snapshot() -> Iterator[None]:
     """One transaction that reads one snapshot (PostgreSQL: REPEATABLE READ; SQLite's read
     transaction is one already). Inside a transaction already open it is that one."""
-    isolate = is_postgresql() and not db_proxy.in_transaction()
-    with db_proxy.atomic():
-        if isolate:
-            db_proxy.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        yield
+    if is_postgresql() and not db_proxy.in_transaction():
+        with db_proxy.atomic(isolation_level="REPEATABLE READ"):  # one BEGIN saying so
+            yield
+    else:
+        with db_proxy.atomic():
+            yield
 
 
 def stand_page(
@@ -206,7 +242,7 @@ def stand_page(
 
 
 def stand_orders(
-    stand: Stand, config: CloudConfig, now: datetime, all_tariffs: list[TariffEntry]
+    stand: Stand, config: CloudConfig, now: datetime, all_tariffs: Sequence[TariffEntry]
 ) -> tuple[int | None, tuple[StandCommand, ...]]:
     """The stand's own default tariff (its own, its site's, else the chain's) and its pending
     commands, for a page of protocol 1 and a head of protocol 2 alike."""
@@ -245,12 +281,12 @@ def read_changes(
     entries: list[changes.Change],
     start: int,
     last: int,
-    all_tariffs: list[TariffEntry],
-    default_id: int | None,
+    default_id: int | None = None,
+    all_tariffs: Sequence[TariffEntry] | None = None,
 ) -> ChangesRead:
     """The current rows of ``entries`` (positions in ``(start, last]``), with a credential's
     client and the tariffs clients use (and ``default_id``) when their entries are after
-    ``start``."""
+    ``start``. Tariffs come from ``all_tariffs`` if the caller has them, else are read."""
     wanted: dict[str, list[int]] = {entity: [] for entity in changes.TABLES}
     for entry in entries:
         wanted[entry.entity].append(entry.entity_id)
@@ -267,6 +303,8 @@ def read_changes(
     if default_id is not None:
         used.add(default_id)
     tariff_ids |= newer_than(changes.TARIFF, used - tariff_ids, start)
+    if all_tariffs is None:
+        all_tariffs = tariff_entries(tariff_ids) if tariff_ids else ()
     return ChangesRead(
         clients=clients,
         client_ids=client_ids | referenced,
@@ -292,9 +330,9 @@ def _read_page(
     more = len(entries) > limit
     entries = entries[:limit]
     last = entries[-1].position if entries else start
-    all_tariffs = tariff_entries()
+    all_tariffs, _positions = tariff_catalogue().read()
     default_id, commands = stand_orders(stand, config, now, all_tariffs)
-    read = read_changes(entries, start, last, all_tariffs, default_id)
+    read = read_changes(entries, start, last, default_id, all_tariffs)
     # Details only of the site's own clients (cloud/standsync/directory.py).
     of_site = of_site_among(stand.site_id, read.window_ids) if read.changed_clients else set()
     of_site |= of_site_among(stand.site_id, read.referenced) if read.referenced else set()

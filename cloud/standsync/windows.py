@@ -13,10 +13,18 @@ keeps it too. Its key is its start alone: two instances on one database build th
 from the same committed rows. (A database restored from a backup hands positions out again:
 restart the instances, which empties their caches, and purge the proxy's cache.)
 
-The **tail**, the open window, is read on every request that does not hold its ``ETag``: the
-tag names the window's start, the newest position and that entry's time, read with one
+The **tail**, the open window, is answered on every request that does not hold its ``ETag``:
+the tag names the window's start, the newest position and that entry's time, read with one
 indexed query, so an idle stand's revalidation answers 304 without building anything, and a
-change made through any instance changes the newest position, hence the tag, at once.
+change made through any instance changes the newest position, hence the tag, at once. The
+process keeps the rows it answered last and reads only the entries after them
+(cloud/standsync/windowrows.py), so a busy chain's poll no longer reads the whole tail again.
+With ``directory_tail_reuse_ms`` set, a stand that says its cursor (``X-Directory-Cursor``,
+or the position in the tail's tag it revalidates) is answered with the tail built less than
+that long ago, read nothing, when that tail reaches its cursor: in a chain of thousands of
+stands the newest position moves with every session, and each poll would build a tail of
+its own. The stand's new cursor is that tail's end, so nothing is skipped: what came after
+comes with its next poll.
 
 The **head** is the stand's own: its ids, acknowledged seq, commands, the staff who may log in
 at its site (changed after the window of the stand's cursor), the default tariff and the
@@ -30,46 +38,33 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from flask import current_app
 
 from cloud import changes
-from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.models import DirectoryChange, Stand
 from cloud.standsync.directory import (
-    client_entries,
-    default_tariff_of,
+    site_details,
     staff_entries,
-    tariff_entries,
 )
 from cloud.standsync.feed import (
     MAX_CURSOR,
-    newer_than,
     read_changes,
     snapshot,
-    splice_clients,
     stand_orders,
     stand_page,
+    tariff_catalogue,
 )
+from cloud.standsync.windowrows import Window, WindowRows, rows_cache
 from sync.directorypage import DirectoryPage, Tombstones
-from sync.directorywindow import WINDOW, ClientDetails, WindowPage, details_dict, window_start
+from sync.directorywindow import WINDOW, ClientDetails, details_dict, window_start
 
 CACHE_BYTES = 64 << 20  # closed windows kept per process (raw + gzip)
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
-
-
-@dataclass(frozen=True)
-class Window:
-    """A window's answer: its JSON, gzip form (closed windows), tag and whether it is final."""
-
-    body: bytes
-    gzipped: bytes | None
-    etag: str
-    closed: bool
 
 
 class WindowCache:
@@ -131,43 +126,46 @@ def tail_etag(start: int) -> str:
     return f'"t{start}-{position}-{digest}"'
 
 
-def _read_window(start: int, newest: int, now: datetime) -> tuple[list[bytes], WindowPage]:
-    """The bare JSON of the window's clients and the rest of it."""
-    end = min(start + WINDOW, newest)
-    closed = newest >= start + WINDOW
-    if start > newest:
-        return [], WindowPage(start=start, end=newest, closed=False)
-    entries = [e for e in changes.changes_after(start, WINDOW) if e.position <= end]
-    all_tariffs = tariff_entries()
-    read = read_changes(entries, start, end, all_tariffs, default_tariff_of(all_tariffs, now))
-    return [bare for _c, _full, bare in read.clients], WindowPage(
-        start=start,
-        end=end,
-        closed=closed,
-        credentials=tuple(read.credentials),
-        tariffs=tuple(read.tariffs),
-        revoked_qr_token_ids=tuple(read.revoked),
-        tombstones=read.tombstones(),
-    )
+def _rows(start: int, end: int) -> WindowRows:
+    """The rows of the window at ``start`` as of ``end`` (in the caller's snapshot): those
+    kept from the last request, with the entries after them laid over (windowrows.py)."""
+    held = rows_cache().get(start)
+    rows = held.rows if held is not None else WindowRows(start, start)
+    if rows.end >= end:  # nothing new (or kept from a later snapshot than this one)
+        return rows
+    entries = [e for e in changes.changes_after(rows.end, WINDOW) if e.position <= end]
+    return rows.laid_over(read_changes(entries, rows.end, end), end)
 
 
-def directory_window(start: int, now: datetime) -> Window:
-    """The window at ``start`` (a multiple of WINDOW), from the cache when closed."""
+def directory_window(start: int, cursor: int | None = None, reuse_s: float = 0.0) -> Window:
+    """The window at ``start`` (a multiple of WINDOW), from the caches when it can be: a
+    closed one always, the open one if built less than ``reuse_s`` ago and the stand said its
+    ``cursor`` (see the module)."""
     if start % WINDOW or not 0 <= start <= MAX_CURSOR:
         raise ValueError("start out of range")
     cache = window_cache()
-    held = cache.get(start)
+    held = cache.get(start) or (
+        rows_cache().recent(start, cursor, reuse_s) if cursor is not None and reuse_s else None
+    )
     if held is not None:
         return held
     if start == 0:  # a full walk: rows no trigger saw get their entries first, as in protocol 1
         changes.adopt_unlogged()
     with snapshot():
         newest = changes.current_position()
-        clients, page = _read_window(start, newest, now)
-        etag = None if page.closed else tail_etag(start)
-    body = splice_clients(page.to_dict(), clients)
-    if not page.closed:
-        return Window(body, None, etag or "", False)
+        if start > newest:  # a restored database: the stand walks again from 0
+            return Window(WindowRows(start, newest).body(False), None, tail_etag(start), False)
+        rows = _rows(start, min(start + WINDOW, newest))
+        closed = rows.end >= start + WINDOW
+        kept = rows_cache().get(start)
+        if not closed and kept is not None and kept.rows.end == rows.end:
+            return kept.window
+        etag = None if closed else tail_etag(start)
+    body = rows.body(closed)
+    if not closed:
+        window = Window(body, gzip.compress(body, compresslevel=1), etag or "", False)
+        rows_cache().put(rows, window)
+        return window
     digest = hashlib.sha256(body).hexdigest()[:32]
     window = Window(body, gzip.compress(body, compresslevel=6), f'"w{start}-{digest}"', True)
     cache.put(start, window)
@@ -175,10 +173,8 @@ def directory_window(start: int, now: datetime) -> Window:
 
 
 def _details(site_id: int, start: int) -> list[ClientDetails]:
-    ids = of_site_among(site_id, changes.ids_between(changes.CLIENT, start, MAX_CURSOR))
-    if not ids:
-        return []
-    return [ClientDetails(c.id, c.name, c.phones) for c in client_entries(ids)]
+    changed = changes.ids_between(changes.CLIENT, start, MAX_CURSOR)
+    return [ClientDetails(*details) for details in site_details(site_id, changed)]
 
 
 def _read_head(
@@ -193,9 +189,10 @@ def _read_head(
     staff_ids = {int(i) for (i,) in changes.ids_between(changes.STAFF, cursor, MAX_CURSOR).tuples()}
     everywhere = config.manager_pins_at_every_site
     staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
-    all_tariffs = tariff_entries()
+    all_tariffs, positions = tariff_catalogue().read()
     default_id, commands = stand_orders(stand, config, now, all_tariffs)
-    fresh = newer_than(changes.TARIFF, {default_id}, cursor) if default_id is not None else set()
+    newer = default_id is not None and positions.get(default_id, cursor + 1) > cursor
+    fresh = {default_id} if newer else set()
     page = replace(
         head,
         default_tariff_id=default_id,

@@ -11,14 +11,16 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from cloud.catalog import tariffs
 from cloud.db import utcnow
 from cloud.ledger import service as ledger
-from cloud.models import Client, Stand
+from cloud.models import Client, Site, Stand
 from cloud.standsync.directory import build_directory
 from cloud.standsync.ingest import StandClock, apply_batch
 from sync.money import format_kopecks
 from tests.cloud.conftest import World, post_form
 from tests.cloud.eventstream import Stream
+from tests.cloud.test_directory_feed import RATES
 
 
 def _text(response: Any) -> str:
@@ -160,3 +162,22 @@ def test_the_directory_sends_the_overdraft_and_where_a_session_is_open(
     stream.wait(120)
     apply_batch(stand, [stream.ended(session_uuid, 120, 2000)], StandClock(utcnow(), utcnow()))
     assert _directory_client(app, world, world.member.id)["open_session_stand_id"] is None
+
+
+def test_a_start_is_judged_at_the_home_sites_default_tariff(
+    client: FlaskClient, world: World
+) -> None:
+    """A client without a tariff of their own starts at their site's stands with the site's
+    default tariff, not the oldest one: the funds say so."""
+    owner = world.users["owner"]
+    cheap = tariffs.create_tariff(owner, name="Эконом", rates=RATES, now=utcnow())
+    Site.update(default_tariff=cheap.id).where(Site.id == world.site_a.id).execute()
+    ledger.record_topup(None, world.member, 5000, "cash")  # home site: A
+
+    funds = client.get(f"/api/v1/clients/{world.member.id}", headers=world.bearer("operator"))
+    assert funds.get_json()["funds"]["tariff_id"] == cheap.id
+    assert funds.get_json()["funds"]["tariff_name"] == "Эконом"
+
+    Client.update(default_tariff=world.tariff.id).where(Client.id == world.member.id).execute()
+    funds = client.get(f"/api/v1/clients/{world.member.id}", headers=world.bearer("operator"))
+    assert funds.get_json()["funds"]["tariff_id"] == world.tariff.id  # their own comes first

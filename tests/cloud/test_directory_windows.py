@@ -16,7 +16,15 @@ from cloud.catalog import pricing
 from cloud.changes import current_position
 from cloud.db import bind, db_proxy, utcnow
 from cloud.ledger import service as ledger
-from cloud.models import DirectoryCounter, LoyaltySetting, Stand, Tariff, TariffVersion
+from cloud.models import (
+    Client,
+    DirectoryCounter,
+    LoyaltySetting,
+    Session,
+    Stand,
+    Tariff,
+    TariffVersion,
+)
 from cloud.staff import service as staffbook
 from cloud.standsync import commands
 from sync.directorypage import DirectoryPage
@@ -286,3 +294,27 @@ def test_the_head_carries_the_stands_own_tariff_point_value_and_start_commands(
     assert [(c.type, c.client_id, c.session_uuid) for c in head.commands] == [
         ("start_session", world.member.id, start.session_uuid)
     ]
+
+
+def test_a_client_who_visited_the_site_gets_details_at_its_stands(
+    client: FlaskClient, world: World
+) -> None:
+    stand = WindowStand(client, enrolled(client, world))
+    stand.sync()
+    visitor = world.other_site_client  # of site B until a session at site A started by card
+    stranger = Client.create(kind="member", name="Пётр Чужой", home_site=world.site_b)
+    for person, method in ((visitor, "card"), (stranger, "screen")):
+        Session.create(
+            client=person,
+            stand=world.stand_a,
+            site=world.site_a,
+            tariff_version=world.tariff_version,
+            client_kind="member",
+            started_at=utcnow(),
+            start_method=method,  # an attendant's start on the screen is no visit
+        )
+
+    stand.sync()
+
+    assert stand.clients[visitor.id].name == visitor.name
+    assert stand.clients[stranger.id].name == ""

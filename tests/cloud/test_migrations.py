@@ -20,6 +20,7 @@ from cloud.ledger.service import post_entry
 from cloud.migrations import MIGRATIONS, current_version, latest_version, upgrade
 from cloud.models import (
     ALL_MODELS,
+    REPLACED_BY_LOOKUPS,
     REPORT_INDEXES,
     Client,
     Credential,
@@ -144,7 +145,11 @@ def test_indexes_no_lookup_uses_are_dropped_by_version_11_and_never_made(
 
     assert index_names(empty) == fresh
     assert not set(migrations.UNUSED_INDEXES) & fresh
-    assert {"session_client_id", "ledger_entry_client_id", "ledger_entry_event_id"} <= fresh
+    assert {
+        "session_client_id_ended_at",
+        "ledger_entry_client_id",
+        "ledger_entry_event_id",
+    } <= fresh
 
 
 def index_names(database: peewee.Database) -> set[str]:
@@ -411,6 +416,34 @@ def test_version_23_adds_the_foreign_plate_flag_and_the_loyalty_settings(
     assert "is_foreign" in column_names(empty, "credential")
     assert Credential.get(Credential.value == "ХУZ1").is_foreign is False
     assert empty.table_exists(LoyaltySetting._meta.table_name)
+
+
+def test_version_29_puts_the_report_lookups_in_place_of_the_indexes_they_replace(
+    empty: peewee.Database,
+) -> None:
+    """A version 28 database (the heartbeat log's outbox index by time, the sessions' index by
+    client alone) gets the indexes of ``REPORT_LOOKUPS`` instead: the same as a fresh one."""
+    upgrade(empty)
+    tables = ("session", "stand_heartbeat_log")
+
+    def indexes() -> set[str]:
+        return {index.name for table in tables for index in empty.get_indexes(table)}
+
+    fresh = indexes()
+    for name in ("session_client_id_ended_at", "stand_heartbeat_log_peak"):
+        empty.execute_sql(f'DROP INDEX "{name}"')
+    empty.execute_sql('CREATE INDEX "session_client_id" ON "session" ("client_id")')
+    empty.execute_sql(
+        'CREATE INDEX "stand_heartbeat_log_outbox" ON "stand_heartbeat_log" '
+        '("received_at", "stand_id", "outbox") WHERE "outbox" > 0'
+    )
+    SchemaVersion.update(version=28).execute()
+
+    assert upgrade(empty) == (28, latest_version())
+
+    assert indexes() == fresh
+    assert {"session_client_id_ended_at", "stand_heartbeat_log_peak"} <= fresh
+    assert not set(REPLACED_BY_LOOKUPS) & fresh
 
 
 def directory_triggers(database: peewee.Database) -> dict[str, str]:

@@ -65,3 +65,23 @@ def test_old_and_new_stands_keep_the_same_copy(
     windows = [status for path, status in requests_made if "/directory/window/" in path]
     assert windows == [304]
     assert ("/sync/v1/directory/head", 200) in requests_made
+
+
+def test_a_protocol_2_stand_says_its_cursor_with_every_window(
+    central: Central, world: Any, direct_stand: Callable[..., DirectStand]
+) -> None:
+    stand = direct_stand(central.url, provision(world.site_a, "Пост 4"), name="cursor")
+    stand.sync("the first walk")
+    held = stand.store.directory_cursor()
+    said: list[str | None] = []
+
+    def record(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        if "/directory/window/" in response.request.path_url:
+            said.append(response.request.headers.get("X-Directory-Cursor"))
+
+    stand.agent._http.hooks["response"].append(record)
+    post_entry(world.member, "topup", 5_000, method="cash")
+    stand.sync("a poll")
+
+    assert said and set(said) == {str(held)}
+    assert stand.store.directory_cursor() > held
