@@ -14,8 +14,9 @@ take as many positions from the counter row as rows changed and upsert their ent
 
 On PostgreSQL (since version 30) each table has statement triggers after INSERT, DELETE and
 UPDATE instead, over the rows the statement wrote (transition tables): per source, in
-``SOURCES`` order, one statement takes the changed entity rows (each once, an UPDATE's only
-if one of the source's columns changed) and gives them consecutive new positions in id order.
+``SOURCES`` order, one statement does for all the rows what the row triggers did for each
+(an UPDATE's only if one of the source's columns changed): the same number of positions
+taken, in the order the rows were written, each entity row's entry at the last taken for it.
 A stand's batch writes its hundreds of rows in a few statements; a trigger run per row cost it
 a quarter of its time (bench/sync_ingest.py). Updating the counter row locks it until commit
 on both engines, so positions still commit in the order they were handed out.
@@ -258,19 +259,23 @@ _WRITTEN = {
 
 
 def _record_statement(source: Source, operation: str) -> str:
-    """One statement giving every entity row the statement changed for ``source`` a new
-    position, as ``record_change`` does (in id order), from its transition tables."""
+    """One statement doing for every row the statement wrote what a row trigger did for it
+    (``_record``), in the order the rows were written (by id): each row takes as many new
+    positions as entity rows it changed for ``source``, and each entity row's entry moves to
+    the last position taken for it. The counter moves as far as the row triggers moved it."""
     rows, aliases, _referencing = _WRITTEN[operation]
     ids = " UNION ".join(source.ids.format(row=alias) for alias in aliases)
     condition = _condition(source, operation, "postgresql", "o", "n")
     return (
-        f"WITH x AS (SELECT DISTINCT z.id FROM {rows}, LATERAL ({ids}) AS z "
+        f'WITH x AS (SELECT {aliases[-1]}."id" AS row_id, z.id FROM {rows}, LATERAL ({ids}) AS z '
         f"WHERE z.id IS NOT NULL AND {condition}), "
         f'c AS (UPDATE {_COUNTER} SET "position" = "position" + (SELECT COUNT(*) FROM x) '
-        'WHERE "id" = 1 AND EXISTS (SELECT 1 FROM x) RETURNING "position") '
+        'WHERE "id" = 1 AND EXISTS (SELECT 1 FROM x) RETURNING "position"), '
+        'p AS (SELECT x.id, c."position" - (SELECT COUNT(*) FROM x) '
+        '+ ROW_NUMBER() OVER (ORDER BY x.row_id, x.id) AS "position" FROM c, x) '
         'INSERT INTO "directory_change" ("position", "entity", "entity_id", "changed_at") '
-        'SELECT c."position" - (SELECT COUNT(*) FROM x) + ROW_NUMBER() OVER (ORDER BY x.id), '
-        f"'{source.entity}', x.id, {_NOW['postgresql']} FROM c, x "
+        f"SELECT MAX(p.\"position\"), '{source.entity}', p.id, {_NOW['postgresql']} FROM p "
+        "GROUP BY p.id "
         'ON CONFLICT ("entity", "entity_id") DO UPDATE SET "position" = excluded."position", '
         '"changed_at" = excluded."changed_at"'
     )
