@@ -160,7 +160,7 @@ def test_an_older_database_gets_the_log_and_its_guard_from_version_20(
     for sql in audit._guard_sql(database):
         if "TRIGGER" in sql and "DROP" not in sql:
             name = sql.split('"')[1]
-            on = ' ON "audit_entry"' if "PostgresqlDatabase" in type(database).__name__ else ""
+            on = ' ON "audit_entry"' if isinstance(database, peewee.PostgresqlDatabase) else ""
             database.execute_sql(f'DROP TRIGGER IF EXISTS "{name}"{on}')
     database.execute_sql('DROP TABLE "audit_entry"')
     SchemaVersion.delete().execute()
