@@ -256,10 +256,11 @@ def _subjects(
                 & any_of(StandEvent.subject_uuid, sessions)
             )
         )
-    query = reduce(operator.add, wanted)  # UNION ALL
+    query: Any = reduce(operator.add, wanted)  # UNION ALL
+    rows: list[tuple[int, str, str, str]] = sorted(query.tuples())
     applied: set[str] = set()
     starts: dict[str, str] = {}
-    for _id, kind, uuid, raw in sorted(query.tuples()):
+    for _id, kind, uuid, raw in rows:
         if kind == "topup.recorded":
             applied.add(uuid)
         else:
