@@ -146,6 +146,9 @@ class GpioFeedback(ClosedOnExit):
         self._changed = threading.Condition()
         self._wanted: str | None = None
         self._playing: str | None = None
+        # The "seen" blip was asked for and a verdict replaced it before the player took it: the
+        # light still passes through pale white first, so every tap is seen, however fast.
+        self._seen_overtaken = False
         self._generation = 0
         self._unreachable = False
         self._closed = False
@@ -168,6 +171,7 @@ class GpioFeedback(ClosedOnExit):
         with self._changed:
             if self._closed:
                 return
+            self._seen_overtaken = self._seen_overtaken or (self._wanted == SEEN != pattern)
             self._wanted = self._playing = pattern
             self._generation += 1
             self._changed.notify_all()
@@ -212,7 +216,11 @@ class GpioFeedback(ClosedOnExit):
             generation, pattern = self._generation, self._wanted
             self._wanted = None
             if pattern is not None:
-                return PATTERNS[pattern], lambda: self._generation == generation
+                steps = PATTERNS[pattern]
+                if self._seen_overtaken:
+                    self._seen_overtaken = False
+                    steps = (Step(PALE_WHITE, False, 0.0), *steps)
+                return steps, lambda: self._generation == generation
             return STATUS_UNREACHABLE, lambda: self._generation == generation and self._unreachable
 
     def _play_steps(self, steps: tuple[Step, ...], still_wanted: Callable[[], bool]) -> None:

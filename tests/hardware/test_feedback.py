@@ -160,6 +160,21 @@ def test_a_verdict_replaces_the_seen_blip_at_once(factory: Any, verdict: str) ->
     assert played["buzzer"] == [0, 1]
 
 
+def test_a_verdict_before_the_player_took_the_blip_still_shows_it_first(
+    feedback: GpioFeedback, factory: Any
+) -> None:
+    """The reader asks for the blip, and the verdict comes before the player thread woke
+    (a fast commit on a busy stand): the light still passes through pale white."""
+    with feedback._changed:  # the player cannot take a job while this is held
+        feedback.play(SEEN)
+        feedback.play("accepted")
+    assert feedback.wait_idle(5)
+    played = histories(factory)
+    assert played["red"] == played["blue"] == [0, 0.4, 0]
+    assert played["green"] == [0, 0.4, 1, 0]
+    assert played["buzzer"] == [0, 1, 0]  # the blip stays silent: one beep, the verdict's
+
+
 def test_current_pattern_names_what_plays_until_it_ends(feedback: GpioFeedback) -> None:
     assert feedback.current_pattern is None
     feedback.play("refused")
