@@ -88,15 +88,14 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from edge.attendant import AttendantActions, StartedWith, _comment_text, _staff
 from edge.clock import Clock, SystemClock
 from edge.config import EdgeConfig
 from edge.equipment import Equipment
-from edge.refusals import REFUSAL_TEXTS, refusal
+from edge.feedbackstate import MESSAGES, Feedback, LastFeedback
+from edge.refusals import refusal
 from edge.remotestart import RemoteStarts
 from edge.shifts import ShiftActions
 from edge.store import (
@@ -117,37 +116,7 @@ from sync.plates import normalise_plate
 from sync.pricing import Discount
 from sync.schedule import Start
 
-# The reason the stand's state gives for the feedback it played last: what went well here,
-# what was refused in the one table of refusals.
-MESSAGES = {
-    "started": "Сеанс начат",
-    "ended": "Сеанс завершён",
-    "negative": "Баланс отрицательный: обратитесь к администратору",
-    "auto_ended": "Сеанс завершён автоматически",
-    "funds_ended": "Средства закончились: сеанс завершён",
-    **REFUSAL_TEXTS,
-}
-
-
-class Feedback(Protocol):
-    """Light and sound for the customer (``hardware.feedback`` or a recording in tests)."""
-
-    def play(self, pattern: str) -> None:
-        """Start ``pattern`` ("accepted", "ended", "refused", "attention", "running");
-        returns at once."""
-
-
-@dataclass(frozen=True)
-class LastFeedback:
-    """The pattern played last, when, and why (``code`` for programs, ``reason`` for people);
-    ``session_uuid`` names the session a start, an end or a held-back end concerns (the
-    customer's display, :mod:`edge.display`, shows that session's figures)."""
-
-    pattern: str
-    at: datetime
-    code: str
-    reason: str
-    session_uuid: str | None = None
+__all__ = ["MESSAGES", "Engine", "Feedback", "LastFeedback"]
 
 
 class Engine(TapActions, AttendantActions, ShiftActions, RemoteStarts):
