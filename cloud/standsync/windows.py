@@ -126,11 +126,9 @@ def tail_etag(start: int) -> str:
     return f'"t{start}-{position}-{digest}"'
 
 
-def _rows(start: int, end: int) -> WindowRows:
-    """The rows of the window at ``start`` as of ``end`` (in the caller's snapshot): those
-    kept from the last request, with the entries after them laid over (windowrows.py)."""
-    held = rows_cache().get(start)
-    rows = held.rows if held is not None else WindowRows(start, start)
+def _rows(rows: WindowRows, end: int) -> WindowRows:
+    """The window's rows as of ``end`` (in the caller's snapshot): ``rows``, those kept from
+    the last request, with the entries after them laid over (windowrows.py)."""
     if rows.end >= end:  # nothing new (or kept from a later snapshot than this one)
         return rows
     entries = [e for e in changes.changes_after(rows.end, WINDOW) if e.position <= end]
@@ -155,10 +153,10 @@ def directory_window(start: int, cursor: int | None = None, reuse_s: float = 0.0
         newest = changes.current_position()
         if start > newest:  # a restored database: the stand walks again from 0
             return Window(WindowRows(start, newest).body(False), None, tail_etag(start), False)
-        rows = _rows(start, min(start + WINDOW, newest))
-        closed = rows.end >= start + WINDOW
         kept = rows_cache().get(start)
-        if not closed and kept is not None and kept.rows.end == rows.end:
+        rows = _rows(kept.rows if kept else WindowRows(start, start), min(start + WINDOW, newest))
+        closed = rows.end >= start + WINDOW
+        if not closed and kept is not None and rows is kept.rows:  # nothing new: its answer
             return kept.window
         etag = None if closed else tail_etag(start)
     body = rows.body(closed)
