@@ -383,6 +383,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (28, schemasteps.add_receipt_credit),
     (29, schemasteps.add_report_lookups),
     (30, schemasteps.record_changes_per_statement),
+    (31, schemasteps.one_position_per_transaction),
 ]
 BASE_VERSION = 1
 

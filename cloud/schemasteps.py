@@ -14,6 +14,7 @@ from cloud.models import (
     AlertIncident,
     AlertSubscription,
     Credential,
+    DirectoryChange,
     ForcedClose,
     LoyaltySetting,
     Receipt,
@@ -139,4 +140,11 @@ def record_changes_per_statement(database: peewee.Database) -> None:
     the rows each statement wrote (transition tables) instead of a trigger run per row
     (cloud/changetriggers.py; a stand's batch writes hundreds of rows in a few statements).
     SQLite keeps its row triggers, made again the same."""
+    changetriggers.install(database)
+
+
+def one_position_per_transaction(database: peewee.Database) -> None:
+    """Version 31: on PostgreSQL a directory entry moves once per transaction, however many of
+    its rows the transaction writes (``DirectoryChange.xact``, cloud/changetriggers.py)."""
+    add_missing_column(database, DirectoryChange, "xact")
     changetriggers.install(database)

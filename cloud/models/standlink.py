@@ -112,6 +112,9 @@ class DirectoryChange(BaseModel):
     entity = pw.CharField(max_length=20)
     entity_id = pw.BigIntegerField()
     changed_at = UtcDateTimeField(default=utcnow)
+    # PostgreSQL: the transaction that moved the entry last (cloud/changetriggers.py); a row
+    # changed again in that transaction keeps its entry where it is.
+    xact = pw.BigIntegerField(null=True)
 
     class Meta:
         indexes = ((("entity", "entity_id"), True),)
