@@ -91,7 +91,9 @@ class Plan:
     rounds: int
     start_at: float  # time.time() of the first round
     stands: int  # in the whole fleet, for the spread over the period
-    protocol: int = 2  # the stands' sync protocol (1: a page per stand from its cursor)
+    # The stands' sync protocol (1: a page per stand from its cursor; 2: windows of whole
+    # client entries; 3: balance-only changes compact).
+    protocol: int = 3
 
 
 def children_cpu_s() -> float:
@@ -247,7 +249,7 @@ def batch(stand: SimulatedStand, round_number: int, boot_id: str) -> list[dict[s
 
 
 PAGE_HEAD = re.compile(rb'^\{"cursor":(\d+),"more":(true|false),')
-WINDOW_HEAD = re.compile(rb'^\{"protocol":2,"start":(\d+),"end":(\d+),"closed":(true|false),')
+WINDOW_HEAD = re.compile(rb'^\{"protocol":[23],"start":(\d+),"end":(\d+),"closed":(true|false),')
 
 
 def window_position(reply: Any) -> tuple[int, bool] | None:
@@ -275,9 +277,10 @@ def poll_windows(
     headers: dict[str, str],
     cursors: dict[int, int],
     tails: dict[int, str],
+    protocol: int,
 ) -> tuple[list[float], int]:
-    """Protocol 2's poll (sync/agent.py): the windows from the cursor's to the tail (the tail
-    revalidated with its ETag), then the stand's head; latencies and errors."""
+    """Protocol 2 or 3's poll (sync/agent.py): the windows from the cursor's to the tail (the
+    tail revalidated with its ETag), then the stand's head; latencies and errors."""
     cursor = cursors[stand.stand_id]
     start, latencies, since = cursor - cursor % WINDOW, [], cursor
     while True:
@@ -288,7 +291,7 @@ def poll_windows(
         try:
             reply = http.request(
                 "GET",
-                f"/sync/v1/directory/window/{start}",
+                f"/sync/v1/directory/window/{start}?protocol={protocol}",
                 headers={**headers, **extra},
                 decode_content=False,
             )
@@ -310,7 +313,9 @@ def poll_windows(
     started = time.perf_counter()
     try:
         reply = http.request(
-            "GET", f"/sync/v1/directory/head?cursor={cursor}&since={since}", headers=headers
+            "GET",
+            f"/sync/v1/directory/head?cursor={cursor}&since={since}&protocol={protocol}",
+            headers=headers,
         )
         ok = reply.status == 200
     except urllib3.exceptions.HTTPError:
@@ -327,7 +332,7 @@ def one_round(
     round_number: int,
     boot_id: str,
     cursors: dict[int, int],
-    protocol: int = 2,
+    protocol: int = 3,
     tails: dict[int, str] | None = None,
 ) -> tuple[list[float], int]:
     """Push the round's batch, then poll the directory from the stand's cursor until it has
@@ -352,8 +357,8 @@ def one_round(
     except urllib3.exceptions.HTTPError:
         errors += 1
     latencies.append((time.perf_counter() - started) * 1000)
-    if protocol == 2:
-        found, failed = poll_windows(http, stand, headers, cursors, tails or {})
+    if protocol > 1:
+        found, failed = poll_windows(http, stand, headers, cursors, tails or {}, protocol)
         return latencies + found, errors + failed
     more = True
     while more:
@@ -416,7 +421,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--protocol", type=int, choices=(1, 2), default=2)
+    parser.add_argument("--protocol", type=int, choices=(1, 2, 3), default=3)
     parser.add_argument(
         "--tail-reuse-ms",
         type=int,

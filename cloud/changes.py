@@ -46,12 +46,14 @@ from cloud.models import (
     User,
 )
 
-CLIENT = "client"
+CLIENT = "client"  # any change of what a stand holds of a client (protocols 1 and 2 read it)
+DETAILS = "details"  # a change of a client but their balance (protocol 3, cloud/changetriggers.py)
 CREDENTIAL = "credential"
 TARIFF = "tariff"
 STAFF = "staff"
 TABLES: dict[str, type[BaseModel]] = {
     CLIENT: Client,
+    DETAILS: Client,
     CREDENTIAL: Credential,
     TARIFF: Tariff,
     STAFF: User,
@@ -203,7 +205,8 @@ def adopt_unlogged() -> int:
     if not any(missing.values()):
         return 0
     with db_proxy.atomic():
-        # Clients before their credentials, tariffs before the clients that use them.
-        for entity in (TARIFF, STAFF, CLIENT, CREDENTIAL):
+        # Clients (their details first) before their credentials, tariffs before the clients
+        # that use them.
+        for entity in (TARIFF, STAFF, DETAILS, CLIENT, CREDENTIAL):
             record_change(entity, _unlogged_ids(entity))
     return sum(len(ids) for ids in missing.values())

@@ -48,9 +48,10 @@ from typing import NamedTuple
 
 import peewee as pw
 
-from cloud.changes import CLIENT, CREDENTIAL, STAFF, TARIFF
+from cloud.changes import CLIENT, CREDENTIAL, DETAILS, STAFF, TARIFF
 from cloud.models import (
     REGISTRATIONS,
+    VISIT_METHODS,
     BaseModel,
     Client,
     ClientPhone,
@@ -82,6 +83,25 @@ def _of(field: pw.ForeignKeyField) -> str:
 
 
 _REGISTERED = ", ".join(f"'{kind}'" for kind in REGISTRATIONS)
+_REGISTRATION = f'{{row}}."type" IN ({_REGISTERED}) AND {{row}}."client_id" IS NOT NULL'
+_VISITS = ", ".join(f"'{method}'" for method in VISIT_METHODS)
+
+CLIENT_COLUMNS = (
+    "kind",
+    "name",
+    "blocked",
+    "default_tariff",
+    "balance_kopecks",
+    "points_balance",
+    "points_spending",
+    "discount_percent",
+    "discount_kopecks",
+    "overdraft_limit_kopecks",
+    "deleted_at",
+    "uuid",
+    "home_site",  # whose stands receive the client's details
+)
+BALANCE_COLUMNS = ("balance_kopecks", "points_balance")
 
 SOURCES: tuple[Source, ...] = (
     # A deleted client's linked credentials leave the stands with it (credential_entries skips
@@ -93,25 +113,7 @@ SOURCES: tuple[Source, ...] = (
         'SELECT "id" AS id FROM "credential" WHERE "client_id" = {row}."id" '
         'AND "unlinked_at" IS NULL',
     ),
-    Source(
-        Client,
-        CLIENT,
-        (
-            "kind",
-            "name",
-            "blocked",
-            "default_tariff",
-            "balance_kopecks",
-            "points_balance",
-            "points_spending",
-            "discount_percent",
-            "discount_kopecks",
-            "overdraft_limit_kopecks",
-            "deleted_at",
-            "uuid",
-            "home_site",  # whose stands receive the client's details
-        ),
-    ),
+    Source(Client, CLIENT, CLIENT_COLUMNS),
     Source(ClientPhone, CLIENT, ("client", "phone", "position"), _of(ClientPhone.client)),
     # A ledger entry moves the balance and the ledger position the stand holds it at.
     Source(LedgerEntry, CLIENT, ("client",), _of(LedgerEntry.client)),
@@ -130,7 +132,32 @@ SOURCES: tuple[Source, ...] = (
         CLIENT,
         ("client", "subject_uuid", "type"),
         _of(StandEvent.client),
-        f'{{row}}."type" IN ({_REGISTERED}) AND {{row}}."client_id" IS NOT NULL',
+        _REGISTRATION,
+    ),
+    # A client's details: every change above but of the balance, the ledger position, points
+    # and where a session is open (protocol 3 sends those compact, sync/balances.py).
+    Source(
+        Client,
+        DETAILS,
+        tuple(c for c in CLIENT_COLUMNS if c not in BALANCE_COLUMNS),
+    ),
+    Source(ClientPhone, DETAILS, ("client", "phone", "position"), _of(ClientPhone.client)),
+    # The first visit of a client to a site: its stands receive the client's name and phones.
+    Source(
+        Session,
+        DETAILS,
+        ("client", "site", "start_method"),
+        _of(Session.client),
+        f'{{row}}."start_method" IN ({_VISITS}) AND NOT EXISTS (SELECT 1 FROM "session" AS v '
+        'WHERE v."client_id" = {row}."client_id" AND v."site_id" = {row}."site_id" '
+        f'AND v."start_method" IN ({_VISITS}) AND v."id" < {{row}}."id")',
+    ),
+    Source(
+        StandEvent,
+        DETAILS,
+        ("client", "subject_uuid", "type"),
+        _of(StandEvent.client),
+        _REGISTRATION,
     ),
     Source(
         Credential,

@@ -383,7 +383,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (28, schemasteps.add_receipt_credit),
     (29, schemasteps.add_report_lookups),
     (30, schemasteps.record_changes_per_statement),
-    (31, schemasteps.one_position_per_transaction),
+    (31, schemasteps.add_client_details_changes),
 ]
 BASE_VERSION = 1
 

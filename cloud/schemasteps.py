@@ -7,7 +7,7 @@ from __future__ import annotations
 import peewee
 from playhouse.migrate import SchemaMigrator, migrate
 
-from cloud import changetriggers, rolluptriggers
+from cloud import changes, changetriggers, rolluptriggers
 from cloud.models import (
     REPLACED_BY_LOOKUPS,
     REPORT_LOOKUPS,
@@ -143,8 +143,11 @@ def record_changes_per_statement(database: peewee.Database) -> None:
     changetriggers.install(database)
 
 
-def one_position_per_transaction(database: peewee.Database) -> None:
-    """Version 31: on PostgreSQL a directory entry moves once per transaction, however many of
-    its rows the transaction writes (``DirectoryChange.xact``, cloud/changetriggers.py)."""
+def add_client_details_changes(database: peewee.Database) -> None:
+    """Version 31: a second change stream per client, its details (every change but of the
+    balance: protocol 3 sends balance-only changes compact, sync/balances.py), every client's
+    first entry in it, and on PostgreSQL one position per entry per transaction
+    (``DirectoryChange.xact``; cloud/changetriggers.py)."""
     add_missing_column(database, DirectoryChange, "xact")
     changetriggers.install(database)
+    changes.adopt_unlogged()

@@ -9,10 +9,11 @@ One :meth:`SyncAgent.run_once` is one cycle, run by the stand's scheduler every
    an event the reply refused, so a conflicting ``seq`` (the stand's database replaced) is never
    papered over. A refused event stays in the outbox and is sent again next cycle (the stands
    page shows the refusal); nothing is ever dropped, there is no attempt limit.
-2. Poll (protocol 2, sync/directorywindow.py): the shared windows from the stored cursor's
+2. Poll (protocol 3, sync/directorywindow.py): the shared windows from the stored cursor's
    window to the tail (the tail revalidated with its ``ETag``: an idle poll is a 304 and a
    small head), then the stand's head; merged and applied with the tail's end as the cursor.
-   Protocol 1 (``protocol=1``, the central services before it): ``GET /directory`` from the
+   Balance-only changes come compact (sync/balances.py); ``protocol=2`` asks for the windows
+   of whole entries the central services before version 31 serve. Protocol 1 (``protocol=1``, the central services before it): ``GET /directory`` from the
    stored cursor until ``more`` is false. The pages of one
    walk are merged and handed to the store at once, with the walk's last cursor, so a
    ``reset`` walk (cursor 0) replaces the copy as a whole and a credential never arrives
@@ -326,7 +327,7 @@ class SyncAgent:
             # Details for the clients the windows carry (a tail answered 304 carries none).
             since = min([w.start for w in windows if w.clients] + [cursor])
             status, body = self._request(
-                "GET", "/directory/head", params={"cursor": cursor, "since": since}
+                "GET", "/directory/head", params={"cursor": cursor, "since": since, **self._form()}
             )
             if status != 200:
                 raise CentralUnreachable(f"GET /directory/head: HTTP {status}")
@@ -343,6 +344,11 @@ class SyncAgent:
             raise CentralUnreachable("GET /directory/head: the walk keeps starting over")
         return self._apply(merge_windows(windows, head, details, reset=cursor == 0))
 
+    def _form(self) -> dict[str, int]:
+        """The window form asked for: protocol 3's compact balances (protocol 2 asks none,
+        as the stands before it did)."""
+        return {"protocol": self.protocol} if self.protocol > 2 else {}
+
     def _windows(self, cursor: int) -> list[WindowPage]:
         """The windows from the one of ``cursor`` to the tail (or to a start beyond the newest
         position, the last then says so)."""
@@ -353,7 +359,9 @@ class SyncAgent:
             held = self._tail if self._tail and self._tail[1].start == start else None
             held = held if held and held[1].end == cursor else None
             path = f"/directory/window/{start}"
-            status, body = self._request("GET", path, held[0] if held else "", cursor)
+            status, body = self._request(
+                "GET", path, held[0] if held else "", cursor, params=self._form()
+            )
             if status == 304 and held is not None:
                 window = WindowPage(start=start, end=held[1].end, closed=False)
             elif status != 200:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sync.balances import BalanceEntry
 from sync.bonus import DEFAULT_POINT_VALUE_KOPECKS
 from sync.directory import (
     CREDENTIAL_KINDS,
@@ -119,6 +120,10 @@ class DirectoryPage:
     # The stand's last event the central service holds (None: not said). Below what the stand
     # had acknowledged after a restore of the central database from a backup.
     acked_seq: int | None = None
+    # Protocol 3's compact balances (sync/balances.py) of clients the page does not upsert: a
+    # stand's merged walk of windows holds them (sync/directorywindow.py); a page on the wire
+    # (protocol 1) never does.
+    balances: tuple[BalanceEntry, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form (``validate_directory_page`` reads it back to an equal page)."""

@@ -1,4 +1,4 @@
-"""Sync protocol 2's directory: shared window pages and the stand's own small head.
+"""Sync protocols 2 and 3's directory: shared window pages and the stand's own small head.
 
 Protocol 1 (``GET /sync/v1/directory?cursor=N``, sync/directorypage.py) builds a page per stand
 from its own cursor, so in a chain where every balance change goes to every stand each poll
@@ -28,6 +28,12 @@ cursor): their values are as new or newer. Entries only move forward and a close
 positions were all committed before it was read, so every row whose entry lay in
 ``(cursor, end]`` when the head was read is in some window of the walk, or moved past ``end``
 and comes with the next poll. Cursor 0 is a full walk (``reset``): the same windows from 0.
+
+Protocol 3 (``?protocol=3``) is protocol 2 with balance-only changes compact: a window's
+``balances`` (sync/balances.py) hold the clients whose balance, ledger position, points or open
+session changed and nothing else since the window's start, and ``upserts.clients`` the others,
+whole (docs/directory-protocol.md). The merge takes a compact balance as the last word on the
+balance unless a later window has the client whole.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from sync.balances import BalanceEntry, balance_row, parse_balances
 from sync.directory import (
     QR_TOKEN_ID,
     ClientEntry,
@@ -58,7 +65,8 @@ from sync.document import Fields
 from sync.lengths import MAX_NAME
 from sync.pagemerge import merge_pages
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
+PROTOCOLS = (2, 3)  # the window forms a stand reads: 2's whole entries, 3's compact balances
 WINDOW = 4096  # positions per window: a busy chain closes one every few seconds
 _WINDOW_PAGE = "Окно справочника"
 _HEAD = "Заголовок справочника"
@@ -90,6 +98,8 @@ class WindowPage:
     tariffs: tuple[TariffEntry, ...] = ()
     revoked_qr_token_ids: tuple[str, ...] = ()
     tombstones: Tombstones = field(default_factory=Tombstones)
+    balances: tuple[BalanceEntry, ...] = ()  # protocol 3 (sync/balances.py)
+    protocol: int = PROTOCOL_VERSION
 
     @property
     def beyond_newest(self) -> bool:
@@ -97,8 +107,9 @@ class WindowPage:
         return self.end < self.start
 
     def to_dict(self) -> dict[str, object]:
+        compact = {"balances": [balance_row(b) for b in self.balances]} if self.protocol > 2 else {}
         return {
-            "protocol": PROTOCOL_VERSION,
+            "protocol": self.protocol,
             "start": self.start,
             "end": self.end,
             "closed": self.closed,
@@ -109,6 +120,7 @@ class WindowPage:
                 "revoked_qr_token_ids": list(self.revoked_qr_token_ids),
             },
             "tombstones": self.tombstones.to_dict(),
+            **compact,
         }
 
 
@@ -119,11 +131,21 @@ def validate_window_page(obj: object) -> WindowPage:
     start = doc.integer("start", 0)
     if start % WINDOW:
         raise doc.fail("start", f"нужно кратное {WINDOW}")
+    protocol = doc.integer("protocol")
+    if protocol not in PROTOCOLS:
+        raise doc.fail("protocol", "одно из значений: " + ", ".join(map(str, PROTOCOLS)))
+    clients = parse_clients(upserts, None)
+    balances = parse_balances(doc, "balances", MAX_PAGE_ROWS) if protocol > 2 else ()
+    twice = {c.id for c in clients} & {b.id for b in balances}
+    if twice:
+        raise doc.fail("balances", f"клиент {min(twice)} уже есть в upserts.clients")
     return WindowPage(
+        protocol=protocol,
+        balances=balances,
         start=start,
         end=doc.integer("end", 0),
         closed=doc.flag("closed"),
-        clients=parse_clients(upserts, None),
+        clients=clients,
         credentials=parse_credentials(upserts, None),
         tariffs=parse_tariffs(upserts),
         revoked_qr_token_ids=tuple(
@@ -178,16 +200,42 @@ def merge_windows(
 ) -> DirectoryPage:
     """The windows of one walk and the head as one page to apply: the rows' last word (the
     head's staff and tariffs after the windows), the details of the site's clients, the head's
-    header and commands, the tail's ``end`` as the cursor."""
+    header and commands, the tail's ``end`` as the cursor. A compact balance is the last word on
+    a client's balance unless a later window carries the whole client: it goes into the client
+    the walk upserts, or stays in ``balances`` for a client the stand holds."""
     if not windows:
         raise ValueError("a walk has at least its tail")
     pages = [_as_page(window, head) for window in windows] + [head]
     merged = merge_pages(pages)
+    balances = _last_balances(windows)
     named = {d.id: d for d in details}
-    clients = tuple(
-        replace(c, name=named[c.id].name, phones=named[c.id].phones, details=True)
-        if c.id in named
-        else c
-        for c in merged.clients
+    clients = tuple(_with(c, named.get(c.id), balances.pop(c.id, None)) for c in merged.clients)
+    dead = set(merged.tombstones.clients)
+    return replace(
+        merged,
+        clients=clients,
+        balances=tuple(b for i, b in sorted(balances.items()) if i not in dead),
+        cursor=windows[-1].end,
+        reset=reset,
+        more=False,
     )
-    return replace(merged, clients=clients, cursor=windows[-1].end, reset=reset, more=False)
+
+
+def _last_balances(windows: Sequence[WindowPage]) -> dict[int, BalanceEntry]:
+    """Each client's last compact balance in the walk, unless a later window has the client
+    whole (or its tombstone): that one is newer."""
+    balances: dict[int, BalanceEntry] = {}
+    for window in windows:
+        for client_id in [c.id for c in window.clients] + list(window.tombstones.clients):
+            balances.pop(client_id, None)
+        balances.update((b.id, b) for b in window.balances)
+    return balances
+
+
+def _with(
+    client: ClientEntry, details: ClientDetails | None, balance: BalanceEntry | None
+) -> ClientEntry:
+    """``client`` with its site's details and a later compact balance, if any."""
+    if details is not None:
+        client = replace(client, name=details.name, phones=details.phones, details=True)
+    return client if balance is None else balance.applied_to(client)

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from cloud.db import utcnow
 from cloud.errors import NotFound, Unprocessable
 from cloud.models import (
+    VISIT_METHODS,
     Client,
     Session,
     Site,
@@ -30,10 +31,6 @@ from cloud.permissions import site_scope
 
 def scope_of(actor: User | None) -> set[int] | None:
     return None if actor is None else site_scope(actor)
-
-
-# How a session starts when the client is there with their own credential (sync.events).
-VISIT_METHODS = ("card", "qr")
 
 
 def visits(site_ids: Collection[int]) -> pw.ModelSelect:

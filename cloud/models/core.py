@@ -304,6 +304,10 @@ class Session(BaseModel, SessionKeys):
     force_closed = pw.BooleanField(default=False, constraints=[pw.SQL("DEFAULT FALSE")])
 
 
+# How a session starts when the client is there with their own credential (sync.events): a
+# visit to the site (cloud/clients/scope.py).
+VISIT_METHODS = ("card", "qr")
+
 # The event types that register a client at a stand (its uuid there: cloud/standsync/).
 REGISTRATIONS = ("guest.registered", "client.registered")
 

@@ -56,7 +56,7 @@ from cloud.standsync.windows import (
     directory_window,
 )
 from cloud.standsync.wire import EnrolBody, EventBatch
-from sync.directorywindow import WINDOW
+from sync.directorywindow import PROTOCOLS, WINDOW
 from sync.document import format_utc, parse_utc
 from sync.errors import RuleError
 from sync.events import UUID
@@ -291,14 +291,16 @@ def _stated_cursor(start: int) -> int | None:
 
 @bp.route("/directory/window/<text>", methods=["GET"])
 def directory_window_page(text: str) -> Any:
-    """A window page (protocol 2): the contact is recorded by the head, not here."""
+    """A window page (protocol 2, or 3 with ``protocol=3``): the contact is recorded by the
+    head, not here."""
     _authenticated(record=False)
-    _only()
+    _only("protocol")
+    protocol = _query_int("protocol", min(PROTOCOLS), min(PROTOCOLS), max(PROTOCOLS))
     start = int(text) if _DIGITS.fullmatch(text) else -1
     if start < 0 or start % WINDOW or start > MAX_CURSOR:
         raise ValidationFailed(_("Начало окна: нужно кратное %(n)s", n=WINDOW), "bad_window")
     reuse_s = current_app.config["AQ"].directory_tail_reuse_ms / 1000
-    window = directory_window(start, _stated_cursor(start), reuse_s)
+    window = directory_window(start, _stated_cursor(start), reuse_s, protocol)
     cache_control = IMMUTABLE if window.closed else REVALIDATE
     if _matches(window.etag):
         return _not_modified(window.etag, cache_control)
@@ -314,14 +316,14 @@ def directory_window_page(text: str) -> Any:
 
 @bp.route("/directory/head", methods=["GET"])
 def directory_head_page() -> Any:
-    """The stand's own part of a protocol 2 poll."""
+    """The stand's own part of a protocol 2 or 3 poll."""
     stand, clock = _authenticated()
-    _only("cursor", "since")
+    _only("cursor", "since", "protocol")
     cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
     since = _query_int("since", -1, 0, MAX_CURSOR)
-    body = directory_head(
-        stand, cursor, None if since < 0 else since, current_app.config["AQ"], clock.now
-    )
+    protocol = _query_int("protocol", min(PROTOCOLS), min(PROTOCOLS), max(PROTOCOLS))
+    config = current_app.config["AQ"]
+    body = directory_head(stand, cursor, None if since < 0 else since, config, clock.now, protocol)
     response = current_app.response_class(body, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Vary"] = "Accept-Encoding"

@@ -30,7 +30,7 @@ from cloud.standsync.wire import (
     StatusAnswer,
     WindowPageAnswer,
 )
-from sync.directorywindow import WINDOW
+from sync.directorywindow import PROTOCOLS, WINDOW
 from sync.events import UUID
 
 PREFIX = "/sync/v1"
@@ -115,14 +115,25 @@ def _operation(
     return operation
 
 
+PROTOCOL_PARAMETER = {
+    "name": "protocol",
+    "in": "query",
+    "required": False,
+    "description": "3: balance-only changes compact (``balances``) and, in the head, the details "
+    "of the clients whose details changed; 2 (the default): whole client entries",
+    "schema": {"type": "integer", "enum": list(PROTOCOLS)},
+}
+
+
 def _window(components: dict[str, Any]) -> dict[str, Any]:
     operation = _operation(
-        "A window of the directory, shared by every stand (protocol 2)",
+        "A window of the directory, shared by every stand (protocol 2, or 3 when asked)",
         components,
         WindowPageAnswer,
         (400, 401),
     )
     operation["parameters"] += [
+        PROTOCOL_PARAMETER,
         {
             "name": "start",
             "in": "path",
@@ -157,13 +168,14 @@ def _window(components: dict[str, Any]) -> dict[str, Any]:
 
 def _head(components: dict[str, Any]) -> dict[str, Any]:
     operation = _operation(
-        "The stand's own part of a poll: commands, staff, its clients' details (protocol 2)",
+        "The stand's own part of a poll: commands, staff, its clients' details (protocol 2 or 3)",
         components,
         DirectoryHeadAnswer,
         (400, 401),
     )
     operation["parameters"] += [
         _QUERY[0],
+        PROTOCOL_PARAMETER,
         {
             "name": "since",
             "in": "query",

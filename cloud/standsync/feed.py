@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import peewee as pw
@@ -56,6 +56,7 @@ from cloud.db import db_proxy, is_postgresql
 from cloud.models import Credential, Stand, stored_setting
 from cloud.standsync.commands import directory_commands
 from cloud.standsync.directory import (
+    balance_entries,
     client_entries,
     credential_entries,
     default_tariff_of,
@@ -64,6 +65,7 @@ from cloud.standsync.directory import (
     tariff_entries,
 )
 from cloud.standsync.ingest import last_seq
+from sync.balances import BalanceEntry
 from sync.directory import (
     ClientEntry,
     CredentialEntry,
@@ -115,9 +117,11 @@ class ClientEntryCache:
     def __len__(self) -> int:
         return len(self._held)
 
-    def entries(self, window: list[changes.Change], rows: pw.SelectBase) -> list[Serialised]:
+    def entries(
+        self, window: list[changes.Change], rows: pw.SelectBase | list[int]
+    ) -> list[Serialised]:
         """The live clients of these client changes, from the cache or read (``rows`` selects
-        all of the window's ids: one statement when most are not held)."""
+        or lists all of the window's ids: one statement when most are not held)."""
         stamps = {c.entity_id: (c.position, c.changed_at) for c in window}
         found, missing = [], []
         for client_id, stamp in stamps.items():
@@ -254,7 +258,8 @@ def stand_orders(
 @dataclass(frozen=True)
 class ChangesRead:
     """The rows a run of change entries ``(start, last]`` stands for, as a page (protocol 1)
-    or a window (protocol 2) carries them, with the references it adds (see the module)."""
+    or a window (protocols 2 and 3) carries them, with the references it adds (see the
+    module)."""
 
     clients: list[Serialised]  # by id
     client_ids: set[int]  # every client named: upserted or tombstoned
@@ -267,6 +272,10 @@ class ChangesRead:
     tariffs: list[TariffEntry]
     tariff_ids: set[int]
     staff_ids: set[int]
+    # Protocol 3: the compact balances of the clients whose entry lies in the run but not whole
+    # (of those named in ``balance_ids``, the ones not deleted).
+    balances: list[BalanceEntry] = field(default_factory=list)
+    balance_ids: set[int] = field(default_factory=set)
 
     def tombstones(self) -> Tombstones:
         """Clients, credentials and tariffs named but gone (staff are the page's own)."""
@@ -277,25 +286,61 @@ class ChangesRead:
         )
 
 
+@dataclass(frozen=True)
+class ClientsInRun:
+    """Which clients a run carries whole (``changes``, the latest entry of each, and the query
+    or ids to read them by) and which by their compact balance alone."""
+
+    changes: list[changes.Change]
+    rows: pw.SelectBase | list[int]
+    ids: set[int]
+    compact: set[int]
+
+
+def _clients_in_run(
+    entries: list[changes.Change], start: int, last: int, compact: bool, kept_whole: Set[int]
+) -> ClientsInRun:
+    """Protocols 1 and 2: every client entry whole. Protocol 3 (``compact``): a client whose
+    details changed whole, and one whose balance changed and whom the window holds whole
+    already (``kept_whole``: read again, its balance with it); the others compact."""
+    if not compact:
+        whole = [e for e in entries if e.entity == changes.CLIENT]
+        rows = changes.ids_between(changes.CLIENT, start, last)
+        return ClientsInRun(whole, rows, {e.entity_id for e in whole}, set())
+    balance_ids = {e.entity_id for e in entries if e.entity == changes.CLIENT}
+    detail_ids = {e.entity_id for e in entries if e.entity == changes.DETAILS}
+    ids = detail_ids | (balance_ids & kept_whole)
+    latest = {e.entity_id: e for e in entries if e.entity in _CLIENTS and e.entity_id in ids}
+    rows = changes.ids_between(changes.DETAILS, start, last) if ids == detail_ids else sorted(ids)
+    return ClientsInRun(list(latest.values()), rows, ids, balance_ids - ids)
+
+
+_CLIENTS = (changes.CLIENT, changes.DETAILS)
+
+
 def read_changes(
     entries: list[changes.Change],
     start: int,
     last: int,
     default_id: int | None = None,
     all_tariffs: Sequence[TariffEntry] | None = None,
+    *,
+    compact: bool = False,
+    kept_whole: Set[int] = frozenset(),
 ) -> ChangesRead:
     """The current rows of ``entries`` (positions in ``(start, last]``), with a credential's
     client and the tariffs clients use (and ``default_id``) when their entries are after
-    ``start``. Tariffs come from ``all_tariffs`` if the caller has them, else are read."""
+    ``start``. Tariffs come from ``all_tariffs`` if the caller has them, else are read.
+    ``compact``: protocol 3's window, balance-only changes compact (``_clients_in_run``)."""
     wanted: dict[str, list[int]] = {entity: [] for entity in changes.TABLES}
     for entry in entries:
         wanted[entry.entity].append(entry.entity_id)
     credentials, dead_keys, revoked = credential_rows(wanted[changes.CREDENTIAL])
-    in_window = [e for e in entries if e.entity == changes.CLIENT]
-    client_ids = set(wanted[changes.CLIENT])
-    referenced = newer_than(changes.CLIENT, {c.client_id for c in credentials} - client_ids, start)
-    window_ids = changes.ids_between(changes.CLIENT, start, last)
-    clients = client_cache().entries(in_window, window_ids)
+    run = _clients_in_run(entries, start, last, compact, kept_whole)
+    whole_entity = changes.DETAILS if compact else changes.CLIENT
+    linked = {c.client_id for c in credentials} - run.ids
+    referenced = newer_than(whole_entity, linked, start)
+    clients = client_cache().entries(run.changes, run.rows)
     clients += [serialise(entry) for entry in client_entries(referenced)] if referenced else []
     clients.sort(key=lambda item: item[0].id)
     tariff_ids = set(wanted[changes.TARIFF])
@@ -307,16 +352,18 @@ def read_changes(
         all_tariffs = tariff_entries(tariff_ids) if tariff_ids else ()
     return ChangesRead(
         clients=clients,
-        client_ids=client_ids | referenced,
-        changed_clients=bool(in_window),
+        client_ids=run.ids | referenced,
+        changed_clients=bool(run.changes),
         referenced=referenced,
-        window_ids=window_ids,
+        window_ids=changes.ids_between(changes.CLIENT, start, last),
         credentials=credentials,
         dead_keys=dead_keys,
         revoked=revoked,
         tariffs=[t for t in all_tariffs if t.id in tariff_ids],
         tariff_ids=tariff_ids,
         staff_ids=set(wanted[changes.STAFF]),
+        balances=balance_entries(sorted(run.compact - referenced)) if run.compact else [],
+        balance_ids=run.compact,
     )
 
 

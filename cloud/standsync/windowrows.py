@@ -27,9 +27,10 @@ from dataclasses import astuple, dataclass, field
 from flask import current_app
 
 from cloud.standsync.feed import ChangesRead, splice_clients
+from sync.balances import BalanceEntry
 from sync.directory import CredentialEntry, TariffEntry
 from sync.directorypage import CredentialKey, Tombstones
-from sync.directorywindow import WindowPage
+from sync.directorywindow import PROTOCOL_VERSION, WindowPage
 
 KEPT = 4  # windows kept per process: the tail, and the one just closed while stands finish it
 
@@ -51,13 +52,22 @@ class WindowRows:
 
     start: int
     end: int
+    protocol: int = PROTOCOL_VERSION
     clients: dict[int, bytes | None] = field(default_factory=dict)
     credentials: dict[CredentialKey, CredentialEntry | None] = field(default_factory=dict)
     tariffs: dict[int, TariffEntry | None] = field(default_factory=dict)
     revoked: frozenset[str] = frozenset()
+    balances: dict[int, BalanceEntry] = field(default_factory=dict)  # protocol 3
+
+    def whole(self) -> frozenset[int]:
+        """The clients held whole (a compact balance of theirs reads them whole again)."""
+        return frozenset(i for i, text in self.clients.items() if text is not None)
 
     def laid_over(self, read: ChangesRead, end: int) -> WindowRows:
         """These rows with those of the entries in ``(self.end, end]`` over them."""
+        named = read.balance_ids | read.client_ids
+        balances = {i: b for i, b in self.balances.items() if i not in named}
+        balances.update((b.id, b) for b in read.balances)
         clients = dict(self.clients)
         clients.update(dict.fromkeys(read.client_ids))
         clients.update((c.id, bare) for c, _full, bare in read.clients)
@@ -69,7 +79,16 @@ class WindowRows:
         tariffs.update((t.id, t) for t in read.tariffs)
         relinked = {c.value for c in read.credentials if c.kind == "qr"}
         revoked = (self.revoked | set(read.revoked)) - relinked
-        return WindowRows(self.start, end, clients, credentials, tariffs, frozenset(revoked))
+        return WindowRows(
+            self.start,
+            end,
+            self.protocol,
+            clients,
+            credentials,
+            tariffs,
+            frozenset(revoked),
+            balances,
+        )
 
     def body(self, closed: bool) -> bytes:
         """The window's JSON (sync.directorywindow.WindowPage, the clients spliced in)."""
@@ -81,6 +100,8 @@ class WindowRows:
             credentials=tuple(c for _key, c in credentials if c is not None),
             tariffs=tuple(t for _id, t in sorted(self.tariffs.items()) if t is not None),
             revoked_qr_token_ids=tuple(sorted(self.revoked)),
+            balances=tuple(b for _id, b in sorted(self.balances.items())),
+            protocol=self.protocol,
             tombstones=Tombstones(
                 clients=tuple(sorted(i for i, c in self.clients.items() if c is None)),
                 credentials=tuple(key for key, c in credentials if c is None),
@@ -101,28 +122,30 @@ class Kept:
 
 
 class RowsCache:
-    """The rows last built per window start with their answer, the ``KEPT`` highest starts."""
+    """The rows last built per window form and start with their answer, the ``KEPT`` highest
+    starts of each form (sync/directorywindow.py ``PROTOCOLS``)."""
 
     def __init__(self) -> None:
-        self._held: dict[int, Kept] = {}
+        self._held: dict[tuple[int, int], Kept] = {}
         self._lock = threading.Lock()
 
-    def get(self, start: int) -> Kept | None:
+    def get(self, protocol: int, start: int) -> Kept | None:
         with self._lock:
-            return self._held.get(start)
+            return self._held.get((protocol, start))
 
     def put(self, rows: WindowRows, window: Window) -> None:
+        key = (rows.protocol, rows.start)
         with self._lock:
-            held = self._held.get(rows.start)
+            held = self._held.get(key)
             if held is None or held.rows.end < rows.end:
-                self._held[rows.start] = Kept(rows, window, time.monotonic())
-            for start in sorted(self._held)[:-KEPT]:
-                del self._held[start]
+                self._held[key] = Kept(rows, window, time.monotonic())
+            for old in sorted(k for k in self._held if k[0] == rows.protocol)[:-KEPT]:
+                del self._held[old]
 
-    def recent(self, start: int, cursor: int, within_s: float) -> Window | None:
+    def recent(self, protocol: int, start: int, cursor: int, within_s: float) -> Window | None:
         """The open window at ``start`` built less than ``within_s`` ago, if it reaches the
         asking stand's ``cursor`` (an older one would take the stand's newer rows back)."""
-        held = self.get(start)
+        held = self.get(protocol, start)
         if held is None or held.window.closed or held.rows.end < cursor:
             return None
         return held.window if time.monotonic() - held.built < within_s else None

@@ -60,39 +60,51 @@ from cloud.standsync.feed import (
 )
 from cloud.standsync.windowrows import Window, WindowRows, rows_cache
 from sync.directorypage import DirectoryPage, Tombstones
-from sync.directorywindow import WINDOW, ClientDetails, details_dict, window_start
+from sync.directorywindow import (
+    PROTOCOL_VERSION,
+    PROTOCOLS,
+    WINDOW,
+    ClientDetails,
+    details_dict,
+    window_start,
+)
 
 CACHE_BYTES = 64 << 20  # closed windows kept per process (raw + gzip)
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 
+# A window's key: its form (sync/directorywindow.py ``PROTOCOLS``) and start.
+Key = tuple[int, int]
+
+
 class WindowCache:
-    """Closed windows by start, the least recently used dropped beyond ``capacity`` bytes."""
+    """Closed windows by form and start, the least recently used dropped beyond ``capacity``
+    bytes."""
 
     def __init__(self, capacity: int = CACHE_BYTES) -> None:
         self.capacity = capacity
-        self._held: OrderedDict[int, Window] = OrderedDict()
+        self._held: OrderedDict[Key, Window] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.builds = 0
 
-    def get(self, start: int) -> Window | None:
+    def get(self, key: Key) -> Window | None:
         with self._lock:
-            window = self._held.get(start)
+            window = self._held.get(key)
             if window is not None:
-                self._held.move_to_end(start)
+                self._held.move_to_end(key)
                 self.hits += 1
             return window
 
-    def put(self, start: int, window: Window) -> None:
+    def put(self, key: Key, window: Window) -> None:
         size = len(window.body) + len(window.gzipped or b"")
         with self._lock:
             self.builds += 1
-            if size > self.capacity or start in self._held:
+            if size > self.capacity or key in self._held:
                 return
-            self._held[start] = window
+            self._held[key] = window
             self._bytes += size
             while self._bytes > self.capacity:
                 _start, dropped = self._held.popitem(last=False)
@@ -119,11 +131,12 @@ def _newest() -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, "")
 
 
-def tail_etag(start: int) -> str:
-    """The tag the window at ``start`` has while it is open (see the module)."""
+def tail_etag(start: int, protocol: int = PROTOCOL_VERSION) -> str:
+    """The tag the window at ``start`` has in the form of ``protocol`` while it is open (see
+    the module)."""
     position, changed_at = _newest()
-    digest = hashlib.sha256(f"{start}:{position}:{changed_at}".encode()).hexdigest()[:20]
-    return f'"t{start}-{position}-{digest}"'
+    text = f"{protocol}:{start}:{position}:{changed_at}"
+    return f'"t{start}-{position}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"'
 
 
 def _rows(rows: WindowRows, end: int) -> WindowRows:
@@ -132,18 +145,26 @@ def _rows(rows: WindowRows, end: int) -> WindowRows:
     if rows.end >= end:  # nothing new (or kept from a later snapshot than this one)
         return rows
     entries = [e for e in changes.changes_after(rows.end, WINDOW) if e.position <= end]
-    return rows.laid_over(read_changes(entries, rows.end, end), end)
+    read = read_changes(entries, rows.end, end, compact=rows.protocol > 2, kept_whole=rows.whole())
+    return rows.laid_over(read, end)
 
 
-def directory_window(start: int, cursor: int | None = None, reuse_s: float = 0.0) -> Window:
-    """The window at ``start`` (a multiple of WINDOW), from the caches when it can be: a
-    closed one always, the open one if built less than ``reuse_s`` ago and the stand said its
-    ``cursor`` (see the module)."""
-    if start % WINDOW or not 0 <= start <= MAX_CURSOR:
-        raise ValueError("start out of range")
+def directory_window(
+    start: int,
+    cursor: int | None = None,
+    reuse_s: float = 0.0,
+    protocol: int = PROTOCOL_VERSION,
+) -> Window:
+    """The window at ``start`` (a multiple of WINDOW) in the form of ``protocol``, from the
+    caches when it can be: a closed one always, the open one if built less than ``reuse_s``
+    ago and the stand said its ``cursor`` (see the module)."""
+    if start % WINDOW or not 0 <= start <= MAX_CURSOR or protocol not in PROTOCOLS:
+        raise ValueError("start or protocol out of range")
     cache = window_cache()
-    held = cache.get(start) or (
-        rows_cache().recent(start, cursor, reuse_s) if cursor is not None and reuse_s else None
+    held = cache.get((protocol, start)) or (
+        rows_cache().recent(protocol, start, cursor, reuse_s)
+        if cursor is not None and reuse_s
+        else None
     )
     if held is not None:
         return held
@@ -152,13 +173,15 @@ def directory_window(start: int, cursor: int | None = None, reuse_s: float = 0.0
     with snapshot():
         newest = changes.current_position()
         if start > newest:  # a restored database: the stand walks again from 0
-            return Window(WindowRows(start, newest).body(False), None, tail_etag(start), False)
-        kept = rows_cache().get(start)
-        rows = _rows(kept.rows if kept else WindowRows(start, start), min(start + WINDOW, newest))
+            body = WindowRows(start, newest, protocol).body(False)
+            return Window(body, None, tail_etag(start, protocol), False)
+        kept = rows_cache().get(protocol, start)
+        empty = WindowRows(start, start, protocol)
+        rows = _rows(kept.rows if kept else empty, min(start + WINDOW, newest))
         closed = rows.end >= start + WINDOW
         if not closed and kept is not None and rows is kept.rows:  # nothing new: its answer
             return kept.window
-        etag = None if closed else tail_etag(start)
+        etag = None if closed else tail_etag(start, protocol)
     body = rows.body(closed)
     if not closed:
         window = Window(body, gzip.compress(body, compresslevel=1), etag or "", False)
@@ -166,17 +189,20 @@ def directory_window(start: int, cursor: int | None = None, reuse_s: float = 0.0
         return window
     digest = hashlib.sha256(body).hexdigest()[:32]
     window = Window(body, gzip.compress(body, compresslevel=6), f'"w{start}-{digest}"', True)
-    cache.put(start, window)
+    cache.put((protocol, start), window)
     return window
 
 
-def _details(site_id: int, start: int) -> list[ClientDetails]:
-    changed = changes.ids_between(changes.CLIENT, start, MAX_CURSOR)
+def _details(site_id: int, start: int, protocol: int) -> list[ClientDetails]:
+    """The details of the site's clients whose windows' entries after ``start`` carry whole
+    (protocol 3: those whose details changed)."""
+    entity = changes.DETAILS if protocol > 2 else changes.CLIENT
+    changed = changes.ids_between(entity, start, MAX_CURSOR)
     return [ClientDetails(*details) for details in site_details(site_id, changed)]
 
 
 def _read_head(
-    stand: Stand, cursor: int, since: int, config: CloudConfig, now: datetime
+    stand: Stand, cursor: int, since: int, config: CloudConfig, now: datetime, protocol: int
 ) -> tuple[DirectoryPage, list[ClientDetails]]:
     newest = changes.current_position()
     head = stand_page(stand, config, now, cursor=cursor, more=False, reset=cursor == 0)
@@ -199,11 +225,16 @@ def _read_head(
         tombstones=Tombstones(staff=tuple(sorted(staff_ids - {s.id for s in staff}))),
         commands=commands,
     )
-    return page, _details(stand.site_id, min(since, cursor))
+    return page, _details(stand.site_id, min(since, cursor), protocol)
 
 
 def directory_head(
-    stand: Stand, cursor: int, since: int | None, config: CloudConfig, now: datetime
+    stand: Stand,
+    cursor: int,
+    since: int | None,
+    config: CloudConfig,
+    now: datetime,
+    protocol: int = PROTOCOL_VERSION,
 ) -> bytes:
     """The JSON of the stand's head for ``cursor``, with the details of the site's clients
     changed after ``since`` (None: the cursor's window start; see the module)."""
@@ -211,8 +242,8 @@ def directory_head(
         raise ValueError("cursor out of range")
     with snapshot():
         since = window_start(cursor) if since is None else since
-        page, details = _read_head(stand, cursor, since, config, now)
+        page, details = _read_head(stand, cursor, since, config, now, protocol)
     data = page.to_dict()
-    data["protocol"] = 2
+    data["protocol"] = protocol
     data["details"] = [details_dict(d) for d in details]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -121,19 +121,23 @@ class DirectoryPageAnswer(Strict):
 
 
 class WindowPageAnswer(Strict):
-    """A window of protocol 2 (sync/directorywindow.py ``WindowPage``): the same for every
-    stand; final once ``closed``; ``end`` below ``start``: beyond the newest position."""
+    """A window of protocol 2 or 3 (sync/directorywindow.py ``WindowPage``): the same for
+    every stand; final once ``closed``; ``end`` below ``start``: beyond the newest position.
+    Protocol 3's ``balances``: the compact balance-only changes, each ``[id, balance_kopecks,
+    ledger_position, points_balance, open_session_stand_id]`` (sync/balances.py)."""
 
-    protocol: Literal[2]
+    protocol: Literal[2, 3]
     start: int
     end: int
     closed: bool
     upserts: dict[str, list[Any]]
     tombstones: dict[str, list[Any]]
+    balances: list[Annotated[list[int | None], Field(min_length=5, max_length=5)]] | None = None
 
 
 class DirectoryHeadAnswer(DirectoryPageAnswer):
-    """A stand's head in protocol 2: a page with no shared rows, its site's clients' details."""
+    """A stand's head in protocol 2 or 3: a page with no shared rows, its site's clients'
+    details."""
 
-    protocol: Literal[2]
+    protocol: Literal[2, 3]
     details: list[dict[str, Any]]

@@ -30,6 +30,7 @@ from typing import Any
 import peewee as pw
 
 from edge.store.base import DIRECTORY_CURSOR_KEY, StoreBase
+from sync.balances import BalanceEntry
 from sync.directory import ClientEntry, CredentialEntry, Directory, client_dict
 from sync.directorypage import DirectoryPage, Tombstones
 from sync.errors import RuleError
@@ -106,8 +107,8 @@ class DirectoryCopy(StoreBase):
         module's notes). A ``reset`` page (the agent merged the whole walk from cursor 0)
         replaces the copy as a directory load does, whatever its version; any other page
         deletes its tombstones and upserts its rows. A page carries fresh balances only for
-        the clients it upserts, so only their acknowledged entries are settled (a reset
-        settles everyone's)."""
+        the clients it upserts or has compact balances of (protocol 3, applied to the clients
+        held), so only their acknowledged entries are settled (a reset settles everyone's)."""
         self._apply(
             page,
             lambda: self._check_site(page.site_id, site_id),
@@ -150,6 +151,10 @@ class DirectoryCopy(StoreBase):
                 self._upsert(step)
                 self.relink_local_clients()
                 self.settle_acknowledged([c.id for c in step.clients])
+        balances = () if isinstance(rows, Directory) else rows.balances
+        for chunk in _chunks(list(balances), CLIENTS_PER_STEP):
+            with self._step():
+                self.settle_acknowledged(self._apply_balances(chunk))
         if whole:
             self._delete_missing(rows)
         with self._step():
@@ -275,6 +280,26 @@ class DirectoryCopy(StoreBase):
         revoked = [{"token_id": x} for x in dict.fromkeys(up.revoked_qr_token_ids)]
         for chunk in _chunks(revoked):
             t.DirRevokedQr.insert_many(chunk).on_conflict_ignore().execute()
+
+    def _apply_balances(self, balances: list[BalanceEntry]) -> list[int]:
+        """Protocol 3's compact balances on the clients the copy holds (sync/balances.py); the
+        ids of those it held (a client it lacks comes whole in its walk: skipped)."""
+        clients = self.tables.DirClient
+        applied = []
+        for entry in balances:
+            changed = (
+                clients.update(
+                    balance_kopecks=entry.balance_kopecks,
+                    ledger_position=entry.ledger_position,
+                    points_balance=entry.points_balance,
+                    open_session_stand_id=entry.open_session_stand_id,
+                )
+                .where(clients.id == entry.id)
+                .execute()
+            )
+            if changed:
+                applied.append(entry.id)
+        return applied
 
     def _store_uuids(self, clients: tuple[ClientEntry, ...]) -> None:
         """The upserted clients' uuids replace what the copy held for them (a uuid that moved

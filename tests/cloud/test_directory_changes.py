@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 
 from cloud import create_app
 from cloud.catalog import tariffs
-from cloud.changes import CLIENT, CREDENTIAL, current_position
+from cloud.changes import CLIENT, CREDENTIAL, DETAILS, current_position
 from cloud.db import db_proxy, is_postgresql, release, utcnow
 from cloud.ledger import service as ledger
 from cloud.migrations import upgrade
@@ -258,30 +258,36 @@ def entries(entity: str) -> dict[int, int]:
     return dict(query.tuples())
 
 
+def moved_after(entity: str, top: int) -> list[int]:
+    """The ids of ``entity`` whose entries lie after ``top``, in the order of their positions."""
+    return [i for i, p in sorted(entries(entity).items(), key=lambda item: item[1]) if p > top]
+
+
 def test_rows_written_by_one_statement_each_get_a_position_of_their_own_in_id_order(
     app: Flask, world: World
 ) -> None:
     """A stand's batch writes hundreds of rows a statement (on PostgreSQL one trigger run per
-    statement records them all): each changed row still gets one new position, in id order,
-    from the counter, and a row whose tracked columns did not change gets none."""
+    statement records them all): each changed row still gets one new position per stream it
+    changes (the client's, and its details' unless only the balance changed), in id order, from
+    the counter, and a row whose tracked columns did not change gets none."""
+    top = current_position()
     with db_proxy.atomic():
         Client.insert_many([{"kind": "member", "name": f"Клиент {n}"} for n in range(5)]).execute()
     new = sorted(Client.select(Client.id).order_by(Client.id.desc()).limit(5).tuples())
     new_ids = [client_id for (client_id,) in new]
-    top = current_position()
-    assert [entries(CLIENT)[i] for i in new_ids] == list(range(top - 4, top + 1))
+    assert moved_after(CLIENT, top) == moved_after(DETAILS, top) == new_ids
+    assert current_position() == top + 10
 
     # Three of them blocked in one statement, one of those already blocked: two changes.
     Client.update(blocked=True).where(Client.id == new_ids[0]).execute()
     top = current_position()
     with db_proxy.atomic():
         Client.update(blocked=True).where(Client.id.in_(new_ids[:3])).execute()
-    assert current_position() == top + 2
-    moved = {i: p for i, p in entries(CLIENT).items() if p > top}
-    assert moved == {new_ids[1]: top + 1, new_ids[2]: top + 2}
+    assert current_position() == top + 4
+    assert moved_after(CLIENT, top) == moved_after(DETAILS, top) == new_ids[1:3]
 
     # Two entries of one client in one statement move its entry once (one trigger run per row
-    # took a position each).
+    # took a position each); a balance-only change leaves the details where they are.
     entry = {"client": new_ids[1], "kind": "correction", "amount_kopecks": 100}
     top = current_position()
     with db_proxy.atomic():
@@ -289,6 +295,7 @@ def test_rows_written_by_one_statement_each_get_a_position_of_their_own_in_id_or
     expected = 1 if is_postgresql() else 2
     assert current_position() == top + expected
     assert entries(CLIENT)[new_ids[1]] == top + expected
+    assert moved_after(DETAILS, top) == []
 
     # A column the directory does not read moves nothing.
     Client.update(note="звонил").where(Client.id.in_(new_ids)).execute()
@@ -300,19 +307,21 @@ def test_rows_written_by_one_statement_each_get_a_position_of_their_own_in_id_or
     Client.update(deleted_at=utcnow()).where(Client.id == new_ids[3]).execute()
     assert entries(CREDENTIAL)[card.id] == top + 1
     assert entries(CLIENT)[new_ids[3]] == top + 2
-    assert current_position() == top + 2
+    assert entries(DETAILS)[new_ids[3]] == top + 3 == current_position()
 
-    # A deleted row's entry moves too (a tombstone on the stands).
+    # A deleted row's entries move too (a tombstone on the stands).
     Client.delete().where(Client.id == new_ids[4]).execute()
-    assert entries(CLIENT)[new_ids[4]] == top + 3 == current_position()
+    assert moved_after(CLIENT, top + 3) == moved_after(DETAILS, top + 3) == [new_ids[4]]
+    assert current_position() == top + 5
 
 
 def test_a_transaction_moves_an_entry_once_and_the_next_moves_it_again(
     app: Flask, world: World
 ) -> None:
-    """On PostgreSQL a client's session, ledger entry and balance written in one transaction
-    (a stand's batch) take one position; the next transaction's change takes a new one, so no
-    stand that read the first misses it. SQLite takes one per row written, as before."""
+    """On PostgreSQL a client's ledger entry, balance and name written in one transaction (a
+    stand's batch) move the client's entry once, and its details' once; the next transaction's
+    change moves them again, so no stand that read the first misses it. SQLite takes a position
+    per row written, as before."""
     member = world.member
     top = current_position()
     with db_proxy.atomic():
@@ -322,10 +331,20 @@ def test_a_transaction_moves_an_entry_once_and_the_next_moves_it_again(
         ).execute()
         Client.update(name="Другое имя").where(Client.id == member.id).execute()
     first = entries(CLIENT)[member.id]
-    assert (first, current_position()) == (
-        (top + 1, top + 1) if is_postgresql() else (top + 3,) * 2
-    )
+    if is_postgresql():
+        assert (first, entries(DETAILS)[member.id], current_position()) == (
+            top + 1,
+            top + 2,
+            top + 2,
+        )
+    else:
+        assert (first, entries(DETAILS)[member.id], current_position()) == (
+            top + 3,
+            top + 4,
+            top + 4,
+        )
 
+    top = current_position()
     with db_proxy.atomic():
         Client.update(blocked=True).where(Client.id == member.id).execute()
-    assert entries(CLIENT)[member.id] == current_position() == first + 1
+    assert (entries(CLIENT)[member.id], entries(DETAILS)[member.id]) == (top + 1, top + 2)

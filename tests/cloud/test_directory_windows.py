@@ -42,12 +42,13 @@ SYNC = "/sync/v1"
 
 
 class WindowStand:
-    """A stand of protocol 2: walks the windows and its head as sync/agent.py does and keeps
-    the merged rows."""
+    """A stand of protocol 2 (or 3): walks the windows and its head as sync/agent.py does and
+    keeps the merged rows."""
 
-    def __init__(self, client: FlaskClient, token: str) -> None:
+    def __init__(self, client: FlaskClient, token: str, protocol: int = 2) -> None:
         self.client = client
         self.token = token
+        self.form = f"protocol={protocol}"
         self.cursor = 0
         self.clients: dict[int, Any] = {}
         self.staff: dict[int, Any] = {}
@@ -55,12 +56,14 @@ class WindowStand:
         self.tail: tuple[str, WindowPage] | None = None
         self.statuses: list[int] = []
         self.head_bytes = 0
+        self.compact_applied = 0  # protocol 3's compact balances applied to clients held
 
     def window(self, start: int) -> WindowPage:
         held = self.tail if self.tail and self.tail[1].start == start else None
         extra = {"If-None-Match": held[0]} if held else {}
         response = self.client.get(
-            f"{SYNC}/directory/window/{start}", headers={**headers(self.token), **extra}
+            f"{SYNC}/directory/window/{start}?{self.form}",
+            headers={**headers(self.token), **extra},
         )
         self.statuses.append(response.status_code)
         if response.status_code == 304:
@@ -81,7 +84,7 @@ class WindowStand:
             start += WINDOW
         since = min([w.start for w in windows if w.clients] + [self.cursor])
         response = self.client.get(
-            f"{SYNC}/directory/head?cursor={self.cursor}&since={since}",
+            f"{SYNC}/directory/head?cursor={self.cursor}&since={since}&{self.form}",
             headers=headers(self.token),
         )
         assert response.status_code == 200, response.get_json()
@@ -97,6 +100,10 @@ class WindowStand:
         for key in merged.tombstones.credentials:
             self.credentials.pop((key.kind, key.value), None)
         self.clients.update({c.id: c for c in merged.clients})
+        for balance in merged.balances:  # protocol 3: to the clients held, as the store does
+            if balance.id in self.clients:
+                self.clients[balance.id] = balance.applied_to(self.clients[balance.id])
+                self.compact_applied += 1
         self.staff.update({s.id: s for s in merged.staff})
         self.credentials.update({(c.kind, c.value): c for c in merged.credentials})
         self.cursor = merged.cursor
@@ -109,8 +116,12 @@ def close_window() -> None:
         DirectoryCounter.update(position=DirectoryCounter.position + WINDOW).execute()
 
 
-def window_response(client: FlaskClient, token: str, start: int, **extra: str) -> Any:
-    return client.get(f"{SYNC}/directory/window/{start}", headers={**headers(token), **extra})
+def window_response(
+    client: FlaskClient, token: str, start: int, protocol: int = 2, **extra: str
+) -> Any:
+    return client.get(
+        f"{SYNC}/directory/window/{start}?protocol={protocol}", headers={**headers(token), **extra}
+    )
 
 
 def test_a_walk_of_windows_gives_what_protocol_1_gives(client: FlaskClient, world: World) -> None:

@@ -263,10 +263,15 @@ def test_version_12_records_directory_changes_by_triggers_and_adopts_the_rows_be
 
     Client.update(blocked=True).where(Client.id == before.id).execute()
     after = Client.create(kind="guest")
-    entries = [(c.entity, c.entity_id) for c in changes_after(0, 10)]
-    assert entries == [("client", before.id), ("client", after.id)]
-    # adopted, moved again by migration 21 (details by site), then blocked, then the new one
-    assert current_position() == 4
+    entries = [(c.entity, c.entity_id) for c in changes_after(0, 20)]
+    assert [e for e in entries if e[0] == "client"] == [("client", before.id), ("client", after.id)]
+    assert [e for e in entries if e[0] == "details"] == [
+        ("details", before.id),
+        ("details", after.id),
+    ]
+    # the client adopted, moved again by migration 21 (details by site), then blocked, then
+    # the new one; its details adopted, then blocked, then the new one's
+    assert current_position() == 7
 
 
 def test_version_27_counts_the_rollups_of_the_sessions_and_top_ups_already_stored(
@@ -502,4 +507,4 @@ def test_version_30_records_directory_changes_per_statement_on_postgresql(
         assert old.fetchall() == []
     top = current_position()
     Client.insert_many([{"kind": "guest"}, {"kind": "guest"}]).execute()
-    assert current_position() == top + 2
+    assert current_position() == top + 4  # each guest's entry and its details' entry

@@ -8,6 +8,7 @@ import json
 import random
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -17,7 +18,7 @@ from cloud.clients import service as clientbook
 from cloud.db import utcnow
 from cloud.ledger import service as ledger
 from cloud.models import Client, Credential
-from sync.directorywindow import WINDOW
+from sync.directorywindow import PROTOCOLS, WINDOW
 from tests.cloud.conftest import World
 from tests.cloud.test_directory_feed import RATES, enrolled
 from tests.cloud.test_directory_windows import close_window, window_response
@@ -74,18 +75,19 @@ def _changes(app: Flask, world: World, rng: random.Random) -> list[Callable[[], 
     ]
 
 
-def _read_whole(app: Flask, client: FlaskClient, token: str, start: int) -> bytes:
+def _read_whole(app: Flask, client: FlaskClient, token: str, start: int, form: int) -> bytes:
     """The window as a process that kept nothing answers it (the rows kept are put back)."""
     kept = app.extensions.pop(ROWS, None)
     app.extensions.pop(WINDOWS, None)
-    body = window_response(client, token, start).get_data()
+    body = window_response(client, token, start, form).get_data()
     if kept is not None:
         app.extensions[ROWS] = kept
     return body
 
 
+@pytest.mark.parametrize("form", PROTOCOLS)
 def test_the_tail_built_in_steps_is_the_tail_read_whole(
-    app: Flask, client: FlaskClient, world: World
+    app: Flask, client: FlaskClient, world: World, form: int
 ) -> None:
     token = enrolled(client, world)
     rng = random.Random(21)
@@ -97,17 +99,18 @@ def test_the_tail_built_in_steps_is_the_tail_read_whole(
             rng.choice(changes)()
         if round_number == 1:  # a QR code revoked in the window's middle (issued anew)
             client_credentials.issue_qr(world.users["operator"], world.member, app.config["AQ"])
-        stepped = window_response(client, token, start)
+        stepped = window_response(client, token, start, form)
         assert stepped.status_code == 200
-        assert stepped.get_data() == _read_whole(app, client, token, start)
+        assert stepped.get_data() == _read_whole(app, client, token, start, form)
         ends.append(stepped.get_json()["end"])
-    held = app.extensions[ROWS].get(start)
+    held = app.extensions[ROWS].get(form, start)
     assert held is not None and held.rows.end == ends[-1]  # answered from the rows kept
     assert ends == sorted(set(ends))  # every round had new entries to lay over
 
 
+@pytest.mark.parametrize("form", PROTOCOLS)
 def test_a_window_closed_after_steps_is_the_window_read_whole(
-    app: Flask, client: FlaskClient, world: World
+    app: Flask, client: FlaskClient, world: World, form: int
 ) -> None:
     token = enrolled(client, world)
     rng = random.Random(7)
@@ -115,13 +118,13 @@ def test_a_window_closed_after_steps_is_the_window_read_whole(
     start = window_response(client, token, 0).get_json()["end"] // WINDOW * WINDOW
     for _round in range(6):
         rng.choice(changes)()
-        assert window_response(client, token, start).get_json()["closed"] is False
+        assert window_response(client, token, start, form).get_json()["closed"] is False
     close_window()
-    stepped = window_response(client, token, start)
+    stepped = window_response(client, token, start, form)
     assert stepped.get_json()["closed"] is True
     app.extensions.pop(ROWS)
     app.extensions.pop(WINDOWS)
-    whole = window_response(client, token, start)
+    whole = window_response(client, token, start, form)
     assert stepped.get_data() == whole.get_data()
     assert stepped.headers["ETag"] == whole.headers["ETag"]
 

@@ -221,17 +221,17 @@ def test_a_closed_directory_window_is_served_to_every_stand_from_nginx_cache(
     (the tail) is always asked of an instance."""
     first, second = make_fleet(2).stands
     with db_proxy.atomic():
-        for number in range(WINDOW + 10):  # each a directory change: window 0 closes
+        for number in range(WINDOW // 2 + 10):  # each two directory changes: window 0 closes
             Client.create(kind="guest", name=f"Гость {number}")
     with (
         _instances(central, 1, workers=2) as instances,
         NginxFront(instances.ports, tmp_path / "nginx") as front,
     ):
 
-        def get(start: int, stand: FleetStand | None) -> requests.Response:
+        def get(start: int, stand: FleetStand | None, form: str = "") -> requests.Response:
             headers = stand_headers(stand) if stand else {}
             return requests.get(
-                f"{front.url}/sync/v1/directory/window/{start}",
+                f"{front.url}/sync/v1/directory/window/{start}{form}",
                 headers=headers,
                 verify=front.ca_file,
                 timeout=30,
@@ -240,6 +240,7 @@ def test_a_closed_directory_window_is_served_to_every_stand_from_nginx_cache(
         closed = [get(0, first), get(0, first), get(0, second)]
         forged = get(0, replace(second, token="forged"))
         tail = [get(WINDOW, first), get(WINDOW, second)]
+        compact = [get(0, first, "?protocol=3"), get(0, second, "?protocol=3")]
     assert [r.status_code for r in closed] == [200] * 3
     assert [r.headers["X-Cache-Status"] for r in closed] == ["MISS", "HIT", "HIT"]
     assert (
@@ -248,3 +249,6 @@ def test_a_closed_directory_window_is_served_to_every_stand_from_nginx_cache(
     assert forged.status_code == 401
     assert [r.status_code for r in tail] == [200, 200]
     assert [r.headers["X-Cache-Status"] for r in tail] == ["MISS", "MISS"]
+    # Protocol 3's form of the window is cached apart (the key has the query).
+    assert [r.headers["X-Cache-Status"] for r in compact] == ["MISS", "HIT"]
+    assert [r.json()["protocol"] for r in compact + closed[:1]] == [3, 3, 2]

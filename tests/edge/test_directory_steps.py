@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 
 from edge.store import Store, directory
+from sync.balances import BalanceEntry
 from sync.directory import validate_directory
+from sync.directorypage import DirectoryPage
 from tests.edge.conftest import (
     IVAN,
     IVAN_CARD,
     REVOKED_QR_ID,
+    SITE_ID,
     VERSION,
     FakeClock,
     directory_doc,
@@ -102,3 +105,31 @@ def test_what_a_new_directory_lacks_is_deleted(store: Store, clock: FakeClock) -
     assert t.DirTariffVersion.select().count() == 3  # the old tariff's version went with it
     assert t.DirStaff.select().count() == 0
     assert not store.is_revoked(REVOKED_QR_ID)
+
+
+def test_compact_balances_change_the_clients_held_and_skip_the_others(
+    store: Store, clock: FakeClock
+) -> None:
+    """Protocol 3's balances (sync/balances.py): the balance, ledger position, points and open
+    session of a client the copy holds; a client it lacks is not made from them."""
+    load(store, clock, directory_doc())
+    doc = directory_doc()
+    page = DirectoryPage(
+        cursor=77,
+        more=False,
+        reset=False,
+        site_id=SITE_ID,
+        stand_id=1,
+        server_time=clock.now(),
+        qr_public_key_pem=doc["qr_public_key_pem"],
+        default_tariff_id=doc["default_tariff_id"],
+        balances=(BalanceEntry(IVAN, 123_45, 999, 40, 3), BalanceEntry(4242, 1, 1, 0, None)),
+    )
+
+    store.apply_directory_page(page, clock.now(), SITE_ID)
+
+    ivan = store.tables.DirClient.get_by_id(IVAN)
+    assert (ivan.balance_kopecks, ivan.ledger_position, ivan.points_balance) == (123_45, 999, 40)
+    assert ivan.open_session_stand_id == 3 and ivan.name  # the rest as it was
+    assert store.tables.DirClient.get_or_none(store.tables.DirClient.id == 4242) is None
+    assert store.directory_cursor() == 77

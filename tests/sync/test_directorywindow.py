@@ -1,4 +1,4 @@
-"""Sync protocol 2's shared windows and the stand's head (sync/directorywindow.py): their JSON
+"""Sync protocols 2 and 3: shared windows and the stand's head (sync/directorywindow.py): their JSON
 read back, their merge into the one page a stand applies, and what the stand refuses."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sync.balances import BalanceEntry
 from sync.directory import ClientEntry, CredentialEntry, StaffEntry, without_details
 from sync.directorypage import CredentialKey, DirectoryPage, StandCommand, Tombstones
 from sync.directorywindow import (
@@ -142,3 +143,58 @@ def test_a_walk_needs_its_tail() -> None:
 def test_a_window_beyond_the_newest_position_says_so() -> None:
     assert WindowPage(start=2 * WINDOW, end=10, closed=False).beyond_newest
     assert not WindowPage(start=0, end=0, closed=False).beyond_newest
+
+
+def test_protocol_3s_compact_balances_read_back_and_bad_ones_are_refused() -> None:
+    compact = WindowPage(
+        0, 9, False, clients=(client(3, 1),), balances=(BalanceEntry(4, -50, 12, 7, 2),)
+    )
+    data = compact.to_dict()
+    assert data["balances"] == [[4, -50, 12, 7, 2]]
+    assert validate_window_page(data) == compact
+    older = replace(compact, balances=(), protocol=2)
+    assert "balances" not in older.to_dict() and validate_window_page(older.to_dict()) == older
+
+    for bad in (
+        [[4, -50, 12, 7]],  # short
+        [[4, "-50", 12, 7, None]],  # not a number
+        [[4, -50, 12, 7, None], [4, 0, 13, 7, None]],  # twice
+        [[3, 0, 13, 7, None]],  # the client is whole in the window already
+        [[4, 0, -1, 7, None]],  # a ledger position below 0
+    ):
+        with pytest.raises(RuleError):
+            validate_window_page({**data, "balances": bad})
+    with pytest.raises(RuleError):
+        validate_window_page({**data, "protocol": 4})
+
+
+def test_a_compact_balance_is_the_last_word_unless_a_later_window_has_the_client_whole() -> None:
+    windows = [
+        WindowPage(0, WINDOW, True, clients=(client(1, 100),), balances=(balance(2, 20),)),
+        WindowPage(
+            WINDOW,
+            2 * WINDOW,
+            True,
+            clients=(client(2, 250),),
+            balances=(balance(1, 150), balance(3, 30), balance(4, 40)),
+        ),
+        WindowPage(
+            2 * WINDOW,
+            2 * WINDOW + 5,
+            False,
+            balances=(balance(3, 35),),
+            tombstones=Tombstones(clients=(4,)),
+        ),
+    ]
+
+    merged = merge_windows(windows, HEAD, [], False)
+
+    by_id = {c.id: c for c in merged.clients}
+    assert by_id[1].balance_kopecks == 150 and by_id[1].ledger_position == 1150  # patched
+    assert by_id[2].balance_kopecks == 250  # whole after the compact one: the newer
+    assert merged.balances == (balance(3, 35),)  # a client the stand holds: the last one
+    assert merged.tombstones.clients == (4,)
+
+
+def balance(client_id: int, kopecks: int) -> BalanceEntry:
+    return BalanceEntry(client_id, kopecks, 1000 + kopecks, 0, None)
