@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cloud import create_app
+from cloud import changes, create_app
 from cloud.catalog import pricing
 from cloud.changes import current_position
 from cloud.db import bind, db_proxy, utcnow
@@ -29,6 +30,7 @@ from cloud.staff import service as staffbook
 from cloud.standsync import commands
 from sync.directorypage import DirectoryPage
 from sync.directorywindow import (
+    PROTOCOLS,
     WINDOW,
     WindowPage,
     merge_windows,
@@ -307,10 +309,15 @@ def test_the_head_carries_the_stands_own_tariff_point_value_and_start_commands(
     ]
 
 
+@pytest.mark.parametrize("form", PROTOCOLS)
 def test_a_client_who_visited_the_site_gets_details_at_its_stands(
-    client: FlaskClient, world: World
+    client: FlaskClient, world: World, form: int
 ) -> None:
-    stand = WindowStand(client, enrolled(client, world))
+    """A first visit moves the client's details too (protocol 3's head follows them); a
+    second visit moves nothing but the balance stream."""
+    stand = WindowStand(client, enrolled(client, world), form)
+    stand.sync()
+    close_window()  # the visits in a later window than the clients' entries so far
     stand.sync()
     visitor = world.other_site_client  # of site B until a session at site A started by card
     stranger = Client.create(kind="member", name="Пётр Чужой", home_site=world.site_b)
@@ -329,3 +336,14 @@ def test_a_client_who_visited_the_site_gets_details_at_its_stands(
 
     assert stand.clients[visitor.id].name == visitor.name
     assert stand.clients[stranger.id].name == ""
+    details = changes.positions_of(changes.DETAILS, [visitor.id])
+    Session.create(
+        client=visitor,
+        stand=world.stand_a,
+        site=world.site_a,
+        tariff_version=world.tariff_version,
+        client_kind="member",
+        started_at=utcnow(),
+        start_method="qr",
+    )
+    assert changes.positions_of(changes.DETAILS, [visitor.id]) == details
