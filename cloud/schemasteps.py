@@ -11,6 +11,7 @@ from cloud import changes, changetriggers, rolluptriggers
 from cloud.models import (
     REPLACED_BY_LOOKUPS,
     REPORT_LOOKUPS,
+    VISIT_LOOKUP,
     AlertIncident,
     AlertSubscription,
     Credential,
@@ -147,7 +148,9 @@ def add_client_details_changes(database: peewee.Database) -> None:
     """Version 31: a second change stream per client, its details (every change but of the
     balance: protocol 3 sends balance-only changes compact, sync/balances.py), every client's
     first entry in it, and on PostgreSQL one position per entry per transaction
-    (``DirectoryChange.xact``; cloud/changetriggers.py)."""
+    (``DirectoryChange.xact``; cloud/changetriggers.py); the index of a client's visits the
+    triggers look a session's first visit up by."""
     add_missing_column(database, DirectoryChange, "xact")
+    database.execute_sql(VISIT_LOOKUP[1])
     changetriggers.install(database)
     changes.adopt_unlogged()

@@ -68,6 +68,7 @@ from cloud.models.indexes import (
     REPLACED_BY_LOOKUPS,
     REPORT_INDEXES,
     REPORT_LOOKUPS,
+    VISIT_LOOKUP,
 )
 from cloud.models.loyalty import LoyaltySetting, stored_setting
 from cloud.models.marketing import (
@@ -169,6 +170,7 @@ __all__ = [
     "REPORT_LOOKUPS",
     "ROLES",
     "ROLLUP_MODELS",
+    "VISIT_LOOKUP",
     "VISIT_METHODS",
     "AlertIncident",
     "AlertSubscription",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import peewee as pw
 
-from cloud.models.core import BaseModel, Client, LedgerEntry, Session
+from cloud.models.core import VISIT_METHODS, BaseModel, Client, LedgerEntry, Session
 from cloud.models.standlink import StandHeartbeatLog
 
 # --- indexes the reports read by (cloud/reports/pages.py; migration 6) ------------------------------
@@ -56,5 +56,16 @@ REPORT_LOOKUPS: list[tuple[type[BaseModel], str]] = [
     ),
 ]
 REPLACED_BY_LOOKUPS = ("stand_heartbeat_log_outbox", "session_client_id")
-for _model, _sql in REPORT_INDEXES + REPORT_LOOKUPS:
+
+# Migration 31: a client's visits to a site (cloud/clients/scope.py), which the directory's
+# change triggers look up for every session written (is it the client's first visit there?
+# cloud/changetriggers.py): one probe of the client's and site's part instead of a walk over
+# all the client's sessions.
+_VISITS = ", ".join(f"'{method}'" for method in VISIT_METHODS)
+VISIT_LOOKUP = (
+    Session,
+    'CREATE INDEX IF NOT EXISTS "session_client_visit" ON "session" ("client_id", "site_id", "id") '
+    f'WHERE "start_method" IN ({_VISITS})',
+)
+for _model, _sql in [*REPORT_INDEXES, *REPORT_LOOKUPS, VISIT_LOOKUP]:
     _model.add_index(pw.SQL(_sql))

@@ -508,3 +508,29 @@ def test_version_30_records_directory_changes_per_statement_on_postgresql(
     top = current_position()
     Client.insert_many([{"kind": "guest"}, {"kind": "guest"}]).execute()
     assert current_position() == top + 4  # each guest's entry and its details' entry
+
+
+def test_version_31_gives_every_client_a_details_entry_and_the_visit_index(
+    empty: peewee.Database,
+) -> None:
+    """A version 30 database (no details stream, no ``xact``, no visit index): every client
+    gets its details entry, after its client entry, and the rest is as a fresh database's."""
+    from cloud.changes import CLIENT, DETAILS, positions_of
+    from cloud.models import Client, DirectoryChange
+
+    upgrade(empty)
+    fresh_columns = column_names(empty, "directory_change")
+    fresh_indexes = {index.name for index in empty.get_indexes("session")}
+    ivan = Client.create(kind="member", name="Иван")
+    DirectoryChange.delete().where(DirectoryChange.entity == DETAILS).execute()
+    empty.execute_sql('DROP INDEX "session_client_visit"')
+    if isinstance(empty, peewee.PostgresqlDatabase):
+        empty.execute_sql('ALTER TABLE "directory_change" DROP COLUMN "xact"')
+    SchemaVersion.update(version=30).execute()
+
+    assert upgrade(empty) == (30, latest_version())
+
+    assert positions_of(DETAILS, [ivan.id])[ivan.id] > positions_of(CLIENT, [ivan.id])[ivan.id]
+    assert column_names(empty, "directory_change") == fresh_columns
+    assert {index.name for index in empty.get_indexes("session")} == fresh_indexes
+    assert "session_client_visit" in fresh_indexes
