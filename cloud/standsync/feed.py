@@ -286,6 +286,9 @@ class ChangesRead:
         )
 
 
+_CLIENTS = (changes.CLIENT, changes.DETAILS)  # a client's two change streams
+
+
 @dataclass(frozen=True)
 class ClientsInRun:
     """Which clients a run carries whole (``changes``, the latest entry of each, and the query
@@ -313,9 +316,6 @@ def _clients_in_run(
     latest = {e.entity_id: e for e in entries if e.entity in _CLIENTS and e.entity_id in ids}
     rows = changes.ids_between(changes.DETAILS, start, last) if ids == detail_ids else sorted(ids)
     return ClientsInRun(list(latest.values()), rows, ids, balance_ids - ids)
-
-
-_CLIENTS = (changes.CLIENT, changes.DETAILS)
 
 
 def read_changes(
