@@ -1,5 +1,7 @@
-"""Sync protocol 2's directory (sync/directorywindow.py): window pages shared by every stand,
-and each stand's small head.
+"""Sync protocols 2 and 3's directory (sync/directorywindow.py): window pages shared by every
+stand, and each stand's small head. Each window has two forms, kept apart in every cache:
+protocol 2's whole client entries and protocol 3's, where a client whose details did not change
+in the window comes as its compact balance (sync/balances.py, cloud/standsync/feed.py).
 
 A **window** holds the changes with a position in ``(start, start + WINDOW]``, read in one
 snapshot as protocol 1's pages are (cloud/standsync/feed.py), with clients as a stand of
