@@ -249,18 +249,21 @@ def batch(stand: SimulatedStand, round_number: int, boot_id: str) -> list[dict[s
 
 
 PAGE_HEAD = re.compile(rb'^\{"cursor":(\d+),"more":(true|false),')
-WINDOW_HEAD = re.compile(rb'^\{"protocol":[23],"start":(\d+),"end":(\d+),"closed":(true|false),')
+WINDOW_HEAD = re.compile(
+    rb'^\{"protocol":[23],"start":(\d+),"end":(\d+),"closed":(true|false),'
+    rb'"upserts":\{"clients":(\[\])?'
+)
 
 
-def window_position(reply: Any) -> tuple[int, bool] | None:
-    """A window's ``end`` and ``closed``, from the first bytes of its body (gzip inflated only
-    that far): the stands share the cores with the service, and a window is most of a poll's
-    bytes."""
+def window_position(reply: Any) -> tuple[int, bool, bool] | None:
+    """A window's ``end``, ``closed`` and whether it carries whole clients, from the first
+    bytes of its body (gzip inflated only that far): the stands share the cores with the
+    service, and a window is most of a poll's bytes."""
     data = reply.data
     if reply.headers.get("Content-Encoding") == "gzip":
         data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data[:1024], 200)
     head = WINDOW_HEAD.match(data)
-    return (int(head[2]), head[3] == b"true") if head else None
+    return (int(head[2]), head[3] == b"true", head[4] is None) if head else None
 
 
 def page_position(body: bytes) -> tuple[int, bool] | None:
@@ -296,16 +299,17 @@ def poll_windows(
                 decode_content=False,
             )
             if reply.status == 304:
-                position: tuple[int, bool] | None = (cursor, False)
+                position: tuple[int, bool, bool] | None = (cursor, False, False)
             else:
                 position = window_position(reply) if reply.status == 200 else None
-                since = min(since, start)
         except urllib3.exceptions.HTTPError:
             position = None
         latencies.append((time.perf_counter() - started) * 1000)
         if position is None:
             return latencies, 1
-        end, closed = position
+        end, closed, whole = position
+        if whole:  # details for the clients it carries whole come with the head (the agent's rule)
+            since = min(since, start)
         if not closed:
             tails[stand.stand_id] = f"{reply.headers.get('ETag', '')}@{start}:{end}"
             break

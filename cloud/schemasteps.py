@@ -149,8 +149,13 @@ def add_client_details_changes(database: peewee.Database) -> None:
     balance: protocol 3 sends balance-only changes compact, sync/balances.py), every client's
     first entry in it, and on PostgreSQL one position per entry per transaction
     (``DirectoryChange.xact``; cloud/changetriggers.py); the index of a client's visits the
-    triggers look a session's first visit up by."""
+    triggers look a session's first visit up by, and the change log's by entity and position
+    (a head reads the staff and details entries after a position)."""
     add_missing_column(database, DirectoryChange, "xact")
+    database.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "directory_change_entity_position" '
+        'ON "directory_change" ("entity", "position")'
+    )
     database.execute_sql(VISIT_LOOKUP[1])
     changetriggers.install(database)
     changes.adopt_unlogged()

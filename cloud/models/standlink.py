@@ -117,4 +117,6 @@ class DirectoryChange(BaseModel):
     xact = pw.BigIntegerField(null=True)
 
     class Meta:
-        indexes = ((("entity", "entity_id"), True),)
+        # The second: one entity's entries after a position (a head's staff and details)
+        # without walking every other entity's (since version 31).
+        indexes = ((("entity", "entity_id"), True), (("entity", "position"), False))
