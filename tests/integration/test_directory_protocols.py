@@ -1,6 +1,7 @@
-"""Real stands over HTTP on both sync protocols at once: a stand of protocol 1 (a page per
-stand) and one of protocol 2 (shared windows and its own head) keep the same copy of the
-directory from one central service, and an idle protocol 2 poll only revalidates its tail."""
+"""Real stands over HTTP on every sync protocol at once: a stand of protocol 1 (a page per
+stand), one of protocol 2 (shared windows and its own head) and one of protocol 3 (the same,
+balance-only changes compact) keep the same copy of the directory from one central service,
+and an idle poll of windows only revalidates its tail."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import requests
 from cloud.ledger.service import post_entry
 from cloud.staff import service as staffbook
 from tests.cloud.conftest import PASSWORD
+from tests.cloud.test_directory_windows import close_window
 from tests.integration.conftest import Central, DirectStand, provision
 
 
@@ -36,10 +38,13 @@ def test_old_and_new_stands_keep_the_same_copy(
 ) -> None:
     old = direct_stand(central.url, provision(world.site_a, "Пост 2"), name="old")
     old.agent.protocol = 1
+    mid = direct_stand(central.url, provision(world.site_a, "Пост 5"), name="mid")
+    mid.agent.protocol = 2
     new = direct_stand(central.url, provision(world.site_a, "Пост 3"), name="new")
     old.sync("the old stand's first walk")
+    mid.sync("the protocol 2 stand's first walk")
     new.sync("the new stand's first walk")
-    assert _copy(old) == _copy(new)
+    assert _copy(old) == _copy(new) == _copy(mid)
     assert _copy(new)[world.other_site_client.id][0] == ""  # another site's: no name
     assert _copy(new)[world.member.id][0] == "Иван Петров"
 
@@ -55,7 +60,8 @@ def test_old_and_new_stands_keep_the_same_copy(
     old.sync("the old stand's poll")
     new.sync("the new stand's poll")
 
-    assert _copy(old) == _copy(new)
+    mid.sync("the protocol 2 stand's poll")
+    assert _copy(old) == _copy(new) == _copy(mid)
     assert _copy(new)[world.member.id][1] == 120_000
     assert old.store.staff_member(ours.id) is not None
     assert new.store.staff_member(ours.id) is not None
@@ -85,3 +91,30 @@ def test_a_protocol_2_stand_says_its_cursor_with_every_window(
 
     assert said and set(said) == {str(held)}
     assert stand.store.directory_cursor() > held
+
+
+def test_a_balance_only_change_reaches_a_protocol_3_stand_compact(
+    central: Central, world: Any, direct_stand: Callable[..., DirectStand]
+) -> None:
+    old = direct_stand(central.url, provision(world.site_a, "Пост 2"), name="old")
+    old.agent.protocol = 1
+    new = direct_stand(central.url, provision(world.site_a, "Пост 3"), name="new")
+    close_window()  # what follows lies in a later window than every client's details
+    old.sync("the old stand's first walk")
+    new.sync("the new stand's first walk")
+    bodies: list[dict[str, Any]] = []
+
+    def record(response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        if "/directory/window/" in response.request.path_url and response.status_code == 200:
+            bodies.append(response.json())
+
+    new.agent._http.hooks["response"].append(record)
+    post_entry(world.member, "topup", 30_000, method="cash")
+    old.sync("the old stand's poll")
+    new.sync("the new stand's poll")
+
+    assert [b["protocol"] for b in bodies] == [3]
+    assert [row[0] for row in bodies[0]["balances"]] == [world.member.id]
+    assert bodies[0]["upserts"]["clients"] == []
+    assert _copy(new)[world.member.id] == (world.member.name, 30_000)
+    assert _copy(old) == _copy(new)
