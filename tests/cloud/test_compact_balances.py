@@ -18,7 +18,12 @@ from cloud.models import Client, Session
 from sync.directorywindow import WINDOW, validate_window_page
 from tests.cloud.conftest import World
 from tests.cloud.test_directory_feed import StandCopy, enrolled
-from tests.cloud.test_directory_windows import WindowStand, close_window, window_response
+from tests.cloud.test_directory_windows import (
+    WindowStand,
+    close_window,
+    open_session,
+    window_response,
+)
 from tests.cloud.test_window_rows import _changes
 
 
@@ -65,15 +70,7 @@ def test_a_session_opened_elsewhere_travels_compact_with_its_stand(
     stand = WindowStand(client, token, protocol=3)
     stand.sync()
     close_window()
-    session = Session.create(
-        client=world.member,
-        stand=world.stand_a,
-        site=world.site_a,
-        tariff_version=world.tariff_version,
-        client_kind="member",
-        started_at=utcnow(),
-        start_method="screen",
-    )
+    session = open_session(world, world.member, "screen")
     compact, _bytes = tail(client, token, 3)
     assert [world.member.id, world.stand_a.id] in [[r[0], r[4]] for r in compact["balances"]]
 

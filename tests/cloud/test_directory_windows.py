@@ -322,28 +322,25 @@ def test_a_client_who_visited_the_site_gets_details_at_its_stands(
     visitor = world.other_site_client  # of site B until a session at site A started by card
     stranger = Client.create(kind="member", name="Пётр Чужой", home_site=world.site_b)
     for person, method in ((visitor, "card"), (stranger, "screen")):
-        Session.create(
-            client=person,
-            stand=world.stand_a,
-            site=world.site_a,
-            tariff_version=world.tariff_version,
-            client_kind="member",
-            started_at=utcnow(),
-            start_method=method,  # an attendant's start on the screen is no visit
-        )
+        open_session(world, person, method)  # an attendant's start on the screen is no visit
 
     stand.sync()
 
     assert stand.clients[visitor.id].name == visitor.name
     assert stand.clients[stranger.id].name == ""
     details = changes.positions_of(changes.DETAILS, [visitor.id])
-    Session.create(
-        client=visitor,
+    open_session(world, visitor, "qr")
+    assert changes.positions_of(changes.DETAILS, [visitor.id]) == details
+
+
+def open_session(world: World, person: Client, method: str) -> Session:
+    """A session of ``person`` opened at stand A by ``method``, as a stand's batch writes it."""
+    return Session.create(
+        client=person,
         stand=world.stand_a,
         site=world.site_a,
         tariff_version=world.tariff_version,
         client_kind="member",
         started_at=utcnow(),
-        start_method="qr",
+        start_method=method,
     )
-    assert changes.positions_of(changes.DETAILS, [visitor.id]) == details
