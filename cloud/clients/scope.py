@@ -46,9 +46,9 @@ def of_sites(site_ids: Collection[int]) -> pw.Expression:
     return Client.home_site.in_(sorted(site_ids)) | Client.id.in_(visits(site_ids))
 
 
-def of_site_within(site_id: int, ids: pw.SelectBase) -> pw.Expression:
-    """Clients of the site among ``ids`` (a query), as one condition: the visits are looked up
-    for those clients only, never across all the site's sessions."""
+def of_site_within(site_id: int, ids: pw.SelectBase | list[int]) -> pw.Expression:
+    """Clients of the site among ``ids`` (a query or ids), as one condition: the visits are
+    looked up for those clients only, never across all the site's sessions."""
     visited = visits([site_id]).where(Session.client.in_(ids))
     return Client.id.in_(ids) & ((Client.home_site == site_id) | Client.id.in_(visited))
 

@@ -189,7 +189,9 @@ def _phones(live: pw.Expression) -> dict[int, list[str]]:
     return phones
 
 
-def site_details(site_id: int, ids: pw.SelectBase) -> list[tuple[int, str, tuple[str, ...]]]:
+def site_details(
+    site_id: int, ids: pw.SelectBase | list[int]
+) -> list[tuple[int, str, tuple[str, ...]]]:
     """The name and phones of the live clients among ``ids`` who are of the site, by id: what
     a stand of the site shows besides the shared entry (sync protocol 2's head), without
     reading the rest of their entries."""

@@ -43,6 +43,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime
 
+import peewee as pw
 from flask import current_app
 
 from cloud import changes
@@ -195,11 +196,20 @@ def directory_window(
     return window
 
 
+DETAILS_AS_LIST = 500  # changed clients read into a list first, up to this many
+
+
 def _details(site_id: int, start: int, protocol: int) -> list[ClientDetails]:
     """The details of the site's clients whose windows' entries after ``start`` carry whole
-    (protocol 3: those whose details changed)."""
+    (protocol 3: those whose details changed). A poll's few changed clients are read first
+    (most protocol 3 polls have none: nothing more is read), a walk's many by a subquery."""
     entity = changes.DETAILS if protocol > 2 else changes.CLIENT
-    changed = changes.ids_between(entity, start, MAX_CURSOR)
+    changed: pw.SelectBase | list[int] = changes.ids_between(entity, start, MAX_CURSOR)
+    few = [i for (i,) in changed.limit(DETAILS_AS_LIST + 1).tuples()]
+    if len(few) <= DETAILS_AS_LIST:
+        changed = few
+    if not changed:
+        return []
     return [ClientDetails(*details) for details in site_details(site_id, changed)]
 
 

@@ -27,7 +27,7 @@ from cloud.models import (
     TariffVersion,
 )
 from cloud.staff import service as staffbook
-from cloud.standsync import commands
+from cloud.standsync import commands, windows
 from sync.directorypage import DirectoryPage
 from sync.directorywindow import (
     PROTOCOLS,
@@ -126,10 +126,16 @@ def window_response(
     )
 
 
-def test_a_walk_of_windows_gives_what_protocol_1_gives(client: FlaskClient, world: World) -> None:
+@pytest.mark.parametrize(("form", "listed"), [(2, 500), (3, 500), (3, 0)])
+def test_a_walk_of_windows_gives_what_protocol_1_gives(
+    client: FlaskClient, world: World, monkeypatch: pytest.MonkeyPatch, form: int, listed: int
+) -> None:
+    """``listed``: how many changed clients the head reads into a list before their details
+    (0: always by a subquery, as for a large walk)."""
+    monkeypatch.setattr(windows, "DETAILS_AS_LIST", listed)
     old = StandCopy(client, enrolled(client, world))
     old.sync()
-    new = WindowStand(client, enrolled(client, world))
+    new = WindowStand(client, enrolled(client, world), form)
 
     merged = new.sync()
 
