@@ -54,7 +54,7 @@ from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, is_postgresql
 from cloud.models import Credential, Stand, stored_setting
-from cloud.standsync.commands import directory_commands
+from cloud.standsync.commands import END_SESSION, directory_commands
 from cloud.standsync.directory import (
     balance_entries,
     client_entries,
@@ -379,6 +379,9 @@ def _read_page(
     last = entries[-1].position if entries else start
     all_tariffs, _positions = tariff_catalogue().read()
     default_id, commands = stand_orders(stand, config, now, all_tariffs)
+    # A stand that asks for pages runs software from before protocol 2, which refuses a page
+    # naming a command type it does not know: only ends go to it, starts wait for the head.
+    commands = tuple(c for c in commands if c.type == END_SESSION)
     read = read_changes(entries, start, last, default_id, all_tariffs)
     # Details only of the site's own clients (cloud/standsync/directory.py).
     of_site = of_site_among(stand.site_id, read.window_ids) if read.changed_clients else set()
