@@ -15,7 +15,6 @@ the stand and not yet known centrally): exactly one of the two is set.
 """
 
 from dataclasses import dataclass, fields
-from functools import cache
 
 Payload = dict[str, object]  # the JSON form of a payload
 
@@ -24,11 +23,16 @@ def _json(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
-@cache
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _names(kind: type) -> tuple[str, ...]:
     """A payload dataclass's field names in declaration order (read once: a stand's batch
     stores hundreds of payloads)."""
-    return tuple(f.name for f in fields(kind))
+    names = _NAMES.get(kind)
+    if names is None:
+        names = _NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
 
 
 @dataclass(frozen=True)
