@@ -231,8 +231,9 @@ def _json_values(field: peewee.Field, values: list[Any]) -> list[Any]:
     ``UtcDateTimeField.db_value`` and ``_json_value`` make of it, without either call."""
     convert = field.db_value
     if isinstance(field, UtcDateTimeField):
+        # str() of the naive time is its aware ISO form less "+00:00", made in half the time.
         return [
-            str(value.replace(tzinfo=None))
+            value.isoformat(" ")[:-6]
             if type(value) is datetime and value.tzinfo is UTC
             else convert(value)
             for value in values
