@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import peewee
@@ -213,12 +214,57 @@ def _json_value(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
+# The fields whose ``db_value`` gives back a value of this exact type unchanged (peewee's
+# ``adapt`` of the type: ``int(value)``, ``str``, ``bool``), so it need not be called for one.
+_KEPT_TYPES: tuple[tuple[type[peewee.Field], type], ...] = (
+    (peewee.IntegerField, int),
+    (peewee._StringField, str),
+    (peewee.BooleanField, bool),
+)
+
+
+def _kept_type(field: peewee.Field) -> type | None:
+    """The type whose values ``field.db_value`` returns as they are (``_KEPT_TYPES``), or None
+    when every value goes through it (a field of another kind, or one that changes it)."""
+    while isinstance(field, peewee.ForeignKeyField):
+        if type(field).db_value is not peewee.ForeignKeyField.db_value:
+            return None
+        field = field.rel_field
+    kind = type(field)
+    if kind.db_value is not peewee.Field.db_value:
+        return None
+    for base, kept in _KEPT_TYPES:
+        if isinstance(field, base) and kind.adapt is base.adapt:
+            return kept
+    return None
+
+
+def _json_values(field: peewee.Field, values: list[Any]) -> list[Any]:
+    """One column's values as JSON takes them: ``db_value`` of each, skipped when every value
+    is one it returns unchanged (``_kept_type``); an aware UTC time as the naive UTC text
+    ``UtcDateTimeField.db_value`` and ``_json_value`` make of it, without either call."""
+    convert = field.db_value
+    if isinstance(field, UtcDateTimeField):
+        # str() of the naive time is its aware ISO form less "+00:00", made in half the time.
+        return [
+            value.isoformat(" ")[:-6]
+            if type(value) is datetime and value.tzinfo is UTC
+            else convert(value)
+            for value in values
+        ]
+    kept = _kept_type(field)
+    if kept is not None and set(map(type, values)) <= {kept, type(None)}:
+        return values
+    return list(map(convert, values))
+
+
 def _json_rows(rows: Sequence[dict[str, Any]], fields: list[peewee.Field]) -> str | None:
     """The rows' database values as a JSON array of objects by column name, or None if a value
-    would not survive JSON (bytes, say): the caller writes them another way."""
-    data = [
-        {field.column_name: field.db_value(row[field.name]) for field in fields} for row in rows
-    ]
+    would not survive JSON (bytes, say): the caller writes them another way. Converted a column
+    at a time (``_json_values``): a stand's batch sends thousands of values."""
+    names = [field.column_name for field in fields]
+    columns = [_json_values(field, list(map(itemgetter(field.name), rows))) for field in fields]
+    data = [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
     try:
         return json.dumps(data, default=_json_value, ensure_ascii=False)
     except TypeError:

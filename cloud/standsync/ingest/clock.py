@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from sync.events import Event
 
@@ -35,11 +36,11 @@ class StandClock:
     previous_boot_id: str | None = None  # the boot measured at the stand's previous request
     previous_skew_ms: int | None = None
 
-    @property
+    @cached_property
     def skew(self) -> timedelta:
         return self.now - self.stand_time
 
-    @property
+    @cached_property
     def sane(self) -> bool:
         return self.stand_time.year >= SANE_YEAR
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import peewee as pw
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from cloud.audit import service as audit
 from cloud.db import db_proxy
@@ -174,9 +175,17 @@ def status_labels() -> dict[str, str]:
     return {"held": _("ждёт решения"), "released": _("зачислено"), "rejected": _("отклонено")}
 
 
+_REASON_LABELS = {
+    "topup": _l("больше предела одного пополнения"),
+    "stand_day": _l("больше дневного предела поста"),
+    "deleted_client": _l("клиент удалён: только отклонить"),
+}
+
+
 def reason_labels() -> dict[str, str]:
-    return {
-        "topup": _("больше предела одного пополнения"),
-        "stand_day": _("больше дневного предела поста"),
-        "deleted_client": _("клиент удалён: только отклонить"),
-    }
+    return {reason: str(label) for reason, label in _REASON_LABELS.items()}
+
+
+def reason_label(reason: str) -> str:
+    """One of ``reason_labels``, translated alone (ingest notes a held top-up with it)."""
+    return str(_REASON_LABELS[reason])

@@ -35,7 +35,7 @@ from cloud.standsync.ingest.outcomes import flag_row
 from sync.events import Event
 from sync.limits import local_day
 from sync.payloads import SessionEnded, SessionStarted, TopupRecorded
-from sync.pricing import Discount
+from sync.pricing import Discount, Rates
 
 Row = dict[str, Any]  # a StandEvent row (``rows.event_row``)
 # Done after the money postings, in event order, given the event's id and its session's id
@@ -130,6 +130,14 @@ class Plan:
             stand.id, topups, {s.uuid for s in open_here if s.uuid}
         )
         self.planned_starts: dict[str, str] = {}
+        self._rates: dict[int, Rates] = {}
+
+    def rates(self, version_id: int) -> Rates:
+        """The rates of a tariff version the run read (``versions``), made once a run."""
+        rates = self._rates.get(version_id)
+        if rates is None:
+            rates = self._rates[version_id] = self.versions[version_id].rates()
+        return rates
 
     def add(self, row: Row) -> None:
         """The event being planned is planned: its row is written with the run."""

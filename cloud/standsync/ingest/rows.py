@@ -16,6 +16,9 @@ from cloud.standsync.ingest.outcomes import flag_row
 from cloud.standsync.ingest.plan import Row
 from sync.events import Event
 
+# ``json.dumps(payload, ensure_ascii=False)``, its encoder made once (dumps makes one a call).
+_payload_json = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def event_row(
     stand: Stand,
@@ -42,7 +45,7 @@ def event_row(
         "mono_ms": event.mono_ms,
         "actor": event.actor,
         "directory_version": event.directory_version,
-        "payload": json.dumps(event.payload, ensure_ascii=False),
+        "payload": _payload_json(event.payload),
         "subject_uuid": subject(event.data) if subject is not None else None,
         "client": None,
         "flag": "",

@@ -89,11 +89,10 @@ def plan(run: Plan, p: SessionEnded, row: Row) -> None:
         )
         flag_row(row, "session_already_ended", note)
         return
-    version = run.versions[session.tariff_version_id]
     discount = run.discounts.get(session.client_id, NO_DISCOUNT)
     kind = cast(Kind, session.client_kind)  # the column holds CLIENT_KINDS only
     start = Start(stand_started_at(run, session), run.timezone)
-    repriced = price(version.rates(), kind, p.duration_s, discount, start)
+    repriced = price(run.rates(session.tariff_version_id), kind, p.duration_s, discount, start)
     at = row["occurred_at"]
     session.ended_at = at
     session.duration_s = p.duration_s

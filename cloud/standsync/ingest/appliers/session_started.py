@@ -29,7 +29,7 @@ def plan(run: Plan, p: SessionStarted, row: Row) -> None:
         raise Refused(_("Версия тарифа %(id)s неизвестна", id=version_id), "unknown_tariff_version")
     row["client"] = client_id
     run.deleted_client(client_id, row)
-    run.new_sessions[p.session_uuid] = Session(
+    run.new_sessions[p.session_uuid] = _session(
         uuid=p.session_uuid,
         client=client_id,
         stand=run.stand.id,
@@ -50,7 +50,17 @@ def plan(run: Plan, p: SessionStarted, row: Row) -> None:
         credential_kind=p.credential_kind,
         credential_value=p.credential_value,
         over_daily_limit=False,
+        force_closed=False,
     )
+
+
+def _session(**values: object) -> Session:
+    """A ``Session`` in memory with every field's value (by field name, foreign keys as ids):
+    set at once, where peewee's constructor sets each through its descriptor, several times
+    the cost for a batch's hundred starts."""
+    session = Session(__no_default__=True)
+    session.__data__ = values
+    return session
 
 
 APPLIER = Applier[SessionStarted](subject=lambda p: p.session_uuid, plan=plan)

@@ -60,7 +60,7 @@ def _hold(run: Plan, client_id: int, posting: Posting, reason: str, row: Row) ->
     note = _(
         "Пополнение на %(sum)s задержано для проверки (%(why)s): не зачислено",
         sum=format_kopecks(posting.amount_kopecks),
-        why=held.reason_labels()[reason],
+        why=held.reason_label(reason),
     )
     flag_row(row, "topup_held", note)
     run.hold(client_id, posting, reason)
