@@ -206,11 +206,10 @@ def _details(site_id: int, start: int, protocol: int) -> list[ClientDetails]:
     entity = changes.DETAILS if protocol > 2 else changes.CLIENT
     changed: pw.SelectBase | list[int] = changes.ids_between(entity, start, MAX_CURSOR)
     few = [i for (i,) in changed.limit(DETAILS_AS_LIST + 1).tuples()]
-    if len(few) <= DETAILS_AS_LIST:
-        changed = few
-    if not changed:
+    if not few:
         return []
-    return [ClientDetails(*details) for details in site_details(site_id, changed)]
+    chosen = few if len(few) <= DETAILS_AS_LIST else changed
+    return [ClientDetails(*details) for details in site_details(site_id, chosen)]
 
 
 def _read_head(
