@@ -47,10 +47,15 @@ def of_sites(site_ids: Collection[int]) -> pw.Expression:
 
 
 def of_site_within(site_id: int, ids: pw.SelectBase | list[int]) -> pw.Expression:
-    """Clients of the site among ``ids`` (a query or ids), as one condition: the visits are
-    looked up for those clients only, never across all the site's sessions."""
-    visited = visits([site_id]).where(Session.client.in_(ids))
-    return Client.id.in_(ids) & ((Client.home_site == site_id) | Client.id.in_(visited))
+    """Clients of the site among ``ids`` (a query or ids), as one condition: a client not
+    registered there is looked up among the site's visits by one probe of the visits index
+    (``session_client_visit``), never across all the site's sessions."""
+    visit = Session.select(Session.id).where(
+        (Session.client == Client.id)
+        & (Session.site == site_id)
+        & Session.start_method.in_(VISIT_METHODS)
+    )
+    return Client.id.in_(ids) & ((Client.home_site == site_id) | pw.fn.EXISTS(visit))
 
 
 def of_site_among(site_id: int, ids: pw.SelectBase | Collection[int] | None) -> set[int]:
