@@ -20,6 +20,7 @@ from cloud.errors import NotFound, Unprocessable
 from cloud.models import (
     VISIT_METHODS,
     Client,
+    DirectoryChange,
     Session,
     Site,
     User,
@@ -56,6 +57,23 @@ def of_site_within(site_id: int, ids: pw.SelectBase | list[int]) -> pw.Expressio
         & Session.start_method.in_(VISIT_METHODS)
     )
     return Client.id.in_(ids) & ((Client.home_site == site_id) | pw.fn.EXISTS(visit))
+
+
+def of_site_changed_after(site_id: int, entity: str, since: int) -> pw.SelectQuery:
+    """The ids of the site's clients whose ``entity`` entry in the directory change log
+    (cloud/changes.py) lies after ``since``: those registered there and those who visited it,
+    each side joined to the log, so the database starts from whichever side is smaller (a
+    site's few clients among a chain's many changes, or a few changes among a large site's)."""
+
+    def changed(query: pw.ModelSelect, client: pw.Field) -> pw.ModelSelect:
+        entry = (DirectoryChange.entity_id == client) & (DirectoryChange.entity == entity)
+        return query.join(DirectoryChange, on=entry).where(DirectoryChange.position > since)
+
+    home = changed(Client.select(Client.id), Client.id).where(Client.home_site == site_id)
+    visited = changed(Session.select(Session.client), Session.client).where(
+        (Session.site == site_id) & Session.start_method.in_(VISIT_METHODS)
+    )
+    return home | visited
 
 
 def of_site_among(site_id: int, ids: pw.SelectBase | Collection[int] | None) -> set[int]:

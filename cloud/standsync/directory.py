@@ -30,7 +30,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.clients.qrkeys import public_key
-from cloud.clients.scope import of_site_among, of_site_within
+from cloud.clients.scope import of_site_among, of_site_changed_after, of_site_within
 from cloud.config import CloudConfig
 from cloud.db import db_proxy
 from cloud.errors import NotFound
@@ -189,13 +189,23 @@ def _phones(live: pw.Expression) -> dict[int, list[str]]:
     return phones
 
 
-def site_details(
-    site_id: int, ids: pw.SelectBase | list[int]
-) -> list[tuple[int, str, tuple[str, ...]]]:
+def site_details(site_id: int, ids: list[int]) -> list[tuple[int, str, tuple[str, ...]]]:
     """The name and phones of the live clients among ``ids`` who are of the site, by id: what
     a stand of the site shows besides the shared entry (sync protocol 2's head), without
     reading the rest of their entries."""
-    where = Client.deleted_at.is_null() & of_site_within(site_id, ids)
+    return _named(Client.deleted_at.is_null() & of_site_within(site_id, ids))
+
+
+def site_details_after(
+    site_id: int, entity: str, since: int
+) -> list[tuple[int, str, tuple[str, ...]]]:
+    """``site_details`` of every client whose ``entity`` entry lies after ``since`` (a walk's
+    many changed clients)."""
+    of_site = of_site_changed_after(site_id, entity, since)
+    return _named(Client.deleted_at.is_null() & Client.id.in_(of_site))
+
+
+def _named(where: pw.Expression) -> list[tuple[int, str, tuple[str, ...]]]:
     rows = list(Client.select(Client.id, Client.name).where(where).order_by(Client.id).tuples())
     phones = _phones(_live([client_id for client_id, _name in rows])) if rows else {}
     return [(client_id, name, tuple(phones.get(client_id, ()))) for client_id, name in rows]

@@ -43,7 +43,6 @@ from collections import OrderedDict
 from dataclasses import replace
 from datetime import datetime
 
-import peewee as pw
 from flask import current_app
 
 from cloud import changes
@@ -51,6 +50,7 @@ from cloud.config import CloudConfig
 from cloud.models import DirectoryChange, Stand
 from cloud.standsync.directory import (
     site_details,
+    site_details_after,
     staff_entries,
 )
 from cloud.standsync.feed import (
@@ -204,12 +204,11 @@ def _details(site_id: int, start: int, protocol: int) -> list[ClientDetails]:
     (protocol 3: those whose details changed). A poll's few changed clients are read first
     (most protocol 3 polls have none: nothing more is read), a walk's many by a subquery."""
     entity = changes.DETAILS if protocol > 2 else changes.CLIENT
-    changed: pw.SelectBase | list[int] = changes.ids_between(entity, start, MAX_CURSOR)
-    few = [i for (i,) in changed.limit(DETAILS_AS_LIST + 1).tuples()]
-    if not few:
-        return []
-    chosen = few if len(few) <= DETAILS_AS_LIST else changed
-    return [ClientDetails(*details) for details in site_details(site_id, chosen)]
+    changed = changes.ids_between(entity, start, MAX_CURSOR).limit(DETAILS_AS_LIST + 1)
+    few = [i for (i,) in changed.tuples()]
+    if len(few) > DETAILS_AS_LIST:
+        return [ClientDetails(*d) for d in site_details_after(site_id, entity, start)]
+    return [ClientDetails(*d) for d in site_details(site_id, few)] if few else []
 
 
 def _read_head(

@@ -315,12 +315,13 @@ def test_the_head_carries_the_stands_own_tariff_point_value_and_start_commands(
     ]
 
 
-@pytest.mark.parametrize("form", PROTOCOLS)
+@pytest.mark.parametrize(("form", "listed"), [(2, 500), (3, 500), (3, 0)])
 def test_a_client_who_visited_the_site_gets_details_at_its_stands(
-    client: FlaskClient, world: World, form: int
+    client: FlaskClient, world: World, monkeypatch: pytest.MonkeyPatch, form: int, listed: int
 ) -> None:
     """A first visit moves the client's details too (protocol 3's head follows them); a
-    second visit moves nothing but the balance stream."""
+    second visit moves nothing but the balance stream. ``listed`` as in the walk's test."""
+    monkeypatch.setattr(windows, "DETAILS_AS_LIST", listed)
     stand = WindowStand(client, enrolled(client, world), form)
     stand.sync()
     close_window()  # the visits in a later window than the clients' entries so far
