@@ -56,7 +56,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import fleetburst
 import requests
 import urllib3
 from scratch import POSTGRES_URL, postgres_schema
@@ -509,6 +508,8 @@ def burst(
     port: int,
 ) -> None:
     """``--burst``: every stand back within seconds after the outage (bench/fleetburst.py)."""
+    import fleetburst  # here: it imports this module, which bench/fleet_nginx.py imports too
+
     plan = fleetburst.Burst(port, args.outage, args.period, args.return_within)
     sessions = max(1, int(args.outage // args.period))
     at_start = children_cpu_s()
