@@ -30,7 +30,6 @@ from cloud.staff import service as staffbook
 from cloud.standsync import commands, windows
 from sync.directorypage import DirectoryPage
 from sync.directorywindow import (
-    PROTOCOLS,
     WINDOW,
     WindowPage,
     merge_windows,
