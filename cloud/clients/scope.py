@@ -47,8 +47,8 @@ def of_sites(site_ids: Collection[int]) -> pw.Expression:
     return Client.home_site.in_(sorted(site_ids)) | Client.id.in_(visits(site_ids))
 
 
-def of_site_within(site_id: int, ids: pw.SelectBase | list[int]) -> pw.Expression:
-    """Clients of the site among ``ids`` (a query or ids), as one condition: a client not
+def of_site_within(site_id: int, ids: list[int]) -> pw.Expression:
+    """Clients of the site among ``ids``, as one condition: a client not
     registered there is looked up among the site's visits by one probe of the visits index
     (``session_client_visit``), never across all the site's sessions."""
     visit = Session.select(Session.id).where(

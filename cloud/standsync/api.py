@@ -289,13 +289,19 @@ def _stated_cursor(start: int) -> int | None:
     return None
 
 
+def _protocol() -> int:
+    """The window form a stand asks for (``?protocol=``; without it, the oldest: stands from
+    before protocol 3 send nothing)."""
+    return _query_int("protocol", min(PROTOCOLS), min(PROTOCOLS), max(PROTOCOLS))
+
+
 @bp.route("/directory/window/<text>", methods=["GET"])
 def directory_window_page(text: str) -> Any:
     """A window page (protocol 2, or 3 with ``protocol=3``): the contact is recorded by the
     head, not here."""
     _authenticated(record=False)
     _only("protocol")
-    protocol = _query_int("protocol", min(PROTOCOLS), min(PROTOCOLS), max(PROTOCOLS))
+    protocol = _protocol()
     start = int(text) if _DIGITS.fullmatch(text) else -1
     if start < 0 or start % WINDOW or start > MAX_CURSOR:
         raise ValidationFailed(_("Начало окна: нужно кратное %(n)s", n=WINDOW), "bad_window")
@@ -321,7 +327,7 @@ def directory_head_page() -> Any:
     _only("cursor", "since", "protocol")
     cursor = _query_int("cursor", 0, 0, MAX_CURSOR)
     since = _query_int("since", -1, 0, MAX_CURSOR)
-    protocol = _query_int("protocol", min(PROTOCOLS), min(PROTOCOLS), max(PROTOCOLS))
+    protocol = _protocol()
     config = current_app.config["AQ"]
     body = directory_head(stand, cursor, None if since < 0 else since, config, clock.now, protocol)
     response = current_app.response_class(body, mimetype="application/json")

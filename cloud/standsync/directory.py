@@ -217,29 +217,19 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
     phones = _phones(live)
     uuids = stand_uuids(ids)
     open_at = open_session_stands(ids)
-    # One statement, so each balance and the ledger position it reflects come from one snapshot.
-    position = pw.fn.COALESCE(pw.fn.MAX(LedgerEntry.id), 0)
-    rows = (
-        Client.select(
-            Client.id,
-            Client.kind,
-            Client.name,
-            Client.blocked,
-            Client.default_tariff,
-            Client.balance_kopecks,
-            position,
-            Client.points_balance,
-            Client.points_spending,
-            Client.discount_percent,
-            Client.discount_kopecks,
-            Client.overdraft_limit_kopecks,
-        )
-        .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.client == Client.id))
-        .where(live)
-        .group_by(Client.id)
-        .order_by(Client.id)
-        .tuples()
-    )
+    rows = _with_ledger_position(
+        Client.id,
+        Client.kind,
+        Client.name,
+        Client.blocked,
+        Client.default_tariff,
+        Client.balance_kopecks,
+        Client.points_balance,
+        Client.points_spending,
+        Client.discount_percent,
+        Client.discount_kopecks,
+        Client.overdraft_limit_kopecks,
+    ).where(live)
     return tuple(
         ClientEntry(
             id=client_id,
@@ -265,12 +255,12 @@ def client_entries(ids: Ids | None = None) -> tuple[ClientEntry, ...]:
             blocked,
             default_tariff_id,
             balance,
-            ledger_position,
             points,
             spending,
             percent,
             fixed,
             overdraft,
+            ledger_position,
         ) in rows
     )
 
@@ -279,19 +269,24 @@ def balance_entries(ids: Ids) -> list[BalanceEntry]:
     """The compact balances (sync/balances.py) of the clients of ``ids`` who are not deleted,
     by id: each balance with the ledger position it reflects, read in one statement."""
     open_at = open_session_stands(ids)
+    rows = _with_ledger_position(Client.id, Client.balance_kopecks, Client.points_balance)
+    return [
+        BalanceEntry(int(i), int(balance), int(ledger), int(points), open_at.get(i))
+        for i, balance, points, ledger in rows.where(_live(ids))
+    ]
+
+
+def _with_ledger_position(*columns: pw.Field) -> pw.ModelSelect:
+    """Clients' ``columns`` and, last, the ledger position their balance includes, by id, as
+    tuples: one statement, so each balance and that position come from one snapshot."""
     position = pw.fn.COALESCE(pw.fn.MAX(LedgerEntry.id), 0)
-    rows = (
-        Client.select(Client.id, Client.balance_kopecks, position, Client.points_balance)
+    return (
+        Client.select(*columns, position)
         .join(LedgerEntry, pw.JOIN.LEFT_OUTER, on=(LedgerEntry.client == Client.id))
-        .where(_live(ids))
         .group_by(Client.id)
         .order_by(Client.id)
         .tuples()
     )
-    return [
-        BalanceEntry(int(i), int(balance), int(ledger), int(points), open_at.get(i))
-        for i, balance, ledger, points in rows
-    ]
 
 
 def for_site(

@@ -33,14 +33,21 @@ def _copy(stand: DirectStand) -> dict[int, tuple[str, int]]:
     return {row.id: (row.name, stand.store.balance_of(row.id)) for row in clients.select()}
 
 
+def _on_protocol(
+    direct_stand: Callable[..., DirectStand], central: Central, world: Any, post: str, protocol: int
+) -> DirectStand:
+    """A stand of site A named ``post`` whose agent speaks sync ``protocol``."""
+    stand = direct_stand(central.url, provision(world.site_a, post), name=f"p{protocol}")
+    stand.agent.protocol = protocol
+    return stand
+
+
 def test_old_and_new_stands_keep_the_same_copy(
     central: Central, world: Any, direct_stand: Callable[..., DirectStand]
 ) -> None:
-    old = direct_stand(central.url, provision(world.site_a, "Пост 2"), name="old")
-    old.agent.protocol = 1
-    mid = direct_stand(central.url, provision(world.site_a, "Пост 5"), name="mid")
-    mid.agent.protocol = 2
-    new = direct_stand(central.url, provision(world.site_a, "Пост 3"), name="new")
+    old = _on_protocol(direct_stand, central, world, "Пост 2", 1)
+    mid = _on_protocol(direct_stand, central, world, "Пост 5", 2)
+    new = _on_protocol(direct_stand, central, world, "Пост 3", 3)
     old.sync("the old stand's first walk")
     mid.sync("the protocol 2 stand's first walk")
     new.sync("the new stand's first walk")
@@ -96,9 +103,8 @@ def test_a_protocol_2_stand_says_its_cursor_with_every_window(
 def test_a_balance_only_change_reaches_a_protocol_3_stand_compact(
     central: Central, world: Any, direct_stand: Callable[..., DirectStand]
 ) -> None:
-    old = direct_stand(central.url, provision(world.site_a, "Пост 2"), name="old")
-    old.agent.protocol = 1
-    new = direct_stand(central.url, provision(world.site_a, "Пост 3"), name="new")
+    old = _on_protocol(direct_stand, central, world, "Пост 2", 1)
+    new = _on_protocol(direct_stand, central, world, "Пост 3", 3)
     close_window()  # what follows lies in a later window than every client's details
     old.sync("the old stand's first walk")
     new.sync("the new stand's first walk")
