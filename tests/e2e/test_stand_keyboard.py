@@ -100,7 +100,10 @@ def test_a_search_by_plate_typed_on_the_keys_finds_the_client(
     page = small_page
     log_in(page, stand_screen.url)
     page.click("nav a:has-text('Найти')")
-    assert page.is_visible("#osk") and layout(page) == "ru"  # the search box has the focus
+    page.wait_for_url("**/clients")
+    # The search box takes the focus once the page has loaded, and the keyboard opens for it.
+    page.locator("#osk").wait_for(state="visible")
+    assert layout(page) == "ru"
 
     tap_text(page, "а123вс77")
     assert page.input_value("input[name=q]") == "а123вс77"
