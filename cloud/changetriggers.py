@@ -142,13 +142,16 @@ SOURCES: tuple[Source, ...] = (
         tuple(c for c in CLIENT_COLUMNS if c not in BALANCE_COLUMNS),
     ),
     Source(ClientPhone, DETAILS, ("client", "phone", "position"), _of(ClientPhone.client)),
-    # The first visit of a client to a site: its stands receive the client's name and phones.
+    # The first visit of a client to a site other than its home: that site's stands receive
+    # the client's name and phones (its home site's have them already; most visits are there).
     Source(
         Session,
         DETAILS,
         ("client", "site", "start_method"),
         _of(Session.client),
-        f'{{row}}."start_method" IN ({_VISITS}) AND NOT EXISTS (SELECT 1 FROM "session" AS v '
+        f'{{row}}."start_method" IN ({_VISITS}) AND NOT EXISTS (SELECT 1 FROM "client" AS h '
+        'WHERE h."id" = {row}."client_id" AND h."home_site_id" = {row}."site_id") '
+        'AND NOT EXISTS (SELECT 1 FROM "session" AS v '
         'WHERE v."client_id" = {row}."client_id" AND v."site_id" = {row}."site_id" '
         f'AND v."start_method" IN ({_VISITS}) AND v."id" < {{row}}."id")',
     ),

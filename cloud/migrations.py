@@ -384,6 +384,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (29, schemasteps.add_report_lookups),
     (30, schemasteps.record_changes_per_statement),
     (31, schemasteps.add_client_details_changes),
+    (32, schemasteps.skip_home_site_visits),
 ]
 BASE_VERSION = 1
 

@@ -159,3 +159,9 @@ def add_client_details_changes(database: peewee.Database) -> None:
     database.execute_sql(VISIT_LOOKUP[1])
     changetriggers.install(database)
     changes.adopt_unlogged()
+
+
+def skip_home_site_visits(database: peewee.Database) -> None:
+    """Version 32: a client's first visit to its home site moves no details entry (that
+    site's stands have the details already; cloud/changetriggers.py)."""
+    changetriggers.install(database)

@@ -339,6 +339,26 @@ def test_a_client_who_visited_the_site_gets_details_at_its_stands(
     assert changes.positions_of(changes.DETAILS, [visitor.id]) == details
 
 
+def test_a_first_visit_to_the_home_site_moves_no_details(world: World) -> None:
+    """The home site's stands have the details already: a member's first visit there moves
+    only the balance stream, a first visit elsewhere moves the details."""
+    details = changes.positions_of(changes.DETAILS, [world.member.id])
+    clients = changes.positions_of(changes.CLIENT, [world.member.id])
+    open_session(world, world.member, "card")  # at site A, the member's home
+    assert changes.positions_of(changes.DETAILS, [world.member.id]) == details
+    assert changes.positions_of(changes.CLIENT, [world.member.id]) != clients
+    Session.create(
+        client=world.member,
+        stand=world.stand_b,
+        site=world.site_b,
+        tariff_version=world.tariff_version,
+        client_kind="member",
+        started_at=utcnow(),
+        start_method="card",
+    )
+    assert changes.positions_of(changes.DETAILS, [world.member.id]) != details
+
+
 def open_session(world: World, person: Client, method: str) -> Session:
     """A session of ``person`` opened at stand A by ``method``, as a stand's batch writes it."""
     return Session.create(
