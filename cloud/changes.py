@@ -139,14 +139,16 @@ def record_change(entity: str, ids: Iterable[int]) -> int:
     return last
 
 
+def position_query() -> pw.SelectQuery:
+    """A query of the last position handed out (a row, or none before the first)."""
+    return DirectoryCounter.select(DirectoryCounter.position).where(
+        DirectoryCounter.id == _COUNTER_ID
+    )
+
+
 def current_position() -> int:
     """The last position handed out (0: none)."""
-    value = (
-        DirectoryCounter.select(DirectoryCounter.position)
-        .where(DirectoryCounter.id == _COUNTER_ID)
-        .scalar()
-    )
-    return int(value or 0)
+    return int(position_query().scalar() or 0)
 
 
 def changes_after(position: int, limit: int) -> list[Change]:

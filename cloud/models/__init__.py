@@ -70,7 +70,7 @@ from cloud.models.indexes import (
     REPORT_LOOKUPS,
     VISIT_LOOKUP,
 )
-from cloud.models.loyalty import LoyaltySetting, stored_setting
+from cloud.models.loyalty import LoyaltySetting, stored_setting, whole_setting
 from cloud.models.marketing import (
     MAILING_STATUSES,
     Mailing,
@@ -218,4 +218,5 @@ __all__ = [
     "UserSite",
     "name_search_key",
     "stored_setting",
+    "whole_setting",
 ]

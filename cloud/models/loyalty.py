@@ -21,4 +21,9 @@ class LoyaltySetting(BaseModel):
 def stored_setting(name: str, default: int) -> int:
     """The saved value of a whole-number setting, else ``default`` (the configuration's)."""
     row = LoyaltySetting.get_or_none(LoyaltySetting.name == name)
-    return int(row.value) if row is not None else default
+    return whole_setting(row.value if row is not None else None, default)
+
+
+def whole_setting(value: str | None, default: int) -> int:
+    """A whole-number setting's saved text ``value`` as a number, else ``default``."""
+    return int(value) if value is not None else default

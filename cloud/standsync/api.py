@@ -45,16 +45,12 @@ from cloud.errors import DomainError, ValidationFailed
 from cloud.loyalty.settings import effective_rules
 from cloud.models import Stand
 from cloud.standsync.feed import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT, directory_page
+from cloud.standsync.head import directory_head
 from cloud.standsync.heartbeat import parse_heartbeat, record_heartbeat
 from cloud.standsync.ingest import MAX_BATCH, Limits, StandClock, apply_batch, last_seq
 from cloud.standsync.ingest.outcomes import Refusal
 from cloud.standsync.standauth import Unauthorized, enrol, record_contact, stand_for_token
-from cloud.standsync.windows import (
-    IMMUTABLE,
-    REVALIDATE,
-    directory_head,
-    directory_window,
-)
+from cloud.standsync.windows import IMMUTABLE, REVALIDATE, directory_window
 from cloud.standsync.wire import EnrolBody, EventBatch
 from sync.directorywindow import PROTOCOLS, WINDOW
 from sync.document import format_utc, parse_utc

@@ -53,18 +53,17 @@ from cloud.clients.qrkeys import public_key
 from cloud.clients.scope import of_site_among
 from cloud.config import CloudConfig
 from cloud.db import db_proxy, is_postgresql
-from cloud.models import Credential, Stand, stored_setting
+from cloud.models import Credential, Stand, whole_setting
 from cloud.standsync.commands import END_SESSION, directory_commands
 from cloud.standsync.directory import (
     balance_entries,
     client_entries,
     credential_entries,
     default_tariff_of,
-    defaults_of_stand,
     staff_entries,
     tariff_entries,
 )
-from cloud.standsync.ingest import last_seq
+from cloud.standsync.standfacts import StandFacts, stand_facts
 from sync.balances import BalanceEntry
 from sync.directory import (
     ClientEntry,
@@ -152,30 +151,31 @@ def client_cache() -> ClientEntryCache:
 
 
 class TariffCatalogue:
-    """Every tariff's entry, kept by a process while no tariff's change entry has moved.
+    """Every tariff's entry and the position of each one's entry, kept by a process while the
+    tariff entries' newest position and count stay the same.
 
     A stand's head and page need them all to pick its default tariff, but tariffs change
-    rarely, while their two reads (tariffs, versions) came with every poll. The positions of
-    the tariffs' entries are read instead (one indexed read of a few rows), and double as the
-    "is it newer than the stand's cursor" answer. Whatever changes what an entry holds moves
-    its entry (cloud/changetriggers.py), so equal positions mean equal entries."""
+    rarely, while their reads came with every poll. Whatever changes what an entry holds moves
+    its entry to a new, higher position (cloud/changetriggers.py), and a new tariff adds one, so
+    the same newest position and count (``StandFacts.tariffs_at``, read with the stand's other
+    facts) mean the same entries at the same positions; the positions double as the "is it
+    newer than the stand's cursor" answer."""
 
     def __init__(self) -> None:
-        self._held: tuple[frozenset[tuple[int, int]], tuple[TariffEntry, ...]] | None = None
+        self._held: tuple[tuple[int, int], tuple[TariffEntry, ...], dict[int, int]] | None = None
         self._lock = threading.Lock()
 
-    def read(self) -> tuple[tuple[TariffEntry, ...], dict[int, int]]:
-        """The tariffs' entries and the position of each one's entry (in the caller's
-        snapshot)."""
-        positions = changes.positions_of(changes.TARIFF)
-        key = frozenset(positions.items())
+    def read(self, at: tuple[int, int]) -> tuple[tuple[TariffEntry, ...], dict[int, int]]:
+        """The tariffs' entries and their entries' positions, for the tariff entries' newest
+        position and count ``at`` (in the caller's snapshot)."""
         with self._lock:
             held = self._held
-        if held is not None and held[0] == key:
-            return held[1], positions
+        if held is not None and held[0] == at:
+            return held[1], held[2]
+        positions = changes.positions_of(changes.TARIFF)
         entries = tariff_entries()
         with self._lock:
-            self._held = (key, entries)
+            self._held = (at, entries, positions)
         return entries, positions
 
 
@@ -227,7 +227,14 @@ def snapshot() -> Iterator[None]:
 
 
 def stand_page(
-    stand: Stand, config: CloudConfig, now: datetime, *, cursor: int, more: bool, reset: bool
+    stand: Stand,
+    config: CloudConfig,
+    now: datetime,
+    facts: StandFacts,
+    *,
+    cursor: int,
+    more: bool,
+    reset: bool,
 ) -> DirectoryPage:
     """What every answer to the stand says of itself, in both protocols (a page or a head):
     its ids, the time, the QR key, the owner's point value and its acknowledged seq."""
@@ -240,17 +247,24 @@ def stand_page(
         server_time=now,
         qr_public_key_pem=public_key(config).decode("ascii"),
         default_tariff_id=None,
-        points_value_kopecks=stored_setting("points_value_kopecks", config.points_value_kopecks),
-        acked_seq=last_seq(stand),
+        points_value_kopecks=whole_setting(facts.points_value, config.points_value_kopecks),
+        acked_seq=facts.acked_seq,
     )
 
 
 def stand_orders(
-    stand: Stand, config: CloudConfig, now: datetime, all_tariffs: Sequence[TariffEntry]
+    stand: Stand,
+    config: CloudConfig,
+    now: datetime,
+    all_tariffs: Sequence[TariffEntry],
+    facts: StandFacts,
 ) -> tuple[int | None, tuple[StandCommand, ...]]:
     """The stand's own default tariff (its own, its site's, else the chain's) and its pending
     commands, for a page of protocol 1 and a head of protocol 2 alike."""
-    default_id = default_tariff_of(all_tariffs, now, defaults_of_stand(stand))
+    defaults = (stand.default_tariff_id, facts.site_default_tariff_id)
+    default_id = default_tariff_of(all_tariffs, now, defaults)
+    if not facts.commands_pending:
+        return default_id, ()
     commands = directory_commands(stand, now, timedelta(minutes=config.start_command_minutes))
     return default_id, commands
 
@@ -371,14 +385,15 @@ def _read_page(
     stand: Stand, start: int, limit: int, reset: bool, config: CloudConfig, now: datetime
 ) -> tuple[list[bytes], DirectoryPage]:
     """The JSON of the page's client upserts, and the rest of the page."""
-    if start > changes.current_position():
-        return [], stand_page(stand, config, now, cursor=0, more=True, reset=True)
+    facts = stand_facts(stand.id, stand.site_id, start, changes.CLIENT, start)
+    if start > facts.newest:
+        return [], stand_page(stand, config, now, facts, cursor=0, more=True, reset=True)
     entries = changes.changes_after(start, limit + 1)
     more = len(entries) > limit
     entries = entries[:limit]
     last = entries[-1].position if entries else start
-    all_tariffs, _positions = tariff_catalogue().read()
-    default_id, commands = stand_orders(stand, config, now, all_tariffs)
+    all_tariffs, _positions = tariff_catalogue().read(facts.tariffs_at)
+    default_id, commands = stand_orders(stand, config, now, all_tariffs, facts)
     # A stand that asks for pages runs software from before protocol 2, which refuses a page
     # naming a command type it does not know: only ends go to it, starts wait for the head.
     commands = tuple(c for c in commands if c.type == END_SESSION)
@@ -393,6 +408,7 @@ def _read_page(
         stand,
         config,
         now,
+        facts,
         cursor=WALK_MARK + last if reset and more else last,
         more=more,
         reset=reset,

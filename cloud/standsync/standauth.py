@@ -28,6 +28,7 @@ from cloud.catalog.tariffs import clean_name, same_name
 from cloud.db import db_proxy
 from cloud.errors import Conflict, DomainError
 from cloud.models import Site, Stand
+from cloud.prepared import Prepared
 
 CODE_LIFETIME = timedelta(hours=24)
 CODE_BYTES = 20  # 160 bits: 32 base32 characters
@@ -158,12 +159,17 @@ def revoke(stand: Stand, now: datetime) -> None:
     stand.revoked_at = now
 
 
+# Every request of every stand reads its stand by id first (cloud/prepared.py).
+_STAND = Prepared(lambda stand_id: Stand.select().where(Stand.id == stand_id))
+
+
 def stand_for_token(token: str) -> Stand | None:
     """The enrolled, unrevoked stand whose token this is, or None."""
     stand_id, dot, _secret = token.partition(".")
     if not dot or not stand_id.isdigit() or len(stand_id) > 10:
         return None
-    stand = Stand.get_or_none(Stand.id == int(stand_id))
+    found = _STAND.rows(int(stand_id))
+    stand = found[0] if found else None
     if stand is None or stand.token_hash is None:
         return None
     if not hmac.compare_digest(stand.token_hash, _sha256(token)):

@@ -28,49 +28,23 @@ stands the newest position moves with every session, and each poll would build a
 its own. The stand's new cursor is that tail's end, so nothing is skipped: what came after
 comes with its next poll.
 
-The **head** is the stand's own: its ids, acknowledged seq, commands, the staff who may log in
-at its site (changed after the window of the stand's cursor), the default tariff and the
-details of its site's clients whose entries lie after that window start (cloud/clients/scope.py).
+The **head**, each stand's own part of a poll, is cloud/standsync/head.py.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import threading
 from collections import OrderedDict
-from dataclasses import replace
-from datetime import datetime
 
 from flask import current_app
 
 from cloud import changes
-from cloud.config import CloudConfig
-from cloud.models import DirectoryChange, Stand
-from cloud.standsync.directory import (
-    site_details,
-    site_details_after,
-    staff_entries,
-)
-from cloud.standsync.feed import (
-    MAX_CURSOR,
-    read_changes,
-    snapshot,
-    stand_orders,
-    stand_page,
-    tariff_catalogue,
-)
+from cloud.models import DirectoryChange
+from cloud.standsync.feed import MAX_CURSOR, read_changes, snapshot
 from cloud.standsync.windowrows import Window, WindowRows, rows_cache
-from sync.directorypage import DirectoryPage, Tombstones
-from sync.directorywindow import (
-    PROTOCOL_VERSION,
-    PROTOCOLS,
-    WINDOW,
-    ClientDetails,
-    details_dict,
-    window_start,
-)
+from sync.directorywindow import PROTOCOL_VERSION, PROTOCOLS, WINDOW
 
 CACHE_BYTES = 64 << 20  # closed windows kept per process (raw + gzip)
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -194,66 +168,3 @@ def directory_window(
     window = Window(body, gzip.compress(body, compresslevel=6), f'"w{start}-{digest}"', True)
     cache.put((protocol, start), window)
     return window
-
-
-DETAILS_AS_LIST = 500  # changed clients read into a list first, up to this many
-
-
-def _details(site_id: int, start: int, protocol: int) -> list[ClientDetails]:
-    """The details of the site's clients whose windows' entries after ``start`` carry whole
-    (protocol 3: those whose details changed). A poll's few changed clients are read first
-    (most protocol 3 polls have none: nothing more is read), a walk's many by a subquery."""
-    entity = changes.DETAILS if protocol > 2 else changes.CLIENT
-    changed = changes.ids_between(entity, start, MAX_CURSOR).limit(DETAILS_AS_LIST + 1)
-    few = [i for (i,) in changed.tuples()]
-    if len(few) > DETAILS_AS_LIST:
-        return [ClientDetails(*d) for d in site_details_after(site_id, entity, start)]
-    return [ClientDetails(*d) for d in site_details(site_id, few)] if few else []
-
-
-def _read_head(
-    stand: Stand, cursor: int, since: int, config: CloudConfig, now: datetime, protocol: int
-) -> tuple[DirectoryPage, list[ClientDetails]]:
-    newest = changes.current_position()
-    head = stand_page(stand, config, now, cursor=cursor, more=False, reset=cursor == 0)
-    if cursor > newest:  # a restored database: walk again from 0
-        return replace(head, cursor=0, more=True, reset=True), []
-    # Staff travel only in heads: what changed after the cursor. Details go with the windows'
-    # clients: those after ``since``, the start of the first window the stand took in full.
-    staff_ids = {int(i) for (i,) in changes.ids_between(changes.STAFF, cursor, MAX_CURSOR).tuples()}
-    everywhere = config.manager_pins_at_every_site
-    staff = staff_entries(stand.site_id, staff_ids, everywhere) if staff_ids else ()
-    all_tariffs, positions = tariff_catalogue().read()
-    default_id, commands = stand_orders(stand, config, now, all_tariffs)
-    newer = default_id is not None and positions.get(default_id, cursor + 1) > cursor
-    fresh = {default_id} if newer else set()
-    page = replace(
-        head,
-        default_tariff_id=default_id,
-        tariffs=tuple(t for t in all_tariffs if t.id in fresh),
-        staff=staff,
-        tombstones=Tombstones(staff=tuple(sorted(staff_ids - {s.id for s in staff}))),
-        commands=commands,
-    )
-    return page, _details(stand.site_id, min(since, cursor), protocol)
-
-
-def directory_head(
-    stand: Stand,
-    cursor: int,
-    since: int | None,
-    config: CloudConfig,
-    now: datetime,
-    protocol: int = PROTOCOL_VERSION,
-) -> bytes:
-    """The JSON of the stand's head for ``cursor``, with the details of the site's clients
-    changed after ``since`` (None: the cursor's window start; see the module)."""
-    if not 0 <= cursor <= MAX_CURSOR:
-        raise ValueError("cursor out of range")
-    with snapshot():
-        since = window_start(cursor) if since is None else since
-        page, details = _read_head(stand, cursor, since, config, now, protocol)
-    data = page.to_dict()
-    data["protocol"] = protocol
-    data["details"] = [details_dict(d) for d in details]
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

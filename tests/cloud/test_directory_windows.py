@@ -27,7 +27,7 @@ from cloud.models import (
     TariffVersion,
 )
 from cloud.staff import service as staffbook
-from cloud.standsync import commands, windows
+from cloud.standsync import commands, head
 from sync.directorypage import DirectoryPage
 from sync.directorywindow import (
     WINDOW,
@@ -131,7 +131,7 @@ def test_a_walk_of_windows_gives_what_protocol_1_gives(
 ) -> None:
     """``listed``: how many changed clients the head reads into a list before their details
     (0: always by a subquery, as for a large walk)."""
-    monkeypatch.setattr(windows, "DETAILS_AS_LIST", listed)
+    monkeypatch.setattr(head, "DETAILS_AS_LIST", listed)
     old = StandCopy(client, enrolled(client, world))
     old.sync()
     new = WindowStand(client, enrolled(client, world), form)
@@ -320,7 +320,7 @@ def test_a_client_who_visited_the_site_gets_details_at_its_stands(
 ) -> None:
     """A first visit moves the client's details too (protocol 3's head follows them); a
     second visit moves nothing but the balance stream. ``listed`` as in the walk's test."""
-    monkeypatch.setattr(windows, "DETAILS_AS_LIST", listed)
+    monkeypatch.setattr(head, "DETAILS_AS_LIST", listed)
     stand = WindowStand(client, enrolled(client, world), form)
     stand.sync()
     close_window()  # the visits in a later window than the clients' entries so far
