@@ -10,10 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from cloud.db import utcnow
 from cloud.integrity.checks import session_charges
+from cloud.loyalty import settings as loyalty
+from cloud.loyalty.bonus import PointsRules
 from cloud.models import (
     AuditEntry,
     Client,
@@ -267,3 +270,34 @@ def test_the_stand_health_report_lists_the_force_closed_sessions(
     )
     page = as_role("operator").get("/reports/stands").get_data(as_text=True)
     assert 'id="forced"' in page and "Пост без питания" in page
+
+
+# --- points on charges ------------------------------------------------------------------------
+
+ON_CHARGES = PointsRules(accrual_percent=10, accrual_on="charge")  # 1 point per 10 ₽ charged
+
+
+def accruals(world: World) -> list[int]:
+    query = LedgerEntry.select().where(
+        (LedgerEntry.client == world.member.id) & (LedgerEntry.kind == "bonus_accrual")
+    )
+    return [entry.amount_points for entry in query.order_by(LedgerEntry.id)]
+
+
+def points(world: World) -> int:
+    return int(Client.get_by_id(world.member.id).points_balance)
+
+
+def test_a_force_close_accrues_by_the_points_rules_the_owner_saved(
+    app: Flask, client: FlaskClient, world: World, as_role: Any
+) -> None:
+    """The settings page's rules, not the file's (which accrue nothing): the same rules a
+    stand's charge accrues by, so the stand's later report corrects what was accrued."""
+    loyalty.save(world.users["owner"], app.config["AQ"], ON_CHARGES)
+    wash = washing(client, world, minutes=20)
+    silence(world.stand_a)
+
+    assert force(as_role("administrator"), wash.session).status_code == 302
+
+    central = Session.get_by_id(wash.session.id).cost_kopecks
+    assert accruals(world) == [central // 1000] and points(world) == central // 1000
