@@ -7,7 +7,9 @@ one session, never two charges (docs/money-at-the-stand.md, "Sessions no stand c
    closed it) replaces it: the session takes the stand's end, duration, cost and method, stays
    flagged ``force_closed``, and the ledger gets ONE correcting ``charge`` entry of the
    difference (the stand's money charge minus the central charge; positive entries give back
-   an overcharge), linked to the stand's event (flag ``force_close_replaced``).
+   an overcharge), linked to the stand's event (flag ``force_close_replaced``). The entry owes
+   its receipt like any charge (cloud/fiscal/outbox.py: under the scheme "advance" a
+   settlement, or for a positive one its reversal, sell_refund by the prepayment).
 3. A longer one (the stand came back with the session still open and ended it then, e.g. on the
    ``end_session`` command the force-close left) is recorded and charges nothing: the
    administrator's end stands (flag ``force_close_kept``).
