@@ -124,8 +124,9 @@ class CloudConfig:
     fiscal_vat: str = "none"
     fiscal_payment_address: str = ""
     fiscal_email: str = ""
-    # "advance": a top-up is an advance, and a session charge gets a settlement receipt
-    # ("зачёт аванса"); "prepayment": a top-up is a full prepayment, charges get none.
+    # "advance": a top-up is an advance, a session charge gets a settlement receipt ("зачёт
+    # аванса") and a charge given back its reversal; "prepayment": a top-up is a full
+    # prepayment, charges get none.
     fiscal_scheme: str = "advance"
     # A receipt the register refuses is sent again (under a new external id) this many times
     # in all before it is marked failed for a person to look at.

@@ -24,14 +24,16 @@ class FiscalDataOut(BaseModel):
 
 class ReceiptOut(BaseModel):
     id: int
-    kind: str  # advance, settlement, refund
+    kind: str  # advance, settlement, refund, reversal (a settlement returned)
     amount_kopecks: int
     status: str  # queued, sent, done, failed
     client_id: int
     entry_id: int
     external_id: str
     payment_method: str
-    credit_kopecks: int  # the part on credit: of a settlement, the debt; of a top-up, debt paid
+    # The part on credit: of a settlement, the debt; of a top-up, debt paid; of a reversal,
+    # the debt it takes off.
+    credit_kopecks: int
     created_at: str | None
     sent_at: str | None
     attempts: int
@@ -48,8 +50,9 @@ class ReceiptListOut(BaseModel):
 @bp.route("/receipts")
 @api_endpoint(
     Capability.RECEIPTS,
-    "Fiscal receipts (54-FZ), newest first: kind advance, settlement or refund; status "
-    "queued, sent, done (with the fiscal data) or failed (with the register's words)",
+    "Fiscal receipts (54-FZ), newest first: kind advance, settlement, refund or reversal (a "
+    "settlement returned: a charge given back); status queued, sent, done (with the fiscal "
+    "data) or failed (with the register's words)",
     response=ReceiptListOut,
     query={
         "status": (

@@ -10,12 +10,23 @@ ledger. What owes a receipt (``receipt_for``):
    scheme "prepayment");
 2. a refund: a ``refund`` receipt (sell_refund) with the top-up's settlement method;
 3. under the scheme "advance" only, a session's charge: a ``settlement`` receipt
-   ("зачёт аванса", full payment by the prepayment).
+   ("зачёт аванса", full payment by the prepayment);
+4. under the scheme "advance" only, a charge given back (a positive ``charge``: a force-close
+   corrected by the stand's shorter end, cloud/standsync/ingest/appliers/late_end.py): a
+   ``reversal`` receipt, the settlement returned (sell_refund of the service, by the
+   prepayment) for the amount given back, so the register no longer shows more settled than
+   was. Under the scheme "prepayment" charges owe no receipt, so neither does this.
 
 Under the scheme "advance" a balance may go below zero (a client's overdraft): the part of a
 charge that the balance before it did not cover is on credit (the settlement is
 "partial_payment", or "credit" when nothing was covered), and the part of a later top-up that
 pays that debt off is a "credit_payment" (``credit_part``, stored as ``credit_kopecks``).
+Money given back to a balance below zero takes the debt off first, like a top-up: the
+reversal's part on credit is the part of it that the debt before it absorbs (returned as
+credit, the rest as the advance set off), with the settlement's method for the same split
+("full_payment", "partial_payment", "credit"). So the credit the register holds stays the
+client's debt, which is what the next top-up's "credit_payment" is reckoned from; the
+register does not tie a return to its sale, so which session ran the debt up does not matter.
 
 Nothing is queued while receipts are off (``fiscal_provider = "none"``)."""
 
@@ -49,10 +60,11 @@ class Owed:
 
 def credit_part(kind: str, amount_kopecks: int, balance_before: int) -> int:
     """Of a charge, the part the balance before it did not cover (it went into debt); of a
-    top-up, the part that paid a debt off; 0 for any other entry."""
+    top-up or a charge given back (positive), the part that took a debt off; 0 for any other
+    entry."""
     if kind == "charge" and amount_kopecks < 0:
         return -amount_kopecks - min(max(balance_before, 0), -amount_kopecks)
-    if kind == "topup" and amount_kopecks > 0:
+    if kind in ("topup", "charge") and amount_kopecks > 0:
         return min(max(-balance_before, 0), amount_kopecks)
     return 0
 
@@ -74,14 +86,15 @@ def receipt_for(
         return Owed("advance", settings.topup_method, cash, credit)
     if kind == "refund" and amount_kopecks != 0:
         return Owed("refund", settings.topup_method, cash)
-    if kind == "charge" and amount_kopecks < 0 and settings.scheme == "advance":
-        return Owed("settlement", _settlement_method(credit, -amount_kopecks), False, credit)
+    if kind == "charge" and amount_kopecks != 0 and settings.scheme == "advance":
+        owed = "settlement" if amount_kopecks < 0 else "reversal"
+        return Owed(owed, _settlement_method(credit, abs(amount_kopecks)), False, credit)
     return None
 
 
 def _settlement_method(credit: int, charge: int) -> str:
-    """Tag 1214 of a charge's receipt: set off in full, in part with the rest on credit, or
-    all on credit."""
+    """Tag 1214 of a charge's receipt (or of its reversal's): set off in full, in part with
+    the rest on credit, or all on credit."""
     if credit == 0:
         return "full_payment"
     return "credit" if credit == charge else "partial_payment"

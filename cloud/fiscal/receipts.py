@@ -121,6 +121,7 @@ def kind_labels() -> dict[str, str]:
         "advance": _("приход (аванс)"),
         "settlement": _("зачёт аванса"),
         "refund": _("возврат"),
+        "reversal": _("возврат зачёта аванса"),
     }
     assert set(labels) == set(RECEIPT_KINDS)
     return labels

@@ -85,10 +85,12 @@ def backoff(attempts: int, first: int = FIRST_BACKOFF_S) -> timedelta:
 
 def document_of(receipt: Receipt, settings: FiscalSettings) -> ReceiptDocument:
     """The receipt as a provider takes it. A settlement is paid by the advance set off and,
-    for what went into debt (``credit_kopecks``), on credit; a top-up that paid a debt off has
-    an item "credit_payment" for that part and the advance for the rest."""
+    for what went into debt (``credit_kopecks``), on credit; a reversal (its sell_refund) is
+    the same document returned: the advance set off comes back, and so does the debt it takes
+    off; a top-up that paid a debt off has an item "credit_payment" for that part and the
+    advance for the rest."""
     total, credit = receipt.amount_kopecks, receipt.credit_kopecks
-    if receipt.kind == "settlement":
+    if receipt.kind in ("settlement", "reversal"):
         items = [_item(receipt.payment_method, total, settings)]
         payments = [(ADVANCE_SET_OFF, total - credit), (ON_CREDIT, credit)]
     else:
@@ -99,7 +101,7 @@ def document_of(receipt: Receipt, settings: FiscalSettings) -> ReceiptDocument:
         payments = [(CASH if receipt.cash else CASHLESS, total)]
     return ReceiptDocument(
         external_id=receipt.external_id,
-        operation="sell_refund" if receipt.kind == "refund" else "sell",
+        operation="sell_refund" if receipt.kind in ("refund", "reversal") else "sell",
         amount_kopecks=total,
         items=tuple(item for item in items if item.amount_kopecks),
         payments=tuple(ReceiptPayment(kind, amount) for kind, amount in payments if amount),

@@ -8,6 +8,8 @@ Entries (``cloud.models.POINTS_KINDS``) move ``LedgerEntry.amount_points``, neve
 - ``bonus_accrual``: for a member, ``points_accrual_percent`` of each top-up or of the money
   charged for each session (``points_accrual_on``: "topup" or "charge"; the part a session
   paid with points earns nothing), ``floor(kopecks * percent / 100 / point value)`` points.
+  Negative when a charge is given back (``take_back``: a force-close corrected by the stand's
+  shorter end): what the given-back part earned, at most the points the member has.
 - ``bonus_spend``: points a session paid with, dated at the session's start (see expiry).
 - ``bonus_adjustment``: a manual accrual or deduction with a reason (``ADJUST_POINTS``).
 - ``bonus_expiry``: points that lived ``points_expiry_days`` unspent (negative), or points
@@ -128,6 +130,43 @@ def accrue(
     client = Client.get_by_id(client_id)
     if points and client.kind == "member":
         post_entry(client, "bonus_accrual", 0, amount_points=points, created_at=at, event=event_id)
+
+
+def take_back(
+    client_id: int,
+    rules: PointsRules,
+    *,
+    charged: int,
+    kept: int,
+    at: datetime,
+    event_id: int,
+    session_id: int,
+    reason: str,
+) -> int:
+    """Part of a charge of ``charged`` kopecks was given back and ``kept`` stays charged: take
+    back what the accrual on ``charged`` earned beyond what ``kept`` earns (so the session's
+    net accrual is the kept charge's), as a negative ``bonus_accrual`` at ``at``. Like a manual
+    deduction it takes at most the points the member has once expiry is settled by ``at``:
+    never below zero (points spent since stay spent). The points taken."""
+    client = Client.get_by_id(client_id)
+    wanted = rules.accrual(charged) - rules.accrual(kept)
+    if wanted <= 0 or client.kind != "member":
+        return 0
+    settle_expiry(client, rules, at)
+    client = Client.get_by_id(client_id)
+    points = min(wanted, max(client.points_balance, 0))
+    if points:
+        post_entry(
+            client,
+            "bonus_accrual",
+            0,
+            amount_points=-points,
+            created_at=at,
+            event=event_id,
+            session=session_id,
+            reason=reason,
+        )
+    return points
 
 
 # --- expiry ------------------------------------------------------------------------------------

@@ -9,8 +9,10 @@ from cloud.models.core import BaseModel, Client, LedgerEntry
 
 # advance: a top-up (an advance, or a full prepayment under scheme "prepayment");
 # settlement: "зачёт аванса" when a session is charged (scheme "advance");
-# refund: the return of a top-up (sell_refund).
-RECEIPT_KINDS = ("advance", "settlement", "refund")
+# refund: the return of a top-up (sell_refund);
+# reversal: the return of a settlement (sell_refund by the prepayment), when a charge is given
+# back to the balance (scheme "advance"; a force-close corrected by the stand's shorter end).
+RECEIPT_KINDS = ("advance", "settlement", "refund", "reversal")
 # queued: waits to be sent (again); sent: accepted by the register's service, its result
 # asked for; done: registered, fiscal data stored; failed: refused for good (a person looks).
 RECEIPT_STATUSES = ("queued", "sent", "done", "failed")
@@ -31,10 +33,12 @@ class Receipt(BaseModel):
     kind = pw.CharField(max_length=12, choices=[(k, k) for k in RECEIPT_KINDS])
     amount_kopecks = pw.BigIntegerField()
     # The 54-FZ settlement method (tag 1214) fixed when queued: advance, full_prepayment,
-    # full_payment; and how the money came (cash or cashless), for the payment type.
+    # full_payment, partial_payment, credit; and how the money came (cash or cashless), for
+    # the payment type.
     payment_method = pw.CharField(max_length=20)
     # The part on credit (cloud/fiscal/outbox.py, ``credit_part``): of a charge, what the
-    # advance did not cover and went into debt; of a top-up, what paid a debt off.
+    # advance did not cover and went into debt; of a top-up, what paid a debt off; of a charge
+    # given back (a reversal), the debt it takes off.
     credit_kopecks = pw.BigIntegerField(default=0)
     cash = pw.BooleanField(default=False)
     # The buyer's contact for the electronic copy: a phone (+7…) or an e-mail.

@@ -40,6 +40,7 @@ from cloud.errors import Conflict, Forbidden, ValidationFailed
 from cloud.ledger.service import post_entry
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
+from cloud.loyalty.settings import effective_rules
 from cloud.models import Client, ForcedClose, Session, Stand, StandCommand, StandHeartbeat, User
 from cloud.permissions import Capability, role_can
 from cloud.sessions.service import elapsed_seconds, get_session, running_cost
@@ -58,9 +59,10 @@ class ForceRules:
 
     @classmethod
     def from_config(cls, config: CloudConfig) -> ForceRules:
-        return cls(
-            timedelta(minutes=config.force_close_silent_minutes), PointsRules.from_config(config)
-        )
+        """The configuration's, with the points rules as the owner saved them (the ones a
+        stand's charge accrues by, so a stand's later end of the session corrects the same
+        accrual: cloud/standsync/ingest/appliers/late_end.py)."""
+        return cls(timedelta(minutes=config.force_close_silent_minutes), effective_rules(config))
 
 
 def reason_labels() -> dict[str, str]:

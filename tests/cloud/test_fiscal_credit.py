@@ -45,6 +45,9 @@ __all__ = ["app", "atol", "fiscal"]  # fixtures
         ("topup", 20_000, -7_000, 7_000),  # pays the debt, the rest is an advance
         ("topup", 5_000, -7_000, 5_000),  # pays part of the debt
         ("topup", 5_000, 0, 0),
+        ("charge", 14_000, -20_000, 14_000),  # given back into a debt: takes it off
+        ("charge", 14_000, -10_000, 10_000),  # takes the debt off, the rest is an advance
+        ("charge", 14_000, 5_000, 0),
         ("refund", -5_000, -7_000, 0),
         ("adjustment", -5_000, 0, 0),
     ],

@@ -10,10 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from cloud.db import utcnow
-from cloud.integrity.checks import session_charges
+from cloud.integrity.checks import run_checks, session_charges
+from cloud.ledger.service import post_entry
+from cloud.loyalty import settings as loyalty
+from cloud.loyalty.bonus import PointsRules
 from cloud.models import (
     AuditEntry,
     Client,
@@ -267,3 +271,81 @@ def test_the_stand_health_report_lists_the_force_closed_sessions(
     )
     page = as_role("operator").get("/reports/stands").get_data(as_text=True)
     assert 'id="forced"' in page and "Пост без питания" in page
+
+
+# --- points on charges ------------------------------------------------------------------------
+
+ON_CHARGES = PointsRules(accrual_percent=10, accrual_on="charge")  # 1 point per 10 ₽ charged
+
+
+def accruals(world: World) -> list[int]:
+    query = LedgerEntry.select().where(
+        (LedgerEntry.client == world.member.id) & (LedgerEntry.kind == "bonus_accrual")
+    )
+    return [entry.amount_points for entry in query.order_by(LedgerEntry.id)]
+
+
+def points(world: World) -> int:
+    return int(Client.get_by_id(world.member.id).points_balance)
+
+
+def test_a_force_close_accrues_by_the_points_rules_the_owner_saved(
+    app: Flask, client: FlaskClient, world: World, as_role: Any
+) -> None:
+    """The settings page's rules, not the file's (which accrue nothing): the same rules a
+    stand's charge accrues by, so the stand's later report corrects what was accrued."""
+    loyalty.save(world.users["owner"], app.config["AQ"], ON_CHARGES)
+    wash = washing(client, world, minutes=20)
+    silence(world.stand_a)
+
+    assert force(as_role("administrator"), wash.session).status_code == 302
+
+    central = Session.get_by_id(wash.session.id).cost_kopecks
+    assert accruals(world) == [central // 1000] and points(world) == central // 1000
+
+
+def test_a_shorter_stand_end_takes_back_the_points_of_the_part_given_back(
+    app: Flask, client: FlaskClient, world: World, as_role: Any
+) -> None:
+    """The owner's saved rules accrue on charges (the force-close and the stand's report both
+    read them): the central charge earned its points, the stand's cheaper end keeps only what
+    its own charge earns."""
+    loyalty.save(world.users["owner"], app.config["AQ"], ON_CHARGES)
+    wash = washing(client, world, minutes=20)
+    silence(world.stand_a)
+    assert force(as_role("administrator"), wash.session).status_code == 302
+    central = Session.get_by_id(wash.session.id).cost_kopecks
+    assert accruals(world) == [central // 1000]  # 20 or 21 points
+    wash.stream.wait(360)
+    ended = wash.stream.ended(wash.session.uuid, 360, 6000)
+
+    response = client.post("/sync/v1/events", headers=headers(wash.token), json={"events": [ended]})
+
+    assert response.status_code == 200
+    assert accruals(world) == [central // 1000, -(central // 1000 - 6)]
+    assert points(world) == 6  # what 60 ₽ earns
+    taken = LedgerEntry.get((LedgerEntry.kind == "bonus_accrual") & (LedgerEntry.amount_points < 0))
+    assert taken.session_id == wash.session.id
+    assert taken.event_id == StandEvent.get(StandEvent.seq == 2).id
+    assert [r.code for r in run_checks(utcnow()) if not r.ok] == []
+
+
+def test_points_spent_since_stay_spent_and_the_balance_never_goes_below_zero(
+    app: Flask, client: FlaskClient, world: World, as_role: Any
+) -> None:
+    loyalty.save(world.users["owner"], app.config["AQ"], ON_CHARGES)
+    wash = washing(client, world, minutes=20)
+    silence(world.stand_a)
+    assert force(as_role("administrator"), wash.session).status_code == 302
+    earned = points(world)
+    post_entry(
+        Client.get_by_id(world.member.id), "bonus_adjustment", 0, amount_points=-(earned - 3)
+    )
+    wash.stream.wait(360)
+    ended = wash.stream.ended(wash.session.uuid, 360, 6000)
+
+    response = client.post("/sync/v1/events", headers=headers(wash.token), json={"events": [ended]})
+
+    assert response.status_code == 200
+    assert accruals(world) == [earned, -3]  # of the points to take back, only 3 were left
+    assert points(world) == 0

@@ -7,7 +7,11 @@ one session, never two charges (docs/money-at-the-stand.md, "Sessions no stand c
    closed it) replaces it: the session takes the stand's end, duration, cost and method, stays
    flagged ``force_closed``, and the ledger gets ONE correcting ``charge`` entry of the
    difference (the stand's money charge minus the central charge; positive entries give back
-   an overcharge), linked to the stand's event (flag ``force_close_replaced``).
+   an overcharge), linked to the stand's event (flag ``force_close_replaced``). The entry owes
+   its receipt like any charge (cloud/fiscal/outbox.py: under the scheme "advance" a
+   settlement, or for a positive one its reversal, sell_refund by the prepayment). When points
+   accrue on charges, a negative entry accrues on the extra and a positive one takes back what
+   the central charge earned on the part given back (``bonus.take_back``, never below zero).
 3. A longer one (the stand came back with the session still open and ended it then, e.g. on the
    ``end_session`` command the force-close left) is recorded and charges nothing: the
    administrator's end stands (flag ``force_close_kept``).
@@ -113,8 +117,19 @@ def plan_late_end(run: Plan, p: SessionEnded, row: Row, session: Session) -> Non
                     )
                 ]
             )
-            if correction > 0 and run.rules.accrual_on == "charge":
+            if run.rules.accrual_on == "charge" and correction > 0:
                 bonus.accrue(session.client_id, run.rules, correction, at=at, event_id=event_id)
+            if run.rules.accrual_on == "charge" and correction < 0:
+                bonus.take_back(
+                    session.client_id,
+                    run.rules,
+                    charged=forced.cost_kopecks,
+                    kept=money,
+                    at=at,
+                    event_id=event_id,
+                    session_id=session_id,
+                    reason=reason,
+                )
         _record(forced.id, event_id, at, correction, session.client_id)
 
     run.defer(session.uuid, settle)
