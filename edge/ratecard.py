@@ -8,7 +8,9 @@ covering its local minute in the stand's ``timezone``, as pricing reads it
 (``sync.schedule.window_in_force``), else the version's own. The words go through
 ``translate`` (the screen's gettext); ``N_`` marks them for the catalogue
 (edge/translations/babel.cfg reads this module). Every page that offers a tariff renders
-these cards with edge/templates/_rate_cards.html.
+these cards with edge/templates/_rate_cards.html (the tariffs on offer, at the rates of their
+versions in force now), and so does a running session's end page, where its card leads (that
+session's own rates: the ones it started with, which price it to its end).
 
     card = rate_card(1, "Стандарт", rates, clock.now(), "Europe/Moscow")
     [(row.when, row.now) for row in card.rows]  # [("ежедневно 22:00–07:00", True), ...]
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge.refusals import N_
-from edge.store import Store
+from edge.store import LocalSession, Store
 from sync.pricing import Rates, rates_from_json
 from sync.schedule import Start, window_in_force
 
@@ -61,13 +63,13 @@ class RateRow:
 class RateCard:
     """A tariff's rates, a row per window and one for the rest of the time."""
 
-    tariff_id: int
+    tariff_id: int | None  # None: a running session's rates (its version may be gone)
     name: str
     rows: tuple[RateRow, ...]
 
 
 def rate_card(
-    tariff_id: int,
+    tariff_id: int | None,
     name: str,
     rates: Rates,
     now: datetime,
@@ -98,3 +100,16 @@ def offered_rate_cards(
         rates = rates_from_json(version.rates)
         cards.append(rate_card(int(tariff.id), str(tariff.name), rates, now, timezone, translate))
     return cards
+
+
+def session_rate_card(
+    store: Store,
+    session: LocalSession,
+    now: datetime,
+    timezone: str,
+    translate: Translate = _untranslated,
+) -> RateCard:
+    """The card of a running ``session``: the rates it started with, the row it pays at
+    ``now`` marked."""
+    name = store.tariff_name_of_version(session.tariff_version_id)
+    return rate_card(None, name, session.session_rates(), now, timezone, translate)

@@ -10,9 +10,15 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from edge.ratecard import RateCard, offered_rate_cards
 from edge.refusals import refusal
-from edge.screen.context import bp, clock_text, display_name, error_text, stand_parts
+from edge.screen.context import (
+    bp,
+    clock_text,
+    display_name,
+    error_text,
+    rate_cards,
+    stand_parts,
+)
 from edge.screen.dashboard import cards_of_open_sessions
 from edge.screen.login import staff_required
 from edge.store import AnyClient
@@ -53,12 +59,6 @@ def search() -> ResponseReturnValue:
         for c in found
     ]
     return render_template("search.html", query=query, rows=rows)
-
-
-def rate_cards() -> list[RateCard]:
-    """The rates of the tariffs a start may take now, in the screen's language."""
-    parts = stand_parts()
-    return offered_rate_cards(parts.store, parts.engine.clock.now(), parts.config.timezone, gettext)
 
 
 def _client_or_404(client_id: int) -> AnyClient:
@@ -112,6 +112,7 @@ def _render_client(client_id: int, error: str | None = None, status: int = 200) 
         points=store.points_of(client_id),
         card=card,
         tariffs=tariffs,
+        # A running session's rates are on its end page (its card): no room for them here.
         rate_cards=rate_cards() if open_session is None else [],
         default_tariff=client.default_tariff_id or store.default_tariff_id(),
         open_elsewhere=engine.open_elsewhere(client),

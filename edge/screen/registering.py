@@ -6,8 +6,8 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from edge.screen.clients import rate_cards, tariff_choice
-from edge.screen.context import bp, error_text, stand_parts
+from edge.screen.clients import tariff_choice
+from edge.screen.context import bp, error_text, rate_cards, stand_parts
 from edge.screen.login import staff_required
 from sync.errors import RuleError
 from sync.plates import normalise_plate

@@ -84,14 +84,16 @@
     });
   });
 
-  // --- the rates of the tariffs on offer: the chosen tariff's rows marked and scrolled to,
-  // its band at the top, or further if that leaves its row in force now out of view ---
+  // --- the rates (the tariffs on offer, or a running session's): the chosen tariff's rows
+  // marked and scrolled to, its band at the top, or further if that leaves its row in force
+  // now out of view ---
   var rates = document.getElementById("rates");
-  var tariff = rates && document.querySelector("select[name=tariff_id]");
-  if (tariff) {
+  if (rates) {
+    var tariff = document.querySelector("select[name=tariff_id]");
     var showChosen = function () {
-      var chosen = rates.querySelector("tbody[data-tariff='" + tariff.value + "']");
-      rates.querySelectorAll("tbody[data-tariff]").forEach(function (rows) {
+      var chosen = tariff ? rates.querySelector("tbody[data-tariff='" + tariff.value + "']")
+                          : rates.querySelector("tbody");
+      rates.querySelectorAll("tbody").forEach(function (rows) {
         rows.classList.toggle("chosen", rows === chosen);
       });
       if (!chosen) return;
@@ -100,7 +102,7 @@
       var hidden = now ? now.getBoundingClientRect().bottom - rates.getBoundingClientRect().bottom : 0;
       if (hidden > 0) rates.scrollTop += hidden + 1;
     };
-    tariff.addEventListener("change", showChosen);
+    if (tariff) tariff.addEventListener("change", showChosen);
     showChosen();
   }
 

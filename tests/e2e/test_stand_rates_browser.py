@@ -1,8 +1,8 @@
 """The tariffs' rates on the stand's 7" display in Chromium at 800x480: on the guest's and the
-client's pages the rate table fits the screen (nothing scrolls sideways, the page does not
-scroll), shows the chosen tariff's name and its row in force now, and a tariff chosen in the
-list brings its own into view, even when its row in force is below the room the table has.
-Screenshots go to test-artifacts/."""
+client's pages, and on a running session's end page, the rate table fits the screen (nothing
+scrolls sideways, the page does not scroll) and shows the chosen tariff's name and its row in
+force now; a tariff chosen in the list brings its own into view, even when its row in force
+is below the room the table has. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from edge.engine import Engine
 from sync.schedule import Window, schedule_to_json
 from tests.e2e.conftest import TIMEOUT_MS, StandScreen, log_in, serve_stand, stand_staff
-from tests.edge.conftest import EXPRESS, IVAN, FakeClock
+from tests.edge.conftest import ATTENDANT_ID, EXPRESS, EXPRESS_FAN, IVAN, FakeClock
 from tests.edge.test_ratecard import msk, scheduled_directory
 
 WIDTH, HEIGHT = 800, 480
@@ -47,13 +48,19 @@ MEASURE = """() => {
 
 @pytest.fixture
 def night_stand(tmp_path: Path) -> Iterator[StandScreen]:
-    """A stand on Saturday night, 23:30 in Moscow: «Стандарт»'s night rate is in force."""
+    """A stand on Saturday night, 23:30 in Moscow: «Стандарт»'s night rate is in force; a
+    session of a member whose own tariff is «Экспресс» is running."""
     doc = scheduled_directory(staff=stand_staff())
     express = next(t for t in doc["tariffs"] if t["id"] == EXPRESS)
     express["versions"][0]["rates"]["schedule"] = schedule_to_json(EXPRESS_WINDOWS)
     clock = FakeClock()
     clock.wall = msk(5, 23, 30)
-    with serve_stand(tmp_path / "stand", doc, clock, screen_idle_lock_s=600) as screen:
+
+    def seed(engine: Engine) -> None:
+        engine.start_session(EXPRESS_FAN, None, ATTENDANT_ID)
+        clock.advance(300)
+
+    with serve_stand(tmp_path / "stand", doc, clock, seed, screen_idle_lock_s=600) as screen:
         yield screen
 
 
@@ -81,14 +88,13 @@ def check_fits(page: Any, where: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("path", ["/guests/new", f"/clients/{IVAN}"])
+@pytest.mark.parametrize("name", ["guest", "client"])
 def test_the_rate_table_fits_the_stand_display_with_the_rate_in_force_in_view(
-    small_page: Any, night_stand: StandScreen, artifacts: Path, path: str
+    small_page: Any, night_stand: StandScreen, artifacts: Path, name: str
 ) -> None:
     page = small_page
     log_in(page, night_stand.url)
-    page.goto(night_stand.url + path)
-    name = "guest" if path.startswith("/guests") else "client"
+    page.goto(night_stand.url + ("/guests/new" if name == "guest" else f"/clients/{IVAN}"))
 
     found = check_fits(page, f"{name} page")
     assert found["chosen"] == "Стандарт"  # the stand's default tariff, chosen in the list
@@ -100,3 +106,17 @@ def test_the_rate_table_fits_the_stand_display_with_the_rate_in_force_in_view(
     assert found["chosen"] == "Экспресс"
     assert found["nowText"].split("\t")[0] == "в остальное время СЕЙЧАС"
     page.screenshot(path=str(artifacts / f"stand-rates-{name}-express-{WIDTH}x{HEIGHT}.png"))
+
+
+def test_a_running_sessions_end_page_shows_its_rates_with_the_one_it_pays_now_in_view(
+    small_page: Any, night_stand: StandScreen, artifacts: Path
+) -> None:
+    page = small_page
+    log_in(page, night_stand.url)
+    page.click(".session-card")  # the dashboard's card of the running session
+    page.wait_for_url("**/sessions/*/end")
+
+    found = check_fits(page, "end page")
+    assert found["chosen"] == "Экспресс"  # the session's tariff, its five windows above
+    assert found["nowText"].split("\t")[0] == "в остальное время СЕЙЧАС"
+    page.screenshot(path=str(artifacts / f"stand-rates-end-{WIDTH}x{HEIGHT}.png"))

@@ -32,8 +32,9 @@ from tests.edge.conftest import (
     VERSION,
     FakeClock,
     directory_doc,
+    rates,
 )
-from tests.edge.test_screen import STAFF, devices, log_in
+from tests.edge.test_screen import IDLE_LOCK_S, STAFF, devices, log_in
 
 MSK = "Europe/Moscow"
 NIGHT = Window(ALL_DAYS, 22 * 60, 7 * 60, 800, 1200)
@@ -211,7 +212,7 @@ def test_the_cards_on_offer_are_the_active_tariffs_at_their_rates_in_force(
 
 RATES = re.compile(r'<div class="scroll rate-cards" id="rates">(.*?)</div>', re.S)
 TARIFF = re.compile(
-    r'<tbody data-tariff="\d+">\s*<tr class="tariff-name"><th[^>]*>([^<]*)</th>(.*?)</tbody>', re.S
+    r'<tbody[^>]*>\s*<tr class="tariff-name"><th[^>]*>([^<]*)</th>(.*?)</tbody>', re.S
 )
 ROW = re.compile(
     r'<tr( class="now" aria-current="time")?><td>([^<]*)(?: <strong class="now-mark">([^<]*)'
@@ -237,7 +238,12 @@ def rate_table(page: str) -> dict[str, list[tuple[str, str, str, str]]]:
 @pytest.fixture
 def app(store: Store, engine: Engine, clock: FakeClock, tmp_path: Path) -> Flask:
     store.load_directory(validate_directory(scheduled_directory(version=VERSION + 1)), clock.now())
-    config = EdgeConfig(data_dir=tmp_path / "stand", stand_id=STAND_ID, site_id=SITE_ID)
+    config = EdgeConfig(
+        data_dir=tmp_path / "stand",
+        stand_id=STAND_ID,
+        site_id=SITE_ID,
+        screen_idle_lock_s=IDLE_LOCK_S,
+    )
     assert config.timezone == MSK
     return create_state_app(StandParts(config, store, engine, devices))
 
@@ -299,9 +305,20 @@ def test_the_rates_are_in_english_when_chosen(signed_in: FlaskClient, clock: Fak
     ]
 
 
-def test_a_running_session_shows_its_card_not_the_tariffs_on_offer(
-    signed_in: FlaskClient, engine: Engine
+def test_a_running_sessions_end_page_shows_the_rates_it_started_with_and_the_one_it_pays_now(
+    signed_in: FlaskClient, engine: Engine, store: Store, clock: FakeClock
 ) -> None:
-    engine.start_session(IVAN, None, ATTENDANT_ID)
-    page = signed_in.get(f"/clients/{IVAN}").get_data(as_text=True)
-    assert 'id="rates"' not in page and 'id="end"' in page
+    clock.wall = msk(0, 21, 50)
+    session = engine.start_session(IVAN, None, ATTENDANT_ID)  # «Стандарт», the stand's
+    doc = scheduled_directory(version=VERSION + 2)
+    standard = next(t for t in doc["tariffs"] if t["id"] == STANDARD)
+    standard["versions"].append(  # new prices from 22:00: not for a session already running
+        {"id": 15, "effective_from": "2024-06-10T19:00:00Z", "rates": rates(1200, 1800)}
+    )
+    store.load_directory(validate_directory(doc), clock.now())
+    clock.advance(20 * 60)  # 22:10
+
+    end_page = signed_in.get(f"/sessions/{session.uuid}/end").get_data(as_text=True)
+    assert rate_table(end_page) == {"Стандарт": AT_NIGHT["Стандарт"]}
+    guest_page = signed_in.get("/guests/new").get_data(as_text=True)
+    assert rate_table(guest_page)["Стандарт"] == [("в любое время", "12,00 ₽", "18,00 ₽", "сейчас")]
