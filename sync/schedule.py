@@ -21,7 +21,7 @@ UTC, so a part is never longer than one UTC quarter hour: its offset is read onc
                    member_per_minute=500, guest_per_minute=700)
 """
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -36,6 +36,10 @@ DAY_MIN = 1440
 WEEK_MIN = 7 * DAY_MIN
 _QUARTER_S = 900
 DAY_NAMES = ("пн", "вт", "ср", "чт", "пт", "сб", "вс")
+
+
+def _same(word: str) -> str:
+    return word
 
 
 def _is_int(value: object) -> bool:
@@ -89,18 +93,20 @@ class Window:
                 yield begin, WEEK_MIN
                 yield 0, end - WEEK_MIN
 
-    def label(self) -> str:
+    def label(self, translate: Callable[[str], str] = _same) -> str:
         """The window as people read it: "пн–пт 22:00–07:00", "ежедневно 22:00–07:00",
-        "пн, ср, пт 10:00–12:00"."""
-        return f"{days_text(self.days)} {clock_text(self.start_min)}–{clock_text(self.end_min)}"
+        "пн, ср, пт 10:00–12:00" (its words through ``translate``, see ``days_text``)."""
+        days = days_text(self.days, translate)
+        return f"{days} {clock_text(self.start_min)}–{clock_text(self.end_min)}"
 
 
-def days_text(days: Iterable[int]) -> str:
+def days_text(days: Iterable[int], translate: Callable[[str], str] = _same) -> str:
     """Weekdays (0 Monday) as people read them: runs of three or more as "пн–пт", every day
-    as "ежедневно"."""
+    as "ежедневно". ``translate`` gives each word (``DAY_NAMES``, "ежедневно") in the
+    reader's language: the stand's screen passes its gettext."""
     chosen = sorted(set(days))
     if len(chosen) == len(DAY_NAMES):
-        return "ежедневно"
+        return translate("ежедневно")
     runs: list[list[int]] = []
     for day in chosen:
         if runs and runs[-1][-1] == day - 1:
@@ -110,9 +116,9 @@ def days_text(days: Iterable[int]) -> str:
     parts = []
     for run in runs:
         if len(run) >= 3:
-            parts.append(f"{DAY_NAMES[run[0]]}–{DAY_NAMES[run[-1]]}")
+            parts.append(f"{translate(DAY_NAMES[run[0]])}–{translate(DAY_NAMES[run[-1]])}")
         else:
-            parts += [DAY_NAMES[day] for day in run]
+            parts += [translate(DAY_NAMES[day]) for day in run]
     return ", ".join(parts)
 
 
@@ -170,6 +176,13 @@ def window_at(schedule: Schedule, weekday: int, minute: int) -> Window | None:
         elif weekday in window.days and window.start_min <= minute < window.end_min:
             return window
     return None
+
+
+def window_in_force(schedule: Schedule, moment: Start) -> Window | None:
+    """The window whose rates apply at ``moment`` (its local minute in its time zone), if
+    any: the rate a session starting then pays first."""
+    local = moment.utc().astimezone(moment.zone())
+    return window_at(schedule, local.weekday(), local.hour * 60 + local.minute)
 
 
 def _edges(schedule: Schedule) -> tuple[int, ...]:

@@ -2,7 +2,10 @@
 (``GET /api/state``), the customer's display (``customer``) and the attendant's touchscreen:
 PIN log-in (``login``), the dashboard of open sessions (``dashboard``), client search and the
 client account (``clients``), and registering guests and members (``registering``), a
-member's card linked by tapping it on the reader (``cardlink``). :class:`StateServer` serves
+member's card linked by tapping it on the reader (``cardlink``). Where a tariff is chosen (the
+account's start, the guest form) the tariffs' rates by time of day are shown, the one in force
+now marked, and a running session's end page shows the rates that session pays
+(:mod:`edge.ratecard`, templates/_rate_cards.html). :class:`StateServer` serves
 it with waitress in a background thread. Every text field has the on-screen keyboard of
 ``static/keyboard.js`` (the stand runs under cage with no physical keyboard), and every page
 fits 800x480 without scrolling.

@@ -11,7 +11,14 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from edge.refusals import refusal
-from edge.screen.context import bp, clock_text, display_name, error_text, stand_parts
+from edge.screen.context import (
+    bp,
+    clock_text,
+    display_name,
+    error_text,
+    rate_cards,
+    stand_parts,
+)
 from edge.screen.dashboard import cards_of_open_sessions
 from edge.screen.login import staff_required
 from edge.store import AnyClient
@@ -105,6 +112,8 @@ def _render_client(client_id: int, error: str | None = None, status: int = 200) 
         points=store.points_of(client_id),
         card=card,
         tariffs=tariffs,
+        # A running session's rates are on its end page (its card): no room for them here.
+        rate_cards=rate_cards() if open_session is None else [],
         default_tariff=client.default_tariff_id or store.default_tariff_id(),
         open_elsewhere=engine.open_elsewhere(client),
         history=history,

@@ -1,5 +1,5 @@
 """What every page of the touchscreen shares: the blueprint, the stand's parts, texts and
-names, the status bar and the template globals."""
+names, the tariffs' rates, the status bar and the template globals."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from flask import Blueprint, current_app
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 
+from edge.ratecard import RateCard, offered_rate_cards, session_rate_card
 from edge.refusals import REFUSAL_TEXTS, Refused, refusal_text
 from edge.screen.pins import PinGuard
-from edge.store import AnyClient
+from edge.store import AnyClient, LocalSession
 from sync.errors import RuleError
 from sync.lengths import MAX_COMMENT, MAX_NAME
 
@@ -114,6 +115,16 @@ def display_name(client: AnyClient | None, plate: str | None) -> str:
     if client is not None and not client.details and client.kind == "member":
         return gettext("Клиент другой площадки") + (f" {plate}" if plate else "")
     return gettext("Гость") + (f" {plate}" if plate else "")
+
+
+def rate_cards(running: LocalSession | None = None) -> list[RateCard]:
+    """The rates of the tariffs a start may take now, or those of the ``running`` session, in
+    the screen's language (edge/ratecard.py)."""
+    parts = stand_parts()
+    now, zone = parts.engine.clock.now(), parts.config.timezone
+    if running is not None:
+        return [session_rate_card(parts.store, running, now, zone, gettext)]
+    return offered_rate_cards(parts.store, now, zone, gettext)
 
 
 # --- status bar -------------------------------------------------------------------------------

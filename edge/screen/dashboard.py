@@ -9,7 +9,15 @@ from flask import abort, flash, g, jsonify, redirect, render_template, request, 
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
-from edge.screen.context import bp, clock_text, display_name, error_text, stand_parts, status
+from edge.screen.context import (
+    bp,
+    clock_text,
+    display_name,
+    error_text,
+    rate_cards,
+    stand_parts,
+    status,
+)
 from edge.screen.login import staff_required
 from edge.store import LocalSession
 from sync.errors import RuleError
@@ -79,12 +87,15 @@ def end_from_dashboard(session_uuid: str) -> ResponseReturnValue:
     if request.method == "GET" or card is None:
         if card is None:
             return redirect(_client_page(found.client_id))
-        return render_template("end.html", card=card)
+        return render_template("end.html", card=card, rate_cards=rate_cards(found))
     comment = request.form.get("comment", "")
     try:
         ended = stand_parts().engine.end_session(session_uuid, g.staff.id, comment, "dashboard")
     except RuleError as error:
-        return render_template("end.html", card=card, error=error_text(error)), 400
+        page = render_template(
+            "end.html", card=card, rate_cards=rate_cards(found), error=error_text(error)
+        )
+        return page, 400
     _flash_ended(ended)
     return redirect(_client_page(ended.client_id))
 

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
 from edge.screen.clients import tariff_choice
-from edge.screen.context import bp, error_text, stand_parts
+from edge.screen.context import bp, error_text, rate_cards, stand_parts
 from edge.screen.login import staff_required
 from sync.errors import RuleError
 from sync.plates import normalise_plate
@@ -21,7 +21,9 @@ def new_guest() -> ResponseReturnValue:
     tariffs = parts.store.active_tariffs(parts.engine.clock.now())
     default = parts.store.default_tariff_id()
     if request.method == "GET":
-        return render_template("guest.html", tariffs=tariffs, default_tariff=default, form={})
+        return render_template(
+            "guest.html", tariffs=tariffs, rate_cards=rate_cards(), default_tariff=default, form={}
+        )
     try:
         tariff_id = tariff_choice(request.form.get("tariff_id", ""))
         guest, _session = parts.engine.register_guest(
@@ -41,6 +43,7 @@ def new_guest() -> ResponseReturnValue:
         page = render_template(
             "guest.html",
             tariffs=tariffs,
+            rate_cards=rate_cards(),
             default_tariff=default,
             form=request.form,
             error=error_text(error),
@@ -72,6 +75,7 @@ def start_by_plate() -> ResponseReturnValue:
         page = render_template(
             "guest.html",
             tariffs=tariffs,
+            rate_cards=rate_cards(),
             default_tariff=parts.store.default_tariff_id(),
             form=request.form,
             error=error_text(error),

@@ -1,5 +1,6 @@
-// Aquastand stand touchscreen: PIN keypad, the client's tabs, a card linked by a tap, live
-// session cards, status bar, idle lock (the on-screen keyboard is keyboard.js).
+// Aquastand stand touchscreen: PIN keypad, the client's tabs, a card linked by a tap, the
+// chosen tariff's rates, live session cards, status bar, idle lock (the on-screen keyboard
+// is keyboard.js).
 // Plain JavaScript, no dependencies. Costs come from the server (the engine prices them);
 // the clocks tick here between polls.
 (function () {
@@ -82,6 +83,28 @@
       navigator.sendBeacon(box.dataset.cancelUrl, form);
     });
   });
+
+  // --- the rates (the tariffs on offer, or a running session's): the chosen tariff's rows
+  // marked and scrolled to, its band at the top, or further if that leaves its row in force
+  // now out of view ---
+  var rates = document.getElementById("rates");
+  if (rates) {
+    var tariff = document.querySelector("select[name=tariff_id]");
+    var showChosen = function () {
+      var chosen = tariff ? rates.querySelector("tbody[data-tariff='" + tariff.value + "']")
+                          : rates.querySelector("tbody");
+      rates.querySelectorAll("tbody").forEach(function (rows) {
+        rows.classList.toggle("chosen", rows === chosen);
+      });
+      if (!chosen) return;
+      rates.scrollTop += chosen.getBoundingClientRect().top - rates.getBoundingClientRect().top;
+      var now = chosen.querySelector("tr.now");
+      var hidden = now ? now.getBoundingClientRect().bottom - rates.getBoundingClientRect().bottom : 0;
+      if (hidden > 0) rates.scrollTop += hidden + 1;
+    };
+    if (tariff) tariff.addEventListener("change", showChosen);
+    showChosen();
+  }
 
   if (!body.dataset.liveUrl) return; // not signed in: nothing live, nothing to lock
 
