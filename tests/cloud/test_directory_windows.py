@@ -347,24 +347,18 @@ def test_a_first_visit_to_the_home_site_moves_no_details(world: World) -> None:
     open_session(world, world.member, "card")  # at site A, the member's home
     assert changes.positions_of(changes.DETAILS, [world.member.id]) == details
     assert changes.positions_of(changes.CLIENT, [world.member.id]) != clients
-    Session.create(
-        client=world.member,
-        stand=world.stand_b,
-        site=world.site_b,
-        tariff_version=world.tariff_version,
-        client_kind="member",
-        started_at=utcnow(),
-        start_method="card",
-    )
+    open_session(world, world.member, "card", world.stand_b)  # at site B
     assert changes.positions_of(changes.DETAILS, [world.member.id]) != details
 
 
-def open_session(world: World, person: Client, method: str) -> Session:
-    """A session of ``person`` opened at stand A by ``method``, as a stand's batch writes it."""
+def open_session(world: World, person: Client, method: str, stand: Stand | None = None) -> Session:
+    """A session of ``person`` opened at ``stand`` (stand A) by ``method``, as a stand's batch
+    writes it."""
+    stand = stand or world.stand_a
     return Session.create(
         client=person,
-        stand=world.stand_a,
-        site=world.site_a,
+        stand=stand,
+        site=stand.site_id,
         tariff_version=world.tariff_version,
         client_kind="member",
         started_at=utcnow(),
