@@ -27,17 +27,15 @@ language (``N_`` marks them for the catalogue, edge/translations/babel.cfg reads
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from edge.engine import Engine, LastFeedback
-from edge.refusals import N_, REFUSAL_TEXTS, refusal_text
+from edge.refusals import N_, REFUSAL_TEXTS, Translate, refusal_text, untranslated
 from edge.store import LocalSession
 
 VERDICT_SHOW_S = 8  # how long a verdict stays on the display before it falls back
 Kind = Literal["idle", "started", "running", "ended", "refused"]
-Translate = Callable[[str], str]
 
 IDLE_TEXT = N_("Приложите карту или покажите QR-код")
 RUNNING_TEXT = N_("Сеанс идёт")
@@ -66,10 +64,6 @@ class Display:
         return asdict(self)
 
 
-def _untranslated(text: str) -> str:
-    return text
-
-
 def first_name(name: str) -> str:
     """The first word of a client's name: all of them the display may show."""
     words = name.split()
@@ -87,7 +81,7 @@ def fresh_verdict(engine: Engine) -> LastFeedback | None:
     return last if 0 <= age_s < VERDICT_SHOW_S else None
 
 
-def customer_display(engine: Engine, translate: Translate = _untranslated) -> Display:
+def customer_display(engine: Engine, translate: Translate = untranslated) -> Display:
     """What the display shows now (see the module's notes); texts through ``translate``."""
     verdict = fresh_verdict(engine)
     shown = None if verdict is None else _verdict(engine, verdict, translate)

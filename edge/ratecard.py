@@ -18,16 +18,13 @@ session's own rates: the ones it started with, which price it to its end).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge.refusals import N_
+from edge.refusals import N_, Translate, untranslated
 from edge.store import LocalSession, Store
 from sync.pricing import Rates, rates_from_json
 from sync.schedule import Start, window_in_force
-
-Translate = Callable[[str], str]
 
 ANY_TIME = N_("в любое время")
 OTHER_TIME = N_("в остальное время")
@@ -42,10 +39,6 @@ SCHEDULE_WORDS = (
     N_("вс"),
     N_("ежедневно"),
 )
-
-
-def _untranslated(text: str) -> str:
-    return text
 
 
 @dataclass(frozen=True)
@@ -74,7 +67,7 @@ def rate_card(
     rates: Rates,
     now: datetime,
     timezone: str,
-    translate: Translate = _untranslated,
+    translate: Translate = untranslated,
 ) -> RateCard:
     """The card of ``rates`` at ``now`` in the site's ``timezone`` (see the module's notes)."""
     current = window_in_force(rates.schedule, Start(now, timezone))
@@ -88,7 +81,7 @@ def rate_card(
 
 
 def offered_rate_cards(
-    store: Store, now: datetime, timezone: str, translate: Translate = _untranslated
+    store: Store, now: datetime, timezone: str, translate: Translate = untranslated
 ) -> list[RateCard]:
     """The card of each tariff a start may take now (``Store.active_tariffs``), at the rates
     of its version in force now: what a session started now would pay."""
@@ -107,7 +100,7 @@ def session_rate_card(
     session: LocalSession,
     now: datetime,
     timezone: str,
-    translate: Translate = _untranslated,
+    translate: Translate = untranslated,
 ) -> RateCard:
     """The card of a running ``session``: the rates it started with, the row it pays at
     ``now`` marked."""

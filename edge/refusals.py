@@ -12,11 +12,20 @@ module): no request chooses a language where a card is tapped. A text may name v
     refusal("too_soon_to_end", 1, seconds=42).message  # "… приложите ещё раз через 42 с"
 """
 
+from collections.abc import Callable
+
 from sync.errors import RuleError
+
+Translate = Callable[[str], str]  # a catalogue's gettext, or ``untranslated``
 
 
 def N_(text: str) -> str:
     """Mark ``text`` for the catalogue (gettext's usual name) and return it untranslated."""
+    return text
+
+
+def untranslated(text: str) -> str:
+    """``text`` in the stand's language of record: the ``translate`` where no page asks."""
     return text
 
 

@@ -42,7 +42,6 @@ from cloud.models import (
     LedgerEntry,
     Session,
     Site,
-    Stand,
     StandEvent,
     Tariff,
     TariffVersion,
@@ -121,12 +120,6 @@ def default_tariff_of(
     usable = [t.id for t in tariffs if t.active and t.version_at(now) is not None]
     chosen = [tariff_id for tariff_id in preferred if tariff_id in usable]
     return chosen[0] if chosen else min(usable, default=None)
-
-
-def defaults_of_stand(stand: Stand) -> tuple[int | None, int | None]:
-    """A stand's own default tariff and its site's (cloud/catalog/defaults.py), ids or None."""
-    site_default = Site.select(Site.default_tariff).where(Site.id == stand.site_id).scalar()
-    return stand.default_tariff_id, site_default
 
 
 def stand_uuids(ids: Ids | None = None) -> dict[int, list[str]]:
