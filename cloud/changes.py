@@ -7,16 +7,21 @@ row and moves the changed rows' ``DirectoryChange`` entries to them (one entry p
 latest change; the page builder reads the row's current values). ``record_change`` does the same
 from Python, for rows the triggers did not see (``adopt_unlogged``).
 
-Why no change is missed: the counter row is updated inside the writing transaction, so on
-PostgreSQL it stays locked until that transaction commits and the next writer waits for it
-(SQLite lets one writer at a time anyway). Positions therefore become visible in the order they
-were handed out: a reader that sees position ``p`` sees every change below ``p`` too, and a
-stand whose cursor is ``p`` has had every change up to it.
+Why no change is missed: positions become visible in the order they were handed out, so a
+reader that sees position ``p`` sees every change below ``p`` too, and a stand whose cursor is
+``p`` has had every change up to it. Taking a position updates the counter row, which stays
+locked until the taking transaction commits; the next taker waits for that commit.
 
-Lock order: a transaction that records a change must take the counter before it writes any row
-another recording writer may write too, or two of them could wait for each other. On PostgreSQL
-a statement trigger takes it before any statement writes a directory row; a stand's event batch
-takes it at its start (``hold_positions``) because it writes sessions before directory rows.
+On PostgreSQL a transaction takes its positions at its commit (since version 33): until then
+its entries wait at negative positions, below every cursor (``pending_sql``), and a deferred
+trigger gives them their places at commit (cloud/changetriggers.py). The counter is held for
+the commit only, never while a writer reads, plans or waits for another row, so writers of
+directory rows no longer queue behind each other's whole transactions (before, a stand's batch
+held it from its first statement: about 100 batches a second for a whole chain,
+docs/deploy-central.md), and the counter can take no part in a deadlock. What a transaction
+reads and then writes on is held by the rows it reads (``cloud.db.lock_rows``: a stand's batch
+holds its stand and its clients). On SQLite one writer at a time holds the database, and
+positions are taken at once.
 
 One entry per row rather than a growing log: the table stays as large as the directory, a
 cursor never falls "too old", and a full walk is the same read from position 0. Entries carry
@@ -71,6 +76,31 @@ class Change(NamedTuple):
     changed_at: str
 
 
+# PostgreSQL: an entry moved by a transaction not yet committed waits at a negative position
+# (minus a number of this sequence: more negative, moved later) until the transaction's commit
+# gives it its place (cloud/changetriggers.py). Readers ask for positions above a cursor, never below 0.
+PENDING_SEQUENCE = "directory_pending"
+_PG_NOW = "(now() AT TIME ZONE 'UTC')"
+# The one row per transaction whose deferred trigger gives its pending entries their positions.
+MARK_PENDING = (
+    'INSERT INTO "directory_flush" ("xact") VALUES (txid_current()) ON CONFLICT DO NOTHING'
+)
+
+
+def pending_sql(source: str) -> str:
+    """An upsert moving the entries that ``source`` selects (SQL giving ``entity`` and ``id``,
+    in the order they are to take their positions) to pending positions, unless this
+    transaction moved them already (they wait at a negative position: see the module)."""
+    # Names and SQL from this module and cloud/changetriggers.py only, never from input.
+    return (
+        'INSERT INTO "directory_change" ("position", "entity", "entity_id", "changed_at") '  # noqa: S608
+        f"SELECT -nextval('{PENDING_SEQUENCE}'), s.entity, s.id, {_PG_NOW} "
+        f"FROM ({source}) AS s "
+        'ON CONFLICT ("entity", "entity_id") DO UPDATE SET "position" = excluded."position", '
+        '"changed_at" = excluded."changed_at" WHERE "directory_change"."position" > 0'
+    )
+
+
 def _ensure_counter() -> None:
     DirectoryCounter.insert(id=_COUNTER_ID, position=0).on_conflict_ignore().execute()
 
@@ -96,31 +126,21 @@ def _take_positions(count: int) -> int:
     )
 
 
-def hold_positions() -> None:
-    """Take the counter's lock now (PostgreSQL; SQLite's writer lock serves), for a transaction
-    that will record changes after writing rows other writers also write."""
-    if not db_proxy.in_transaction():
-        raise RuntimeError("hold_positions runs inside the writing transaction")
-    if is_postgresql():
-        lock = DirectoryCounter.select(DirectoryCounter.id).where(
-            DirectoryCounter.id == _COUNTER_ID
-        )
-        if not list(lock.for_update().tuples()):
-            _ensure_counter()
-            lock.for_update().execute()
-
-
-def record_change(entity: str, ids: Iterable[int]) -> int:
+def record_change(entity: str, ids: Iterable[int]) -> None:
     """Record that these rows of ``entity`` changed; call it inside the transaction that changes
-    them (before the writes, see the module's lock order). Returns the last position taken
-    (0: no ids)."""
+    them. On PostgreSQL they take their positions when it commits; on SQLite at once."""
     if entity not in TABLES:
         raise ValueError(f"unknown directory entity {entity!r}")
     if not db_proxy.in_transaction():
         raise RuntimeError("record_change runs inside the writing transaction")
     unique = sorted({int(i) for i in ids})
     if not unique:
-        return 0
+        return
+    if is_postgresql():  # pending until the commit, as the triggers do (cloud/changetriggers.py)
+        ordered = "SELECT %s AS entity, u.id FROM unnest(%s::bigint[]) AS u(id) ORDER BY u.id"
+        db_proxy.execute_sql(pending_sql(ordered), (entity, unique))
+        db_proxy.execute_sql(MARK_PENDING)
+        return
     last = _take_positions(len(unique))
     first = last - len(unique) + 1
     now = utcnow()
@@ -136,7 +156,6 @@ def record_change(entity: str, ids: Iterable[int]) -> int:
                 DirectoryChange.changed_at: pw.EXCLUDED.changed_at,
             },
         ).execute()
-    return last
 
 
 def position_query() -> pw.SelectQuery:

@@ -20,23 +20,22 @@ of rows in a few statements; a trigger run per row cost it a quarter of its time
 (bench/sync_ingest.py). Updating the counter row locks it until commit on both engines, so
 positions still commit in the order they were handed out.
 
-Since version 31 an entity row takes one position per transaction there: an entry that this
-transaction moved already (its ``xact``) stays where it is, however many more of its rows the
+Since version 33 they move the entries to pending positions (``changes.pending_sql``), which
+a deferred trigger turns into the next positions when the transaction commits (``_FLUSH``, on
+the transaction's one row in ``directory_flush``): the counter is locked from then to the
+commit only (cloud/changes.py). An entity row takes one position per transaction: an entry
+this transaction moved already stays pending where it is, however many more of its rows the
 transaction writes. No reader sees the transaction's rows before it commits, and then it sees
-them all, so the entry's first position covers its later writes as well. A stand's batch of a
-session started and ended writes the session, a ledger entry and the balance: one position for
-the client instead of three, so a chain's windows close three times slower and a poll walks
-fewer of them (bench/fleet.py). Nothing relies on how many positions a change takes: a stand
-that learns of a restored central database walks the directory again from 0
-(sync/agent.py).
-
-Lock order (cloud/changes.py): on PostgreSQL every tracked table also has a statement trigger
-that locks the counter row before the statement touches any row, so two writers of directory
-rows never each hold what the other waits for. SQLite lets one writer at a time anyway.
+them all, so the one position covers all its writes. A stand's batch of a session started and
+ended writes the session, a ledger entry and the balance: one position for the client instead
+of three, so a chain's windows close three times slower and a poll walks fewer of them
+(bench/fleet.py). Nothing relies on how many positions a change takes: a stand that learns of
+a restored central database walks the directory again from 0 (sync/agent.py).
 
 The triggers are made with the schema (``upgrade``) and by migration 12; ``install`` drops and
 makes them again, so a later migration that changes ``SOURCES`` or the triggers calls it once
-more (13, 21, 22, 30 and 31 did).
+more (13, 21, 22, 30, 31, 32 and 33 did). The flush's trigger is made once
+(``install_pending``, which ``upgrade`` runs first).
 """
 
 # The SQL here is built from model metadata and constants only, never from input.
@@ -48,7 +47,16 @@ from typing import NamedTuple
 
 import peewee as pw
 
-from cloud.changes import CLIENT, CREDENTIAL, DETAILS, STAFF, TARIFF
+from cloud.changes import (
+    CLIENT,
+    CREDENTIAL,
+    DETAILS,
+    MARK_PENDING,
+    PENDING_SEQUENCE,
+    STAFF,
+    TARIFF,
+    pending_sql,
+)
 from cloud.models import (
     REGISTRATIONS,
     VISIT_METHODS,
@@ -275,16 +283,6 @@ def sqlite_statements() -> list[str]:
     return statements
 
 
-_HOLD = f"""CREATE OR REPLACE FUNCTION "directory_hold"() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM 1 FROM {_COUNTER} WHERE "id" = 1 FOR UPDATE;
-    IF NOT FOUND THEN
-        INSERT INTO {_COUNTER} ("id", "position") VALUES (1, 0) ON CONFLICT ("id") DO NOTHING;
-        PERFORM 1 FROM {_COUNTER} WHERE "id" = 1 FOR UPDATE;
-    END IF;
-    RETURN NULL;
-END $$"""
-
 # The rows a statement wrote (its transition tables), as ``o`` (old) and ``n`` (new).
 _WRITTEN = {
     "INSERT": ("new_rows AS n", ("n",), "NEW TABLE AS new_rows"),
@@ -296,42 +294,75 @@ _WRITTEN = {
     ),
 }
 
-
-# This transaction, on PostgreSQL: its id with its start time (a database restored into another
-# cluster may hand a transaction id out again, never with the same start time as well).
-_XACT = "txid_current()"
-_SAME_XACT = f'd."xact" = {_XACT} AND d."changed_at" = {_NOW["postgresql"]}'
+# After a statement's entries: the transaction's row in ``directory_flush``, if it has any
+# entry pending (its first such statement puts it there).
+_MARK = (
+    'IF EXISTS (SELECT 1 FROM "directory_change" WHERE "position" < 0) THEN\n'
+    f"        {MARK_PENDING};\n    END IF"
+)
+# Once per writing transaction, at its commit (a deferred trigger on the one row the
+# transaction put in ``directory_flush``): the counter is taken, locked from here to the
+# commit, and the transaction's pending entries get the next positions in the order they were
+# moved. Nothing else is locked while the counter is held, so no writer waits for it long.
+_FLUSH = f"""CREATE OR REPLACE FUNCTION "directory_flush"() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    moved bigint;
+    top bigint;
+BEGIN
+    DELETE FROM "directory_flush" WHERE "xact" = NEW."xact";
+    SELECT COUNT(*) INTO moved FROM "directory_change" WHERE "position" < 0;
+    IF moved = 0 THEN
+        RETURN NULL;
+    END IF;
+    UPDATE {_COUNTER} SET "position" = "position" + moved WHERE "id" = 1 RETURNING "position"
+        INTO top;
+    IF NOT FOUND THEN
+        INSERT INTO {_COUNTER} ("id", "position") VALUES (1, 0) ON CONFLICT ("id") DO NOTHING;
+        UPDATE {_COUNTER} SET "position" = "position" + moved WHERE "id" = 1 RETURNING "position"
+            INTO top;
+    END IF;
+    UPDATE "directory_change" AS d SET "position" = top - moved + p.rank,
+        "changed_at" = {_NOW["postgresql"]}
+    FROM (SELECT "id", ROW_NUMBER() OVER (ORDER BY "position" DESC) AS rank
+          FROM "directory_change" WHERE "position" < 0) AS p
+    WHERE d."id" = p."id";
+    RETURN NULL;
+END $$"""
+_PENDING = (
+    'CREATE TABLE IF NOT EXISTS "directory_flush" ("xact" BIGINT NOT NULL PRIMARY KEY)',
+    f"CREATE SEQUENCE IF NOT EXISTS {PENDING_SEQUENCE}",
+    _FLUSH,
+    # Made once, never dropped and made again: a transaction that makes the triggers again
+    # after some of its own entries went pending (the migrations do) would lose their flush.
+    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'directory_flush' "
+    "AND tgrelid = '\"directory_flush\"'::regclass) THEN "
+    'CREATE CONSTRAINT TRIGGER "directory_flush" AFTER INSERT ON "directory_flush" '
+    'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION "directory_flush"(); '
+    "END IF; END $$",
+)
 
 
 def _record_statement(source: Source, operation: str) -> str:
     """One statement doing for the rows the statement wrote what a row trigger did for each
-    (``_record``): each entity row they changed takes one new position, in the order the rows
-    were written (by id), and its entry moves there, unless this transaction moved that entry
-    already (see the module)."""
+    (``_record``): each entity row they changed moves to a pending position, in the order the
+    rows were written (by id), unless this transaction moved that entry already (the module)."""
     rows, aliases, _referencing = _WRITTEN[operation]
     ids = " UNION ".join(source.ids.format(row=alias) for alias in aliases)
     condition = _condition(source, operation, "postgresql", "o", "n")
-    return (
-        f'WITH x AS (SELECT MIN({aliases[-1]}."id") AS row_id, z.id FROM {rows}, '
-        f"LATERAL ({ids}) AS z WHERE z.id IS NOT NULL AND {condition} GROUP BY z.id), "
-        'f AS (SELECT x.row_id, x.id FROM x WHERE NOT EXISTS (SELECT 1 FROM "directory_change" '
-        f'AS d WHERE d."entity" = \'{source.entity}\' AND d."entity_id" = x.id '
-        f"AND {_SAME_XACT})), "
-        f'c AS (UPDATE {_COUNTER} SET "position" = "position" + (SELECT COUNT(*) FROM f) '
-        'WHERE "id" = 1 AND EXISTS (SELECT 1 FROM f) RETURNING "position"), '
-        'p AS (SELECT f.id, c."position" - (SELECT COUNT(*) FROM f) '
-        '+ ROW_NUMBER() OVER (ORDER BY f.row_id, f.id) AS "position" FROM c, f) '
-        'INSERT INTO "directory_change" ("position", "entity", "entity_id", "changed_at", "xact") '
-        f"SELECT p.\"position\", '{source.entity}', p.id, {_NOW['postgresql']}, {_XACT} FROM p "
-        'ON CONFLICT ("entity", "entity_id") DO UPDATE SET "position" = excluded."position", '
-        '"changed_at" = excluded."changed_at", "xact" = excluded."xact"'
+    changed = (
+        f"SELECT '{source.entity}' AS entity, x.id FROM (SELECT MIN({aliases[-1]}.\"id\") "
+        f"AS row_id, z.id FROM {rows}, LATERAL ({ids}) AS z "
+        f"WHERE z.id IS NOT NULL AND {condition} GROUP BY z.id) AS x ORDER BY x.row_id, x.id"
     )
+    return pending_sql(changed)
 
 
 def postgresql_statements() -> list[str]:
     """The triggers' DDL on PostgreSQL (functions and triggers), dropping earlier ones first
-    (before version 30: row triggers, and one function per table)."""
-    statements = [_HOLD]
+    (before version 30: row triggers, and one function per table; before 33: the statement
+    triggers that locked the counter before every write)."""
+    statements = list(_PENDING)
     for table, sources in _tables().items():
         name = f"directory_{table}"
         for operation in _OPERATIONS:
@@ -340,19 +371,26 @@ def postgresql_statements() -> list[str]:
             statements += [
                 f'DROP TRIGGER IF EXISTS "{trigger}" ON "{table}"',
                 f'CREATE OR REPLACE FUNCTION "{trigger}"() RETURNS trigger LANGUAGE plpgsql AS $$\n'
-                f"BEGIN\n    {body};\n    RETURN NULL;\nEND $$",
+                f"BEGIN\n    {body};\n    {_MARK};\n    RETURN NULL;\nEND $$",
                 f'CREATE TRIGGER "{trigger}" AFTER {operation} ON "{table}" '
                 f"REFERENCING {_WRITTEN[operation][2]} "
                 f'FOR EACH STATEMENT EXECUTE FUNCTION "{trigger}"()',
             ]
-        statements.append(f'DROP FUNCTION IF EXISTS "{name}"()')
-        held, _when_any = _trigger(sources, "UPDATE", "postgresql")
         statements += [
+            f'DROP FUNCTION IF EXISTS "{name}"()',
             f'DROP TRIGGER IF EXISTS "directory_hold" ON "{table}"',
-            f'CREATE TRIGGER "directory_hold" BEFORE INSERT OR DELETE OR {held} ON "{table}" '
-            'FOR EACH STATEMENT EXECUTE FUNCTION "directory_hold"()',
         ]
-    return statements
+    return [*statements, 'DROP FUNCTION IF EXISTS "directory_hold"()']
+
+
+def install_pending(database: pw.Database) -> None:
+    """Make, where missing, what pending entries need on PostgreSQL (their sequence, the
+    flush table and its trigger): ``upgrade`` does first, as an older version's migrations
+    record changes (``changes.record_change``) before they make the triggers again."""
+    if isinstance(database, pw.PostgresqlDatabase):
+        with database.atomic():
+            for sql in _PENDING:
+                database.execute_sql(sql)
 
 
 def install(database: pw.Database) -> None:

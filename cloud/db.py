@@ -155,6 +155,18 @@ def any_of(field: peewee.Field, values: Iterable[Any]) -> peewee.Expression:
     return field.in_(wanted)
 
 
+def lock_rows(model: type[peewee.Model], ids: Iterable[int]) -> None:
+    """Hold these rows of ``model`` until the transaction ends (PostgreSQL; on SQLite a write
+    transaction holds the whole database from its first write), taken in id order so that two
+    transactions locking rows in common never wait for each other in a circle. For a read of
+    a client's money or points that a write depends on: a stand's batch, a payment, a manual
+    points operation."""
+    wanted = sorted(set(ids))
+    if wanted and is_postgresql():
+        query = model.select(model.id).where(any_of(model.id, wanted)).order_by(model.id)
+        query.for_update().execute()
+
+
 def insert_rows(
     model: type[peewee.Model],
     rows: Sequence[dict[str, Any]],

@@ -385,6 +385,7 @@ MIGRATIONS: list[tuple[int, Migration]] = [
     (30, schemasteps.record_changes_per_statement),
     (31, schemasteps.add_client_details_changes),
     (32, schemasteps.skip_home_site_visits),
+    (33, schemasteps.positions_at_commit),
 ]
 BASE_VERSION = 1
 
@@ -418,6 +419,7 @@ def upgrade(
             return None, target
         if before > target:
             raise RuntimeError(f"database schema {before} is newer than this program ({target})")
+        changetriggers.install_pending(database)
         for number, migrate in steps:
             if number > before:
                 migrate(database)

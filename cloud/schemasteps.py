@@ -15,7 +15,6 @@ from cloud.models import (
     AlertIncident,
     AlertSubscription,
     Credential,
-    DirectoryChange,
     ForcedClose,
     LoyaltySetting,
     Receipt,
@@ -148,10 +147,9 @@ def add_client_details_changes(database: peewee.Database) -> None:
     """Version 31: a second change stream per client, its details (every change but of the
     balance: protocol 3 sends balance-only changes compact, sync/balances.py), every client's
     first entry in it, and on PostgreSQL one position per entry per transaction
-    (``DirectoryChange.xact``; cloud/changetriggers.py); the index of a client's visits the
+    (cloud/changetriggers.py; version 33 drops the column it was tracked by then); the index of a client's visits the
     triggers look a session's first visit up by, and the change log's by entity and position
     (a head reads the staff and details entries after a position)."""
-    add_missing_column(database, DirectoryChange, "xact")
     database.execute_sql(
         'CREATE INDEX IF NOT EXISTS "directory_change_entity_position" '
         'ON "directory_change" ("entity", "position")'
@@ -165,3 +163,12 @@ def skip_home_site_visits(database: peewee.Database) -> None:
     """Version 32: a client's first visit to its home site moves no details entry (that
     site's stands have the details already; cloud/changetriggers.py)."""
     changetriggers.install(database)
+
+
+def positions_at_commit(database: peewee.Database) -> None:
+    """Version 33: on PostgreSQL a transaction's directory entries take their positions when it
+    commits (cloud/changetriggers.py), so writers no longer wait for each other's counter from
+    their first write; the column that tracked one position per transaction goes."""
+    changetriggers.install(database)  # first: the triggers before it wrote the column
+    if "xact" in {column.name for column in database.get_columns("directory_change")}:
+        database.execute_sql('ALTER TABLE "directory_change" DROP COLUMN "xact"')

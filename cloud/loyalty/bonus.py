@@ -46,7 +46,7 @@ from flask_babel import gettext as _
 
 from cloud.audit import service as audit
 from cloud.config import CloudConfig
-from cloud.db import db_proxy, utcnow
+from cloud.db import db_proxy, lock_rows, utcnow
 from cloud.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from cloud.ledger.service import audit_entry, post_entry
 from cloud.models import POINTS_KINDS, POINTS_SPENDING, Client, LedgerEntry, User
@@ -148,6 +148,7 @@ def take_back(
     net accrual is the kept charge's), as a negative ``bonus_accrual`` at ``at``. Like a manual
     deduction it takes at most the points the member has once expiry is settled by ``at``:
     never below zero (points spent since stay spent). The points taken."""
+    lock_rows(Client, [client_id])  # the points read here are the points taken from
     client = Client.get_by_id(client_id)
     wanted = rules.accrual(charged) - rules.accrual(kept)
     if wanted <= 0 or client.kind != "member":
@@ -305,6 +306,7 @@ def spend_for_session(
     site_id: int | None,
 ) -> SessionSpend:
     """Apply a session's points spend (module: expiry, short balance); returns what it paid."""
+    lock_rows(Client, [client_id])  # two stands' spends of one member: one after the other
     client = Client.get_by_id(client_id)
     points = _Points.of(client_id)
     spent = _spendable(points, rules, wanted, started_at, now)
@@ -347,6 +349,7 @@ def adjust_points(
     points = check_points(points)
     reason = clean_reason(reason)
     with db_proxy.atomic():
+        lock_rows(Client, [client.id])
         settle_expiry(client, rules, now)
         client = Client.get_by_id(client.id)
         if points < 0 and client.points_balance + points < 0:

@@ -112,9 +112,6 @@ class DirectoryChange(BaseModel):
     entity = pw.CharField(max_length=20)
     entity_id = pw.BigIntegerField()
     changed_at = UtcDateTimeField(default=utcnow)
-    # PostgreSQL: the transaction that moved the entry last (cloud/changetriggers.py); a row
-    # changed again in that transaction keeps its entry where it is.
-    xact = pw.BigIntegerField(null=True)
 
     class Meta:
         # The second: one entity's entries after a position (a head's staff and details)

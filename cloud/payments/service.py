@@ -25,7 +25,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.config import CloudConfig
-from cloud.db import db_proxy, is_postgresql
+from cloud.db import db_proxy, lock_rows
 from cloud.errors import NotFound, Unprocessable, ValidationFailed
 from cloud.ledger.service import check_topup, post_entry
 from cloud.models import ONLINE_METHOD, OPEN_PAYMENT_STATUSES, Client, OnlinePayment
@@ -140,8 +140,7 @@ def _lock_client(client: Client) -> None:
     """Hold the client's row until the transaction ends, so two payments started at once are
     checked against the day limit one after the other (on SQLite every write transaction
     already holds the database's write lock from its start)."""
-    if is_postgresql():
-        Client.select(Client.id).where(Client.id == client.id).for_update().execute()
+    lock_rows(Client, [client.id])
 
 
 def start_payment(

@@ -5,6 +5,7 @@ expiry first in first out and across a session, manual operations, and discounts
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from cloud import create_app
 from cloud.clock import app_now
+from cloud.db import db_proxy, lock_rows
 from cloud.errors import Conflict, Forbidden, ValidationFailed
 from cloud.ledger.service import ledger_balance, post_entry
 from cloud.loyalty import bonus
@@ -380,3 +382,54 @@ def test_a_bad_bonus_setting_stops_the_service_at_start(
             secret_key="x",
             **setting,
         )
+
+
+def test_a_batch_spends_the_points_left_after_a_deduction_that_was_being_written(
+    app: Any, world: World
+) -> None:
+    """An administrator's deduction of all 100 points holds the member's row when a stand's
+    batch spending them comes in: the batch waits for the row, then finds no points, and the
+    wash is paid in money. Read before the deduction committed, the points would be spent
+    twice (or the two would wait for each other in a circle)."""
+    give(world.member, 100, T0 - DAY)
+    stream = Stream(world.stand_a.id)
+    batch = wash(world, stream, 10, points=100)
+    database = app.extensions["aquastand_db"]
+    writing, release = threading.Event(), threading.Event()
+    pushed: list[Any] = []
+
+    def deduction() -> None:
+        try:
+            with db_proxy.atomic():  # as bonus.adjust_points: the row first, then the points
+                lock_rows(Client, [world.member.id])
+                writing.set()
+                release.wait(10)
+                give(fresh(world.member), -100, T0)
+        finally:
+            database.close()
+
+    def stand_batch() -> None:
+        with app.app_context():
+            try:
+                pushed.append(push(world.stand_a, stream, batch, RULES))
+            finally:
+                database.close()
+
+    admin = threading.Thread(target=deduction)
+    admin.start()
+    assert writing.wait(10)
+    stand = threading.Thread(target=stand_batch)
+    stand.start()
+    stand.join(1)
+    waited = stand.is_alive()
+    release.set()
+    admin.join(10)
+    stand.join(30)
+
+    assert waited, "the batch did not wait for the member's row"
+    assert len(pushed) == 1
+    member = fresh(world.member)
+    assert member.points_balance == points_sum(member) == 0
+    assert points_entries(member, "bonus_spend") == []
+    assert member.balance_kopecks == ledger_balance(member) == -10_000
+    assert StandEvent.get(StandEvent.flag == "points_short").flag_note

@@ -15,7 +15,7 @@ from functools import reduce
 from typing import Any
 
 from cloud.config import CloudConfig
-from cloud.db import any_of
+from cloud.db import any_of, is_postgresql
 from cloud.ledger.service import Posting
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
@@ -227,13 +227,16 @@ class Plan:
 
 def _clients(client_ids: set[int]) -> dict[int, tuple[bool, Discount | None]]:
     """Which of these clients exist: whether each is deleted, and its personal discount if it
-    has one."""
+    has one. Their rows stay locked for the batch: what it reads of their money and points is
+    what it writes on (another stand's batch naming one of them waits)."""
     ids = sorted(i for i in client_ids if i < 2**31)
     if not ids:
         return {}
     rows = Client.select(
         Client.id, Client.deleted_at, Client.discount_percent, Client.discount_kopecks
     ).where(any_of(Client.id, ids))
+    if is_postgresql():  # held to the commit, in id order (``cloud.db.lock_rows``)
+        rows = rows.order_by(Client.id).for_update()
     return {
         client_id: (deleted_at is not None, Discount(percent, fixed) if percent or fixed else None)
         for client_id, deleted_at, percent, fixed in tuples(rows)

@@ -28,7 +28,6 @@ from typing import Any
 import peewee as pw
 from flask_babel import gettext as _
 
-from cloud import changes
 from cloud.config import CloudConfig
 from cloud.db import any_of, db_proxy, is_postgresql
 from cloud.errors import DomainError
@@ -105,17 +104,25 @@ def _apply_batch(
     limits: Limits,
 ) -> BatchResult:
     with _batch_transaction():
-        # The contact first: it locks the stand's row (PostgreSQL) for the batch, and shares
-        # the batch's commit (one commit a request, not two: bench/sync_ingest.py).
+        _lock_stand(stand.id)
+        # The contact shares the batch's commit (one commit a request, not two).
         try:
             record_contact(stand, clock.stand_time, clock.boot_id, clock.now)
         except OverflowError:
             raise Refused(_("X-Stand-Clock: время вне допустимого"), "bad_clock", 400) from None
-        changes.hold_positions()  # before any write: the batch records directory changes
         acked, by_seq, known_ids = _stored(stand, envelopes)
         fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
         acked, refusal = _apply_events(stand, fresh, clock, acked, rules, (timezone, limits))
         return BatchResult(acked, refusal or stop)
+
+
+def _lock_stand(stand_id: int) -> None:
+    """Lock the stand's row for the batch (PostgreSQL; SQLite's IMMEDIATE transaction serves):
+    the stand's batches, a retry beside its original, and a force-close of its sessions
+    (cloud/sessions/forceclose.py) are applied one after another, each reading what the one
+    before it wrote."""
+    if is_postgresql():
+        Stand.select(Stand.id).where(Stand.id == stand_id).for_update().execute()
 
 
 def _raw_seq(raw: object) -> int | None:
