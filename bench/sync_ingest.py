@@ -13,8 +13,13 @@ Beside it, in the same database and run: the same ``StandEvent`` rows (under a s
 and fresh event ids, since ids are unique) written by a bare peewee ``insert_many``, one
 transaction per batch of the same size. ``ratio`` is ingest_eps / bare_eps.
 
-    .venv/bin/python bench/sync_ingest.py [--events 5000] [--batch 200] [--sqlite-only] [--receipts]
-        [--without-rollups]
+    .venv/bin/python bench/sync_ingest.py [--events 5000] [--batch 200] [--runs 5] [--sqlite-only]
+        [--receipts] [--without-rollups]
+
+Each database is measured ``--runs`` times, the databases taking turns, each run in a fresh
+database; the figures are the runs' medians (a run lasts about a second: the bare insert's
+own time varies by a third from run to run on this shared machine, so one run's ratio says
+little).
 
 ``--without-rollups`` runs each database once more first with the report rollups' triggers
 (cloud/rolluptriggers.py) dropped, to show what keeping the rollups costs a batch.
@@ -22,8 +27,8 @@ transaction per batch of the same size. ``ratio`` is ingest_eps / bare_eps.
 ``--receipts`` turns fiscal receipts on (``fiscal_provider = "atol"``, nothing sent): each
 top-up and charge then also queues its receipt in the batch's transaction (cloud/fiscal/).
 
-Last lines: ``sync_ingest db=postgresql ingest_eps=… bare_eps=… ratio=…`` and the same for
-``db=sqlite``. PostgreSQL comes from ``AQUASTAND_BENCH_POSTGRES_URL`` (default
+Last lines: ``sync_ingest db=postgresql ingest_eps=… bare_eps=… ratio=… runs=…`` (medians)
+and the same for ``db=sqlite``. PostgreSQL comes from ``AQUASTAND_BENCH_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``); without it the PostgreSQL line is skipped.
 """
 
@@ -35,6 +40,7 @@ import os
 import platform
 import random
 import secrets
+import statistics
 import tempfile
 import threading
 import time
@@ -156,6 +162,10 @@ class Result:
     def bare_eps(self) -> float:
         return self.events / self.bare_s
 
+    @property
+    def ratio(self) -> float:
+        return self.ingest_eps / self.bare_eps
+
 
 def world() -> tuple[Stand, Stand, list[int], int]:
     site = Site.create(name="Мойка на Ленина")
@@ -276,6 +286,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=5, help="runs per database (their median)")
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--receipts", action="store_true", help="fiscal receipts on")
     parser.add_argument(
@@ -291,32 +302,41 @@ def main() -> None:
     print(f"{args.events} events in batches of {args.batch}, one request at a time, over HTTP")
     print(f"fiscal receipts: {'queued' if args.receipts else 'off'}")
     kinds = ["sqlite"] if args.sqlite_only else ["postgresql", "sqlite"]
-    results = []
-    for kind in kinds:
-        if kind == "postgresql":
-            try:
-                open_database(POSTGRES_URL).connect()
-            except peewee.OperationalError as error:
-                print(f"postgresql: not available at {POSTGRES_URL} ({error}); skipped")
-                continue
-        if args.without_rollups:
-            alone = run(kind, args.events, args.batch, args.receipts, rollups=False)
+    if "postgresql" in kinds and not postgres_available():
+        kinds.remove("postgresql")
+    runs: dict[str, list[Result]] = {kind: [] for kind in kinds}
+    for _run in range(args.runs):
+        for kind in kinds:
+            if args.without_rollups:
+                alone = run(kind, args.events, args.batch, args.receipts, rollups=False)
+                print(
+                    f"{kind} without the rollups' triggers: ingest {alone.ingest_eps:.0f} "
+                    f"events/s, bare {alone.bare_eps:.0f} rows/s, ratio={alone.ratio:.3f}"
+                )
+            result = run(kind, args.events, args.batch, args.receipts)
             print(
-                f"{kind} without the rollups' triggers: ingest {alone.ingest_eps:.0f} events/s, "
-                f"bare {alone.bare_eps:.0f} rows/s, ratio={alone.ingest_eps / alone.bare_eps:.3f}"
+                f"{kind}: ingest {result.ingest_s:.2f} s ({result.ingest_eps:.0f} events/s), "
+                f"bare insert_many {result.bare_s:.3f} s ({result.bare_eps:.0f} rows/s), "
+                f"ratio {result.ratio:.3f}"
             )
-        result = run(kind, args.events, args.batch, args.receipts)
-        print(
-            f"{kind}: ingest {result.ingest_s:.2f} s ({result.ingest_eps:.0f} events/s), "
-            f"bare insert_many {result.bare_s:.3f} s ({result.bare_eps:.0f} rows/s)"
-        )
-        results.append(result)
+            runs[kind].append(result)
     print(f"load average (1, 5, 15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    for result in results:
+    for kind, results in runs.items():
         print(
-            f"sync_ingest db={result.kind} receipts={args.receipts} ingest_eps={result.ingest_eps:.0f} "
-            f"bare_eps={result.bare_eps:.0f} ratio={result.ingest_eps / result.bare_eps:.3f}"
+            f"sync_ingest db={kind} receipts={args.receipts} "
+            f"ingest_eps={statistics.median(r.ingest_eps for r in results):.0f} "
+            f"bare_eps={statistics.median(r.bare_eps for r in results):.0f} "
+            f"ratio={statistics.median(r.ratio for r in results):.3f} runs={len(results)}"
         )
+
+
+def postgres_available() -> bool:
+    try:
+        open_database(POSTGRES_URL).connect()
+    except peewee.OperationalError as error:
+        print(f"postgresql: not available at {POSTGRES_URL} ({error}); skipped")
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -249,6 +249,7 @@ def expire_all(rules: PointsRules, now: datetime) -> tuple[int, int]:
     changed = total = 0
     for (client_id,) in sorted(ids):
         with db_proxy.atomic():
+            lock_rows(Client, [client_id])  # a stand's spend of these points waits, or we do
             moved = settle_expiry(Client.get_by_id(client_id), rules, now)
         if moved:
             changed += 1
