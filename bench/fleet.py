@@ -59,6 +59,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import requests
 import urllib3
 from scratch import POSTGRES_URL, postgres_schema
@@ -486,10 +487,12 @@ def main() -> None:
                 ]
                 at_start = children_cpu_s()
                 postgres_at_start = postgres_cpu_s()
+                deadlocks_at_start = postgres_deadlocks(url)
                 with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
                     results = pool.map(simulate, jobs)
                 generator_cpu_s = children_cpu_s() - at_start
                 postgres_s = postgres_cpu_s() - postgres_at_start
+                deadlocks = postgres_deadlocks(url) - deadlocks_at_start
             finally:
                 server.terminate()
                 server.wait(30)
@@ -514,7 +517,7 @@ def main() -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"protocol {args.protocol}, directory_tail_reuse_ms {args.tail_reuse_ms}; "
-        f"load average at the end: {load}"
+        f"PostgreSQL ended {deadlocks} deadlocks; load average at the end: {load}"
     )
     print(f"fleet stands={len(fleet)} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={errors}")
 
@@ -576,6 +579,16 @@ def postgres_cpu_s() -> float:
             # when it exits.
             total += sum(int(value) for value in fields[11:15]) / tick
     return total
+
+
+def postgres_deadlocks(url: str) -> int:
+    """The deadlocks PostgreSQL has ended in the bench's database so far (its statistics:
+    a batch ended so counts as an error here and is resent by a real stand)."""
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        row = cursor.fetchone()
+    connection.close()
+    return int(row[0]) if row else 0
 
 
 if __name__ == "__main__":

@@ -81,23 +81,23 @@ class Change(NamedTuple):
 # gives it its place (cloud/changetriggers.py). Readers ask for positions above a cursor, never below 0.
 PENDING_SEQUENCE = "directory_pending"
 _PG_NOW = "(now() AT TIME ZONE 'UTC')"
-# The one row per transaction whose deferred trigger gives its pending entries their positions.
-MARK_PENDING = (
-    'INSERT INTO "directory_flush" ("xact") VALUES (txid_current()) ON CONFLICT DO NOTHING'
-)
 
 
 def pending_sql(source: str) -> str:
-    """An upsert moving the entries that ``source`` selects (SQL giving ``entity`` and ``id``,
-    in the order they are to take their positions) to pending positions, unless this
-    transaction moved them already (they wait at a negative position: see the module)."""
+    """One statement moving the entries that ``source`` selects (SQL giving ``entity`` and
+    ``id``, in the order they are to take their positions) to pending positions, unless this
+    transaction moved them already (they wait at a negative position: see the module), and,
+    if it moved any, putting the transaction's row in ``directory_flush``."""
     # Names and SQL from this module and cloud/changetriggers.py only, never from input.
     return (
-        'INSERT INTO "directory_change" ("position", "entity", "entity_id", "changed_at") '  # noqa: S608
+        'WITH moved AS (INSERT INTO "directory_change" '  # noqa: S608
+        '("position", "entity", "entity_id", "changed_at") '
         f"SELECT -nextval('{PENDING_SEQUENCE}'), s.entity, s.id, {_PG_NOW} "
         f"FROM ({source}) AS s "
         'ON CONFLICT ("entity", "entity_id") DO UPDATE SET "position" = excluded."position", '
-        '"changed_at" = excluded."changed_at" WHERE "directory_change"."position" > 0'
+        '"changed_at" = excluded."changed_at" WHERE "directory_change"."position" > 0 '
+        'RETURNING 1) INSERT INTO "directory_flush" ("xact") SELECT txid_current() '
+        "WHERE EXISTS (SELECT 1 FROM moved) ON CONFLICT DO NOTHING"
     )
 
 
@@ -139,7 +139,6 @@ def record_change(entity: str, ids: Iterable[int]) -> None:
     if is_postgresql():  # pending until the commit, as the triggers do (cloud/changetriggers.py)
         ordered = "SELECT %s AS entity, u.id FROM unnest(%s::bigint[]) AS u(id) ORDER BY u.id"
         db_proxy.execute_sql(pending_sql(ordered), (entity, unique))
-        db_proxy.execute_sql(MARK_PENDING)
         return
     last = _take_positions(len(unique))
     first = last - len(unique) + 1

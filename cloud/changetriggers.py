@@ -51,7 +51,6 @@ from cloud.changes import (
     CLIENT,
     CREDENTIAL,
     DETAILS,
-    MARK_PENDING,
     PENDING_SEQUENCE,
     STAFF,
     TARIFF,
@@ -294,12 +293,6 @@ _WRITTEN = {
     ),
 }
 
-# After a statement's entries: the transaction's row in ``directory_flush``, if it has any
-# entry pending (its first such statement puts it there).
-_MARK = (
-    'IF EXISTS (SELECT 1 FROM "directory_change" WHERE "position" < 0) THEN\n'
-    f"        {MARK_PENDING};\n    END IF"
-)
 # Once per writing transaction, at its commit (a deferred trigger on the one row the
 # transaction put in ``directory_flush``): the counter is taken, locked from here to the
 # commit, and the transaction's pending entries get the next positions in the order they were
@@ -307,11 +300,15 @@ _MARK = (
 _FLUSH = f"""CREATE OR REPLACE FUNCTION "directory_flush"() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+    pending bigint[];
     moved bigint;
     top bigint;
 BEGIN
     DELETE FROM "directory_flush" WHERE "xact" = NEW."xact";
-    SELECT COUNT(*) INTO moved FROM "directory_change" WHERE "position" < 0;
+    -- This transaction's entries in the order they were moved (the others' are not seen).
+    SELECT array_agg("id" ORDER BY "position" DESC) INTO pending
+        FROM "directory_change" WHERE "position" < 0;
+    moved := COALESCE(cardinality(pending), 0);
     IF moved = 0 THEN
         RETURN NULL;
     END IF;
@@ -324,8 +321,7 @@ BEGIN
     END IF;
     UPDATE "directory_change" AS d SET "position" = top - moved + p.rank,
         "changed_at" = {_NOW["postgresql"]}
-    FROM (SELECT "id", ROW_NUMBER() OVER (ORDER BY "position" DESC) AS rank
-          FROM "directory_change" WHERE "position" < 0) AS p
+    FROM unnest(pending) WITH ORDINALITY AS p("id", rank)
     WHERE d."id" = p."id";
     RETURN NULL;
 END $$"""
@@ -371,7 +367,7 @@ def postgresql_statements() -> list[str]:
             statements += [
                 f'DROP TRIGGER IF EXISTS "{trigger}" ON "{table}"',
                 f'CREATE OR REPLACE FUNCTION "{trigger}"() RETURNS trigger LANGUAGE plpgsql AS $$\n'
-                f"BEGIN\n    {body};\n    {_MARK};\n    RETURN NULL;\nEND $$",
+                f"BEGIN\n    {body};\n    RETURN NULL;\nEND $$",
                 f'CREATE TRIGGER "{trigger}" AFTER {operation} ON "{table}" '
                 f"REFERENCING {_WRITTEN[operation][2]} "
                 f'FOR EACH STATEMENT EXECUTE FUNCTION "{trigger}"()',

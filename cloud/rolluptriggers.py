@@ -161,6 +161,12 @@ _PARTS_AND_GRAINS = (
 )
 
 
+# Every upsert writes its rows in the order of their keys: two transactions adding to the
+# same buckets (two stands of a site, the day's and the month's rows) then wait for each other
+# in turn, never in a circle (PostgreSQL would end one of them with a deadlock).
+_IN_KEY_ORDER = "ORDER BY 1, 2, 3, 4, 5, 6"
+
+
 def _upsert(table: str, keys: str, figures: tuple[str, ...], select: str) -> str:
     added = ", ".join(f'"{name}" = "{table}"."{name}" + excluded."{name}"' for name in figures)
     return (
@@ -193,6 +199,7 @@ def session_upsert(rows: str, engine: str) -> str:
         f"SUM(x.sign), {sums} FROM ({rows}) AS x, {_PARTS_AND_GRAINS} WHERE TRUE "
         "GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 HAVING SUM(x.sign) <> 0 OR "
         + " OR ".join(f"SUM(x.{name}) <> 0" for name in _SESSION_FIGURES[1:])
+        + f" {_IN_KEY_ORDER}, 7, 8"
     )
     return _upsert("session_rollup", _SESSION_KEYS, _SESSION_FIGURES, select)
 
@@ -226,7 +233,7 @@ def topup_upsert(rows: str, engine: str) -> str:
         "(SELECT 's' AS part UNION ALL SELECT 'm' UNION ALL SELECT 'f') AS p, "
         "(SELECT 'd' AS grain UNION ALL SELECT 'm') AS g WHERE TRUE "
         "GROUP BY 1, 2, 3, 4, 5, 6 "
-        "HAVING SUM(x.sign) <> 0 OR SUM(x.amount_kopecks) <> 0"
+        f"HAVING SUM(x.sign) <> 0 OR SUM(x.amount_kopecks) <> 0 {_IN_KEY_ORDER}"
     ).replace("{rows}", rows)
     return _upsert("topup_rollup", _TOPUP_KEYS, _TOPUP_FIGURES, select)
 

@@ -168,7 +168,10 @@ def skip_home_site_visits(database: peewee.Database) -> None:
 def positions_at_commit(database: peewee.Database) -> None:
     """Version 33: on PostgreSQL a transaction's directory entries take their positions when it
     commits (cloud/changetriggers.py), so writers no longer wait for each other's counter from
-    their first write; the column that tracked one position per transaction goes."""
+    their first write; the column that tracked one position per transaction goes. The report
+    rollups' upserts take their rows in key order, so writers no longer serialized by the
+    counter do not deadlock on them."""
     changetriggers.install(database)  # first: the triggers before it wrote the column
     if "xact" in {column.name for column in database.get_columns("directory_change")}:
         database.execute_sql('ALTER TABLE "directory_change" DROP COLUMN "xact"')
+    rolluptriggers.install(database)  # their upserts in key order (cloud/rolluptriggers.py)
