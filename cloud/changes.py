@@ -106,16 +106,10 @@ def _ensure_counter() -> None:
 
 
 def _take_positions(count: int) -> int:
-    """Reserve ``count`` positions; returns the last. Locks the counter until commit."""
+    """Reserve ``count`` positions at once (SQLite); returns the last."""
     bump = DirectoryCounter.update(position=DirectoryCounter.position + count).where(
         DirectoryCounter.id == _COUNTER_ID
     )
-    if is_postgresql():  # the new position in the same round trip
-        taken = bump.returning(DirectoryCounter.position).tuples().execute()
-        for (position,) in taken:
-            return int(position)
-        _ensure_counter()
-        return _take_positions(count)
     if not bump.execute():
         _ensure_counter()
         bump.execute()
