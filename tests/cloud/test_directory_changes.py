@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from cloud import create_app
+from cloud import changetriggers, create_app
 from cloud.catalog import tariffs
 from cloud.changes import CLIENT, CREDENTIAL, DETAILS, current_position
 from cloud.db import db_proxy, is_postgresql, release, utcnow
@@ -348,3 +348,41 @@ def test_a_transaction_moves_an_entry_once_and_the_next_moves_it_again(
     with db_proxy.atomic():
         Client.update(blocked=True).where(Client.id == member.id).execute()
     assert (entries(CLIENT)[member.id], entries(DETAILS)[member.id]) == (top + 1, top + 2)
+
+
+def test_changes_undone_with_their_savepoint_take_no_position_and_the_rest_do(
+    app: Flask, world: World
+) -> None:
+    """A change rolled back with its savepoint leaves its entry where it was; the changes of
+    the same transaction around it take their positions at its commit, none left pending."""
+    member, guest = world.member, world.guest
+    before = entries(CLIENT)
+    top = current_position()
+    with db_proxy.atomic():
+        Client.update(blocked=True).where(Client.id == member.id).execute()
+        with pytest.raises(RuntimeError), db_proxy.atomic():
+            Client.update(name="Откатится").where(Client.id == guest.id).execute()
+            raise RuntimeError("the savepoint is rolled back")
+        Client.update(note="после отката").where(Client.id == member.id).execute()
+
+    after = entries(CLIENT)
+    assert after[guest.id] == before[guest.id]
+    assert after[member.id] > top and current_position() >= after[member.id]
+    assert DirectoryChange.select().where(DirectoryChange.position < 0).count() == 0
+
+
+def test_a_transaction_that_makes_the_triggers_again_keeps_its_changes(
+    app: Flask, world: World
+) -> None:
+    """The migrations make the triggers again inside the transaction that also records
+    changes: entries moved before that still take their positions at its commit."""
+    database = app.extensions["aquastand_db"]
+    top = current_position()
+    with db_proxy.atomic():
+        Client.update(blocked=True).where(Client.id == world.member.id).execute()
+        changetriggers.install(database)
+        Client.update(blocked=True).where(Client.id == world.guest.id).execute()
+
+    moved = entries(CLIENT)
+    assert top < moved[world.member.id] < moved[world.guest.id] <= current_position()
+    assert DirectoryChange.select().where(DirectoryChange.position < 0).count() == 0
