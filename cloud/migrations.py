@@ -419,7 +419,8 @@ def upgrade(
             return None, target
         if before > target:
             raise RuntimeError(f"database schema {before} is newer than this program ({target})")
-        changetriggers.install_pending(database)
+        if before < target:  # the steps may record changes before they make the triggers
+            changetriggers.install_pending(database)
         for number, migrate in steps:
             if number > before:
                 migrate(database)

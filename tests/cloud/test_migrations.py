@@ -535,3 +535,42 @@ def test_version_31_gives_every_client_a_details_entry_and_the_visit_index(
     assert column_names(empty, "directory_change") == fresh_columns
     assert {index.name for t in tables for index in empty.get_indexes(t)} == fresh_indexes
     assert {"session_client_visit", "directory_change_entity_position"} <= fresh_indexes
+
+
+def test_version_33_takes_directory_positions_at_commit(empty: peewee.Database) -> None:
+    """A version 32 database (the ``xact`` column; on PostgreSQL a trigger on every tracked
+    table locking the counter before each write): the column goes, so do the lock takers, the
+    flush is made, and a change written after the upgrade takes its position at its commit."""
+    from cloud.changes import current_position, positions_of
+    from cloud.models import Client, DirectoryChange
+
+    postgresql = isinstance(empty, peewee.PostgresqlDatabase)
+    upgrade(empty)
+    fresh_columns = column_names(empty, "directory_change")
+    empty.execute_sql('ALTER TABLE "directory_change" ADD COLUMN "xact" BIGINT')
+    if postgresql:  # as version 32 had them (the lock taker on one table is enough here)
+        empty.execute_sql('DROP TRIGGER "directory_flush" ON "directory_flush"')
+        empty.execute_sql(
+            'CREATE FUNCTION "directory_hold"() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN '
+            'PERFORM 1 FROM "directory_counter" WHERE "id" = 1 FOR UPDATE; RETURN NULL; END $$'
+        )
+        empty.execute_sql(
+            'CREATE TRIGGER "directory_hold" BEFORE INSERT ON "client" '
+            'FOR EACH STATEMENT EXECUTE FUNCTION "directory_hold"()'
+        )
+    SchemaVersion.update(version=32).execute()
+
+    assert upgrade(empty) == (32, latest_version())
+
+    assert column_names(empty, "directory_change") == fresh_columns
+    if postgresql:
+        triggers = empty.execute_sql(
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE NOT t.tgisinternal AND t.tgname IN ('directory_hold', 'directory_flush')"
+            " AND c.relnamespace = current_schema()::regnamespace"
+        ).fetchall()
+        assert triggers == [("directory_flush",)]
+    top = current_position()
+    ivan = Client.create(kind="member", name="Иван")
+    assert top < positions_of("client", [ivan.id])[ivan.id] <= current_position()
+    assert DirectoryChange.select().where(DirectoryChange.position < 0).count() == 0
