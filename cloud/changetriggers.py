@@ -35,7 +35,7 @@ a restored central database walks the directory again from 0 (sync/agent.py).
 The triggers are made with the schema (``upgrade``) and by migration 12; ``install`` drops and
 makes them again, so a later migration that changes ``SOURCES`` or the triggers calls it once
 more (13, 21, 22, 30, 31, 32 and 33 did). The flush's trigger is made once
-(``install_pending``, which ``upgrade`` runs first).
+(``install_pending``, which ``upgrade`` runs before its steps).
 """
 
 # The SQL here is built from model metadata and constants only, never from input.
