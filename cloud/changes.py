@@ -80,7 +80,7 @@ class Change(NamedTuple):
 # (minus a number of this sequence: more negative, moved later) until the transaction's commit
 # gives it its place (cloud/changetriggers.py). Readers ask for positions above a cursor, never below 0.
 PENDING_SEQUENCE = "directory_pending"
-_PG_NOW = "(now() AT TIME ZONE 'UTC')"
+PG_NOW = "(now() AT TIME ZONE 'UTC')"  # as naive UTC, as the models store times
 
 
 def pending_sql(source: str) -> str:
@@ -92,7 +92,7 @@ def pending_sql(source: str) -> str:
     return (
         'WITH moved AS (INSERT INTO "directory_change" '  # noqa: S608
         '("position", "entity", "entity_id", "changed_at") '
-        f"SELECT -nextval('{PENDING_SEQUENCE}'), s.entity, s.id, {_PG_NOW} "
+        f"SELECT -nextval('{PENDING_SEQUENCE}'), s.entity, s.id, {PG_NOW} "
         f"FROM ({source}) AS s "
         'ON CONFLICT ("entity", "entity_id") DO UPDATE SET "position" = excluded."position", '
         '"changed_at" = excluded."changed_at" WHERE "directory_change"."position" > 0 '

@@ -52,6 +52,7 @@ from cloud.changes import (
     CREDENTIAL,
     DETAILS,
     PENDING_SEQUENCE,
+    PG_NOW,
     STAFF,
     TARIFF,
     pending_sql,
@@ -198,7 +199,7 @@ SOURCES: tuple[Source, ...] = (
 _COUNTER = '"directory_counter"'
 _NOW = {
     "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
-    "postgresql": "(now() AT TIME ZONE 'UTC')",
+    "postgresql": PG_NOW,
 }
 _OPERATIONS = ("INSERT", "DELETE", "UPDATE")
 
@@ -312,13 +313,9 @@ BEGIN
     IF moved = 0 THEN
         RETURN NULL;
     END IF;
+    INSERT INTO {_COUNTER} ("id", "position") VALUES (1, 0) ON CONFLICT ("id") DO NOTHING;
     UPDATE {_COUNTER} SET "position" = "position" + moved WHERE "id" = 1 RETURNING "position"
         INTO top;
-    IF NOT FOUND THEN
-        INSERT INTO {_COUNTER} ("id", "position") VALUES (1, 0) ON CONFLICT ("id") DO NOTHING;
-        UPDATE {_COUNTER} SET "position" = "position" + moved WHERE "id" = 1 RETURNING "position"
-            INTO top;
-    END IF;
     UPDATE "directory_change" AS d SET "position" = top - moved + p.rank,
         "changed_at" = {_NOW["postgresql"]}
     FROM unnest(pending) WITH ORDINALITY AS p("id", rank)

@@ -136,13 +136,6 @@ def check_limits(client: Client, amount_kopecks: object, limits: Limits, now: da
     return amount
 
 
-def _lock_client(client: Client) -> None:
-    """Hold the client's row until the transaction ends, so two payments started at once are
-    checked against the day limit one after the other (on SQLite every write transaction
-    already holds the database's write lock from its start)."""
-    lock_rows(Client, [client.id])
-
-
 def start_payment(
     provider: PaymentProvider,
     client: Client,
@@ -157,7 +150,8 @@ def start_payment(
     if client.deleted_at is not None:
         raise NotFound(_("Клиент не найден"))
     with db_proxy.atomic():
-        _lock_client(client)
+        # Two payments started at once are checked against the day limit one after the other.
+        lock_rows(Client, [client.id])
         amount = check_limits(client, amount_kopecks, limits, now)
         payment = OnlinePayment.create(
             client=client,

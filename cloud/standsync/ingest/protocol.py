@@ -29,7 +29,7 @@ import peewee as pw
 from flask_babel import gettext as _
 
 from cloud.config import CloudConfig
-from cloud.db import any_of, db_proxy, is_postgresql
+from cloud.db import any_of, db_proxy, is_postgresql, lock_rows
 from cloud.errors import DomainError
 from cloud.loyalty import bonus
 from cloud.loyalty.bonus import PointsRules
@@ -104,8 +104,10 @@ def _apply_batch(
     limits: Limits,
 ) -> BatchResult:
     with _batch_transaction():
-        _lock_stand(stand.id)
-        # The contact shares the batch's commit (one commit a request, not two).
+        # The stand's batches, a retry beside its original and a force-close of its sessions
+        # (cloud/sessions/forceclose.py) take turns on its row, each reading what the one
+        # before it wrote. The contact shares the batch's commit (one commit a request).
+        lock_rows(Stand, [stand.id])
         try:
             record_contact(stand, clock.stand_time, clock.boot_id, clock.now)
         except OverflowError:
@@ -114,15 +116,6 @@ def _apply_batch(
         fresh, stop = _new_events(stand, envelopes, acked, by_seq, known_ids)
         acked, refusal = _apply_events(stand, fresh, clock, acked, rules, (timezone, limits))
         return BatchResult(acked, refusal or stop)
-
-
-def _lock_stand(stand_id: int) -> None:
-    """Lock the stand's row for the batch (PostgreSQL; SQLite's IMMEDIATE transaction serves):
-    the stand's batches, a retry beside its original, and a force-close of its sessions
-    (cloud/sessions/forceclose.py) are applied one after another, each reading what the one
-    before it wrote."""
-    if is_postgresql():
-        Stand.select(Stand.id).where(Stand.id == stand_id).for_update().execute()
 
 
 def _raw_seq(raw: object) -> int | None:
